@@ -1,0 +1,42 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Python trees we lint and format-check (only those that exist in this checkout).
+CODE := $(wildcard src tests migrations connectors benchmarks)
+
+.PHONY: run test lint typecheck openapi bench-api clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+## Start the whole system (api + scheduler + worker) on SQLite with an in-process broker.
+run: $(STAMP)
+	$(BIN)/agency run
+
+## Install what is missing, then run lint, types and the whole test suite against
+## throwaway PostgreSQL and Redis servers that the test run starts and stops itself.
+test: $(STAMP) test-deps
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+## redis-server from Debian when missing (only when we may: root or passwordless sudo).
+test-deps:
+	@command -v redis-server >/dev/null 2>&1 || command -v /usr/bin/redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+	  elif sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+	  else echo "redis-server is missing: install Debian's redis-server package" >&2; exit 1; fi; }
+
+openapi: $(STAMP)
+	$(BIN)/agency openapi --output openapi/openapi.json
+
+bench-api: $(STAMP) test-deps
+	$(BIN)/python benchmarks/api.py
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,66 @@
+"""Admin commands' work, run as the system (no HTTP route reaches these)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from agency.auth.permissions import ALL_PERMISSIONS
+from agency.auth.service import CredentialService
+from agency.kernel.errors import NotFound
+from agency.kernel.runtime import init_runtime
+from agency.kernel.tenancy import Subject, bind_system, bind_tenant
+from agency.tenant.models import Agency
+from agency.tenant.service import bootstrap_agency
+
+
+async def create_agency(
+    name: str, slug: str, owner_email: str, owner_name: str, owner_password: str | None
+) -> dict[str, Any]:
+    runtime = init_runtime()
+    try:
+        async with runtime.session() as session:
+            await bind_system(session)
+            agency, user = await bootstrap_agency(
+                session,
+                name=name,
+                slug=slug,
+                owner_email=owner_email,
+                owner_name=owner_name,
+                owner_password=owner_password,
+            )
+            await session.commit()
+            return {"agency_id": str(agency.id), "slug": agency.slug, "owner_id": str(user.id)}
+    finally:
+        await runtime.dispose_current_loop()
+
+
+async def create_token(
+    agency_slug: str, name: str, scopes: list[str], expires_in_days: int | None
+) -> dict[str, Any]:
+    runtime = init_runtime()
+    try:
+        async with runtime.session() as session:
+            await bind_system(session)
+            agency_id = (
+                await session.execute(select(Agency.id).where(Agency.slug == agency_slug))
+            ).scalar_one_or_none()
+            if agency_id is None:
+                raise NotFound(f"No agency with slug '{agency_slug}'.")
+            await bind_tenant(session, agency_id)
+            subject = Subject(agency_id=agency_id, kind="system", permissions=ALL_PERMISSIONS)
+            issued = await CredentialService(session, subject).create_api_token(
+                name, scopes or sorted(ALL_PERMISSIONS), expires_in_days
+            )
+            await session.commit()
+            return {
+                "id": str(issued.credential.id),
+                "token": issued.token,
+                "expires_at": issued.credential.expires_at.isoformat()
+                if issued.credential.expires_at
+                else None,
+                "scopes": issued.credential.scopes,
+            }
+    finally:
+        await runtime.dispose_current_loop()

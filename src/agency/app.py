@@ -1,0 +1,135 @@
+"""The Litestar application, assembled in one place."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.di import Provide
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme, Server
+
+from agency import __version__
+from agency.audit.endpoints import AuditController
+from agency.auth.authentication import provide_db_session, provide_subject
+from agency.auth.endpoints import ApiTokenController, AuthController
+from agency.brand.endpoints import BrandController
+from agency.config import Settings, get_settings
+from agency.health.endpoints import health, ready
+from agency.kernel.idempotency import IdempotentReplay, handle_replay, provide_idempotency
+from agency.kernel.pagination import provide_page_request
+from agency.kernel.problems import EXCEPTION_HANDLERS, STANDARD_RESPONSES, problem_spec
+from agency.kernel.runtime import Runtime, init_runtime
+from agency.kernel.transaction import transaction_middleware
+from agency.member.endpoints import InvitationController, MemberController
+from agency.tenant.endpoints import AgencyController
+
+API_CONTROLLERS: list[Any] = [
+    AgencyController,
+    AuthController,
+    ApiTokenController,
+    MemberController,
+    InvitationController,
+    AuditController,
+    BrandController,
+]
+
+
+def create_app(
+    settings: Settings | None = None,
+    runtime: Runtime | None = None,
+    extra_route_handlers: Sequence[Any] = (),
+) -> Litestar:
+    """Build the API. ``extra_route_handlers`` lets tests and benchmarks add probes."""
+    settings = settings or get_settings()
+    runtime = runtime or init_runtime(settings)
+    app = Litestar(
+        route_handlers=[health, ready, *API_CONTROLLERS, *extra_route_handlers],
+        dependencies={
+            "db_session": Provide(provide_db_session),
+            "subject": Provide(provide_subject),
+            "idempotency": Provide(provide_idempotency),
+            "page": Provide(provide_page_request),
+        },
+        middleware=[transaction_middleware],
+        exception_handlers={**EXCEPTION_HANDLERS, IdempotentReplay: handle_replay},
+        cors_config=(
+            CORSConfig(
+                allow_origins=settings.server.cors_origins,
+                allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key"],
+                expose_headers=["ETag", "Idempotent-Replayed"],
+                allow_credentials=False,
+            )
+            if settings.server.cors_origins
+            else None
+        ),
+        openapi_config=openapi_config(settings),
+        request_max_body_size=settings.server.max_body_bytes,
+        debug=False,
+        state=None,
+    )
+    app.state.runtime = runtime
+    app.state.app_tenant_filter = settings.app_tenant_filter
+    _document_problems(app)
+    logging.getLogger("agency").setLevel(logging.INFO)
+    return app
+
+
+def openapi_config(settings: Settings) -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="agency",
+        version=__version__,
+        description=(
+            "Multi-tenant API for social-media agencies. Authenticate with "
+            "`Authorization: Bearer <token>` (a login session or an API token). Errors are "
+            "RFC 9457 problem documents."
+        ),
+        servers=[Server(url="/")],
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(type="http", scheme="bearer", description="Token")
+            }
+        ),
+        security=[{"bearer": []}],
+        path="/schema",
+        render_plugins=[ScalarRenderPlugin()],
+        use_handler_docstrings=True,
+        create_examples=False,
+    )
+
+
+def _document_problems(app: Litestar) -> None:
+    """Every operation documents the problem responses it can give."""
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if not isinstance(handler, HTTPRouteHandler):
+                continue
+            public = bool(handler.opt.get("public"))
+            codes = {400, 500}
+            if not public:
+                codes |= {401, 403}
+                handler.security = handler.security  # documented at the top level
+            else:
+                handler.security = [{}]
+            if "{" in route.path:
+                codes.add(404)
+            methods = handler.http_methods
+            if methods & {"POST", "PATCH", "PUT"}:
+                codes |= {409, 413, 422}
+            if "PATCH" in methods:
+                codes |= {404, 412, 428}
+            if "POST" in methods and not public:
+                codes |= {409, 422}
+            if handler.handler_name == "accept":
+                codes.add(404)
+            if handler.handler_name == "logout":
+                codes.add(409)
+            responses = dict(handler.responses or {})
+            for code in sorted(codes):
+                responses.setdefault(code, problem_spec(STANDARD_RESPONSES[code]))
+            handler.responses = responses

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_204_NO_CONTENT
+
+from agency.auth.models import Credential
+from agency.auth.permissions import Permission
+from agency.auth.schemas import (
+    ApiTokenCreate,
+    ApiTokenCreated,
+    ApiTokenOut,
+    LoginInput,
+    MeOut,
+    MeUser,
+    SessionOut,
+)
+from agency.auth.service import CredentialService, login
+from agency.kernel.deps import CurrentSubject, DbSession, IdempotencyGuard, Paging
+from agency.kernel.pagination import Page
+from agency.member.repository import UserRepository
+
+
+def _token_out(c: Credential) -> ApiTokenOut:
+    return ApiTokenOut(
+        id=c.id,
+        name=c.name,
+        scopes=list(c.scopes),
+        created_at=c.created_at,
+        expires_at=c.expires_at,
+        revoked_at=c.revoked_at,
+        last_used_at=c.last_used_at,
+        created_by=c.created_by,
+    )
+
+
+class AuthController(Controller):
+    path = "/auth"
+    tags = ["Authentication"]
+
+    @post("/login", opt={"public": True}, summary="Log in with e-mail and password")
+    async def login(
+        self,
+        request: Request,  # type: ignore[type-arg]
+        data: JSONBody[LoginInput],
+        db_session: DbSession,
+    ) -> SessionOut:
+        ttl = timedelta(hours=request.app.state.runtime.settings.auth.session_ttl_hours)
+        issued, membership = await login(db_session, data.email, data.password, data.agency_id, ttl)
+        assert issued.credential.expires_at is not None
+        return SessionOut(
+            token=issued.token,
+            expires_at=issued.credential.expires_at,
+            agency_id=membership.agency_id,
+            user_id=membership.user_id,
+            role=membership.role,
+        )
+
+    @post("/logout", status_code=HTTP_204_NO_CONTENT, summary="End this login session")
+    async def logout(self, db_session: DbSession, subject: CurrentSubject) -> None:
+        await CredentialService(db_session, subject).logout()
+
+    @get("/me", summary="Who the credential belongs to and what it may do")
+    async def me(self, db_session: DbSession, subject: CurrentSubject) -> MeOut:
+        user = await UserRepository(db_session).by_id(subject.user_id) if subject.user_id else None
+        return MeOut(
+            agency_id=subject.agency_id,
+            kind=subject.kind,
+            role=subject.role,
+            permissions=sorted(subject.permissions),
+            user=MeUser(id=user.id, email=user.email, name=user.name) if user else None,
+        )
+
+
+class ApiTokenController(Controller):
+    path = "/api-tokens"
+    tags = ["API tokens"]
+    opt = {"permission": Permission.TOKENS_MANAGE}
+
+    @post(summary="Create an API token (its secret is shown only in this answer)")
+    async def create_token(
+        self,
+        data: JSONBody[ApiTokenCreate],
+        db_session: DbSession,
+        subject: CurrentSubject,
+        idempotency: IdempotencyGuard,
+    ) -> ApiTokenCreated:
+        issued = await CredentialService(db_session, subject).create_api_token(
+            data.name, data.scopes, data.expires_in_days
+        )
+        return ApiTokenCreated(
+            **msgspec.structs.asdict(_token_out(issued.credential)), token=issued.token
+        )
+
+    @get(summary="List API tokens")
+    async def list_tokens(
+        self, db_session: DbSession, subject: CurrentSubject, page: Paging
+    ) -> Page[ApiTokenOut]:
+        rows, cursor = await CredentialService(db_session, subject).list_api_tokens(page)
+        return Page(items=[_token_out(c) for c in rows], next_cursor=cursor)
+
+    @get("/{token_id:uuid}", summary="Get an API token")
+    async def get_token(
+        self, token_id: FromPath[uuid.UUID], db_session: DbSession, subject: CurrentSubject
+    ) -> ApiTokenOut:
+        return _token_out(await CredentialService(db_session, subject).get_api_token(token_id))
+
+    @post("/{token_id:uuid}/revoke", status_code=HTTP_204_NO_CONTENT, summary="Revoke an API token")
+    async def revoke_token(
+        self, token_id: FromPath[uuid.UUID], db_session: DbSession, subject: CurrentSubject
+    ) -> None:
+        await CredentialService(db_session, subject).revoke_api_token(token_id)

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from agency.kernel.db import Base, IdMixin, TimestampMixin
+from agency.kernel.tenancy import TenantMixin
+
+
+class Credential(IdMixin, TenantMixin, TimestampMixin, Base):
+    """A bearer secret bound to one agency: a login session or an API token.
+
+    Only a SHA-256 of the secret is kept; the secret is shown once, when created.
+    """
+
+    __tablename__ = "credentials"
+
+    kind: Mapped[str] = mapped_column(String(20))  # "session" | "api_token"
+    name: Mapped[str] = mapped_column(String(200))
+    # A session acts as its user; an API token as itself, with the scopes it was given.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    scopes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]

@@ -1,0 +1,83 @@
+"""Agency roles and what each may do. The table in docs/roles.md mirrors this module."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    ADMIN = "admin"
+    MANAGER = "manager"
+    COMMUNITY_MANAGER = "community_manager"
+    ANALYST = "analyst"
+
+
+class Permission(StrEnum):
+    AGENCY_READ = "agency:read"
+    AGENCY_MANAGE = "agency:manage"
+    MEMBERS_READ = "members:read"
+    MEMBERS_MANAGE = "members:manage"
+    OWNERSHIP_MANAGE = "ownership:manage"
+    TOKENS_MANAGE = "tokens:manage"
+    AUDIT_READ = "audit:read"
+    BRANDS_READ = "brands:read"
+    BRANDS_WRITE = "brands:write"
+    CHANNELS_CONNECT = "channels:connect"
+    PUBLICATIONS_READ = "publications:read"
+    PUBLICATIONS_WRITE = "publications:write"
+    PUBLICATIONS_APPROVE = "publications:approve"
+    COMMENTS_MODERATE = "comments:moderate"
+    REPORTS_READ = "reports:read"
+    REPORTS_MANAGE = "reports:manage"
+
+
+_READ = {
+    Permission.AGENCY_READ,
+    Permission.BRANDS_READ,
+    Permission.PUBLICATIONS_READ,
+    Permission.REPORTS_READ,
+}
+_CM = _READ | {
+    Permission.MEMBERS_READ,
+    Permission.PUBLICATIONS_WRITE,
+    Permission.COMMENTS_MODERATE,
+}
+_MANAGER = _CM | {
+    Permission.BRANDS_WRITE,
+    Permission.CHANNELS_CONNECT,
+    Permission.PUBLICATIONS_APPROVE,
+    Permission.REPORTS_MANAGE,
+    Permission.AUDIT_READ,
+}
+_ADMIN = _MANAGER | {
+    Permission.AGENCY_MANAGE,
+    Permission.MEMBERS_MANAGE,
+    Permission.TOKENS_MANAGE,
+}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.OWNER: frozenset(_ADMIN | {Permission.OWNERSHIP_MANAGE}),
+    Role.ADMIN: frozenset(_ADMIN),
+    Role.MANAGER: frozenset(_MANAGER),
+    Role.COMMUNITY_MANAGER: frozenset(_CM),
+    Role.ANALYST: frozenset(_READ),
+}
+
+# Roles an admin may grant; only an owner grants or removes ownership.
+ROLE_RANK = {
+    Role.ANALYST: 0,
+    Role.COMMUNITY_MANAGER: 1,
+    Role.MANAGER: 2,
+    Role.ADMIN: 3,
+    Role.OWNER: 4,
+}
+
+ALL_PERMISSIONS: frozenset[str] = frozenset(p.value for p in Permission)
+
+
+def permissions_of(role: str) -> frozenset[str]:
+    try:
+        return ROLE_PERMISSIONS[Role(role)]
+    except ValueError:
+        return frozenset()

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+from agency.kernel.schemas import Email, Input, Name, Output
+
+Scope = Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
+
+
+class LoginInput(Input):
+    email: Email
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    agency_id: uuid.UUID | None = None
+
+
+class SessionOut(Output):
+    token: str = msgspec.field(name="token")
+    expires_at: datetime
+    agency_id: uuid.UUID
+    user_id: uuid.UUID
+    role: str
+
+
+class ApiTokenCreate(Input):
+    name: Name
+    scopes: Annotated[list[Scope], msgspec.Meta(min_length=1, max_length=50)]
+    expires_in_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] | None = 90
+
+
+class ApiTokenOut(Output):
+    id: uuid.UUID
+    name: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    created_by: uuid.UUID | None
+
+
+class ApiTokenCreated(ApiTokenOut):
+    token: str
+
+
+class MeUser(Output):
+    id: uuid.UUID
+    email: str
+    name: str
+
+
+class MeOut(Output):
+    agency_id: uuid.UUID
+    kind: str
+    role: str | None
+    permissions: list[str]
+    user: MeUser | None

@@ -1,0 +1,154 @@
+"""Login sessions and API tokens. Services never commit: the request owns the transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agency.audit.repository import AuditRepository
+from agency.auth.models import Credential
+from agency.auth.permissions import ALL_PERMISSIONS, permissions_of
+from agency.auth.repository import CredentialRepository
+from agency.auth.secrets import SESSION_PREFIX, hash_secret, new_bearer, verify_password
+from agency.kernel.db import new_id, utcnow
+from agency.kernel.errors import Conflict, InvalidInput, Unauthorized
+from agency.kernel.pagination import PageRequest
+from agency.kernel.tenancy import Subject, bind_tenant
+from agency.member.models import Membership
+from agency.member.repository import UserRepository
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A credential with its secret, which exists only in this answer."""
+
+    credential: Credential
+    token: str
+
+
+def _issue(
+    agency_id: uuid.UUID, kind: str, name: str, expires_in: timedelta | None, **fields: object
+) -> Issued:
+    credential_id = new_id()
+    bearer = new_bearer(agency_id, credential_id)
+    credential = Credential(
+        id=credential_id,
+        agency_id=agency_id,
+        kind=kind,
+        name=name,
+        secret_hash=hash_secret(bearer.secret),
+        expires_at=utcnow() + expires_in if expires_in else None,
+        **fields,
+    )
+    return Issued(credential, bearer.render(SESSION_PREFIX))
+
+
+async def start_session(
+    session: AsyncSession, membership: Membership, ttl: timedelta
+) -> tuple[Issued, Subject]:
+    subject = Subject(
+        agency_id=membership.agency_id,
+        kind="session",
+        user_id=membership.user_id,
+        role=membership.role,
+        permissions=permissions_of(membership.role),
+    )
+    await bind_tenant(session, membership.agency_id)
+    issued = _issue(
+        membership.agency_id, "session", "login", ttl, user_id=membership.user_id, scopes=[]
+    )
+    await CredentialRepository(session, subject).add(issued.credential)
+    return issued, subject
+
+
+async def login(
+    session: AsyncSession,
+    email: str,
+    password: str,
+    agency_id: uuid.UUID | None,
+    ttl: timedelta,
+) -> tuple[Issued, Membership]:
+    """Check a password and open a session in one of the user's agencies."""
+    users = UserRepository(session)
+    user = await users.by_email(email)
+    valid = verify_password(password, user.password_hash if user else None)
+    if user is None or not valid or user.disabled_at is not None:
+        raise Unauthorized("Unknown e-mail address or wrong password.")
+    memberships = await users.memberships_of(user.id)
+    if agency_id is not None:
+        memberships = [m for m in memberships if m.agency_id == agency_id]
+    if not memberships:
+        raise Unauthorized("This account is not a member of that agency.")
+    if len(memberships) > 1:
+        raise InvalidInput(
+            "This account belongs to several agencies: say which one in agency_id.",
+            errors=[
+                {"field": "agency_id", "message": f"one of: {m.agency_id} ({m.role})"}
+                for m in memberships
+            ],
+        )
+    membership = memberships[0]
+    issued, subject = await start_session(session, membership, ttl)
+    AuditRepository(session, subject).record("auth.login", "user", user.id)
+    return issued, membership
+
+
+class CredentialService:
+    def __init__(self, session: AsyncSession, subject: Subject) -> None:
+        self.subject = subject
+        self.repo = CredentialRepository(session, subject)
+        self.audit = AuditRepository(session, subject)
+
+    async def logout(self) -> None:
+        if self.subject.kind != "session" or self.subject.credential_id is None:
+            raise Conflict(
+                "Only a login session logs out; revoke an API token with "
+                "POST /api-tokens/{id}/revoke."
+            )
+        credential = await self.repo.get(self.subject.credential_id)
+        credential.revoked_at = utcnow()
+
+    async def create_api_token(
+        self, name: str, scopes: Sequence[str], expires_in_days: int | None
+    ) -> Issued:
+        """Mint a token whose scopes are within what its creator may do."""
+        problems = [
+            {"field": "scopes", "message": f"unknown scope '{scope}'"}
+            for scope in scopes
+            if scope not in ALL_PERMISSIONS
+        ] + [
+            {"field": "scopes", "message": f"you cannot grant '{scope}', which you do not hold"}
+            for scope in scopes
+            if scope in ALL_PERMISSIONS and not self.subject.can(scope)
+        ]
+        if problems:
+            raise InvalidInput("Some scopes cannot be granted.", errors=problems)
+        issued = _issue(
+            self.subject.agency_id,
+            "api_token",
+            name,
+            timedelta(days=expires_in_days) if expires_in_days else None,
+            created_by=self.subject.user_id,
+            scopes=sorted(set(scopes)),
+        )
+        await self.repo.add(issued.credential)
+        self.audit.record(
+            "api_token.created", "api_token", issued.credential.id, {"name": name, "scopes": scopes}
+        )
+        return issued
+
+    async def list_api_tokens(self, page: PageRequest) -> tuple[Sequence[Credential], str | None]:
+        return await self.repo.page(page, self.repo.api_tokens())
+
+    async def get_api_token(self, token_id: uuid.UUID) -> Credential:
+        return await self.repo.get_api_token(token_id)
+
+    async def revoke_api_token(self, token_id: uuid.UUID) -> None:
+        credential = await self.repo.get_api_token(token_id)
+        if credential.revoked_at is None:
+            credential.revoked_at = utcnow()
+            self.audit.record("api_token.revoked", "api_token", token_id)

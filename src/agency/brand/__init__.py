@@ -1,0 +1,1 @@
+"""Client brands: who the agency speaks for, with their charters, time zone and locale."""

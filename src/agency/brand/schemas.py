@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+import msgspec
+
+from agency.brand.models import Brand
+from agency.kernel.schemas import Input, Name, Output, Slug
+
+Text = Annotated[str, msgspec.Meta(max_length=2000)]
+Word = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+NetworkName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
+TimeZone = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class Locale(StrEnum):
+    FR = "fr"
+    EN = "en"
+
+
+class ReportingLine(StrEnum):
+    """Where the community manager reports: it decides approvals and what reports show."""
+
+    MARKETING = "marketing"
+    COMMUNICATION = "communication"
+    PRESS_RELATIONS = "press_relations"
+    MANAGEMENT = "management"
+
+
+class EditorialCharter(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The *charte rédactionnelle*: the brand speaks, never the community manager."""
+
+    tone: Text = ""
+    hashtags_allowed: bool = True
+    max_hashtags: Annotated[int, msgspec.Meta(ge=0, le=30)] | None = None
+    emoji_allowed: bool = True
+    humour_allowed: bool = True
+    words_to_avoid: Annotated[list[Word], msgspec.Meta(max_length=500)] = []
+
+
+class CharterClause(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    number: Annotated[int, msgspec.Meta(ge=1, le=999)]
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+
+class CommunityCharter(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The *charte de modération*: a removal cites the clause that justifies it."""
+
+    clauses: Annotated[list[CharterClause], msgspec.Meta(max_length=200)] = []
+
+
+class NetworkObjective(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    objectives: Annotated[list[Text], msgspec.Meta(max_length=50)] = []
+    target_audience: Text = ""
+    kpis: Annotated[list[Word], msgspec.Meta(max_length=50)] = []
+
+
+class BrandCreate(Input):
+    name: Name
+    slug: Slug
+    timezone: TimeZone
+    locale: Locale = Locale.FR
+    reporting_line: ReportingLine = ReportingLine.COMMUNICATION
+    editorial_charter: EditorialCharter = msgspec.field(default_factory=EditorialCharter)
+    community_charter: CommunityCharter = msgspec.field(default_factory=CommunityCharter)
+    network_objectives: dict[NetworkName, NetworkObjective] = {}
+
+
+class BrandUpdate(Input):
+    """Only the fields present change."""
+
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    slug: Slug | msgspec.UnsetType = msgspec.UNSET
+    timezone: TimeZone | msgspec.UnsetType = msgspec.UNSET
+    locale: Locale | msgspec.UnsetType = msgspec.UNSET
+    reporting_line: ReportingLine | msgspec.UnsetType = msgspec.UNSET
+    editorial_charter: EditorialCharter | msgspec.UnsetType = msgspec.UNSET
+    community_charter: CommunityCharter | msgspec.UnsetType = msgspec.UNSET
+    network_objectives: dict[NetworkName, NetworkObjective] | msgspec.UnsetType = msgspec.UNSET
+    archived: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class BrandOut(Output):
+    id: uuid.UUID
+    name: str
+    slug: str
+    timezone: str
+    locale: Locale
+    reporting_line: ReportingLine
+    editorial_charter: EditorialCharter
+    community_charter: CommunityCharter
+    network_objectives: dict[str, NetworkObjective]
+    archived: bool
+    archived_at: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, b: Brand) -> BrandOut:
+        return cls(
+            id=b.id,
+            name=b.name,
+            slug=b.slug,
+            timezone=b.timezone,
+            locale=Locale(b.locale),
+            reporting_line=ReportingLine(b.reporting_line),
+            editorial_charter=msgspec.convert(b.editorial_charter, EditorialCharter),
+            community_charter=msgspec.convert(b.community_charter, CommunityCharter),
+            network_objectives=msgspec.convert(b.network_objectives, dict[str, NetworkObjective]),
+            archived=b.archived_at is not None,
+            archived_at=b.archived_at,
+            created_at=b.created_at,
+        )
+
+
+class BrandPage(Output):
+    items: list[BrandOut]
+    next_cursor: str | None

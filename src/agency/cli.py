@@ -1,0 +1,183 @@
+"""The ``agency`` command: run the processes, migrate, and administer agencies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from agency.config import get_settings
+
+
+def _logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@click.group()
+def main() -> None:
+    """agency: the multi-tenant backend for social-media agencies."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option("--workers", default=1, show_default=True, help="uvicorn worker processes.")
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the API (production: one of several stateless replicas)."""
+    import uvicorn
+
+    _logging()
+    uvicorn.run(
+        "agency.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        access_log=False,
+        log_level="info",
+    )
+
+
+@main.command()
+@click.option("--threads", type=int, default=None, help="Worker threads (default from settings).")
+def worker(threads: int | None) -> None:
+    """Run a Dramatiq worker that executes jobs from the broker."""
+    import dramatiq
+
+    from agency.kernel.runtime import init_runtime
+
+    _logging()
+    runtime = init_runtime()
+    consumer = dramatiq.Worker(
+        runtime.broker, worker_threads=threads or runtime.settings.worker.threads
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    consumer.start()
+    click.echo("worker started", err=True)
+    stop.wait()
+    consumer.stop()
+    runtime.broker.close()
+
+
+@main.command()
+def scheduler() -> None:
+    """Run the scheduler loop that turns due rows into jobs (safe with replicas)."""
+    from agency.kernel.runtime import init_runtime
+    from agency.kernel.scheduling import run_scheduler
+
+    _logging()
+    runtime = init_runtime()
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_scheduler(runtime, stop)
+
+    asyncio.run(run())
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+def run(host: str, port: int) -> None:
+    """Embedded default: API, scheduler and worker in one process (SQLite, in-process broker)."""
+    from agency.embedded import run_embedded
+
+    _logging()
+    run_embedded(host, port)
+
+
+@main.command()
+def check() -> None:
+    """Exit 0 when the database and the broker are reachable (a probe for worker/scheduler)."""
+    from agency.health.endpoints import readiness_checks
+    from agency.kernel.runtime import init_runtime
+
+    runtime = init_runtime()
+    checks = asyncio.run(readiness_checks(runtime))
+    click.echo(json.dumps(checks))
+    sys.exit(0 if all(v == "ok" for v in checks.values()) else 1)
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply migrations (as the owner role), then grant the app role its privileges."""
+    from agency.kernel.migrate import upgrade
+
+    upgrade(get_settings(), revision)
+    click.echo(f"database at {revision}")
+
+
+@main.command()
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def openapi(output: Path | None) -> None:
+    """Print (or write) the OpenAPI 3.1 document the API serves."""
+    from agency.openapi import openapi_json
+
+    text = openapi_json()
+    if output is None:
+        click.echo(text)
+    else:
+        output.write_text(text)
+        click.echo(f"wrote {output}", err=True)
+
+
+@main.group()
+def admin() -> None:
+    """Administration that is deliberately not reachable over HTTP."""
+
+
+@admin.command("create-agency")
+@click.option("--name", required=True)
+@click.option("--slug", required=True)
+@click.option("--owner-email", required=True)
+@click.option("--owner-name", required=True)
+@click.option(
+    "--owner-password",
+    envvar="AGENCY_OWNER_PASSWORD",
+    default=None,
+    help="Or AGENCY_OWNER_PASSWORD; prompted for when interactive.",
+)
+def create_agency(
+    name: str, slug: str, owner_email: str, owner_name: str, owner_password: str | None
+) -> None:
+    """Create an agency and its owner."""
+    from agency.admin import create_agency as create
+
+    if owner_password is None and sys.stdin.isatty():
+        owner_password = click.prompt("Owner password", hide_input=True, confirmation_prompt=True)
+    result = asyncio.run(create(name, slug, owner_email, owner_name, owner_password))
+    click.echo(json.dumps(result, indent=2))
+
+
+@admin.command("create-token")
+@click.option("--agency", "agency_slug", required=True, help="Agency slug.")
+@click.option("--name", required=True)
+@click.option("--scope", "scopes", multiple=True, help="Repeat; default: every permission.")
+@click.option("--expires-in-days", type=int, default=90, show_default=True)
+def create_token(
+    agency_slug: str, name: str, scopes: tuple[str, ...], expires_in_days: int
+) -> None:
+    """Mint an API token; the secret is printed once and never stored."""
+    from agency.admin import create_token as create
+
+    result = asyncio.run(create(agency_slug, name, list(scopes), expires_in_days))
+    click.echo(json.dumps(result, indent=2))

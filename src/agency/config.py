@@ -1,0 +1,117 @@
+"""Settings, grouped by concern. Everything comes from the environment (``AGENCY_*``).
+
+With no configuration at all the embedded default runs: a SQLite file under ``var/``
+and Dramatiq's in-process broker.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+VAR_DIR = Path("var")
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AGENCY_DATABASE_", extra="ignore")
+
+    url: str = Field(
+        default=f"sqlite+aiosqlite:///{VAR_DIR / 'agency.db'}",
+        description="SQLAlchemy async URL the app connects with (a non-owner role on PostgreSQL).",
+    )
+    migration_url: str | None = Field(
+        default=None,
+        description="URL of the owner role that runs migrations; defaults to `url`.",
+    )
+    app_role: str | None = Field(
+        default=None,
+        description="Non-owner PostgreSQL role granted table privileges after migrations.",
+    )
+    pool_size: int = Field(default=10, description="Connections kept per process.")
+    max_overflow: int = Field(default=10, description="Extra connections under load.")
+    echo: bool = False
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    @property
+    def owner_url(self) -> str:
+        return self.migration_url or self.url
+
+
+class RedisSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AGENCY_REDIS_", extra="ignore")
+
+    url: str | None = Field(
+        default=None,
+        description="Redis URL for Dramatiq's broker; unset means the in-process broker.",
+    )
+
+
+class AuthSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AGENCY_", extra="ignore")
+
+    secret_key: SecretStr = Field(
+        default=SecretStr("insecure-embedded-default-change-me"),
+        description="Key for signed links (connect links, OAuth state).",
+    )
+    session_ttl_hours: int = Field(default=12, description="Lifetime of a login session token.")
+    invitation_ttl_hours: int = Field(default=168, description="Lifetime of an invitation.")
+
+
+class ServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AGENCY_", extra="ignore")
+
+    public_url: str = Field(default="http://127.0.0.1:8000", description="Base URL users reach.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated origins allowed by CORS."
+    )
+    max_body_bytes: int = Field(default=1_048_576, description="Largest request body accepted.")
+    debug: bool = False
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+
+class WorkerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AGENCY_WORKER_", extra="ignore")
+
+    threads: int = Field(default=4, description="Dramatiq worker threads per process.")
+    scheduler_interval_seconds: float = Field(
+        default=1.0, description="How often the scheduler looks for due work."
+    )
+
+
+class Settings:
+    """All settings groups, read once per process (tests build their own)."""
+
+    def __init__(
+        self,
+        database: DatabaseSettings | None = None,
+        redis: RedisSettings | None = None,
+        auth: AuthSettings | None = None,
+        server: ServerSettings | None = None,
+        worker: WorkerSettings | None = None,
+        app_tenant_filter: bool = True,
+    ) -> None:
+        self.database = database or DatabaseSettings()
+        self.redis = redis or RedisSettings()
+        self.auth = auth or AuthSettings()
+        self.server = server or ServerSettings()
+        self.worker = worker or WorkerSettings()
+        # Tests switch the app-level tenant filter off to prove RLS holds on its own.
+        self.app_tenant_filter = app_tenant_filter
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

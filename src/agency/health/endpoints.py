@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from litestar import Request, Response, get
+from sqlalchemy import text
+
+from agency.kernel.schemas import Output
+
+
+class Health(Output, omit_defaults=True):
+    status: str
+    checks: dict[str, str] | None = None
+
+
+@get("/health", opt={"public": True}, tags=["Health"], summary="The process is up")
+async def health() -> Health:
+    return Health(status="ok")
+
+
+@get("/ready", opt={"public": True}, tags=["Health"], summary="Database and broker reachable")
+async def ready(request: Request[Any, Any, Any]) -> Response[Health]:
+    runtime = request.app.state.runtime
+    checks = await readiness_checks(runtime)
+    ok = all(v == "ok" for v in checks.values())
+    return Response(
+        Health(status="ok" if ok else "unavailable", checks=checks),
+        status_code=200 if ok else 503,
+    )
+
+
+async def readiness_checks(runtime: Any) -> dict[str, str]:
+    checks = {"database": "ok", "broker": "ok"}
+    try:
+        async with runtime.engine.connect() as conn:
+            await asyncio.wait_for(conn.execute(text("SELECT 1")), timeout=2)
+    except Exception as exc:
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    client = getattr(runtime.broker, "client", None)
+    if client is not None:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(client.ping), timeout=2)
+        except Exception as exc:
+            checks["broker"] = f"unreachable: {type(exc).__name__}"
+    return checks

@@ -1,0 +1,1 @@
+"""Shared machinery every domain package builds on: database, tenancy, API conventions, jobs."""

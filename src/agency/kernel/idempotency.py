@@ -1,0 +1,133 @@
+"""``Idempotency-Key`` on creating POSTs: same key and body, same answer; other body, 422.
+
+The first request with a key holds a placeholder row (unique per agency and key) for its
+whole transaction, so a concurrent twin waits on the index and then gets a conflict instead
+of creating a second object. The success response is stored in the transaction that
+created the data; a failed request stores nothing and may simply be retried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from litestar import Request, Response
+from litestar.di import NamedDependency
+from litestar.params import HeaderParameter
+from sqlalchemy import Index, LargeBinary, String, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from agency.kernel.db import Base, IdMixin, utcnow
+from agency.kernel.errors import AppError, Conflict, IdempotencyKeyReused
+from agency.kernel.tenancy import Subject, TenantMixin, scoped_select
+from agency.kernel.transaction import request_context
+
+MAX_KEY_LENGTH = 255
+
+
+class IdempotencyKey(IdMixin, TenantMixin, Base):
+    __tablename__ = "idempotency_keys"
+    __tenant_indexes__ = (Index("uq_idempotency_keys_agency_key", "agency_id", "key", unique=True),)
+
+    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None]
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class IdempotentReplay(Exception):
+    def __init__(self, record: IdempotencyKey) -> None:
+        self.record = record
+
+
+def handle_replay(_: Request[Any, Any, Any], exc: IdempotentReplay) -> Response[Any]:
+    record = exc.record
+    return Response(
+        content=record.response_body or b"",
+        status_code=record.status_code or 200,
+        media_type=record.content_type or "application/json",
+        headers={"Idempotent-Replayed": "true"},
+    )
+
+
+@dataclass
+class PendingIdempotency:
+    record_id: Any
+
+    async def remember(
+        self, session: AsyncSession, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        content_type = next(
+            (v.decode("latin-1") for k, v in headers if k.lower() == b"content-type"), None
+        )
+        await session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.id == self.record_id)
+            .values(status_code=status, response_body=body, content_type=content_type)
+        )
+
+
+class Idempotency:
+    """Marker a creating handler takes as a parameter; its provider does all the work."""
+
+    def __init__(self, key: str | None) -> None:
+        self.key = key
+
+
+async def provide_idempotency(
+    request: Request[Any, Any, Any],
+    subject: NamedDependency[Subject],
+    db_session: NamedDependency[AsyncSession],
+    idempotency_key: Annotated[
+        str | None,
+        HeaderParameter(
+            name="Idempotency-Key",
+            required=False,
+            max_length=MAX_KEY_LENGTH,
+            min_length=1,
+            description="Retry-safe creation: the same key and body return the first answer.",
+        ),
+    ] = None,
+) -> Idempotency:
+    if idempotency_key is None:
+        return Idempotency(None)
+    body = await request.body()
+    digest = hashlib.sha256(
+        request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
+    ).hexdigest()
+    existing = (
+        await db_session.execute(
+            scoped_select(IdempotencyKey, subject).where(IdempotencyKey.key == idempotency_key)
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        _replay_or_refuse(existing, digest)
+    record = IdempotencyKey(agency_id=subject.agency_id, key=idempotency_key, request_hash=digest)
+    try:
+        async with db_session.begin_nested():
+            db_session.add(record)
+    except IntegrityError as exc:
+        raise Conflict(
+            "Another request with this Idempotency-Key is in progress; retry it shortly."
+        ) from exc
+    request_context(request.scope).idempotency = PendingIdempotency(record.id)
+    return Idempotency(idempotency_key)
+
+
+def _replay_or_refuse(existing: IdempotencyKey, digest: str) -> None:
+    if existing.request_hash != digest:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was used with another request body or path."
+        )
+    if existing.status_code is None:
+        raise Conflict("Another request with this Idempotency-Key is in progress.")
+    raise IdempotentReplay(existing)
+
+
+__all__ = ["AppError", "Idempotency", "IdempotencyKey", "IdempotentReplay", "provide_idempotency"]

@@ -1,0 +1,157 @@
+"""Background jobs on Dramatiq: declared by name, buffered, and sent only after commit.
+
+Services call :func:`enqueue` with an actor name (``"domain.event"``) and ids; they never
+import task modules. Messages wait in the current :class:`JobBuffer` and go to the broker
+once the request's (or the actor's) transaction has committed; a rollback drops them.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import AgeLimit, AsyncIO, Callbacks, CurrentMessage, Retries, TimeLimit
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agency.config import Settings
+
+logger = logging.getLogger("agency.jobs")
+
+JobFunction = Callable[..., Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class JobDefinition:
+    name: str
+    fn: JobFunction
+    queue: str
+    options: dict[str, Any]
+
+
+_definitions: dict[str, JobDefinition] = {}
+
+
+def job(
+    name: str, *, queue: str = "default", **options: Any
+) -> Callable[[JobFunction], JobFunction]:
+    """Declare an actor. It receives its own session (committed by the runtime) and ids."""
+
+    def register(fn: JobFunction) -> JobFunction:
+        if name in _definitions and _definitions[name].fn is not fn:
+            raise ValueError(f"job {name!r} is declared twice")
+        _definitions[name] = JobDefinition(name, fn, queue, options)
+        return fn
+
+    return register
+
+
+def definitions() -> dict[str, JobDefinition]:
+    return dict(_definitions)
+
+
+@dataclass
+class JobBuffer:
+    messages: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = field(default_factory=list)
+
+    def add(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        if name not in _definitions:
+            raise LookupError(f"no job named {name!r}")
+        self.messages.append((name, args, kwargs))
+
+    def flush(self, broker: dramatiq.Broker) -> int:
+        sent = 0
+        messages, self.messages = self.messages, []
+        for name, args, kwargs in messages:
+            broker.get_actor(name).send(*args, **kwargs)
+            sent += 1
+        return sent
+
+    def discard(self) -> None:
+        self.messages.clear()
+
+
+_buffer: contextvars.ContextVar[JobBuffer | None] = contextvars.ContextVar(
+    "agency_job_buffer", default=None
+)
+
+
+def enqueue(name: str, *args: Any, **kwargs: Any) -> None:
+    """Queue a job to be sent after the current transaction commits."""
+    buffer = _buffer.get()
+    if buffer is None:
+        raise RuntimeError("enqueue() outside a request or job: no transaction to follow")
+    buffer.add(name, args, kwargs)
+
+
+@contextmanager
+def collecting(buffer: JobBuffer) -> Iterator[JobBuffer]:
+    token = _buffer.set(buffer)
+    try:
+        yield buffer
+    finally:
+        _buffer.reset(token)
+
+
+def setup_broker(settings: Settings) -> dramatiq.Broker:
+    """Redis broker when ``AGENCY_REDIS_URL`` is set, else the in-process stub broker."""
+    middleware = [
+        AgeLimit(),
+        TimeLimit(time_limit=300_000),
+        Callbacks(),
+        Retries(max_retries=5, min_backoff=1_000, max_backoff=300_000),
+        CurrentMessage(),
+        AsyncIO(),
+    ]
+    broker: dramatiq.Broker
+    if settings.redis.url:
+        from dramatiq.brokers.redis import RedisBroker
+
+        broker = RedisBroker(url=settings.redis.url, middleware=middleware)  # type: ignore[no-untyped-call]
+    else:
+        broker = StubBroker(middleware=middleware)
+        broker.emit_after("process_boot")
+    dramatiq.set_broker(broker)
+    _import_job_modules()
+    for definition in _definitions.values():
+        declare = dramatiq.actor(
+            actor_name=definition.name,
+            queue_name=definition.queue,
+            broker=broker,
+            **definition.options,
+        )
+        declare(_runner(definition))
+    return broker
+
+
+def _runner(definition: JobDefinition) -> Callable[..., Awaitable[None]]:
+    async def run(*args: Any, **kwargs: Any) -> None:
+        from agency.kernel.runtime import current_runtime
+
+        runtime = current_runtime()
+        buffer = JobBuffer()
+        session: AsyncSession = runtime.session()
+        try:
+            with collecting(buffer):
+                await definition.fn(session, *args, **kwargs)
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            buffer.discard()
+            raise
+        finally:
+            await session.close()
+        buffer.flush(runtime.broker)
+
+    run.__name__ = definition.name.replace(".", "_")
+    return run
+
+
+def _import_job_modules() -> None:
+    # Each domain's tasks module declares its jobs on import.
+    from agency import tasks  # noqa: F401

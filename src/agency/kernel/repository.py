@@ -1,0 +1,81 @@
+"""The base every tenant-scoped repository builds on: all SQL lives in repositories."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, ClassVar, Generic, TypeVar
+
+from sqlalchemy import Select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agency.kernel.db import Base
+from agency.kernel.errors import Conflict, NotFound
+from agency.kernel.pagination import PageRequest, encode_cursor
+from agency.kernel.tenancy import Subject, TenantMixin, scoped_delete, scoped_select
+
+M = TypeVar("M", bound=Any)
+
+
+class TenantRepository(Generic[M]):
+    model: ClassVar[type[Any]]
+    noun: ClassVar[str] = "object"
+
+    def __init__(self, session: AsyncSession, subject: Subject) -> None:
+        self.session = session
+        self.subject = subject
+
+    def select(self) -> Select[M]:
+        return scoped_select(self.model, self.subject)
+
+    async def get(self, object_id: uuid.UUID) -> M:
+        found = await self.find(object_id)
+        if found is None:
+            raise NotFound(f"No {self.noun} with id {object_id} in this agency.")
+        return found
+
+    async def find(self, object_id: uuid.UUID) -> M | None:
+        result = await self.session.execute(self.select().where(self.model.id == object_id))
+        found: M | None = result.scalar_one_or_none()
+        return found
+
+    async def page(
+        self, page: PageRequest, stmt: Select[M] | None = None
+    ) -> tuple[Sequence[M], str | None]:
+        stmt = self.select() if stmt is None else stmt
+        if page.after_id is not None:
+            stmt = stmt.where(self.model.id < page.after_id)
+        stmt = stmt.order_by(self.model.id.desc()).limit(page.limit + 1)
+        rows = (await self.session.execute(stmt)).scalars().all()
+        if len(rows) > page.limit:
+            rows = rows[: page.limit]
+            return rows, encode_cursor(rows[-1].id)
+        return rows, None
+
+    async def add(self, obj: M, conflict: str | None = None) -> M:
+        if isinstance(obj, TenantMixin):
+            obj.agency_id = self.subject.agency_id
+        try:
+            async with self.session.begin_nested():
+                self.session.add(obj)
+        except IntegrityError as exc:
+            raise Conflict(conflict or f"This {self.noun} already exists.") from exc
+        return obj
+
+    async def flush(self, conflict: str | None = None) -> None:
+        try:
+            async with self.session.begin_nested():
+                await self.session.flush()
+        except IntegrityError as exc:
+            raise Conflict(conflict or f"This {self.noun} conflicts with another.") from exc
+
+    async def delete(self, object_id: uuid.UUID) -> None:
+        result = await self.session.execute(
+            scoped_delete(self.model, self.subject).where(self.model.id == object_id)
+        )
+        if getattr(result, "rowcount", 0) == 0:
+            raise NotFound(f"No {self.noun} with id {object_id} in this agency.")
+
+
+__all__ = ["Base", "TenantRepository"]

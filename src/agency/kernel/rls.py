@@ -1,0 +1,36 @@
+"""Row-Level Security policies, written by migrations on PostgreSQL (the second wall).
+
+A row is visible and writable only when its agency is the one bound to the transaction
+(``SET LOCAL app.agency_id``), or when the transaction is the scheduler's or a maintenance
+job's (``app.system``). ``FORCE`` makes the policies bind the table owner too; the app
+connects as a role that owns nothing anyway. Changing these strings means a new migration.
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+CURRENT_AGENCY = "NULLIF(current_setting('app.agency_id', true), '')::uuid"
+CURRENT_USER = "NULLIF(current_setting('app.user_id', true), '')::uuid"
+SYSTEM = "coalesce(current_setting('app.system', true), '') = 'on'"
+
+
+def enable_tenant_rls(table: str, column: str = "agency_id", extra: str | None = None) -> None:
+    """Enable and force RLS on ``table`` with the tenant policy (PostgreSQL only)."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    condition = f"({column} = {CURRENT_AGENCY} OR {SYSTEM})"
+    read_condition = f"({condition} OR {extra})" if extra else condition
+    op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+    op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+    op.execute(
+        f"CREATE POLICY tenant_isolation ON {table} USING {read_condition} WITH CHECK {condition}"
+    )
+
+
+def disable_tenant_rls(table: str) -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(f"DROP POLICY IF EXISTS tenant_isolation ON {table}")
+    op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+    op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")

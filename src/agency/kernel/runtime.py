@@ -1,0 +1,72 @@
+"""The process-wide runtime: settings, database engines and the Dramatiq broker.
+
+asyncpg connections belong to the event loop that opened them, and one process may run
+several loops (uvicorn's, Dramatiq's async-actor thread, the scheduler's), so each loop
+gets its own engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from agency.config import Settings, get_settings
+from agency.kernel.db import create_engine, create_session_maker
+
+if TYPE_CHECKING:
+    import dramatiq
+
+
+class Runtime:
+    def __init__(self, settings: Settings, broker: dramatiq.Broker) -> None:
+        self.settings = settings
+        self.broker = broker
+        self._engines: dict[asyncio.AbstractEventLoop, AsyncEngine] = {}
+        self._makers: dict[asyncio.AbstractEventLoop, async_sessionmaker[AsyncSession]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            engine = self._engines.get(loop)
+            if engine is None:
+                engine = create_engine(self.settings.database)
+                self._engines[loop] = engine
+                self._makers[loop] = create_session_maker(engine)
+            return engine
+
+    def session(self) -> AsyncSession:
+        self.engine  # noqa: B018 - creates this loop's engine on first use
+        return self._makers[asyncio.get_running_loop()]()
+
+    async def dispose_current_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            engine = self._engines.pop(loop, None)
+            self._makers.pop(loop, None)
+        if engine is not None:
+            await engine.dispose()
+
+
+_current: Runtime | None = None
+
+
+def init_runtime(settings: Settings | None = None) -> Runtime:
+    """Build the runtime for this process and declare the actors on its broker."""
+    from agency.kernel.jobs import setup_broker
+
+    global _current
+    settings = settings or get_settings()
+    broker = setup_broker(settings)
+    _current = Runtime(settings, broker)
+    return _current
+
+
+def current_runtime() -> Runtime:
+    if _current is None:
+        raise RuntimeError("the runtime is not initialised; call init_runtime() first")
+    return _current

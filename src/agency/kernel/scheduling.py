@@ -1,0 +1,131 @@
+"""The scheduler: finds due work in the database and enqueues ids, safely with replicas.
+
+Each source of due work is a *claimer*: an async function that, in one transaction, locks
+the due rows it finds (``FOR UPDATE SKIP LOCKED``, so two schedulers never take the same
+row), moves them past their due point, and enqueues jobs. The jobs go to the broker only
+after that transaction commits. Periodic jobs are the first claimer; publications, token
+refreshes, metric pulls and report e-mails add their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import String, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from agency.kernel.db import Base, utcnow
+from agency.kernel.jobs import JobBuffer, collecting, enqueue
+from agency.kernel.runtime import Runtime
+from agency.kernel.tenancy import bind_system
+
+logger = logging.getLogger("agency.scheduler")
+
+Claimer = Callable[[AsyncSession, datetime], Awaitable[int]]
+
+
+class PeriodicJob(Base):
+    """System-wide recurring job: not tenant-owned, one row per job name."""
+
+    __tablename__ = "periodic_jobs"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    interval_seconds: Mapped[int]
+    next_run_at: Mapped[datetime]
+    last_enqueued_at: Mapped[datetime | None]
+
+
+_periodic: dict[str, timedelta] = {}
+_claimers: dict[str, Claimer] = {}
+
+
+def periodic(job_name: str, every: timedelta) -> None:
+    """Run the job named ``job_name`` every ``every`` (first run at the first tick)."""
+    _periodic[job_name] = every
+
+
+def claimer(name: str) -> Callable[[Claimer], Claimer]:
+    def register(fn: Claimer) -> Claimer:
+        _claimers[name] = fn
+        return fn
+
+    return register
+
+
+@claimer("periodic")
+async def claim_periodic_jobs(session: AsyncSession, now: datetime) -> int:
+    stmt = (
+        select(PeriodicJob)
+        .where(PeriodicJob.next_run_at <= now)
+        .order_by(PeriodicJob.next_run_at)
+        .with_for_update(skip_locked=True)
+    )
+    rows = (await session.execute(stmt)).scalars().all()
+    for row in rows:
+        if row.name not in _periodic:
+            continue
+        every = _periodic[row.name]
+        row.interval_seconds = int(every.total_seconds())
+        # Skip missed runs after downtime: one catch-up run, then back on the grid.
+        row.next_run_at = max(row.next_run_at + every, now)
+        row.last_enqueued_at = now
+        enqueue(row.name)
+    return len(rows)
+
+
+async def ensure_periodic_rows(runtime: Runtime) -> None:
+    async with runtime.session() as session:
+        await bind_system(session)
+        existing = set((await session.execute(select(PeriodicJob.name))).scalars())
+        for name, every in _periodic.items():
+            if name in existing:
+                continue
+            try:
+                async with session.begin_nested():
+                    session.add(
+                        PeriodicJob(
+                            name=name,
+                            interval_seconds=int(every.total_seconds()),
+                            next_run_at=utcnow(),
+                        )
+                    )
+            except IntegrityError:
+                pass  # another scheduler replica inserted it first
+        await session.commit()
+
+
+async def tick(runtime: Runtime, now: datetime | None = None) -> int:
+    """Run every claimer once, each in its own transaction. Returns the rows claimed."""
+    claimed = 0
+    for name, fn in list(_claimers.items()):
+        buffer = JobBuffer()
+        async with runtime.session() as session:
+            try:
+                await bind_system(session)
+                with collecting(buffer):
+                    claimed += await fn(session, now or utcnow())
+                await session.commit()
+            except Exception:
+                await session.rollback()
+                buffer.discard()
+                logger.exception("claimer %s failed", name)
+                continue
+        buffer.flush(runtime.broker)
+    return claimed
+
+
+async def run_scheduler(runtime: Runtime, stop: asyncio.Event) -> None:
+    await ensure_periodic_rows(runtime)
+    interval = runtime.settings.worker.scheduler_interval_seconds
+    logger.info("scheduler started (every %.1fs)", interval)
+    while not stop.is_set():
+        await tick(runtime)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+    logger.info("scheduler stopped")

@@ -1,0 +1,115 @@
+"""Tenancy: who is asking, and the one helper that scopes every statement to their agency.
+
+Two walls keep agencies apart. The first is here: repositories build every readable or
+writable statement with :func:`scoped_select`, :func:`scoped_update` or
+:func:`scoped_delete`; nothing else filters on ``agency_id`` by hand (a test enforces it).
+The second is PostgreSQL Row-Level Security: :func:`bind_tenant` sets ``app.agency_id`` for
+the transaction and the policies written by :mod:`agency.kernel.rls` do the rest.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from sqlalchemy import ForeignKey, Index, Select, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.sql.dml import Delete, Update
+
+from agency.kernel.errors import Forbidden
+
+SubjectKind = Literal["session", "api_token", "system"]
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """The authenticated caller: one agency, and what it may do there."""
+
+    agency_id: uuid.UUID
+    kind: SubjectKind
+    credential_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
+    role: str | None = None
+    permissions: frozenset[str] = field(default_factory=frozenset)
+    # Only tests turn this off, to prove that RLS alone keeps tenants apart.
+    app_filter: bool = True
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+    def require(self, permission: str) -> None:
+        if permission not in self.permissions:
+            raise Forbidden(f"This credential lacks the '{permission}' permission.")
+
+    @property
+    def actor(self) -> tuple[str, uuid.UUID | None]:
+        """How the audit log names this caller."""
+        if self.kind == "api_token":
+            return "api_token", self.credential_id
+        if self.kind == "system":
+            return "system", None
+        return "user", self.user_id
+
+
+class TenantMixin:
+    """Columns and indexes of every tenant-owned table: ``agency_id`` leads each index."""
+
+    @declared_attr
+    def agency_id(cls) -> Mapped[uuid.UUID]:
+        return mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"), nullable=False)
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Any, ...]:
+        extra: tuple[Any, ...] = getattr(cls, "__tenant_indexes__", ())
+        name = cls.__tablename__  # type: ignore[attr-defined]
+        return (Index(f"ix_{name}_agency_id_id", "agency_id", "id"), *extra)
+
+
+M = TypeVar("M", bound=TenantMixin)
+
+
+def _tenant_clause(model: type[M], subject: Subject) -> Any:
+    return model.agency_id == subject.agency_id
+
+
+def scoped_select(model: type[M], subject: Subject) -> Select[M]:
+    stmt = select(model)
+    if subject.app_filter:
+        stmt = stmt.where(_tenant_clause(model, subject))
+    return stmt
+
+
+def scoped_update(model: type[M], subject: Subject) -> Update:
+    stmt = update(model)
+    if subject.app_filter:
+        stmt = stmt.where(_tenant_clause(model, subject))
+    return stmt
+
+
+def scoped_delete(model: type[M], subject: Subject) -> Delete:
+    stmt = delete(model)
+    if subject.app_filter:
+        stmt = stmt.where(_tenant_clause(model, subject))
+    return stmt
+
+
+async def bind_tenant(session: AsyncSession, agency_id: uuid.UUID) -> None:
+    """Point RLS at one agency for the rest of this transaction (no-op off PostgreSQL)."""
+    await _set_local(session, "app.agency_id", str(agency_id))
+
+
+async def bind_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Let RLS show one user's own memberships across agencies (login only)."""
+    await _set_local(session, "app.user_id", str(user_id))
+
+
+async def bind_system(session: AsyncSession) -> None:
+    """Cross-tenant work of the scheduler and maintenance jobs, never of a request."""
+    await _set_local(session, "app.system", "on")
+
+
+async def _set_local(session: AsyncSession, name: str, value: str) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.set_config(name, value, True)))

@@ -1,0 +1,1 @@
+"""Housekeeping jobs: expiring what has outlived its use."""

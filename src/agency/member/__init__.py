@@ -1,0 +1,1 @@
+"""Users, their memberships in agencies (with a role), and invitations."""

@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.params import FromPath, JSONBody
+
+from agency.auth.permissions import Permission
+from agency.auth.schemas import SessionOut
+from agency.auth.secrets import INVITATION_PREFIX, parse_bearer
+from agency.auth.service import start_session
+from agency.kernel.deps import CurrentSubject, DbSession, IdempotencyGuard, IfMatch, Paging
+from agency.kernel.errors import NotFound
+from agency.kernel.http import etag
+from agency.member.schemas import (
+    InvitationAccept,
+    InvitationCreate,
+    InvitationCreated,
+    InvitationOut,
+    InvitationPage,
+    MemberOut,
+    MemberPage,
+    MemberUpdate,
+)
+from agency.member.service import MemberService, accept_invitation
+
+
+class MemberController(Controller):
+    path = "/members"
+    tags = ["Members"]
+
+    @get(opt={"permission": Permission.MEMBERS_READ}, summary="List members")
+    async def list_members(
+        self, db_session: DbSession, subject: CurrentSubject, page: Paging
+    ) -> MemberPage:
+        rows, cursor = await MemberService(db_session, subject).list(page)
+        return MemberPage(items=[MemberOut.of(m) for m in rows], next_cursor=cursor)
+
+    @get("/{member_id:uuid}", opt={"permission": Permission.MEMBERS_READ}, summary="Get a member")
+    async def get_member(
+        self, member_id: FromPath[uuid.UUID], db_session: DbSession, subject: CurrentSubject
+    ) -> Response[MemberOut]:
+        member = await MemberService(db_session, subject).get(member_id)
+        return Response(MemberOut.of(member), headers={"ETag": etag(member.version)})
+
+    @patch(
+        "/{member_id:uuid}",
+        opt={"permission": Permission.MEMBERS_MANAGE},
+        summary="Change a member's role",
+    )
+    async def update_member(
+        self,
+        member_id: FromPath[uuid.UUID],
+        data: JSONBody[MemberUpdate],
+        db_session: DbSession,
+        subject: CurrentSubject,
+        if_match: IfMatch,
+    ) -> Response[MemberOut]:
+        service = MemberService(db_session, subject)
+        member = await service.change_role(member_id, data.role, if_match)
+        return Response(MemberOut.of(member), headers={"ETag": etag(member.version)})
+
+    @delete(
+        "/{member_id:uuid}",
+        opt={"permission": Permission.MEMBERS_MANAGE},
+        summary="Remove a member",
+    )
+    async def remove_member(
+        self, member_id: FromPath[uuid.UUID], db_session: DbSession, subject: CurrentSubject
+    ) -> None:
+        await MemberService(db_session, subject).remove(member_id)
+
+
+class InvitationController(Controller):
+    path = "/invitations"
+    tags = ["Members"]
+
+    @post(opt={"permission": Permission.MEMBERS_MANAGE}, summary="Invite someone by e-mail")
+    async def create_invitation(
+        self,
+        request: Request,  # type: ignore[type-arg]
+        data: JSONBody[InvitationCreate],
+        db_session: DbSession,
+        subject: CurrentSubject,
+        idempotency: IdempotencyGuard,
+    ) -> InvitationCreated:
+        ttl = timedelta(hours=request.app.state.runtime.settings.auth.invitation_ttl_hours)
+        invitation, token = await MemberService(db_session, subject).invite(
+            data.email, data.role, ttl
+        )
+        return InvitationCreated(
+            **msgspec.structs.asdict(InvitationOut.of(invitation)), token=token
+        )
+
+    @get(opt={"permission": Permission.MEMBERS_READ}, summary="List pending invitations")
+    async def list_invitations(
+        self, db_session: DbSession, subject: CurrentSubject, page: Paging
+    ) -> InvitationPage:
+        rows, cursor = await MemberService(db_session, subject).list_invitations(page)
+        return InvitationPage(items=[InvitationOut.of(i) for i in rows], next_cursor=cursor)
+
+    @delete(
+        "/{invitation_id:uuid}",
+        opt={"permission": Permission.MEMBERS_MANAGE},
+        summary="Revoke an invitation",
+    )
+    async def revoke_invitation(
+        self, invitation_id: FromPath[uuid.UUID], db_session: DbSession, subject: CurrentSubject
+    ) -> None:
+        await MemberService(db_session, subject).revoke_invitation(invitation_id)
+
+    @post(
+        "/accept",
+        opt={"public": True},
+        summary="Accept an invitation (no login needed: the token is the proof)",
+        status_code=201,
+    )
+    async def accept(
+        self,
+        request: Request,  # type: ignore[type-arg]
+        data: JSONBody[InvitationAccept],
+        db_session: DbSession,
+    ) -> SessionOut:
+        bearer = parse_bearer(data.token, INVITATION_PREFIX)
+        if bearer is None:
+            raise NotFound("This invitation does not exist, was used, revoked or has expired.")
+        membership = await accept_invitation(db_session, bearer, data.name, data.password)
+        ttl = timedelta(hours=request.app.state.runtime.settings.auth.session_ttl_hours)
+        issued, _ = await start_session(db_session, membership, ttl)
+        assert issued.credential.expires_at is not None
+        return SessionOut(
+            token=issued.token,
+            expires_at=issued.credential.expires_at,
+            agency_id=membership.agency_id,
+            user_id=membership.user_id,
+            role=membership.role,
+        )

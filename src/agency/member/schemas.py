@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from agency.auth.permissions import Role
+from agency.kernel.schemas import Email, Input, Name, Output, Password
+from agency.member.models import Invitation, Membership
+
+
+class MemberOut(Output):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    email: str
+    name: str
+    role: Role
+    created_at: datetime
+
+    @classmethod
+    def of(cls, m: Membership) -> MemberOut:
+        return cls(
+            id=m.id,
+            user_id=m.user_id,
+            email=m.user.email,
+            name=m.user.name,
+            role=Role(m.role),
+            created_at=m.created_at,
+        )
+
+
+class MemberPage(Output):
+    items: list[MemberOut]
+    next_cursor: str | None
+
+
+class MemberUpdate(Input):
+    role: Role
+
+
+class InvitationCreate(Input):
+    email: Email
+    role: Role
+
+
+class InvitationOut(Output):
+    id: uuid.UUID
+    email: str
+    role: Role
+    invited_by: uuid.UUID | None
+    created_at: datetime
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, i: Invitation) -> InvitationOut:
+        return cls(
+            id=i.id,
+            email=i.email,
+            role=Role(i.role),
+            invited_by=i.invited_by,
+            created_at=i.created_at,
+            expires_at=i.expires_at,
+        )
+
+
+class InvitationCreated(InvitationOut):
+    """The only answer that holds the invitation token: send it to the invitee."""
+
+    token: str
+
+
+class InvitationPage(Output):
+    items: list[InvitationOut]
+    next_cursor: str | None
+
+
+class InvitationAccept(Input):
+    token: str
+    password: Password
+    name: Name | None = None

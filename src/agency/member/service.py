@@ -1,0 +1,152 @@
+"""Members of an agency, their roles, and invitations."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agency.audit.repository import AuditRepository
+from agency.auth.permissions import ROLE_RANK, Role
+from agency.auth.secrets import (
+    INVITATION_PREFIX,
+    BearerSecret,
+    hash_password,
+    hash_secret,
+    new_bearer,
+    secret_matches,
+    verify_password,
+)
+from agency.kernel.db import new_id, utcnow
+from agency.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
+from agency.kernel.http import check_if_match
+from agency.kernel.pagination import PageRequest
+from agency.kernel.tenancy import Subject, bind_tenant
+from agency.member.models import Invitation, Membership, User
+from agency.member.repository import InvitationRepository, MembershipRepository, UserRepository
+
+
+class MemberService:
+    def __init__(self, session: AsyncSession, subject: Subject) -> None:
+        self.subject = subject
+        self.members = MembershipRepository(session, subject)
+        self.invitations = InvitationRepository(session, subject)
+        self.audit = AuditRepository(session, subject)
+
+    def _check_can_grant(self, role: Role) -> None:
+        mine = Role(self.subject.role) if self.subject.role else None
+        if role == Role.OWNER and mine != Role.OWNER:
+            raise Forbidden("Only an owner can make someone an owner.")
+        if mine is not None and ROLE_RANK[role] > ROLE_RANK[mine]:
+            raise Forbidden(f"You cannot grant the role '{role}', above your own.")
+
+    async def list(self, page: PageRequest) -> tuple[Sequence[Membership], str | None]:
+        return await self.members.page(page)
+
+    async def get(self, member_id: uuid.UUID) -> Membership:
+        return await self.members.get(member_id)
+
+    async def change_role(
+        self, member_id: uuid.UUID, role: Role, if_match: str | None
+    ) -> Membership:
+        member = await self.members.get(member_id)
+        check_if_match(if_match, member.version)
+        if member.role == role:
+            return member
+        self._check_can_grant(role)
+        if member.role == Role.OWNER:
+            await self._keep_an_owner()
+        self.audit.record(
+            "member.role_changed", "member", member.id, {"role": [member.role, role.value]}
+        )
+        member.role = role.value
+        await self.members.flush()
+        return member
+
+    async def remove(self, member_id: uuid.UUID) -> None:
+        member = await self.members.get(member_id)
+        if member.role == Role.OWNER:
+            if self.subject.role != Role.OWNER:
+                raise Forbidden("Only an owner can remove an owner.")
+            await self._keep_an_owner()
+        await self.members.delete(member.id)
+        self.audit.record("member.removed", "member", member.id, {"user_id": str(member.user_id)})
+
+    async def _keep_an_owner(self) -> None:
+        if await self.members.count_owners() <= 1:
+            raise Conflict("An agency keeps at least one owner: make someone else owner first.")
+
+    async def invite(self, email: str, role: Role, ttl: timedelta) -> tuple[Invitation, str]:
+        self._check_can_grant(role)
+        invitation_id = new_id()
+        bearer = new_bearer(self.subject.agency_id, invitation_id)
+        invitation = Invitation(
+            id=invitation_id,
+            email=email.strip().lower(),
+            role=role.value,
+            secret_hash=hash_secret(bearer.secret),
+            invited_by=self.subject.user_id,
+            expires_at=utcnow() + ttl,
+        )
+        await self.invitations.add(invitation)
+        self.audit.record(
+            "invitation.created", "invitation", invitation.id, {"email": email, "role": role}
+        )
+        return invitation, bearer.render(INVITATION_PREFIX)
+
+    async def list_invitations(self, page: PageRequest) -> tuple[Sequence[Invitation], str | None]:
+        return await self.invitations.page(page, self.invitations.pending())
+
+    async def revoke_invitation(self, invitation_id: uuid.UUID) -> None:
+        invitation = await self.invitations.get(invitation_id)
+        if invitation.accepted_at is not None:
+            raise Conflict("This invitation was already accepted; remove the member instead.")
+        invitation.revoked_at = utcnow()
+        self.audit.record("invitation.revoked", "invitation", invitation.id)
+
+
+async def accept_invitation(
+    session: AsyncSession, bearer: BearerSecret, name: str | None, password: str
+) -> Membership:
+    """Join the inviting agency, creating the user account on first acceptance."""
+    await bind_tenant(session, bearer.agency_id)
+    subject = Subject(agency_id=bearer.agency_id, kind="system")
+    invitations = InvitationRepository(session, subject)
+    invitation = await invitations.find(bearer.object_id)
+    now = utcnow()
+    if (
+        invitation is None
+        or not secret_matches(bearer.secret, invitation.secret_hash)
+        or invitation.revoked_at is not None
+        or invitation.accepted_at is not None
+        or invitation.expires_at <= now
+    ):
+        raise NotFound("This invitation does not exist, was used, revoked or has expired.")
+    users = UserRepository(session)
+    user = await users.by_email(invitation.email)
+    if user is None:
+        if not name:
+            raise InvalidInput(
+                "A name is needed to create the account.",
+                errors=[{"field": "name", "message": "required for a new account"}],
+            )
+        user = users.add(
+            User(email=invitation.email, name=name, password_hash=hash_password(password))
+        )
+        await session.flush()
+    elif not verify_password(password, user.password_hash):
+        raise Forbidden("This e-mail already has an account: give its password to accept.")
+    members = MembershipRepository(
+        session, Subject(agency_id=bearer.agency_id, kind="system", user_id=user.id)
+    )
+    if await members.of_user(user.id) is not None:
+        raise Conflict("This account is already a member of the agency.")
+    membership = Membership(user_id=user.id, role=invitation.role)
+    await members.add(membership)
+    invitation.accepted_at = now
+    AuditRepository(session, members.subject).record(
+        "invitation.accepted", "invitation", invitation.id, {"user_id": str(user.id)}
+    )
+    return membership

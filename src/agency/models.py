@@ -1,0 +1,23 @@
+"""Every model, imported in one place for Alembic and the metadata."""
+
+from agency.audit.models import AuditEvent
+from agency.auth.models import Credential
+from agency.brand.models import Brand
+from agency.kernel.db import Base
+from agency.kernel.idempotency import IdempotencyKey
+from agency.kernel.scheduling import PeriodicJob
+from agency.member.models import Invitation, Membership, User
+from agency.tenant.models import Agency
+
+__all__ = [
+    "Agency",
+    "AuditEvent",
+    "Base",
+    "Brand",
+    "Credential",
+    "IdempotencyKey",
+    "Invitation",
+    "Membership",
+    "PeriodicJob",
+    "User",
+]

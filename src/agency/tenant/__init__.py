@@ -1,0 +1,1 @@
+"""Agencies: the tenants."""

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from agency.kernel.db import Base, IdMixin, TimestampMixin
+
+
+class Agency(IdMixin, TimestampMixin, Base):
+    """The tenant. RLS shows a request only its own agency row."""
+
+    __tablename__ = "agencies"
+
+    name: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}

@@ -1,0 +1,72 @@
+"""The caller's own agency, and the bootstrap used by the admin command."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agency.audit.repository import AuditRepository
+from agency.auth.permissions import Role
+from agency.auth.secrets import hash_password
+from agency.kernel.errors import Conflict, NotFound
+from agency.kernel.http import check_if_match
+from agency.kernel.tenancy import Subject, bind_tenant
+from agency.member.models import Membership, User
+from agency.member.repository import UserRepository
+from agency.tenant.models import Agency
+from agency.tenant.repository import AgencyRepository
+
+
+class AgencyService:
+    def __init__(self, session: AsyncSession, subject: Subject) -> None:
+        self.subject = subject
+        self.repo = AgencyRepository(session, subject)
+        self.audit = AuditRepository(session, subject)
+
+    async def current(self) -> Agency:
+        return await self.repo.current()
+
+    async def rename(self, name: str, if_match: str | None) -> Agency:
+        agency = await self.repo.current()
+        check_if_match(if_match, agency.version)
+        if agency.name != name:
+            self.audit.record("agency.updated", "agency", agency.id, {"name": [agency.name, name]})
+            agency.name = name
+            await self.repo.session.flush()
+        return agency
+
+
+async def bootstrap_agency(
+    session: AsyncSession,
+    *,
+    name: str,
+    slug: str,
+    owner_email: str,
+    owner_name: str,
+    owner_password: str | None,
+) -> tuple[Agency, User]:
+    """Create an agency with its first owner (admin command; not reachable over HTTP)."""
+    if await AgencyRepository.slug_taken(session, slug):
+        raise Conflict(f"An agency with slug '{slug}' exists already.")
+    agency = Agency(name=name, slug=slug)
+    session.add(agency)
+    await session.flush()
+    await bind_tenant(session, agency.id)
+    users = UserRepository(session)
+    user = await users.by_email(owner_email)
+    if user is None:
+        user = users.add(
+            User(
+                email=owner_email.strip().lower(),
+                name=owner_name,
+                password_hash=hash_password(owner_password) if owner_password else None,
+            )
+        )
+        await session.flush()
+    session.add(Membership(agency_id=agency.id, user_id=user.id, role=Role.OWNER.value))
+    subject = Subject(agency_id=agency.id, kind="system")
+    AuditRepository(session, subject).record("agency.created", "agency", agency.id, {"slug": slug})
+    await session.flush()
+    return agency, user
+
+
+__all__ = ["AgencyService", "NotFound", "bootstrap_agency"]

@@ -1,0 +1,195 @@
+"""Test harness: real PostgreSQL and Redis servers started for the run, migrated with Alembic.
+
+The app connects as ``agency_app``, a role that owns nothing, so PostgreSQL's Row-Level
+Security binds every query exactly as in production. Each test starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import uvicorn
+from litestar import Litestar
+from sqlalchemy import text
+
+from agency.app import create_app
+from agency.auth.permissions import ALL_PERMISSIONS
+from agency.auth.service import CredentialService
+from agency.config import DatabaseSettings, RedisSettings, Settings, WorkerSettings
+from agency.kernel.migrate import upgrade
+from agency.kernel.runtime import Runtime, init_runtime
+from agency.kernel.tenancy import Subject, bind_system, bind_tenant
+from agency.models import Base
+from agency.tenant.service import bootstrap_agency
+from tests import jobs_for_tests  # noqa: F401 - declares the test job before the broker
+from tests.support.servers import PostgresServer, RedisServer, free_port
+
+OWNER, APP_ROLE, DB = "agency_owner", "agency_app", "agency_test"
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    try:
+        server.create_role(OWNER, "owner-pw")
+        server.create_role(APP_ROLE, "app-pw")
+        server.create_database(DB, owner=OWNER)
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def make_settings(
+    pg: PostgresServer, redis_url: str | None, *, app_filter: bool = True
+) -> Settings:
+    return Settings(
+        database=DatabaseSettings(
+            url=pg.sqlalchemy_url(APP_ROLE, "app-pw", DB),
+            migration_url=pg.sqlalchemy_url(OWNER, "owner-pw", DB),
+            app_role=APP_ROLE,
+            pool_size=5,
+        ),
+        redis=RedisSettings(url=redis_url),
+        worker=WorkerSettings(threads=2, scheduler_interval_seconds=0.2),
+        app_tenant_filter=app_filter,
+    )
+
+
+@pytest.fixture(scope="session")
+def settings(pg: PostgresServer, redis_server: RedisServer) -> Settings:
+    settings = make_settings(pg, redis_server.url)
+    upgrade(settings)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def runtime(settings: Settings) -> Runtime:
+    return init_runtime(settings)
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings, runtime: Runtime) -> Litestar:
+    return create_app(settings, runtime)
+
+
+TABLES = [t.name for t in reversed(Base.metadata.sorted_tables)]
+
+
+@pytest.fixture(autouse=True)
+def clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "settings" not in request.fixturenames:
+        return
+    pg: PostgresServer = request.getfixturevalue("pg")
+    pg.execute(f"TRUNCATE {', '.join(TABLES)} CASCADE", dbname=DB)  # type: ignore[arg-type]
+    redis_server: RedisServer = request.getfixturevalue("redis_server")
+    import redis
+
+    redis.Redis.from_url(redis_server.url).flushdb()
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@dataclass
+class Tenant:
+    agency_id: uuid.UUID
+    slug: str
+    owner_id: uuid.UUID
+    owner_email: str
+    token: str  # an API token with every permission
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def make_tenant(runtime: Runtime, slug: str) -> Tenant:
+    async with runtime.session() as session:
+        await bind_system(session)
+        email = f"owner@{slug}.example"
+        agency, user = await bootstrap_agency(
+            session,
+            name=slug.title(),
+            slug=slug,
+            owner_email=email,
+            owner_name=f"Owner of {slug}",
+            owner_password=PASSWORD,
+        )
+        await bind_tenant(session, agency.id)
+        subject = Subject(agency_id=agency.id, kind="system", permissions=ALL_PERMISSIONS)
+        issued = await CredentialService(session, subject).create_api_token(
+            "tests", sorted(ALL_PERMISSIONS), 1
+        )
+        await session.commit()
+        return Tenant(agency.id, slug, user.id, email, issued.token)
+
+
+@pytest.fixture
+async def tenant_a(runtime: Runtime) -> Tenant:
+    return await make_tenant(runtime, "alpha")
+
+
+@pytest.fixture
+async def tenant_b(runtime: Runtime) -> Tenant:
+    return await make_tenant(runtime, "bravo")
+
+
+async def count_rows(runtime: Runtime, table: str) -> int:
+    async with runtime.session() as session:
+        await bind_system(session)
+        return int((await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
+
+
+class LiveServer:
+    """The app served by uvicorn on a loopback port, in a thread with its own loop."""
+
+    def __init__(self, app: Litestar) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(app: Litestar) -> Iterator[LiveServer]:
+    with LiveServer(app) as server:
+        yield server
+
+
+__all__ = ["asyncio"]

@@ -1,0 +1,16 @@
+"""A job that leaves a trace in Redis, to see exactly how often a message ran."""
+
+from __future__ import annotations
+
+import redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agency.kernel.jobs import job
+from agency.kernel.runtime import current_runtime
+
+
+@job("test.record", queue="test", max_retries=0)
+async def record(session: AsyncSession, key: str) -> None:
+    url = current_runtime().settings.redis.url
+    assert url is not None
+    redis.Redis.from_url(url).incr(f"test:record:{key}")

@@ -1,0 +1,201 @@
+"""Another agency's data is never reachable: the cross-tenant matrix over every route.
+
+The matrix walks the app's routes, so a new route is covered the day it is added: a route
+whose path parameter or body the matrix does not know fails here until it is taught.
+It runs twice: with the app-level tenant filter, and with it switched off so that
+PostgreSQL Row-Level Security alone keeps agencies apart.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar
+from litestar.handlers import HTTPRouteHandler
+from sqlalchemy import select
+
+from agency.app import create_app
+from agency.kernel.runtime import Runtime
+from agency.kernel.tenancy import bind_tenant
+from agency.member.models import Membership
+from tests.conftest import PostgresServer, RedisServer, Tenant, make_settings
+from tests.helpers import assert_problem, invite_and_join
+
+# Path parameter -> which of tenant B's objects to put there.
+ID_PARAMS = {
+    "member_id": "member",
+    "invitation_id": "invitation",
+    "token_id": "api_token",
+    "brand_id": "brand",
+}
+
+# Valid bodies, so that a request gets past validation to the tenant lookup.
+BODIES: dict[tuple[str, str], Any] = {
+    ("PATCH", "/agency"): {"name": "Renamed"},
+    ("POST", "/auth/login"): {"email": "nobody@example.com", "password": "x"},
+    ("POST", "/api-tokens"): {"name": "matrix", "scopes": ["agency:read"]},
+    ("PATCH", "/members/{member_id}"): {"role": "analyst"},
+    ("POST", "/invitations"): {"email": "matrix@example.com", "role": "analyst"},
+    ("POST", "/invitations/accept"): {"token": "agi_x.y", "password": "long enough password"},
+    ("POST", "/brands"): {"name": "Matrix", "slug": "matrix", "timezone": "Europe/Paris"},
+    ("PATCH", "/brands/{brand_id}"): {"name": "Renamed"},
+}
+
+
+def operations(app: Litestar) -> list[tuple[str, str, HTTPRouteHandler]]:
+    ops = []
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if not isinstance(handler, HTTPRouteHandler):
+                continue
+            for method in sorted(handler.http_methods - {"HEAD", "OPTIONS"}):
+                path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
+                if path.startswith("/schema"):
+                    continue
+                ops.append((method, path, handler))
+    return ops
+
+
+async def _objects_of(client: httpx.AsyncClient, tenant: Tenant) -> dict[str, str]:
+    """Create one object of each kind in ``tenant``; returns kind -> id."""
+    joined = await invite_and_join(client, tenant, f"cm@{tenant.slug}.example", "manager")
+    members = (await client.get("/members", headers=tenant.headers)).json()["items"]
+    member = next(m for m in members if m["user_id"] == joined["user_id"])
+    invitation = await client.post(
+        "/invitations",
+        json={"email": f"pending@{tenant.slug}.example", "role": "analyst"},
+        headers=tenant.headers,
+    )
+    token = await client.post(
+        "/api-tokens", json={"name": "b-token", "scopes": ["agency:read"]}, headers=tenant.headers
+    )
+    brand = await client.post(
+        "/brands",
+        json={"name": "B brand", "slug": f"{tenant.slug}-brand", "timezone": "Europe/Paris"},
+        headers=tenant.headers,
+    )
+    return {
+        "brand": brand.json()["id"],
+        "member": member["id"],
+        "invitation": invitation.json()["id"],
+        "api_token": token.json()["id"],
+    }
+
+
+@pytest.fixture(params=["app-filter", "rls-only"])
+async def matrix_client(
+    request: pytest.FixtureRequest,
+    app: Litestar,
+    runtime: Runtime,
+    pg: PostgresServer,
+    redis_server: RedisServer,
+) -> AsyncIterator[tuple[httpx.AsyncClient, Litestar]]:
+    if request.param == "app-filter":
+        target = app
+    else:
+        target = create_app(make_settings(pg, redis_server.url, app_filter=False), runtime)
+    transport = httpx.ASGITransport(app=target)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client, target
+
+
+async def test_every_route_hides_other_tenants(
+    matrix_client: tuple[httpx.AsyncClient, Litestar], tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    client, app = matrix_client
+    b_ids = await _objects_of(client, tenant_b)
+    b_markers = [*b_ids.values(), str(tenant_b.agency_id), tenant_b.slug, tenant_b.owner_email]
+    checked = 0
+    # Logging out ends the credential the matrix uses, so it goes last.
+    ordered = sorted(operations(app), key=lambda op: op[1] == "/auth/logout")
+    for method, path, handler in ordered:
+        params = re.findall(r"\{(\w+)\}", path)
+        unknown = [p for p in params if p not in ID_PARAMS]
+        assert not unknown, f"teach the matrix which object fits {unknown} in {path}"
+        if "data" in handler.parsed_fn_signature.parameters:
+            assert (method, path) in BODIES, f"teach the matrix a valid body for {method} {path}"
+        url, missing_url, swaps = path, path, []
+        for param in params:
+            b_id, nowhere = b_ids[ID_PARAMS[param]], str(uuid.uuid4())
+            url = url.replace("{" + param + "}", b_id)
+            missing_url = missing_url.replace("{" + param + "}", nowhere)
+            swaps.append((b_id, nowhere))
+        headers = {**tenant_a.headers, "If-Match": "*"}
+        body = BODIES.get((method, path))
+        response = await client.request(method, url, json=body, headers=headers)
+        assert response.status_code != 500, f"{method} {url}: {response.text}"
+        text = response.text
+        if params:
+            assert_problem(response, 404)
+            # Exactly the answer for an id that exists nowhere.
+            missing = await client.request(method, missing_url, json=body, headers=headers)
+            expected = missing.text
+            for b_id, nowhere in swaps:
+                expected = expected.replace(nowhere, b_id)
+            assert text == expected
+            for b_id, _ in swaps:
+                text = text.replace(b_id, "")
+        for marker in b_markers:
+            assert marker not in text, f"{method} {url} leaked {marker}"
+        checked += 1
+    assert checked >= 15
+
+
+async def test_every_private_route_requires_credentials(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    for method, path, handler in operations(app):
+        if handler.opt.get("public"):
+            continue
+        url = re.sub(r"\{\w+\}", str(uuid.uuid4()), path)
+        response = await client.request(method, url, json=BODIES.get((method, path)))
+        assert_problem(response, 401)
+        assert response.headers["www-authenticate"] == "Bearer"
+        bad = await client.request(
+            method, url, json=BODIES.get((method, path)), headers={"Authorization": "Bearer junk"}
+        )
+        assert_problem(bad, 401)
+
+
+async def test_public_routes_are_the_expected_few(app: Litestar) -> None:
+    public = {(m, p) for m, p, h in operations(app) if h.opt.get("public")}
+    assert public == {
+        ("GET", "/health"),
+        ("GET", "/ready"),
+        ("POST", "/auth/login"),
+        ("POST", "/invitations/accept"),
+    }
+
+
+async def test_a_token_cannot_claim_another_agency(
+    client: httpx.AsyncClient, tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    """Swapping the agency part of a token for another agency's id gets nowhere."""
+    from agency.auth.secrets import SESSION_PREFIX, BearerSecret, parse_bearer
+
+    parsed = parse_bearer(tenant_a.token, SESSION_PREFIX)
+    assert parsed is not None
+    forged = BearerSecret(tenant_b.agency_id, parsed.object_id, parsed.secret).render(
+        SESSION_PREFIX
+    )
+    response = await client.get("/agency", headers={"Authorization": f"Bearer {forged}"})
+    assert_problem(response, 401)
+
+
+async def test_rls_alone_hides_rows_from_the_app_role(
+    runtime: Runtime, tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    """A query with no tenant filter at all, as the app role, sees only the bound agency."""
+    async with runtime.session() as session:
+        await bind_tenant(session, tenant_a.agency_id)
+        rows = (await session.execute(select(Membership))).scalars().all()
+        assert {m.agency_id for m in rows} == {tenant_a.agency_id}
+        await session.rollback()
+    async with runtime.session() as session:
+        rows = (await session.execute(select(Membership))).scalars().all()
+        assert rows == [], "with no agency bound, RLS must show nothing"
