@@ -41,8 +41,7 @@ def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]
 def test_committed_document_is_what_agency_openapi_writes(tmp_path: Path) -> None:
     # `agency openapi` writes render(create_app(Settings())). It runs in a fresh interpreter,
     # as `make openapi` does: the CLI's init_runtime() would replace this process's runtime
-    # and Dramatiq broker, and Litestar's generated examples depend on how many documents the
-    # process rendered before (see test_rendering_is_deterministic).
+    # and Dramatiq broker.
     output = tmp_path / "openapi.json"
     subprocess.run(
         [
@@ -67,16 +66,6 @@ def test_committed_document_is_what_agency_openapi_writes(tmp_path: Path) -> Non
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "APP BUG: agency.kernel.problems.problem_spec builds ResponseSpec(data_container=Problem) "
-        "with Litestar's default generate_examples=True, so every problem response gets random "
-        "polyfactory examples (seeded once per process): the document differs from one app to "
-        "the next in a process and only the first matches openapi/openapi.json. Fix: pass "
-        "generate_examples=False, run `make openapi`, then drop this mark."
-    ),
-)
 def test_rendering_is_deterministic() -> None:
     settings = Settings()
     first = render(create_app(settings, Runtime(settings, StubBroker())))
@@ -104,25 +93,14 @@ async def test_served_document_is_openapi_31_and_the_committed_one(
     assert response.headers["content-type"].startswith("application/")
     served = response.json()
     assert served["openapi"].startswith("3.1"), served["openapi"]
-    # Generated "examples" differ between app instances in one process until the bug that
-    # test_rendering_is_deterministic xfails on is fixed (then there are none left to drop);
-    # everything else must be identical. The exact bytes are checked against a fresh process in
+    # The exact bytes are checked against a fresh process in
     # test_committed_document_is_what_agency_openapi_writes.
-    served, committed = _without_examples(served), _without_examples(committed)
     if served != committed:
         pytest.fail(
             "the served /schema/openapi.json differs from openapi/openapi.json; run "
             f"`make openapi` if the code changed. Differences: {_changed_paths(committed, served)}",
             pytrace=False,
         )
-
-
-def _without_examples(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_examples(v) for k, v in value.items() if k != "examples"}
-    if isinstance(value, list):
-        return [_without_examples(v) for v in value]
-    return value
 
 
 def test_document_is_valid_openapi_31(committed: dict[str, Any]) -> None:

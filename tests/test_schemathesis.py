@@ -22,7 +22,6 @@ negative cases that drop the Authorization header on purpose.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import wraps
@@ -34,11 +33,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from litestar import Litestar
 from schemathesis import CheckContext, Response
-from schemathesis.checks import not_a_server_error
-from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
     allow_header_conformance,
-    missing_required_header,
     positive_data_acceptance,
     status_code_conformance,
 )
@@ -56,23 +52,6 @@ CheckFunction = Callable[[CheckContext, Response, schemathesis.Case], Any]
 # rules (422, e.g. an unknown scope or a reused Idempotency-Key), PATCH without If-Match (428)
 # or with a stale one (412). Those answers are documented, which status_code_conformance checks.
 EXCLUDED: list[CheckFunction] = [positive_data_acceptance]
-
-
-def _problem_type(response: Response) -> str | None:
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        return None
-    return body.get("type") if isinstance(body, dict) else None
-
-
-def _sends_nul(response: Response) -> bool:
-    """The request carried U+0000 (JSON-escaped in the body, percent-encoded in the URL)."""
-    request = response.request
-    body = request.body or b""
-    if isinstance(body, str):
-        body = body.encode()
-    return b"\\u0000" in body or "%00" in (request.url or "")
 
 
 def _allow_misses_methods(response: Response, case: schemathesis.Case) -> bool:
@@ -99,27 +78,6 @@ class KnownBug:
 
 
 KNOWN_BUGS = [
-    KnownBug(
-        not_a_server_error,
-        lambda response, _: response.status_code == 500 and _sends_nul(response),
-        "test_bug_nul_character_is_a_500",
-    ),
-    KnownBug(
-        status_code_conformance,
-        lambda response, case: (
-            case.operation.label == "POST /auth/login"
-            and response.status_code == 401
-            and _problem_type(response) == "/problems/unauthorized"
-        ),
-        "test_bug_login_401_is_undocumented",
-    ),
-    KnownBug(
-        missing_required_header,
-        lambda response, _: (
-            response.status_code == 400 and _problem_type(response) == "/problems/invalid-cursor"
-        ),
-        "test_bug_cursor_is_validated_before_authentication",
-    ),
     KnownBug(
         allow_header_conformance,
         _allow_misses_methods,
@@ -224,30 +182,35 @@ def test_every_known_bug_has_a_reproduction() -> None:
 NUL = "\u0000"
 
 
-@_bug(
-    "a string holding U+0000 passes validation and reaches PostgreSQL, which refuses it "
-    "(asyncpg CharacterNotInRepertoireError), so the request ends in a 500: any JSON string "
-    "field or query filter that is stored or compared in SQL",
-    AssertionError,
-)
+# -- regressions: bugs the fuzz run found and that are fixed --------------------------------------
+
+
 @pytest.mark.parametrize(
-    ("method", "path", "body", "params"),
+    ("method", "path", "body", "params", "expected_field"),
     [
-        ("POST", "/auth/login", {"email": f"a{NUL}@example.com", "password": "x"}, None),
-        ("POST", "/invitations", {"email": f"a{NUL}@example.com", "role": "analyst"}, None),
-        ("POST", "/api-tokens", {"name": f"a{NUL}", "scopes": ["agency:read"]}, None),
-        ("PATCH", "/agency", {"name": f"a{NUL}"}, None),
-        ("GET", "/audit-events", None, {"action": f"a{NUL}"}),
+        ("POST", "/auth/login", {"email": f"a{NUL}@x.org", "password": "x"}, None, "email"),
+        ("POST", "/invitations", {"email": f"a{NUL}@x.org", "role": "analyst"}, None, "email"),
+        ("POST", "/api-tokens", {"name": f"a{NUL}", "scopes": ["agency:read"]}, None, "name"),
+        ("PATCH", "/agency", {"name": f"a{NUL}"}, None, "name"),
+        (
+            "PATCH",
+            "/brands/00000000-0000-0000-0000-000000000000",
+            {"editorial_charter": {"words_to_avoid": ["ok", f"b{NUL}"]}},
+            None,
+            "editorial_charter.words_to_avoid.1",
+        ),
+        ("GET", "/audit-events", None, {"action": f"a{NUL}"}, "action"),
     ],
-    ids=["login-email", "invitation-email", "token-name", "agency-name", "audit-filter"],
+    ids=["login", "invitation", "token-name", "agency-name", "brand-charter", "audit-filter"],
 )
-def test_bug_nul_character_is_a_500(
+def test_nul_character_is_refused_with_a_400_naming_the_field(
     live_server: LiveServer,
     tenant_a: Tenant,
     method: str,
     path: str,
     body: dict[str, Any] | None,
     params: dict[str, str] | None,
+    expected_field: str,
 ) -> None:
     response = httpx.request(
         method,
@@ -256,15 +219,14 @@ def test_bug_nul_character_is_a_500(
         params=params,
         headers={**tenant_a.headers, "If-Match": "*"},
     )
-    assert response.status_code < 500, response.text
+    assert response.status_code == 400, response.text
+    problem = response.json()
+    assert problem["type"] == "/problems/validation"
+    assert problem["errors"][0]["field"] == expected_field
+    assert problem["errors"][0]["message"] == "contains U+0000"
 
 
-@_bug(
-    "POST /auth/login answers 401 for a wrong e-mail or password, and 401 is not documented "
-    "for it (agency/app.py _document_problems gives public routes no 401)",
-    FailureGroup,
-)
-def test_bug_login_401_is_undocumented(served_schema: schemathesis.BaseSchema) -> None:
+def test_login_401_is_documented(served_schema: schemathesis.BaseSchema) -> None:
     case = served_schema["/auth/login"]["POST"].Case(
         body={"email": "nobody@example.com", "password": "wrong password"}
     )
@@ -273,13 +235,10 @@ def test_bug_login_401_is_undocumented(served_schema: schemathesis.BaseSchema) -
     case.validate_response(response, checks=[status_code_conformance])
 
 
-@_bug(
-    "list operations decode ?cursor= (agency/kernel/pagination.py provide_page_request) "
-    "before authenticating: without credentials they answer 400 invalid-cursor, not 401",
-    AssertionError,
+@pytest.mark.parametrize(
+    "path", ["/api-tokens", "/members", "/invitations", "/audit-events", "/brands"]
 )
-@pytest.mark.parametrize("path", ["/api-tokens", "/members", "/invitations", "/audit-events"])
-def test_bug_cursor_is_validated_before_authentication(live_server: LiveServer, path: str) -> None:
+def test_credentials_are_checked_before_the_cursor(live_server: LiveServer, path: str) -> None:
     response = httpx.get(live_server.url + path, params={"cursor": "not-one-of-ours"})
     assert response.status_code == 401, response.text
 
@@ -305,12 +264,7 @@ class _BrokerDown:
             raise ConnectionError("redis is down")
 
 
-@_bug(
-    "GET /ready answers 503 when the database or the broker is unreachable "
-    "(agency/health/endpoints.py), and 503 is not documented",
-    FailureGroup,
-)
-async def test_bug_ready_503_is_undocumented(
+async def test_ready_503_is_documented(
     settings: Settings, served_schema: schemathesis.BaseSchema
 ) -> None:
     runtime = Runtime(settings, _BrokerDown())  # type: ignore[arg-type]
@@ -327,13 +281,7 @@ async def test_bug_ready_503_is_undocumented(
     case.validate_response(response, checks=[status_code_conformance])
 
 
-@_bug(
-    "POST /invitations/accept answers 403 when the invited e-mail already has an account and "
-    "the password is wrong (agency/member/service.py accept_invitation), and 403 is not "
-    "documented for it (a public route)",
-    FailureGroup,
-)
-def test_bug_accept_invitation_403_is_undocumented(
+def test_accept_invitation_403_is_documented(
     live_server: LiveServer,
     served_schema: schemathesis.BaseSchema,
     tenant_a: Tenant,

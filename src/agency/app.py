@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request, Router
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
@@ -16,11 +16,16 @@ from litestar.openapi.spec import Components, SecurityScheme, Server
 
 from agency import __version__
 from agency.audit.endpoints import AuditController
-from agency.auth.authentication import provide_db_session, provide_subject
+from agency.auth.authentication import (
+    authenticate_request,
+    provide_db_session,
+    provide_subject,
+)
 from agency.auth.endpoints import ApiTokenController, AuthController
 from agency.brand.endpoints import BrandController
 from agency.config import Settings, get_settings
 from agency.health.endpoints import health, ready
+from agency.kernel.guards import refuse_nul_characters
 from agency.kernel.idempotency import IdempotentReplay, handle_replay, provide_idempotency
 from agency.kernel.pagination import provide_page_request
 from agency.kernel.problems import EXCEPTION_HANDLERS, STANDARD_RESPONSES, problem_spec
@@ -57,6 +62,7 @@ def create_app(
             "page": Provide(provide_page_request),
         },
         middleware=[transaction_middleware],
+        before_request=_before_request,
         exception_handlers={**EXCEPTION_HANDLERS, IdempotentReplay: handle_replay},
         cors_config=(
             CORSConfig(
@@ -80,6 +86,12 @@ def create_app(
     return app
 
 
+async def _before_request(request: Request[Any, Any, Any]) -> None:
+    """Credentials first (401/403), then input no handler can store (400)."""
+    await authenticate_request(request)
+    await refuse_nul_characters(request)
+
+
 def openapi_config(settings: Settings) -> OpenAPIConfig:
     return OpenAPIConfig(
         title="agency",
@@ -97,6 +109,10 @@ def openapi_config(settings: Settings) -> OpenAPIConfig:
         ),
         security=[{"bearer": []}],
         path="/schema",
+        # The document describes the API; reading it needs no credentials.
+        openapi_router=Router(
+            path="/schema", route_handlers=[], opt={"public": True}, include_in_schema=False
+        ),
         render_plugins=[ScalarRenderPlugin()],
         use_handler_docstrings=True,
         create_examples=False,
@@ -125,10 +141,7 @@ def _document_problems(app: Litestar) -> None:
                 codes |= {404, 412, 428}
             if "POST" in methods and not public:
                 codes |= {409, 422}
-            if handler.handler_name == "accept":
-                codes.add(404)
-            if handler.handler_name == "logout":
-                codes.add(409)
+            codes |= set(handler.opt.get("problems", ()))
             responses = dict(handler.responses or {})
             for code in sorted(codes):
                 responses.setdefault(code, problem_spec(STANDARD_RESPONSES[code]))

@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 from litestar import Request
-from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.auth.models import Credential
@@ -23,6 +22,7 @@ from agency.kernel.transaction import request_context
 from agency.member.models import Membership
 
 LAST_USED_GRANULARITY = timedelta(minutes=5)
+_SUBJECT_STATE = "agency.subject"
 _INVALID = "The bearer credential is missing, malformed, expired or revoked."
 
 
@@ -30,19 +30,35 @@ async def provide_db_session(request: Request[Any, Any, Any]) -> AsyncSession:
     return request_context(request.scope).get_session()
 
 
-async def provide_subject(
-    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
-) -> Subject:
+async def authenticate_request(request: Request[Any, Any, Any]) -> None:
+    """Authenticate before anything else about the request is looked at.
+
+    Runs as the first ``before_request`` step, ahead of parameter and body decoding, so that a
+    request without valid credentials gets 401 (and one lacking the permission 403) whatever
+    else is wrong with it: no bad cursor or bad body leaks past a missing credential.
+    """
+    handler = request.route_handler
+    if handler.opt.get("public"):
+        return
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     bearer = parse_bearer(token.strip(), SESSION_PREFIX) if scheme.lower() == "bearer" else None
     if bearer is None:
         raise Unauthorized(_INVALID)
     app_filter: bool = request.app.state.app_tenant_filter
-    subject = await authenticate(db_session, bearer, app_filter=app_filter)
-    permission = request.route_handler.opt.get("permission")
+    session = request_context(request.scope).get_session()
+    subject = await authenticate(session, bearer, app_filter=app_filter)
+    permission = handler.opt.get("permission")
     if permission:
         subject.require(permission)
+    request.state[_SUBJECT_STATE] = subject
+
+
+async def provide_subject(request: Request[Any, Any, Any]) -> Subject:
+    subject = request.state.get(_SUBJECT_STATE)
+    if not isinstance(subject, Subject):
+        # A handler marked public cannot ask for a subject: that is a programming error.
+        raise RuntimeError(f"{request.route_handler.handler_name} is public but wants a subject")
     return subject
 
 

@@ -42,7 +42,9 @@ class AuthController(Controller):
     path = "/auth"
     tags = ["Authentication"]
 
-    @post("/login", opt={"public": True}, summary="Log in with e-mail and password")
+    @post(
+        "/login", opt={"public": True, "problems": [401]}, summary="Log in with e-mail and password"
+    )
     async def login(
         self,
         request: Request,  # type: ignore[type-arg]
@@ -60,7 +62,12 @@ class AuthController(Controller):
             role=membership.role,
         )
 
-    @post("/logout", status_code=HTTP_204_NO_CONTENT, summary="End this login session")
+    @post(
+        "/logout",
+        opt={"problems": [409]},
+        status_code=HTTP_204_NO_CONTENT,
+        summary="End this login session",
+    )
     async def logout(self, db_session: DbSession, subject: CurrentSubject) -> None:
         await CredentialService(db_session, subject).logout()
 

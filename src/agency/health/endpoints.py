@@ -6,6 +6,7 @@ from typing import Any
 from litestar import Request, Response, get
 from sqlalchemy import text
 
+from agency.kernel.problems import problem_response, problem_spec
 from agency.kernel.schemas import Output
 
 
@@ -19,14 +20,29 @@ async def health() -> Health:
     return Health(status="ok")
 
 
-@get("/ready", opt={"public": True}, tags=["Health"], summary="Database and broker reachable")
+@get(
+    "/ready",
+    opt={"public": True},
+    tags=["Health"],
+    summary="Database and broker reachable",
+    responses={
+        503: problem_spec("The database or the broker is unreachable; `checks` says which.")
+    },
+)
 async def ready(request: Request[Any, Any, Any]) -> Response[Health]:
     runtime = request.app.state.runtime
     checks = await readiness_checks(runtime)
-    ok = all(v == "ok" for v in checks.values())
-    return Response(
-        Health(status="ok" if ok else "unavailable", checks=checks),
-        status_code=200 if ok else 503,
+    if all(v == "ok" for v in checks.values()):
+        return Response(Health(status="ok", checks=checks))
+    failing = ", ".join(name for name, v in checks.items() if v != "ok")
+    return problem_response(
+        request,
+        503,
+        type_="/problems/not-ready",
+        title="Not ready",
+        detail=f"Unreachable: {failing}.",
+        extensions={"checks": checks},
+        headers={"Retry-After": "5"},
     )
 
 

@@ -148,7 +148,10 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
 
 def problem_spec(description: str) -> ResponseSpec:
     return ResponseSpec(
-        data_container=Problem, description=description, media_type=PROBLEM_MEDIA_TYPE
+        data_container=Problem,
+        description=description,
+        media_type=PROBLEM_MEDIA_TYPE,
+        generate_examples=False,
     )
 
 
@@ -162,5 +165,7 @@ STANDARD_RESPONSES: dict[int, str] = {
     413: "The request body is too large.",
     422: "The request breaks a business rule.",
     428: "If-Match is required.",
+    429: "Too many requests; retry after the Retry-After delay.",
+    503: "A service the API depends on is unreachable.",
     500: "Unexpected server error.",
 }

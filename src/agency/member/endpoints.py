@@ -113,7 +113,7 @@ class InvitationController(Controller):
 
     @post(
         "/accept",
-        opt={"public": True},
+        opt={"public": True, "problems": [403, 404]},
         summary="Accept an invitation (no login needed: the token is the proof)",
         status_code=201,
     )
