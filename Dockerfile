@@ -33,6 +33,7 @@ RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))
 # src/), leaving the dependencies above untouched, and a consistency check.
 COPY README.md ./
 COPY src ./src
+COPY connectors ./connectors
 RUN pip install --no-deps . \
  && pip check \
  && agency --help > /dev/null

@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Node test peers (Prism, the Bluesky PDS, an OpenID provider), pinned by package-lock.json.
+PEERS := tests/peers
+PEERS_STAMP := $(PEERS)/node_modules/.installed
 # Python trees we lint and format-check (only those that exist in this checkout).
 CODE := $(wildcard src tests migrations connectors benchmarks)
 
@@ -19,7 +22,7 @@ run: $(STAMP)
 
 ## Install what is missing, then run lint, types and the whole test suite against
 ## throwaway PostgreSQL and Redis servers that the test run starts and stops itself.
-test: $(STAMP) test-deps
+test: $(STAMP) test-deps $(PEERS_STAMP)
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy
@@ -31,6 +34,10 @@ test-deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
 	  elif sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
 	  else echo "redis-server is missing: install Debian's redis-server package" >&2; exit 1; fi; }
+
+$(PEERS_STAMP): $(PEERS)/package.json $(PEERS)/package-lock.json
+	npm ci --prefix $(PEERS) --no-audit --no-fund --loglevel=error
+	touch $@
 
 openapi: $(STAMP)
 	$(BIN)/agency openapi --output openapi/openapi.json

@@ -1,0 +1,170 @@
+"""The OAuth 2.0 authorization-code flow (RFC 6749, PKCE per RFC 7636) with Authlib.
+
+Authlib builds the authorization URL, the PKCE challenge and the token requests; the
+requests themselves go through the shared httpx client, so tests and production use the
+same transport and the same timeouts.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+import httpx
+from authlib.common.security import generate_token
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+from agency.connector.base import Credentials, OAuthMetadata
+from agency.connector.errors import AuthExpired, ConnectorError, Refused, Transient
+
+if TYPE_CHECKING:
+    from agency.connector.base import Connector
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    url: str
+    state: str
+    code_verifier: str | None
+
+
+@dataclass(frozen=True)
+class OAuthClient:
+    """The agency's app on a network (or on one Mastodon server)."""
+
+    client_id: str
+    client_secret: str | None
+    redirect_uri: str
+
+
+def authorization_request(meta: OAuthMetadata, client: OAuthClient) -> AuthorizationRequest:
+    state = generate_token(43)
+    verifier = generate_token(64) if meta.pkce else None
+    params: dict[str, Any] = dict(meta.extra_authorize_params)
+    if verifier:
+        params |= {
+            "code_challenge": create_s256_code_challenge(verifier),
+            "code_challenge_method": "S256",
+        }
+    url = prepare_grant_uri(
+        meta.authorize_url,
+        client_id=client.client_id,
+        response_type="code",
+        redirect_uri=client.redirect_uri,
+        scope=meta.scope_separator.join(meta.scopes),
+        state=state,
+        **params,
+    )
+    return AuthorizationRequest(url=url, state=state, code_verifier=verifier)
+
+
+async def _token_request(
+    http: httpx.AsyncClient, meta: OAuthMetadata, client: OAuthClient, form: dict[str, str]
+) -> dict[str, Any]:
+    headers = {"Accept": "application/json"}
+    if meta.token_auth_method == "client_secret_basic" and client.client_secret is not None:
+        pair = f"{client.client_id}:{client.client_secret}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+    else:
+        form["client_id"] = client.client_id
+        if meta.token_auth_method == "client_secret_post" and client.client_secret:
+            form["client_secret"] = client.client_secret
+    try:
+        response = await http.post(
+            meta.token_url,
+            content=urlencode(form),
+            headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
+        )
+    except httpx.TransportError as exc:
+        raise Transient(f"The token endpoint could not be reached ({type(exc).__name__}).") from exc
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    if response.status_code >= 500:
+        raise Transient(f"The token endpoint answered HTTP {response.status_code}.")
+    if response.is_error or "error" in body or "access_token" not in body:
+        error = body.get("error", f"HTTP {response.status_code}")
+        description = body.get("error_description")
+        words = f"The network refused the grant: {error}" + (
+            f" ({description})" if description else ""
+        )
+        if error == "invalid_grant":
+            raise AuthExpired(words, status=response.status_code)
+        raise Refused(words, status=response.status_code)
+    token: dict[str, Any] = body
+    return token
+
+
+def credentials_from_token(token: dict[str, Any], meta: OAuthMetadata) -> Credentials:
+    expires_at = None
+    if (
+        isinstance(token.get("expires_in"), int | float | str)
+        and str(token["expires_in"]).isdigit()
+    ):
+        expires_at = datetime.now(UTC) + timedelta(seconds=int(token["expires_in"]))
+    scope = token.get("scope")
+    scopes = tuple(str(scope).replace(",", " ").split()) if scope else meta.scopes
+    extra = {
+        k: str(v)
+        for k, v in token.items()
+        if k not in {"access_token", "refresh_token", "expires_in", "scope", "token_type"}
+        and isinstance(v, str | int)
+    }
+    return Credentials(
+        access_token=str(token["access_token"]),
+        refresh_token=str(token["refresh_token"]) if token.get("refresh_token") else None,
+        expires_at=expires_at,
+        scopes=scopes,
+        extra=extra,
+    )
+
+
+async def exchange_code(
+    http: httpx.AsyncClient,
+    meta: OAuthMetadata,
+    client: OAuthClient,
+    code: str,
+    code_verifier: str | None,
+) -> Credentials:
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": client.redirect_uri}
+    if code_verifier:
+        form["code_verifier"] = code_verifier
+    return credentials_from_token(await _token_request(http, meta, client, form), meta)
+
+
+async def refresh_credentials(
+    connector: Connector, client_id: str | None, client_secret: str | None
+) -> Credentials:
+    meta = connector.oauth_metadata(connector.base_url)
+    current = connector.credentials
+    if meta is None or not meta.refreshable or not current.refresh_token or not client_id:
+        raise AuthExpired(f"{connector.display_name}: the access cannot be renewed; reconnect.")
+    client = OAuthClient(client_id, client_secret, redirect_uri="")
+    form = {"grant_type": "refresh_token", "refresh_token": current.refresh_token}
+    try:
+        token = await _token_request(connector.http, meta, client, form)
+    except Refused as exc:
+        raise AuthExpired(exc.message, status=exc.status) from exc
+    fresh = credentials_from_token(token, meta)
+    if fresh.refresh_token is None:  # many networks keep the refresh token unchanged
+        fresh.refresh_token = current.refresh_token
+    fresh.extra = {**current.extra, **fresh.extra}
+    return fresh
+
+
+__all__ = [
+    "AuthorizationRequest",
+    "ConnectorError",
+    "OAuthClient",
+    "authorization_request",
+    "credentials_from_token",
+    "exchange_code",
+    "refresh_credentials",
+]

@@ -1,0 +1,186 @@
+"""The contract every connector passes, whatever its network.
+
+A network's test module subclasses :class:`ConnectorContract` and provides three fixtures:
+
+``connector``
+    a connector authenticated against the network's local peer (Prism serving the published
+    description, a real PDS, or a fake written from the reference docs);
+``publishable_post``
+    a post the network accepts;
+``failing_connector``
+    a factory ``status -> Connector`` whose calls get that HTTP status from the peer (Prism:
+    ``Prefer: code=<status>``; fakes: their own switch), holding :data:`SECRET` as its
+    access token so that the tests can prove no error carries it.
+
+Tests here hold the connector to the architecture: typed errors, every validation problem
+listed, declared capabilities implemented and the rest refused, no token in any error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import pytest
+
+from agency.connector import (
+    AuthExpired,
+    Capability,
+    Connector,
+    ConnectorError,
+    Media,
+    NotSupported,
+    Post,
+    Published,
+    RateLimited,
+    Transient,
+)
+from agency.connector.base import AuthKind
+from agency.connector.registry import installed
+
+SECRET = "tok-THIS-MUST-NEVER-LEAK-4f1c"
+
+# Capability -> the Connector method that implements it.
+METHODS: dict[Capability, str] = {
+    Capability.PUBLISH: "publish",
+    Capability.FIND_PUBLISHED: "find_published",
+    Capability.DELETE: "delete",
+    Capability.POST_METRICS: "post_metrics",
+    Capability.ACCOUNT_METRICS: "account_metrics",
+    Capability.COMMENTS: "comments",
+    Capability.REPLY: "reply",
+    Capability.HIDE_COMMENT: "hide_comment",
+    Capability.DELETE_COMMENT: "delete_comment",
+}
+
+FailingConnector = Callable[[int], Connector]
+
+
+class ConnectorContract:
+    connector_class: ClassVar[type[Connector]]
+
+    # -- what the network declares -------------------------------------------------------------
+
+    def test_is_installed_through_the_entry_point(self) -> None:
+        assert installed()[self.connector_class.network] is self.connector_class
+
+    def test_describes_itself_for_the_composer(self) -> None:
+        described = self.connector_class.describe()
+        json.dumps(described)  # GET /networks serves it as is
+        assert described["network"] == self.connector_class.network
+        assert described["limits"]["max_text_length"] > 0
+        assert Capability.PUBLISH in self.connector_class.capabilities
+        assert self.connector_class.reference_docs, "cite the network's reference pages"
+
+    def test_oauth_metadata_is_complete(self) -> None:
+        cls = self.connector_class
+        if cls.auth_kind is AuthKind.APP_PASSWORD:
+            assert cls.oauth is None
+            return
+        meta = cls.oauth_metadata(cls.default_base_url)
+        assert meta is not None
+        assert meta.authorize_url.startswith("https://")
+        assert meta.token_url.startswith("https://")
+        assert meta.scopes
+
+    def test_declared_capabilities_are_implemented(self) -> None:
+        cls = self.connector_class
+        for capability, method in METHODS.items():
+            overridden = getattr(cls, method) is not getattr(Connector, method)
+            assert overridden == (capability in cls.capabilities), (capability, overridden)
+
+    async def test_undeclared_capabilities_are_refused(self, connector: Connector) -> None:
+        calls: dict[Capability, Callable[[], Any]] = {
+            Capability.FIND_PUBLISHED: lambda: connector.find_published(
+                Post(text="x"), datetime.now(UTC)
+            ),
+            Capability.DELETE: lambda: connector.delete("1"),
+            Capability.POST_METRICS: lambda: connector.post_metrics("1"),
+            Capability.ACCOUNT_METRICS: connector.account_metrics,
+            Capability.COMMENTS: lambda: connector.comments("1"),
+        }
+        for capability, call in calls.items():
+            if capability in connector.capabilities:
+                continue
+            with pytest.raises(NotSupported):
+                await call()
+
+    # -- validation --------------------------------------------------------------------------
+
+    def test_publishable_post_is_valid(self, publishable_post: Post) -> None:
+        assert self.connector_class.validate(publishable_post) == []
+
+    def test_text_at_the_limit_passes_and_one_more_fails(self, publishable_post: Post) -> None:
+        cls = self.connector_class
+        limit = cls.limits.max_text_length
+        at_limit = Post(text="a" * limit, media=publishable_post.media)
+        assert cls.count_text(at_limit.text) == limit
+        assert not [p for p in cls.validate(at_limit) if p.field == "text"]
+        over = Post(text="a" * (limit + 1), media=publishable_post.media)
+        assert [p.code for p in cls.validate(over) if p.field == "text"] == ["text_too_long"]
+
+    def test_every_problem_is_listed_not_the_first(self) -> None:
+        cls = self.connector_class
+        too_many = cls.limits.max_media + 1
+        odd = Media(kind="image", mime_type="image/x-unknown", size=10**12)
+        post = Post(text="a" * (cls.limits.max_text_length + 1), media=(odd,) * too_many)
+        problems = cls.validate(post)
+        codes = {p.code for p in problems}
+        assert "text_too_long" in codes
+        assert "too_many_media" in codes
+        assert {"media_type", "media_kind"} & codes
+        assert all(p.message for p in problems)
+
+    # -- calls against the peer --------------------------------------------------------------
+
+    async def test_publish_returns_the_network_id(
+        self, connector: Connector, publishable_post: Post
+    ) -> None:
+        published = await connector.publish(publishable_post)
+        assert isinstance(published, Published)
+        assert published.post_id
+
+    async def test_every_declared_capability_answers(
+        self, connector: Connector, publishable_post: Post
+    ) -> None:
+        published = await connector.publish(publishable_post)
+        caps = connector.capabilities
+        since = datetime.now(UTC) - timedelta(hours=1)
+        if Capability.FIND_PUBLISHED in caps:
+            found = await connector.find_published(publishable_post, since)
+            assert found is None or found.post_id
+        if Capability.POST_METRICS in caps:
+            await connector.post_metrics(published.post_id)
+        if Capability.ACCOUNT_METRICS in caps:
+            await connector.account_metrics()
+        if Capability.COMMENTS in caps:
+            comments = await connector.comments(published.post_id)
+            if comments and Capability.REPLY in caps:
+                await connector.reply(comments[0], "Thank you!")
+            if comments and Capability.HIDE_COMMENT in caps:
+                await connector.hide_comment(comments[0])
+            if comments and Capability.DELETE_COMMENT in caps:
+                await connector.delete_comment(comments[0])
+        if Capability.DELETE in caps:
+            await connector.delete(published.post_id)
+
+    @pytest.mark.parametrize(
+        ("status", "error"), [(401, AuthExpired), (429, RateLimited), (503, Transient)]
+    )
+    async def test_failures_are_typed(
+        self,
+        failing_connector: FailingConnector,
+        publishable_post: Post,
+        status: int,
+        error: type[ConnectorError],
+    ) -> None:
+        connector = failing_connector(status)
+        with pytest.raises(error) as caught:
+            await connector.publish(publishable_post)
+        assert caught.value.message
+        assert SECRET not in str(caught.value)
+        assert SECRET not in repr(caught.value.__dict__)
+        if status == 429:
+            assert isinstance(caught.value, RateLimited)
