@@ -1,0 +1,133 @@
+"""The app as the benchmark serves it: the real app plus one bare endpoint, under uvicorn.
+
+``server_app`` is the uvicorn factory the child process imports; it takes its settings from
+the ``AGENCY_*`` variables, as ``agency serve`` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from litestar import Litestar, get
+from tests.support.servers import PostgresServer
+
+from agency.app import create_app
+from agency.config import Settings
+from agency.kernel.runtime import Runtime, init_runtime
+from benchmarks import _profile
+from benchmarks._data import APP_PW, APP_ROLE, DB, OWNER, OWNER_PW
+from benchmarks._load import HOST
+
+ROOT = Path(__file__).resolve().parents[1]
+LIST_PATH = "/audit-events?limit=50"
+BARE_PATH = "/bench/bare"
+
+
+@get(BARE_PATH, opt={"public": True})
+async def bare() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def bench_app(settings: Settings, runtime: Runtime) -> Litestar:
+    return create_app(settings, runtime, extra_route_handlers=[bare])
+
+
+def server_app() -> Litestar:
+    """uvicorn factory of the server processes."""
+    settings = Settings()
+    app = bench_app(settings, init_runtime(settings))
+    if profile := os.environ.get(_profile.ENV):
+        _profile.StackSampler(Path(profile)).start()
+    return app
+
+
+def server_env(
+    pg: PostgresServer, pool_size: int, max_overflow: int, profile: Path | None = None
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENCY_", "PG"))}
+    env.update(
+        {
+            "AGENCY_DATABASE_URL": pg.sqlalchemy_url(APP_ROLE, APP_PW, DB),
+            "AGENCY_DATABASE_MIGRATION_URL": pg.sqlalchemy_url(OWNER, OWNER_PW, DB),
+            "AGENCY_DATABASE_APP_ROLE": APP_ROLE,
+            "AGENCY_DATABASE_POOL_SIZE": str(pool_size),
+            "AGENCY_DATABASE_MAX_OVERFLOW": str(max_overflow),
+        }
+    )
+    if profile is not None:
+        env[_profile.ENV] = str(profile)
+    return env
+
+
+def _http_get(port: int, path: str, token: str | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(f"http://{HOST}:{port}{path}")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return int(response.status), bytes(response.read())
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), bytes(exc.read())
+
+
+def _wait_until_up(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"uvicorn exited with {proc.returncode}:\n{log.read_text()}")
+        with contextlib.suppress(OSError):
+            if _http_get(port, "/health")[0] == 200:
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"uvicorn not up in 60 s:\n{log.read_text()}")
+        time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def uvicorn_server(env: dict[str, str], workers: int, port: int) -> Iterator[int]:
+    """Serve ``server_app`` with uvicorn in a child process; yield the child's pid."""
+    cmd = [sys.executable, "-m", "uvicorn", "benchmarks._server:server_app", "--app-dir", str(ROOT)]
+    cmd += f"--factory --host {HOST} --port {port} --workers {workers}".split()
+    cmd += ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+    with tempfile.NamedTemporaryFile(prefix="bench-uvicorn-", suffix=".log") as log:
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            _wait_until_up(proc, port, Path(log.name))
+            time.sleep(1.0 if workers > 1 else 0.2)  # let every worker finish starting
+            yield proc.pid
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)  # the group this script started
+                    proc.wait(10)
+
+
+def sanity_check(port: int, token: str) -> None:
+    """Both endpoints answer what they should before any load: 200s, a full page, a 401."""
+    status, body = _http_get(port, BARE_PATH)
+    if status != 200 or json.loads(body) != {"status": "ok"}:
+        raise RuntimeError(f"bare endpoint answered {status}: {body[:200]!r}")
+    status, body = _http_get(port, LIST_PATH, token)
+    page = json.loads(body) if status == 200 else {}
+    if status != 200 or len(page.get("items", [])) != 50 or not page.get("next_cursor"):
+        raise RuntimeError(f"list endpoint answered {status}: {body[:300]!r}")
+    status, _ = _http_get(port, LIST_PATH, None)
+    if status != 401:
+        raise RuntimeError(f"list endpoint without a token answered {status}, not 401")
