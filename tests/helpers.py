@@ -50,3 +50,47 @@ async def invite_and_join(
     assert accepted.status_code == 201, accepted.text
     body: dict[str, Any] = accepted.json()
     return body
+
+
+async def insert_channel_objects(
+    runtime: Any, agency_id: Any, brand_id: str, network: str = "matrix"
+) -> dict[str, str]:
+    """A channel, a connection and a connect link of ``brand_id``, written straight to the
+    database (as if a network had granted access), for tests that need them to exist."""
+    import uuid
+    from datetime import timedelta
+
+    from agency.channel.credentials import seal
+    from agency.channel.models import Channel, Connection, ConnectLink
+    from agency.connector.base import Credentials
+    from agency.kernel.db import utcnow
+    from agency.kernel.tenancy import bind_tenant
+
+    brand = uuid.UUID(brand_id)
+    now = utcnow()
+    channel = Channel(
+        agency_id=agency_id,
+        brand_id=brand,
+        network=network,
+        account_id=f"acct-{uuid.uuid4().hex[:8]}",
+        account_kind="user",
+        name="Matrix account",
+        scopes=["read"],
+        connected_at=now,
+        credentials=seal(runtime.secrets, Credentials(access_token="matrix-secret-token")),
+    )
+    connection = Connection(
+        agency_id=agency_id, brand_id=brand, network=network, expires_at=now + timedelta(hours=1)
+    )
+    link = ConnectLink(
+        agency_id=agency_id,
+        brand_id=brand,
+        network=network,
+        secret_hash="0" * 64,
+        expires_at=now + timedelta(hours=1),
+    )
+    async with runtime.session() as session:
+        await bind_tenant(session, agency_id)
+        session.add_all([channel, connection, link])
+        await session.commit()
+        return {"channel": str(channel.id), "connection": str(connection.id), "link": str(link.id)}

@@ -18,7 +18,14 @@ from agency.kernel.runtime import Runtime
 from agency.openapi import render
 
 COMMITTED = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
-PUBLIC = {"/health", "/ready", "/auth/login", "/invitations/accept"}
+PUBLIC = {
+    "/health",
+    "/ready",
+    "/auth/login",
+    "/invitations/accept",
+    "/oauth/callback/{network}",
+    "/connect/{token}",
+}
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 PROBLEM = "application/problem+json"
 

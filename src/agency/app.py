@@ -23,6 +23,16 @@ from agency.auth.authentication import (
 )
 from agency.auth.endpoints import ApiTokenController, AuthController
 from agency.brand.endpoints import BrandController
+from agency.channel.endpoints import (
+    BrandChannelController,
+    ChannelController,
+    ConnectionController,
+    ConnectLinkController,
+    follow_connect_link,
+    list_networks,
+    oauth_callback,
+    use_connect_link,
+)
 from agency.config import Settings, get_settings
 from agency.health.endpoints import health, ready
 from agency.kernel.guards import refuse_nul_characters
@@ -42,6 +52,14 @@ API_CONTROLLERS: list[Any] = [
     InvitationController,
     AuditController,
     BrandController,
+    BrandChannelController,
+    ChannelController,
+    ConnectionController,
+    ConnectLinkController,
+    list_networks,
+    oauth_callback,
+    follow_connect_link,
+    use_connect_link,
 ]
 
 

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 VAR_DIR = Path("var")
@@ -91,6 +91,62 @@ class WorkerSettings(BaseSettings):
     )
 
 
+class SecretSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AGENCY_", extra="ignore")
+
+    encryption_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Comma-separated `version:key` Fernet keys that encrypt tokens at rest, newest "
+            "first (e.g. `2:<key>,1:<old key>`); `agency secrets rotate` re-encrypts everything "
+            "with the first. Empty: a key derived from AGENCY_SECRET_KEY (embedded default)."
+        ),
+    )
+
+    @field_validator("encryption_keys", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+
+class NetworkSettings(BaseModel):
+    """The agency's app on one network, and where that network is reached."""
+
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    base_url: str | None = Field(default=None, description="API base URL (tests: a local peer).")
+    authorize_url: str | None = None
+    token_url: str | None = None
+    redirect_uri: str | None = Field(
+        default=None, description="Exact redirect URI registered with the network."
+    )
+
+
+class ConnectorSettings(BaseSettings):
+    """Per network, e.g. `AGENCY_NETWORKS__X__CLIENT_ID`, `AGENCY_NETWORKS__X__BASE_URL`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AGENCY_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    networks: dict[str, NetworkSettings] = Field(default_factory=dict)
+    http_timeout_seconds: float = Field(default=30.0, description="Timeout of network calls.")
+    connection_ttl_minutes: int = Field(
+        default=15, description="How long an OAuth authorization may take before it expires."
+    )
+    connect_link_ttl_hours: int = Field(
+        default=72, description="Default lifetime of a connect link sent to a client."
+    )
+    refresh_lead_minutes: int = Field(
+        default=30, description="Refresh a token this long before it expires."
+    )
+
+    def network(self, name: str) -> NetworkSettings:
+        return self.networks.get(name) or NetworkSettings()
+
+
 class Settings:
     """All settings groups, read once per process (tests build their own)."""
 
@@ -101,6 +157,8 @@ class Settings:
         auth: AuthSettings | None = None,
         server: ServerSettings | None = None,
         worker: WorkerSettings | None = None,
+        secrets: SecretSettings | None = None,
+        connectors: ConnectorSettings | None = None,
         app_tenant_filter: bool = True,
     ) -> None:
         self.database = database or DatabaseSettings()
@@ -108,6 +166,8 @@ class Settings:
         self.auth = auth or AuthSettings()
         self.server = server or ServerSettings()
         self.worker = worker or WorkerSettings()
+        self.secrets = secrets or SecretSettings()
+        self.connectors = connectors or ConnectorSettings()
         # Tests switch the app-level tenant filter off to prove RLS holds on its own.
         self.app_tenant_filter = app_tenant_filter
 

@@ -3,6 +3,7 @@
 from agency.audit.models import AuditEvent
 from agency.auth.models import Credential
 from agency.brand.models import Brand
+from agency.channel.models import Channel, Connection, ConnectLink, OAuthApp
 from agency.kernel.db import Base
 from agency.kernel.idempotency import IdempotencyKey
 from agency.kernel.scheduling import PeriodicJob
@@ -14,10 +15,14 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Brand",
+    "Channel",
+    "ConnectLink",
+    "Connection",
     "Credential",
     "IdempotencyKey",
     "Invitation",
     "Membership",
+    "OAuthApp",
     "PeriodicJob",
     "User",
 ]

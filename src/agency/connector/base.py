@@ -113,6 +113,9 @@ class Credentials:
         return f"Credentials(expires_at={self.expires_at!r}, scopes={self.scopes!r})"
 
 
+AccountKind = Literal["user", "page", "organization", "channel", "business"]
+
+
 @dataclass(frozen=True)
 class Account:
     """An account a grant reaches: the user's own, or a Page/organisation they manage."""
@@ -121,7 +124,7 @@ class Account:
     name: str
     handle: str | None = None
     avatar_url: str | None = None
-    kind: Literal["user", "page", "organization", "channel", "business"] = "user"
+    kind: AccountKind = "user"
     # When the account has its own token (a Facebook Page), the credentials to store.
     credentials: Credentials | None = None
 

@@ -41,8 +41,11 @@ class OAuthClient:
     redirect_uri: str
 
 
-def authorization_request(meta: OAuthMetadata, client: OAuthClient) -> AuthorizationRequest:
-    state = generate_token(43)
+def authorization_request(
+    meta: OAuthMetadata, client: OAuthClient, state: str | None = None
+) -> AuthorizationRequest:
+    """The URL to send the user to; ``state`` defaults to a fresh random token."""
+    state = state or generate_token(43)
     verifier = generate_token(64) if meta.pkce else None
     params: dict[str, Any] = dict(meta.extra_authorize_params)
     if verifier:

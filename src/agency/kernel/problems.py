@@ -166,6 +166,7 @@ STANDARD_RESPONSES: dict[int, str] = {
     422: "The request breaks a business rule.",
     428: "If-Match is required.",
     429: "Too many requests; retry after the Retry-After delay.",
+    502: "The social network could not be reached or answered badly.",
     503: "A service the API depends on is unreachable.",
     500: "Unexpected server error.",
 }

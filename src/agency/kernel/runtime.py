@@ -1,8 +1,9 @@
-"""The process-wide runtime: settings, database engines and the Dramatiq broker.
+"""The process-wide runtime: settings, database engines, the Dramatiq broker, the HTTP client
+for the networks, the secret box and the installed connectors.
 
-asyncpg connections belong to the event loop that opened them, and one process may run
-several loops (uvicorn's, Dramatiq's async-actor thread, the scheduler's), so each loop
-gets its own engine.
+asyncpg connections (and httpx connection pools) belong to the event loop that opened them,
+and one process may run several loops (uvicorn's, Dramatiq's async-actor thread, the
+scheduler's), so each loop gets its own engine and HTTP client.
 """
 
 from __future__ import annotations
@@ -11,22 +12,52 @@ import asyncio
 import threading
 from typing import TYPE_CHECKING
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from agency import __version__
 from agency.config import Settings, get_settings
 from agency.kernel.db import create_engine, create_session_maker
+from agency.kernel.secrets import SecretBox
 
 if TYPE_CHECKING:
     import dramatiq
 
+    from agency.connector.registry import Registry
+
 
 class Runtime:
-    def __init__(self, settings: Settings, broker: dramatiq.Broker) -> None:
+    def __init__(
+        self, settings: Settings, broker: dramatiq.Broker, connectors: Registry | None = None
+    ) -> None:
+        from agency.connector.registry import installed
+
         self.settings = settings
         self.broker = broker
+        self.secrets = SecretBox.from_settings(
+            settings.secrets, settings.auth.secret_key.get_secret_value()
+        )
+        # Tests pass their own registry; everywhere else it is what the entry points list.
+        self.connectors = connectors if connectors is not None else installed()
         self._engines: dict[asyncio.AbstractEventLoop, AsyncEngine] = {}
         self._makers: dict[asyncio.AbstractEventLoop, async_sessionmaker[AsyncSession]] = {}
+        self._http: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
         self._lock = threading.Lock()
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The client for calls to the networks (one connection pool per event loop)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            client = self._http.get(loop)
+            if client is None:
+                client = httpx.AsyncClient(
+                    timeout=self.settings.connectors.http_timeout_seconds,
+                    headers={"User-Agent": f"agency/{__version__}"},
+                    follow_redirects=False,
+                )
+                self._http[loop] = client
+            return client
 
     @property
     def engine(self) -> AsyncEngine:
@@ -48,8 +79,11 @@ class Runtime:
         with self._lock:
             engine = self._engines.pop(loop, None)
             self._makers.pop(loop, None)
+            client = self._http.pop(loop, None)
         if engine is not None:
             await engine.dispose()
+        if client is not None:
+            await client.aclose()
 
 
 _current: Runtime | None = None

@@ -1,0 +1,422 @@
+"""Connecting a brand's accounts: OAuth (fixed or per-server), app passwords, connect links.
+
+An OAuth connection is one :class:`Connection` row from the authorization URL to the
+channels. Its ``state`` names the agency and the row (so the public callback finds it under
+that agency's RLS) and carries a secret of which only a hash is kept; PKCE's verifier is
+encrypted. A state is good once, for a few minutes, for the network it was made for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agency.audit.repository import AuditRepository
+from agency.auth.secrets import BearerSecret, hash_secret, new_bearer, secret_matches
+from agency.brand.repository import BrandRepository
+from agency.channel.credentials import from_plain, seal, to_plain
+from agency.channel.models import Channel, Connection, ConnectLink, OAuthApp
+from agency.channel.repository import (
+    ChannelRepository,
+    ConnectionRepository,
+    ConnectLinkRepository,
+    OAuthAppRepository,
+)
+from agency.channel.schemas import ConnectionStart, Health
+from agency.connector.base import (
+    Account,
+    AccountKind,
+    AuthKind,
+    Connector,
+    ConnectorContext,
+    Credentials,
+)
+from agency.connector.errors import ConnectorError, Transient
+from agency.connector.oauth import OAuthClient, authorization_request, exchange_code
+from agency.kernel.db import new_id, utcnow
+from agency.kernel.errors import AppError, InvalidInput, NotFound
+from agency.kernel.tenancy import Subject
+
+if TYPE_CHECKING:
+    from agency.connector.base import OAuthMetadata
+    from agency.kernel.runtime import Runtime
+
+STATE_PREFIX = "acs"
+
+
+class InvalidState(AppError):
+    status_code = 400
+    type_slug = "invalid-state"
+    title = "Invalid or expired authorization state"
+
+
+class AuthorizationFailed(AppError):
+    status_code = 400
+    type_slug = "authorization-failed"
+    title = "The network did not grant access"
+
+
+class NetworkUnavailable(AppError):
+    status_code = 502
+    type_slug = "network-unavailable"
+    title = "The network could not be reached"
+
+
+def failure_for(error: ConnectorError) -> AppError:
+    if isinstance(error, Transient):
+        return NetworkUnavailable(error.message)
+    return AuthorizationFailed(error.message)
+
+
+def redirect_uri(runtime: Runtime, network: str) -> str:
+    """The exact redirect URI registered with the network (configured, or derived)."""
+    configured = runtime.settings.connectors.network(network).redirect_uri
+    public = runtime.settings.server.public_url.rstrip("/")
+    return configured or f"{public}/oauth/callback/{network}"
+
+
+class ConnectService:
+    def __init__(self, session: AsyncSession, subject: Subject, runtime: Runtime) -> None:
+        self.session = session
+        self.subject = subject
+        self.runtime = runtime
+        self.settings = runtime.settings.connectors
+        self.channels = ChannelRepository(session, subject)
+        self.connections = ConnectionRepository(session, subject)
+        self.audit = AuditRepository(session, subject)
+
+    # -- which network, which app ------------------------------------------------------------
+
+    def connector_class(self, network: str) -> type[Connector]:
+        try:
+            return self.runtime.connectors[network]
+        except KeyError:
+            installed = ", ".join(self.runtime.connectors) or "none"
+            raise InvalidInput(
+                "This network is not available.",
+                errors=[
+                    {"field": "network", "message": f"unknown network; installed: {installed}"}
+                ],
+            ) from None
+
+    def base_url(self, cls: type[Connector], server_url: str | None) -> str:
+        return server_url or self.settings.network(cls.network).base_url or cls.default_base_url
+
+    def connector(
+        self, cls: type[Connector], server_url: str | None, credentials: Credentials | None
+    ) -> Connector:
+        config = self.settings.network(cls.network)
+        return cls(
+            ConnectorContext(
+                http=self.runtime.http,
+                base_url=self.base_url(cls, server_url),
+                credentials=credentials,
+                client_id=config.client_id,
+            )
+        )
+
+    def redirect_uri(self, network: str) -> str:
+        return redirect_uri(self.runtime, network)
+
+    def oauth_metadata(self, cls: type[Connector], server_url: str | None) -> OAuthMetadata:
+        meta = cls.oauth_metadata(self.base_url(cls, server_url))
+        if meta is None:
+            raise InvalidInput(f"{cls.display_name} does not connect through OAuth.")
+        config = self.settings.network(cls.network)
+        return dataclasses.replace(
+            meta,
+            authorize_url=config.authorize_url or meta.authorize_url,
+            token_url=config.token_url or meta.token_url,
+        )
+
+    async def oauth_client(self, cls: type[Connector], server_url: str | None) -> OAuthClient:
+        redirect_uri = self.redirect_uri(cls.network)
+        if cls.auth_kind is AuthKind.OAUTH2_PER_INSTANCE:
+            return await self._instance_app(cls, self.base_url(cls, server_url), redirect_uri)
+        config = self.settings.network(cls.network)
+        if not config.client_id:
+            raise InvalidInput(
+                f"{cls.display_name} is not configured on this server (no client id).",
+                errors=[{"field": "network", "message": "no OAuth client configured"}],
+            )
+        secret = config.client_secret.get_secret_value() if config.client_secret else None
+        return OAuthClient(config.client_id, secret, redirect_uri)
+
+    async def _instance_app(
+        self, cls: type[Connector], server_url: str, redirect_uri: str
+    ) -> OAuthClient:
+        apps = OAuthAppRepository(self.session)
+        app = await apps.find(cls.network, server_url, redirect_uri)
+        if app is None:
+            try:
+                client_id, client_secret = await self.connector(cls, server_url, None).register_app(
+                    "agency", redirect_uri, self.runtime.settings.server.public_url
+                )
+            except ConnectorError as exc:
+                raise failure_for(exc) from exc
+            app = OAuthApp(
+                network=cls.network,
+                server_url=server_url,
+                redirect_uri=redirect_uri,
+                client_id=client_id,
+                client_secret=self.runtime.secrets.encrypt(client_secret),
+            )
+            async with self.session.begin_nested():
+                apps.add(app)
+        return OAuthClient(
+            app.client_id, self.runtime.secrets.decrypt(app.client_secret), redirect_uri
+        )
+
+    # -- starting ------------------------------------------------------------------------------
+
+    async def start(
+        self, brand_id: uuid.UUID, data: ConnectionStart, link: ConnectLink | None = None
+    ) -> tuple[Connection, str | None]:
+        """Begin connecting; returns the connection and the URL to send the user to."""
+        brand = await BrandRepository(self.session, self.subject).get(brand_id)
+        if brand.archived_at is not None:
+            raise InvalidInput("This brand is archived; restore it before connecting accounts.")
+        cls = self.connector_class(data.network)
+        connection = Connection(
+            id=new_id(),
+            brand_id=brand.id,
+            network=cls.network,
+            started_by=self.subject.user_id,
+            connect_link_id=link.id if link else None,
+            server_url=data.server_url,
+            expires_at=utcnow() + timedelta(minutes=self.settings.connection_ttl_minutes),
+        )
+        if cls.auth_kind is AuthKind.APP_PASSWORD:
+            await self._connect_with_password(connection, cls, data)
+            return connection, None
+        if data.identifier or data.app_password:
+            raise InvalidInput(
+                f"{cls.display_name} connects through OAuth: no password is ever sent here.",
+                errors=[{"field": "app_password", "message": "not used by this network"}],
+            )
+        meta = self.oauth_metadata(cls, data.server_url)
+        client = await self.oauth_client(cls, data.server_url)
+        state = new_bearer(self.subject.agency_id, connection.id)
+        request = authorization_request(meta, client, state.render(STATE_PREFIX))
+        connection.state_hash = hash_secret(state.secret)
+        connection.redirect_uri = client.redirect_uri
+        if request.code_verifier:
+            connection.code_verifier = self.runtime.secrets.encrypt(request.code_verifier)
+        await self.connections.add(connection)
+        self.audit.record(
+            "connection.started", "connection", connection.id, {"network": cls.network}
+        )
+        return connection, request.url
+
+    async def _connect_with_password(
+        self, connection: Connection, cls: type[Connector], data: ConnectionStart
+    ) -> None:
+        if not data.identifier or not data.app_password:
+            raise InvalidInput(
+                f"{cls.display_name} connects with an identifier and an app password.",
+                errors=[
+                    {"field": name, "message": "required"}
+                    for name in ("identifier", "app_password")
+                    if not getattr(data, name)
+                ],
+            )
+        try:
+            connector = self.connector(cls, data.server_url, None)
+            credentials = await connector.login(data.identifier, data.app_password)
+            accounts = await self.connector(cls, data.server_url, credentials).identify()
+        except ConnectorError as exc:
+            raise failure_for(exc) from exc
+        await self.connections.add(connection)
+        await self._finish(connection, cls, accounts, credentials)
+
+    # -- the callback ----------------------------------------------------------------------------
+
+    async def find_by_state(self, network: str, state: BearerSecret) -> Connection:
+        connection = await self.connections.get_for_update(state.object_id)
+        if (
+            connection is None
+            or connection.network != network
+            or connection.state_hash is None
+            or not secret_matches(state.secret, connection.state_hash)
+        ):
+            raise InvalidState("This authorization does not belong to a connection we started.")
+        if connection.status != "pending":
+            raise InvalidState("This authorization was already used; start the connection again.")
+        if connection.expires_at <= utcnow():
+            raise InvalidState("This authorization expired; start the connection again.")
+        return connection
+
+    async def complete(
+        self, connection: Connection, code: str | None, error: str | None, description: str | None
+    ) -> None:
+        """Exchange the code and create the channels; raises after marking a failure."""
+        cls = self.connector_class(connection.network)
+        connection.state_hash = None  # one use, whatever happens next
+        if error or not code:
+            words = f"{cls.display_name} answered: {error or 'no authorization code'}"
+            self._fail(connection, words + (f" ({description})" if description else ""))
+            raise AuthorizationFailed(connection.error or words)
+        verifier = connection.code_verifier
+        connection.code_verifier = None
+        try:
+            meta = self.oauth_metadata(cls, connection.server_url)
+            client = await self.oauth_client(cls, connection.server_url)
+            credentials = await exchange_code(
+                self.runtime.http,
+                meta,
+                client,
+                code,
+                self.runtime.secrets.decrypt(verifier) if verifier else None,
+            )
+            accounts = await self.connector(cls, connection.server_url, credentials).identify()
+        except ConnectorError as exc:
+            self._fail(connection, exc.message)
+            raise failure_for(exc) from exc
+        await self._finish(connection, cls, accounts, credentials)
+
+    def _fail(self, connection: Connection, words: str) -> None:
+        connection.status = "failed"
+        connection.error = words[:1000]
+        connection.finished_at = utcnow()
+        self.audit.record("connection.failed", "connection", connection.id, {"error": words[:200]})
+
+    async def _finish(
+        self,
+        connection: Connection,
+        cls: type[Connector],
+        accounts: list[Account],
+        credentials: Credentials,
+    ) -> None:
+        if not accounts:
+            self._fail(connection, f"{cls.display_name} gave access to no account.")
+            raise AuthorizationFailed(connection.error or "")
+        connection.accounts = [_public(a) for a in accounts]
+        if len(accounts) == 1:
+            await self._create_channels(connection, cls, accounts, credentials)
+            return
+        pending = {a.account_id: (a.credentials or credentials) for a in accounts}
+        connection.pending_credentials = self.runtime.secrets.encrypt_json(
+            {k: to_plain(v) for k, v in pending.items()}
+        )
+        connection.status = "awaiting_selection"
+
+    async def select(self, connection_id: uuid.UUID, account_ids: list[str]) -> Connection:
+        connection = await self.connections.get_for_update(connection_id)
+        if connection is None:
+            raise NotFound(f"No connection with id {connection_id} in this agency.")
+        if connection.status != "awaiting_selection" or connection.pending_credentials is None:
+            raise InvalidInput("This connection has no accounts waiting to be picked.")
+        if connection.expires_at <= utcnow():
+            raise InvalidInput("This connection expired; start it again.")
+        offered = {a["account_id"]: a for a in connection.accounts}
+        unknown = [a for a in account_ids if a not in offered]
+        if unknown:
+            raise InvalidInput(
+                "Pick among the accounts offered.",
+                errors=[{"field": "account_ids", "message": f"not offered: {a}"} for a in unknown],
+            )
+        stored: dict[str, Any] = self.runtime.secrets.decrypt_json(connection.pending_credentials)
+        cls = self.connector_class(connection.network)
+        for account_id in dict.fromkeys(account_ids):
+            account = _account(offered[account_id])
+            await self._create_channels(connection, cls, [account], from_plain(stored[account_id]))
+        return connection
+
+    async def _create_channels(
+        self,
+        connection: Connection,
+        cls: type[Connector],
+        accounts: list[Account],
+        credentials: Credentials,
+    ) -> None:
+        for account in accounts:
+            channel = await self.save_channel(connection, cls, account, credentials)
+            connection.channel_ids = [*connection.channel_ids, str(channel.id)]
+        connection.status = "completed"
+        connection.pending_credentials = None
+        connection.finished_at = utcnow()
+        if connection.connect_link_id is not None:
+            link = await ConnectLinkRepository(self.session, self.subject).find(
+                connection.connect_link_id
+            )
+            if link is not None:
+                link.used_at = connection.finished_at
+
+    async def save_channel(
+        self,
+        connection: Connection,
+        cls: type[Connector],
+        account: Account,
+        credentials: Credentials,
+    ) -> Channel:
+        """Create the channel, or refresh it when this account was connected before."""
+        creds = account.credentials or credentials
+        now = utcnow()
+        channel = await self.channels.by_account(
+            connection.brand_id, cls.network, account.account_id
+        )
+        action = "channel.reconnected"
+        if channel is None:
+            action = "channel.connected"
+            channel = Channel(
+                id=new_id(),
+                brand_id=connection.brand_id,
+                network=cls.network,
+                account_id=account.account_id,
+                connected_at=now,
+            )
+            await self.channels.add(channel)
+        channel.account_kind = account.kind
+        channel.name = account.name[:200]
+        channel.handle = account.handle
+        channel.avatar_url = account.avatar_url
+        channel.server_url = connection.server_url
+        channel.scopes = list(creds.scopes)
+        channel.token_expires_at = creds.expires_at
+        channel.refreshable = bool(creds.refresh_token)
+        channel.credentials = seal(self.runtime.secrets, creds)
+        channel.connected_by = connection.started_by
+        channel.connected_at = now
+        if channel.health != Health.OK:
+            channel.health_changed_at = now
+        channel.health = Health.OK
+        channel.last_error = None
+        await self.channels.flush()
+        self.audit.record(
+            action,
+            "channel",
+            channel.id,
+            {
+                "network": cls.network,
+                "account_id": account.account_id,
+                "via_link": bool(connection.connect_link_id),
+            },
+        )
+        return channel
+
+
+def _public(account: Account) -> dict[str, Any]:
+    return {
+        "account_id": account.account_id,
+        "name": account.name,
+        "handle": account.handle,
+        "kind": account.kind,
+        "avatar_url": account.avatar_url,
+    }
+
+
+def _account(public: dict[str, Any]) -> Account:
+    return Account(
+        account_id=public["account_id"],
+        name=public["name"],
+        handle=public.get("handle"),
+        kind=cast(AccountKind, public.get("kind", "user")),
+        avatar_url=public.get("avatar_url"),
+    )
+
+
+__all__ = ["STATE_PREFIX", "ConnectService"]

@@ -1,0 +1,341 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.response import Redirect
+
+from agency.auth.permissions import Permission
+from agency.auth.secrets import parse_bearer, secret_matches
+from agency.channel.connect import STATE_PREFIX, ConnectService, InvalidState
+from agency.channel.models import ConnectLink
+from agency.channel.repository import ConnectionRepository, ConnectLinkRepository
+from agency.channel.schemas import (
+    AccountSelection,
+    ChannelOut,
+    ChannelPage,
+    ConnectionOut,
+    ConnectionStart,
+    ConnectLinkCreate,
+    ConnectLinkCreated,
+    ConnectLinkOut,
+    ConnectLinkPage,
+    LinkConnectionStart,
+    NetworkList,
+    NetworkOut,
+)
+from agency.channel.service import LINK_PREFIX, ChannelService, ConnectLinkService
+from agency.connector.base import AuthKind
+from agency.kernel.db import utcnow
+from agency.kernel.deps import CurrentSubject, DbSession, Paging
+from agency.kernel.errors import NotFound
+from agency.kernel.runtime import Runtime
+from agency.kernel.tenancy import Subject, bind_tenant
+
+NetworkFilter = Annotated[
+    str | None, QueryParameter(max_length=40, description="Only this network.")
+]
+
+
+def _runtime(request: Request[Any, Any, Any]) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+@get("/networks", tags=["Channels"], summary="Networks installed, with their limits")
+async def list_networks(request: Request[Any, Any, Any], subject: CurrentSubject) -> NetworkList:
+    """What a composer needs: capabilities, text and media limits, how each network connects."""
+    runtime = _runtime(request)
+    items = []
+    for name in runtime.connectors:
+        cls = runtime.connectors[name]
+        config = runtime.settings.connectors.network(name)
+        configured = cls.auth_kind is not AuthKind.OAUTH2 or bool(config.client_id)
+        items.append(NetworkOut(**cls.describe(), configured=configured))
+    return NetworkList(items=items)
+
+
+class BrandChannelController(Controller):
+    path = "/brands/{brand_id:uuid}"
+    tags = ["Channels"]
+
+    @get("/channels", opt={"permission": Permission.BRANDS_READ}, summary="A brand's channels")
+    async def list_channels(
+        self,
+        request: Request[Any, Any, Any],
+        brand_id: FromPath[uuid.UUID],
+        db_session: DbSession,
+        subject: CurrentSubject,
+        page: Paging,
+        network: NetworkFilter = None,
+    ) -> ChannelPage:
+        service = ChannelService(db_session, subject, _runtime(request))
+        rows, cursor = await service.list_for_brand(brand_id, page, network)
+        return ChannelPage(items=[ChannelOut.of(c) for c in rows], next_cursor=cursor)
+
+    @post(
+        "/connections",
+        opt={"permission": Permission.CHANNELS_CONNECT, "problems": [502]},
+        summary="Connect accounts: returns the network's authorization URL",
+        status_code=201,
+    )
+    async def start_connection(
+        self,
+        request: Request[Any, Any, Any],
+        brand_id: FromPath[uuid.UUID],
+        data: JSONBody[ConnectionStart],
+        db_session: DbSession,
+        subject: CurrentSubject,
+    ) -> ConnectionOut:
+        """OAuth networks: send the user to ``authorization_url``; the network sends them back
+        to the callback. Bluesky: send ``identifier`` and an app password; the channel is
+        created at once. Mastodon: send the account's ``server_url``."""
+        service = ConnectService(db_session, subject, _runtime(request))
+        connection, url = await service.start(brand_id, data)
+        return ConnectionOut.of(connection, url)
+
+    @post(
+        "/connect-links",
+        opt={"permission": Permission.CHANNELS_CONNECT},
+        summary="Create a link the client's admin follows to grant access (shown once)",
+        status_code=201,
+    )
+    async def create_connect_link(
+        self,
+        request: Request[Any, Any, Any],
+        brand_id: FromPath[uuid.UUID],
+        data: JSONBody[ConnectLinkCreate],
+        db_session: DbSession,
+        subject: CurrentSubject,
+    ) -> ConnectLinkCreated:
+        service = ConnectLinkService(db_session, subject, _runtime(request))
+        link, url = await service.create(brand_id, data)
+        return ConnectLinkCreated(**_link_fields(link), url=url)
+
+    @get(
+        "/connect-links",
+        opt={"permission": Permission.CHANNELS_CONNECT},
+        summary="A brand's connect links",
+    )
+    async def list_connect_links(
+        self,
+        request: Request[Any, Any, Any],
+        brand_id: FromPath[uuid.UUID],
+        db_session: DbSession,
+        subject: CurrentSubject,
+        page: Paging,
+    ) -> ConnectLinkPage:
+        service = ConnectLinkService(db_session, subject, _runtime(request))
+        rows, cursor = await service.list(brand_id, page)
+        return ConnectLinkPage(items=[ConnectLinkOut.of(x) for x in rows], next_cursor=cursor)
+
+
+def _link_fields(link: ConnectLink) -> dict[str, Any]:
+    out = ConnectLinkOut.of(link)
+    return {f: getattr(out, f) for f in out.__struct_fields__}
+
+
+class ChannelController(Controller):
+    path = "/channels"
+    tags = ["Channels"]
+
+    @get("/{channel_id:uuid}", opt={"permission": Permission.BRANDS_READ}, summary="A channel")
+    async def get_channel(
+        self,
+        request: Request[Any, Any, Any],
+        channel_id: FromPath[uuid.UUID],
+        db_session: DbSession,
+        subject: CurrentSubject,
+    ) -> ChannelOut:
+        channel = await ChannelService(db_session, subject, _runtime(request)).get(channel_id)
+        return ChannelOut.of(channel)
+
+    @post(
+        "/{channel_id:uuid}/refresh",
+        opt={"permission": Permission.CHANNELS_CONNECT, "problems": [502]},
+        summary="Renew the channel's token now",
+        status_code=200,
+    )
+    async def refresh_channel(
+        self,
+        request: Request[Any, Any, Any],
+        channel_id: FromPath[uuid.UUID],
+        db_session: DbSession,
+        subject: CurrentSubject,
+    ) -> ChannelOut:
+        """A refused refresh is not an error of this request: the channel comes back
+        ``needs_reconnect`` with the network's words in ``last_error``."""
+        service = ChannelService(db_session, subject, _runtime(request))
+        channel = await service.get(channel_id)
+        await service.refresh_or_fail(channel)
+        return ChannelOut.of(channel)
+
+    @post(
+        "/{channel_id:uuid}/disconnect",
+        opt={"permission": Permission.CHANNELS_CONNECT},
+        summary="Forget the channel's tokens (it stays, revoked, for its history)",
+        status_code=200,
+    )
+    async def disconnect_channel(
+        self,
+        request: Request[Any, Any, Any],
+        channel_id: FromPath[uuid.UUID],
+        db_session: DbSession,
+        subject: CurrentSubject,
+    ) -> ChannelOut:
+        service = ChannelService(db_session, subject, _runtime(request))
+        return ChannelOut.of(await service.disconnect(channel_id))
+
+
+class ConnectionController(Controller):
+    path = "/connections"
+    tags = ["Channels"]
+    opt = {"permission": Permission.CHANNELS_CONNECT}
+
+    @get("/{connection_id:uuid}", summary="Where a connection stands")
+    async def get_connection(
+        self, connection_id: FromPath[uuid.UUID], db_session: DbSession, subject: CurrentSubject
+    ) -> ConnectionOut:
+        return ConnectionOut.of(await ConnectionRepository(db_session, subject).get(connection_id))
+
+    @post(
+        "/{connection_id:uuid}/select",
+        summary="Pick the accounts to connect (Pages, organisations)",
+        status_code=200,
+    )
+    async def select_accounts(
+        self,
+        request: Request[Any, Any, Any],
+        connection_id: FromPath[uuid.UUID],
+        data: JSONBody[AccountSelection],
+        db_session: DbSession,
+        subject: CurrentSubject,
+    ) -> ConnectionOut:
+        service = ConnectService(db_session, subject, _runtime(request))
+        return ConnectionOut.of(await service.select(connection_id, data.account_ids))
+
+
+class ConnectLinkController(Controller):
+    path = "/connect-links"
+    tags = ["Channels"]
+
+    @post(
+        "/{link_id:uuid}/revoke",
+        opt={"permission": Permission.CHANNELS_CONNECT},
+        summary="Revoke a connect link",
+        status_code=200,
+    )
+    async def revoke_connect_link(
+        self,
+        request: Request[Any, Any, Any],
+        link_id: FromPath[uuid.UUID],
+        db_session: DbSession,
+        subject: CurrentSubject,
+    ) -> ConnectLinkOut:
+        service = ConnectLinkService(db_session, subject, _runtime(request))
+        return ConnectLinkOut.of(await service.revoke(link_id))
+
+
+# -- public: the network's callback and the client's connect link --------------------------------
+
+
+@get(
+    "/oauth/callback/{network:str}",
+    opt={"public": True, "problems": [400, 502]},
+    tags=["Channels"],
+    summary="Where the network sends the user back (state checked, then the code exchanged)",
+)
+async def oauth_callback(
+    request: Request[Any, Any, Any],
+    network: FromPath[str],
+    oauth_state: Annotated[str, QueryParameter(name="state", max_length=300)],
+    code: Annotated[str | None, QueryParameter(max_length=2000)] = None,
+    error: Annotated[str | None, QueryParameter(max_length=200)] = None,
+    error_description: Annotated[str | None, QueryParameter(max_length=1000)] = None,
+) -> ConnectionOut:
+    """Runs in its own transaction: a failure the network reports is recorded on the
+    connection (so the user sees it) and still answered as an error."""
+    runtime = _runtime(request)
+    bearer = parse_bearer(oauth_state, STATE_PREFIX)
+    if bearer is None:
+        raise InvalidState("This authorization does not belong to a connection we started.")
+    subject = Subject(agency_id=bearer.agency_id, kind="system")
+    async with runtime.session() as session:
+        await bind_tenant(session, bearer.agency_id)
+        service = ConnectService(session, subject, runtime)
+        connection = await service.find_by_state(network, bearer)
+        try:
+            await service.complete(connection, code, error, error_description)
+        except Exception:
+            await session.commit()  # keeps the failure on the connection, nothing else
+            raise
+        await session.commit()
+        return ConnectionOut.of(connection)
+
+
+async def _link(db_session: DbSession, token: str) -> tuple[Subject, ConnectLink]:
+    bearer = parse_bearer(token, LINK_PREFIX)
+    missing = NotFound("This connect link does not exist, was revoked or has expired.")
+    if bearer is None:
+        raise missing
+    await bind_tenant(db_session, bearer.agency_id)
+    subject = Subject(agency_id=bearer.agency_id, kind="system")
+    link = await ConnectLinkRepository(db_session, subject).find(bearer.object_id)
+    if (
+        link is None
+        or not secret_matches(bearer.secret, link.secret_hash)
+        or link.revoked_at is not None
+        or link.expires_at <= utcnow()
+    ):
+        raise missing
+    return subject, link
+
+
+@get(
+    "/connect/{token:str}",
+    opt={"public": True, "problems": [404, 422, 502]},
+    tags=["Channels"],
+    summary="A connect link: redirects the client's admin to the network",
+    status_code=303,
+)
+async def follow_connect_link(
+    request: Request[Any, Any, Any],
+    token: FromPath[str],
+    db_session: DbSession,
+    server_url: Annotated[str | None, QueryParameter(max_length=500)] = None,
+) -> Redirect:
+    """OAuth networks only; for Bluesky (app password) POST to the same URL."""
+    subject, link = await _link(db_session, token)
+    start = ConnectionStart(network=link.network, server_url=server_url)
+    service = ConnectService(db_session, subject, _runtime(request))
+    # A password network (Bluesky) is refused by start() with a 422 saying to POST instead.
+    _, url = await service.start(link.brand_id, start, link)
+    assert url is not None
+    return Redirect(path=url, status_code=303)
+
+
+@post(
+    "/connect/{token:str}",
+    opt={"public": True, "problems": [404, 422, 502]},
+    tags=["Channels"],
+    summary="A connect link: start connecting (returns the authorization URL, or the channel)",
+    status_code=201,
+)
+async def use_connect_link(
+    request: Request[Any, Any, Any],
+    token: FromPath[str],
+    data: JSONBody[LinkConnectionStart],
+    db_session: DbSession,
+) -> Response[ConnectionOut]:
+    subject, link = await _link(db_session, token)
+    start = ConnectionStart(
+        network=link.network,
+        server_url=data.server_url,
+        identifier=data.identifier,
+        app_password=data.app_password,
+    )
+    service = ConnectService(db_session, subject, _runtime(request))
+    connection, url = await service.start(link.brand_id, start, link)
+    return Response(ConnectionOut.of(connection, url), status_code=201)

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agency.channel.models import Channel, Connection, ConnectLink, OAuthApp
+from agency.kernel.repository import TenantRepository
+
+
+class ChannelRepository(TenantRepository[Channel]):
+    model = Channel
+    noun = "channel"
+
+    def of_brand(self, brand_id: uuid.UUID, network: str | None = None) -> Select[Channel]:
+        stmt = self.select().where(Channel.brand_id == brand_id)
+        if network is not None:
+            stmt = stmt.where(Channel.network == network)
+        return stmt
+
+    async def by_account(
+        self, brand_id: uuid.UUID, network: str, account_id: str
+    ) -> Channel | None:
+        stmt = self.of_brand(brand_id, network).where(Channel.account_id == account_id)
+        found: Channel | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return found
+
+    async def get_for_update(self, channel_id: uuid.UUID) -> Channel | None:
+        stmt = self.select().where(Channel.id == channel_id).with_for_update()
+        found: Channel | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return found
+
+
+class ConnectionRepository(TenantRepository[Connection]):
+    model = Connection
+    noun = "connection"
+
+    async def get_for_update(self, connection_id: uuid.UUID) -> Connection | None:
+        stmt = self.select().where(Connection.id == connection_id).with_for_update()
+        found: Connection | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return found
+
+
+class ConnectLinkRepository(TenantRepository[ConnectLink]):
+    model = ConnectLink
+    noun = "connect link"
+
+    def of_brand(self, brand_id: uuid.UUID) -> Select[ConnectLink]:
+        return self.select().where(ConnectLink.brand_id == brand_id)
+
+
+class OAuthAppRepository:
+    """Registrations on per-instance servers: shared by every agency, never tenant data."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def find(self, network: str, server_url: str, redirect_uri: str) -> OAuthApp | None:
+        stmt = select(OAuthApp).where(
+            OAuthApp.network == network,
+            OAuthApp.server_url == server_url,
+            OAuthApp.redirect_uri == redirect_uri,
+        )
+        found: OAuthApp | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return found
+
+    def add(self, app: OAuthApp) -> None:
+        self.session.add(app)

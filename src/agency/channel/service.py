@@ -1,0 +1,233 @@
+"""Channels once connected: listing, health, token refresh, disconnecting, connect links.
+
+:meth:`ChannelService.call` is how the rest of the product talks to a network: it builds
+the connector with the channel's decrypted credentials and, when the network answers that
+the token expired, refreshes once and retries once. A refresh that fails marks the channel
+``needs_reconnect`` (visible in the API and recorded as an event in the audit log).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agency.audit.repository import AuditRepository
+from agency.auth.secrets import hash_secret, new_bearer
+from agency.brand.repository import BrandRepository
+from agency.channel.connect import redirect_uri
+from agency.channel.credentials import seal, unseal
+from agency.channel.models import Channel, ConnectLink
+from agency.channel.repository import ChannelRepository, ConnectLinkRepository, OAuthAppRepository
+from agency.channel.schemas import ConnectLinkCreate, Health
+from agency.connector.base import AuthKind, Connector, ConnectorContext
+from agency.connector.errors import AuthExpired, ConnectorError
+from agency.kernel.db import new_id, utcnow
+from agency.kernel.errors import InvalidInput
+from agency.kernel.pagination import PageRequest
+from agency.kernel.tenancy import Subject
+
+if TYPE_CHECKING:
+    from agency.kernel.runtime import Runtime
+
+T = TypeVar("T")
+LINK_PREFIX = "acl"
+# Without a refresh token, warn this long before the token dies.
+EXPIRING_WARNING = timedelta(days=7)
+
+
+class ChannelService:
+    def __init__(self, session: AsyncSession, subject: Subject, runtime: Runtime) -> None:
+        self.session = session
+        self.subject = subject
+        self.runtime = runtime
+        self.repo = ChannelRepository(session, subject)
+        self.audit = AuditRepository(session, subject)
+
+    async def list_for_brand(
+        self, brand_id: uuid.UUID, page: PageRequest, network: str | None
+    ) -> tuple[Sequence[Channel], str | None]:
+        await BrandRepository(self.session, self.subject).get(brand_id)
+        return await self.repo.page(page, self.repo.of_brand(brand_id, network))
+
+    async def get(self, channel_id: uuid.UUID) -> Channel:
+        return await self.repo.get(channel_id)
+
+    async def disconnect(self, channel_id: uuid.UUID) -> Channel:
+        """Forget the tokens; the channel stays, ``revoked``, for the history it carries."""
+        channel = await self.repo.get(channel_id)
+        channel.credentials = None
+        channel.refreshable = False
+        self._set_health(channel, Health.REVOKED, "Disconnected by the agency.")
+        await self.repo.flush()
+        self.audit.record(
+            "channel.disconnected", "channel", channel.id, {"network": channel.network}
+        )
+        return channel
+
+    # -- calling the network -----------------------------------------------------------------
+
+    def connector(self, channel: Channel) -> Connector:
+        if channel.credentials is None:
+            raise AuthExpired("This channel is disconnected; connect the account again.")
+        cls = self.runtime.connectors[channel.network]
+        config = self.runtime.settings.connectors.network(channel.network)
+        return cls(
+            ConnectorContext(
+                http=self.runtime.http,
+                base_url=channel.server_url or config.base_url or cls.default_base_url,
+                credentials=unseal(self.runtime.secrets, channel.credentials),
+                client_id=config.client_id,
+            )
+        )
+
+    async def call(self, channel: Channel, operation: Callable[[Connector], Awaitable[T]]) -> T:
+        """Run ``operation``; on an expired token refresh once and retry once."""
+        if channel.health in (Health.NEEDS_RECONNECT, Health.REVOKED):
+            raise AuthExpired(channel.last_error or "This channel needs to be reconnected.")
+        try:
+            return await operation(self.connector(channel))
+        except AuthExpired:
+            if not await self.refresh(channel):
+                raise
+        try:
+            return await operation(self.connector(channel))
+        except AuthExpired as exc:
+            self._needs_reconnect(channel, exc.message)
+            await self.repo.flush()
+            raise
+
+    async def refresh(self, channel: Channel) -> bool:
+        """Renew the channel's token; False (and ``needs_reconnect``) when that fails."""
+        if channel.credentials is None:
+            return False
+        connector = self.connector(channel)
+        config = self.runtime.settings.connectors.network(channel.network)
+        client_id, secret = await self._client_for(channel, config.client_id)
+        try:
+            fresh = await connector.refresh(client_id, secret)
+        except AuthExpired as exc:
+            self._needs_reconnect(channel, exc.message)
+            await self.repo.flush()
+            return False
+        except ConnectorError as exc:
+            # The network is down or refused for another reason: keep the token, say why.
+            channel.last_error = exc.message[:1000]
+            await self.repo.flush()
+            raise
+        channel.credentials = seal(self.runtime.secrets, fresh)
+        channel.token_expires_at = fresh.expires_at
+        channel.refreshable = bool(fresh.refresh_token)
+        channel.last_refreshed_at = utcnow()
+        channel.last_error = None
+        self._set_health(channel, Health.OK, None)
+        await self.repo.flush()
+        self.audit.record("channel.refreshed", "channel", channel.id, {"network": channel.network})
+        return True
+
+    async def refresh_or_fail(self, channel: Channel) -> None:
+        """For the API: a network that cannot be reached is a 502, a refusal is not an error."""
+        from agency.channel.connect import failure_for
+
+        try:
+            await self.refresh(channel)
+        except ConnectorError as exc:
+            raise failure_for(exc) from exc
+
+    async def _client_for(
+        self, channel: Channel, client_id: str | None
+    ) -> tuple[str | None, str | None]:
+        cls = self.runtime.connectors[channel.network]
+        if cls.auth_kind is AuthKind.OAUTH2_PER_INSTANCE and channel.server_url:
+            redirect = redirect_uri(self.runtime, channel.network)
+            app = await OAuthAppRepository(self.session).find(
+                channel.network, channel.server_url, redirect
+            )
+            if app is None:
+                return None, None
+            return app.client_id, self.runtime.secrets.decrypt(app.client_secret)
+        secret = self.runtime.settings.connectors.network(channel.network).client_secret
+        return client_id, secret.get_secret_value() if secret else None
+
+    def update_expiry_health(self, channel: Channel) -> None:
+        """``expiring`` when a token that cannot be renewed dies within a week."""
+        expires = channel.token_expires_at
+        if channel.health not in (Health.OK, Health.EXPIRING) or expires is None:
+            return
+        soon = not channel.refreshable and expires - utcnow() < EXPIRING_WARNING
+        self._set_health(
+            channel,
+            Health.EXPIRING if soon else Health.OK,
+            "The access expires soon and cannot be renewed; reconnect the account."
+            if soon
+            else None,
+        )
+
+    def _needs_reconnect(self, channel: Channel, words: str) -> None:
+        self._set_health(channel, Health.NEEDS_RECONNECT, words)
+        self.audit.record(
+            "channel.needs_reconnect",
+            "channel",
+            channel.id,
+            {"network": channel.network, "reason": words[:200]},
+        )
+
+    def _set_health(self, channel: Channel, health: Health, words: str | None) -> None:
+        if channel.health != health:
+            channel.health_changed_at = utcnow()
+        channel.health = health
+        channel.last_error = words[:1000] if words else None
+
+
+class ConnectLinkService:
+    def __init__(self, session: AsyncSession, subject: Subject, runtime: Runtime) -> None:
+        self.session = session
+        self.subject = subject
+        self.runtime = runtime
+        self.repo = ConnectLinkRepository(session, subject)
+        self.audit = AuditRepository(session, subject)
+
+    async def create(self, brand_id: uuid.UUID, data: ConnectLinkCreate) -> tuple[ConnectLink, str]:
+        brand = await BrandRepository(self.session, self.subject).get(brand_id)
+        if data.network not in self.runtime.connectors:
+            raise InvalidInput(
+                "This network is not available.",
+                errors=[{"field": "network", "message": "unknown network"}],
+            )
+        if brand.archived_at is not None:
+            raise InvalidInput("This brand is archived; restore it before connecting accounts.")
+        settings = self.runtime.settings
+        hours = data.expires_in_hours or settings.connectors.connect_link_ttl_hours
+        link_id = new_id()
+        bearer = new_bearer(self.subject.agency_id, link_id)
+        link = ConnectLink(
+            id=link_id,
+            brand_id=brand.id,
+            network=data.network,
+            secret_hash=hash_secret(bearer.secret),
+            created_by=self.subject.user_id,
+            note=data.note,
+            expires_at=utcnow() + timedelta(hours=hours),
+        )
+        await self.repo.add(link)
+        self.audit.record(
+            "connect_link.created", "connect_link", link.id, {"network": data.network}
+        )
+        url = f"{settings.server.public_url.rstrip('/')}/connect/{bearer.render(LINK_PREFIX)}"
+        return link, url
+
+    async def list(
+        self, brand_id: uuid.UUID, page: PageRequest
+    ) -> tuple[Sequence[ConnectLink], str | None]:
+        await BrandRepository(self.session, self.subject).get(brand_id)
+        return await self.repo.page(page, self.repo.of_brand(brand_id))
+
+    async def revoke(self, link_id: uuid.UUID) -> ConnectLink:
+        link = await self.repo.get(link_id)
+        if link.revoked_at is None:
+            link.revoked_at = utcnow()
+            self.audit.record("connect_link.revoked", "connect_link", link.id, {})
+        return link

@@ -1,0 +1,81 @@
+"""Proactive token refresh: renew before expiry rather than fail at publishing time."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agency.channel.models import Channel
+from agency.channel.schemas import Health
+from agency.channel.service import EXPIRING_WARNING, ChannelService
+from agency.connector.errors import ConnectorError
+from agency.kernel.db import utcnow
+from agency.kernel.jobs import enqueue, job
+from agency.kernel.runtime import current_runtime
+from agency.kernel.scheduling import periodic
+from agency.kernel.tenancy import Subject, bind_system, bind_tenant
+
+SWEEP_EVERY = timedelta(minutes=5)
+SWEEP_BATCH = 500
+
+periodic("channel.sweep_tokens", every=SWEEP_EVERY)
+
+
+@job("channel.sweep_tokens", max_retries=0)
+async def sweep_tokens(session: AsyncSession) -> None:
+    """Across agencies: enqueue a refresh for tokens about to expire, flag the unrenewable."""
+    runtime = current_runtime()
+    now = utcnow()
+    lead = timedelta(minutes=runtime.settings.connectors.refresh_lead_minutes)
+    await bind_system(session)
+    live = and_(
+        Channel.credentials.is_not(None),
+        or_(Channel.health == Health.OK, Channel.health == Health.EXPIRING),
+    )
+    due = await session.execute(
+        select(Channel.agency_id, Channel.id)
+        .where(live, Channel.refreshable.is_(True), Channel.token_expires_at < now + lead)
+        .order_by(Channel.token_expires_at)
+        .limit(SWEEP_BATCH)
+    )
+    for agency_id, channel_id in due.all():
+        enqueue("channel.refresh", str(agency_id), str(channel_id))
+    await session.execute(
+        update(Channel)
+        .where(
+            live,
+            Channel.refreshable.is_(False),
+            Channel.health == Health.OK,
+            Channel.token_expires_at < now + EXPIRING_WARNING,
+        )
+        .values(
+            health=Health.EXPIRING,
+            health_changed_at=now,
+            last_error="The access expires soon and cannot be renewed; reconnect the account.",
+        )
+    )
+
+
+@job("channel.refresh", max_retries=3)
+async def refresh_channel(session: AsyncSession, agency_id: str, channel_id: str) -> None:
+    runtime = current_runtime()
+    agency = uuid.UUID(agency_id)
+    await bind_tenant(session, agency)
+    service = ChannelService(session, Subject(agency_id=agency, kind="system"), runtime)
+    channel = await service.repo.get_for_update(uuid.UUID(channel_id))
+    lead = timedelta(minutes=runtime.settings.connectors.refresh_lead_minutes)
+    if (
+        channel is None
+        or not channel.refreshable
+        or channel.health not in (Health.OK, Health.EXPIRING)
+        or channel.token_expires_at is None
+        or channel.token_expires_at >= utcnow() + lead  # another worker got there first
+    ):
+        return
+    with contextlib.suppress(ConnectorError):
+        # Unreachable network: last_error is saved (committed), the next sweep tries again.
+        await service.refresh(channel)

@@ -1,0 +1,112 @@
+"""Secrets at rest: Fernet with versioned keys (``cryptography``'s MultiFernet).
+
+A stored secret reads ``v<version>:<fernet token>``. The version says which key wrote it, so
+``agency secrets rotate`` knows what is left to re-encrypt after a new key is put first.
+Columns holding ciphertext use :class:`Encrypted`, which is how rotation finds them all.
+Plain text never leaves the service that needs it: not in responses, logs or reprs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import Text
+from sqlalchemy.types import TypeDecorator
+
+from agency.config import SecretSettings
+
+
+class SecretError(Exception):
+    """A ciphertext no configured key can open, or a malformed key setting."""
+
+
+class Encrypted(TypeDecorator[str]):
+    """A text column that holds :class:`SecretBox` ciphertext (never plain text)."""
+
+    impl = Text
+    cache_ok = True
+
+
+class SecretBox:
+    def __init__(self, keys: Sequence[tuple[int, bytes]]) -> None:
+        if not keys:
+            raise SecretError("at least one encryption key is needed")
+        versions = [version for version, _ in keys]
+        if len(set(versions)) != len(versions):
+            raise SecretError("two encryption keys share a version")
+        self.primary_version = versions[0]
+        self._by_version = {version: Fernet(key) for version, key in keys}
+        self._all = MultiFernet([Fernet(key) for _, key in keys])
+
+    @classmethod
+    def from_settings(cls, settings: SecretSettings, fallback_secret: str) -> SecretBox:
+        if not settings.encryption_keys:
+            return cls([(0, derive_key(fallback_secret))])
+        keys = []
+        for item in settings.encryption_keys:
+            version, sep, key = item.partition(":")
+            if not sep or not version.isdigit():
+                raise SecretError("AGENCY_ENCRYPTION_KEYS items read `version:fernet-key`")
+            try:
+                Fernet(key.encode())
+            except ValueError as exc:
+                raise SecretError(f"encryption key version {version} is not a Fernet key") from exc
+            keys.append((int(version), key.encode()))
+        return cls(keys)
+
+    def encrypt(self, plain: str) -> str:
+        token = self._by_version[self.primary_version].encrypt(plain.encode())
+        return f"v{self.primary_version}:{token.decode()}"
+
+    def decrypt(self, stored: str) -> str:
+        version, token = _split(stored)
+        fernet = self._by_version.get(version)
+        try:
+            if fernet is not None:
+                return fernet.decrypt(token).decode()
+            return self._all.decrypt(token).decode()
+        except InvalidToken as exc:
+            raise SecretError(
+                f"no configured key opens a secret written with key v{version}"
+            ) from exc
+
+    def encrypt_json(self, value: Any) -> str:
+        return self.encrypt(json.dumps(value, separators=(",", ":")))
+
+    def decrypt_json(self, stored: str) -> Any:
+        return json.loads(self.decrypt(stored))
+
+    def is_current(self, stored: str) -> bool:
+        return _split(stored)[0] == self.primary_version
+
+    def rotate(self, stored: str) -> str:
+        """The same secret, encrypted with the primary key."""
+        return self.encrypt(self.decrypt(stored))
+
+    def __repr__(self) -> str:
+        return f"SecretBox(primary=v{self.primary_version}, keys={sorted(self._by_version)})"
+
+
+def _split(stored: str) -> tuple[int, bytes]:
+    prefix, sep, token = stored.partition(":")
+    if not sep or not prefix.startswith("v") or not prefix[1:].isdigit():
+        raise SecretError("not a stored secret")
+    return int(prefix[1:]), token.encode()
+
+
+def derive_key(secret: str) -> bytes:
+    """A Fernet key derived from the application secret (embedded default only)."""
+    raw = HKDF(algorithm=SHA256(), length=32, salt=None, info=b"agency secrets at rest").derive(
+        secret.encode()
+    )
+    return base64.urlsafe_b64encode(raw)
+
+
+def generate_key() -> str:
+    return Fernet.generate_key().decode()
