@@ -22,7 +22,8 @@ from agency.connector import (
 )
 from agency.connector.base import BytesSource
 from agency.connector.oauth import OAuthClient, authorization_request
-from agency_connectors.youtube import YouTubeConnector, seconds_until_quota_reset
+from agency_connectors.youtube import YouTubeConnector
+from agency_connectors.youtube.google import seconds_until_quota_reset
 from tests.connectors.contract import SECRET, ConnectorContract, FailingConnector
 from tests.support.fakes.youtube import FakeYouTube
 
