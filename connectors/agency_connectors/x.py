@@ -17,7 +17,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 from twitter_text import parse_tweet  # type: ignore[import-untyped]
 
 from agency.connector import (
@@ -38,7 +37,7 @@ from agency.connector import (
     Published,
     Refused,
 )
-from agency.connector.http import call, json_body
+from agency_connectors.answers import bearer_call, count, network_words, parse_time
 from agency_connectors.matching import same_text
 
 MB = 1 << 20
@@ -55,39 +54,7 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _count(metrics: dict[str, Any], *names: str) -> int | None:
-    for name in names:
-        value = metrics.get(name)
-        if isinstance(value, int):
-            return value
-    return None
-
-
-def _words(response: httpx.Response) -> str | None:
-    """X's own explanation: a problem document, or the older ``errors`` list."""
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    if not isinstance(body, dict):
-        return None
-    errors = body.get("errors")
-    first = errors[0] if isinstance(errors, list) and errors else {}
-    for text in (body.get("detail"), body.get("title"), body.get("message"), first):
-        if isinstance(text, dict):
-            text = text.get("detail") or text.get("message")
-        if isinstance(text, str) and text:
-            return f"X answered: {text}"
-    return None
+_words = network_words("X", "detail", "title", "message", "errors")
 
 
 class XConnector(Connector):
@@ -216,20 +183,8 @@ class XConnector(Connector):
 
     # -- requests ----------------------------------------------------------------------------
 
-    @property
-    def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.credentials.access_token}"}
-
-    async def _send(
-        self, method: str, path: str, *, publishing: bool = False, **kwargs: Any
-    ) -> dict[str, Any]:
-        url = f"{self.base_url}{path}"
-        response = await call(
-            lambda: self.http.request(method, url, headers=self._auth, **kwargs),
-            publishing=publishing,
-            describe=_words,
-        )
-        body = json_body(response)
+    async def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        body = await bearer_call(self, method, path, describe=_words, **kwargs)
         return body if isinstance(body, dict) else {}
 
     @staticmethod
@@ -341,7 +296,7 @@ class XConnector(Connector):
                 return Published(
                     post_id,
                     url=f"https://x.com/i/web/status/{post_id}",
-                    published_at=_parse_time(tweet.get("created_at")),
+                    published_at=parse_time(tweet.get("created_at")),
                 )
         return None
 
@@ -355,20 +310,20 @@ class XConnector(Connector):
         data = self._data(await self._send("GET", f"/2/tweets/{post_id}", params=params))
         metrics = data.get("public_metrics") or {}
         return PostMetrics(
-            impressions=_count(metrics, "impression_count"),
-            likes=_count(metrics, "like_count"),
-            comments=_count(metrics, "reply_count"),
-            shares=_count(metrics, "retweet_count", "repost_count"),
-            saves=_count(metrics, "bookmark_count"),
+            impressions=count(metrics, "impression_count"),
+            likes=count(metrics, "like_count"),
+            comments=count(metrics, "reply_count"),
+            shares=count(metrics, "retweet_count", "repost_count"),
+            saves=count(metrics, "bookmark_count"),
             raw=metrics,
         )
 
     async def account_metrics(self) -> AccountMetrics:
         metrics = (await self._me("public_metrics")).get("public_metrics") or {}
         return AccountMetrics(
-            followers=_count(metrics, "followers_count"),
-            following=_count(metrics, "following_count"),
-            posts=_count(metrics, "tweet_count", "post_count"),
+            followers=count(metrics, "followers_count"),
+            following=count(metrics, "following_count"),
+            posts=count(metrics, "tweet_count", "post_count"),
             raw=metrics,
         )
 
@@ -408,7 +363,7 @@ class XConnector(Connector):
             text=str(tweet.get("text", "")),
             author_id=str(tweet["author_id"]) if tweet.get("author_id") else None,
             author_name=author.get("username") or author.get("name"),
-            created_at=_parse_time(tweet.get("created_at")),
+            created_at=parse_time(tweet.get("created_at")),
             parent_id=parent,
         )
 

@@ -17,6 +17,11 @@ which the same description then refuses when the connector sends them back (``DE
 example that their own pattern accepts; request validation is unchanged, since examples
 only shape Prism's answers.
 
+One defect of a description is repaired the same way: Pinterest's ``metric_types`` items are
+a ``oneOf`` of two string enums that share most of their values, so a value in both (such as
+``IMPRESSION``, which its reference pages ask for) can never match "exactly one";
+:func:`with_overlapping_enums_merged` makes such a ``oneOf`` the one enum it means.
+
 Prism serves a description without its servers' base path (Pinterest answers ``/pins``,
 not ``/v5/pins``), so connectors take their base URL from the context.
 
@@ -48,6 +53,7 @@ SPECS_DIR = Path(os.environ.get("AGENCY_NETWORK_SPECS", ROOT.parent / "shared" /
 IDENTIFIER_EXAMPLE = "1849203948571629342"
 SHORT_IDENTIFIER_EXAMPLE = "549755885175"
 ID_NAME = re.compile(r"(^|_)id$")
+SIMPLE = {"type", "enum", "description", "title"}  # keys of a plain enum schema
 
 
 class RequestViolation(AssertionError):
@@ -111,6 +117,21 @@ def with_identifier_examples(spec: dict[str, Any], *, numeric_ids: bool) -> dict
     return spec
 
 
+def with_overlapping_enums_merged(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` with each ``oneOf`` of overlapping string enums merged into one enum."""
+    for node in _walk(spec):
+        members = node.get("oneOf")
+        if not (isinstance(members, list) and len(members) > 1):
+            continue
+        if not all(isinstance(m, dict) and {"type", "enum"} <= set(m) <= SIMPLE for m in members):
+            continue
+        enums = [m["enum"] for m in members]
+        if all(m["type"] == "string" for m in members) and set(enums[0]).intersection(*enums[1:]):
+            del node["oneOf"]
+            node |= {"type": "string", "enum": sorted({v for e in enums for v in e})}
+    return spec
+
+
 class PrismServer(_ServerBase):
     """``prism mock`` of one description on a free loopback port."""
 
@@ -122,8 +143,9 @@ class PrismServer(_ServerBase):
         super().__init__(None, None, "agency-prism-")
         described = json.loads(spec_path(spec).read_text(encoding="utf-8"))
         self.spec_path = self.dir / spec
+        prepared = with_identifier_examples(described, numeric_ids=numeric_ids)
         self.spec_path.write_text(
-            json.dumps(with_identifier_examples(described, numeric_ids=numeric_ids)),
+            json.dumps(with_overlapping_enums_merged(prepared)),
             encoding="utf-8",
         )
 
