@@ -21,6 +21,7 @@ class Request:
     path: str  # percent-decoded
     raw_path: str  # as sent, e.g. /rest/posts/urn%3Ali%3Ashare%3A1
     query: list[tuple[str, str]]
+    raw_query: str  # as sent
     headers: dict[str, str]  # lower-case names
     body: bytes
     host: str
@@ -97,6 +98,7 @@ class FakeServer:
             path=unquote(raw_path.decode()),
             raw_path=raw_path.decode(),
             query=parse_qsl(raw_query, keep_blank_values=True),
+            raw_query=raw_query,
             headers=headers,
             body=body,
             host=headers.get("host", "fake.test"),

@@ -1,0 +1,343 @@
+"""LinkedIn against a fake written from LinkedIn's reference pages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from agency.connector import (
+    AuthExpired,
+    ConnectorContext,
+    Credentials,
+    InvalidContent,
+    Media,
+    NotSupported,
+    Post,
+    RateLimited,
+    Refused,
+)
+from agency.connector.base import BytesSource
+from agency.connector.oauth import OAuthClient, authorization_request
+from agency_connectors.linkedin import LinkedInConnector
+from agency_connectors.linkedin.connector import seconds_until_utc_midnight
+from agency_connectors.linkedin.little import escape, plain
+from tests.connectors.contract import SECRET, ConnectorContract, FailingConnector
+from tests.support.fakes.linkedin import FakeLinkedIn
+
+BASE = "http://linkedin.test"
+ORGANIZATION = "urn:li:organization:2414183"
+TRICKY = (
+    "Launch (finally)! Save 20% on *everything* - see [details] <today> ~ ask @sales_team #launch"
+)
+
+
+def image(name: str = "a") -> Media:
+    data = name.encode() * 100
+    return Media(
+        "image",
+        "image/png",
+        len(data),
+        width=800,
+        height=600,
+        alt_text=f"Photo {name}",
+        source=BytesSource(data),
+    )
+
+
+@pytest.fixture
+def fake() -> FakeLinkedIn:
+    return FakeLinkedIn(token=SECRET)
+
+
+@pytest.fixture
+async def http(fake: FakeLinkedIn) -> AsyncIterator[httpx.AsyncClient]:
+    async with fake.client() as client:
+        yield client
+
+
+def build(
+    http: httpx.AsyncClient, fake: FakeLinkedIn, author: str | None = ORGANIZATION
+) -> LinkedInConnector:
+    extra = {"author": author} if author else {}
+    credentials = Credentials(access_token=SECRET, refresh_token=fake.refresh_token, extra=extra)
+    return LinkedInConnector(ConnectorContext(http=http, base_url=BASE, credentials=credentials))
+
+
+@pytest.fixture
+def connector(http: httpx.AsyncClient, fake: FakeLinkedIn) -> LinkedInConnector:
+    return build(http, fake)
+
+
+@pytest.fixture
+def publishable_post() -> Post:
+    return Post(text="We are hiring engineers. #jobs", media=(image(),))
+
+
+@pytest.fixture
+def failing_connector(http: httpx.AsyncClient, fake: FakeLinkedIn) -> FailingConnector:
+    def make(status: int) -> LinkedInConnector:
+        fake.fail_with = status
+        return build(http, fake)
+
+    return make
+
+
+class TestLinkedIn(ConnectorContract):
+    connector_class = LinkedInConnector
+
+    # -- little text ---------------------------------------------------------------------------
+
+    def test_reserved_characters_are_escaped_and_hashtags_kept(self) -> None:
+        assert escape("a (b) #tag c#d @e_f") == "a \\(b\\) #tag c\\#d \\@e\\_f"
+        assert escape("#start") == "#start"
+        assert escape("back\\slash") == "back\\\\slash"
+        assert (
+            plain("{hashtag|\\#|tag} \\(x\\) @[Devtestco](urn:li:organization:1)")
+            == "#tag (x) @Devtestco"
+        )
+
+    async def test_the_whole_text_survives_linkedin_cutting_at_reserved_characters(
+        self, connector: LinkedInConnector, fake: FakeLinkedIn
+    ) -> None:
+        published = await connector.publish(Post(text=TRICKY))
+        stored = fake.posts[published.post_id]["commentary"]
+        assert plain(stored) == TRICKY
+        assert "{hashtag|\\#|launch}" in stored
+
+    async def test_unescaped_text_would_be_cut(
+        self, http: httpx.AsyncClient, fake: FakeLinkedIn
+    ) -> None:
+        """The fake's cut is real: the same text sent raw loses everything after '('."""
+        response = await http.post(
+            f"{BASE}/rest/posts",
+            json={
+                "author": ORGANIZATION,
+                "commentary": TRICKY,
+                "visibility": "PUBLIC",
+                "distribution": {"feedDistribution": "MAIN_FEED"},
+                "lifecycleState": "PUBLISHED",
+            },
+            headers={
+                "Authorization": f"Bearer {SECRET}",
+                "LinkedIn-Version": "202610",
+                "X-Restli-Protocol-Version": "2.0.0",
+            },
+        )
+        assert response.status_code == 201
+        assert fake.posts[response.headers["x-restli-id"]]["commentary"] == "Launch "
+
+    # -- headers and versions ------------------------------------------------------------------
+
+    async def test_every_rest_call_carries_the_version_headers(
+        self, connector: LinkedInConnector, fake: FakeLinkedIn, publishable_post: Post
+    ) -> None:
+        published = await connector.publish(publishable_post)
+        await connector.post_metrics(published.post_id)
+        rest = [r for r in fake.requests if r.path.startswith("/rest/")]
+        assert len(rest) == 3  # image upload start, post, social metadata
+        assert {r.headers["linkedin-version"] for r in rest} == {LinkedInConnector.api_version}
+        assert {r.headers["x-restli-protocol-version"] for r in rest} == {"2.0.0"}
+
+    async def test_the_version_is_configurable(
+        self, connector: LinkedInConnector, fake: FakeLinkedIn, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("AGENCY_LINKEDIN_VERSION", "202503")
+        await connector.publish(Post(text="hello"))
+        assert fake.requests[-1].headers["linkedin-version"] == "202503"
+        monkeypatch.setenv("AGENCY_LINKEDIN_VERSION", "2025-3")
+        with pytest.raises(ValueError, match="YYYYMM"):
+            LinkedInConnector.version()
+
+    async def test_a_retired_version_says_what_to_change(
+        self, connector: LinkedInConnector, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("AGENCY_LINKEDIN_VERSION", "202301")
+        with pytest.raises(Refused, match="AGENCY_LINKEDIN_VERSION") as caught:
+            await connector.publish(Post(text="hello"))
+        assert caught.value.status == 426
+
+    # -- publishing ----------------------------------------------------------------------------
+
+    async def test_post_urn_comes_from_the_restli_header(
+        self, connector: LinkedInConnector, fake: FakeLinkedIn
+    ) -> None:
+        published = await connector.publish(Post(text="Plain words"))
+        assert published.post_id.startswith("urn:li:share:")
+        assert published.url == f"https://www.linkedin.com/feed/update/{published.post_id}/"
+        post = fake.posts[published.post_id]
+        assert post["author"] == ORGANIZATION
+        assert (post["visibility"], post["lifecycleState"]) == ("PUBLIC", "PUBLISHED")
+        assert "content" not in post
+
+    async def test_one_image_is_uploaded_then_attached(
+        self, connector: LinkedInConnector, fake: FakeLinkedIn
+    ) -> None:
+        published = await connector.publish(Post(text="One photo", media=(image(),)))
+        content = fake.posts[published.post_id]["content"]
+        assert content["media"]["altText"] == "Photo a"
+        assert fake.images[content["media"]["id"]] == b"a" * 100
+
+    async def test_several_images_make_a_multi_image_post(
+        self, connector: LinkedInConnector, fake: FakeLinkedIn
+    ) -> None:
+        published = await connector.publish(Post(text="Album", media=(image("a"), image("b"))))
+        images = fake.posts[published.post_id]["content"]["multiImage"]["images"]
+        assert [fake.images[i["id"]] for i in images] == [b"a" * 100, b"b" * 100]
+
+    async def test_a_link_alone_makes_an_article(
+        self, connector: LinkedInConnector, fake: FakeLinkedIn
+    ) -> None:
+        post = Post(
+            text="Read this", link="https://example.test/news", options={"link_title": "News"}
+        )
+        published = await connector.publish(post)
+        article = fake.posts[published.post_id]["content"]["article"]
+        assert article == {"source": "https://example.test/news", "title": "News"}
+
+    def test_limits(self) -> None:
+        huge = Media("image", "image/png", 1000, width=7000, height=6000)
+        assert [p.code for p in LinkedInConnector.validate(Post(text="x", media=(huge,)))] == [
+            "media_too_many_pixels"
+        ]
+        video = Media("video", "video/mp4", 1000)
+        assert [p.code for p in LinkedInConnector.validate(Post(text="x", media=(video,)))] == [
+            "media_kind"
+        ]
+
+    async def test_a_refused_post_lists_linkedins_words(
+        self, http: httpx.AsyncClient, fake: FakeLinkedIn
+    ) -> None:
+        connector = build(http, fake, author="urn:li:organization:999")  # not administered
+        with pytest.raises(Refused, match="permissions") as caught:
+            await connector.publish(Post(text="hello"))
+        assert caught.value.status == 403
+
+    async def test_rate_limits_wait_until_midnight_utc(
+        self, failing_connector: FailingConnector
+    ) -> None:
+        with pytest.raises(RateLimited) as caught:
+            await failing_connector(429).publish(Post(text="hello"))
+        assert caught.value.retry_after is not None and 0 < caught.value.retry_after <= 86400
+        noon = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+        assert seconds_until_utc_midnight(noon) == 12 * 3600
+
+    # -- after publishing ----------------------------------------------------------------------
+
+    async def test_find_published_reads_little_text_back(
+        self, connector: LinkedInConnector, fake: FakeLinkedIn
+    ) -> None:
+        since = datetime.now(UTC) - timedelta(minutes=5)
+        first = await connector.publish(Post(text=TRICKY))
+        await connector.publish(Post(text="Another post"))
+        found = await connector.find_published(Post(text=TRICKY), since)
+        assert found is not None and found.post_id == first.post_id
+        assert await connector.find_published(Post(text="Never sent"), since) is None
+        later = datetime.now(UTC) + timedelta(minutes=5)
+        assert await connector.find_published(Post(text=TRICKY), later) is None
+        finder = fake.requests[-1]
+        assert "author=urn%3Ali%3Aorganization%3A2414183" in finder.raw_query
+
+    async def test_delete_encodes_the_urn(
+        self, connector: LinkedInConnector, fake: FakeLinkedIn
+    ) -> None:
+        published = await connector.publish(Post(text="bye"))
+        await connector.delete(published.post_id)
+        assert published.post_id not in fake.posts
+        assert "urn%3Ali%3Ashare%3A" in fake.requests[-1].raw_path
+        with pytest.raises(Refused):
+            await connector.delete(published.post_id)
+
+    async def test_metrics(
+        self, connector: LinkedInConnector, http: httpx.AsyncClient, fake: FakeLinkedIn
+    ) -> None:
+        published = await connector.publish(Post(text="numbers"))
+        metrics = await connector.post_metrics(published.post_id)
+        assert (metrics.likes, metrics.comments) == (5, 1)
+        assert (await connector.account_metrics()).followers == 1200
+        with pytest.raises(NotSupported):
+            await build(http, fake, author=fake.person).account_metrics()
+
+    async def test_comments_reply_and_delete(
+        self, connector: LinkedInConnector, fake: FakeLinkedIn
+    ) -> None:
+        published = await connector.publish(Post(text="talk to us"))
+        (comment,) = await connector.comments(published.post_id)
+        assert (comment.text, comment.author_id) == ("Congratulations!", "urn:li:person:viewer1")
+        answer = await connector.reply(comment, "Thank you!")
+        assert (answer.parent_id, answer.text, answer.author_id) == (
+            comment.comment_id,
+            "Thank you!",
+            ORGANIZATION,
+        )
+        assert [c["message"]["text"] for c in fake.comments[comment.comment_id]] == ["Thank you!"]
+        await connector.delete_comment(comment)
+        assert await connector.comments(published.post_id) == []
+
+    # -- connecting ----------------------------------------------------------------------------
+
+    async def test_identify_offers_the_member_and_the_pages_they_administer(
+        self, http: httpx.AsyncClient, fake: FakeLinkedIn
+    ) -> None:
+        member, page = await build(http, fake, author=None).identify()
+        assert (member.account_id, member.kind, member.name) == (
+            fake.person,
+            "user",
+            "Ada Lovelace",
+        )
+        assert (page.account_id, page.kind, page.name, page.handle) == (
+            ORGANIZATION,
+            "organization",
+            "Devtestco",
+            "devtestco",
+        )
+        assert member.credentials is not None and member.credentials.extra["author"] == fake.person
+        assert page.credentials is not None and page.credentials.extra["author"] == ORGANIZATION
+        assert page.credentials.access_token == SECRET
+
+    async def test_without_an_author_the_member_posts(
+        self, http: httpx.AsyncClient, fake: FakeLinkedIn
+    ) -> None:
+        published = await build(http, fake, author=None).publish(Post(text="me"))
+        assert fake.posts[published.post_id]["author"] == fake.person
+
+    def test_authorization_url(self) -> None:
+        assert LinkedInConnector.oauth is not None
+        client = OAuthClient("client-1", "secret", "https://agency.test/callback")
+        query = parse_qs(urlsplit(authorization_request(LinkedInConnector.oauth, client).url).query)
+        assert query["scope"][0].split() == list(LinkedInConnector.oauth.scopes)
+        assert "code_challenge" not in query
+
+    async def test_refresh_when_linkedin_gave_a_refresh_token(
+        self, connector: LinkedInConnector, fake: FakeLinkedIn
+    ) -> None:
+        fresh = await connector.refresh("client-1", "secret")
+        assert fresh.access_token == fake.token != SECRET
+        assert fresh.extra["author"] == ORGANIZATION
+        assert fake.requests[-1].path == "/oauth/v2/accessToken"
+
+    async def test_without_a_refresh_token_the_channel_is_reconnected(
+        self, http: httpx.AsyncClient
+    ) -> None:
+        credentials = Credentials(access_token=SECRET)
+        connector = LinkedInConnector(
+            ConnectorContext(http=http, base_url=BASE, credentials=credentials)
+        )
+        with pytest.raises(AuthExpired, match="reconnect"):
+            await connector.refresh("client-1", "secret")
+
+    async def test_an_image_owner_linkedin_refuses_stops_the_post(
+        self, connector: LinkedInConnector, fake: FakeLinkedIn
+    ) -> None:
+        fake.organizations.clear()  # the member no longer administers the page
+        with pytest.raises(Refused):
+            await connector.publish(Post(text="x", media=(image(),)))
+        assert fake.posts == {}
+
+    async def test_a_422_is_invalid_content(self, failing_connector: FailingConnector) -> None:
+        with pytest.raises(InvalidContent) as caught:
+            await failing_connector(422).publish(Post(text="hello"))
+        assert caught.value.problems[0].message.startswith("LinkedIn: ")
