@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from agency.auth.permissions import ALL_PERMISSIONS
 from agency.auth.service import CredentialService
+from agency.config import Settings
 from agency.kernel.errors import NotFound
 from agency.kernel.runtime import init_runtime
 from agency.kernel.tenancy import Subject, bind_system, bind_tenant
@@ -62,5 +63,20 @@ async def create_token(
                 else None,
                 "scopes": issued.credential.scopes,
             }
+    finally:
+        await runtime.dispose_current_loop()
+
+
+async def rotate_secrets(settings: Settings | None = None) -> dict[str, int]:
+    """Re-encrypt every stored secret with the first key of AGENCY_ENCRYPTION_KEYS."""
+    from agency.kernel.secrets import rotate_all
+
+    runtime = init_runtime(settings)
+    try:
+        async with runtime.session() as session:
+            await bind_system(session)
+            counts = await rotate_all(session, runtime.secrets)
+            await session.commit()
+            return counts
     finally:
         await runtime.dispose_current_loop()

@@ -181,3 +181,30 @@ def create_token(
 
     result = asyncio.run(create(agency_slug, name, list(scopes), expires_in_days))
     click.echo(json.dumps(result, indent=2))
+
+
+@main.group()
+def secrets() -> None:
+    """Encryption of tokens at rest."""
+
+
+@secrets.command("generate-key")
+@click.option("--version", "key_version", type=int, required=True, help="The new key's version.")
+def secrets_generate_key(key_version: int) -> None:
+    """Print a new `version:key` item to put first in AGENCY_ENCRYPTION_KEYS."""
+    from agency.kernel.secrets import generate_key
+
+    click.echo(f"{key_version}:{generate_key()}")
+
+
+@secrets.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every stored secret with the first (newest) key.
+
+    Put the new key first in AGENCY_ENCRYPTION_KEYS and keep the old ones, restart, run
+    this, then the old keys may be removed. Safe to run again if interrupted.
+    """
+    from agency.admin import rotate_secrets
+
+    counts = asyncio.run(rotate_secrets())
+    click.echo(json.dumps({"re_encrypted": counts}, indent=2))

@@ -19,6 +19,7 @@ from agency.config import get_settings
 from agency.kernel.migrate import upgrade
 from agency.kernel.runtime import init_runtime
 from agency.kernel.scheduling import run_scheduler
+from agency.kernel.serving import tune_gc
 
 logger = logging.getLogger("agency.embedded")
 
@@ -41,6 +42,7 @@ def run_embedded(host: str, port: int) -> None:
     consumer = dramatiq.Worker(runtime.broker, worker_threads=settings.worker.threads)
     consumer.start()
     app = create_app(settings, runtime)
+    app.on_startup.append(tune_gc)
     server = uvicorn.Server(
         uvicorn.Config(app, host=host, port=port, access_log=False, log_level="info")
     )

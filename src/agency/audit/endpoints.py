@@ -28,5 +28,5 @@ class AuditController(Controller):
         action: Annotated[str | None, QueryParameter(max_length=100)] = None,
     ) -> AuditEventPage:
         repo = AuditRepository(db_session, subject)
-        rows, cursor = await repo.page(page, repo.filtered(object_type, object_id, action))
+        rows, cursor = await repo.page_rows(page, repo.filtered(object_type, object_id, action))
         return AuditEventPage(items=[AuditEventOut.of(e) for e in rows], next_cursor=cursor)

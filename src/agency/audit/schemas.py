@@ -4,6 +4,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Row
+
 from agency.audit.models import AuditEvent
 from agency.kernel.schemas import Output
 
@@ -19,7 +21,7 @@ class AuditEventOut(Output):
     created_at: datetime
 
     @classmethod
-    def of(cls, e: AuditEvent) -> AuditEventOut:
+    def of(cls, e: AuditEvent | Row[Any]) -> AuditEventOut:
         return cls(
             id=e.id,
             actor_type=e.actor_type,

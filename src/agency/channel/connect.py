@@ -72,6 +72,19 @@ def failure_for(error: ConnectorError) -> AppError:
     return AuthorizationFailed(error.message)
 
 
+def effective_oauth(runtime: Runtime, cls: type[Connector], base_url: str) -> OAuthMetadata | None:
+    """The network's OAuth endpoints, with the configured overrides applied."""
+    meta = cls.oauth_metadata(base_url)
+    if meta is None:
+        return None
+    config = runtime.settings.connectors.network(cls.network)
+    return dataclasses.replace(
+        meta,
+        authorize_url=config.authorize_url or meta.authorize_url,
+        token_url=config.token_url or meta.token_url,
+    )
+
+
 def redirect_uri(runtime: Runtime, network: str) -> str:
     """The exact redirect URI registered with the network (configured, or derived)."""
     configured = runtime.settings.connectors.network(network).redirect_uri
@@ -110,12 +123,14 @@ class ConnectService:
         self, cls: type[Connector], server_url: str | None, credentials: Credentials | None
     ) -> Connector:
         config = self.settings.network(cls.network)
+        base_url = self.base_url(cls, server_url)
         return cls(
             ConnectorContext(
                 http=self.runtime.http,
-                base_url=self.base_url(cls, server_url),
+                base_url=base_url,
                 credentials=credentials,
                 client_id=config.client_id,
+                oauth=effective_oauth(self.runtime, cls, base_url),
             )
         )
 
@@ -123,15 +138,10 @@ class ConnectService:
         return redirect_uri(self.runtime, network)
 
     def oauth_metadata(self, cls: type[Connector], server_url: str | None) -> OAuthMetadata:
-        meta = cls.oauth_metadata(self.base_url(cls, server_url))
+        meta = effective_oauth(self.runtime, cls, self.base_url(cls, server_url))
         if meta is None:
             raise InvalidInput(f"{cls.display_name} does not connect through OAuth.")
-        config = self.settings.network(cls.network)
-        return dataclasses.replace(
-            meta,
-            authorize_url=config.authorize_url or meta.authorize_url,
-            token_url=config.token_url or meta.token_url,
-        )
+        return meta
 
     async def oauth_client(self, cls: type[Connector], server_url: str | None) -> OAuthClient:
         redirect_uri = self.redirect_uri(cls.network)
@@ -255,7 +265,6 @@ class ConnectService:
     ) -> None:
         """Exchange the code and create the channels; raises after marking a failure."""
         cls = self.connector_class(connection.network)
-        connection.state_hash = None  # one use, whatever happens next
         if error or not code:
             words = f"{cls.display_name} answered: {error or 'no authorization code'}"
             self._fail(connection, words + (f" ({description})" if description else ""))
@@ -359,17 +368,12 @@ class ConnectService:
         channel = await self.channels.by_account(
             connection.brand_id, cls.network, account.account_id
         )
-        action = "channel.reconnected"
+        action = "channel.reconnected" if channel else "channel.connected"
         if channel is None:
-            action = "channel.connected"
             channel = Channel(
-                id=new_id(),
-                brand_id=connection.brand_id,
-                network=cls.network,
-                account_id=account.account_id,
-                connected_at=now,
+                id=new_id(), brand_id=connection.brand_id, network=cls.network, health=Health.OK
             )
-            await self.channels.add(channel)
+        channel.account_id = account.account_id
         channel.account_kind = account.kind
         channel.name = account.name[:200]
         channel.handle = account.handle
@@ -385,7 +389,10 @@ class ConnectService:
             channel.health_changed_at = now
         channel.health = Health.OK
         channel.last_error = None
-        await self.channels.flush()
+        if action == "channel.connected":
+            await self.channels.add(channel, conflict="This account was just connected; retry.")
+        else:
+            await self.channels.flush()
         self.audit.record(
             action,
             "channel",

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agency.audit.repository import AuditRepository
 from agency.auth.secrets import hash_secret, new_bearer
 from agency.brand.repository import BrandRepository
-from agency.channel.connect import redirect_uri
+from agency.channel.connect import effective_oauth, redirect_uri
 from agency.channel.credentials import seal, unseal
 from agency.channel.models import Channel, ConnectLink
 from agency.channel.repository import ChannelRepository, ConnectLinkRepository, OAuthAppRepository
@@ -75,12 +75,14 @@ class ChannelService:
             raise AuthExpired("This channel is disconnected; connect the account again.")
         cls = self.runtime.connectors[channel.network]
         config = self.runtime.settings.connectors.network(channel.network)
+        base_url = channel.server_url or config.base_url or cls.default_base_url
         return cls(
             ConnectorContext(
                 http=self.runtime.http,
-                base_url=channel.server_url or config.base_url or cls.default_base_url,
+                base_url=base_url,
                 credentials=unseal(self.runtime.secrets, channel.credentials),
                 client_id=config.client_id,
+                oauth=effective_oauth(self.runtime, cls, base_url),
             )
         )
 

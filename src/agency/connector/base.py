@@ -57,6 +57,8 @@ class OAuthMetadata:
     scope_separator: str = " "
     extra_authorize_params: Mapping[str, str] = field(default_factory=dict)
     refreshable: bool = True
+    # What the network calls the client id in its requests (TikTok says "client_key").
+    client_id_param: str = "client_id"
 
 
 @dataclass(frozen=True)
@@ -226,6 +228,8 @@ class ConnectorContext:
     credentials: Credentials | None = None
     # The network's client (app) id, for the few calls that need it outside OAuth.
     client_id: str | None = None
+    # The OAuth endpoints as configured (tests and proxies override the network's own).
+    oauth: OAuthMetadata | None = None
 
 
 class Connector:

@@ -11,7 +11,7 @@ import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 from authlib.common.security import generate_token
@@ -62,6 +62,13 @@ def authorization_request(
         state=state,
         **params,
     )
+    if meta.client_id_param != "client_id":
+        parts = urlsplit(url)
+        query = [
+            (meta.client_id_param if key == "client_id" else key, value)
+            for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+        url = urlunsplit(parts._replace(query=urlencode(query)))
     return AuthorizationRequest(url=url, state=state, code_verifier=verifier)
 
 
@@ -73,7 +80,7 @@ async def _token_request(
         pair = f"{client.client_id}:{client.client_secret}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
     else:
-        form["client_id"] = client.client_id
+        form[meta.client_id_param] = client.client_id
         if meta.token_auth_method == "client_secret_post" and client.client_secret:
             form["client_secret"] = client.client_secret
     try:
@@ -145,7 +152,7 @@ async def exchange_code(
 async def refresh_credentials(
     connector: Connector, client_id: str | None, client_secret: str | None
 ) -> Credentials:
-    meta = connector.oauth_metadata(connector.base_url)
+    meta = connector.context.oauth or connector.oauth_metadata(connector.base_url)
     current = connector.credentials
     if meta is None or not meta.refreshable or not current.refresh_token or not client_id:
         raise AuthExpired(f"{connector.display_name}: the access cannot be renewed; reconnect.")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import uuid_utils
 from sqlalchemy import DateTime, Dialect, MetaData, TypeDecorator, Uuid, event
 from sqlalchemy.engine import Engine
@@ -71,9 +73,21 @@ class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+def _json_loads(text: str) -> Any:
+    """``json.loads``, several times faster on the JSON columns of every row read.
+
+    msgspec reads a document the way json.loads does, or refuses it (non-standard ``NaN`` and
+    ``Infinity``, numbers beyond a float's range, lone surrogates): json.loads then reads it.
+    """
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return json.loads(text)
+
+
 def create_engine(settings: DatabaseSettings, url: str | None = None) -> AsyncEngine:
     url = url or settings.url
-    kwargs: dict[str, Any] = {"echo": settings.echo}
+    kwargs: dict[str, Any] = {"echo": settings.echo, "json_deserializer": _json_loads}
     if url.startswith("sqlite"):
         # One file, shared by api, scheduler and worker threads of the embedded process.
         kwargs["connect_args"] = {"timeout": 30}

@@ -16,13 +16,14 @@ from typing import Annotated, Any
 from litestar import Request, Response
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter
-from sqlalchemy import Index, LargeBinary, String, update
+from sqlalchemy import Index, String, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from agency.kernel.db import Base, IdMixin, utcnow
 from agency.kernel.errors import AppError, Conflict, IdempotencyKeyReused
+from agency.kernel.secrets import EncryptedBytes, SecretBox
 from agency.kernel.tenancy import Subject, TenantMixin, scoped_select
 from agency.kernel.transaction import request_context
 
@@ -37,7 +38,8 @@ class IdempotencyKey(IdMixin, TenantMixin, Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None]
     content_type: Mapped[str | None] = mapped_column(String(100))
-    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The stored answer may hold a secret shown once (an API token): encrypted at rest.
+    response_body: Mapped[bytes | None] = mapped_column(EncryptedBytes)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
@@ -46,10 +48,11 @@ class IdempotentReplay(Exception):
         self.record = record
 
 
-def handle_replay(_: Request[Any, Any, Any], exc: IdempotentReplay) -> Response[Any]:
+def handle_replay(request: Request[Any, Any, Any], exc: IdempotentReplay) -> Response[Any]:
     record = exc.record
+    box: SecretBox = request.app.state.runtime.secrets
     return Response(
-        content=record.response_body or b"",
+        content=box.decrypt_bytes(record.response_body) if record.response_body else b"",
         status_code=record.status_code or 200,
         media_type=record.content_type or "application/json",
         headers={"Idempotent-Replayed": "true"},
@@ -61,7 +64,12 @@ class PendingIdempotency:
     record_id: Any
 
     async def remember(
-        self, session: AsyncSession, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+        self,
+        session: AsyncSession,
+        box: SecretBox,
+        status: int,
+        body: bytes,
+        headers: list[tuple[bytes, bytes]],
     ) -> None:
         content_type = next(
             (v.decode("latin-1") for k, v in headers if k.lower() == b"content-type"), None
@@ -69,7 +77,11 @@ class PendingIdempotency:
         await session.execute(
             update(IdempotencyKey)
             .where(IdempotencyKey.id == self.record_id)
-            .values(status_code=status, response_body=body, content_type=content_type)
+            .values(
+                status_code=status,
+                response_body=box.encrypt_bytes(body),
+                content_type=content_type,
+            )
         )
 
 

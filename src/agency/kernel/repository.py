@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import Select
+from sqlalchemy import Row, Select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +16,7 @@ from agency.kernel.pagination import PageRequest, encode_cursor
 from agency.kernel.tenancy import Subject, TenantMixin, scoped_delete, scoped_select
 
 M = TypeVar("M", bound=Any)
+R = TypeVar("R", bound=Any)
 
 
 class TenantRepository(Generic[M]):
@@ -43,11 +44,30 @@ class TenantRepository(Generic[M]):
     async def page(
         self, page: PageRequest, stmt: Select[M] | None = None
     ) -> tuple[Sequence[M], str | None]:
+        result = await self.session.execute(self._paged(page, stmt))
+        return self._cut(page, result.scalars().all())
+
+    async def page_rows(
+        self, page: PageRequest, stmt: Select[M] | None = None
+    ) -> tuple[Sequence[Row[Any]], str | None]:
+        """:meth:`page` as read-only rows of the table's columns, for lists that only read.
+
+        A row has the model's attribute names but is a plain tuple: no ORM object, no
+        identity map, no change tracking to build for each one and tear down again.
+        """
+        columns = self.model.__table__.columns
+        result = await self.session.execute(self._paged(page, stmt).with_only_columns(*columns))
+        return self._cut(page, result.all())
+
+    def _paged(self, page: PageRequest, stmt: Select[M] | None) -> Select[M]:
         stmt = self.select() if stmt is None else stmt
         if page.after_id is not None:
             stmt = stmt.where(self.model.id < page.after_id)
-        stmt = stmt.order_by(self.model.id.desc()).limit(page.limit + 1)
-        rows = (await self.session.execute(stmt)).scalars().all()
+        return stmt.order_by(self.model.id.desc()).limit(page.limit + 1)
+
+    @staticmethod
+    def _cut(page: PageRequest, rows: Sequence[R]) -> tuple[Sequence[R], str | None]:
+        """One row more than the page was read: it says whether another page follows."""
         if len(rows) > page.limit:
             rows = rows[: page.limit]
             return rows, encode_cursor(rows[-1].id)

@@ -16,7 +16,8 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Text
+from sqlalchemy import Column, LargeBinary, MetaData, Table, Text, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeDecorator
 
 from agency.config import SecretSettings
@@ -30,6 +31,13 @@ class Encrypted(TypeDecorator[str]):
     """A text column that holds :class:`SecretBox` ciphertext (never plain text)."""
 
     impl = Text
+    cache_ok = True
+
+
+class EncryptedBytes(TypeDecorator[bytes]):
+    """A binary column that holds :meth:`SecretBox.encrypt_bytes` ciphertext."""
+
+    impl = LargeBinary
     cache_ok = True
 
 
@@ -76,14 +84,21 @@ class SecretBox:
                 f"no configured key opens a secret written with key v{version}"
             ) from exc
 
+    def encrypt_bytes(self, plain: bytes) -> bytes:
+        return self.encrypt(base64.b64encode(plain).decode()).encode()
+
+    def decrypt_bytes(self, stored: bytes) -> bytes:
+        return base64.b64decode(self.decrypt(stored.decode()))
+
     def encrypt_json(self, value: Any) -> str:
         return self.encrypt(json.dumps(value, separators=(",", ":")))
 
     def decrypt_json(self, stored: str) -> Any:
         return json.loads(self.decrypt(stored))
 
-    def is_current(self, stored: str) -> bool:
-        return _split(stored)[0] == self.primary_version
+    def is_current(self, stored: str | bytes) -> bool:
+        text = stored.decode() if isinstance(stored, bytes) else stored
+        return _split(text)[0] == self.primary_version
 
     def rotate(self, stored: str) -> str:
         """The same secret, encrypted with the primary key."""
@@ -110,3 +125,49 @@ def derive_key(secret: str) -> bytes:
 
 def generate_key() -> str:
     return Fernet.generate_key().decode()
+
+
+def encrypted_columns(metadata: MetaData) -> list[tuple[Table, Column[Any]]]:
+    """Every column holding ciphertext, found by its type: what rotation must visit."""
+    found = []
+    for table in metadata.sorted_tables:
+        for column in table.columns:
+            if isinstance(column.type, Encrypted | EncryptedBytes):
+                found.append((table, column))
+    return found
+
+
+async def rotate_all(session: AsyncSession, box: SecretBox, batch: int = 500) -> dict[str, int]:
+    """Re-encrypt, with the primary key, every secret another key wrote.
+
+    Runs as the system (the caller binds it) in batches by primary key; idempotent, so an
+    interrupted rotation is simply run again. Returns how many values each column had.
+    """
+    from agency.models import Base
+
+    counts: dict[str, int] = {}
+    for table, column in encrypted_columns(Base.metadata):
+        key = next(iter(table.primary_key.columns))
+        done = 0
+        last: Any = None
+        while True:
+            stmt = select(key, column).where(column.is_not(None)).order_by(key).limit(batch)
+            if last is not None:
+                stmt = stmt.where(key > last)
+            rows = (await session.execute(stmt)).all()
+            if not rows:
+                break
+            for row_key, stored in rows:
+                if box.is_current(stored):
+                    continue
+                if isinstance(column.type, EncryptedBytes):
+                    fresh: Any = box.encrypt_bytes(box.decrypt_bytes(stored))
+                else:
+                    fresh = box.rotate(stored)
+                await session.execute(
+                    update(table).where(key == row_key).values({column.name: fresh})
+                )
+                done += 1
+            last = rows[-1][0]
+        counts[f"{table.name}.{column.name}"] = done
+    return counts

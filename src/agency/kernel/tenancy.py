@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import ForeignKey, Index, Select, delete, func, select, update
+from sqlalchemy import ForeignKey, Index, Select, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from sqlalchemy.sql.dml import Delete, Update
@@ -110,6 +110,10 @@ async def bind_system(session: AsyncSession) -> None:
     await _set_local(session, "app.system", "on")
 
 
+# Built once, not on every call: each select() costs its construction and a new cache key.
+_SET_LOCAL = text("SELECT set_config(:name, :value, true)")
+
+
 async def _set_local(session: AsyncSession, name: str, value: str) -> None:
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(select(func.set_config(name, value, True)))
+        await session.execute(_SET_LOCAL, {"name": name, "value": value})

@@ -55,7 +55,9 @@ class RequestContext:
             return True
         try:
             if self.idempotency is not None and 200 <= status < 300:
-                await self.idempotency.remember(self.session, status, body, headers)
+                await self.idempotency.remember(
+                    self.session, self.runtime.secrets, status, body, headers
+                )
             await self.session.commit()
         except Exception:
             logger.exception("commit failed")

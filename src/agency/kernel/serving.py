@@ -1,0 +1,24 @@
+"""Process settings for a long-running API server, applied once it has started."""
+
+from __future__ import annotations
+
+import gc
+
+# Allocations (less deallocations) of container objects between two collections of the
+# youngest generation. CPython's default, 700, is reached within one request that reads a page
+# of rows, so the collector ran several times per request only to walk objects that were still
+# in use and that reference counting frees a moment later. Cyclic garbage is still collected.
+GEN0_THRESHOLD = 50_000
+
+
+def tune_gc() -> None:
+    """Fewer and cheaper garbage collections: a Litestar ``on_startup`` hook of the server.
+
+    Every object alive once the app has started (modules, the app, SQLAlchemy's mappers and
+    caches) moves to the permanent generation, which no collection walks again, and the
+    youngest generation collects after ``GEN0_THRESHOLD`` net allocations instead of 700.
+    """
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GEN0_THRESHOLD, gen1, gen2)

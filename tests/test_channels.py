@@ -1,0 +1,474 @@
+"""Connecting accounts end to end: our API, a strict OAuth 2.0 + PKCE server on loopback,
+and the network's API behind it (tests/support/testnet.py). Nothing of ours is faked."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from sqlalchemy import text, update
+
+from agency.app import create_app
+from agency.channel.models import Channel, Connection
+from agency.channel.service import ChannelService
+from agency.config import ConnectorSettings, NetworkSettings, ServerSettings
+from agency.connector.errors import AuthExpired
+from agency.connector.registry import Registry
+from agency.kernel.db import utcnow
+from agency.kernel.runtime import Runtime
+from agency.kernel.tenancy import Subject, bind_tenant
+from tests.conftest import LiveServer, PostgresServer, RedisServer, Tenant, make_settings
+from tests.helpers import assert_problem
+from tests.support.testnet import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    TestNetConnector,
+    TestNetState,
+    build_testnet,
+)
+
+PUBLIC_URL = "http://agency.test"
+REDIRECT_URI = f"{PUBLIC_URL}/oauth/callback/testnet"
+
+
+@dataclass
+class World:
+    client: httpx.AsyncClient
+    runtime: Runtime
+    network: TestNetState
+    network_url: str
+    tenant: Tenant
+
+    async def brand(self, slug: str = "dupont") -> str:
+        response = await self.client.post(
+            "/brands",
+            json={"name": "Maison Dupont", "slug": slug, "timezone": "Europe/Paris"},
+            headers=self.tenant.headers,
+        )
+        assert response.status_code == 201, response.text
+        brand_id: str = response.json()["id"]
+        return brand_id
+
+    async def start(self, brand_id: str) -> dict[str, Any]:
+        response = await self.client.post(
+            f"/brands/{brand_id}/connections",
+            json={"network": "testnet"},
+            headers=self.tenant.headers,
+        )
+        assert response.status_code == 201, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def consent(self, authorization_url: str) -> str:
+        """The user agrees at the network; returns our callback's path and query."""
+        async with httpx.AsyncClient() as browser:
+            response = await browser.get(authorization_url)
+        assert response.status_code == 302, response.text
+        location = urlsplit(response.headers["location"])
+        assert f"{location.scheme}://{location.netloc}{location.path}" == REDIRECT_URI
+        return f"{location.path}?{location.query}"
+
+    async def connect(self, brand_id: str) -> httpx.Response:
+        started = await self.start(brand_id)
+        return await self.client.get(await self.consent(started["authorization_url"]))
+
+    async def channel_row(self, channel_id: str) -> Channel:
+        async with self.runtime.session() as session:
+            await bind_tenant(session, self.tenant.agency_id)
+            channel = await session.get(Channel, uuid.UUID(channel_id))
+            assert channel is not None
+            return channel
+
+
+@pytest.fixture
+def testnet() -> Iterator[tuple[TestNetState, str]]:
+    state = TestNetState(redirect_uris={REDIRECT_URI})
+    with LiveServer(build_testnet(state)) as server:
+        yield state, server.url
+
+
+@pytest.fixture
+async def world(
+    pg: PostgresServer,
+    redis_server: RedisServer,
+    runtime: Runtime,
+    testnet: tuple[TestNetState, str],
+    tenant_a: Tenant,
+) -> AsyncIterator[World]:
+    state, url = testnet
+    settings = make_settings(pg, redis_server.url)
+    settings.server = ServerSettings(public_url=PUBLIC_URL)
+    settings.connectors = ConnectorSettings(
+        networks={
+            "testnet": NetworkSettings(
+                client_id=CLIENT_ID,
+                client_secret=CLIENT_SECRET,  # type: ignore[arg-type]
+                base_url=url,
+                authorize_url=f"{url}/authorize",
+                token_url=f"{url}/token",
+            )
+        }
+    )
+    test_runtime = Runtime(settings, runtime.broker, connectors=Registry([TestNetConnector]))
+    app = create_app(settings, test_runtime)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as client:
+        yield World(client, test_runtime, state, url, tenant_a)
+    await test_runtime.dispose_current_loop()
+
+
+# -- the happy path --------------------------------------------------------------------------------
+
+
+async def test_authorization_url_has_state_pkce_and_the_exact_redirect_uri(world: World) -> None:
+    started = await world.start(await world.brand())
+    assert started["status"] == "pending"
+    url = urlsplit(started["authorization_url"])
+    query = {k: v[0] for k, v in parse_qs(url.query).items()}
+    assert f"{url.scheme}://{url.netloc}{url.path}" == f"{world.network_url}/authorize"
+    assert query["client_id"] == CLIENT_ID
+    assert query["redirect_uri"] == REDIRECT_URI
+    assert query["response_type"] == "code"
+    assert query["code_challenge_method"] == "S256"
+    assert len(query["code_challenge"]) == 43
+    assert query["state"].startswith("acs_")
+    assert query["scope"] == "read write"
+
+
+async def test_connecting_creates_a_healthy_channel_without_showing_tokens(world: World) -> None:
+    brand_id = await world.brand()
+    done = await world.connect(brand_id)
+    assert done.status_code == 200, done.text
+    body = done.json()
+    assert body["status"] == "completed"
+    assert len(body["channel_ids"]) == 1
+    # The token exchange proved PKCE: the verifier went to the network, never to the user.
+    exchange = world.network.token_requests[-1]
+    assert exchange["grant_type"] == "authorization_code"
+    assert len(exchange["code_verifier"]) >= 43
+    assert "client_secret" not in exchange  # client_secret_basic: in the header only
+
+    listed = await world.client.get(f"/brands/{brand_id}/channels", headers=world.tenant.headers)
+    [channel] = listed.json()["items"]
+    assert channel["network"] == "testnet"
+    assert channel["account_id"] == "acct-1"
+    assert channel["name"] == "Maison Dupont"
+    assert channel["health"] == "ok"
+    assert channel["refreshable"] is True
+    assert channel["scopes"] == ["read", "write"]
+    for token in world.network.access_tokens | world.network.refresh_tokens:
+        assert token not in listed.text
+        assert token not in done.text
+    # At rest the tokens are ciphertext.
+    row = await world.channel_row(channel["id"])
+    assert row.credentials is not None and row.credentials.startswith("v0:")
+    for token in world.network.access_tokens | world.network.refresh_tokens:
+        assert token not in row.credentials
+
+
+async def test_connecting_the_same_account_again_refreshes_the_channel(world: World) -> None:
+    brand_id = await world.brand()
+    first = (await world.connect(brand_id)).json()["channel_ids"]
+    second = (await world.connect(brand_id)).json()["channel_ids"]
+    assert first == second
+
+
+async def test_several_accounts_are_offered_for_picking(world: World) -> None:
+    world.network.accounts = [
+        {"id": "page-1", "name": "Dupont Paris", "kind": "page"},
+        {"id": "page-2", "name": "Dupont Lyon", "kind": "page"},
+    ]
+    brand_id = await world.brand()
+    done = (await world.connect(brand_id)).json()
+    assert done["status"] == "awaiting_selection"
+    assert [a["account_id"] for a in done["accounts"]] == ["page-1", "page-2"]
+    assert done["channel_ids"] == []
+
+    wrong = await world.client.post(
+        f"/connections/{done['id']}/select",
+        json={"account_ids": ["page-9"]},
+        headers=world.tenant.headers,
+    )
+    assert_problem(wrong, 422, "page-9")
+    picked = await world.client.post(
+        f"/connections/{done['id']}/select",
+        json={"account_ids": ["page-2"]},
+        headers=world.tenant.headers,
+    )
+    assert picked.status_code == 200, picked.text
+    assert picked.json()["status"] == "completed"
+    listed = await world.client.get(f"/brands/{brand_id}/channels", headers=world.tenant.headers)
+    assert [c["account_id"] for c in listed.json()["items"]] == ["page-2"]
+
+
+# -- bad states, codes and provider errors: 400, nothing stored -----------------------------------
+
+
+async def _channel_count(world: World) -> int:
+    async with world.runtime.session() as session:
+        await bind_tenant(session, world.tenant.agency_id)
+        return int((await session.execute(text("SELECT count(*) FROM channels"))).scalar_one())
+
+
+@pytest.mark.parametrize(
+    "state",
+    ["junk", "acs_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.bm90LWEtcmVhbC1zZWNyZXQtYXQtYWxs"],
+)
+async def test_an_unknown_state_is_refused(world: World, state: str) -> None:
+    response = await world.client.get(f"/oauth/callback/testnet?state={state}&code=abc")
+    assert_problem(response, 400, "authorization")
+    assert await _channel_count(world) == 0
+
+
+async def test_a_tampered_or_foreign_state_is_refused(world: World, tenant_b: Tenant) -> None:
+    started = await world.start(await world.brand())
+    callback = await world.consent(started["authorization_url"])
+    state = parse_qs(urlsplit(callback).query)["state"][0]
+    tampered = state[:-4] + ("AAAA" if not state.endswith("AAAA") else "BBBB")
+    response = await world.client.get(f"/oauth/callback/testnet?state={tampered}&code=x")
+    assert_problem(response, 400)
+    # The state names agency A; another network's callback does not accept it either.
+    other = await world.client.get(f"/oauth/callback/x?state={state}&code=x")
+    assert_problem(other, 400)
+    assert await _channel_count(world) == 0
+
+
+async def test_a_state_is_good_once(world: World) -> None:
+    started = await world.start(await world.brand())
+    callback = await world.consent(started["authorization_url"])
+    assert (await world.client.get(callback)).status_code == 200
+    again = await world.client.get(callback)
+    assert_problem(again, 400, "already used")
+
+
+async def test_an_expired_state_is_refused(world: World) -> None:
+    started = await world.start(await world.brand())
+    callback = await world.consent(started["authorization_url"])
+    async with world.runtime.session() as session:
+        await bind_tenant(session, world.tenant.agency_id)
+        await session.execute(update(Connection).values(expires_at=utcnow() - timedelta(seconds=1)))
+        await session.commit()
+    response = await world.client.get(callback)
+    assert_problem(response, 400, "expired")
+    assert await _channel_count(world) == 0
+
+
+async def test_a_reused_code_is_refused_and_recorded(world: World) -> None:
+    brand_id = await world.brand()
+    first = await world.start(brand_id)
+    first_callback = await world.consent(first["authorization_url"])
+    assert (await world.client.get(first_callback)).status_code == 200
+    code = parse_qs(urlsplit(first_callback).query)["code"][0]
+    # An attacker replays the code with a fresh state of their own.
+    second = await world.start(brand_id)
+    state = parse_qs(urlsplit(second["authorization_url"]).query)["state"][0]
+    response = await world.client.get(f"/oauth/callback/testnet?state={state}&code={code}")
+    assert_problem(response, 400, "already used")
+    connection = await world.client.get(
+        f"/connections/{second['id']}", headers=world.tenant.headers
+    )
+    assert connection.json()["status"] == "failed"
+    assert "invalid_grant" in connection.json()["error"]
+
+
+async def test_a_provider_error_is_shown_and_nothing_is_connected(world: World) -> None:
+    world.network.deny_next = "access_denied"
+    started = await world.start(await world.brand())
+    response = await world.client.get(await world.consent(started["authorization_url"]))
+    assert_problem(response, 400, "access_denied")
+    connection = await world.client.get(
+        f"/connections/{started['id']}", headers=world.tenant.headers
+    )
+    assert connection.json()["status"] == "failed"
+    assert "The user said no." in connection.json()["error"]
+    assert await _channel_count(world) == 0
+
+
+async def test_an_unreachable_token_endpoint_is_a_502(world: World) -> None:
+    world.network.token_endpoint_down = True
+    started = await world.start(await world.brand())
+    response = await world.client.get(await world.consent(started["authorization_url"]))
+    assert_problem(response, 502)
+    assert await _channel_count(world) == 0
+
+
+async def test_unknown_or_unconfigured_networks_are_refused(world: World) -> None:
+    brand_id = await world.brand()
+    response = await world.client.post(
+        f"/brands/{brand_id}/connections", json={"network": "myspace"}, headers=world.tenant.headers
+    )
+    body = assert_problem(response, 422, "testnet")
+    assert body["errors"][0]["field"] == "network"
+
+
+# -- refresh ---------------------------------------------------------------------------------------
+
+
+async def _connected_channel(world: World) -> Channel:
+    done = (await world.connect(await world.brand())).json()
+    return await world.channel_row(done["channel_ids"][0])
+
+
+async def _call_publish(world: World, channel: Channel) -> str:
+    from agency.connector import Post
+
+    subject = Subject(agency_id=world.tenant.agency_id, kind="system")
+    async with world.runtime.session() as session:
+        await bind_tenant(session, world.tenant.agency_id)
+        fresh = await session.get(Channel, channel.id)
+        assert fresh is not None
+        service = ChannelService(session, subject, world.runtime)
+        try:
+            published = await service.call(fresh, lambda c: c.publish(Post(text="Bonjour")))
+        finally:
+            await session.commit()
+        return published.post_id
+
+
+async def test_an_expired_token_is_refreshed_once_and_the_call_retried(world: World) -> None:
+    channel = await _connected_channel(world)
+    world.network.expire_access_tokens()
+    assert await _call_publish(world, channel) == "post-1"
+    row = await world.channel_row(str(channel.id))
+    assert row.health == "ok"
+    assert row.last_refreshed_at is not None
+    assert [r["grant_type"] for r in world.network.token_requests][-1] == "refresh_token"
+
+
+async def test_a_failed_refresh_asks_for_a_reconnect(world: World) -> None:
+    channel = await _connected_channel(world)
+    world.network.expire_access_tokens()
+    world.network.revoke_refresh_tokens()
+    with pytest.raises(AuthExpired):
+        await _call_publish(world, channel)
+    got = await world.client.get(f"/channels/{channel.id}", headers=world.tenant.headers)
+    assert got.json()["health"] == "needs_reconnect"
+    assert "revoked" in got.json()["last_error"]
+    events = await world.client.get(
+        "/audit-events", params={"action": "channel.needs_reconnect"}, headers=world.tenant.headers
+    )
+    assert len(events.json()["items"]) == 1
+    # Nothing more is tried until someone reconnects.
+    with pytest.raises(AuthExpired):
+        await _call_publish(world, channel)
+    assert world.network.posts == []
+
+
+async def test_refresh_through_the_api(world: World) -> None:
+    channel = await _connected_channel(world)
+    ok = await world.client.post(f"/channels/{channel.id}/refresh", headers=world.tenant.headers)
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["health"] == "ok"
+    world.network.revoke_refresh_tokens()
+    refused = await world.client.post(
+        f"/channels/{channel.id}/refresh", headers=world.tenant.headers
+    )
+    assert refused.status_code == 200
+    assert refused.json()["health"] == "needs_reconnect"
+
+
+async def test_the_sweep_refreshes_tokens_before_they_expire(world: World) -> None:
+    from agency.channel.tasks import refresh_channel
+
+    channel = await _connected_channel(world)
+    async with world.runtime.session() as session:
+        await bind_tenant(session, world.tenant.agency_id)
+        await session.execute(
+            update(Channel).values(token_expires_at=utcnow() + timedelta(minutes=5))
+        )
+        await session.commit()
+    before = (await world.channel_row(str(channel.id))).credentials
+    from agency.kernel import runtime as runtime_module
+
+    previous, runtime_module._current = runtime_module._current, world.runtime
+    try:
+        async with world.runtime.session() as session:
+            await refresh_channel(session, str(world.tenant.agency_id), str(channel.id))
+            await session.commit()
+    finally:
+        runtime_module._current = previous
+    row = await world.channel_row(str(channel.id))
+    assert row.credentials != before
+    assert row.token_expires_at is not None and row.token_expires_at > utcnow() + timedelta(
+        minutes=50
+    )
+
+
+async def test_disconnecting_forgets_the_tokens(world: World) -> None:
+    channel = await _connected_channel(world)
+    response = await world.client.post(
+        f"/channels/{channel.id}/disconnect", headers=world.tenant.headers
+    )
+    assert response.json()["health"] == "revoked"
+    assert (await world.channel_row(str(channel.id))).credentials is None
+
+
+# -- connect links ---------------------------------------------------------------------------------
+
+
+async def test_a_connect_link_lets_the_client_grant_access_without_a_login(world: World) -> None:
+    brand_id = await world.brand()
+    created = await world.client.post(
+        f"/brands/{brand_id}/connect-links",
+        json={"network": "testnet", "expires_in_hours": 48, "note": "for the client's admin"},
+        headers=world.tenant.headers,
+    )
+    assert created.status_code == 201, created.text
+    url = created.json()["url"]
+    assert url.startswith(f"{PUBLIC_URL}/connect/acl_")
+    listed = await world.client.get(
+        f"/brands/{brand_id}/connect-links", headers=world.tenant.headers
+    )
+    assert url.rsplit("/", 1)[1] not in listed.text  # shown once
+
+    followed = await world.client.get(urlsplit(url).path)  # no credentials at all
+    assert followed.status_code == 303, followed.text
+    done = await world.client.get(await world.consent(followed.headers["location"]))
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "completed"
+    links = await world.client.get(
+        f"/brands/{brand_id}/connect-links", headers=world.tenant.headers
+    )
+    assert links.json()["items"][0]["used_at"] is not None
+
+    revoked = await world.client.post(
+        f"/connect-links/{created.json()['id']}/revoke", headers=world.tenant.headers
+    )
+    assert revoked.json()["revoked_at"] is not None
+    assert_problem(await world.client.get(urlsplit(url).path), 404)
+
+
+# -- secrets never leave -------------------------------------------------------------------------
+
+
+async def test_no_token_in_any_response_or_log_line(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    bodies = []
+    brand_id = await world.brand()
+    done = await world.connect(brand_id)
+    bodies.append(done.text)
+    channel_id = done.json()["channel_ids"][0]
+    world.network.expire_access_tokens()
+    for path in (f"/brands/{brand_id}/channels", f"/channels/{channel_id}", "/audit-events"):
+        bodies.append((await world.client.get(path, headers=world.tenant.headers)).text)
+    bodies.append(
+        (
+            await world.client.post(f"/channels/{channel_id}/refresh", headers=world.tenant.headers)
+        ).text
+    )
+    secrets = [*world.network.access_tokens, *world.network.refresh_tokens, CLIENT_SECRET]
+    secrets += [g for code in world.network.codes for g in world.network.codes[code].issued]
+    assert secrets
+    logged = "\n".join(r.getMessage() for r in caplog.records) + caplog.text
+    for secret in secrets:
+        assert all(secret not in body for body in bodies), secret
+        assert secret not in logged, secret
