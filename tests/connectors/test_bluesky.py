@@ -1,0 +1,498 @@
+"""The Bluesky connector against a real PDS (@atproto/pds on loopback, see tests/support/pds.py).
+
+Every call goes to the reference PDS itself, which validates records against the Bluesky
+lexicons, checks tokens and applies its own rate limits. Only two answers cannot be had from a
+lone PDS on the publishing call, and ``failing_connector`` serves them from an httpx transport
+placed in front of the PDS (everything else passes through to it):
+
+* 429: replayed from a real 429 of this PDS. Its publishing limits (5000 points an hour) are
+  too large to exhaust in a test, so the session opens by exhausting the one limit that is
+  small, com.atproto.server.createSession (30 per 5 minutes per handle), and keeps the PDS's
+  answer as it was: status, ``RateLimit-*`` headers and body;
+* 503: the PDS only answers it when it is overloaded; the answer follows the XRPC spec
+  (https://atproto.com/specs/xrpc: JSON ``{"error", "message"}``, error name
+  ``NotEnoughResources`` as @atproto/xrpc names status 503).
+
+For 401 the contract's secret token goes to the real PDS, which answers a token it cannot
+verify with 400 ``InvalidToken``: the connector must read that as an expired session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from agency.connector import (
+    AuthExpired,
+    ConnectorContext,
+    Credentials,
+    InvalidContent,
+    Media,
+    Post,
+    RateLimited,
+    Refused,
+)
+from agency.connector.base import BytesSource
+from agency_connectors.bluesky import BlueskyConnector
+from agency_connectors.bluesky.xrpc import rate_limit
+from tests.connectors.contract import SECRET, ConnectorContract, FailingConnector
+from tests.support.pds import (
+    Answer,
+    CannedAnswer,
+    PdsAccount,
+    PdsServer,
+    faceted,
+    png,
+    record_of,
+    signed_like,
+)
+
+POST = "app.bsky.feed.post"
+
+
+@pytest.fixture(scope="session")
+def pds() -> Iterator[PdsServer]:
+    with PdsServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def alice(pds: PdsServer) -> PdsAccount:
+    account = pds.create_account("alice")
+    pds.put_record(
+        account,
+        "app.bsky.actor.profile",
+        "self",
+        {"$type": "app.bsky.actor.profile", "displayName": "Alice at the Agency"},
+    )
+    return account
+
+
+@pytest.fixture(scope="session")
+def bob(pds: PdsServer) -> PdsAccount:
+    return pds.create_account("bob")
+
+
+@pytest.fixture(scope="session")
+async def real_429(pds: PdsServer) -> Answer:
+    """A 429 of this PDS, from exhausting createSession's limit on a handle of no account."""
+    identifier = f"flood-{uuid.uuid4().hex[:8]}.test"
+    async with httpx.AsyncClient(base_url=pds.url, timeout=60) as http:
+        # Sent at once: each sign-in costs the PDS a slow password hash, a 429 costs nothing.
+        answers = await asyncio.gather(
+            *(
+                http.post(
+                    "/xrpc/com.atproto.server.createSession",
+                    json={"identifier": identifier, "password": "wrong"},
+                )
+                for _ in range(35)
+            )
+        )
+    for answer in answers:
+        if answer.status_code == 429:
+            return Answer(429, list(answer.headers.multi_items()), answer.content)
+    raise AssertionError("the PDS never rate-limited createSession")
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=30) as client:
+        yield client
+
+
+def connector_for(
+    http: httpx.AsyncClient, pds: PdsServer, credentials: Credentials | None = None
+) -> BlueskyConnector:
+    return BlueskyConnector(ConnectorContext(http=http, base_url=pds.url, credentials=credentials))
+
+
+@pytest.fixture(scope="session")
+async def alice_session(pds: PdsServer, alice: PdsAccount) -> Credentials:
+    # One sign-in for the whole run: the PDS allows 30 per 5 minutes per handle.
+    async with httpx.AsyncClient() as client:
+        return await connector_for(client, pds).login(alice.handle, alice.app_password)
+
+
+@pytest.fixture
+def connector(
+    http: httpx.AsyncClient, pds: PdsServer, alice_session: Credentials
+) -> BlueskyConnector:
+    return connector_for(http, pds, alice_session)
+
+
+@pytest.fixture
+def publishable_post(bob: PdsAccount) -> Post:
+    return Post(
+        text=f"Hello from the agency tests to @{bob.handle} #agency {uuid.uuid4().hex[:6]}",
+        options={"langs": ["en"]},
+    )
+
+
+@pytest.fixture
+async def failing_connector(
+    pds: PdsServer, alice: PdsAccount, real_429: Answer
+) -> AsyncIterator[FailingConnector]:
+    clients: list[httpx.AsyncClient] = []
+    unavailable = Answer(
+        503,
+        [("content-type", "application/json; charset=utf-8")],
+        json.dumps({"error": "NotEnoughResources", "message": "Service Unavailable"}).encode(),
+    )
+
+    def make(status: int) -> BlueskyConnector:
+        transport: httpx.AsyncBaseTransport = {
+            401: httpx.AsyncHTTPTransport(),  # the real PDS, given a token it never issued
+            429: CannedAnswer("com.atproto.repo.createRecord", real_429),
+            503: CannedAnswer("com.atproto.repo.createRecord", unavailable),
+        }[status]
+        client = httpx.AsyncClient(transport=transport, timeout=30)
+        clients.append(client)
+        credentials = Credentials(
+            access_token=SECRET,
+            refresh_token=SECRET,
+            extra={"did": alice.did, "handle": alice.handle},
+        )
+        return connector_for(client, pds, credentials)
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+class TestBlueskyContract(ConnectorContract):
+    connector_class = BlueskyConnector
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def image(data: bytes, alt: str, width: int, height: int) -> Media:
+    return Media(
+        kind="image",
+        mime_type="image/png",
+        size=len(data),
+        width=width,
+        height=height,
+        alt_text=alt,
+        source=BytesSource(data),
+    )
+
+
+# -- publishing --------------------------------------------------------------------------------
+
+
+async def test_facets_point_at_utf8_bytes_of_text_with_emoji_and_accents(
+    connector: BlueskyConnector, http: httpx.AsyncClient, pds: PdsServer, bob: PdsAccount
+) -> None:
+    text = (
+        "Café crème ☕ 👩🏽‍💻 à Noël avec @bob.test : https://example.com/menu?lang=fr "
+        "#Crème #été2025 🎉 @nobody.test"
+    )
+    published = await connector.publish(Post(text=text, options={"langs": ["fr", "en"]}))
+
+    record = await record_of(http, pds, published.post_id)
+    assert record is not None
+    assert record["text"] == text
+    assert record["langs"] == ["fr", "en"]
+    pointed = [(faceted(text, f), f["features"][0]) for f in record["facets"]]
+    assert pointed == [
+        ("@bob.test", {"$type": "app.bsky.richtext.facet#mention", "did": bob.did}),
+        (
+            "https://example.com/menu?lang=fr",
+            {"$type": "app.bsky.richtext.facet#link", "uri": "https://example.com/menu?lang=fr"},
+        ),
+        ("#Crème", {"$type": "app.bsky.richtext.facet#tag", "tag": "Crème"}),
+        ("#été2025", {"$type": "app.bsky.richtext.facet#tag", "tag": "été2025"}),
+    ]  # @nobody.test has no account: it stays plain text
+    # Character offsets would be wrong: "é", "☕" and the emoji take several bytes each.
+    assert record["facets"][0]["index"]["byteStart"] != text.index("@bob.test")
+
+
+async def test_a_hash_inside_a_link_is_not_a_second_facet(
+    connector: BlueskyConnector, http: httpx.AsyncClient, pds: PdsServer
+) -> None:
+    text = "Docs at https://example.com/guide#install, then #ship."
+    published = await connector.publish(Post(text=text))
+    record = await record_of(http, pds, published.post_id)
+    assert record is not None
+    assert [faceted(text, f) for f in record["facets"]] == [
+        "https://example.com/guide#install",
+        "#ship",
+    ]
+
+
+async def test_images_are_uploaded_as_blobs_and_embedded_with_alt_text(
+    connector: BlueskyConnector, http: httpx.AsyncClient, pds: PdsServer, alice: PdsAccount
+) -> None:
+    first, second = png(3, 2), png(5, 5)
+    post = Post(
+        text="Two pictures",
+        media=(image(first, "A red band", 3, 2), image(second, "", 5, 5)),
+        link="https://example.com/ignored-when-there-are-images",
+    )
+    published = await connector.publish(post)
+
+    record = await record_of(http, pds, published.post_id)
+    assert record is not None
+    embed = record["embed"]
+    assert embed["$type"] == "app.bsky.embed.images"
+    assert [i["alt"] for i in embed["images"]] == ["A red band", ""]
+    assert embed["images"][0]["aspectRatio"] == {"width": 3, "height": 2}
+    for sent, item in zip((first, second), embed["images"], strict=True):
+        blob = item["image"]
+        assert (blob["mimeType"], blob["size"]) == ("image/png", len(sent))
+        stored = await http.get(
+            f"{pds.url}/xrpc/com.atproto.sync.getBlob",
+            params={"did": alice.did, "cid": blob["ref"]["$link"]},
+        )
+        assert stored.status_code == 200
+        assert stored.content == sent
+
+
+async def test_a_link_without_images_becomes_a_link_card(
+    connector: BlueskyConnector, http: httpx.AsyncClient, pds: PdsServer
+) -> None:
+    post = Post(text="Our spring menu", link="https://example.com/spring", title="Spring menu")
+    published = await connector.publish(post)
+    record = await record_of(http, pds, published.post_id)
+    assert record is not None
+    assert record["embed"] == {
+        "$type": "app.bsky.embed.external",
+        "external": {
+            "uri": "https://example.com/spring",
+            "title": "Spring menu",
+            "description": "",
+        },
+    }
+
+
+async def test_published_url_is_the_post_page_on_bsky_app(
+    connector: BlueskyConnector, alice: PdsAccount, publishable_post: Post
+) -> None:
+    published = await connector.publish(publishable_post)
+    rkey = published.post_id.rsplit("/", 1)[1]
+    assert published.post_id == f"at://{alice.did}/{POST}/{rkey}"
+    assert published.url == f"https://bsky.app/profile/{alice.handle}/post/{rkey}"
+    assert published.published_at is not None
+    assert abs(published.published_at - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+# -- text rules: ours and the PDS's agree -----------------------------------------------------
+
+
+def test_text_is_counted_in_graphemes_and_bytes() -> None:
+    assert BlueskyConnector.count_text("👩🏽‍💻") == 1  # five code points, one character
+    assert BlueskyConnector.count_text("e\u0301") == 1  # "é" written as e + combining accent
+    assert BlueskyConnector.validate(Post(text="👩🏽‍💻" * 200)) == []  # 15 bytes each: 3000
+    heavy = Post(text="👩🏽‍💻" * 201)  # 201 characters, 3015 bytes
+    assert [p.code for p in BlueskyConnector.validate(heavy)] == ["text_too_many_bytes"]
+    assert BlueskyConnector.validate(Post(text="x", options={"langs": ["a", "b", "c", "d"]}))
+
+
+@pytest.mark.parametrize(
+    ("at_limit", "over", "pds_says"),
+    [
+        ("👍🏽" * 300, "👍🏽" * 300 + "!", "grapheme too big (maximum 300, got 301)"),
+        ("👩🏽‍💻" * 200, "👩🏽‍💻" * 201, "too big (maximum 3000, got 3015)"),
+    ],
+    ids=["graphemes", "bytes"],
+)
+async def test_the_limits_we_enforce_are_the_ones_the_pds_enforces(
+    connector: BlueskyConnector,
+    http: httpx.AsyncClient,
+    pds: PdsServer,
+    alice_session: Credentials,
+    at_limit: str,
+    over: str,
+    pds_says: str,
+) -> None:
+    assert BlueskyConnector.validate(Post(text=at_limit)) == []
+    assert await connector.publish(Post(text=at_limit))
+
+    with pytest.raises(InvalidContent):
+        await connector.publish(Post(text=over))
+    answer = await http.post(  # what the PDS says when sent the same text anyway
+        f"{pds.url}/xrpc/com.atproto.repo.createRecord",
+        headers={"Authorization": f"Bearer {alice_session.access_token}"},
+        json={
+            "repo": alice_session.extra["did"],
+            "collection": POST,
+            "record": {"$type": POST, "text": over, "createdAt": "2025-01-01T00:00:00.000Z"},
+        },
+    )
+    assert answer.status_code == 400
+    assert pds_says in answer.json()["message"]
+
+
+# -- sessions ----------------------------------------------------------------------------------
+
+
+async def test_login_with_an_app_password_opens_a_session(
+    http: httpx.AsyncClient, pds: PdsServer, alice: PdsAccount, alice_session: Credentials
+) -> None:
+    assert alice_session.extra["did"] == alice.did
+    assert alice_session.extra["handle"] == alice.handle
+    assert alice_session.extra["pds_url"].endswith(f":{pds.url.rsplit(':', 1)[1]}")
+    assert alice_session.scopes == ("com.atproto.appPass",)
+    assert alice_session.refresh_token
+    assert alice_session.expires_at is not None
+    assert datetime.now(UTC) < alice_session.expires_at < datetime.now(UTC) + timedelta(days=1)
+    assert SECRET not in repr(alice_session)
+    assert alice_session.access_token not in repr(alice_session)
+
+
+async def test_login_with_a_wrong_password_is_refused_in_plain_words(
+    http: httpx.AsyncClient, pds: PdsServer, alice: PdsAccount
+) -> None:
+    with pytest.raises(Refused) as caught:
+        await connector_for(http, pds).login(alice.handle, "not-the-app-password")
+    assert caught.value.status == 401
+    assert "did not accept this handle and app password" in caught.value.message
+    assert "not-the-app-password" not in caught.value.message
+
+
+async def test_login_with_the_account_password_is_refused_and_the_session_ended(
+    http: httpx.AsyncClient, pds: PdsServer, bob: PdsAccount
+) -> None:
+    sessions: list[str] = []
+
+    async def spy(request: httpx.Request) -> None:
+        if request.url.path.endswith("deleteSession"):
+            sessions.append(request.headers["authorization"].removeprefix("Bearer "))
+
+    async with httpx.AsyncClient(event_hooks={"request": [spy]}) as watched:
+        with pytest.raises(Refused) as caught:
+            await connector_for(watched, pds).login(bob.handle, bob.password)
+    assert "app password" in caught.value.message
+    assert len(sessions) == 1  # the refresh token of the session we would not keep
+    left_over = await http.post(
+        f"{pds.url}/xrpc/com.atproto.server.refreshSession",
+        headers={"Authorization": f"Bearer {sessions[0]}"},
+    )
+    assert left_over.status_code in {400, 401}  # the PDS no longer knows that session
+
+
+async def test_refresh_gives_a_working_session(
+    http: httpx.AsyncClient, pds: PdsServer, alice: PdsAccount
+) -> None:
+    first = await connector_for(http, pds).login(alice.handle, alice.app_password)
+    renewed = await connector_for(http, pds, first).refresh(None, None)
+    assert renewed.refresh_token != first.refresh_token  # a new session id (jti)
+    assert renewed.extra["did"] == alice.did
+    assert renewed.expires_at is not None
+    accounts = await connector_for(http, pds, renewed).identify()
+    assert accounts[0].account_id == alice.did
+
+
+async def test_refresh_with_a_token_the_pds_never_issued_is_auth_expired(
+    http: httpx.AsyncClient, pds: PdsServer, alice_session: Credentials
+) -> None:
+    bogus = Credentials(access_token=SECRET, refresh_token=SECRET, extra=alice_session.extra)
+    with pytest.raises(AuthExpired) as caught:
+        await connector_for(http, pds, bogus).refresh(None, None)
+    assert SECRET not in caught.value.message
+    assert "reconnect the channel" in caught.value.message
+
+
+async def test_an_expired_access_token_is_auth_expired(
+    http: httpx.AsyncClient, pds: PdsServer, alice_session: Credentials, publishable_post: Post
+) -> None:
+    # Signed with the PDS's own key, so only the expiry makes it refuse (400 ExpiredToken).
+    past = int(time.time()) - 60
+    expired = signed_like(alice_session.access_token, pds.jwt_secret, iat=past - 60, exp=past)
+    stale = Credentials(access_token=expired, extra=alice_session.extra)
+    with pytest.raises(AuthExpired) as caught:
+        await connector_for(http, pds, stale).publish(publishable_post)
+    assert "expired" in caught.value.message.lower()
+    assert expired not in caught.value.message
+
+
+async def test_identify_reads_the_session_and_the_profile_record(
+    connector: BlueskyConnector, alice: PdsAccount
+) -> None:
+    (account,) = await connector.identify()
+    assert account.account_id == alice.did
+    assert account.handle == alice.handle
+    assert account.name == "Alice at the Agency"
+    assert account.kind == "user"
+
+
+# -- reconciling and deleting ------------------------------------------------------------------
+
+
+async def test_find_published_matches_on_the_text(
+    connector: BlueskyConnector, publishable_post: Post
+) -> None:
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    assert await connector.find_published(publishable_post, since) is None
+    published = await connector.publish(publishable_post)
+    await connector.publish(Post(text="Another post written after it"))
+
+    found = await connector.find_published(publishable_post, since)
+    assert found is not None
+    assert (found.post_id, found.url) == (published.post_id, published.url)
+    other = Post(text=publishable_post.text + " (edited)")
+    assert await connector.find_published(other, since) is None
+    assert await connector.find_published(publishable_post, datetime.now(UTC)) is None
+
+
+async def test_delete_removes_the_record_from_the_pds(
+    connector: BlueskyConnector, http: httpx.AsyncClient, pds: PdsServer, publishable_post: Post
+) -> None:
+    published = await connector.publish(publishable_post)
+    assert await record_of(http, pds, published.post_id) is not None
+    await connector.delete(published.post_id)
+    assert await record_of(http, pds, published.post_id) is None
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    assert await connector.find_published(publishable_post, since) is None
+
+
+async def test_delete_refuses_a_post_of_another_account(
+    connector: BlueskyConnector, bob: PdsAccount
+) -> None:
+    with pytest.raises(Refused):
+        await connector.delete(f"at://{bob.did}/{POST}/3jzfcijpj2z2a")
+    with pytest.raises(Refused):
+        await connector.delete("https://bsky.app/profile/bob.test/post/3jzfcijpj2z2a")
+
+
+# -- rate limits -------------------------------------------------------------------------------
+
+
+async def test_rate_limit_headers_of_the_pds_are_read(
+    http: httpx.AsyncClient, pds: PdsServer, alice_session: Credentials
+) -> None:
+    async def write() -> httpx.Response:
+        return await http.post(
+            f"{pds.url}/xrpc/com.atproto.repo.createRecord",
+            headers={"Authorization": f"Bearer {alice_session.access_token}"},
+            json={
+                "repo": alice_session.extra["did"],
+                "collection": POST,
+                "record": {"$type": POST, "text": "quota", "createdAt": "2025-01-01T00:00:00Z"},
+            },
+        )
+
+    before, after = rate_limit(await write()), rate_limit(await write())
+    assert before.limit and before.window_seconds and before.reset_at
+    assert before.reset_at > time.time()
+    assert after.remaining is not None and before.remaining is not None
+    assert after.remaining < before.remaining  # each post spends points of the hourly budget
+
+
+async def test_a_real_429_gives_the_wait_from_the_reset_header(
+    failing_connector: FailingConnector, publishable_post: Post, real_429: Answer
+) -> None:
+    reset = int(dict(real_429.headers)["ratelimit-reset"])
+    with pytest.raises(RateLimited) as caught:
+        await failing_connector(429).publish(publishable_post)
+    assert caught.value.retry_after is not None
+    assert abs(caught.value.retry_after - (reset - time.time())) < 5
+    assert "30 calls per 5 min" in caught.value.message
