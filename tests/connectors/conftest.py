@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 
+from agency.connector import Connector, ConnectorContext, Credentials
+from tests.connectors.contract import SECRET
 from tests.support.prism import PrismServer, prism_client
+
+C = TypeVar("C", bound=Connector)
 
 PRISM_START_SECONDS = 120.0  # the descriptions are large; Prism takes a few seconds each
 
 
-def _prism(spec: str, *, numeric_ids: bool) -> Iterator[str]:
-    with PrismServer(spec, numeric_ids=numeric_ids) as server:
+def _prism(spec: str, **repairs: Any) -> Iterator[str]:
+    with PrismServer(spec, **repairs) as server:
         server.start(timeout=PRISM_START_SECONDS)
         yield server.url
 
@@ -33,7 +38,8 @@ def prism_pinterest() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def prism_mastodon() -> Iterator[str]:
     """Base URL of Prism serving Mastodon 4.7's description, standing in for an instance."""
-    yield from _prism("mastodon-4.7.json", numeric_ids=False)
+    statuses = ("post", "/api/v1/statuses")
+    yield from _prism("mastodon-4.7.json", body_any_of=(statuses,), sampled_answers=True)
 
 
 @pytest.fixture
@@ -49,15 +55,42 @@ async def peer_http(sent: list[httpx.Request]) -> AsyncIterator[httpx.AsyncClien
         yield client
 
 
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
 @pytest.fixture
-async def failing_http() -> AsyncIterator[Callable[[int], httpx.AsyncClient]]:
-    """``status -> client`` whose every request asks Prism for that status."""
+async def failing_prism() -> AsyncIterator[Callable[[type[C], str], Callable[[int], C]]]:
+    """``(connector class, Prism URL) -> (status -> connector)`` for the contract's
+    ``failing_connector``: every request asks Prism for that status (``Prefer: code=``), and
+    the connector holds the contract's SECRET as its token."""
     clients: list[httpx.AsyncClient] = []
 
-    def make(status: int) -> httpx.AsyncClient:
-        client = prism_client(headers={"Prefer": f"code={status}"})
+    def factory(connector_class: type[C], base_url: str) -> Callable[[int], C]:
+        def make(status: int) -> C:
+            client = prism_client(headers={"Prefer": f"code={status}"})
+            clients.append(client)
+            credentials = Credentials(access_token=SECRET)
+            return connector_class(ConnectorContext(client, base_url, credentials))
+
+        return make
+
+    yield factory
+    for client in clients:
+        await client.aclose()
+
+
+@pytest.fixture
+async def fake_network() -> AsyncIterator[Callable[[type[C], Credentials, Handler], C]]:
+    """``(connector class, credentials, handler) -> connector`` answered by ``handler``: for
+    the answers a published description cannot produce (each test cites the network's
+    reference page it shapes them after)."""
+    clients: list[httpx.AsyncClient] = []
+
+    def make(connector_class: type[C], credentials: Credentials, handler: Handler) -> C:
+        client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
         clients.append(client)
-        return client
+        base_url = f"https://{connector_class.network}.network.test"
+        return connector_class(ConnectorContext(client, base_url, credentials))
 
     yield make
     for client in clients:

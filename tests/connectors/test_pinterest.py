@@ -12,6 +12,7 @@ import base64
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -28,7 +29,7 @@ from agency.connector import (
 from agency.connector.base import BytesSource
 from agency.connector.oauth import OAuthClient, authorization_request
 from agency_connectors.pinterest import PinterestConnector
-from tests.connectors.contract import SECRET, ConnectorContract
+from tests.connectors.contract import ConnectorContract
 from tests.support.prism import SHORT_IDENTIFIER_EXAMPLE
 
 BOARD = "549755885175"
@@ -60,15 +61,9 @@ def publishable_post() -> Post:
 
 @pytest.fixture
 def failing_connector(
-    prism_pinterest: str, failing_http: Callable[[int], httpx.AsyncClient]
+    prism_pinterest: str, failing_prism: Any
 ) -> Callable[[int], PinterestConnector]:
-    def make(status: int) -> PinterestConnector:
-        credentials = Credentials(access_token=SECRET)
-        return PinterestConnector(
-            ConnectorContext(failing_http(status), prism_pinterest, credentials)
-        )
-
-    return make
+    return failing_prism(PinterestConnector, prism_pinterest)
 
 
 class TestPinterestContract(ConnectorContract):
@@ -218,14 +213,12 @@ def test_authorization_uses_commas_between_scopes() -> None:
     assert meta.token_url == "https://api.pinterest.com/v5/oauth/token"
 
 
-async def test_rate_limit_retry_after_is_read() -> None:
+async def test_rate_limit_retry_after_is_read(fake_network: Any) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         body = {"code": 29, "message": "You have exceeded your rate limit. Try again later."}
         return httpx.Response(429, headers={"Retry-After": "30"}, json=body)
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        context = ConnectorContext(client, "https://api.pinterest.test/v5", Credentials("t"))
-        with pytest.raises(RateLimited) as caught:
-            await PinterestConnector(context).delete("1")
+    with pytest.raises(RateLimited) as caught:
+        await fake_network(PinterestConnector, Credentials("t"), handler).delete("1")
     assert caught.value.retry_after == 30
     assert "exceeded your rate limit" in caught.value.message

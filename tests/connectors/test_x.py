@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -32,7 +32,7 @@ from agency.connector import (
 from agency.connector.base import BytesSource, Comment
 from agency.connector.oauth import OAuthClient, authorization_request
 from agency_connectors.x import XConnector
-from tests.connectors.contract import SECRET, ConnectorContract
+from tests.connectors.contract import ConnectorContract
 from tests.support.prism import IDENTIFIER_EXAMPLE, RequestViolation
 
 PNG = base64.b64decode(
@@ -56,15 +56,8 @@ def publishable_post() -> Post:
 
 
 @pytest.fixture
-def failing_connector(
-    prism_x: str, failing_http: Callable[[int], httpx.AsyncClient]
-) -> Callable[[int], XConnector]:
-    def make(status: int) -> XConnector:
-        return XConnector(
-            ConnectorContext(failing_http(status), prism_x, Credentials(access_token=SECRET))
-        )
-
-    return make
+def failing_connector(prism_x: str, failing_prism: Any) -> Callable[[int], XConnector]:
+    return failing_prism(XConnector, prism_x)
 
 
 class TestXContract(ConnectorContract):
@@ -215,22 +208,11 @@ async def test_identify_names_the_user(connector: XConnector) -> None:
 
 
 @pytest.fixture
-async def fake_x() -> AsyncIterator[
-    Callable[[Callable[[httpx.Request], httpx.Response]], XConnector]
-]:
-    clients: list[httpx.AsyncClient] = []
-
-    def make(handler: Callable[[httpx.Request], httpx.Response]) -> XConnector:
-        client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-        clients.append(client)
-        credentials = Credentials(
-            access_token="user-token", refresh_token="refresh-1", extra={"user_id": "42"}
-        )
-        return XConnector(ConnectorContext(client, "https://api.x.test", credentials))
-
-    yield make
-    for client in clients:
-        await client.aclose()
+def fake_x(fake_network: Any) -> Callable[[Callable[[httpx.Request], httpx.Response]], XConnector]:
+    credentials = Credentials(
+        access_token="user-token", refresh_token="refresh-1", extra={"user_id": "42"}
+    )
+    return lambda handler: fake_network(XConnector, credentials, handler)
 
 
 async def test_rate_limit_headers_become_retry_after(fake_x: Any) -> None:
@@ -339,7 +321,7 @@ async def test_refresh_uses_basic_auth_at_the_token_endpoint(fake_x: Any) -> Non
 
     fresh = await fake_x(handler).refresh("client-id", "client-secret")
     [request] = asked
-    assert str(request.url) == "https://api.x.test/2/oauth2/token"
+    assert str(request.url) == "https://x.network.test/2/oauth2/token"
     expected = base64.b64encode(b"client-id:client-secret").decode()
     assert request.headers["Authorization"] == f"Basic {expected}"
     assert parse_qs(request.content.decode()) == {
