@@ -22,12 +22,21 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
 import httpx
 
-from agency.connector.base import Capability, Connector, Credentials, Post, Problem, Published
+from agency.connector.base import (
+    Capability,
+    Connector,
+    Credentials,
+    Post,
+    PostMetrics,
+    Problem,
+    Published,
+)
 from agency.connector.errors import (
     AuthExpired,
     ConnectorError,
@@ -219,6 +228,14 @@ class GraphConnector(Connector):
     async def insights(self, node: str, metrics: str) -> dict[str, int]:
         body = await self.graph("GET", f"{node}/insights", params={"metric": metrics})
         return insight_values(body)
+
+    async def post_insights(
+        self, post_id: str, fields: Mapping[str, str], *, also: tuple[str, ...] = ()
+    ) -> PostMetrics:
+        """PostMetrics read from the insights edge; ``fields`` maps its fields to metrics."""
+        values = await self.insights(post_id, ",".join([*fields.values(), *also]))
+        counts: dict[str, Any] = {field: values.get(metric) for field, metric in fields.items()}
+        return replace(PostMetrics(raw=values), **counts)
 
     async def pages(self, fields: str) -> list[dict[str, Any]]:
         """The Pages the user token manages (``/me/accounts``), every page of results."""
