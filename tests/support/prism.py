@@ -179,9 +179,10 @@ class PrismServer(_ServerBase):
         body_any_of: tuple[tuple[str, str], ...] = (),
         sampled_answers: bool = False,
     ) -> None:
-        if not PRISM_BIN.exists():
-            raise ServerError(f"{PRISM_BIN} is missing: run `npm ci --prefix tests/peers`")
         super().__init__(None, None, "agency-prism-")
+        if not PRISM_BIN.exists():
+            self.close()
+            raise ServerError(f"{PRISM_BIN} is missing: run `npm ci --prefix tests/peers`")
         described = json.loads(spec_path(spec).read_text(encoding="utf-8"))
         self.spec_path = self.dir / spec
         if sampled_answers:
