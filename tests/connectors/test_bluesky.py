@@ -55,6 +55,7 @@ from tests.support.pds import (
 )
 
 POST = "app.bsky.feed.post"
+AVATAR = png(4, 4)
 
 
 @pytest.fixture(scope="session")
@@ -66,11 +67,12 @@ def pds() -> Iterator[PdsServer]:
 @pytest.fixture(scope="session")
 def alice(pds: PdsServer) -> PdsAccount:
     account = pds.create_account("alice")
+    avatar = pds.upload_blob(account, AVATAR, "image/png")
     pds.put_record(
         account,
         "app.bsky.actor.profile",
         "self",
-        {"$type": "app.bsky.actor.profile", "displayName": "Alice at the Agency"},
+        {"$type": "app.bsky.actor.profile", "displayName": "Alice at the Agency", "avatar": avatar},
     )
     return account
 
@@ -415,13 +417,24 @@ async def test_an_expired_access_token_is_auth_expired(
 
 
 async def test_identify_reads_the_session_and_the_profile_record(
-    connector: BlueskyConnector, alice: PdsAccount
+    connector: BlueskyConnector, http: httpx.AsyncClient, alice: PdsAccount
 ) -> None:
     (account,) = await connector.identify()
     assert account.account_id == alice.did
     assert account.handle == alice.handle
     assert account.name == "Alice at the Agency"
     assert account.kind == "user"
+    assert account.avatar_url is not None
+    avatar = await http.get(account.avatar_url)  # served by the PDS itself
+    assert (avatar.status_code, avatar.content) == (200, AVATAR)
+
+
+async def test_identify_without_a_profile_record_names_the_account_by_its_handle(
+    http: httpx.AsyncClient, pds: PdsServer, bob: PdsAccount
+) -> None:
+    session = await connector_for(http, pds).login(bob.handle, bob.app_password)
+    (account,) = await connector_for(http, pds, session).identify()
+    assert (account.name, account.handle, account.avatar_url) == (bob.handle, bob.handle, None)
 
 
 # -- reconciling and deleting ------------------------------------------------------------------

@@ -137,6 +137,17 @@ class PdsServer:
         )
         return PdsAccount(created["did"], handle, password, app["password"], created["accessJwt"])
 
+    def upload_blob(self, account: PdsAccount, data: bytes, mime_type: str) -> Any:
+        answer = httpx.post(
+            f"{self.url}/xrpc/com.atproto.repo.uploadBlob",
+            content=data,
+            headers={"Authorization": f"Bearer {account.access_jwt}", "Content-Type": mime_type},
+            timeout=30,
+        )
+        if answer.status_code != 200:
+            raise PdsError(f"uploadBlob answered {answer.status_code}: {answer.text}")
+        return answer.json()["blob"]
+
     def put_record(self, account: PdsAccount, collection: str, rkey: str, record: Any) -> None:
         self._xrpc(
             "com.atproto.repo.putRecord",

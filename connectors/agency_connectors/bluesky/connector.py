@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, ClassVar
 
+import httpx
+
 from agency.connector.base import (
     Account,
     AuthKind,
@@ -48,6 +50,12 @@ LIST_PAGES = 5  # find_published looks at the last 500 posts at most
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _langs(post: Post) -> list[str]:
+    """BCP 47 tags of the post's languages (``options["langs"]``: one tag or a list)."""
+    langs = post.options.get("langs") or ()
+    return [langs] if isinstance(langs, str) else [str(lang) for lang in langs]
 
 
 def _same_text(ours: str, theirs: object) -> bool:
@@ -126,8 +134,7 @@ class BlueskyConnector(Connector):
                     "text_too_many_bytes",
                 )
             )
-        langs = post.options.get("langs") or ()
-        if len(langs) > MAX_LANGS:
+        if len(_langs(post)) > MAX_LANGS:
             problems.append(
                 Problem("options.langs", f"At most {MAX_LANGS} languages.", "too_many_langs")
             )
@@ -180,6 +187,7 @@ class BlueskyConnector(Connector):
                 "post but cannot change the account, and it can be revoked on its own."
             )
         if session.get("active") is False:
+            await self._end_session(credentials)
             raise Refused(f"The Bluesky account is not active ({session.get('status')}).")
         return credentials
 
@@ -241,8 +249,13 @@ class BlueskyConnector(Connector):
                 name=profile.get("displayName") or handle,
                 handle=handle,
                 avatar_url=(
-                    f"{self._url('com.atproto.sync.getBlob')}?did={did}&cid={avatar_cid}"
-                    if avatar_cid
+                    str(
+                        httpx.URL(
+                            self._url("com.atproto.sync.getBlob"),
+                            params={"did": did, "cid": avatar_cid},
+                        )
+                    )
+                    if isinstance(avatar_cid, str)
                     else None
                 ),
             )
@@ -270,7 +283,7 @@ class BlueskyConnector(Connector):
         if problems:
             raise InvalidContent(problems)
         record: dict[str, Any] = {"$type": POST, "text": post.text, "createdAt": _now()}
-        langs = list(post.options.get("langs") or ())
+        langs = _langs(post)
         if langs:
             record["langs"] = langs
         facets = await self._facets(post.text)
