@@ -22,6 +22,7 @@ from agency.audit.models import AuditEvent
 from agency.auth.secrets import SESSION_PREFIX, parse_bearer
 from agency.config import Settings
 from agency.kernel.runtime import init_runtime
+from agency.kernel.serving import tune_gc
 from agency.kernel.tenancy import bind_tenant
 from benchmarks._data import APP_PW, APP_ROLE, CREDENTIAL_SQL, DB, LIST_SQL
 from benchmarks._profile import GcTimer
@@ -76,6 +77,7 @@ async def breakdown(
     assert bearer is not None
     runtime = init_runtime(settings)
     app = bench_app(settings, runtime)
+    tune_gc()  # as the server does once it has started
     costs: list[Cost] = []
 
     async def measure(what: str, op: Callable[[], Awaitable[object]]) -> None:

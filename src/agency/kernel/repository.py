@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import Row, Select
+from sqlalchemy import Row, Select, inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,7 +55,7 @@ class TenantRepository(Generic[M]):
         A row has the model's attribute names but is a plain tuple: no ORM object, no
         identity map, no change tracking to build for each one and tear down again.
         """
-        columns = self.model.__table__.columns
+        columns = [getattr(self.model, c.key) for c in inspect(self.model).column_attrs]
         result = await self.session.execute(self._paged(page, stmt).with_only_columns(*columns))
         return self._cut(page, result.all())
 
