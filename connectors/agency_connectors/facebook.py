@@ -71,7 +71,9 @@ class FacebookConnector(GraphConnector):
                     {"image/jpeg", "image/png", "image/gif", "image/bmp", "image/tiff"}
                 ),
                 max_bytes=10 * 1024 * 1024,
-            )
+            ),
+            # An animated GIF goes out as a photo, like any other image.
+            "gif": MediaRule(mime_types=frozenset({"image/gif"}), max_bytes=10 * 1024 * 1024),
         },
         link_field=True,
         notes=(

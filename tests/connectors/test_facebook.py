@@ -225,6 +225,15 @@ class TestFacebook(ConnectorContract):
         assert not fake.seen("POST", "/feed")
         assert fake.objects[published.post_id]["message"] == "Crumb"
 
+    async def test_a_gif_is_posted_as_a_photo(
+        self, connector: FacebookConnector, fake: GraphFake
+    ) -> None:
+        gif = Media("gif", "image/gif", 300_000, public_url="https://cdn.test/dance.gif")
+        assert FacebookConnector.validate(Post(text="Party", media=(gif,))) == []
+        await connector.publish(Post(text="Party", media=(gif,)))
+        [upload] = fake.seen("POST", "/photos")
+        assert form(upload)["url"] == "https://cdn.test/dance.gif"
+
     async def test_a_photo_without_url_is_uploaded_as_a_file(
         self, connector: FacebookConnector, fake: GraphFake
     ) -> None:
