@@ -53,8 +53,8 @@ from tests.support.servers import ServerError, _ServerBase
 
 ROOT = Path(__file__).resolve().parents[2]
 PRISM_BIN = ROOT / "tests" / "peers" / "node_modules" / ".bin" / "prism"
-# The descriptions are test data kept in the shared folder beside the repository.
-SPECS_DIR = Path(os.environ.get("AGENCY_NETWORK_SPECS", ROOT.parent / "shared" / "specs"))
+# The descriptions are test data kept in the repository (tests/specs, with their sources).
+SPECS_DIR = Path(os.environ.get("AGENCY_NETWORK_SPECS", ROOT / "tests" / "specs"))
 
 # Identifiers that satisfy the patterns these descriptions put on ids.
 IDENTIFIER_EXAMPLE = "1849203948571629342"
@@ -71,8 +71,8 @@ def spec_path(name: str) -> Path:
     path = SPECS_DIR / name
     if not path.is_file():
         raise ServerError(
-            f"{path} is missing: the network descriptions live in shared/specs beside the "
-            "repository (or set AGENCY_NETWORK_SPECS)"
+            f"{path} is missing: the network descriptions live in tests/specs "
+            "(or set AGENCY_NETWORK_SPECS)"
         )
     return path
 
