@@ -182,6 +182,9 @@ def matching_post(
 class GraphConnector(Connector):
     """Shared plumbing of the Meta connectors; capabilities stay in the subclasses."""
 
+    # Login gives a token of an hour or two; ``refresh`` swaps it for a long-lived one.
+    refresh_after_connect: ClassVar[bool] = True
+
     # Meta asks apps to poll a container about once a minute; a publish job may wait 5 minutes.
     container_poll_seconds: ClassVar[float] = 5.0
     container_poll_attempts: ClassVar[int] = 60

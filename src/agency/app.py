@@ -101,6 +101,9 @@ def create_app(
     app.state.app_tenant_filter = settings.app_tenant_filter
     _document_problems(app)
     logging.getLogger("agency").setLevel(logging.INFO)
+    # httpx logs every URL at INFO, and some networks put tokens in URLs (Threads).
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     return app
 
 

@@ -345,6 +345,8 @@ class ConnectService:
         for account in accounts:
             channel = await self.save_channel(connection, cls, account, credentials)
             connection.channel_ids = [*connection.channel_ids, str(channel.id)]
+            if cls.refresh_after_connect and channel.refreshable:
+                await self._exchange_for_long_lived(channel)
         connection.status = "completed"
         connection.pending_credentials = None
         connection.finished_at = utcnow()
@@ -354,6 +356,16 @@ class ConnectService:
             )
             if link is not None:
                 link.used_at = connection.finished_at
+
+    async def _exchange_for_long_lived(self, channel: Channel) -> None:
+        from agency.channel.service import ChannelService
+
+        service = ChannelService(self.session, self.subject, self.runtime)
+        try:
+            await service.refresh(channel)
+        except ConnectorError as exc:
+            # Connected all the same; the sweep renews it, health says what went wrong.
+            channel.last_error = exc.message[:1000]
 
     async def save_channel(
         self,

@@ -248,6 +248,9 @@ class Connector:
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     # Where the network documents what this connector calls, for the record.
     reference_docs: ClassVar[tuple[str, ...]] = ()
+    # The code exchange gives a short-lived token that ``refresh`` turns into a long-lived
+    # one (Meta): the channel is refreshed as soon as it is connected.
+    refresh_after_connect: ClassVar[bool] = False
 
     def __init__(self, context: ConnectorContext) -> None:
         self.context = context
