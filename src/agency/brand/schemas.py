@@ -12,7 +12,7 @@ from agency.kernel.schemas import Input, Name, Output, Slug
 
 Text = Annotated[str, msgspec.Meta(max_length=2000)]
 Word = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-NetworkName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
+NetworkName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 TimeZone = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 

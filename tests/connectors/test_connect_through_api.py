@@ -1,0 +1,199 @@
+"""Connecting real connectors through our API, against their local peers.
+
+X: our strict OAuth server (tests/support/testnet.py) stands in for X's authorization
+server, whose token endpoint X's description does not include; the account is then read
+from Prism serving X's own description. Bluesky: a real PDS, app password. Mastodon: the
+app registration on the server and the authorization URL, against Prism.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from agency.app import create_app
+from agency.config import ConnectorSettings, NetworkSettings, ServerSettings
+from agency.connector.registry import installed
+from agency.kernel.runtime import Runtime
+from tests.conftest import (
+    LiveServer,
+    PostgresServer,
+    RedisServer,
+    Tenant,
+    count_rows,
+    make_settings,
+)
+from tests.helpers import assert_problem
+from tests.support.pds import PdsServer
+from tests.support.testnet import CLIENT_ID, CLIENT_SECRET, TestNetState, build_testnet
+
+PUBLIC_URL = "http://agency.test"
+
+
+@pytest.fixture(scope="module")
+def pds_peer() -> Iterator[PdsServer]:
+    with PdsServer() as server:
+        yield server
+
+
+@pytest.fixture
+def oauth_server() -> Iterator[tuple[TestNetState, str]]:
+    state = TestNetState(redirect_uris={f"{PUBLIC_URL}/oauth/callback/x"})
+    with LiveServer(build_testnet(state)) as server:
+        yield state, server.url
+
+
+@pytest.fixture
+async def api(
+    pg: PostgresServer,
+    redis_server: RedisServer,
+    runtime: Runtime,
+    prism_x: str,
+    pds_peer: PdsServer,
+    oauth_server: tuple[TestNetState, str],
+) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
+    _, oauth_url = oauth_server
+    settings = make_settings(pg, redis_server.url)
+    settings.server = ServerSettings(public_url=PUBLIC_URL)
+    settings.connectors = ConnectorSettings(
+        networks={
+            "x": NetworkSettings(
+                client_id=CLIENT_ID,
+                client_secret=CLIENT_SECRET,  # type: ignore[arg-type]
+                base_url=prism_x,
+                authorize_url=f"{oauth_url}/authorize",
+                token_url=f"{oauth_url}/token",
+            ),
+            "bluesky": NetworkSettings(base_url=pds_peer.url),
+        }
+    )
+    test_runtime = Runtime(settings, runtime.broker, connectors=installed())
+    transport = httpx.ASGITransport(app=create_app(settings, test_runtime))
+    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as client:
+        yield client, test_runtime
+    await test_runtime.dispose_current_loop()
+
+
+async def _brand(client: httpx.AsyncClient, tenant: Tenant) -> str:
+    response = await client.post(
+        "/brands",
+        json={"name": "Maison Dupont", "slug": "dupont", "timezone": "Europe/Paris"},
+        headers=tenant.headers,
+    )
+    assert response.status_code == 201, response.text
+    brand_id: str = response.json()["id"]
+    return brand_id
+
+
+async def _channels(client: httpx.AsyncClient, tenant: Tenant, brand_id: str) -> list[Any]:
+    listed = await client.get(f"/brands/{brand_id}/channels", headers=tenant.headers)
+    items: list[Any] = listed.json()["items"]
+    return items
+
+
+async def test_networks_lists_every_installed_connector(
+    api: tuple[httpx.AsyncClient, Runtime], tenant_a: Tenant
+) -> None:
+    client, _ = api
+    response = await client.get("/networks", headers=tenant_a.headers)
+    assert response.status_code == 200
+    networks = {n["network"]: n for n in response.json()["items"]}
+    assert set(networks) >= {
+        "x", "facebook", "instagram", "linkedin", "youtube", "pinterest", "tiktok",
+        "threads", "bluesky", "mastodon",
+    }  # fmt: skip
+    assert networks["x"]["configured"] is True
+    assert networks["facebook"]["configured"] is False  # no client id on this server
+    assert networks["bluesky"]["auth_kind"] == "app_password"
+    assert networks["x"]["limits"]["text_counting"] == "x-weighted"
+    assert networks["instagram"]["limits"]["max_posts_per_day"] == 50
+
+
+async def test_x_account_connects_through_the_api(
+    api: tuple[httpx.AsyncClient, Runtime], tenant_a: Tenant
+) -> None:
+    client, _ = api
+    brand_id = await _brand(client, tenant_a)
+    started = await client.post(
+        f"/brands/{brand_id}/connections", json={"network": "x"}, headers=tenant_a.headers
+    )
+    assert started.status_code == 201, started.text
+    async with httpx.AsyncClient() as browser:
+        consent = await browser.get(started.json()["authorization_url"])
+    location = urlsplit(consent.headers["location"])
+    assert parse_qs(location.query)["state"][0].startswith("acs_")
+    done = await client.get(f"{location.path}?{location.query}")
+    assert done.status_code == 200, done.text
+    [channel] = await _channels(client, tenant_a, brand_id)
+    assert channel["network"] == "x"
+    assert channel["health"] == "ok"
+    assert channel["account_id"]  # read from GET /2/users/me, as X describes it
+
+
+async def test_bluesky_account_connects_with_an_app_password(
+    api: tuple[httpx.AsyncClient, Runtime], tenant_a: Tenant, pds_peer: PdsServer
+) -> None:
+    client, runtime = api
+    account = pds_peer.create_account(f"api{uuid.uuid4().hex[:6]}")
+    brand_id = await _brand(client, tenant_a)
+    wrong = await client.post(
+        f"/brands/{brand_id}/connections",
+        json={
+            "network": "bluesky",
+            "identifier": account.handle,
+            "app_password": "abcd-efgh-ijkl-mnop",
+        },
+        headers=tenant_a.headers,
+    )
+    assert_problem(wrong, 400)
+    assert await count_rows(runtime, "channels") == 0
+    done = await client.post(
+        f"/brands/{brand_id}/connections",
+        json={
+            "network": "bluesky",
+            "identifier": account.handle,
+            "app_password": account.app_password,
+        },
+        headers=tenant_a.headers,
+    )
+    assert done.status_code == 201, done.text
+    assert done.json()["status"] == "completed"
+    assert account.app_password not in done.text
+    [channel] = await _channels(client, tenant_a, brand_id)
+    assert channel["network"] == "bluesky"
+    assert channel["account_id"] == account.did
+    assert channel["handle"] == account.handle
+    assert channel["refreshable"] is True
+
+
+async def test_mastodon_registers_an_app_on_the_server_once(
+    api: tuple[httpx.AsyncClient, Runtime], tenant_a: Tenant, prism_mastodon: str
+) -> None:
+    client, runtime = api
+    brand_id = await _brand(client, tenant_a)
+    urls = []
+    for _ in range(2):
+        started = await client.post(
+            f"/brands/{brand_id}/connections",
+            json={"network": "mastodon", "server_url": prism_mastodon},
+            headers=tenant_a.headers,
+        )
+        assert started.status_code == 201, started.text
+        urls.append(urlsplit(started.json()["authorization_url"]))
+    assert await count_rows(runtime, "oauth_apps") == 1
+    for url in urls:
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        assert f"{url.scheme}://{url.netloc}{url.path}" == f"{prism_mastodon}/oauth/authorize"
+        assert query["redirect_uri"] == f"{PUBLIC_URL}/oauth/callback/mastodon"
+        assert query["code_challenge_method"] == "S256"
+    missing = await client.post(
+        f"/brands/{brand_id}/connections",
+        json={"network": "mastodon", "server_url": "ftp://nowhere"},
+        headers=tenant_a.headers,
+    )
+    assert_problem(missing, 400, "server_url")
