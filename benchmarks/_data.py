@@ -195,6 +195,9 @@ def _proc_field(path: str, prefix: str) -> str:
 
 def machine_info(pg: PostgresServer) -> dict[str, str]:
     mem_kib = _proc_field("/proc/meminfo", "MemTotal:").split()[0]
+    distribution = "unknown"
+    with contextlib.suppress(OSError):
+        distribution = platform.freedesktop_os_release().get("PRETTY_NAME", distribution)
     with pg.connect() as conn:
         shown = conn.execute("SHOW server_version").fetchone()
     packages = ("litestar", "uvicorn", "uvloop", "httptools", "sqlalchemy", "asyncpg", "msgspec")
@@ -202,7 +205,7 @@ def machine_info(pg: PostgresServer) -> dict[str, str]:
         "cpus": str(os.cpu_count()),
         "cpu_model": _proc_field("/proc/cpuinfo", "model name"),
         "memory": f"{int(mem_kib) / 1024 / 1024:.1f} GiB" if mem_kib.isdigit() else "unknown",
-        "os": platform.platform(),
+        "os": f"{distribution}, {platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "postgresql": str(shown[0]) if shown else "unknown",
         **{name: importlib.metadata.version(name) for name in packages},

@@ -44,14 +44,18 @@ def _stat(pid: int | str) -> list[bytes] | None:
 
 
 def _cpu_seconds(root: int) -> float:
-    """User + system CPU seconds of ``root`` and its descendants (those alive now)."""
+    """User + system CPU seconds of ``root`` and its descendants, the exited ones included.
+
+    A process that has exited and been waited for counts in its parent's cutime and cstime:
+    PostgreSQL backends and pool connections come and go during a run.
+    """
     children: dict[int, list[int]] = {}
     ticks: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         fields = _stat(entry) if entry.isdigit() else None
         if fields is not None:
             children.setdefault(int(fields[1]), []).append(int(entry))
-            ticks[int(entry)] = int(fields[11]) + int(fields[12])
+            ticks[int(entry)] = sum(int(f) for f in fields[11:15])  # utime ... cstime
     total, todo = 0, [root]
     while todo:
         pid = todo.pop()

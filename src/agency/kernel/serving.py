@@ -6,8 +6,8 @@ import gc
 
 # Allocations (less deallocations) of container objects between two collections of the
 # youngest generation. CPython's default, 700, is reached within one request that reads a page
-# of rows, so the collector ran several times per request only to walk objects that were still
-# in use and that reference counting frees a moment later. Cyclic garbage is still collected.
+# of rows, so the collector ran about once a request only to walk objects still in use, which
+# reference counting frees a moment later anyway. Cyclic garbage is still collected.
 GEN0_THRESHOLD = 50_000
 
 
