@@ -78,6 +78,7 @@ def create_app(
             "subject": Provide(provide_subject),
             "idempotency": Provide(provide_idempotency),
             "page": Provide(provide_page_request),
+            "runtime": Provide(lambda: runtime, sync_to_thread=False),
         },
         middleware=[transaction_middleware],
         before_request=_before_request,

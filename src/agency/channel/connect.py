@@ -85,6 +85,18 @@ def effective_oauth(runtime: Runtime, cls: type[Connector], base_url: str) -> OA
     )
 
 
+def connector_class(runtime: Runtime, network: str) -> type[Connector]:
+    """The installed connector of ``network``, or a 422 naming the ones installed."""
+    try:
+        return runtime.connectors[network]
+    except KeyError:
+        installed = ", ".join(runtime.connectors) or "none"
+        raise InvalidInput(
+            "This network is not available.",
+            errors=[{"field": "network", "message": f"unknown network; installed: {installed}"}],
+        ) from None
+
+
 def redirect_uri(runtime: Runtime, network: str) -> str:
     """The exact redirect URI registered with the network (configured, or derived)."""
     configured = runtime.settings.connectors.network(network).redirect_uri
@@ -105,16 +117,7 @@ class ConnectService:
     # -- which network, which app ------------------------------------------------------------
 
     def connector_class(self, network: str) -> type[Connector]:
-        try:
-            return self.runtime.connectors[network]
-        except KeyError:
-            installed = ", ".join(self.runtime.connectors) or "none"
-            raise InvalidInput(
-                "This network is not available.",
-                errors=[
-                    {"field": "network", "message": f"unknown network; installed: {installed}"}
-                ],
-            ) from None
+        return connector_class(self.runtime, network)
 
     def base_url(self, cls: type[Connector], server_url: str | None) -> str:
         return server_url or self.settings.network(cls.network).base_url or cls.default_base_url
@@ -143,43 +146,55 @@ class ConnectService:
             raise InvalidInput(f"{cls.display_name} does not connect through OAuth.")
         return meta
 
-    async def oauth_client(self, cls: type[Connector], server_url: str | None) -> OAuthClient:
-        redirect_uri = self.redirect_uri(cls.network)
+    async def known_client(
+        self, cls: type[Connector], server_url: str | None
+    ) -> OAuthClient | None:
+        """The agency's app on this network (or server), if it has one; registers nothing."""
+        redirect = self.redirect_uri(cls.network)
         if cls.auth_kind is AuthKind.OAUTH2_PER_INSTANCE:
-            return await self._instance_app(cls, self.base_url(cls, server_url), redirect_uri)
+            base_url = self.base_url(cls, server_url)
+            app = await OAuthAppRepository(self.session).find(cls.network, base_url, redirect)
+            if app is None:
+                return None
+            return OAuthClient(
+                app.client_id, self.runtime.secrets.decrypt(app.client_secret), redirect
+            )
         config = self.settings.network(cls.network)
         if not config.client_id:
-            raise InvalidInput(
-                f"{cls.display_name} is not configured on this server (no client id).",
-                errors=[{"field": "network", "message": "no OAuth client configured"}],
-            )
+            return None
         secret = config.client_secret.get_secret_value() if config.client_secret else None
-        return OAuthClient(config.client_id, secret, redirect_uri)
+        return OAuthClient(config.client_id, secret, redirect)
 
-    async def _instance_app(
-        self, cls: type[Connector], server_url: str, redirect_uri: str
-    ) -> OAuthClient:
-        apps = OAuthAppRepository(self.session)
-        app = await apps.find(cls.network, server_url, redirect_uri)
-        if app is None:
-            try:
-                client_id, client_secret = await self.connector(cls, server_url, None).register_app(
-                    "agency", redirect_uri, self.runtime.settings.server.public_url
-                )
-            except ConnectorError as exc:
-                raise failure_for(exc) from exc
-            app = OAuthApp(
-                network=cls.network,
-                server_url=server_url,
-                redirect_uri=redirect_uri,
-                client_id=client_id,
-                client_secret=self.runtime.secrets.encrypt(client_secret),
-            )
-            async with self.session.begin_nested():
-                apps.add(app)
-        return OAuthClient(
-            app.client_id, self.runtime.secrets.decrypt(app.client_secret), redirect_uri
+    async def oauth_client(self, cls: type[Connector], server_url: str | None) -> OAuthClient:
+        """The app to authorize with: configured, or registered on the server the first time."""
+        client = await self.known_client(cls, server_url)
+        if client is not None:
+            return client
+        if cls.auth_kind is AuthKind.OAUTH2_PER_INSTANCE:
+            return await self._register_app(cls, self.base_url(cls, server_url))
+        raise InvalidInput(
+            f"{cls.display_name} is not configured on this server (no client id).",
+            errors=[{"field": "network", "message": "no OAuth client configured"}],
         )
+
+    async def _register_app(self, cls: type[Connector], server_url: str) -> OAuthClient:
+        redirect = self.redirect_uri(cls.network)
+        try:
+            client_id, client_secret = await self.connector(cls, server_url, None).register_app(
+                "agency", redirect, self.runtime.settings.server.public_url
+            )
+        except ConnectorError as exc:
+            raise failure_for(exc) from exc
+        app = OAuthApp(
+            network=cls.network,
+            server_url=server_url,
+            redirect_uri=redirect,
+            client_id=client_id,
+            client_secret=self.runtime.secrets.encrypt(client_secret),
+        )
+        async with self.session.begin_nested():
+            OAuthAppRepository(self.session).add(app)
+        return OAuthClient(client_id, client_secret, redirect)
 
     # -- starting ------------------------------------------------------------------------------
 

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Redirect
 
@@ -29,9 +29,8 @@ from agency.channel.schemas import (
 from agency.channel.service import LINK_PREFIX, ChannelService, ConnectLinkService
 from agency.connector.base import AuthKind
 from agency.kernel.db import utcnow
-from agency.kernel.deps import CurrentSubject, DbSession, Paging
+from agency.kernel.deps import AppRuntime, CurrentSubject, DbSession, Paging
 from agency.kernel.errors import NotFound
-from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject, bind_tenant
 
 NetworkFilter = Annotated[
@@ -39,15 +38,9 @@ NetworkFilter = Annotated[
 ]
 
 
-def _runtime(request: Request[Any, Any, Any]) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 @get("/networks", tags=["Channels"], summary="Networks installed, with their limits")
-async def list_networks(request: Request[Any, Any, Any], subject: CurrentSubject) -> NetworkList:
+async def list_networks(runtime: AppRuntime, subject: CurrentSubject) -> NetworkList:
     """What a composer needs: capabilities, text and media limits, how each network connects."""
-    runtime = _runtime(request)
     items = []
     for name in runtime.connectors:
         cls = runtime.connectors[name]
@@ -64,14 +57,14 @@ class BrandChannelController(Controller):
     @get("/channels", opt={"permission": Permission.BRANDS_READ}, summary="A brand's channels")
     async def list_channels(
         self,
-        request: Request[Any, Any, Any],
+        runtime: AppRuntime,
         brand_id: FromPath[uuid.UUID],
         db_session: DbSession,
         subject: CurrentSubject,
         page: Paging,
         network: NetworkFilter = None,
     ) -> ChannelPage:
-        service = ChannelService(db_session, subject, _runtime(request))
+        service = ChannelService(db_session, subject, runtime)
         rows, cursor = await service.list_for_brand(brand_id, page, network)
         return ChannelPage(items=[ChannelOut.of(c) for c in rows], next_cursor=cursor)
 
@@ -83,7 +76,7 @@ class BrandChannelController(Controller):
     )
     async def start_connection(
         self,
-        request: Request[Any, Any, Any],
+        runtime: AppRuntime,
         brand_id: FromPath[uuid.UUID],
         data: JSONBody[ConnectionStart],
         db_session: DbSession,
@@ -92,7 +85,7 @@ class BrandChannelController(Controller):
         """OAuth networks: send the user to ``authorization_url``; the network sends them back
         to the callback. Bluesky: send ``identifier`` and an app password; the channel is
         created at once. Mastodon: send the account's ``server_url``."""
-        service = ConnectService(db_session, subject, _runtime(request))
+        service = ConnectService(db_session, subject, runtime)
         connection, url = await service.start(brand_id, data)
         return ConnectionOut.of(connection, url)
 
@@ -104,15 +97,17 @@ class BrandChannelController(Controller):
     )
     async def create_connect_link(
         self,
-        request: Request[Any, Any, Any],
+        runtime: AppRuntime,
         brand_id: FromPath[uuid.UUID],
         data: JSONBody[ConnectLinkCreate],
         db_session: DbSession,
         subject: CurrentSubject,
     ) -> ConnectLinkCreated:
-        service = ConnectLinkService(db_session, subject, _runtime(request))
+        service = ConnectLinkService(db_session, subject, runtime)
         link, url = await service.create(brand_id, data)
-        return ConnectLinkCreated(**_link_fields(link), url=url)
+        created = ConnectLinkCreated.of(link)
+        created.url = url
+        return created
 
     @get(
         "/connect-links",
@@ -121,20 +116,15 @@ class BrandChannelController(Controller):
     )
     async def list_connect_links(
         self,
-        request: Request[Any, Any, Any],
+        runtime: AppRuntime,
         brand_id: FromPath[uuid.UUID],
         db_session: DbSession,
         subject: CurrentSubject,
         page: Paging,
     ) -> ConnectLinkPage:
-        service = ConnectLinkService(db_session, subject, _runtime(request))
+        service = ConnectLinkService(db_session, subject, runtime)
         rows, cursor = await service.list(brand_id, page)
         return ConnectLinkPage(items=[ConnectLinkOut.of(x) for x in rows], next_cursor=cursor)
-
-
-def _link_fields(link: ConnectLink) -> dict[str, Any]:
-    out = ConnectLinkOut.of(link)
-    return {f: getattr(out, f) for f in out.__struct_fields__}
 
 
 class ChannelController(Controller):
@@ -144,12 +134,12 @@ class ChannelController(Controller):
     @get("/{channel_id:uuid}", opt={"permission": Permission.BRANDS_READ}, summary="A channel")
     async def get_channel(
         self,
-        request: Request[Any, Any, Any],
+        runtime: AppRuntime,
         channel_id: FromPath[uuid.UUID],
         db_session: DbSession,
         subject: CurrentSubject,
     ) -> ChannelOut:
-        channel = await ChannelService(db_session, subject, _runtime(request)).get(channel_id)
+        channel = await ChannelService(db_session, subject, runtime).get(channel_id)
         return ChannelOut.of(channel)
 
     @post(
@@ -160,14 +150,14 @@ class ChannelController(Controller):
     )
     async def refresh_channel(
         self,
-        request: Request[Any, Any, Any],
+        runtime: AppRuntime,
         channel_id: FromPath[uuid.UUID],
         db_session: DbSession,
         subject: CurrentSubject,
     ) -> ChannelOut:
         """A refused refresh is not an error of this request: the channel comes back
         ``needs_reconnect`` with the network's words in ``last_error``."""
-        service = ChannelService(db_session, subject, _runtime(request))
+        service = ChannelService(db_session, subject, runtime)
         channel = await service.get(channel_id)
         await service.refresh_or_fail(channel)
         return ChannelOut.of(channel)
@@ -180,12 +170,12 @@ class ChannelController(Controller):
     )
     async def disconnect_channel(
         self,
-        request: Request[Any, Any, Any],
+        runtime: AppRuntime,
         channel_id: FromPath[uuid.UUID],
         db_session: DbSession,
         subject: CurrentSubject,
     ) -> ChannelOut:
-        service = ChannelService(db_session, subject, _runtime(request))
+        service = ChannelService(db_session, subject, runtime)
         return ChannelOut.of(await service.disconnect(channel_id))
 
 
@@ -207,13 +197,13 @@ class ConnectionController(Controller):
     )
     async def select_accounts(
         self,
-        request: Request[Any, Any, Any],
+        runtime: AppRuntime,
         connection_id: FromPath[uuid.UUID],
         data: JSONBody[AccountSelection],
         db_session: DbSession,
         subject: CurrentSubject,
     ) -> ConnectionOut:
-        service = ConnectService(db_session, subject, _runtime(request))
+        service = ConnectService(db_session, subject, runtime)
         return ConnectionOut.of(await service.select(connection_id, data.account_ids))
 
 
@@ -229,12 +219,12 @@ class ConnectLinkController(Controller):
     )
     async def revoke_connect_link(
         self,
-        request: Request[Any, Any, Any],
+        runtime: AppRuntime,
         link_id: FromPath[uuid.UUID],
         db_session: DbSession,
         subject: CurrentSubject,
     ) -> ConnectLinkOut:
-        service = ConnectLinkService(db_session, subject, _runtime(request))
+        service = ConnectLinkService(db_session, subject, runtime)
         return ConnectLinkOut.of(await service.revoke(link_id))
 
 
@@ -248,7 +238,7 @@ class ConnectLinkController(Controller):
     summary="Where the network sends the user back (state checked, then the code exchanged)",
 )
 async def oauth_callback(
-    request: Request[Any, Any, Any],
+    runtime: AppRuntime,
     network: FromPath[str],
     oauth_state: Annotated[str, QueryParameter(name="state", max_length=300)],
     code: Annotated[str | None, QueryParameter(max_length=2000)] = None,
@@ -257,7 +247,6 @@ async def oauth_callback(
 ) -> ConnectionOut:
     """Runs in its own transaction: a failure the network reports is recorded on the
     connection (so the user sees it) and still answered as an error."""
-    runtime = _runtime(request)
     bearer = parse_bearer(oauth_state, STATE_PREFIX)
     if bearer is None:
         raise InvalidState("This authorization does not belong to a connection we started.")
@@ -301,7 +290,7 @@ async def _link(db_session: DbSession, token: str) -> tuple[Subject, ConnectLink
     status_code=303,
 )
 async def follow_connect_link(
-    request: Request[Any, Any, Any],
+    runtime: AppRuntime,
     token: FromPath[str],
     db_session: DbSession,
     server_url: Annotated[str | None, QueryParameter(max_length=500)] = None,
@@ -309,7 +298,7 @@ async def follow_connect_link(
     """OAuth networks only; for Bluesky (app password) POST to the same URL."""
     subject, link = await _link(db_session, token)
     start = ConnectionStart(network=link.network, server_url=server_url)
-    service = ConnectService(db_session, subject, _runtime(request))
+    service = ConnectService(db_session, subject, runtime)
     # A password network (Bluesky) is refused by start() with a 422 saying to POST instead.
     _, url = await service.start(link.brand_id, start, link)
     assert url is not None
@@ -324,7 +313,7 @@ async def follow_connect_link(
     status_code=201,
 )
 async def use_connect_link(
-    request: Request[Any, Any, Any],
+    runtime: AppRuntime,
     token: FromPath[str],
     data: JSONBody[LinkConnectionStart],
     db_session: DbSession,
@@ -336,6 +325,6 @@ async def use_connect_link(
         identifier=data.identifier,
         app_password=data.app_password,
     )
-    service = ConnectService(db_session, subject, _runtime(request))
+    service = ConnectService(db_session, subject, runtime)
     connection, url = await service.start(link.brand_id, start, link)
     return Response(ConnectionOut.of(connection, url), status_code=201)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 import msgspec
 
@@ -118,16 +118,11 @@ class ConnectionOut(Output):
             network=c.network,
             status=c.status,
             authorization_url=authorization_url,
-            accounts=[AccountChoice(**_choice(a)) for a in c.accounts],
+            accounts=[AccountChoice(**a) for a in c.accounts],
             channel_ids=[uuid.UUID(i) for i in c.channel_ids],
             error=c.error,
             expires_at=c.expires_at,
         )
-
-
-def _choice(account: dict[str, Any]) -> dict[str, Any]:
-    keys = ("account_id", "name", "handle", "kind", "avatar_url")
-    return {k: account.get(k) for k in keys}
 
 
 class AccountSelection(Input):
@@ -154,7 +149,7 @@ class ConnectLinkOut(Output):
     created_at: datetime
 
     @classmethod
-    def of(cls, link: ConnectLink) -> ConnectLinkOut:
+    def of(cls, link: ConnectLink) -> Self:
         return cls(
             id=link.id,
             brand_id=link.brand_id,

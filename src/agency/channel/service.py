@@ -18,12 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agency.audit.repository import AuditRepository
 from agency.auth.secrets import hash_secret, new_bearer
 from agency.brand.repository import BrandRepository
-from agency.channel.connect import effective_oauth, redirect_uri
+from agency.channel.connect import (
+    ConnectService,
+    connector_class,
+    effective_oauth,
+    failure_for,
+)
 from agency.channel.credentials import seal, unseal
 from agency.channel.models import Channel, ConnectLink
-from agency.channel.repository import ChannelRepository, ConnectLinkRepository, OAuthAppRepository
+from agency.channel.repository import ChannelRepository, ConnectLinkRepository
 from agency.channel.schemas import ConnectLinkCreate, Health
-from agency.connector.base import AuthKind, Connector, ConnectorContext
+from agency.connector.base import Connector, ConnectorContext
 from agency.connector.errors import AuthExpired, ConnectorError
 from agency.kernel.db import new_id, utcnow
 from agency.kernel.errors import InvalidInput
@@ -107,10 +112,13 @@ class ChannelService:
         if channel.credentials is None:
             return False
         connector = self.connector(channel)
-        config = self.runtime.settings.connectors.network(channel.network)
-        client_id, secret = await self._client_for(channel, config.client_id)
+        client = await ConnectService(self.session, self.subject, self.runtime).known_client(
+            type(connector), channel.server_url
+        )
         try:
-            fresh = await connector.refresh(client_id, secret)
+            fresh = await connector.refresh(
+                client.client_id if client else None, client.client_secret if client else None
+            )
         except AuthExpired as exc:
             self._needs_reconnect(channel, exc.message)
             await self.repo.flush()
@@ -132,41 +140,10 @@ class ChannelService:
 
     async def refresh_or_fail(self, channel: Channel) -> None:
         """For the API: a network that cannot be reached is a 502, a refusal is not an error."""
-        from agency.channel.connect import failure_for
-
         try:
             await self.refresh(channel)
         except ConnectorError as exc:
             raise failure_for(exc) from exc
-
-    async def _client_for(
-        self, channel: Channel, client_id: str | None
-    ) -> tuple[str | None, str | None]:
-        cls = self.runtime.connectors[channel.network]
-        if cls.auth_kind is AuthKind.OAUTH2_PER_INSTANCE and channel.server_url:
-            redirect = redirect_uri(self.runtime, channel.network)
-            app = await OAuthAppRepository(self.session).find(
-                channel.network, channel.server_url, redirect
-            )
-            if app is None:
-                return None, None
-            return app.client_id, self.runtime.secrets.decrypt(app.client_secret)
-        secret = self.runtime.settings.connectors.network(channel.network).client_secret
-        return client_id, secret.get_secret_value() if secret else None
-
-    def update_expiry_health(self, channel: Channel) -> None:
-        """``expiring`` when a token that cannot be renewed dies within a week."""
-        expires = channel.token_expires_at
-        if channel.health not in (Health.OK, Health.EXPIRING) or expires is None:
-            return
-        soon = not channel.refreshable and expires - utcnow() < EXPIRING_WARNING
-        self._set_health(
-            channel,
-            Health.EXPIRING if soon else Health.OK,
-            "The access expires soon and cannot be renewed; reconnect the account."
-            if soon
-            else None,
-        )
 
     def _needs_reconnect(self, channel: Channel, words: str) -> None:
         self._set_health(channel, Health.NEEDS_RECONNECT, words)
@@ -194,11 +171,7 @@ class ConnectLinkService:
 
     async def create(self, brand_id: uuid.UUID, data: ConnectLinkCreate) -> tuple[ConnectLink, str]:
         brand = await BrandRepository(self.session, self.subject).get(brand_id)
-        if data.network not in self.runtime.connectors:
-            raise InvalidInput(
-                "This network is not available.",
-                errors=[{"field": "network", "message": "unknown network"}],
-            )
+        connector_class(self.runtime, data.network)
         if brand.archived_at is not None:
             raise InvalidInput("This brand is archived; restore it before connecting accounts.")
         settings = self.runtime.settings

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
@@ -90,8 +91,6 @@ def read_rate_limit(response: httpx.Response, now: float | None = None) -> RateL
             reset_at = value if value > 1e9 else (now or time.time()) + value
         else:
             try:
-                from datetime import datetime
-
                 reset_at = datetime.fromisoformat(reset.replace("Z", "+00:00")).timestamp()
             except ValueError:
                 reset_at = None

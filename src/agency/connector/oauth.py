@@ -19,7 +19,7 @@ from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from agency.connector.base import Credentials, OAuthMetadata
-from agency.connector.errors import AuthExpired, ConnectorError, Refused, Transient
+from agency.connector.errors import AuthExpired, Refused, Transient
 
 if TYPE_CHECKING:
     from agency.connector.base import Connector
@@ -167,14 +167,3 @@ async def refresh_credentials(
         fresh.refresh_token = current.refresh_token
     fresh.extra = {**current.extra, **fresh.extra}
     return fresh
-
-
-__all__ = [
-    "AuthorizationRequest",
-    "ConnectorError",
-    "OAuthClient",
-    "authorization_request",
-    "credentials_from_token",
-    "exchange_code",
-    "refresh_credentials",
-]

@@ -10,11 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.kernel.idempotency import Idempotency
 from agency.kernel.pagination import PageRequest
+from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject
 
 DbSession: TypeAlias = NamedDependency[AsyncSession]
 CurrentSubject: TypeAlias = NamedDependency[Subject]
 Paging: TypeAlias = NamedDependency[PageRequest]
+AppRuntime: TypeAlias = NamedDependency[Runtime]
 IdempotencyGuard: TypeAlias = NamedDependency[Idempotency]
 IfMatch: TypeAlias = Annotated[
     str | None,
