@@ -41,8 +41,11 @@ from agency.kernel.pagination import provide_page_request
 from agency.kernel.problems import EXCEPTION_HANDLERS, STANDARD_RESPONSES, problem_spec
 from agency.kernel.runtime import Runtime, init_runtime
 from agency.kernel.transaction import transaction_middleware
+from agency.media.endpoints import ROUTES as MEDIA_ROUTES
 from agency.member.endpoints import InvitationController, MemberController
+from agency.publication.endpoints import ROUTES as PUBLICATION_ROUTES
 from agency.tenant.endpoints import AgencyController
+from agency.webhook.endpoints import ROUTES as WEBHOOK_ROUTES
 
 API_CONTROLLERS: list[Any] = [
     AgencyController,
@@ -60,6 +63,9 @@ API_CONTROLLERS: list[Any] = [
     oauth_callback,
     follow_connect_link,
     use_connect_link,
+    *MEDIA_ROUTES,
+    *PUBLICATION_ROUTES,
+    *WEBHOOK_ROUTES,
 ]
 
 

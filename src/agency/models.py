@@ -7,6 +7,7 @@ from agency.channel.models import Channel, Connection, ConnectLink, OAuthApp
 from agency.kernel.db import Base
 from agency.kernel.idempotency import IdempotencyKey
 from agency.kernel.scheduling import PeriodicJob
+from agency.media.models import MediaAsset
 from agency.member.models import Invitation, Membership, User
 from agency.tenant.models import Agency
 
@@ -21,6 +22,7 @@ __all__ = [
     "Credential",
     "IdempotencyKey",
     "Invitation",
+    "MediaAsset",
     "Membership",
     "OAuthApp",
     "PeriodicJob",

@@ -2,5 +2,14 @@
 
 from agency.channel import tasks as channel_tasks
 from agency.maintenance import tasks as maintenance_tasks
+from agency.media import tasks as media_tasks
+from agency.publication import tasks as publication_tasks
+from agency.webhook import tasks as webhook_tasks
 
-__all__ = ["channel_tasks", "maintenance_tasks"]
+__all__ = [
+    "channel_tasks",
+    "maintenance_tasks",
+    "media_tasks",
+    "publication_tasks",
+    "webhook_tasks",
+]

@@ -1,0 +1,3 @@
+"""Jobs and periodic schedules of this domain (imported by agency.tasks)."""
+
+from __future__ import annotations
