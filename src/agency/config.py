@@ -147,6 +147,53 @@ class ConnectorSettings(BaseSettings):
         return self.networks.get(name) or NetworkSettings()
 
 
+class MediaSettings(BaseSettings):
+    """Where uploaded media live: a local directory (embedded default) or S3-compatible storage."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENCY_MEDIA__", extra="ignore")
+
+    storage: str = Field(default="local", description="`local` or `s3`.")
+    local_path: str = Field(default="var/media", description="Directory of the local store.")
+    s3_endpoint_url: str | None = Field(default=None, description="S3 endpoint (MinIO, R2...).")
+    s3_bucket: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    max_upload_bytes: int = Field(
+        default=1_073_741_824, description="Largest media file accepted (bytes)."
+    )
+    public_url_ttl_seconds: int = Field(
+        default=3600, description="Lifetime of the signed URLs networks fetch media from."
+    )
+
+
+class WebhookSettings(BaseSettings):
+    """Outgoing webhooks to the agencies' own systems."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENCY_WEBHOOKS__", extra="ignore")
+
+    timeout_seconds: float = Field(default=10.0, description="Timeout of one delivery.")
+    allow_private_targets: bool = Field(
+        default=False, description="Allow loopback and private addresses (tests, intranets)."
+    )
+
+
+class PublishingSettings(BaseSettings):
+    """The publishing pipeline: claims, leases, retries."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENCY_PUBLISHING__", extra="ignore")
+
+    lease_seconds: float = Field(
+        default=120.0, description="A claimed publication is not claimed again for this long."
+    )
+    claim_batch: int = Field(default=1000, description="Rows claimed per transaction.")
+    max_attempts: int = Field(default=5, description="Attempts before a publication fails.")
+    stale_attempt_seconds: float = Field(
+        default=300.0,
+        description="An attempt unanswered this long (worker died) is reconciled.",
+    )
+
+
 class Settings:
     """All settings groups, read once per process (tests build their own)."""
 
@@ -159,6 +206,9 @@ class Settings:
         worker: WorkerSettings | None = None,
         secrets: SecretSettings | None = None,
         connectors: ConnectorSettings | None = None,
+        media: MediaSettings | None = None,
+        webhooks: WebhookSettings | None = None,
+        publishing: PublishingSettings | None = None,
         app_tenant_filter: bool = True,
     ) -> None:
         self.database = database or DatabaseSettings()
@@ -168,6 +218,9 @@ class Settings:
         self.worker = worker or WorkerSettings()
         self.secrets = secrets or SecretSettings()
         self.connectors = connectors or ConnectorSettings()
+        self.media = media or MediaSettings()
+        self.webhooks = webhooks or WebhookSettings()
+        self.publishing = publishing or PublishingSettings()
         # Tests switch the app-level tenant filter off to prove RLS holds on its own.
         self.app_tenant_filter = app_tenant_filter
 

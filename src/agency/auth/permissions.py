@@ -30,6 +30,7 @@ class Permission(StrEnum):
     COMMENTS_MODERATE = "comments:moderate"
     REPORTS_READ = "reports:read"
     REPORTS_MANAGE = "reports:manage"
+    WEBHOOKS_MANAGE = "webhooks:manage"
 
 
 _READ = {
@@ -54,6 +55,7 @@ _ADMIN = _MANAGER | {
     Permission.AGENCY_MANAGE,
     Permission.MEMBERS_MANAGE,
     Permission.TOKENS_MANAGE,
+    Permission.WEBHOOKS_MANAGE,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
