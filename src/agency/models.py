@@ -9,10 +9,12 @@ from agency.kernel.idempotency import IdempotencyKey
 from agency.kernel.scheduling import PeriodicJob
 from agency.media.models import MediaAsset
 from agency.member.models import Invitation, Membership, User
+from agency.publication.models import Attempt, Publication, PublicationVersion, QueueSlot, Variant
 from agency.tenant.models import Agency
 
 __all__ = [
     "Agency",
+    "Attempt",
     "AuditEvent",
     "Base",
     "Brand",
@@ -26,5 +28,9 @@ __all__ = [
     "Membership",
     "OAuthApp",
     "PeriodicJob",
+    "Publication",
+    "PublicationVersion",
+    "QueueSlot",
     "User",
+    "Variant",
 ]

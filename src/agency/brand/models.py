@@ -23,6 +23,10 @@ class Brand(IdMixin, TenantMixin, TimestampMixin, Base):
     community_charter: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # network -> {"objectives": [...], "target_audience": str, "kpis": [...]}
     network_objectives: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # After downtime, a publication later than this is marked missed instead of published.
+    publish_grace_minutes: Mapped[int] = mapped_column(default=60)
+    # none | (the approvals issue adds the reporting-line policies)
+    approval_policy: Mapped[str] = mapped_column(String(30), default="none")
     archived_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(default=1)
 

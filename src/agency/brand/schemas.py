@@ -14,6 +14,15 @@ Text = Annotated[str, msgspec.Meta(max_length=2000)]
 Word = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 NetworkName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 TimeZone = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+GraceMinutes = Annotated[
+    int,
+    msgspec.Meta(
+        ge=0,
+        le=10080,
+        description="After downtime, publish late up to this many minutes past due; "
+        "later ones are marked missed.",
+    ),
+]
 
 
 class Locale(StrEnum):
@@ -67,6 +76,7 @@ class BrandCreate(Input):
     editorial_charter: EditorialCharter = msgspec.field(default_factory=EditorialCharter)
     community_charter: CommunityCharter = msgspec.field(default_factory=CommunityCharter)
     network_objectives: dict[NetworkName, NetworkObjective] = {}
+    publish_grace_minutes: GraceMinutes = 60
 
 
 class BrandUpdate(Input):
@@ -80,6 +90,7 @@ class BrandUpdate(Input):
     editorial_charter: EditorialCharter | msgspec.UnsetType = msgspec.UNSET
     community_charter: CommunityCharter | msgspec.UnsetType = msgspec.UNSET
     network_objectives: dict[NetworkName, NetworkObjective] | msgspec.UnsetType = msgspec.UNSET
+    publish_grace_minutes: GraceMinutes | msgspec.UnsetType = msgspec.UNSET
     archived: bool | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -93,6 +104,8 @@ class BrandOut(Output):
     editorial_charter: EditorialCharter
     community_charter: CommunityCharter
     network_objectives: dict[str, NetworkObjective]
+    publish_grace_minutes: int
+    approval_policy: str
     archived: bool
     archived_at: datetime | None
     created_at: datetime
@@ -109,6 +122,8 @@ class BrandOut(Output):
             editorial_charter=msgspec.convert(b.editorial_charter, EditorialCharter),
             community_charter=msgspec.convert(b.community_charter, CommunityCharter),
             network_objectives=msgspec.convert(b.network_objectives, dict[str, NetworkObjective]),
+            publish_grace_minutes=b.publish_grace_minutes,
+            approval_policy=b.approval_policy,
             archived=b.archived_at is not None,
             archived_at=b.archived_at,
             created_at=b.created_at,

@@ -1,6 +1,248 @@
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Annotated, Any
 
-# The route handlers this domain adds to the API (registered in agency.app).
-ROUTES: list[Any] = []
+from litestar import Controller, Response, get, patch, post
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from agency.auth.permissions import Permission
+from agency.kernel.deps import (
+    AppRuntime,
+    CurrentSubject,
+    DbSession,
+    IdempotencyGuard,
+    IfMatch,
+    Paging,
+)
+from agency.kernel.http import etag
+from agency.publication.models import Publication
+from agency.publication.schemas import (
+    AttemptList,
+    AttemptOut,
+    PublicationCreate,
+    PublicationOut,
+    PublicationPage,
+    PublicationSummary,
+    PublicationUpdate,
+    ScheduleIn,
+    VersionList,
+    VersionOut,
+)
+from agency.publication.service import PublicationService
+from agency.publication.states import Status
+
+READ = {"permission": Permission.PUBLICATIONS_READ}
+WRITE = {"permission": Permission.PUBLICATIONS_WRITE}
+
+
+async def _answer(
+    service: PublicationService, publication: Publication, status_code: int = 200
+) -> Response[PublicationOut]:
+    publication, variants, problems = await service.get(publication.id)
+    return Response(
+        PublicationOut.of(publication, variants, problems),
+        status_code=status_code,
+        headers={"ETag": etag(publication.version)},
+    )
+
+
+class BrandPublicationController(Controller):
+    path = "/brands/{brand_id:uuid}/publications"
+    tags = ["Publications"]
+
+    @post(opt=WRITE, summary="Draft a publication with one variant per channel")
+    async def create_publication(
+        self,
+        runtime: AppRuntime,
+        brand_id: FromPath[uuid.UUID],
+        data: JSONBody[PublicationCreate],
+        db_session: DbSession,
+        subject: CurrentSubject,
+        idempotency: IdempotencyGuard,
+    ) -> Response[PublicationOut]:
+        service = PublicationService(db_session, subject, runtime)
+        publication = await service.create(brand_id, data)
+        return await _answer(service, publication, 201)
+
+
+class PublicationController(Controller):
+    path = "/publications"
+    tags = ["Publications"]
+
+    @get(opt=READ, summary="List publications")
+    async def list_publications(
+        self,
+        runtime: AppRuntime,
+        db_session: DbSession,
+        subject: CurrentSubject,
+        page: Paging,
+        brand_id: Annotated[uuid.UUID | None, QueryParameter(description="Of one brand.")] = None,
+        status: Annotated[Status | None, QueryParameter(description="In this state.")] = None,
+        campaign: Annotated[
+            str | None, QueryParameter(max_length=100, description="Of this campaign.")
+        ] = None,
+    ) -> PublicationPage:
+        service = PublicationService(db_session, subject, runtime)
+        rows, cursor = await service.page(page, brand_id, status, campaign)
+        return PublicationPage(
+            items=[
+                PublicationSummary(
+                    id=p.id,
+                    brand_id=p.brand_id,
+                    title=p.title,
+                    status=Status(p.status),
+                    scheduled_at=p.scheduled_at,
+                    campaign=p.campaign,
+                    reporting_line=p.reporting_line,
+                    tags=list(p.tags),
+                    created_at=p.created_at,
+                )
+                for p in rows
+            ],
+            next_cursor=cursor,
+        )
+
+    @get("/{publication_id:uuid}", opt=READ, summary="A publication, its variants and problems")
+    async def get_publication(
+        self,
+        runtime: AppRuntime,
+        publication_id: FromPath[uuid.UUID],
+        db_session: DbSession,
+        subject: CurrentSubject,
+    ) -> Response[PublicationOut]:
+        service = PublicationService(db_session, subject, runtime)
+        return await _answer(service, await service.repo.get(publication_id))
+
+    @patch(
+        "/{publication_id:uuid}",
+        opt=WRITE,
+        summary="Edit a publication (only the fields sent; `variants` replaces the set)",
+    )
+    async def update_publication(
+        self,
+        runtime: AppRuntime,
+        publication_id: FromPath[uuid.UUID],
+        data: JSONBody[PublicationUpdate],
+        db_session: DbSession,
+        subject: CurrentSubject,
+        if_match: IfMatch,
+    ) -> Response[PublicationOut]:
+        service = PublicationService(db_session, subject, runtime)
+        return await _answer(service, await service.update(publication_id, data, if_match))
+
+    @post(
+        "/{publication_id:uuid}/submit",
+        opt=WRITE,
+        summary="Submit for approval (approved at once when the brand needs none)",
+        status_code=200,
+    )
+    async def submit_publication(
+        self,
+        runtime: AppRuntime,
+        publication_id: FromPath[uuid.UUID],
+        db_session: DbSession,
+        subject: CurrentSubject,
+    ) -> Response[PublicationOut]:
+        service = PublicationService(db_session, subject, runtime)
+        return await _answer(service, await service.submit(publication_id))
+
+    @post(
+        "/{publication_id:uuid}/schedule",
+        opt=WRITE,
+        summary="Put on the calendar at a time (an instant, or wall-clock in the brand's zone)",
+        status_code=200,
+    )
+    async def schedule_publication(
+        self,
+        runtime: AppRuntime,
+        publication_id: FromPath[uuid.UUID],
+        data: JSONBody[ScheduleIn],
+        db_session: DbSession,
+        subject: CurrentSubject,
+        if_match: IfMatch,
+    ) -> Response[PublicationOut]:
+        service = PublicationService(db_session, subject, runtime)
+        return await _answer(service, await service.schedule(publication_id, data, if_match))
+
+    @post(
+        "/{publication_id:uuid}/queue",
+        opt=WRITE,
+        summary="Add to the queue: each variant takes its channel's next free slot",
+        status_code=200,
+    )
+    async def queue_publication(
+        self,
+        runtime: AppRuntime,
+        publication_id: FromPath[uuid.UUID],
+        db_session: DbSession,
+        subject: CurrentSubject,
+        if_match: IfMatch,
+    ) -> Response[PublicationOut]:
+        service = PublicationService(db_session, subject, runtime)
+        return await _answer(service, await service.add_to_queue(publication_id, if_match))
+
+    @post(
+        "/{publication_id:uuid}/unschedule",
+        opt=WRITE,
+        summary="Take off the calendar (stays approved)",
+        status_code=200,
+    )
+    async def unschedule_publication(
+        self,
+        runtime: AppRuntime,
+        publication_id: FromPath[uuid.UUID],
+        db_session: DbSession,
+        subject: CurrentSubject,
+    ) -> Response[PublicationOut]:
+        service = PublicationService(db_session, subject, runtime)
+        return await _answer(service, await service.unschedule(publication_id))
+
+    @post(
+        "/{publication_id:uuid}/cancel",
+        opt=WRITE,
+        summary="Cancel: nothing of it will be published",
+        status_code=200,
+    )
+    async def cancel_publication(
+        self,
+        runtime: AppRuntime,
+        publication_id: FromPath[uuid.UUID],
+        db_session: DbSession,
+        subject: CurrentSubject,
+    ) -> Response[PublicationOut]:
+        service = PublicationService(db_session, subject, runtime)
+        return await _answer(service, await service.cancel(publication_id))
+
+    @get(
+        "/{publication_id:uuid}/attempts",
+        opt=READ,
+        summary="Every call made to the networks, with their answers in plain words",
+    )
+    async def list_attempts(
+        self,
+        runtime: AppRuntime,
+        publication_id: FromPath[uuid.UUID],
+        db_session: DbSession,
+        subject: CurrentSubject,
+    ) -> AttemptList:
+        service = PublicationService(db_session, subject, runtime)
+        return AttemptList(items=[AttemptOut.of(a) for a in await service.attempts(publication_id)])
+
+    @get(
+        "/{publication_id:uuid}/versions",
+        opt=READ,
+        summary="Every change: who, when, what",
+    )
+    async def list_versions(
+        self,
+        runtime: AppRuntime,
+        publication_id: FromPath[uuid.UUID],
+        db_session: DbSession,
+        subject: CurrentSubject,
+    ) -> VersionList:
+        service = PublicationService(db_session, subject, runtime)
+        return VersionList(items=[VersionOut.of(v) for v in await service.history(publication_id)])
+
+
+ROUTES: list[Any] = [BrandPublicationController, PublicationController]

@@ -1,3 +1,40 @@
-"""Jobs and periodic schedules of this domain (imported by agency.tasks)."""
+"""The publishing jobs and the scheduler's claim of due publications."""
 
 from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agency.kernel.jobs import job
+from agency.kernel.runtime import current_runtime
+from agency.kernel.scheduling import claimer
+from agency.publication.pipeline import Publisher, claim_due
+
+# Publishing has its own queue so that webhooks and token refreshes never delay a post.
+QUEUE = "publishing"
+
+
+@claimer("publications")
+async def claim_publications(session: AsyncSession, now: datetime) -> int:
+    return await claim_due(session, now, current_runtime())
+
+
+@job("publication.publish", queue=QUEUE, max_retries=0)
+async def publish(session: AsyncSession, agency_id: str, variant_id: str) -> None:
+    """No Dramatiq retry: the row decides what happens next, and the claimer re-sends."""
+    publisher = Publisher(session, uuid.UUID(agency_id), current_runtime())
+    await publisher.publish(uuid.UUID(variant_id))
+
+
+@job("publication.reconcile", queue=QUEUE, max_retries=0)
+async def reconcile(session: AsyncSession, agency_id: str, variant_id: str) -> None:
+    publisher = Publisher(session, uuid.UUID(agency_id), current_runtime())
+    await publisher.reconcile(uuid.UUID(variant_id))
+
+
+@job("publication.settle", queue=QUEUE, max_retries=3)
+async def settle(session: AsyncSession, agency_id: str, variant_id: str, event_type: str) -> None:
+    publisher = Publisher(session, uuid.UUID(agency_id), current_runtime())
+    await publisher.settle(uuid.UUID(variant_id), event_type)

@@ -1,0 +1,67 @@
+"""Publication events for the agency's webhooks, written in the same transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agency.publication.models import Publication, Variant
+from agency.webhook.events import emit
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def variant_data(variant: Variant) -> dict[str, Any]:
+    return {
+        "variant_id": str(variant.id),
+        "channel_id": str(variant.channel_id),
+        "network": variant.network,
+        "status": variant.status,
+        "due_at": _iso(variant.due_at),
+        "post_id": variant.post_id,
+        "post_url": variant.post_url,
+        "published_at": _iso(variant.published_at),
+        "error": variant.last_error,
+    }
+
+
+async def publication_event(
+    session: AsyncSession,
+    event_type: str,
+    publication: Publication,
+    variants: Sequence[Variant],
+) -> None:
+    await emit(
+        session,
+        publication.agency_id,
+        event_type,
+        {
+            "publication_id": str(publication.id),
+            "brand_id": str(publication.brand_id),
+            "title": publication.title,
+            "status": publication.status,
+            "scheduled_at": _iso(publication.scheduled_at),
+            "variants": [variant_data(v) for v in variants],
+        },
+    )
+
+
+async def variant_event(
+    session: AsyncSession, event_type: str, publication: Publication, variant: Variant
+) -> None:
+    """One channel's outcome: published, failed, unknown or missed."""
+    await emit(
+        session,
+        variant.agency_id,
+        event_type,
+        {
+            "publication_id": str(publication.id),
+            "brand_id": str(variant.brand_id),
+            "title": publication.title,
+            **variant_data(variant),
+        },
+    )

@@ -1,0 +1,618 @@
+"""Publishing exactly once (see docs/publishing.md).
+
+1. The scheduler's claimer takes due variants (``FOR UPDATE SKIP LOCKED``), gives each a
+   lease and enqueues ``publication.publish(agency_id, variant_id)``. A lost message is
+   re-sent when the lease ends; a duplicate finds the row already taken.
+2. The worker locks the publication, then the variant, and re-checks everything: still
+   scheduled, due, approved content, channel healthy, quota left. If not, no call.
+3. It commits an attempt row (status ``publishing``) *before* calling the network, with an
+   idempotency key the network gets where it takes one.
+4. The answer decides: published; failed (a definite refusal); back to scheduled for
+   later (rate limit, network unreachable before anything was sent, token to renew); or
+   ``unknown`` (timeout, 5xx, crash mid-call) - reconciled by looking for the post on the
+   account before anything is tried again. A worker that died mid-call leaves its attempt
+   pending: once its lease ends the claimer marks it unknown and reconciliation follows.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, TypeVar
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agency.audit.repository import AuditRepository
+from agency.brand.models import Brand
+from agency.channel.models import Channel
+from agency.channel.repository import ChannelRepository
+from agency.channel.schemas import Health
+from agency.channel.service import ChannelService
+from agency.connector.base import Capability, Comment, Connector, Media, Post, Published
+from agency.connector.errors import (
+    AuthExpired,
+    ConnectorError,
+    InvalidContent,
+    NotSupported,
+    OutcomeUnknown,
+    RateLimited,
+    Refused,
+    Transient,
+)
+from agency.kernel.db import utcnow
+from agency.kernel.jobs import enqueue
+from agency.kernel.tenancy import Subject, bind_tenant
+from agency.publication import events
+from agency.publication.content import build_post, content_hash, idempotency_key
+from agency.publication.models import Attempt, Publication, Variant
+from agency.publication.repository import (
+    AttemptRepository,
+    PublicationRepository,
+    VariantRepository,
+)
+from agency.publication.states import Delivery, Status, summarize
+from agency.publication.timing import QUOTA_WINDOW
+
+if TYPE_CHECKING:
+    from agency.kernel.runtime import Runtime
+
+logger = logging.getLogger("agency.publishing")
+T = TypeVar("T")
+
+HOLD_RECHECK = timedelta(seconds=60)
+RATE_LIMIT_DEFAULT = timedelta(seconds=60)
+RECONCILE_DELAY = timedelta(seconds=5)
+# Look for the post from a little before the first attempt (clocks differ).
+RECONCILE_MARGIN = timedelta(minutes=5)
+
+
+def backoff(attempt: int) -> timedelta:
+    return timedelta(seconds=min(30 * 2 ** max(attempt - 1, 0), 3600))
+
+
+# -- the scheduler's side ------------------------------------------------------------------
+
+
+async def claim_due(session: AsyncSession, now: datetime, runtime: Runtime) -> int:
+    """One batch of due work, in the caller's (system-bound) transaction."""
+    settings = runtime.settings.publishing
+    claimed = await _expire_stale_attempts(session, now)
+    stmt = (
+        select(
+            Variant.id,
+            Variant.agency_id,
+            Variant.status,
+            Variant.due_at,
+            Variant.attempt_count,
+            Brand.publish_grace_minutes,
+        )
+        .join(Brand, Brand.id == Variant.brand_id)
+        .where(
+            or_(
+                and_(Variant.status == Delivery.SCHEDULED, Variant.due_at <= now),
+                and_(Variant.status == Delivery.UNKNOWN, Variant.not_before.is_not(None)),
+            ),
+            or_(Variant.not_before.is_(None), Variant.not_before <= now),
+            or_(Variant.lease_until.is_(None), Variant.lease_until < now),
+        )
+        .order_by(Variant.due_at)
+        .limit(settings.claim_batch)
+        .with_for_update(of=Variant, skip_locked=True)
+    )
+    rows = (await session.execute(stmt)).all()
+    take: list[uuid.UUID] = []
+    missed: list[tuple[uuid.UUID, uuid.UUID]] = []
+    for variant_id, agency_id, status, due_at, attempts, grace in rows:
+        late = now - due_at if due_at else timedelta(0)
+        if status == Delivery.SCHEDULED and attempts == 0 and late > timedelta(minutes=grace):
+            missed.append((agency_id, variant_id))
+            continue
+        take.append(variant_id)
+        name = "publication.publish" if status == Delivery.SCHEDULED else "publication.reconcile"
+        enqueue(name, str(agency_id), str(variant_id))
+    if take:
+        lease = now + timedelta(seconds=settings.lease_seconds)
+        await session.execute(
+            update(Variant)
+            .where(Variant.id.in_(take))
+            .values(lease_until=lease)
+            .execution_options(synchronize_session=False)
+        )
+    for agency_id, variant_id in missed:
+        # Settled by a job: it takes the publication's lock, which a claim never waits for.
+        await session.execute(
+            update(Variant)
+            .where(Variant.id == variant_id)
+            .values(
+                status=Delivery.MISSED,
+                finished_at=now,
+                lease_until=None,
+                last_error="Not published: the system was down past the brand's grace period.",
+            )
+            .execution_options(synchronize_session=False)
+        )
+        enqueue("publication.settle", str(agency_id), str(variant_id), "publication.missed")
+    return claimed + len(rows)
+
+
+async def _expire_stale_attempts(session: AsyncSession, now: datetime) -> int:
+    """Calls whose worker died (lease over, still publishing) become unknown: reconcile."""
+    stale = (
+        await session.execute(
+            select(Variant.id, Variant.agency_id)
+            .where(Variant.status == Delivery.PUBLISHING, Variant.lease_until < now)
+            .with_for_update(skip_locked=True)
+            .limit(500)
+        )
+    ).all()
+    if not stale:
+        return 0
+    ids = [row[0] for row in stale]
+    await session.execute(
+        update(Attempt)
+        .where(Attempt.variant_id.in_(ids), Attempt.outcome == "pending")
+        .values(
+            outcome="unknown",
+            finished_at=now,
+            message="The worker stopped during the call; the network may have published.",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(Variant)
+        .where(Variant.id.in_(ids))
+        .values(
+            status=Delivery.UNKNOWN,
+            not_before=now,
+            lease_until=None,
+            last_error="The outcome is unknown (the call was interrupted); checking the account.",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    for variant_id, agency_id in stale:
+        enqueue("publication.settle", str(agency_id), str(variant_id), "publication.unknown")
+    return len(stale)
+
+
+# -- the worker's side ---------------------------------------------------------------------
+
+
+class Publisher:
+    """One variant through one step, in the job's session (committed here between steps)."""
+
+    def __init__(self, session: AsyncSession, agency_id: uuid.UUID, runtime: Runtime) -> None:
+        self.session = session
+        self.agency_id = agency_id
+        self.runtime = runtime
+        self.subject = Subject(agency_id=agency_id, kind="system")
+        self.publications = PublicationRepository(session, self.subject)
+        self.variants = VariantRepository(session, self.subject)
+        self.attempts = AttemptRepository(session, self.subject)
+        self.channels = ChannelService(session, self.subject, runtime)
+
+    async def _begin(self) -> None:
+        await bind_tenant(self.session, self.agency_id)
+
+    async def _commit(self) -> None:
+        await self.session.commit()
+        await self._begin()
+
+    async def _lock(self, variant_id: uuid.UUID) -> tuple[Publication, Variant] | None:
+        """The publication's lock first, then the variant's: the order edits take too."""
+        peek = await self.variants.find(variant_id)
+        if peek is None:
+            return None
+        publication = await self.publications.find(peek.publication_id)
+        if publication is None:
+            return None
+        publication = await self.publications.get_for_update(publication.id)
+        await self.session.refresh(peek)
+        variant = await self.variants.lock(variant_id)
+        if variant is None:
+            return None
+        await self.session.refresh(variant)
+        return publication, variant
+
+    # -- publishing ------------------------------------------------------------------------
+
+    async def publish(self, variant_id: uuid.UUID) -> None:
+        await self._begin()
+        locked = await self._lock(variant_id)
+        if locked is None:
+            return
+        publication, variant = locked
+        now = utcnow()
+        if not await self._ready(publication, variant, now):
+            return
+        channel = await ChannelRepository(self.session, self.subject).find(variant.channel_id)
+        if channel is None:
+            return
+        if not await self._channel_ready(publication, variant, channel, now):
+            return
+        try:
+            media = await self._media(variant)
+        except ConnectorError as exc:
+            await self._fail(publication, variant, None, exc.message, now)
+            return
+        post = build_post(publication, variant, media)
+        attempt = self._start(variant, "publish", now)
+        variant.status = Delivery.PUBLISHING
+        variant.content_hash = content_hash(variant)
+        # The lease of the call itself: when it ends with the row still publishing, the
+        # worker died and the claimer turns the attempt into an unknown outcome.
+        variant.lease_until = now + timedelta(
+            seconds=self.runtime.settings.publishing.stale_attempt_seconds
+        )
+        await self._summarize(publication)
+        await self._commit()  # the attempt exists before the network hears of it
+
+        try:
+            published = await self._call(channel, lambda c: c.publish(post))
+        except ConnectorError as exc:
+            await self._after_error(variant_id, attempt.id, exc)
+            return
+        except Exception as exc:  # a bug mid-call: the post may exist, never retry blindly
+            logger.exception("publishing variant %s failed unexpectedly", variant_id)
+            await self._after_error(
+                variant_id, attempt.id, OutcomeUnknown(f"Internal error during the call: {exc}")
+            )
+            return
+        await self._after_success(variant_id, attempt.id, published, post)
+
+    async def _ready(self, publication: Publication, variant: Variant, now: datetime) -> bool:
+        if variant.status != Delivery.SCHEDULED:
+            return False  # canceled, edited off the calendar, or another worker's
+        if variant.due_at is None or variant.due_at > now + timedelta(seconds=1):
+            variant.lease_until = None  # moved later: the scheduler takes it then
+            return False
+        if variant.not_before is not None and variant.not_before > now:
+            return False
+        if publication.status not in (Status.SCHEDULED, Status.PUBLISHING, Status.UNKNOWN):
+            return False
+        if variant.approved_version != variant.content_version:
+            self._hold(variant, "Edited after approval: waiting for approval.", now, None)
+            return False
+        return True
+
+    async def _channel_ready(
+        self, publication: Publication, variant: Variant, channel: Channel, now: datetime
+    ) -> bool:
+        if channel.health in (Health.NEEDS_RECONNECT, Health.REVOKED) or not channel.credentials:
+            reason = channel.last_error or "The channel must be reconnected."
+            self._hold(variant, f"Held: the channel needs reconnecting ({reason})", now)
+            return False
+        cls = self.runtime.connectors.get(variant.network)
+        if cls is None:
+            missing = f"The {variant.network} connector is not installed."
+            await self._fail(publication, variant, None, missing, now)
+            return False
+        limit = cls.limits.max_posts_per_day
+        if limit:
+            recent = await self.variants.channel_times(
+                variant.channel_id, now - QUOTA_WINDOW, now + timedelta(seconds=1), [variant.id]
+            )
+            done = sorted(t for t in recent if t <= now)
+            if len(done) >= limit:
+                free_at = done[len(done) - limit] + QUOTA_WINDOW
+                self._hold(
+                    variant,
+                    f"Held: {cls.display_name} allows {limit} posts per 24 hours; "
+                    f"the next one fits at {free_at.isoformat()}.",
+                    now,
+                    free_at,
+                )
+                return False
+        variant.hold_reason = None
+        return True
+
+    def _hold(
+        self, variant: Variant, reason: str, now: datetime, until: datetime | None = None
+    ) -> None:
+        variant.hold_reason = reason[:500]
+        variant.not_before = until or now + HOLD_RECHECK
+        variant.lease_until = None
+
+    async def _media(self, variant: Variant) -> list[Media]:
+        if not variant.media_ids:
+            return []
+        from agency.media.service import load_for_publish
+
+        try:
+            return await load_for_publish(
+                self.session,
+                self.subject,
+                self.runtime,
+                [uuid.UUID(m) for m in variant.media_ids],
+            )
+        except Exception as exc:
+            raise Refused(f"A media file cannot be read: {exc}") from exc
+
+    def _start(self, variant: Variant, kind: str, now: datetime) -> Attempt:
+        """A new attempt row; only publishing attempts count towards the limit."""
+        number = variant.attempt_count + 1
+        if kind == "publish":
+            variant.attempt_count = number
+        attempt = Attempt(
+            agency_id=self.agency_id,
+            variant_id=variant.id,
+            publication_id=variant.publication_id,
+            number=number,
+            kind=kind,
+            outcome="pending",
+            idempotency_key=idempotency_key(variant),
+            started_at=now,
+        )
+        self.session.add(attempt)
+        return attempt
+
+    async def _call(self, channel: Channel, operation: Callable[[Connector], Awaitable[T]]) -> T:
+        return await self.channels.call(channel, operation)
+
+    async def _after_success(
+        self, variant_id: uuid.UUID, attempt_id: uuid.UUID, published: Published, post: Post
+    ) -> None:
+        locked = await self._lock(variant_id)
+        if locked is None:  # pragma: no cover - the row is ours until we release it
+            return
+        publication, variant = locked
+        attempt = await self.attempts.get(attempt_id)
+        now = utcnow()
+        attempt.outcome = "published"
+        attempt.finished_at = now
+        attempt.post_id = published.post_id
+        self._published(variant, published, now)
+        await self._summarize(publication)
+        await events.variant_event(self.session, "publication.published", publication, variant)
+        await self._commit()
+        if post.first_comment:
+            await self._first_comment(variant_id, published, post)
+
+    def _published(self, variant: Variant, published: Published, now: datetime) -> None:
+        variant.status = Delivery.PUBLISHED
+        variant.post_id = published.post_id
+        variant.post_url = published.url
+        variant.published_at = published.published_at or now
+        variant.finished_at = now
+        variant.lease_until = None
+        variant.not_before = None
+        variant.hold_reason = None
+        variant.last_error = None
+
+    async def _after_error(
+        self, variant_id: uuid.UUID, attempt_id: uuid.UUID, exc: ConnectorError
+    ) -> None:
+        locked = await self._lock(variant_id)
+        if locked is None:  # pragma: no cover
+            return
+        publication, variant = locked
+        attempt = await self.attempts.get(attempt_id)
+        now = utcnow()
+        attempt.finished_at = now
+        attempt.http_status = exc.status
+        attempt.message = exc.message[:2000]
+        variant.lease_until = None
+        max_attempts = self.runtime.settings.publishing.max_attempts
+        if isinstance(exc, OutcomeUnknown) or (
+            isinstance(exc, Transient) and exc.status is not None and exc.status >= 500
+        ):
+            # The network may have published: look before anything else.
+            attempt.outcome = "unknown"
+            variant.status = Delivery.UNKNOWN
+            variant.not_before = now + RECONCILE_DELAY
+            variant.last_error = (
+                f"Outcome unknown ({exc.message}); checking the account before any retry."
+            )[:2000]
+            await self._summarize(publication)
+            await events.variant_event(self.session, "publication.unknown", publication, variant)
+        elif isinstance(exc, RateLimited):
+            attempt.outcome = "rate_limited"
+            attempt.retry_after_seconds = exc.retry_after
+            wait = timedelta(seconds=exc.retry_after) if exc.retry_after else RATE_LIMIT_DEFAULT
+            self._again(variant, now + wait, f"Rate limited by the network: {exc.message}")
+        elif isinstance(exc, AuthExpired):
+            # Refresh and retry were tried by ChannelService.call: the channel now needs a
+            # reconnect, and nothing was published. Held until the channel is healthy again.
+            attempt.outcome = "held"
+            self._again(variant, now + HOLD_RECHECK, None)
+            variant.hold_reason = f"Held: the channel needs reconnecting ({exc.message})"[:500]
+        elif isinstance(exc, Transient) and variant.attempt_count < max_attempts:
+            attempt.outcome = "retry"
+            when = now + backoff(variant.attempt_count)
+            self._again(variant, when, f"The network could not be reached: {exc.message}")
+        else:
+            # InvalidContent, Refused, NotSupported, or Transient too many times.
+            attempt.outcome = "failed"
+            await self._fail(publication, variant, exc, exc.message, now)
+            return
+        await self._summarize(publication)
+        await self._commit()
+
+    def _again(self, variant: Variant, when: datetime, error: str | None) -> None:
+        variant.status = Delivery.SCHEDULED
+        variant.not_before = when
+        variant.lease_until = None
+        if error:
+            variant.last_error = error[:2000]
+
+    async def _fail(
+        self,
+        publication: Publication,
+        variant: Variant,
+        exc: ConnectorError | None,
+        message: str,
+        now: datetime,
+    ) -> None:
+        if isinstance(exc, InvalidContent):
+            message = "; ".join(p.message for p in exc.problems) or message
+        variant.status = Delivery.FAILED
+        variant.finished_at = now
+        variant.lease_until = None
+        variant.last_error = message[:2000]
+        await self._summarize(publication)
+        await events.variant_event(self.session, "publication.failed", publication, variant)
+        await self._commit()
+
+    async def _first_comment(self, variant_id: uuid.UUID, published: Published, post: Post) -> None:
+        """The first comment goes under the post once it exists (never before)."""
+        locked = await self._lock(variant_id)
+        if locked is None:  # pragma: no cover
+            return
+        _, variant = locked
+        cls = self.runtime.connectors.get(variant.network)
+        if cls is None:
+            return
+        if Capability.FIRST_COMMENT in cls.capabilities:
+            variant.first_comment_status = "posted"  # the connector posted it with the post
+            await self._commit()
+            return
+        channel = await ChannelRepository(self.session, self.subject).find(variant.channel_id)
+        if channel is None:
+            return
+        attempt = self._start(variant, "first_comment", utcnow())
+        attempt.post_id = published.post_id
+        await self._commit()
+        target = Comment(comment_id=published.post_id, post_id=published.post_id, text="")
+        text = post.first_comment or ""
+        try:
+            reply = await self._call(channel, lambda c: c.reply(target, text))
+        except ConnectorError as exc:
+            await self._record_comment(variant_id, attempt.id, "failed", exc.message, None)
+            return
+        await self._record_comment(variant_id, attempt.id, "posted", None, reply.comment_id)
+
+    async def _record_comment(
+        self,
+        variant_id: uuid.UUID,
+        attempt_id: uuid.UUID,
+        outcome: str,
+        message: str | None,
+        comment_id: str | None,
+    ) -> None:
+        variant = await self.variants.get(variant_id)
+        attempt = await self.attempts.get(attempt_id)
+        attempt.outcome = "published" if outcome == "posted" else "failed"
+        attempt.finished_at = utcnow()
+        attempt.message = message[:2000] if message else None
+        attempt.post_id = comment_id or attempt.post_id
+        variant.first_comment_status = outcome
+        await self._commit()
+
+    # -- reconciling -----------------------------------------------------------------------
+
+    async def reconcile(self, variant_id: uuid.UUID) -> None:
+        """An unknown outcome: find the post on the account, or learn it is not there."""
+        await self._begin()
+        locked = await self._lock(variant_id)
+        if locked is None:
+            return
+        publication, variant = locked
+        now = utcnow()
+        if variant.status != Delivery.UNKNOWN or variant.not_before is None:
+            return
+        channel = await ChannelRepository(self.session, self.subject).find(variant.channel_id)
+        if channel is None:
+            return
+        since = (await self.attempts.first_started(variant.id) or now) - RECONCILE_MARGIN
+        try:
+            media = await self._media(variant)
+        except ConnectorError:
+            media = []
+        post = build_post(publication, variant, media)
+        variant.lease_until = now + timedelta(seconds=60)
+        await self._commit()
+        try:
+            found = await self._call(channel, lambda c: c.find_published(post, since))
+        except NotSupported:
+            await self._unresolvable(variant_id)
+            return
+        except ConnectorError as exc:
+            await self._reconcile_later(variant_id, exc)
+            return
+        await self._reconciled(variant_id, found)
+
+    async def _reconciled(self, variant_id: uuid.UUID, found: Published | None) -> None:
+        locked = await self._lock(variant_id)
+        if locked is None:  # pragma: no cover
+            return
+        publication, variant = locked
+        now = utcnow()
+        attempt = self._start(variant, "reconcile", now)
+        attempt.finished_at = now
+        if found is not None:
+            attempt.outcome = "found"
+            attempt.post_id = found.post_id
+            attempt.message = "The post was found on the account."
+            self._published(variant, found, now)
+            await self._summarize(publication)
+            await events.variant_event(self.session, "publication.published", publication, variant)
+            await self._commit()
+            return
+        attempt.outcome = "not_found"
+        attempt.message = "The post is not on the account: it was not published."
+        if variant.attempt_count >= self.runtime.settings.publishing.max_attempts:
+            await self._fail(
+                publication,
+                variant,
+                None,
+                "Not published after several attempts; the network never confirmed the post.",
+                now,
+            )
+            return
+        # Not there: trying again cannot publish twice.
+        self._again(variant, now, "The last attempt did not publish; trying again.")
+        await self._summarize(publication)
+        await self._commit()
+
+    async def _reconcile_later(self, variant_id: uuid.UUID, exc: ConnectorError) -> None:
+        locked = await self._lock(variant_id)
+        if locked is None:  # pragma: no cover
+            return
+        _, variant = locked
+        wait = (
+            timedelta(seconds=exc.retry_after)
+            if isinstance(exc, RateLimited) and exc.retry_after
+            else backoff(2)
+        )
+        variant.not_before = utcnow() + wait
+        variant.lease_until = None
+        variant.last_error = f"Outcome unknown; the account could not be checked: {exc.message}"
+        await self._commit()
+
+    async def _unresolvable(self, variant_id: uuid.UUID) -> None:
+        locked = await self._lock(variant_id)
+        if locked is None:  # pragma: no cover
+            return
+        _, variant = locked
+        variant.not_before = None  # nothing more to do automatically
+        variant.lease_until = None
+        variant.last_error = (
+            "Outcome unknown and this network cannot be searched: check the account, then "
+            "mark the post as published or publish it again."
+        )
+        await self._commit()
+
+    # -- settling events raised by the claimer ---------------------------------------------
+
+    async def settle(self, variant_id: uuid.UUID, event_type: str) -> None:
+        await self._begin()
+        locked = await self._lock(variant_id)
+        if locked is None:
+            return
+        publication, variant = locked
+        await self._summarize(publication)
+        await events.variant_event(self.session, event_type, publication, variant)
+        if event_type == "publication.missed":
+            AuditRepository(self.session, self.subject).record(
+                "publication.missed", "publication", publication.id, {"variant": str(variant.id)}
+            )
+
+    async def _summarize(self, publication: Publication) -> None:
+        await self.session.flush()
+        status = summarize(await self.variants.statuses(publication.id))
+        if publication.status in (Status.CANCELED,):
+            return
+        if publication.status != status:
+            await self.publications.set_status(publication.id, status)

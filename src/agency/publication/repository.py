@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Select, Text, cast, func, or_
+
+from agency.kernel.repository import TenantRepository
+from agency.kernel.tenancy import scoped_select, scoped_update
+from agency.publication.models import Attempt, Publication, PublicationVersion, QueueSlot, Variant
+from agency.publication.states import Delivery
+
+
+class PublicationRepository(TenantRepository[Publication]):
+    model = Publication
+    noun = "publication"
+
+    async def get_for_update(self, publication_id: uuid.UUID) -> Publication:
+        """The publication, locked: edits and the pipeline take this lock first, then variants."""
+        stmt = self.select().where(Publication.id == publication_id).with_for_update()
+        found: Publication | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        if found is None:
+            await self.get(publication_id)  # the same 404 as a read
+        assert found is not None
+        return found
+
+    def listing(
+        self,
+        brand_id: uuid.UUID | None,
+        status: str | None,
+        campaign: str | None,
+    ) -> Select[Publication]:
+        stmt = self.select()
+        if brand_id is not None:
+            stmt = stmt.where(Publication.brand_id == brand_id)
+        if status is not None:
+            stmt = stmt.where(Publication.status == status)
+        if campaign is not None:
+            stmt = stmt.where(Publication.campaign == campaign)
+        return stmt
+
+    async def set_status(self, publication_id: uuid.UUID, status: str) -> None:
+        """The pipeline's summary: not a user edit, so the ETag version does not move."""
+        await self.session.execute(
+            scoped_update(Publication, self.subject)
+            .where(Publication.id == publication_id)
+            .values(status=status)
+            .execution_options(synchronize_session="fetch")
+        )
+
+
+class VariantRepository(TenantRepository[Variant]):
+    model = Variant
+    noun = "variant"
+
+    async def of_publication(
+        self, publication_id: uuid.UUID, *, lock: bool = False
+    ) -> list[Variant]:
+        stmt = self.select().where(Variant.publication_id == publication_id).order_by(Variant.id)
+        if lock:
+            stmt = stmt.with_for_update()
+        return list((await self.session.execute(stmt)).scalars().all())
+
+    async def of_publications(self, ids: Sequence[uuid.UUID]) -> list[Variant]:
+        if not ids:
+            return []
+        stmt = self.select().where(Variant.publication_id.in_(ids)).order_by(Variant.id)
+        return list((await self.session.execute(stmt)).scalars().all())
+
+    async def lock(self, variant_id: uuid.UUID) -> Variant | None:
+        """The variant locked for this transaction, or None when another worker holds it."""
+        stmt = self.select().where(Variant.id == variant_id).with_for_update(skip_locked=True)
+        found: Variant | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return found
+
+    async def statuses(self, publication_id: uuid.UUID) -> list[str]:
+        stmt = scoped_select(Variant, self.subject).where(Variant.publication_id == publication_id)
+        rows = await self.session.execute(stmt.with_only_columns(Variant.status))
+        return [r[0] for r in rows.all()]
+
+    async def channel_times(
+        self,
+        channel_id: uuid.UUID,
+        start: datetime,
+        end: datetime,
+        exclude: Sequence[uuid.UUID] = (),
+    ) -> list[datetime]:
+        """When the channel publishes (or published) between ``start`` and ``end``."""
+        when = func.coalesce(Variant.published_at, Variant.due_at)
+        stmt = (
+            scoped_select(Variant, self.subject)
+            .with_only_columns(when)
+            .where(
+                Variant.channel_id == channel_id,
+                Variant.status.in_(
+                    [Delivery.SCHEDULED, Delivery.PUBLISHING, Delivery.PUBLISHED, Delivery.UNKNOWN]
+                ),
+                when >= start,
+                when < end,
+            )
+        )
+        if exclude:
+            stmt = stmt.where(Variant.id.not_in(exclude))
+        return [r[0] for r in (await self.session.execute(stmt)).all()]
+
+    async def taken_times(self, channel_id: uuid.UUID, start: datetime) -> set[datetime]:
+        stmt = (
+            scoped_select(Variant, self.subject)
+            .with_only_columns(Variant.due_at)
+            .where(
+                Variant.channel_id == channel_id,
+                Variant.due_at >= start,
+                or_(
+                    Variant.status == Delivery.SCHEDULED,
+                    Variant.status == Delivery.PUBLISHING,
+                ),
+            )
+        )
+        return {r[0] for r in (await self.session.execute(stmt)).all() if r[0] is not None}
+
+    async def using_media(self, media_id: uuid.UUID) -> int:
+        stmt = (
+            scoped_select(Variant, self.subject)
+            .with_only_columns(func.count())
+            .where(
+                cast(Variant.media_ids, Text).contains(str(media_id)),
+                Variant.status.not_in([Delivery.PUBLISHED, Delivery.CANCELED, Delivery.MISSED]),
+            )
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
+
+class AttemptRepository(TenantRepository[Attempt]):
+    model = Attempt
+    noun = "attempt"
+
+    async def of_publication(self, publication_id: uuid.UUID) -> list[Attempt]:
+        stmt = (
+            self.select()
+            .where(Attempt.publication_id == publication_id)
+            .order_by(Attempt.started_at, Attempt.number)
+        )
+        return list((await self.session.execute(stmt)).scalars().all())
+
+    async def first_started(self, variant_id: uuid.UUID) -> datetime | None:
+        stmt = (
+            scoped_select(Attempt, self.subject)
+            .with_only_columns(func.min(Attempt.started_at))
+            .where(Attempt.variant_id == variant_id, Attempt.kind == "publish")
+        )
+        found: datetime | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return found
+
+    async def pending(self, variant_id: uuid.UUID) -> list[Attempt]:
+        stmt = self.select().where(Attempt.variant_id == variant_id, Attempt.outcome == "pending")
+        return list((await self.session.execute(stmt)).scalars().all())
+
+
+class VersionRepository(TenantRepository[PublicationVersion]):
+    model = PublicationVersion
+    noun = "version"
+
+    async def of_publication(self, publication_id: uuid.UUID) -> list[PublicationVersion]:
+        stmt = (
+            self.select()
+            .where(PublicationVersion.publication_id == publication_id)
+            .order_by(PublicationVersion.number, PublicationVersion.at)
+        )
+        return list((await self.session.execute(stmt)).scalars().all())
+
+
+class QueueSlotRepository(TenantRepository[QueueSlot]):
+    model = QueueSlot
+    noun = "queue slot"
+
+    async def of_channel(self, channel_id: uuid.UUID) -> list[QueueSlot]:
+        stmt = (
+            self.select()
+            .where(QueueSlot.channel_id == channel_id)
+            .order_by(QueueSlot.weekday, QueueSlot.local_time)
+        )
+        return list((await self.session.execute(stmt)).scalars().all())
