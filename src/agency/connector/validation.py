@@ -53,7 +53,9 @@ def common_problems(connector: type[Connector], post: Post) -> list[Problem]:
         )
     for index, media in enumerate(post.media):
         problems += _media_problems(limits, name, index, media)
-    if post.first_comment and "first_comment" not in {str(c) for c in connector.capabilities}:
+    # A first comment is posted with the post (FIRST_COMMENT) or as a reply right after it.
+    able = {str(c) for c in connector.capabilities} & {"first_comment", "reply"}
+    if post.first_comment and not able:
         problems.append(
             Problem("first_comment", f"{name} has no first comment.", "no_first_comment")
         )

@@ -22,6 +22,7 @@ class FieldProblem(msgspec.Struct, omit_defaults=True):
     message: str
     field: str | None = None
     source: str | None = None
+    code: str | None = None  # a stable machine name of the rule broken, where there is one
 
 
 class Problem(msgspec.Struct, omit_defaults=True):
@@ -163,6 +164,7 @@ STANDARD_RESPONSES: dict[int, str] = {
     409: "The request conflicts with the current state.",
     412: "The If-Match ETag is stale.",
     413: "The request body is too large.",
+    415: "The file's type is not one this operation accepts.",
     422: "The request breaks a business rule.",
     428: "If-Match is required.",
     429: "Too many requests; retry after the Retry-After delay.",

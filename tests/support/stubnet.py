@@ -1,0 +1,183 @@
+"""A stand-in network for the publishing tests and the scheduler benchmark.
+
+A small HTTP API on loopback that keeps every post it accepts, honours ``Idempotency-Key``
+(same key, same post: like Mastodon), lists an account's recent posts (for
+reconciliation), takes comments, and can be told to misbehave on the next publish calls:
+answer 429 with ``Retry-After``, answer 500, refuse, take the post and never answer
+(the answer is lost: the caller cannot know), or take the post and wait for a release so
+that a test can kill the worker while the network holds the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from litestar import Litestar, Request, Response, get, post
+from litestar.params import FromPath
+
+from agency.connector import Capability, Comment, Connector, Limits, Post, Published
+from agency.connector.http import call, json_body
+
+TOKEN = "stubnet-access-token"
+
+
+@dataclass
+class StubNetState:
+    __test__ = False
+
+    latency: float = 0.0  # seconds per publish call (the benchmark's 20 ms)
+    posts: list[dict[str, Any]] = field(default_factory=list)
+    comments: list[dict[str, Any]] = field(default_factory=list)
+    calls: int = 0
+    # What the next publish calls do: "429:<seconds>", "500", "refuse", "lose", "hold".
+    plan: deque[str] = field(default_factory=deque)
+    released: threading.Event = field(default_factory=threading.Event)
+    received: threading.Event = field(default_factory=threading.Event)
+    by_key: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self, text: str) -> int:
+        return sum(1 for p in self.posts if p["text"] == text)
+
+
+def build_stubnet(state: StubNetState) -> Litestar:
+    def authorized(request: Request[Any, Any, Any]) -> bool:
+        return request.headers.get("authorization") == f"Bearer {TOKEN}"
+
+    def store(body: dict[str, Any], key: str | None) -> dict[str, Any]:
+        with state.lock:
+            if key and key in state.by_key:
+                return state.by_key[key]
+            post_id = f"stub-{len(state.posts) + 1}"
+            record = {
+                "id": post_id,
+                "text": body.get("text", ""),
+                "created_at": datetime.now(UTC).isoformat(),
+                "at": time.time(),
+            }
+            state.posts.append(record)
+            if key:
+                state.by_key[key] = record
+            return record
+
+    @post("/posts", status_code=201)
+    async def create_post(request: Request[Any, Any, Any]) -> Response[Any]:
+        if not authorized(request):
+            return Response({"error": "invalid token"}, status_code=401)
+        state.calls += 1
+        body = await request.json()
+        if state.latency:
+            await asyncio.sleep(state.latency)
+        step = state.plan.popleft() if state.plan else "ok"
+        if step.startswith("429"):
+            retry = step.split(":", 1)[1] if ":" in step else "30"
+            return Response(
+                {"error": "Too many requests"}, status_code=429, headers={"Retry-After": retry}
+            )
+        if step == "500":
+            return Response({"error": "Internal error"}, status_code=500)
+        if step == "refuse":
+            return Response({"error": "This content breaks the rules"}, status_code=403)
+        record = store(body, request.headers.get("idempotency-key"))
+        if step == "lose":  # taken, but the answer never comes back in time
+            await asyncio.sleep(3600)
+        if step == "hold":  # taken; answer when the test says so
+            state.received.set()
+            await asyncio.to_thread(state.released.wait, 120)
+        return Response(
+            {"id": record["id"], "url": f"https://stub.invalid/{record['id']}"}, status_code=201
+        )
+
+    @get("/posts", sync_to_thread=False)
+    def recent(request: Request[Any, Any, Any]) -> Response[Any]:
+        if not authorized(request):
+            return Response({"error": "invalid token"}, status_code=401)
+        since = float(request.query_params.get("since", "0"))
+        with state.lock:
+            items = [p for p in state.posts if p["at"] >= since][-100:]
+        return Response({"data": items})
+
+    @post("/posts/{post_id:str}/comments", status_code=201)
+    async def comment(post_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[Any]:
+        if not authorized(request):
+            return Response({"error": "invalid token"}, status_code=401)
+        body = await request.json()
+        record = {"id": f"c-{len(state.comments) + 1}", "post_id": post_id, **body}
+        state.comments.append(record)
+        return Response(record, status_code=201)
+
+    return Litestar([create_post, recent, comment], debug=False)
+
+
+class StubNetConnector(Connector):
+    """The connector of the stand-in network."""
+
+    __test__ = False
+    network: ClassVar[str] = "stubnet"
+    display_name: ClassVar[str] = "StubNet"
+    default_base_url: ClassVar[str] = "http://stubnet.invalid"
+    limits = Limits(max_text_length=500, max_posts_per_day=None)
+    capabilities = frozenset(
+        {
+            Capability.PUBLISH,
+            Capability.FIND_PUBLISHED,
+            Capability.REPLY,
+            Capability.IDEMPOTENCY_KEY,
+        }
+    )
+
+    def _headers(self, key: str | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.credentials.access_token}"}
+        if key:
+            headers["Idempotency-Key"] = key
+        return headers
+
+    async def publish(self, post: Post) -> Published:
+        response = await call(
+            lambda: self.http.post(
+                f"{self.base_url}/posts",
+                json={"text": post.text},
+                headers=self._headers(post.idempotency_key),
+            ),
+            publishing=True,
+        )
+        body = json_body(response)
+        return Published(post_id=body["id"], url=body.get("url"))
+
+    async def find_published(self, post: Post, since: datetime) -> Published | None:
+        response = await call(
+            lambda: self.http.get(
+                f"{self.base_url}/posts",
+                params={"since": str(since.timestamp())},
+                headers=self._headers(),
+            )
+        )
+        for item in json_body(response)["data"]:
+            if item["text"] == post.text:
+                return Published(post_id=item["id"])
+        return None
+
+    async def reply(self, comment: Comment, text: str) -> Comment:
+        response = await call(
+            lambda: self.http.post(
+                f"{self.base_url}/posts/{comment.post_id}/comments",
+                json={"text": text},
+                headers=self._headers(),
+            )
+        )
+        body = json_body(response)
+        return Comment(comment_id=body["id"], post_id=comment.post_id, text=text)
+
+
+class QuotaNetConnector(StubNetConnector):
+    """The same network with a rolling publishing quota (as Instagram's 50 per 24 h)."""
+
+    network: ClassVar[str] = "quotanet"
+    display_name: ClassVar[str] = "QuotaNet"
+    limits = Limits(max_text_length=500, max_posts_per_day=2)

@@ -1,0 +1,605 @@
+"""Publishing exactly once: the whole path through the API, the scheduler's claim, a real
+Dramatiq worker on Redis and a network on loopback (tests/support/stubnet.py), and the
+faults: lost answers, 429s, cancels and edits after the message left, lost messages, two
+schedulers, downtime past the grace period."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dramatiq
+import httpx
+import pytest
+import redis
+from sqlalchemy import update
+
+import agency.kernel.runtime as runtime_module
+from agency.app import create_app
+from agency.channel.credentials import seal
+from agency.channel.models import Channel
+from agency.config import ConnectorSettings, NetworkSettings, PublishingSettings
+from agency.connector.base import Credentials
+from agency.connector.registry import Registry
+from agency.kernel.db import utcnow
+from agency.kernel.runtime import Runtime
+from agency.kernel.scheduling import tick
+from agency.kernel.tenancy import bind_system, bind_tenant
+from agency.publication.models import Variant
+from tests.conftest import LiveServer, PostgresServer, RedisServer, Tenant, make_settings
+from tests.helpers import assert_problem
+from tests.support.stubnet import (
+    TOKEN,
+    QuotaNetConnector,
+    StubNetConnector,
+    StubNetState,
+    build_stubnet,
+)
+
+
+@dataclass
+class World:
+    client: httpx.AsyncClient
+    runtime: Runtime
+    net: StubNetState
+    tenant: Tenant
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self.tenant.headers
+
+    async def brand(self, slug: str = "maison", **extra: Any) -> str:
+        body = {"name": "Maison", "slug": slug, "timezone": "Europe/Paris", **extra}
+        response = await self.client.post("/brands", json=body, headers=self.headers)
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    async def channel(self, brand_id: str, network: str = "stubnet", **fields: Any) -> str:
+        channel = Channel(
+            agency_id=self.tenant.agency_id,
+            brand_id=uuid.UUID(brand_id),
+            network=network,
+            account_id=f"acct-{uuid.uuid4().hex[:8]}",
+            account_kind="user",
+            name=f"{network} account",
+            scopes=["write"],
+            connected_at=utcnow(),
+            credentials=seal(self.runtime.secrets, Credentials(access_token=TOKEN)),
+            **fields,
+        )
+        async with self.runtime.session() as session:
+            await bind_tenant(session, self.tenant.agency_id)
+            session.add(channel)
+            await session.commit()
+        return str(channel.id)
+
+    async def draft(self, brand_id: str, *variants: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        body = {"title": "Launch", "variants": list(variants), **extra}
+        response = await self.client.post(
+            f"/brands/{brand_id}/publications", json=body, headers=self.headers
+        )
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    async def schedule(self, publication: dict[str, Any], at: datetime) -> httpx.Response:
+        return await self.client.post(
+            f"/publications/{publication['id']}/schedule",
+            json={"at": at.isoformat()},
+            headers={**self.headers, "If-Match": f'"{publication["version"]}"'},
+        )
+
+    async def get(self, publication_id: str) -> dict[str, Any]:
+        response = await self.client.get(f"/publications/{publication_id}", headers=self.headers)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    async def make_due(self, publication_id: str, seconds_ago: float = 1) -> None:
+        """Move a scheduled publication's time into the past, as if it had come."""
+        async with self.runtime.session() as session:
+            await bind_system(session)
+            await session.execute(
+                update(Variant)
+                .where(Variant.publication_id == uuid.UUID(publication_id))
+                .values(due_at=utcnow() - timedelta(seconds=seconds_ago))
+            )
+            await session.commit()
+
+    async def until(
+        self,
+        publication_id: str,
+        done: Callable[[dict[str, Any]], bool],
+        within: float = 20,
+        scheduler: bool = True,
+    ) -> dict[str, Any]:
+        """Run the scheduler (ticks) until the publication satisfies ``done``."""
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            if scheduler:
+                await tick(self.runtime)
+            current = await self.get(publication_id)
+            if done(current):
+                return current
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"timed out; publication is now {current}")
+            await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+def stubnet() -> Iterator[tuple[StubNetState, str]]:
+    state = StubNetState()
+    with LiveServer(build_stubnet(state)) as server:
+        yield state, server.url
+    state.released.set()
+
+
+@pytest.fixture
+async def world(
+    pg: PostgresServer,
+    redis_server: RedisServer,
+    runtime: Runtime,
+    stubnet: tuple[StubNetState, str],
+    tenant_a: Tenant,
+) -> AsyncIterator[World]:
+    state, url = stubnet
+    settings = make_settings(pg, redis_server.url)
+    settings.connectors = ConnectorSettings(
+        networks={
+            "stubnet": NetworkSettings(base_url=url),
+            "quotanet": NetworkSettings(base_url=url),
+        },
+        http_timeout_seconds=2.0,
+    )
+    settings.publishing = PublishingSettings(
+        lease_seconds=1.0, stale_attempt_seconds=3.0, max_attempts=3
+    )
+    registry = Registry([StubNetConnector, QuotaNetConnector])
+    test_runtime = Runtime(settings, runtime.broker, connectors=registry)
+    # Jobs find the process's runtime: the worker must see this test's networks.
+    previous = runtime_module._current
+    runtime_module._current = test_runtime
+    app = create_app(settings, test_runtime)
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield World(c, test_runtime, state, tenant_a)
+    finally:
+        runtime_module._current = previous
+        await test_runtime.dispose_current_loop()
+
+
+@pytest.fixture
+def worker(world: World) -> Iterator[dramatiq.Worker]:
+    consumer = dramatiq.Worker(world.runtime.broker, worker_threads=2)
+    consumer.start()
+    try:
+        yield consumer
+    finally:
+        consumer.stop()
+
+
+def soon(seconds: float = 60) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+def delivered(p: dict[str, Any]) -> bool:
+    return all(v["status"] in ("published", "failed", "missed") for v in p["variants"])
+
+
+async def scheduled_post(world: World, text: str = "Bonjour !", **variant: Any) -> dict[str, Any]:
+    brand = await world.brand()
+    channel = await world.channel(brand)
+    draft = await world.draft(brand, {"channel_id": channel, "text": text, **variant})
+    response = await world.schedule(draft, soon())
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+# -- the whole path ------------------------------------------------------------------------------
+
+
+async def test_a_scheduled_post_is_published_once_at_its_time(
+    world: World, worker: dramatiq.Worker
+) -> None:
+    publication = await scheduled_post(world, "Nouvelle collection", first_comment="Lien en bio")
+    assert publication["status"] == "scheduled"
+    # Not due yet: the scheduler leaves it alone.
+    await tick(world.runtime)
+    await asyncio.sleep(0.3)
+    assert world.net.posts == []
+
+    await world.make_due(publication["id"])
+    done = await world.until(publication["id"], delivered)
+    assert done["status"] == "published"
+    variant = done["variants"][0]
+    assert variant["post_id"] == "stub-1"
+    assert variant["post_url"] == "https://stub.invalid/stub-1"
+    assert world.net.count("Nouvelle collection") == 1
+
+    # The first comment goes under the post, after it.
+    done = await world.until(
+        publication["id"], lambda p: p["variants"][0]["first_comment_status"] is not None
+    )
+    assert done["variants"][0]["first_comment_status"] == "posted"
+    assert world.net.comments[0]["post_id"] == "stub-1"
+    assert world.net.comments[0]["text"] == "Lien en bio"
+
+    attempts = (
+        await world.client.get(f"/publications/{publication['id']}/attempts", headers=world.headers)
+    ).json()["items"]
+    assert [(a["kind"], a["outcome"]) for a in attempts] == [
+        ("publish", "published"),
+        ("first_comment", "published"),
+    ]
+    # More ticks, a duplicate message: still one post.
+    for _ in range(3):
+        await tick(world.runtime)
+    world.runtime.broker.get_actor("publication.publish").send(
+        str(world.tenant.agency_id), variant["id"]
+    )
+    await asyncio.sleep(1)
+    assert world.net.count("Nouvelle collection") == 1
+
+
+async def test_utm_parameters_are_added_to_links_when_published(
+    world: World, worker: dramatiq.Worker
+) -> None:
+    brand = await world.brand()
+    channel = await world.channel(brand)
+    draft = await world.draft(
+        brand,
+        {"channel_id": channel, "text": "Voir https://maison.example/soldes?x=1 !"},
+        utm={"source": "stubnet", "campaign": "soldes"},
+    )
+    assert (await world.schedule(draft, soon())).status_code == 200
+    await world.make_due(draft["id"])
+    await world.until(draft["id"], delivered)
+    assert world.net.posts[0]["text"] == (
+        "Voir https://maison.example/soldes?x=1&utm_source=stubnet&utm_campaign=soldes !"
+    )
+
+
+# -- faults --------------------------------------------------------------------------------------
+
+
+async def test_a_lost_answer_is_reconciled_not_published_twice(
+    world: World, worker: dramatiq.Worker
+) -> None:
+    world.net.plan.append("lose")  # the network takes the post; the answer never comes
+    publication = await scheduled_post(world, "Réponse perdue")
+    await world.make_due(publication["id"])
+    done = await world.until(publication["id"], delivered, within=30)
+    assert done["status"] == "published"
+    assert world.net.count("Réponse perdue") == 1
+    attempts = (
+        await world.client.get(f"/publications/{publication['id']}/attempts", headers=world.headers)
+    ).json()["items"]
+    outcomes = [(a["kind"], a["outcome"]) for a in attempts]
+    assert outcomes == [("publish", "unknown"), ("reconcile", "found")]
+    assert "may have published" in attempts[0]["message"]
+
+
+async def test_a_429_waits_for_retry_after_then_publishes(
+    world: World, worker: dramatiq.Worker
+) -> None:
+    world.net.plan.append("429:2")
+    publication = await scheduled_post(world, "Patience")
+    await world.make_due(publication["id"])
+    held = await world.until(publication["id"], lambda p: p["variants"][0]["attempt_count"] == 1)
+    # Back on the calendar, not before the network said.
+    first = await world.until(
+        publication["id"], lambda p: p["variants"][0]["not_before"] is not None, scheduler=False
+    )
+    variant = first["variants"][0]
+    assert variant["status"] in ("scheduled", "publishing", "published")
+    assert held["variants"][0]["last_error"] is None or "Rate limited" in (
+        held["variants"][0]["last_error"] or ""
+    )
+    started = asyncio.get_running_loop().time()
+    done = await world.until(publication["id"], delivered)
+    assert asyncio.get_running_loop().time() - started >= 1.0
+    assert done["status"] == "published"
+    assert world.net.count("Patience") == 1
+    attempts = (
+        await world.client.get(f"/publications/{publication['id']}/attempts", headers=world.headers)
+    ).json()["items"]
+    assert [a["outcome"] for a in attempts] == ["rate_limited", "published"]
+    assert attempts[0]["retry_after_seconds"] == 2
+    assert attempts[0]["http_status"] == 429
+
+
+async def test_a_refusal_fails_with_the_networks_words(
+    world: World, worker: dramatiq.Worker
+) -> None:
+    world.net.plan.append("refuse")
+    publication = await scheduled_post(world, "Interdit")
+    await world.make_due(publication["id"])
+    done = await world.until(publication["id"], delivered)
+    assert done["status"] == "failed"
+    assert "403" in done["variants"][0]["last_error"]
+    assert world.net.posts == []
+
+
+async def test_a_500_is_an_unknown_outcome_checked_before_a_retry(
+    world: World, worker: dramatiq.Worker
+) -> None:
+    world.net.plan.append("500")  # nothing was stored: reconciliation finds nothing
+    publication = await scheduled_post(world, "Serveur en panne")
+    await world.make_due(publication["id"])
+    done = await world.until(publication["id"], delivered, within=30)
+    assert done["status"] == "published"
+    assert world.net.count("Serveur en panne") == 1
+    attempts = (
+        await world.client.get(f"/publications/{publication['id']}/attempts", headers=world.headers)
+    ).json()["items"]
+    assert [(a["kind"], a["outcome"]) for a in attempts] == [
+        ("publish", "unknown"),
+        ("reconcile", "not_found"),
+        ("publish", "published"),
+    ]
+
+
+async def test_a_canceled_publication_whose_message_is_queued_is_not_published(
+    world: World,
+) -> None:
+    publication = await scheduled_post(world, "Annulé")
+    await world.make_due(publication["id"])
+    # The scheduler sends the message; no worker runs yet.
+    await tick(world.runtime)
+    response = await world.client.post(
+        f"/publications/{publication['id']}/cancel", headers=world.headers
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "canceled"
+    consumer = dramatiq.Worker(world.runtime.broker, worker_threads=1)
+    consumer.start()
+    try:
+        world.runtime.broker.join("publishing", timeout=10_000)
+    finally:
+        consumer.stop()
+    assert world.net.calls == 0
+    assert (await world.get(publication["id"]))["variants"][0]["status"] == "canceled"
+
+
+async def test_an_edit_after_the_message_left_publishes_the_edited_text(world: World) -> None:
+    publication = await scheduled_post(world, "Première version")
+    await world.make_due(publication["id"])
+    await tick(world.runtime)  # the message is in Redis with the variant id only
+    current = await world.get(publication["id"])
+    variant = current["variants"][0]
+    response = await world.client.patch(
+        f"/publications/{publication['id']}",
+        json={"variants": [{"channel_id": variant["channel_id"], "text": "Version corrigée"}]},
+        headers={**world.headers, "If-Match": f'"{current["version"]}"'},
+    )
+    assert response.status_code == 200, response.text
+    consumer = dramatiq.Worker(world.runtime.broker, worker_threads=1)
+    consumer.start()
+    try:
+        done = await world.until(publication["id"], delivered)
+    finally:
+        consumer.stop()
+    assert done["status"] == "published"
+    assert [p["text"] for p in world.net.posts] == ["Version corrigée"]
+
+
+async def test_a_lost_message_is_sent_again_after_the_lease(
+    world: World, redis_server: RedisServer
+) -> None:
+    publication = await scheduled_post(world, "Message perdu")
+    await world.make_due(publication["id"])
+    await tick(world.runtime)
+    # Redis restarted empty: the message is gone.
+    redis.Redis.from_url(redis_server.url).flushdb()
+    consumer = dramatiq.Worker(world.runtime.broker, worker_threads=1)
+    consumer.start()
+    try:
+        done = await world.until(publication["id"], delivered)
+    finally:
+        consumer.stop()
+    assert done["status"] == "published"
+    assert world.net.count("Message perdu") == 1
+
+
+async def test_two_schedulers_at_once_publish_once(world: World, worker: dramatiq.Worker) -> None:
+    brand = await world.brand()
+    channel = await world.channel(brand)
+    ids = []
+    for n in range(20):
+        draft = await world.draft(brand, {"channel_id": channel, "text": f"Post {n}"})
+        assert (await world.schedule(draft, soon())).status_code == 200
+        await world.make_due(draft["id"])
+        ids.append(draft["id"])
+    # Two scheduler replicas claim at the same moment, on their own connections.
+    other = Runtime(world.runtime.settings, world.runtime.broker, world.runtime.connectors)
+    claimed = await asyncio.gather(tick(world.runtime), tick(other))
+    assert sum(claimed) == 20
+    for publication_id in ids:
+        await world.until(publication_id, delivered)
+    assert sorted(p["text"] for p in world.net.posts) == sorted(f"Post {n}" for n in range(20))
+    await other.dispose_current_loop()
+
+
+async def test_after_downtime_late_posts_go_out_and_too_late_ones_are_missed(
+    world: World, worker: dramatiq.Worker
+) -> None:
+    brand = await world.brand(publish_grace_minutes=30)
+    channel = await world.channel(brand)
+    late = await world.draft(brand, {"channel_id": channel, "text": "Un peu en retard"})
+    missed = await world.draft(brand, {"channel_id": channel, "text": "Trop tard"})
+    for draft in (late, missed):
+        assert (await world.schedule(draft, soon())).status_code == 200
+    await world.make_due(late["id"], seconds_ago=10 * 60)
+    await world.make_due(missed["id"], seconds_ago=45 * 60)
+    assert (await world.until(late["id"], delivered))["status"] == "published"
+    gone = await world.until(missed["id"], lambda p: p["status"] == "missed")
+    assert "grace" in gone["variants"][0]["last_error"]
+    assert [p["text"] for p in world.net.posts] == ["Un peu en retard"]
+
+
+async def test_a_channel_needing_reconnect_holds_its_posts_and_says_so(
+    world: World, worker: dramatiq.Worker
+) -> None:
+    brand = await world.brand()
+    channel = await world.channel(brand)
+    draft = await world.draft(brand, {"channel_id": channel, "text": "En attente"})
+    assert (await world.schedule(draft, soon())).status_code == 200
+    async with world.runtime.session() as session:
+        await bind_system(session)
+        await session.execute(
+            update(Channel)
+            .where(Channel.id == uuid.UUID(channel))
+            .values(health="needs_reconnect", last_error="The token was revoked.")
+        )
+        await session.commit()
+    await world.make_due(draft["id"])
+    held = await world.until(draft["id"], lambda p: p["variants"][0]["hold_reason"] is not None)
+    assert "reconnect" in held["variants"][0]["hold_reason"]
+    assert held["variants"][0]["status"] == "scheduled"
+    assert world.net.calls == 0
+
+
+# -- bad input -----------------------------------------------------------------------------------
+
+
+async def test_scheduling_refuses_bad_input_and_changes_nothing(world: World) -> None:
+    brand = await world.brand()
+    channel = await world.channel(brand)
+    draft = await world.draft(brand, {"channel_id": channel, "text": "Bonjour"})
+
+    past = await world.schedule(draft, datetime.now(UTC) - timedelta(minutes=5))
+    assert_problem(past, 422, "past")
+    stale = await world.client.post(
+        f"/publications/{draft['id']}/schedule",
+        json={"at": soon().isoformat()},
+        headers={**world.headers, "If-Match": '"999"'},
+    )
+    assert_problem(stale, 412)
+    both = await world.client.post(
+        f"/publications/{draft['id']}/schedule",
+        json={"at": soon().isoformat(), "local_time": "2030-01-01T09:00"},
+        headers={**world.headers, "If-Match": f'"{draft["version"]}"'},
+    )
+    assert_problem(both, 422, "either")
+    skipped = await world.client.post(
+        f"/publications/{draft['id']}/schedule",
+        json={"local_time": "2030-03-31T02:30"},  # Paris skips 02:00-03:00 that night
+        headers={**world.headers, "If-Match": f'"{draft["version"]}"'},
+    )
+    assert_problem(skipped, 422, "does not exist")
+    assert (await world.get(draft["id"]))["status"] == "draft"
+
+
+async def test_local_times_follow_the_brands_zone_across_dst(world: World) -> None:
+    brand = await world.brand()
+    channel = await world.channel(brand)
+    winter = await world.draft(brand, {"channel_id": channel, "text": "Hiver"})
+    summer = await world.draft(brand, {"channel_id": channel, "text": "Été"})
+    for draft, local, utc in (
+        (winter, "2030-01-15T09:00", "2030-01-15T08:00:00Z"),
+        (summer, "2030-07-15T09:00", "2030-07-15T07:00:00Z"),
+    ):
+        response = await world.client.post(
+            f"/publications/{draft['id']}/schedule",
+            json={"local_time": local},
+            headers={**world.headers, "If-Match": f'"{draft["version"]}"'},
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["scheduled_at"].replace("+00:00", "Z") == utc
+
+
+async def test_variants_refuse_unknown_and_foreign_channels(world: World, tenant_b: Tenant) -> None:
+    brand = await world.brand()
+    other_brand = await world.brand("autre")
+    mine = await world.channel(brand)
+    foreign_brand_channel = await world.channel(other_brand)
+    body = {
+        "title": "Mauvais canaux",
+        "variants": [
+            {"channel_id": mine, "text": "ok"},
+            {"channel_id": str(uuid.uuid4()), "text": "?"},
+            {"channel_id": foreign_brand_channel, "text": "??"},
+            {"channel_id": mine, "text": "twice"},
+        ],
+    }
+    response = await world.client.post(
+        f"/brands/{brand}/publications", json=body, headers=world.headers
+    )
+    problem = assert_problem(response, 422)
+    fields = {e["field"]: e["message"] for e in problem["errors"]}
+    assert "no channel" in fields["variants[1].channel_id"]
+    assert "another brand" in fields["variants[2].channel_id"]
+    assert "twice" in fields["variants[3].channel_id"]
+    listing = await world.client.get("/publications", headers=world.headers)
+    assert listing.json()["items"] == []
+
+
+async def test_over_the_limits_every_problem_is_listed_and_nothing_scheduled(
+    world: World,
+) -> None:
+    brand = await world.brand()
+    channel = await world.channel(brand)
+    draft = await world.draft(brand, {"channel_id": channel, "text": "x" * 600})
+    assert draft["variants"][0]["problems"][0]["field"] == "text"
+    response = await world.schedule(draft, soon())
+    problem = assert_problem(response, 422)
+    assert problem["errors"][0]["field"] == "variants[0].text"
+    assert "500" in problem["errors"][0]["message"]
+    assert (await world.get(draft["id"]))["status"] == "draft"
+
+
+async def test_the_quota_is_checked_when_scheduling(world: World) -> None:
+    brand = await world.brand()
+    channel = await world.channel(brand, network="quotanet")
+    base = soon(3600)
+    for n in range(2):
+        draft = await world.draft(brand, {"channel_id": channel, "text": f"Q{n}"})
+        assert (await world.schedule(draft, base + timedelta(hours=n))).status_code == 200
+    third = await world.draft(brand, {"channel_id": channel, "text": "Q3"})
+    response = await world.schedule(third, base + timedelta(hours=5))
+    assert_problem(response, 422, "quota")
+    # A day later the window has room again.
+    response = await world.schedule(third, base + timedelta(hours=25))
+    assert response.status_code == 200, response.text
+
+
+async def test_edits_are_versioned_and_need_the_current_etag(world: World) -> None:
+    brand = await world.brand()
+    channel = await world.channel(brand)
+    draft = await world.draft(brand, {"channel_id": channel, "text": "v1"})
+    url = f"/publications/{draft['id']}"
+    missing = await world.client.patch(url, json={"title": "Sans ETag"}, headers=world.headers)
+    assert_problem(missing, 428)
+    ok = await world.client.patch(
+        url,
+        json={"variants": [{"channel_id": channel, "text": "v2"}]},
+        headers={**world.headers, "If-Match": f'"{draft["version"]}"'},
+    )
+    assert ok.status_code == 200, ok.text
+    stale = await world.client.patch(
+        url,
+        json={"title": "Trop tard"},
+        headers={**world.headers, "If-Match": f'"{draft["version"]}"'},
+    )
+    assert_problem(stale, 412)
+    versions = (await world.client.get(f"{url}/versions", headers=world.headers)).json()["items"]
+    assert [v["action"] for v in versions] == ["created", "edited"]
+    assert versions[1]["changes"][f"variants.{channel}.text"] == ["v1", "v2"]
+    assert versions[1]["actor_kind"] == "api_token"
+
+
+async def test_a_variant_starts_from_another_and_is_then_its_own(world: World) -> None:
+    brand = await world.brand()
+    first = await world.channel(brand)
+    second = await world.channel(brand)
+    draft = await world.draft(
+        brand,
+        {"channel_id": first, "text": "Texte de départ", "link": "https://maison.example"},
+        {"channel_id": second, "copy_from": first},
+    )
+    by_channel = {v["channel_id"]: v for v in draft["variants"]}
+    assert by_channel[second]["text"] == "Texte de départ"
+    assert by_channel[second]["link"] == "https://maison.example"
