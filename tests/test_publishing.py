@@ -605,3 +605,64 @@ async def test_a_variant_starts_from_another_and_is_then_its_own(world: World) -
     by_channel = {v["channel_id"]: v for v in draft["variants"]}
     assert by_channel[second]["text"] == "Texte de départ"
     assert by_channel[second]["link"] == "https://maison.example"
+
+
+# -- the rest of the life of a publication -------------------------------------------------------
+
+
+async def test_the_brands_charter_is_checked_on_every_variant(world: World) -> None:
+    charter = {"emoji_allowed": False, "max_hashtags": 1, "words_to_avoid": ["pas cher"]}
+    brand = await world.brand(editorial_charter=charter)
+    channel = await world.channel(brand)
+    draft = await world.draft(brand, {"channel_id": channel, "text": "Pas cher ! 🎉 #soldes #mode"})
+    codes = sorted(p["code"] for p in draft["variants"][0]["problems"])
+    assert codes == ["charter_emoji", "charter_too_many_hashtags", "charter_word"]
+    problem = assert_problem(await world.schedule(draft, soon()), 422)
+    assert len(problem["errors"]) == 3
+    clean = await world.draft(brand, {"channel_id": channel, "text": "Les soldes #mode"})
+    assert clean["variants"][0]["problems"] == []
+
+
+async def test_drafts_can_be_duplicated_and_deleted_but_not_scheduled_ones(world: World) -> None:
+    publication = await scheduled_post(world, "Original")
+    refused = await world.client.delete(f"/publications/{publication['id']}", headers=world.headers)
+    assert_problem(refused, 409, "cancel it first")
+    copy = await world.client.post(
+        f"/publications/{publication['id']}/duplicate", headers=world.headers
+    )
+    assert copy.status_code == 201, copy.text
+    body = copy.json()
+    assert body["status"] == "draft"
+    assert body["title"] == "Launch (copy)"
+    assert [v["text"] for v in body["variants"]] == ["Original"]
+    assert body["variants"][0]["id"] != publication["variants"][0]["id"]
+    deleted = await world.client.delete(f"/publications/{body['id']}", headers=world.headers)
+    assert deleted.status_code == 204
+    gone = await world.client.get(f"/publications/{body['id']}", headers=world.headers)
+    assert_problem(gone, 404)
+
+
+async def test_a_person_settles_an_unknown_outcome(world: World) -> None:
+    publication = await scheduled_post(world, "Inconnu")
+    variant_id = publication["variants"][0]["id"]
+    url = f"/publications/{publication['id']}/variants/{variant_id}/resolve"
+    too_early = await world.client.post(url, json={"published": True}, headers=world.headers)
+    assert_problem(too_early, 409, "unknown")
+    async with world.runtime.session() as session:
+        await bind_system(session)
+        await session.execute(
+            update(Variant).where(Variant.id == uuid.UUID(variant_id)).values(status="unknown")
+        )
+        await session.commit()
+    response = await world.client.post(
+        url,
+        json={"published": True, "post_url": "https://stub.invalid/seen"},
+        headers=world.headers,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "published"
+    assert response.json()["variants"][0]["post_url"] == "https://stub.invalid/seen"
+    versions = (
+        await world.client.get(f"/publications/{publication['id']}/versions", headers=world.headers)
+    ).json()["items"]
+    assert versions[-1]["action"] == "resolved"

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from litestar import Controller, Response, get, patch, post
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from agency.auth.permissions import Permission
@@ -25,6 +25,7 @@ from agency.publication.schemas import (
     PublicationPage,
     PublicationSummary,
     PublicationUpdate,
+    ResolveIn,
     ScheduleIn,
     VersionList,
     VersionOut,
@@ -213,6 +214,54 @@ class PublicationController(Controller):
     ) -> Response[PublicationOut]:
         service = PublicationService(db_session, subject, runtime)
         return await _answer(service, await service.cancel(publication_id))
+
+    @delete(
+        "/{publication_id:uuid}",
+        opt=WRITE,
+        summary="Delete a publication that never reached the calendar (or was canceled)",
+    )
+    async def delete_publication(
+        self,
+        runtime: AppRuntime,
+        publication_id: FromPath[uuid.UUID],
+        db_session: DbSession,
+        subject: CurrentSubject,
+    ) -> None:
+        await PublicationService(db_session, subject, runtime).delete(publication_id)
+
+    @post(
+        "/{publication_id:uuid}/duplicate",
+        opt=WRITE,
+        summary="Copy into a new draft (same channels and content)",
+    )
+    async def duplicate_publication(
+        self,
+        runtime: AppRuntime,
+        publication_id: FromPath[uuid.UUID],
+        db_session: DbSession,
+        subject: CurrentSubject,
+    ) -> Response[PublicationOut]:
+        service = PublicationService(db_session, subject, runtime)
+        return await _answer(service, await service.duplicate(publication_id), 201)
+
+    @post(
+        "/{publication_id:uuid}/variants/{variant_id:uuid}/resolve",
+        opt=WRITE,
+        summary="Settle an unknown outcome after checking the account",
+        status_code=200,
+    )
+    async def resolve_variant(
+        self,
+        runtime: AppRuntime,
+        publication_id: FromPath[uuid.UUID],
+        variant_id: FromPath[uuid.UUID],
+        data: JSONBody[ResolveIn],
+        db_session: DbSession,
+        subject: CurrentSubject,
+    ) -> Response[PublicationOut]:
+        service = PublicationService(db_session, subject, runtime)
+        resolved = await service.resolve(publication_id, variant_id, data)
+        return await _answer(service, resolved)
 
     @get(
         "/{publication_id:uuid}/attempts",

@@ -99,6 +99,18 @@ class ScheduleIn(Input):
     ) = None
 
 
+class ResolveIn(Input):
+    """What a person found on the account for an unknown outcome."""
+
+    published: Annotated[
+        bool,
+        msgspec.Meta(
+            description="true: the post is there (give its URL); false: it is not, publish it."
+        ),
+    ]
+    post_url: Url | None = None
+
+
 class ProblemOut(Output):
     field: str
     message: str

@@ -8,7 +8,7 @@ every read; submitting or scheduling refuses a publication while any variant has
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -23,12 +23,13 @@ from agency.channel.models import Channel
 from agency.channel.repository import ChannelRepository
 from agency.connector.base import Media
 from agency.kernel.db import utcnow
-from agency.kernel.errors import Conflict, InvalidInput
+from agency.kernel.errors import Conflict, InvalidInput, NotFound
 from agency.kernel.http import check_if_match
 from agency.kernel.pagination import PageRequest
 from agency.kernel.tenancy import Subject, scoped_select
 from agency.media.models import MediaAsset
 from agency.publication import events
+from agency.publication.charter import charter_problems
 from agency.publication.content import content_hash, problems_of
 from agency.publication.models import Attempt, Publication, PublicationVersion, Variant
 from agency.publication.repository import (
@@ -42,16 +43,19 @@ from agency.publication.schemas import (
     ProblemOut,
     PublicationCreate,
     PublicationUpdate,
+    ResolveIn,
     ScheduleIn,
     VariantIn,
 )
 from agency.publication.states import (
     CANCELABLE,
+    DELETABLE,
     EDITABLE,
     Delivery,
     Status,
     check_move,
     policy_for,
+    summarize,
 )
 from agency.publication.timing import QUOTA_WINDOW, local_to_utc, quota_allows, slot_times
 
@@ -74,6 +78,8 @@ class PublicationService:
         self.variants = VariantRepository(session, subject)
         self.versions = VersionRepository(session, subject)
         self.audit = AuditRepository(session, subject)
+        # Scheduling a recurring publication starts or tops up its series (agency.calendar).
+        self.extend_series = True
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -100,7 +106,10 @@ class PublicationService:
         return await self.versions.of_publication(publication_id)
 
     async def problems(self, publication: Publication, variants: Sequence[Variant]) -> Problems:
+        """Each variant's problems: its network's rules, then the brand's charter."""
         found: Problems = {}
+        brand = await BrandRepository(self.session, self.subject).find(publication.brand_id)
+        charter = brand.editorial_charter if brand else {}
         for variant in variants:
             cls = self.runtime.connectors.get(variant.network)
             if cls is None:
@@ -115,7 +124,10 @@ class PublicationService:
             media = await self._media(variant.media_ids)
             found[variant.id] = [
                 ProblemOut(field=p.field, message=p.message, code=p.code)
-                for p in problems_of(cls, publication, variant, media)
+                for p in [
+                    *problems_of(cls, publication, variant, media),
+                    *charter_problems(charter, variant.text),
+                ]
             ]
         return found
 
@@ -245,6 +257,16 @@ class PublicationService:
             times[variant.id] = await self._next_free_slot(variant, brand)
         return await self._schedule_all(publication, brand, variants, times)
 
+    async def schedule_variants(
+        self, publication_id: uuid.UUID, times: Mapping[uuid.UUID, datetime]
+    ) -> Publication:
+        """Each variant at its own time, by channel id (a series occurrence, an import)."""
+        publication = await self.repo.get_for_update(publication_id)
+        brand = await self._brand(publication.brand_id)
+        variants = await self.variants.of_publication(publication.id, lock=True)
+        by_variant = {v.id: times[v.channel_id] for v in variants}
+        return await self._schedule_all(publication, brand, variants, by_variant)
+
     async def unschedule(self, publication_id: uuid.UUID) -> Publication:
         publication = await self.repo.get_for_update(publication_id)
         check_move(publication.status, Status.APPROVED, "taken off the calendar")
@@ -278,6 +300,101 @@ class PublicationService:
             await events.publication_event(
                 self.session, "publication.canceled", publication, variants
             )
+        return publication
+
+    async def delete(self, publication_id: uuid.UUID) -> None:
+        """Only what never reached the calendar (or was canceled) can be deleted."""
+        publication = await self.repo.get_for_update(publication_id)
+        if publication.status not in DELETABLE:
+            raise Conflict(
+                f"A publication that is {publication.status.replace('_', ' ')} cannot be "
+                "deleted; cancel it first.",
+                status=publication.status,
+            )
+        await self.repo.delete(publication.id)
+        self.audit.record("publication.deleted", "publication", publication.id, {})
+
+    async def duplicate(self, publication_id: uuid.UUID) -> Publication:
+        """A new draft with the same content and channels, to reuse or adapt."""
+        source = await self.repo.get(publication_id)
+        brand = await self._brand(source.brand_id)
+        copy = Publication(
+            brand_id=brand.id,
+            title=f"{source.title[:190]} (copy)",
+            status=Status.DRAFT,
+            campaign=source.campaign,
+            reporting_line=source.reporting_line,
+            tags=list(source.tags),
+            utm=dict(source.utm),
+            created_by=self.subject.user_id,
+        )
+        await self.repo.add(copy)
+        for variant in await self.variants.of_publication(source.id):
+            fields = {name: getattr(variant, name) for name in CONTENT_FIELDS}
+            self.session.add(
+                Variant(
+                    agency_id=self.subject.agency_id,
+                    publication_id=copy.id,
+                    brand_id=brand.id,
+                    channel_id=variant.channel_id,
+                    network=variant.network,
+                    **fields,
+                )
+            )
+        await self.repo.flush()
+        created = await self.variants.of_publication(copy.id)
+        for variant in created:
+            variant.content_hash = content_hash(variant)
+        self._version(copy, "created", {"duplicated_from": [None, str(source.id)]}, created)
+        self.audit.record(
+            "publication.created", "publication", copy.id, {"duplicated_from": str(source.id)}
+        )
+        return copy
+
+    async def resolve(
+        self, publication_id: uuid.UUID, variant_id: uuid.UUID, data: ResolveIn
+    ) -> Publication:
+        """A person checked the account for an unknown outcome the network cannot answer."""
+        publication = await self.repo.get_for_update(publication_id)
+        variant = await self.variants.lock(variant_id)
+        if variant is None or variant.publication_id != publication.id:
+            raise NotFound(f"No variant with id {variant_id} in this publication.")
+        if variant.status != Delivery.UNKNOWN:
+            raise Conflict(
+                f"Only an unknown outcome can be resolved; this variant is {variant.status}.",
+                status=variant.status,
+            )
+        now = utcnow()
+        if data.published:
+            variant.status = Delivery.PUBLISHED
+            variant.post_url = data.post_url
+            variant.published_at = variant.published_at or now
+            variant.finished_at = now
+            variant.last_error = None
+        else:
+            # Not on the account: publishing again cannot make a duplicate.
+            variant.status = Delivery.SCHEDULED
+            variant.last_error = None
+        variant.not_before = None
+        variant.lease_until = None
+        await self.repo.flush()
+        await self.repo.set_status(
+            publication.id, summarize(await self.variants.statuses(publication.id))
+        )
+        self._version(
+            publication,
+            "resolved",
+            {f"variants.{variant.channel_id}.status": ["unknown", variant.status]},
+            await self.variants.of_publication(publication.id),
+        )
+        self.audit.record(
+            "publication.resolved",
+            "publication",
+            publication.id,
+            {"variant": str(variant.id), "published": data.published},
+        )
+        if data.published:
+            await events.variant_event(self.session, "publication.published", publication, variant)
         return publication
 
     # -- internals ---------------------------------------------------------------------------
@@ -336,6 +453,12 @@ class PublicationService:
             {"scheduled_at": _iso(publication.scheduled_at)},
         )
         await events.publication_event(self.session, "publication.scheduled", publication, variants)
+        if self.extend_series and (publication.recurrence or publication.series_id):
+            from agency.calendar.series import SeriesService
+
+            await SeriesService(self.session, self.subject, self.runtime).after_scheduled(
+                publication
+            )
         return publication
 
     def _schedule_variant(self, variant: Variant, when: datetime) -> None:

@@ -45,6 +45,7 @@ class Delivery(StrEnum):
 
 
 EDITABLE = frozenset({Status.DRAFT, Status.IN_REVIEW, Status.APPROVED, Status.SCHEDULED})
+DELETABLE = frozenset({Status.DRAFT, Status.IN_REVIEW, Status.APPROVED, Status.CANCELED})
 CANCELABLE = frozenset({Status.DRAFT, Status.IN_REVIEW, Status.APPROVED, Status.SCHEDULED})
 FINISHED = frozenset(
     {Delivery.PUBLISHED, Delivery.FAILED, Delivery.MISSED, Delivery.CANCELED, Delivery.UNKNOWN}
