@@ -35,6 +35,10 @@ ID_PARAMS = {
     "channel_id": "channel",
     "connection_id": "connection",
     "link_id": "link",
+    "webhook_id": "webhook",
+    "delivery_id": "webhook_delivery",
+    "publication_id": "publication",
+    "variant_id": "variant",
 }
 # Path parameters of public routes that are not ids: a capability token, a network name.
 # The matrix sends a value that names nothing; the route must still answer 4xx, leak nothing.
@@ -50,10 +54,19 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/invitations/accept"): {"token": "agi_x.y", "password": "long enough password"},
     ("POST", "/brands"): {"name": "Matrix", "slug": "matrix", "timezone": "Europe/Paris"},
     ("PATCH", "/brands/{brand_id}"): {"name": "Renamed"},
+    ("POST", "/brands/{brand_id}/publications"): {
+        "title": "Matrix",
+        "variants": [{"channel_id": "01900000-0000-7000-8000-000000000000", "text": "x"}],
+    },
+    ("PATCH", "/publications/{publication_id}"): {"title": "Renamed"},
+    ("POST", "/publications/{publication_id}/schedule"): {"at": "2030-01-01T09:00:00Z"},
+    ("POST", "/publications/{publication_id}/variants/{variant_id}/resolve"): {"published": False},
     ("POST", "/brands/{brand_id}/connections"): {"network": "matrix"},
     ("POST", "/brands/{brand_id}/connect-links"): {"network": "matrix"},
     ("POST", "/connections/{connection_id}/select"): {"account_ids": ["1"]},
     ("POST", "/connect/{token}"): {"identifier": "someone", "app_password": "xxxx"},
+    ("POST", "/webhooks"): {"url": "https://hooks.example.com/matrix"},
+    ("PATCH", "/webhooks/{webhook_id}"): {"description": "Renamed"},
 }
 
 
@@ -92,12 +105,26 @@ async def _objects_of(
         headers=tenant.headers,
     )
     channel_objects = await insert_channel_objects(runtime, tenant.agency_id, brand.json()["id"])
+    webhook = await client.post(
+        "/webhooks", json={"url": "https://hooks.example.com/b"}, headers=tenant.headers
+    )
+    ping = await client.post(f"/webhooks/{webhook.json()['id']}/ping", headers=tenant.headers)
+    publication = await client.post(
+        f"/brands/{brand.json()['id']}/publications",
+        json={"title": "B post", "variants": [{"channel_id": channel_objects["channel"]}]},
+        headers=tenant.headers,
+    )
+    assert publication.status_code == 201, publication.text
     return {
         **channel_objects,
         "brand": brand.json()["id"],
+        "publication": publication.json()["id"],
+        "variant": publication.json()["variants"][0]["id"],
         "member": member["id"],
         "invitation": invitation.json()["id"],
         "api_token": token.json()["id"],
+        "webhook": webhook.json()["id"],
+        "webhook_delivery": ping.json()["id"],
     }
 
 
