@@ -176,6 +176,20 @@ class WebhookSettings(BaseSettings):
     allow_private_targets: bool = Field(
         default=False, description="Allow loopback and private addresses (tests, intranets)."
     )
+    retry_delays_seconds: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0],
+        description=(
+            "Comma-separated waits before each retry of a failed delivery (the first attempt "
+            "is immediate); once they are used up the delivery is `failed`."
+        ),
+    )
+
+    @field_validator("retry_delays_seconds", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
 
 class PublishingSettings(BaseSettings):

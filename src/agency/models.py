@@ -11,6 +11,7 @@ from agency.media.models import MediaAsset
 from agency.member.models import Invitation, Membership, User
 from agency.publication.models import Attempt, Publication, PublicationVersion, QueueSlot, Variant
 from agency.tenant.models import Agency
+from agency.webhook.models import WebhookDelivery, WebhookEvent, WebhookSubscription
 
 __all__ = [
     "Agency",
@@ -33,4 +34,7 @@ __all__ = [
     "QueueSlot",
     "User",
     "Variant",
+    "WebhookDelivery",
+    "WebhookEvent",
+    "WebhookSubscription",
 ]
