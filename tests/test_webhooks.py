@@ -28,6 +28,7 @@ from agency.webhook.repository import purge_events
 from tests.conftest import LiveServer, Tenant, count_rows
 from tests.helpers import assert_problem
 from tests.support.fakes.asgi import FakeServer, Request, Response
+from tests.test_channels import World, testnet, world  # noqa: F401 - fixtures
 
 T = TypeVar("T")
 
@@ -583,3 +584,27 @@ async def test_webhooks_need_the_manage_permission(
         "/webhooks", json={"url": "https://hooks.example.com/x"}, headers=headers
     )
     assert_problem(created, 403)
+
+
+async def test_a_channel_that_needs_reconnecting_is_announced_once(
+    scene: Scene,
+    world: World,  # noqa: F811 - the fixture imported above
+) -> None:
+    hook = await scene.subscribe(event_types=["channel.needs_reconnect"])
+    done = (await world.connect(await world.brand())).json()
+    channel_id = done["channel_ids"][0]
+    world.network.revoke_refresh_tokens()
+    for _ in range(2):
+        refused = await world.client.post(
+            f"/channels/{channel_id}/refresh", headers=world.tenant.headers
+        )
+        assert refused.json()["health"] == "needs_reconnect"
+    delivery = await scene.finished(hook["id"])
+    assert delivery["status"] == "succeeded"
+    assert len(await scene.deliveries(hook["id"])) == 1
+    [request] = scene.requests
+    payload = verify(hook["secret"], request)
+    assert payload["type"] == "channel.needs_reconnect"
+    assert payload["data"]["channel_id"] == channel_id
+    assert payload["data"]["network"] == "testnet"
+    assert "revoked" in payload["data"]["reason"]

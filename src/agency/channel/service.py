@@ -34,6 +34,7 @@ from agency.kernel.db import new_id, utcnow
 from agency.kernel.errors import InvalidInput
 from agency.kernel.pagination import PageRequest
 from agency.kernel.tenancy import Subject
+from agency.webhook.events import EventType, emit
 
 if TYPE_CHECKING:
     from agency.kernel.runtime import Runtime
@@ -103,7 +104,7 @@ class ChannelService:
         try:
             return await operation(self.connector(channel))
         except AuthExpired as exc:
-            self._needs_reconnect(channel, exc.message)
+            await self._needs_reconnect(channel, exc.message)
             await self.repo.flush()
             raise
 
@@ -120,7 +121,7 @@ class ChannelService:
                 client.client_id if client else None, client.client_secret if client else None
             )
         except AuthExpired as exc:
-            self._needs_reconnect(channel, exc.message)
+            await self._needs_reconnect(channel, exc.message)
             await self.repo.flush()
             return False
         except ConnectorError as exc:
@@ -145,7 +146,8 @@ class ChannelService:
         except ConnectorError as exc:
             raise failure_for(exc) from exc
 
-    def _needs_reconnect(self, channel: Channel, words: str) -> None:
+    async def _needs_reconnect(self, channel: Channel, words: str) -> None:
+        news = channel.health != Health.NEEDS_RECONNECT
         self._set_health(channel, Health.NEEDS_RECONNECT, words)
         self.audit.record(
             "channel.needs_reconnect",
@@ -153,6 +155,20 @@ class ChannelService:
             channel.id,
             {"network": channel.network, "reason": words[:200]},
         )
+        if news:  # the agency's systems hear it once, not at every failed retry
+            await emit(
+                self.session,
+                channel.agency_id,
+                EventType.CHANNEL_NEEDS_RECONNECT,
+                {
+                    "channel_id": str(channel.id),
+                    "brand_id": str(channel.brand_id),
+                    "network": channel.network,
+                    "name": channel.name,
+                    "handle": channel.handle,
+                    "reason": words[:1000],
+                },
+            )
 
     def _set_health(self, channel: Channel, health: Health, words: str | None) -> None:
         if channel.health != health:
