@@ -153,5 +153,6 @@ def _runner(definition: JobDefinition) -> Callable[..., Awaitable[None]]:
 
 
 def _import_job_modules() -> None:
-    # Each domain's tasks module declares its jobs on import.
-    from agency import tasks  # noqa: F401
+    # Each domain's tasks module declares its jobs on import. Every model too: a job's
+    # flush needs the whole mapper graph (foreign keys to tables no task imports).
+    from agency import models, tasks  # noqa: F401
