@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -43,11 +44,24 @@ class PeriodicJob(Base):
 
 _periodic: dict[str, timedelta] = {}
 _claimers: dict[str, Claimer] = {}
+_backlog: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "scheduler_backlog", default=None
+)
+
+# Ticks run back to back while a claimer reports a backlog, up to this many in a row.
+MAX_BACK_TO_BACK = 1000
 
 
 def periodic(job_name: str, every: timedelta) -> None:
     """Run the job named ``job_name`` every ``every`` (first run at the first tick)."""
     _periodic[job_name] = every
+
+
+def backlog(name: str) -> None:
+    """Called by a claimer that took a full batch: more is due, claim again at once."""
+    found = _backlog.get()
+    if found is not None:
+        found.append(name)
 
 
 def claimer(name: str) -> Callable[[Claimer], Claimer]:
@@ -102,30 +116,48 @@ async def ensure_periodic_rows(runtime: Runtime) -> None:
 
 async def tick(runtime: Runtime, now: datetime | None = None) -> int:
     """Run every claimer once, each in its own transaction. Returns the rows claimed."""
-    claimed = 0
-    for name, fn in list(_claimers.items()):
-        buffer = JobBuffer()
-        async with runtime.session() as session:
-            try:
-                await bind_system(session)
-                with collecting(buffer):
-                    claimed += await fn(session, now or utcnow())
-                await session.commit()
-            except Exception:
-                await session.rollback()
-                buffer.discard()
-                logger.exception("claimer %s failed", name)
-                continue
-        buffer.flush(runtime.broker)
+    claimed, _ = await _tick(runtime, now)
     return claimed
+
+
+async def _tick(runtime: Runtime, now: datetime | None = None) -> tuple[int, bool]:
+    """The rows claimed, and whether a claimer left due work behind (a full batch)."""
+    claimed = 0
+    more: list[str] = []
+    token = _backlog.set(more)
+    try:
+        for name, fn in list(_claimers.items()):
+            buffer = JobBuffer()
+            async with runtime.session() as session:
+                try:
+                    await bind_system(session)
+                    with collecting(buffer):
+                        claimed += await fn(session, now or utcnow())
+                    await session.commit()
+                except Exception:
+                    await session.rollback()
+                    buffer.discard()
+                    logger.exception("claimer %s failed", name)
+                    continue
+            buffer.flush(runtime.broker)
+    finally:
+        _backlog.reset(token)
+    return claimed, bool(more)
 
 
 async def run_scheduler(runtime: Runtime, stop: asyncio.Event) -> None:
     await ensure_periodic_rows(runtime)
     interval = runtime.settings.worker.scheduler_interval_seconds
     logger.info("scheduler started (every %.1fs)", interval)
+    back_to_back = 0
     while not stop.is_set():
-        await tick(runtime)
+        _, more = await _tick(runtime)
+        if more and back_to_back < MAX_BACK_TO_BACK:
+            # A full batch: the rest is already due, do not wait a whole interval for it.
+            back_to_back += 1
+            await asyncio.sleep(0)
+            continue
+        back_to_back = 0
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
     logger.info("scheduler stopped")

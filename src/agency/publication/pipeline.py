@@ -44,6 +44,7 @@ from agency.connector.errors import (
 )
 from agency.kernel.db import utcnow
 from agency.kernel.jobs import enqueue
+from agency.kernel.scheduling import backlog
 from agency.kernel.tenancy import Subject, bind_tenant
 from agency.publication import events
 from agency.publication.content import build_post, content_hash, idempotency_key
@@ -67,6 +68,7 @@ RATE_LIMIT_DEFAULT = timedelta(seconds=60)
 RECONCILE_DELAY = timedelta(seconds=5)
 # Look for the post from a little before the first attempt (clocks differ).
 RECONCILE_MARGIN = timedelta(minutes=5)
+STALE_BATCH = 500
 
 
 def backoff(attempt: int) -> timedelta:
@@ -103,6 +105,8 @@ async def claim_due(session: AsyncSession, now: datetime, runtime: Runtime) -> i
         .with_for_update(of=Variant, skip_locked=True)
     )
     rows = (await session.execute(stmt)).all()
+    if len(rows) >= settings.claim_batch:
+        backlog("publications")  # more is due: the scheduler claims again at once
     take: list[uuid.UUID] = []
     missed: list[tuple[uuid.UUID, uuid.UUID]] = []
     for variant_id, agency_id, status, due_at, attempts, grace in rows:
@@ -145,11 +149,13 @@ async def _expire_stale_attempts(session: AsyncSession, now: datetime) -> int:
             select(Variant.id, Variant.agency_id)
             .where(Variant.status == Delivery.PUBLISHING, Variant.lease_until < now)
             .with_for_update(skip_locked=True)
-            .limit(500)
+            .limit(STALE_BATCH)
         )
     ).all()
     if not stale:
         return 0
+    if len(stale) >= STALE_BATCH:
+        backlog("publications")
     ids = [row[0] for row in stale]
     await session.execute(
         update(Attempt)
