@@ -9,13 +9,17 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from agency.config import get_settings
 
+if TYPE_CHECKING:
+    from agency.kernel.runtime import Runtime
 
-def _logging() -> None:
+
+def configure_logging() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -37,7 +41,7 @@ def serve(host: str, port: int, workers: int) -> None:
     """Run the API (production: one of several stateless replicas)."""
     import uvicorn
 
-    _logging()
+    configure_logging()
     uvicorn.run(
         "agency.asgi:app",
         host=host,
@@ -49,16 +53,10 @@ def serve(host: str, port: int, workers: int) -> None:
     )
 
 
-@main.command()
-@click.option("--threads", type=int, default=None, help="Worker threads (default from settings).")
-def worker(threads: int | None) -> None:
-    """Run a Dramatiq worker that executes jobs from the broker."""
+def run_worker(runtime: Runtime, threads: int | None = None) -> None:
+    """Consume jobs from the runtime's broker until SIGINT or SIGTERM."""
     import dramatiq
 
-    from agency.kernel.runtime import init_runtime
-
-    _logging()
-    runtime = init_runtime()
     consumer = dramatiq.Worker(
         runtime.broker, worker_threads=threads or runtime.settings.worker.threads
     )
@@ -72,14 +70,9 @@ def worker(threads: int | None) -> None:
     runtime.broker.close()
 
 
-@main.command()
-def scheduler() -> None:
-    """Run the scheduler loop that turns due rows into jobs (safe with replicas)."""
-    from agency.kernel.runtime import init_runtime
+def run_scheduler_process(runtime: Runtime) -> None:
+    """Run the scheduler loop until SIGINT or SIGTERM."""
     from agency.kernel.scheduling import run_scheduler
-
-    _logging()
-    runtime = init_runtime()
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -92,13 +85,32 @@ def scheduler() -> None:
 
 
 @main.command()
+@click.option("--threads", type=int, default=None, help="Worker threads (default from settings).")
+def worker(threads: int | None) -> None:
+    """Run a Dramatiq worker that executes jobs from the broker."""
+    from agency.kernel.runtime import init_runtime
+
+    configure_logging()
+    run_worker(init_runtime(), threads)
+
+
+@main.command()
+def scheduler() -> None:
+    """Run the scheduler loop that turns due rows into jobs (safe with replicas)."""
+    from agency.kernel.runtime import init_runtime
+
+    configure_logging()
+    run_scheduler_process(init_runtime())
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)
 def run(host: str, port: int) -> None:
     """Embedded default: API, scheduler and worker in one process (SQLite, in-process broker)."""
     from agency.embedded import run_embedded
 
-    _logging()
+    configure_logging()
     run_embedded(host, port)
 
 

@@ -50,7 +50,7 @@ def build_stubnet(state: StubNetState) -> Litestar:
     def authorized(request: Request[Any, Any, Any]) -> bool:
         return request.headers.get("authorization") == f"Bearer {TOKEN}"
 
-    def store(body: dict[str, Any], key: str | None) -> dict[str, Any]:
+    def store(body: dict[str, Any], key: str | None, arrived: float) -> dict[str, Any]:
         with state.lock:
             if key and key in state.by_key:
                 return state.by_key[key]
@@ -60,6 +60,8 @@ def build_stubnet(state: StubNetState) -> Litestar:
                 "text": body.get("text", ""),
                 "created_at": datetime.now(UTC).isoformat(),
                 "at": time.time(),
+                "received_at": arrived,  # when the call arrived, before the latency
+                "key": key,
             }
             state.posts.append(record)
             if key:
@@ -70,6 +72,7 @@ def build_stubnet(state: StubNetState) -> Litestar:
     async def create_post(request: Request[Any, Any, Any]) -> Response[Any]:
         if not authorized(request):
             return Response({"error": "invalid token"}, status_code=401)
+        arrived = time.time()
         state.calls += 1
         body = await request.json()
         if state.latency:
@@ -84,7 +87,7 @@ def build_stubnet(state: StubNetState) -> Litestar:
             return Response({"error": "Internal error"}, status_code=500)
         if step == "refuse":
             return Response({"error": "This content breaks the rules"}, status_code=403)
-        record = store(body, request.headers.get("idempotency-key"))
+        record = store(body, request.headers.get("idempotency-key"), arrived)
         if step == "lose":  # taken, but the answer never comes back in time
             await asyncio.sleep(3600)
         if step == "hold":  # taken; answer when the test says so

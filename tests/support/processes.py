@@ -1,0 +1,55 @@
+"""The worker and the scheduler as separate processes, with the stand-in network installed.
+
+    python -m tests.support.processes worker [--threads N]
+    python -m tests.support.processes scheduler
+
+Exactly what ``agency worker`` and ``agency scheduler`` run (``agency.cli.run_worker`` and
+``agency.cli.run_scheduler_process``), with settings read from the ``AGENCY_*`` variables,
+but the connector registry is the installed connectors plus ``StubNetConnector``: the fault
+tests and the scheduler benchmark kill and restart these processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `tests` importable as a script
+
+import agency.kernel.runtime as runtime_module
+from agency.cli import configure_logging, run_scheduler_process, run_worker
+from agency.config import get_settings
+from agency.connector.registry import Registry, installed
+from agency.kernel.jobs import setup_broker
+from agency.kernel.runtime import Runtime
+from tests.support.stubnet import StubNetConnector
+
+
+def stub_runtime() -> Runtime:
+    """The runtime ``init_runtime`` builds, with the stand-in network's connector added."""
+    settings = get_settings()
+    broker = setup_broker(settings)
+    registry = Registry(
+        [*(c for c in installed().values() if c.network != "stubnet"), StubNetConnector]
+    )
+    runtime = Runtime(settings, broker, connectors=registry)
+    runtime_module._current = runtime  # jobs find the process's runtime
+    return runtime
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.support.processes")
+    parser.add_argument("process", choices=["worker", "scheduler"])
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    configure_logging()
+    runtime = stub_runtime()
+    if args.process == "worker":
+        run_worker(runtime, args.threads)
+    else:
+        run_scheduler_process(runtime)
+
+
+if __name__ == "__main__":
+    main()

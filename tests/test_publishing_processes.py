@@ -1,0 +1,177 @@
+"""Publishing exactly once across real process deaths: the worker and the scheduler run as
+their own processes (``python -m tests.support.processes``, what ``agency worker`` and
+``agency scheduler`` run, with the stand-in network installed) and are killed with SIGKILL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+import agency.kernel.runtime as runtime_module
+from agency.app import create_app
+from agency.config import ConnectorSettings, NetworkSettings, PublishingSettings, Settings
+from agency.connector.registry import Registry
+from agency.kernel.runtime import Runtime
+from tests.conftest import LiveServer, Tenant, make_settings
+from tests.support.servers import PostgresServer, RedisServer
+from tests.support.stubnet import StubNetConnector, StubNetState, build_stubnet
+from tests.test_publishing import World, scheduled_post
+
+ROOT = Path(__file__).resolve().parents[1]
+STALE_SECONDS = 2
+
+
+class Processes:
+    """Worker and scheduler children, each logging to its own file; all killed at teardown."""
+
+    READY = {"worker": b"worker started", "scheduler": b"scheduler started"}
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env = env
+        self.logs = logs
+        self.running: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
+        self.started: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    def start(self, kind: str) -> None:
+        log = self.logs / f"{len(self.started)}-{kind}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "tests.support.processes", kind],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        self.running[kind] = (proc, log)
+        self.started.append((proc, log))
+
+    async def ready(self, within: float = 30) -> None:
+        """Wait until every running child says it has started (imports take seconds)."""
+        deadline = time.monotonic() + within
+        for kind, (proc, log) in self.running.items():
+            while self.READY[kind] not in log.read_bytes():
+                assert proc.poll() is None, f"{kind} exited:\n{log.read_text()}"
+                assert time.monotonic() < deadline, f"{kind} not started:\n{log.read_text()}"
+                await asyncio.sleep(0.05)
+
+    def kill(self, kind: str) -> None:
+        proc, _ = self.running.pop(kind)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+
+    def close(self) -> None:
+        for proc, _ in self.started:
+            if proc.poll() is None:
+                proc.kill()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(10)
+
+    def tail(self) -> str:
+        return "".join(f"--- {log.name}\n{log.read_text()[-3000:]}" for _, log in self.started)
+
+
+def process_env(settings: Settings, net_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENCY_")}
+    env.update(
+        {
+            "AGENCY_DATABASE_URL": settings.database.url,
+            "AGENCY_DATABASE_APP_ROLE": settings.database.app_role or "",
+            "AGENCY_DATABASE_POOL_SIZE": "5",
+            "AGENCY_REDIS_URL": settings.redis.url or "",
+            "AGENCY_NETWORKS__STUBNET__BASE_URL": net_url,
+            "AGENCY_HTTP_TIMEOUT_SECONDS": "30",
+            "AGENCY_WORKER_THREADS": "2",
+            "AGENCY_WORKER_SCHEDULER_INTERVAL_SECONDS": "0.2",
+            "AGENCY_PUBLISHING__LEASE_SECONDS": "2",
+            "AGENCY_PUBLISHING__STALE_ATTEMPT_SECONDS": str(STALE_SECONDS),
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    return env
+
+
+@pytest.fixture
+def stubnet() -> Iterator[tuple[StubNetState, str]]:
+    state = StubNetState()
+    with LiveServer(build_stubnet(state)) as server:
+        yield state, server.url
+    state.released.set()
+
+
+@pytest.fixture
+async def world(
+    pg: PostgresServer,
+    redis_server: RedisServer,
+    runtime: Runtime,
+    stubnet: tuple[StubNetState, str],
+    tenant_a: Tenant,
+) -> AsyncIterator[World]:
+    """The API in this process (to schedule and read); nothing is published from here."""
+    state, url = stubnet
+    settings = make_settings(pg, redis_server.url)
+    settings.connectors = ConnectorSettings(networks={"stubnet": NetworkSettings(base_url=url)})
+    settings.publishing = PublishingSettings(stale_attempt_seconds=STALE_SECONDS)
+    test_runtime = Runtime(settings, runtime.broker, connectors=Registry([StubNetConnector]))
+    previous = runtime_module._current
+    runtime_module._current = test_runtime
+    app = create_app(settings, test_runtime)
+    try:
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield World(c, test_runtime, state, tenant_a)
+    finally:
+        runtime_module._current = previous
+        await test_runtime.dispose_current_loop()
+
+
+@pytest.fixture
+def processes(world: World, stubnet: tuple[StubNetState, str]) -> Iterator[Processes]:
+    env = process_env(world.runtime.settings, stubnet[1])
+    with tempfile.TemporaryDirectory(prefix="agency-processes-") as logs:
+        procs = Processes(env, Path(logs))
+        try:
+            yield procs
+        finally:
+            procs.close()
+            sys.stderr.write(procs.tail())
+
+
+async def test_killed_worker_and_scheduler_publish_once(world: World, processes: Processes) -> None:
+    processes.start("worker")
+    processes.start("scheduler")
+    await processes.ready()
+    text = "Killed mid-call, published once"
+    draft = await scheduled_post(world, text)
+    world.net.plan.append("hold")  # the network stores the post, then holds its answer
+    await world.make_due(draft["id"])
+
+    # The network has the post; the worker's answer is not saved yet: kill the worker.
+    assert await asyncio.to_thread(world.net.received.wait, 15), "no call reached the network"
+    processes.kill("worker")
+    world.net.released.set()
+    # The scheduler dies mid-run too, and comes back.
+    processes.kill("scheduler")
+    processes.start("scheduler")
+    processes.start("worker")
+    await processes.ready()
+
+    done = await world.until(
+        draft["id"],
+        lambda p: p["status"] == p["variants"][0]["status"] == "published",
+        30,
+        scheduler=False,
+    )
+    assert done["status"] == "published"
+    assert world.net.count(text) == 1
+    assert done["variants"][0]["post_id"] == world.net.posts[0]["id"]
