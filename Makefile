@@ -9,7 +9,7 @@ PEERS_STAMP := $(PEERS)/node_modules/.installed
 # Python trees we lint and format-check (only those that exist in this checkout).
 CODE := $(wildcard src tests migrations connectors benchmarks)
 
-.PHONY: run test lint typecheck openapi bench-api clean
+.PHONY: run test lint typecheck openapi bench-api bench-scheduler clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ openapi: $(STAMP)
 
 bench-api: $(STAMP) test-deps
 	$(BIN)/python benchmarks/api.py
+
+bench-scheduler: $(STAMP) test-deps
+	$(BIN)/python benchmarks/scheduler.py
 
 clean:
 	rm -rf $(VENV) var

@@ -1,0 +1,427 @@
+"""The publishing pipeline under a real schedule: how late do posts go out?
+
+A throwaway PostgreSQL and Redis, the app's schema, one agency, N brands with one stand-in
+network channel each (sealed credentials), and publications with one approved variant each,
+scheduled over a window that starts shortly after the processes are up: a steady stream
+plus a burst on one second (the top of the hour). The scheduler and the workers run as
+their own processes (``python -m tests.support.processes``: what ``agency scheduler`` and
+``agency worker`` run, with the stand-in connector installed); the network is
+``tests/support/stubnet.py`` served by uvicorn in its own process with 20 ms per call.
+
+Printed: lateness from due time to the network call (p50/p95/p99/max) for the steady part
+and for the burst, the time for the burst to be fully out, the highest publications per
+second sustained over 10 s, the peak RSS of each process (VmHWM), duplicates and losses.
+
+    .venv/bin/python benchmarks/scheduler.py                # 100,000 over 10 minutes
+    .venv/bin/python benchmarks/scheduler.py --scale 0.1    # 10,000 over 1 minute
+    .venv/bin/python benchmarks/scheduler.py --scale 0.1 --kill   # SIGKILLs halfway
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks`, `tests` importable
+
+from tests.support.servers import PostgresServer, RedisServer, free_port
+from tests.support.stubnet import TOKEN
+
+from agency.channel.credentials import seal
+from agency.config import DatabaseSettings, RedisSettings, Settings
+from agency.connector.base import Credentials
+from agency.kernel.migrate import upgrade
+from agency.kernel.secrets import SecretBox
+from benchmarks._data import APP_PW, APP_ROLE, DB, OWNER, OWNER_PW
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+GOAL_P99 = 1.0
+GOAL_BURST = 15.0
+GOAL_RSS_MB = 300.0
+
+
+@dataclass
+class Plan:
+    variants: int
+    brands: int
+    burst: int
+    window: float  # seconds over which the steady part is due
+    lead: float  # seconds from the end of seeding to the first due time
+    workers: int
+    threads: int
+
+    @classmethod
+    def scaled(cls, scale: float, workers: int, threads: int, lead: float) -> Plan:
+        return cls(
+            variants=int(100_000 * scale),
+            brands=max(10, int(1_000 * scale)),
+            burst=int(10_000 * scale),
+            window=600 * scale,
+            lead=lead,
+            workers=workers,
+            threads=threads,
+        )
+
+
+# -- processes ------------------------------------------------------------------------------
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+    peak_kb: int = 0
+
+    def sample(self) -> None:
+        self.peak_kb = max(self.peak_kb, tree_hwm_kb(self.proc.pid))
+
+
+def tree_hwm_kb(pid: int) -> int:
+    """VmHWM of a process plus its children (uvicorn, dramatiq are single processes here)."""
+    total = 0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    for p in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+    return total
+
+
+@dataclass
+class Fleet:
+    env: dict[str, str]
+    logs: Path
+    children: list[Child] = field(default_factory=list)  # every child ever started
+
+    def start(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> Child:
+        log = self.logs / f"{len(self.children)}-{name}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=env or self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        child = Child(name, proc, log)
+        self.children.append(child)
+        return child
+
+    def process(self, kind: str, threads: int | None = None) -> Child:
+        cmd = [sys.executable, "-m", "tests.support.processes", kind]
+        if threads:
+            cmd += ["--threads", str(threads)]
+        return self.start(kind, cmd)
+
+    def sample(self) -> None:
+        for child in self.children:
+            if child.proc.poll() is None:
+                child.sample()
+
+    def kill(self, child: Child) -> None:
+        child.sample()
+        child.proc.send_signal(signal.SIGKILL)
+        child.proc.wait(10)
+
+    def close(self) -> None:
+        for child in self.children:
+            if child.proc.poll() is None:
+                child.proc.kill()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.proc.wait(10)
+
+
+def wait_for(child: Child, marker: bytes, within: float = 60) -> None:
+    deadline = time.monotonic() + within
+    while marker not in child.log.read_bytes():
+        if child.proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{child.name} did not start:\n{child.log.read_text()[-3000:]}")
+        time.sleep(0.05)
+
+
+def received(port: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://{HOST}:{port}/bench/received", timeout=30) as r:
+        return dict(json.loads(r.read()))
+
+
+# -- data -----------------------------------------------------------------------------------
+
+
+def seed(pg: PostgresServer, settings: Settings, plan: Plan, start: datetime) -> list[datetime]:
+    """One agency, the brands, a channel each, and the publications; returns the due times."""
+    box = SecretBox.from_settings(settings.secrets, settings.auth.secret_key.get_secret_value())
+    sealed = seal(box, Credentials(access_token=TOKEN))
+    steady = plan.variants - plan.burst
+    dues = [start + timedelta(seconds=plan.window * i / max(steady, 1)) for i in range(steady)]
+    burst_at = start + timedelta(seconds=plan.window / 2)
+    dues += [burst_at] * plan.burst
+    agency = uuid.uuid4()
+    brands = [uuid.uuid4() for _ in range(plan.brands)]
+    channels = [uuid.uuid4() for _ in range(plan.brands)]
+    now = datetime.now(UTC)
+    with pg.connect(DB) as conn, conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO agencies (id, name, slug, version, created_at) "
+            "VALUES (%s, 'Bench', 'bench', 1, %s)",
+            (agency, now),
+        )
+        with cur.copy(
+            "COPY brands (id, agency_id, name, slug, timezone, locale, reporting_line, "
+            "editorial_charter, community_charter, network_objectives, publish_grace_minutes, "
+            "approval_policy, version, created_at) FROM STDIN"
+        ) as copy:
+            for i, b in enumerate(brands):
+                copy.write_row(
+                    (b, agency, f"Brand {i}", f"brand-{i}", "Europe/Paris", "fr",
+                     "communication", "{}", "{}", "{}", 60, "none", 1, now)
+                )  # fmt: skip
+        with cur.copy(
+            "COPY channels (id, agency_id, brand_id, network, account_id, account_kind, name, "
+            "scopes, refreshable, health, connected_at, credentials, version, created_at) "
+            "FROM STDIN"
+        ) as copy:
+            for i, (c, b) in enumerate(zip(channels, brands, strict=True)):
+                copy.write_row(
+                    (c, agency, b, "stubnet", f"acct-{i}", "user", f"Account {i}", "[]",
+                     False, "ok", now, sealed, 1, now)
+                )  # fmt: skip
+        with (
+            cur.copy(
+                "COPY publications (id, agency_id, brand_id, title, status, scheduled_at, "
+                "reporting_line, tags, utm, version, created_at, approved_at) FROM STDIN"
+            ) as pubs,
+        ):
+            ids = [uuid.uuid4() for _ in dues]
+            for i, (p, due) in enumerate(zip(ids, dues, strict=True)):
+                pubs.write_row(
+                    (p, agency, brands[i % plan.brands], f"Post {i}", "scheduled", due,
+                     "communication", "[]", "{}", 1, now, now)
+                )  # fmt: skip
+        with cur.copy(
+            "COPY publication_variants (id, agency_id, publication_id, brand_id, channel_id, "
+            "network, text, options, media_ids, status, due_at, content_version, "
+            "approved_version, attempt_count, created_at) FROM STDIN"
+        ) as copy:
+            for i, (p, due) in enumerate(zip(ids, dues, strict=True)):
+                k = i % plan.brands
+                copy.write_row(
+                    (uuid.uuid4(), agency, p, brands[k], channels[k], "stubnet", f"bench-{i}",
+                     "{}", "[]", "scheduled", due, 1, 1, 0, now)
+                )  # fmt: skip
+        conn.commit()
+        cur.execute("ANALYZE")
+    return dues
+
+
+# -- scoring --------------------------------------------------------------------------------
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def summarise(label: str, values: list[float]) -> str:
+    if not values:
+        return f"{label}: none"
+    return (
+        f"{label}: n={len(values)} p50={pct(values, 0.5):.3f}s p95={pct(values, 0.95):.3f}s "
+        f"p99={pct(values, 0.99):.3f}s max={max(values):.3f}s mean={statistics.mean(values):.3f}s"
+    )
+
+
+def score(plan: Plan, dues: list[datetime], posts: list[list[Any]]) -> dict[str, Any]:
+    steady = plan.variants - plan.burst
+    first: dict[int, float] = {}
+    counts: Counter[int] = Counter()
+    for text, _key, at in posts:
+        i = int(text.split("-", 1)[1])
+        counts[i] += 1
+        first[i] = min(first.get(i, at), at)
+    late_steady = [first[i] - dues[i].timestamp() for i in range(steady) if i in first]
+    late_burst = [
+        first[i] - dues[i].timestamp() for i in range(steady, plan.variants) if i in first
+    ]
+    burst_at = dues[-1].timestamp() if plan.burst else 0.0
+    seconds = Counter(int(at) for at in first.values())
+    best = 0.0
+    if seconds:
+        lo, hi = min(seconds), max(seconds)
+        for s in range(lo, hi + 1):
+            best = max(best, sum(seconds.get(s + k, 0) for k in range(10)) / 10)
+    return {
+        "steady": late_steady,
+        "burst": late_burst,
+        "burst_out": (max(late_burst) if len(late_burst) == plan.burst else None),
+        "burst_first": burst_at,
+        "sustained": best,
+        "duplicates": sum(1 for c in counts.values() if c > 1),
+        "extra_posts": sum(c - 1 for c in counts.values() if c > 1),
+        "losses": plan.variants - len(first),
+    }
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+def run(plan: Plan, kill: bool, stale: float) -> int:
+    logs = Path(tempfile.mkdtemp(prefix="bench-scheduler-"))
+    print(f"plan: {plan}; kill={kill}; logs in {logs}", flush=True)
+    pg = PostgresServer(settings={"shared_buffers": "1GB", "max_connections": "200"})
+    redis = RedisServer()
+    fleet: Fleet | None = None
+    try:
+        pg.create_role(OWNER, OWNER_PW)
+        pg.create_role(APP_ROLE, APP_PW)
+        pg.create_database(DB, owner=OWNER)
+        settings = Settings(
+            database=DatabaseSettings(
+                url=pg.sqlalchemy_url(APP_ROLE, APP_PW, DB),
+                migration_url=pg.sqlalchemy_url(OWNER, OWNER_PW, DB),
+                app_role=APP_ROLE,
+            ),
+            redis=RedisSettings(url=redis.url),
+        )
+        upgrade(settings)
+        net_port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENCY_", "PG"))}
+        env.update(
+            {
+                "AGENCY_DATABASE_URL": settings.database.url,
+                "AGENCY_DATABASE_APP_ROLE": APP_ROLE,
+                "AGENCY_DATABASE_POOL_SIZE": str(plan.threads + 2),
+                "AGENCY_DATABASE_MAX_OVERFLOW": "10",
+                "AGENCY_REDIS_URL": redis.url,
+                "AGENCY_NETWORKS__STUBNET__BASE_URL": f"http://{HOST}:{net_port}",
+                "AGENCY_WORKER_THREADS": str(plan.threads),
+                "AGENCY_WORKER_SCHEDULER_INTERVAL_SECONDS": "0.2",
+                "AGENCY_PUBLISHING__STALE_ATTEMPT_SECONDS": str(stale),
+                "AGENCY_PUBLISHING__LEASE_SECONDS": "60",
+                "PYTHONPATH": str(ROOT),
+            }
+        )
+        fleet = Fleet(env, logs)
+        net = fleet.start(
+            "stubnet",
+            [sys.executable, "-m", "uvicorn", "benchmarks._sched_net:net_app", "--factory",
+             "--host", HOST, "--port", str(net_port), "--loop", "uvloop", "--http", "httptools",
+             "--no-access-log", "--log-level", "warning", "--backlog", "4096"],
+            {**env, "BENCH_NET_LATENCY": "0.02"},
+        )  # fmt: skip
+        t0 = time.time()
+        start = datetime.now(UTC) + timedelta(seconds=plan.lead)
+        dues = seed(pg, settings, plan, start)
+        print(f"seeded {plan.variants:,} variants in {time.time() - t0:.1f}s", flush=True)
+        scheduler = fleet.process("scheduler")
+        workers = [fleet.process("worker", plan.threads) for _ in range(plan.workers)]
+        for w in workers:
+            wait_for(w, b"worker started")
+        wait_for(scheduler, b"scheduler started")
+        while received(net_port) is None:  # the network is up
+            time.sleep(0.1)
+        slack = (start - datetime.now(UTC)).total_seconds()
+        print(f"processes up; first due in {slack:.1f}s", flush=True)
+        if slack < 0:
+            print("WARNING: the window started before the processes were up", flush=True)
+        end = start.timestamp() + plan.window
+        half = start.timestamp() + plan.window / 2 + 2  # just after the burst
+        killed = False
+        last, last_change = -1, time.time()
+        while True:
+            time.sleep(1)
+            fleet.sample()
+            now = time.time()
+            if kill and not killed and now >= half:
+                print("SIGKILL worker 0 and the scheduler", flush=True)
+                fleet.kill(workers[0])
+                fleet.kill(scheduler)
+                scheduler = fleet.process("scheduler")
+                workers[0] = fleet.process("worker", plan.threads)
+                killed = True
+            got = len(received(net_port)["posts"])
+            if got != last:
+                last, last_change = got, now
+            if now > end and got >= plan.variants:
+                time.sleep(3)  # any late duplicate
+                break
+            if now > end and now - last_change > max(60.0, 3 * stale):
+                print("stalled: no new post for a while", flush=True)
+                break
+        fleet.sample()
+        data = received(net_port)
+        result = score(plan, dues, data["posts"])
+        with pg.connect(DB) as conn:
+            rows = conn.execute(
+                "SELECT status, count(*) FROM publication_variants GROUP BY status"
+            ).fetchall()
+            statuses = {str(row[0]): row[1] for row in rows}
+        print()
+        print(summarise("lateness, steady", result["steady"]))
+        print(summarise("lateness, burst ", result["burst"]))
+        out = result["burst_out"]
+        print(
+            f"burst of {plan.burst:,} fully out after: {out:.2f}s" if out else "burst: not all out"
+        )
+        print(f"highest sustained (10 s window): {result['sustained']:.1f} publications/s")
+        print(f"network calls: {data['calls']:,}; posts stored: {len(data['posts']):,}")
+        print(f"duplicates: {result['duplicates']} ({result['extra_posts']} extra posts)")
+        print(f"losses: {result['losses']}")
+        print(f"variant statuses in the database: {statuses}")
+        print("peak RSS (VmHWM):")
+        for child in fleet.children:
+            print(f"  {child.name:<10} pid {child.proc.pid:<7} {child.peak_kb / 1024:7.1f} MB")
+        worst = max(
+            (c.peak_kb for c in fleet.children if c.name in ("worker", "scheduler")), default=0
+        )
+        goals = {
+            "p99 steady < 1 s": pct(result["steady"], 0.99) < GOAL_P99,
+            "burst out < 15 s": bool(out is not None and out < GOAL_BURST),
+            "worker/scheduler < 300 MB": worst / 1024 < GOAL_RSS_MB,
+            "0 duplicates": result["duplicates"] == 0,
+            "0 losses": result["losses"] == 0,
+        }
+        for goal, met in goals.items():
+            print(f"  {'met' if met else 'NOT MET'}: {goal}")
+        _ = net
+        return 0
+    finally:
+        if fleet is not None:
+            fleet.close()
+        redis.close()
+        pg.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--scale", type=float, default=1.0, help="0.1: 10,000 over 1 minute")
+    parser.add_argument("--kill", action="store_true", help="SIGKILL a worker and the scheduler")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes")
+    parser.add_argument("--threads", type=int, default=16, help="threads per worker")
+    parser.add_argument("--lead", type=float, default=60.0, help="seconds before the first due")
+    parser.add_argument("--stale", type=float, default=10.0, help="stale attempt seconds")
+    args = parser.parse_args(argv)
+    plan = Plan.scaled(args.scale, args.workers, args.threads, args.lead)
+    return run(plan, args.kill, args.stale)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
