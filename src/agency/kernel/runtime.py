@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import dramatiq
 
     from agency.connector.registry import Registry
+    from agency.media.storage import MediaStorage
 
 
 class Runtime:
@@ -42,6 +43,7 @@ class Runtime:
         self._engines: dict[asyncio.AbstractEventLoop, AsyncEngine] = {}
         self._makers: dict[asyncio.AbstractEventLoop, async_sessionmaker[AsyncSession]] = {}
         self._http: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+        self._media_storage: MediaStorage | None = None
         self._lock = threading.Lock()
 
     @property
@@ -58,6 +60,16 @@ class Runtime:
                 )
                 self._http[loop] = client
             return client
+
+    @property
+    def media_storage(self) -> MediaStorage:
+        """Where media files live: the backend ``settings.media.storage`` names."""
+        from agency.media.storage import build_storage
+
+        with self._lock:
+            if self._media_storage is None:
+                self._media_storage = build_storage(self.settings)
+            return self._media_storage
 
     @property
     def engine(self) -> AsyncEngine:
@@ -84,6 +96,8 @@ class Runtime:
             await engine.dispose()
         if client is not None:
             await client.aclose()
+        if self._media_storage is not None:
+            await self._media_storage.aclose()
 
 
 _current: Runtime | None = None
