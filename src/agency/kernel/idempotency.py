@@ -92,20 +92,23 @@ class Idempotency:
         self.key = key
 
 
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        required=False,
+        max_length=MAX_KEY_LENGTH,
+        min_length=1,
+        description="Retry-safe creation: the same key and body return the first answer.",
+    ),
+]
+
+
 async def provide_idempotency(
     request: Request[Any, Any, Any],
     subject: NamedDependency[Subject],
     db_session: NamedDependency[AsyncSession],
-    idempotency_key: Annotated[
-        str | None,
-        HeaderParameter(
-            name="Idempotency-Key",
-            required=False,
-            max_length=MAX_KEY_LENGTH,
-            min_length=1,
-            description="Retry-safe creation: the same key and body return the first answer.",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Idempotency:
     if idempotency_key is None:
         return Idempotency(None)
@@ -113,6 +116,22 @@ async def provide_idempotency(
     digest = hashlib.sha256(
         request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
     ).hexdigest()
+    await claim_idempotency_key(request, subject, db_session, idempotency_key, digest)
+    return Idempotency(idempotency_key)
+
+
+async def claim_idempotency_key(
+    request: Request[Any, Any, Any],
+    subject: Subject,
+    db_session: AsyncSession,
+    idempotency_key: str,
+    digest: str,
+) -> None:
+    """Replay, refuse, or hold ``idempotency_key`` for this request, identified by ``digest``.
+
+    For a route that cannot hash its raw body (a streamed upload): it calls this itself,
+    with a digest of what makes two requests the same.
+    """
     existing = (
         await db_session.execute(
             scoped_select(IdempotencyKey, subject).where(IdempotencyKey.key == idempotency_key)
@@ -129,7 +148,6 @@ async def provide_idempotency(
             "Another request with this Idempotency-Key is in progress; retry it shortly."
         ) from exc
     request_context(request.scope).idempotency = PendingIdempotency(record.id)
-    return Idempotency(idempotency_key)
 
 
 def _replay_or_refuse(existing: IdempotencyKey, digest: str) -> None:
@@ -142,4 +160,12 @@ def _replay_or_refuse(existing: IdempotencyKey, digest: str) -> None:
     raise IdempotentReplay(existing)
 
 
-__all__ = ["AppError", "Idempotency", "IdempotencyKey", "IdempotentReplay", "provide_idempotency"]
+__all__ = [
+    "AppError",
+    "Idempotency",
+    "IdempotencyKey",
+    "IdempotencyKeyHeader",
+    "IdempotentReplay",
+    "claim_idempotency_key",
+    "provide_idempotency",
+]
