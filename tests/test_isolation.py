@@ -39,6 +39,7 @@ ID_PARAMS = {
     "delivery_id": "webhook_delivery",
     "publication_id": "publication",
     "variant_id": "variant",
+    "media_id": "media",
 }
 # Path parameters of public routes that are not ids: a capability token, a network name.
 # The matrix sends a value that names nothing; the route must still answer 4xx, leak nothing.
@@ -67,6 +68,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/connect/{token}"): {"identifier": "someone", "app_password": "xxxx"},
     ("POST", "/webhooks"): {"url": "https://hooks.example.com/matrix"},
     ("PATCH", "/webhooks/{webhook_id}"): {"description": "Renamed"},
+    ("PATCH", "/media/{media_id}"): {"alt_text": "Renamed"},
 }
 
 
@@ -125,7 +127,28 @@ async def _objects_of(
         "api_token": token.json()["id"],
         "webhook": webhook.json()["id"],
         "webhook_delivery": ping.json()["id"],
+        "media": await _insert_media(runtime, tenant.agency_id, brand.json()["id"]),
     }
+
+
+async def _insert_media(runtime: Runtime, agency_id: uuid.UUID, brand_id: str) -> str:
+    """A media row (its file is never read: every route must stop at the tenant lookup)."""
+    from agency.media.models import MediaAsset
+
+    async with runtime.session() as session:
+        await bind_tenant(session, agency_id)
+        media = MediaAsset(
+            agency_id=agency_id,
+            brand_id=uuid.UUID(brand_id),
+            kind="image",
+            mime_type="image/png",
+            size_bytes=1,
+            sha256="0" * 64,
+            storage_key=f"{agency_id}/{brand_id}/{uuid.uuid4()}",
+        )
+        session.add(media)
+        await session.commit()
+        return str(media.id)
 
 
 @pytest.fixture(params=["app-filter", "rls-only"])
@@ -222,6 +245,7 @@ async def test_public_routes_are_the_expected_few(app: Litestar) -> None:
         ("GET", "/oauth/callback/{network}"),
         ("GET", "/connect/{token}"),
         ("POST", "/connect/{token}"),
+        ("GET", "/media/{media_id}/signed"),
     }
 
 

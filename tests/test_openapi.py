@@ -25,6 +25,7 @@ PUBLIC = {
     "/invitations/accept",
     "/oauth/callback/{network}",
     "/connect/{token}",
+    "/media/{media_id}/signed",
 }
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 PROBLEM = "application/problem+json"

@@ -13,7 +13,8 @@ class MediaAsset(IdMixin, TenantMixin, TimestampMixin, Base):
     """A file uploaded once for a brand and reused across publication variants."""
 
     __tablename__ = "media"
-    __tenant_indexes__ = (Index("ix_media_agency_brand", "agency_id", "brand_id"),)
+    # Lists page newest first (id desc) within a brand, optionally of one kind.
+    __tenant_indexes__ = (Index("ix_media_agency_brand", "agency_id", "brand_id", "id"),)
 
     brand_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(10))  # image | video | gif
@@ -27,3 +28,8 @@ class MediaAsset(IdMixin, TenantMixin, TimestampMixin, Base):
     storage_key: Mapped[str] = mapped_column(String(500))
     alt_text: Mapped[str | None] = mapped_column(String(1500))
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    # Frames of an image (an animated GIF, WebP or PNG has more than one); None for a video.
+    frames: Mapped[int | None]
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
