@@ -39,6 +39,7 @@ ID_PARAMS = {
     "delivery_id": "webhook_delivery",
     "publication_id": "publication",
     "variant_id": "variant",
+    "feed_id": "calendar_feed",
     "media_id": "media",
 }
 # Path parameters of public routes that are not ids: a capability token, a network name.
@@ -62,6 +63,10 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/publications/{publication_id}"): {"title": "Renamed"},
     ("POST", "/publications/{publication_id}/schedule"): {"at": "2030-01-01T09:00:00Z"},
     ("POST", "/publications/{publication_id}/variants/{variant_id}/resolve"): {"published": False},
+    ("PUT", "/channels/{channel_id}/queue-slots"): {
+        "slots": [{"weekday": 0, "local_time": "09:00"}]
+    },
+    ("POST", "/brands/{brand_id}/calendar-feeds"): {"name": "Matrix"},
     ("POST", "/brands/{brand_id}/connections"): {"network": "matrix"},
     ("POST", "/brands/{brand_id}/connect-links"): {"network": "matrix"},
     ("POST", "/connections/{connection_id}/select"): {"account_ids": ["1"]},
@@ -117,11 +122,16 @@ async def _objects_of(
         headers=tenant.headers,
     )
     assert publication.status_code == 201, publication.text
+    feed = await client.post(
+        f"/brands/{brand.json()['id']}/calendar-feeds", json={}, headers=tenant.headers
+    )
+    assert feed.status_code == 201, feed.text
     return {
         **channel_objects,
         "brand": brand.json()["id"],
         "publication": publication.json()["id"],
         "variant": publication.json()["variants"][0]["id"],
+        "calendar_feed": feed.json()["id"],
         "member": member["id"],
         "invitation": invitation.json()["id"],
         "api_token": token.json()["id"],
@@ -245,6 +255,7 @@ async def test_public_routes_are_the_expected_few(app: Litestar) -> None:
         ("GET", "/oauth/callback/{network}"),
         ("GET", "/connect/{token}"),
         ("POST", "/connect/{token}"),
+        ("GET", "/feeds/{token}/calendar.ics"),
         ("GET", "/media/{media_id}/signed"),
     }
 

@@ -25,6 +25,7 @@ PUBLIC = {
     "/invitations/accept",
     "/oauth/callback/{network}",
     "/connect/{token}",
+    "/feeds/{token}/calendar.ics",
     "/media/{media_id}/signed",
 }
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}

@@ -23,6 +23,7 @@ from agency.auth.authentication import (
 )
 from agency.auth.endpoints import ApiTokenController, AuthController
 from agency.brand.endpoints import BrandController
+from agency.calendar.endpoints import ROUTES as CALENDAR_ROUTES
 from agency.channel.endpoints import (
     BrandChannelController,
     ChannelController,
@@ -65,6 +66,7 @@ API_CONTROLLERS: list[Any] = [
     use_connect_link,
     *MEDIA_ROUTES,
     *PUBLICATION_ROUTES,
+    *CALENDAR_ROUTES,
     *WEBHOOK_ROUTES,
 ]
 

@@ -3,6 +3,7 @@
 from agency.audit.models import AuditEvent
 from agency.auth.models import Credential
 from agency.brand.models import Brand
+from agency.calendar.models import CalendarFeed, PublicationSeries
 from agency.channel.models import Channel, Connection, ConnectLink, OAuthApp
 from agency.kernel.db import Base
 from agency.kernel.idempotency import IdempotencyKey
@@ -19,6 +20,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Brand",
+    "CalendarFeed",
     "Channel",
     "ConnectLink",
     "Connection",
@@ -30,6 +32,7 @@ __all__ = [
     "OAuthApp",
     "PeriodicJob",
     "Publication",
+    "PublicationSeries",
     "PublicationVersion",
     "QueueSlot",
     "User",

@@ -1,5 +1,6 @@
 """Imports every module that declares jobs or periodic schedules."""
 
+from agency.calendar import tasks as calendar_tasks
 from agency.channel import tasks as channel_tasks
 from agency.maintenance import tasks as maintenance_tasks
 from agency.media import tasks as media_tasks
@@ -7,6 +8,7 @@ from agency.publication import tasks as publication_tasks
 from agency.webhook import tasks as webhook_tasks
 
 __all__ = [
+    "calendar_tasks",
     "channel_tasks",
     "maintenance_tasks",
     "media_tasks",
