@@ -208,18 +208,15 @@ class Publisher:
 
     async def _lock(self, variant_id: uuid.UUID) -> tuple[Publication, Variant] | None:
         """The publication's lock first, then the variant's: the order edits take too."""
-        peek = await self.variants.find(variant_id)
-        if peek is None:
+        publication_id = await self.variants.publication_of(variant_id)
+        if publication_id is None:
             return None
-        publication = await self.publications.find(peek.publication_id)
+        publication = await self.publications.lock(publication_id)
         if publication is None:
             return None
-        publication = await self.publications.get_for_update(publication.id)
-        await self.session.refresh(peek)
         variant = await self.variants.lock(variant_id)
         if variant is None:
             return None
-        await self.session.refresh(variant)
         return publication, variant
 
     # -- publishing ------------------------------------------------------------------------
@@ -621,4 +618,4 @@ class Publisher:
         if publication.status in (Status.CANCELED,):
             return
         if publication.status != status:
-            await self.publications.set_status(publication.id, status)
+            await self.publications.set_status(publication, status)

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Select, Text, cast, func, or_
+from sqlalchemy.orm.attributes import set_committed_value
 
 from agency.kernel.repository import TenantRepository
 from agency.kernel.tenancy import scoped_select, scoped_update
@@ -18,11 +19,20 @@ class PublicationRepository(TenantRepository[Publication]):
 
     async def get_for_update(self, publication_id: uuid.UUID) -> Publication:
         """The publication, locked: edits and the pipeline take this lock first, then variants."""
-        stmt = self.select().where(Publication.id == publication_id).with_for_update()
-        found: Publication | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        found = await self.lock(publication_id)
         if found is None:
             await self.get(publication_id)  # the same 404 as a read
         assert found is not None
+        return found
+
+    async def lock(self, publication_id: uuid.UUID) -> Publication | None:
+        stmt = (
+            self.select()
+            .where(Publication.id == publication_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        found: Publication | None = (await self.session.execute(stmt)).scalar_one_or_none()
         return found
 
     def listing(
@@ -40,14 +50,15 @@ class PublicationRepository(TenantRepository[Publication]):
             stmt = stmt.where(Publication.campaign == campaign)
         return stmt
 
-    async def set_status(self, publication_id: uuid.UUID, status: str) -> None:
+    async def set_status(self, publication: Publication, status: str) -> None:
         """The pipeline's summary: not a user edit, so the ETag version does not move."""
         await self.session.execute(
             scoped_update(Publication, self.subject)
-            .where(Publication.id == publication_id)
+            .where(Publication.id == publication.id)
             .values(status=status)
-            .execution_options(synchronize_session="fetch")
+            .execution_options(synchronize_session=False)
         )
+        set_committed_value(publication, "status", status)
 
 
 class VariantRepository(TenantRepository[Variant]):
@@ -70,8 +81,20 @@ class VariantRepository(TenantRepository[Variant]):
 
     async def lock(self, variant_id: uuid.UUID) -> Variant | None:
         """The variant locked for this transaction, or None when another worker holds it."""
-        stmt = self.select().where(Variant.id == variant_id).with_for_update(skip_locked=True)
+        stmt = (
+            self.select()
+            .where(Variant.id == variant_id)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
         found: Variant | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return found
+
+    async def publication_of(self, variant_id: uuid.UUID) -> uuid.UUID | None:
+        stmt = (
+            self.select().with_only_columns(Variant.publication_id).where(Variant.id == variant_id)
+        )
+        found: uuid.UUID | None = (await self.session.execute(stmt)).scalar_one_or_none()
         return found
 
     async def statuses(self, publication_id: uuid.UUID) -> list[str]:

@@ -28,6 +28,7 @@ from agency.kernel.http import check_if_match
 from agency.kernel.pagination import PageRequest
 from agency.kernel.tenancy import Subject, scoped_select
 from agency.media.models import MediaAsset
+from agency.media.service import register_usage_check
 from agency.publication import events
 from agency.publication.charter import charter_problems
 from agency.publication.content import content_hash, problems_of
@@ -379,7 +380,7 @@ class PublicationService:
         variant.lease_until = None
         await self.repo.flush()
         await self.repo.set_status(
-            publication.id, summarize(await self.variants.statuses(publication.id))
+            publication, summarize(await self.variants.statuses(publication.id))
         )
         self._version(
             publication,
@@ -819,3 +820,12 @@ def _short(value: Any) -> Any:
     if isinstance(value, str) and len(value) > 500:
         return value[:500] + "…"
     return value
+
+
+@register_usage_check
+async def _media_in_use(session: AsyncSession, subject: Subject, media_id: uuid.UUID) -> str | None:
+    """A media file still to be published (or publishing) cannot be deleted."""
+    count = await VariantRepository(session, subject).using_media(media_id)
+    if count:
+        return f"{count} publication variant(s) not yet published use this media."
+    return None

@@ -1,0 +1,148 @@
+"""Where a worker's time goes per publication: N due variants published one after another in
+this process (no broker), against the stub network with no latency, under cProfile.
+
+    .venv/bin/python benchmarks/publish_profile.py --count 400 [--concurrency 8] [--profile]
+
+Prints wall time and CPU time per publication, and with --profile the top functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import os
+import pstats
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import select
+from tests.support.servers import PostgresServer, RedisServer, free_port
+from tests.support.stubnet import StubNetConnector
+
+from agency.config import (
+    ConnectorSettings,
+    DatabaseSettings,
+    NetworkSettings,
+    RedisSettings,
+    Settings,
+)
+from agency.connector.registry import Registry, installed
+from agency.kernel import runtime as runtime_module
+from agency.kernel.jobs import JobBuffer, collecting, setup_broker
+from agency.kernel.migrate import upgrade
+from agency.kernel.runtime import Runtime
+from agency.kernel.tenancy import bind_system
+from agency.publication.models import Variant
+from agency.publication.pipeline import Publisher
+from benchmarks._data import APP_PW, APP_ROLE, DB, OWNER, OWNER_PW
+from benchmarks.scheduler import Plan, seed
+
+
+def serve_stubnet() -> tuple[str, subprocess.Popen[bytes]]:
+    """The network in its own process, so that it takes no CPU (or GIL) from this one."""
+    port = free_port()
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "benchmarks._sched_net:net_app", "--factory",
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+         "--no-access-log"],
+        cwd=root,
+        env={**os.environ, "BENCH_NET_LATENCY": "0", "PYTHONPATH": str(root)},
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return f"http://127.0.0.1:{port}", proc
+        time.sleep(0.1)
+    raise RuntimeError("the stub network did not start")
+
+
+async def publish_all(runtime: Runtime, concurrency: int) -> tuple[int, float, float]:
+    async with runtime.session() as session:
+        await bind_system(session)
+        rows = (await session.execute(select(Variant.agency_id, Variant.id))).all()
+    queue: asyncio.Queue[tuple[uuid.UUID, uuid.UUID]] = asyncio.Queue()
+    for row in rows:
+        queue.put_nowait((row[0], row[1]))
+
+    async def one_worker() -> None:
+        while not queue.empty():
+            agency_id, variant_id = queue.get_nowait()
+            session = runtime.session()
+            buffer = JobBuffer()
+            try:
+                with collecting(buffer):
+                    await Publisher(session, agency_id, runtime).publish(variant_id)
+                await session.commit()
+            finally:
+                await session.close()
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(one_worker() for _ in range(concurrency)))
+    return len(rows), time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=400)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--sort", default="tottime", help="pstats order: tottime, cumulative")
+    args = parser.parse_args()
+    pg = PostgresServer(settings={"shared_buffers": "512MB", "max_connections": "100"})
+    redis = RedisServer()
+    try:
+        pg.create_role(OWNER, OWNER_PW)
+        pg.create_role(APP_ROLE, APP_PW)
+        pg.create_database(DB, owner=OWNER)
+        url, net = serve_stubnet()
+        settings = Settings(
+            database=DatabaseSettings(
+                url=pg.sqlalchemy_url(APP_ROLE, APP_PW, DB),
+                migration_url=pg.sqlalchemy_url(OWNER, OWNER_PW, DB),
+                app_role=APP_ROLE,
+                pool_size=args.concurrency + 2,
+            ),
+            redis=RedisSettings(url=redis.url),
+            connectors=ConnectorSettings(networks={"stubnet": NetworkSettings(base_url=url)}),
+        )
+        upgrade(settings)
+        plan = Plan(variants=args.count, brands=20, burst=0, window=1, lead=0, workers=1, threads=1)
+        seed(pg, settings, plan, datetime.now(UTC) - timedelta(seconds=5))
+        broker = setup_broker(settings)
+        registry = Registry([*installed().values(), StubNetConnector])
+        runtime = Runtime(settings, broker, connectors=registry)
+        runtime_module._current = runtime
+        profiler = cProfile.Profile() if args.profile else None
+        if profiler:
+            profiler.enable()
+        count, wall, cpu = asyncio.run(publish_all(runtime, args.concurrency))
+        if profiler:
+            profiler.disable()
+        print(
+            f"{count} publications, concurrency {args.concurrency}: "
+            f"{wall:.2f}s wall ({count / wall:.0f}/s), "
+            f"{cpu / count * 1000:.2f} ms of this process's CPU each"
+        )
+        if profiler:
+            pstats.Stats(profiler).sort_stats(args.sort).print_stats(45)
+        return 0
+    finally:
+        with contextlib.suppress(NameError):
+            net.kill()
+        redis.close()
+        pg.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
