@@ -10,8 +10,9 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -163,9 +164,10 @@ async def count_rows(runtime: Runtime, table: str) -> int:
 
 
 class LiveServer:
-    """The app served by uvicorn on a loopback port, in a thread with its own loop."""
+    """An ASGI app (ours, or a network's fake) served by uvicorn on a loopback port, in a
+    thread with its own loop."""
 
-    def __init__(self, app: Litestar) -> None:
+    def __init__(self, app: Callable[[Any, Any, Any], Awaitable[None]]) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")

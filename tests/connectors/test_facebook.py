@@ -117,9 +117,9 @@ class TestFacebook(ConnectorContract):
     ) -> None:
         assert FacebookConnector.oauth is not None
         meta = replace(FacebookConnector.oauth, token_url=f"{BASE}/oauth/access_token")
-        fake.codes["the-code"] = fake.user_id
+        code = fake.oauth.grant("https://a.test/cb")
         client = OAuthClient(fake.client_id, fake.client_secret, "https://a.test/cb")
-        credentials = await exchange_code(http, meta, client, "the-code", None)
+        credentials = await exchange_code(http, meta, client, code, None)
         assert fake.tokens[credentials.access_token].subject == fake.user_id
         assert credentials.expires_at is not None
         assert credentials.expires_at < datetime.now(UTC) + timedelta(hours=2)

@@ -118,9 +118,9 @@ class TestThreads(ConnectorContract):
     ) -> None:
         assert ThreadsConnector.oauth is not None
         meta = replace(ThreadsConnector.oauth, token_url="http://threads.test/oauth/access_token")
-        fake.codes["the-code"] = fake.user["id"]
+        code = fake.oauth.grant("https://a.test/cb")
         client = OAuthClient(fake.client_id, fake.client_secret, "https://a.test/cb")
-        login = await exchange_code(http, meta, client, "the-code", None)
+        login = await exchange_code(http, meta, client, code, None)
         assert login.extra["user_id"] == fake.user["id"]
 
         [account] = await build(http, login).identify()

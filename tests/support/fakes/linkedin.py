@@ -12,7 +12,17 @@
   as LinkedIn does (little-text-format page); hashtags read back as ``{hashtag|\\#|word}``.
 - Images API: POST /rest/images?action=initializeUpload, then PUT the bytes to uploadUrl.
 - OpenID userinfo (/v2/userinfo), organizationAcls (q=roleAssignee), organizations/{id},
-  socialMetadata, socialActions comments, networkSizes, the token endpoint for refresh.
+  socialMetadata, socialActions comments, networkSizes.
+- OAuth (https://learn.microsoft.com/en-us/linkedin/shared/authentication/authorization-code-flow):
+  the consent page at /oauth/v2/authorization (a refusal comes back as
+  ``error=user_cancelled_authorize``); POST /oauth/v2/accessToken with grant_type, code,
+  client_id, client_secret and the redirect_uri of the authorization, answering
+  ``access_token``, ``expires_in`` (60 days), ``refresh_token``, ``refresh_token_expires_in``
+  and ``scope``; a code LinkedIn cannot match is ``invalid_request`` ("Unable to retrieve
+  access token: appid/redirect uri/code verifier does not match authorization code. Or
+  authorization code expired..."), a client that fails to authenticate ``invalid_client``.
+  Refresh (https://learn.microsoft.com/en-us/linkedin/shared/authentication/programmatic-refresh-tokens):
+  grant_type=refresh_token with the client's id and secret; the refresh token stays the same.
 Errors use LinkedIn's shape: {"status", "serviceErrorCode", "code", "message"}.
 """
 
@@ -25,6 +35,7 @@ import time
 from typing import Any
 
 from tests.support.fakes.asgi import FakeServer, Request, Response, json_response
+from tests.support.fakes.oauth import AuthorizationServer, GrantRefused, Refusal
 
 ACTIVE_VERSIONS = {f"{year}{month:02d}" for year in (2025, 2026) for month in range(1, 13)}
 RESERVED = set("|{}@[]()<>#\\*_~")
@@ -46,6 +57,10 @@ REQUIRED_POST_FIELDS = {"author", "commentary", "visibility", "distribution", "l
 VISIBILITY = {"PUBLIC", "CONNECTIONS", "LOGGED_IN", "CONTAINER"}
 FEED_DISTRIBUTION = {"MAIN_FEED", "NONE"}
 URN_IN_PATH = re.compile(r"urn:li:")
+CODE_NOT_MATCHED = (
+    "Unable to retrieve access token: appid/redirect uri/code verifier does not match "
+    "authorization code. Or authorization code expired. Or external member binding exists"
+)
 
 
 class LinkedInError(Exception):
@@ -81,15 +96,23 @@ def read_little(commentary: str) -> str:
 
 
 class FakeLinkedIn(FakeServer):
-    def __init__(self, token: str) -> None:
+    def __init__(
+        self, token: str, client_id: str = "client-1", client_secret: str = "secret"
+    ) -> None:
         super().__init__()
-        self.token = token
+        self.token = token  # the newest; every token issued stays good (``tokens``)
+        self.tokens = {token}
         self.refresh_token = "refresh-" + secrets.token_hex(6)
         self.member = {
             "sub": "782bbtaQ",
             "name": "Ada Lovelace",
             "picture": "https://media.test/a.jpg",
         }
+        denial = {
+            "error": "user_cancelled_authorize",
+            "error_description": "The user cancelled the authorization",
+        }
+        self.oauth = AuthorizationServer(client_id, client_secret, self.member["sub"], denial)
         self.person = f"urn:li:person:{self.member['sub']}"
         self.organizations = {"2414183": {"localizedName": "Devtestco", "vanityName": "devtestco"}}
         self.posts: dict[str, dict[str, Any]] = {}
@@ -112,10 +135,12 @@ class FakeLinkedIn(FakeServer):
         return json_response(error.status, body)
 
     def handle(self, request: Request) -> Response:
+        if request.path == "/oauth/v2/authorization":
+            return self.oauth.authorize(request)
         if request.path == "/oauth/v2/accessToken":
             return self._token(request)
         try:
-            if request.bearer != self.token:
+            if request.bearer not in self.tokens:
                 raise LinkedInError(401, "Invalid access token", "REVOKED_ACCESS_TOKEN")
             if request.path.startswith("/dms-uploads/"):
                 return self._receive_image(request)
@@ -180,28 +205,44 @@ class FakeLinkedIn(FakeServer):
 
     def _token(self, request: Request) -> Response:
         form = request.form()
+        if form.get("grant_type") == "authorization_code":
+            try:
+                grant = self.oauth.redeem(form, form.get("client_secret"))
+            except GrantRefused as refused:
+                if refused.refusal is Refusal.BAD_CLIENT:
+                    return self._oauth_error(401, "invalid_client", "Client authentication failed")
+                return self._oauth_error(400, "invalid_request", CODE_NOT_MATCHED)
+            self.refresh_token = self.oauth.new_token("AQX")
+            return self._issue(",".join(grant.scope.split()))
+        if (form.get("client_id"), form.get("client_secret")) != (
+            self.oauth.client_id,
+            self.oauth.client_secret,
+        ):
+            return self._oauth_error(401, "invalid_client", "Client authentication failed")
         if (
             form.get("grant_type") != "refresh_token"
             or form.get("refresh_token") != self.refresh_token
         ):
-            return json_response(
-                400,
-                {
-                    "error": "invalid_request",
-                    "error_description": "The provided refresh token is invalid",
-                },
+            return self._oauth_error(
+                400, "invalid_request", "The provided refresh token is invalid"
             )
-        self.token = "AQV" + secrets.token_hex(10)
-        return json_response(
-            200,
-            {
-                "access_token": self.token,
-                "expires_in": 5184000,
-                "refresh_token": self.refresh_token,
-                "refresh_token_expires_in": 31536000,
-                "scope": "openid,profile,w_member_social",
-            },
-        )
+        return self._issue("openid,profile,w_member_social")
+
+    def _issue(self, scope: str) -> Response:
+        self.token = self.oauth.new_token("AQV")
+        self.tokens.add(self.token)
+        body = {
+            "access_token": self.token,
+            "expires_in": 5184000,
+            "refresh_token": self.refresh_token,
+            "refresh_token_expires_in": 31536000,
+            "scope": scope,
+        }
+        return json_response(200, body)
+
+    @staticmethod
+    def _oauth_error(status: int, error: str, description: str) -> Response:
+        return json_response(status, {"error": error, "error_description": description})
 
     # -- organisations -------------------------------------------------------------------------
 

@@ -78,7 +78,9 @@ class GraphFake(InstagramPublishing):
 
     def __init__(self, version: str = "v21.0", user_token: str = "EAA-user-token") -> None:
         super().__init__(version, "app-id", "app-secret")
+        self.dialog_path = f"/{version}/dialog/oauth"
         self.user_id = self.add("user", name="Ada Lovelace")["id"]
+        self.oauth.subject = self.user_id
         self.user_token = self.issue("user", self.user_id, value=user_token, long=True)
         routes: Routes = {
             ("user", "GET", None): self.get_node,
@@ -202,13 +204,9 @@ class GraphFake(InstagramPublishing):
         # The code exchange of the manual login flow. ``grant_type=authorization_code`` is not
         # on Meta's page; it is the RFC 6749 parameter generic clients send, accepted here.
         self.accept(params, ("client_id", "client_secret", "redirect_uri", "code"), ("grant_type",))
-        self.check_app(params)
         if params.get("grant_type", "authorization_code") != "authorization_code":
             raise invalid_param("Unsupported grant_type")
-        user_id = self.codes.pop(params["code"], None)
-        if user_id is None:
-            raise GraphError(400, 100, "Invalid verification code format.", subcode=36007)
-        value = self.issue("user", user_id)
+        value = self.issue("user", self.redeem(params).subject)
         return {"access_token": value, "token_type": "bearer", "expires_in": 5400}
 
     def check_app(self, params: dict[str, str]) -> None:

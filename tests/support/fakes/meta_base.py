@@ -10,6 +10,10 @@ Both speak Meta's Graph conventions, held here to the reference pages:
   https://developers.facebook.com/docs/graph-api/overview/rate-limiting
 - ``fields`` selection and the answer for an unknown field or object:
   https://developers.facebook.com/docs/graph-api/overview (fields, nodes and edges)
+- the login dialog and the code exchange (the code is good once, for the ``redirect_uri`` of
+  the dialog; a refusal comes back as ``error_reason=user_denied&error=access_denied&
+  error_description=Permissions+error.``):
+  https://developers.facebook.com/docs/facebook-login/guides/advanced/manual-flow
 
 A token is read from ``Authorization: Bearer`` (RFC 6750, which the Graph API accepts) or
 from the documented ``access_token`` parameter. Parameters the reference pages do not list
@@ -30,6 +34,7 @@ from email.policy import default as email_policy
 from typing import Any
 
 from tests.support.fakes.asgi import FakeServer, Request, Response, json_response
+from tests.support.fakes.oauth import AuthorizationServer, Grant, GrantRefused, Refusal
 
 # The Graph code Meta answers for each HTTP status the contract's failure switch asks for.
 CODE_FOR_STATUS = {400: 100, 401: 190, 403: 200, 429: 4, 500: 1, 503: 2}
@@ -74,6 +79,22 @@ def no_such_object(method: str, node: str) -> GraphError:
         subcode=33,
         kind="GraphMethodException",
     )
+
+
+def code_error(refusal: Refusal) -> GraphError:
+    """A refused code exchange. Meta documents the rules, not the words: these are Graph's."""
+    if refusal is Refusal.BAD_CLIENT:
+        return GraphError(400, 101, "Error validating application. Invalid application ID.")
+    subcode, message = {
+        Refusal.UNKNOWN_CODE: (36007, "Invalid verification code format."),
+        Refusal.REUSED_CODE: (36009, "This authorization code has been used."),
+        Refusal.REDIRECT_MISMATCH: (
+            36008,
+            "Error validating verification code. Please make sure your redirect_uri is "
+            "identical to the one you used in the OAuth dialog request",
+        ),
+    }[refusal]
+    return GraphError(400, 100, message, subcode=subcode)
 
 
 def not_ready() -> GraphError:
@@ -181,11 +202,20 @@ class MetaFake(FakeServer):
     #: Documented fields of each node type (``_node`` of an object), for ``fields=`` checks.
     node_fields: Mapping[str, frozenset[str]] = {}
 
+    #: Where the login dialog lives (the browser's side of the grant).
+    dialog_path = "/dialog/oauth"
+
     def __init__(self, version: str, client_id: str, client_secret: str) -> None:
         super().__init__()
         self.version = version
         self.client_id, self.client_secret = client_id, client_secret
-        self.codes: dict[str, str] = {}  # authorization code -> user id
+        denial = {
+            "error_reason": "user_denied",
+            "error": "access_denied",
+            "error_description": "Permissions error.",
+        }
+        # The user who logs in; subclasses name them once they exist.
+        self.oauth = AuthorizationServer(client_id, client_secret, "", denial)
         self.processing_polls = 1  # IN_PROGRESS answers before a container is FINISHED
         self.tokens: dict[str, Token] = {}
         self.objects: dict[str, dict[str, Any]] = {}
@@ -255,6 +285,8 @@ class MetaFake(FakeServer):
         return json_response(spec.status, error.body(), self.usage_headers(token, spec))
 
     def handle(self, request: Request) -> Response:
+        if request.path == self.dialog_path:
+            return self.oauth.authorize(request)
         spec = self.failure_spec
         if spec and spec.only and request.path.endswith(spec.only):
             return self.failure(request, spec.status)
@@ -320,6 +352,13 @@ class MetaFake(FakeServer):
     ) -> dict[str, Any] | None:
         """The answer of a token endpoint at this path, or None for an API call."""
         return None
+
+    def redeem(self, params: dict[str, str]) -> Grant:
+        """The login behind a code exchange's ``code``, or Graph's refusal."""
+        try:
+            return self.oauth.redeem(params, params.get("client_secret"))
+        except GrantRefused as refused:
+            raise code_error(refused.refusal) from None
 
     def authenticate(self, value: str | None) -> Token:
         if not value:

@@ -1,7 +1,8 @@
 """A fake Threads API (graph.threads.net), from Meta's reference pages.
 
 - tokens: https://developers.facebook.com/docs/threads/get-started/get-access-tokens-and-permissions
-  (code exchange answers ``access_token`` and ``user_id``) and
+  (the authorization window at ``/oauth/authorize``; the code exchange, ``POST
+  /oauth/access_token``, answers ``access_token`` and ``user_id``) and
   https://developers.facebook.com/docs/threads/get-started/long-lived-tokens (``GET
   /access_token?grant_type=th_exchange_token``, ``GET /refresh_access_token?grant_type=
   th_refresh_token``: only a long-lived token is refreshed); both live above ``/v1.0``
@@ -64,12 +65,14 @@ class ThreadsFake(MetaFake):
     """One Threads profile; ``user_token`` is long-lived."""
 
     node_fields = FIELDS
+    dialog_path = "/oauth/authorize"
     send_usage_headers = False
 
     def __init__(self, version: str = "v1.0", user_token: str = "THAA-user-token") -> None:
         super().__init__(version, "threads-app-id", "threads-app-secret")
         self.followers = 321
         self.user = self.add("threads_user", username="acme", name="Acme Bakery")
+        self.oauth.subject = self.user["id"]
         self.user_token = self.issue("user", self.user["id"], value=user_token, long=True)
         routes: Routes = {
             ("threads_user", "GET", None): self.get_node,
@@ -118,14 +121,9 @@ class ThreadsFake(MetaFake):
         if segments == ["oauth", "access_token"] and method == "POST":
             required = ("client_id", "client_secret", "code", "grant_type", "redirect_uri")
             self.accept(params, required)
-            if (params["client_id"], params["client_secret"]) != (
-                self.client_id,
-                self.client_secret,
-            ) or params["grant_type"] != "authorization_code":
-                raise GraphError(400, 101, "Error validating application.")
-            user = self.codes.pop(params["code"], None)
-            if user is None:
-                raise GraphError(400, 100, "Invalid authorization code", subcode=36007)
+            if params["grant_type"] != "authorization_code":
+                raise invalid_param("grant_type must be authorization_code")
+            user = self.redeem(params).subject
             return {"access_token": self.issue("user", user), "user_id": user}
         if segments == ["access_token"] and method == "GET":
             self.accept(params, ("grant_type", "client_secret"))

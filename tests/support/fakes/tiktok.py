@@ -14,7 +14,17 @@
 - Status (https://developers.tiktok.com/doc/content-posting-api-reference-get-video-status):
   PROCESSING_UPLOAD / PROCESSING_DOWNLOAD, then PUBLISH_COMPLETE (public posts get
   ``publicaly_available_post_id``, sic) or FAILED with a ``fail_reason``.
-- User info, video list and video query of the Display API; the v2 token endpoint.
+- User info, video list and video query of the Display API.
+- Login Kit for Web (https://developers.tiktok.com/doc/login-kit-web): the authorization page
+  at /v2/auth/authorize/ takes ``client_key``, comma-separated ``scope``, ``redirect_uri``,
+  ``state`` and ``response_type``. The token endpoint
+  (https://developers.tiktok.com/doc/oauth-user-access-token-management): POST
+  /v2/oauth/token/ with ``client_key``, ``client_secret``, ``code``, ``grant_type`` and the
+  ``redirect_uri`` of the authorization (``code_verifier`` for mobile and desktop apps only),
+  answering ``open_id``, ``scope``, ``access_token`` (24 hours), ``refresh_token`` (365 days,
+  renewed at each refresh), ``refresh_expires_in`` and ``token_type``. Errors there are
+  ``{"error", "error_description", "log_id"}`` with the categories of
+  https://developers.tiktok.com/doc/oauth-error-handling (their descriptions are quoted).
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.support.fakes.asgi import FakeServer, Request, Response, json_response
+from tests.support.fakes.oauth import AuthorizationServer, GrantRefused, Refusal
 
 MB = 1024 * 1024
 USER_FIELDS = {
@@ -82,6 +93,21 @@ PHOTO_INFO = {
     "brand_content_toggle",
     "brand_organic_toggle",
 }
+# https://developers.tiktok.com/doc/oauth-error-handling
+OAUTH_ERRORS = {
+    "access_denied": "The resource owner or authorization server denied the request.",
+    "invalid_client": "Client authentication failed (for example, unknown client, no client "
+    "authentication included, or unsupported authentication method).",
+    "invalid_grant": "The provided authorization grant (for example, authorization code or "
+    "resource owner credentials) or refresh token is invalid, expired, revoked, does not match "
+    "the redirection URI used in the authorization request, or was issued to another client.",
+    "invalid_request": "The request misses a required parameter or is otherwise malformed.",
+}
+GRANT_ERRORS = {
+    Refusal.BAD_CLIENT: "invalid_client",
+    Refusal.VERIFIER_MISSING: "invalid_request",
+    Refusal.VERIFIER_MISMATCH: "invalid_request",
+}
 STATUS_CODES = {
     400: "invalid_params",
     401: "access_token_invalid",
@@ -125,12 +151,23 @@ class Publish:
         return self.kind == "photo" or self.video_size == 0 or len(self.received) == self.video_size
 
 
+def oauth_error(error: str) -> Response:
+    body = {"error": error, "error_description": OAUTH_ERRORS[error], "log_id": "x"}
+    return json_response(400, body)
+
+
 class FakeTikTok(FakeServer):
-    def __init__(self, token: str) -> None:
+    def __init__(
+        self, token: str, client_key: str = "awkey123", client_secret: str = "secret"
+    ) -> None:
         super().__init__()
         self.token = token
         self.refresh_token = "rft." + secrets.token_hex(8)
         self.open_id = "-000OT8PrDyo1Qz3ug4sHSq4yHfETvBd2Iht"
+        denial = {"error": "access_denied", "error_description": OAUTH_ERRORS["access_denied"]}
+        self.oauth = AuthorizationServer(
+            client_key, client_secret, self.open_id, denial, client_param="client_key"
+        )
         self.creator: dict[str, Any] = {
             "creator_avatar_url": "https://p16.tiktokcdn.test/a.jpeg",
             "creator_username": "brand.official",
@@ -155,6 +192,8 @@ class FakeTikTok(FakeServer):
         return json_response(status, envelope({}, code, f"Injected HTTP {status}"))
 
     def handle(self, request: Request) -> Response:
+        if request.path == "/v2/auth/authorize/":
+            return self.oauth.authorize(request)
         if request.path == "/v2/oauth/token/":
             return self._token(request)
         try:
@@ -187,30 +226,28 @@ class FakeTikTok(FakeServer):
     def _token(self, request: Request) -> Response:
         form = request.form()
         if "client_id" in form or not form.get("client_key"):
-            return json_response(
-                400,
-                {
-                    "error": "invalid_request",
-                    "error_description": "client_key is required",
-                    "log_id": "x",
-                },
-            )
+            return oauth_error("invalid_request")
+        if form.get("grant_type") == "authorization_code":
+            try:
+                grant = self.oauth.redeem(form, form.get("client_secret"))
+            except GrantRefused as refused:
+                return oauth_error(GRANT_ERRORS.get(refused.refusal, "invalid_grant"))
+            return self._issue(grant.scope)
+        if (form["client_key"], form.get("client_secret")) != (
+            self.oauth.client_id,
+            self.oauth.client_secret,
+        ):
+            return oauth_error("invalid_client")
         if (
             form.get("grant_type") != "refresh_token"
             or form.get("refresh_token") != self.refresh_token
         ):
-            return json_response(
-                400,
-                {
-                    "error": "invalid_grant",
-                    "error_description": "Refresh token is invalid or expired.",
-                    "log_id": "x",
-                },
-            )
-        self.token, self.refresh_token = (
-            "act." + secrets.token_hex(10),
-            "rft." + secrets.token_hex(8),
-        )
+            return oauth_error("invalid_grant")
+        return self._issue("user.info.basic,video.publish")
+
+    def _issue(self, scope: str) -> Response:
+        self.token = self.oauth.new_token("act.")
+        self.refresh_token = self.oauth.new_token("rft.")
         return json_response(
             200,
             {
@@ -219,7 +256,7 @@ class FakeTikTok(FakeServer):
                 "open_id": self.open_id,
                 "refresh_expires_in": 31536000,
                 "refresh_token": self.refresh_token,
-                "scope": "user.info.basic,video.publish",
+                "scope": scope,
                 "token_type": "Bearer",
             },
         )

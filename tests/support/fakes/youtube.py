@@ -10,6 +10,14 @@ https://developers.google.com/youtube/v3/guides/using_resumable_upload_protocol
 Content-Range; 308 Resume Incomplete with a Range header until the last byte; ``bytes */total``
 asks where the upload stands; chunks other than the last are multiples of 256 KiB).
 Errors use Google's JSON error shape: https://developers.google.com/youtube/v3/docs/errors
+
+OAuth follows https://developers.google.com/identity/protocols/oauth2/web-server: the consent
+page at /o/oauth2/v2/auth (a refusal comes back as ``error=access_denied``; PKCE S256 is
+accepted), and POST /token with ``code``, ``client_id``, ``client_secret``, ``redirect_uri``,
+``grant_type`` and, when the authorization carried a challenge, ``code_verifier``. A refresh
+token comes only with ``access_type=offline``, and a refresh answers no new one. The page
+names the errors (``invalid_grant``, ``redirect_uri_mismatch``, ``invalid_client``); their
+descriptions are the ones Google answers.
 """
 
 from __future__ import annotations
@@ -28,10 +36,23 @@ from tests.support.fakes.google_discovery import (
     google_error,
     load_discovery,
 )
+from tests.support.fakes.oauth import AuthorizationServer, GrantRefused, Refusal
 
 CHUNK_GRANULE = 256 * 1024
 UPLOAD_PATHS = ("/upload/youtube/v3/videos", "/resumable/upload/youtube/v3/videos")
 FAILURE_REASONS = {401: "authError", 403: "forbidden", 429: "rateLimitExceeded"}
+GRANT_ERRORS = {
+    Refusal.BAD_CLIENT: (401, "invalid_client", "Unauthorized"),
+    Refusal.UNKNOWN_CODE: (400, "invalid_grant", "Malformed auth code."),
+    Refusal.REUSED_CODE: (400, "invalid_grant", "Bad Request"),
+    Refusal.REDIRECT_MISMATCH: (400, "redirect_uri_mismatch", "Bad Request"),
+    Refusal.VERIFIER_MISSING: (400, "invalid_grant", "Missing code verifier."),
+    Refusal.VERIFIER_MISMATCH: (400, "invalid_grant", "Invalid code verifier."),
+}
+
+
+def oauth_error(status: int, error: str, description: str) -> Response:
+    return json_response(status, {"error": error, "error_description": description})
 
 
 def now() -> str:
@@ -58,7 +79,13 @@ class UploadSession:
 
 
 class FakeYouTube(FakeServer):
-    def __init__(self, token: str, scopes: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        token: str,
+        scopes: tuple[str, ...],
+        client_id: str = "client-1",
+        client_secret: str = "client-secret",
+    ) -> None:
         super().__init__()
         self.discovery = Discovery(load_discovery("youtube.v3"))
         self.token = token
@@ -66,6 +93,9 @@ class FakeYouTube(FakeServer):
         self.refresh_token = "refresh-" + secrets.token_hex(8)
         self._ids = itertools.count(1)
         channel_id = "UC" + secrets.token_hex(11)
+        self.oauth = AuthorizationServer(
+            client_id, client_secret, channel_id, {"error": "access_denied"}
+        )
         self.channel: dict[str, Any] = {
             "kind": "youtube#channel",
             "etag": "etag-channel",
@@ -118,6 +148,8 @@ class FakeYouTube(FakeServer):
         return json_response(status, google_error(status, f"Injected HTTP {status}", reason))
 
     def handle(self, request: Request) -> Response:
+        if request.path == "/o/oauth2/v2/auth":
+            return self.oauth.authorize(request)
         if request.path == "/token":
             return self._token(request)
         try:
@@ -163,24 +195,39 @@ class FakeYouTube(FakeServer):
 
     def _token(self, request: Request) -> Response:
         form = request.form()
+        if form.get("grant_type") == "authorization_code":
+            try:
+                grant = self.oauth.redeem(form, form.get("client_secret"))
+            except GrantRefused as refused:
+                return oauth_error(*GRANT_ERRORS[refused.refusal])
+            self.scopes = tuple(grant.scope.split())
+            offline = grant.asked.get("access_type") == "offline"
+            self.refresh_token = self.oauth.new_token("1//") if offline else ""
+            return self._issue(with_refresh_token=offline)
+        if (form.get("client_id"), form.get("client_secret")) != (
+            self.oauth.client_id,
+            self.oauth.client_secret,
+        ):
+            return oauth_error(*GRANT_ERRORS[Refusal.BAD_CLIENT])
         if (
             form.get("grant_type") != "refresh_token"
+            or not self.refresh_token
             or form.get("refresh_token") != self.refresh_token
-            or not form.get("client_id")
         ):
-            return json_response(
-                400, {"error": "invalid_grant", "error_description": "Bad Request"}
-            )
-        self.token = "ya29." + secrets.token_hex(12)
-        return json_response(
-            200,
-            {
-                "access_token": self.token,
-                "expires_in": 3599,
-                "scope": " ".join(self.scopes),
-                "token_type": "Bearer",
-            },
-        )
+            return oauth_error(400, "invalid_grant", "Token has been expired or revoked.")
+        return self._issue(with_refresh_token=False)
+
+    def _issue(self, *, with_refresh_token: bool) -> Response:
+        self.token = self.oauth.new_token("ya29.")
+        body = {
+            "access_token": self.token,
+            "expires_in": 3599,
+            "scope": " ".join(self.scopes),
+            "token_type": "Bearer",
+        }
+        if with_refresh_token:
+            body["refresh_token"] = self.refresh_token
+        return json_response(200, body)
 
     # -- channels, videos, playlist items ------------------------------------------------------
 
