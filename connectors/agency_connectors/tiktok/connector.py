@@ -64,6 +64,10 @@ class TikTokConnector(Connector):
         ),
         scope_separator=",",
         client_id_param="client_key",
+        # Login Kit for Web takes no PKCE parameters; the token endpoint wants a code_verifier
+        # "for mobile and desktop app only" (oauth-user-access-token-management). A challenge
+        # TikTok does not expect can only make it refuse the code.
+        pkce=False,
     )
     limits = Limits(
         max_text_length=2200,
