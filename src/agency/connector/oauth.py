@@ -102,6 +102,9 @@ async def _token_request(
     if response.is_error or "error" in body or "access_token" not in body:
         error = body.get("error", f"HTTP {response.status_code}")
         description = body.get("error_description")
+        if isinstance(error, dict):  # Meta answers its Graph error object, not RFC 6749's
+            description = error.get("error_user_msg") or error.get("message")
+            error = error.get("type") or f"HTTP {response.status_code}"
         words = f"The network refused the grant: {error}" + (
             f" ({description})" if description else ""
         )
