@@ -291,6 +291,18 @@ async def test_a_provider_error_is_shown_and_nothing_is_connected(world: World) 
     assert await _channel_count(world) == 0
 
 
+async def test_the_code_goes_back_with_the_redirect_uri_it_was_issued_for(world: World) -> None:
+    started = await world.start(await world.brand())
+    callback = await world.consent(started["authorization_url"])
+    # A release moves the callback while this user is at the network: RFC 6749 (4.1.3) wants
+    # the exchange to name the redirect URI of the authorization, not the new one.
+    moved = f"{PUBLIC_URL}/v2/oauth/callback/testnet"
+    world.runtime.settings.connectors.networks["testnet"].redirect_uri = moved
+    done = await world.client.get(callback)
+    assert done.status_code == 200, done.text
+    assert world.network.token_requests[-1]["redirect_uri"] == REDIRECT_URI
+
+
 async def test_an_unreachable_token_endpoint_is_a_502(world: World) -> None:
     world.network.token_endpoint_down = True
     started = await world.start(await world.brand())

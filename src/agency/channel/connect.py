@@ -147,10 +147,14 @@ class ConnectService:
         return meta
 
     async def known_client(
-        self, cls: type[Connector], server_url: str | None
+        self, cls: type[Connector], server_url: str | None, redirect: str | None = None
     ) -> OAuthClient | None:
-        """The agency's app on this network (or server), if it has one; registers nothing."""
-        redirect = self.redirect_uri(cls.network)
+        """The agency's app on this network (or server), if it has one; registers nothing.
+
+        ``redirect``: the redirect URI an authorization was made with (by default, the one
+        configured now), which the code exchange must repeat (RFC 6749 section 4.1.3).
+        """
+        redirect = redirect or self.redirect_uri(cls.network)
         if cls.auth_kind is AuthKind.OAUTH2_PER_INSTANCE:
             base_url = self.base_url(cls, server_url)
             app = await OAuthAppRepository(self.session).find(cls.network, base_url, redirect)
@@ -165,9 +169,11 @@ class ConnectService:
         secret = config.client_secret.get_secret_value() if config.client_secret else None
         return OAuthClient(config.client_id, secret, redirect)
 
-    async def oauth_client(self, cls: type[Connector], server_url: str | None) -> OAuthClient:
+    async def oauth_client(
+        self, cls: type[Connector], server_url: str | None, redirect: str | None = None
+    ) -> OAuthClient:
         """The app to authorize with: configured, or registered on the server the first time."""
-        client = await self.known_client(cls, server_url)
+        client = await self.known_client(cls, server_url, redirect)
         if client is not None:
             return client
         if cls.auth_kind is AuthKind.OAUTH2_PER_INSTANCE:
@@ -288,7 +294,9 @@ class ConnectService:
         connection.code_verifier = None
         try:
             meta = self.oauth_metadata(cls, connection.server_url)
-            client = await self.oauth_client(cls, connection.server_url)
+            # The configuration may have moved the callback since: the code was issued for
+            # the redirect URI of the authorization.
+            client = await self.oauth_client(cls, connection.server_url, connection.redirect_uri)
             credentials = await exchange_code(
                 self.runtime.http,
                 meta,
