@@ -26,6 +26,7 @@ from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject, bind_tenant
 from tests.conftest import LiveServer, PostgresServer, RedisServer, Tenant, make_settings
 from tests.helpers import assert_problem
+from tests.support.connect_flow import consent, create_brand, start_connection
 from tests.support.testnet import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -47,33 +48,13 @@ class World:
     tenant: Tenant
 
     async def brand(self, slug: str = "dupont") -> str:
-        response = await self.client.post(
-            "/brands",
-            json={"name": "Maison Dupont", "slug": slug, "timezone": "Europe/Paris"},
-            headers=self.tenant.headers,
-        )
-        assert response.status_code == 201, response.text
-        brand_id: str = response.json()["id"]
-        return brand_id
+        return await create_brand(self.client, self.tenant, slug)
 
     async def start(self, brand_id: str) -> dict[str, Any]:
-        response = await self.client.post(
-            f"/brands/{brand_id}/connections",
-            json={"network": "testnet"},
-            headers=self.tenant.headers,
-        )
-        assert response.status_code == 201, response.text
-        body: dict[str, Any] = response.json()
-        return body
+        return await start_connection(self.client, self.tenant, brand_id, "testnet")
 
     async def consent(self, authorization_url: str) -> str:
-        """The user agrees at the network; returns our callback's path and query."""
-        async with httpx.AsyncClient() as browser:
-            response = await browser.get(authorization_url)
-        assert response.status_code == 302, response.text
-        location = urlsplit(response.headers["location"])
-        assert f"{location.scheme}://{location.netloc}{location.path}" == REDIRECT_URI
-        return f"{location.path}?{location.query}"
+        return await consent(authorization_url, REDIRECT_URI)
 
     async def connect(self, brand_id: str) -> httpx.Response:
         started = await self.start(brand_id)
@@ -464,6 +445,7 @@ async def test_no_token_in_any_response_or_log_line(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="agency")  # the app sets it to INFO
     bodies = []
     brand_id = await world.brand()
     done = await world.connect(brand_id)

@@ -29,6 +29,7 @@ from tests.conftest import (
     make_settings,
 )
 from tests.helpers import assert_problem
+from tests.support.connect_flow import consent, create_brand, start_connection
 from tests.support.pds import PdsServer
 from tests.support.testnet import CLIENT_ID, CLIENT_SECRET, TestNetState, build_testnet
 
@@ -79,17 +80,6 @@ async def api(
     await test_runtime.dispose_current_loop()
 
 
-async def _brand(client: httpx.AsyncClient, tenant: Tenant) -> str:
-    response = await client.post(
-        "/brands",
-        json={"name": "Maison Dupont", "slug": "dupont", "timezone": "Europe/Paris"},
-        headers=tenant.headers,
-    )
-    assert response.status_code == 201, response.text
-    brand_id: str = response.json()["id"]
-    return brand_id
-
-
 async def _channels(client: httpx.AsyncClient, tenant: Tenant, brand_id: str) -> list[Any]:
     listed = await client.get(f"/brands/{brand_id}/channels", headers=tenant.headers)
     items: list[Any] = listed.json()["items"]
@@ -118,16 +108,11 @@ async def test_x_account_connects_through_the_api(
     api: tuple[httpx.AsyncClient, Runtime], tenant_a: Tenant
 ) -> None:
     client, _ = api
-    brand_id = await _brand(client, tenant_a)
-    started = await client.post(
-        f"/brands/{brand_id}/connections", json={"network": "x"}, headers=tenant_a.headers
-    )
-    assert started.status_code == 201, started.text
-    async with httpx.AsyncClient() as browser:
-        consent = await browser.get(started.json()["authorization_url"])
-    location = urlsplit(consent.headers["location"])
-    assert parse_qs(location.query)["state"][0].startswith("acs_")
-    done = await client.get(f"{location.path}?{location.query}")
+    brand_id = await create_brand(client, tenant_a)
+    started = await start_connection(client, tenant_a, brand_id, "x")
+    callback = await consent(started["authorization_url"], f"{PUBLIC_URL}/oauth/callback/x")
+    assert parse_qs(urlsplit(callback).query)["state"][0].startswith("acs_")
+    done = await client.get(callback)
     assert done.status_code == 200, done.text
     [channel] = await _channels(client, tenant_a, brand_id)
     assert channel["network"] == "x"
@@ -140,7 +125,7 @@ async def test_bluesky_account_connects_with_an_app_password(
 ) -> None:
     client, runtime = api
     account = pds_peer.create_account(f"api{uuid.uuid4().hex[:6]}")
-    brand_id = await _brand(client, tenant_a)
+    brand_id = await create_brand(client, tenant_a)
     wrong = await client.post(
         f"/brands/{brand_id}/connections",
         json={
@@ -175,7 +160,7 @@ async def test_mastodon_registers_an_app_on_the_server_once(
     api: tuple[httpx.AsyncClient, Runtime], tenant_a: Tenant, prism_mastodon: str
 ) -> None:
     client, runtime = api
-    brand_id = await _brand(client, tenant_a)
+    brand_id = await create_brand(client, tenant_a)
     urls = []
     for _ in range(2):
         started = await client.post(
