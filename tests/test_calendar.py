@@ -628,3 +628,19 @@ async def _fill_quota(
                 )
             )
         await session.commit()
+
+
+async def test_scheduling_answers_even_when_the_next_occurrence_is_skipped(
+    desk: Desk, runtime: Runtime
+) -> None:
+    """The user's own schedule succeeds; the next occurrence, which cannot be, is said."""
+    brand = await desk.brand("maison")
+    threads = await desk.channel(brand, "threads")
+    await _fill_quota(runtime, desk.tenant, threads, utc("2027-06-08T11:00:00+02:00"), 250)
+    draft = await desk.draft(brand, [threads], "Weekly", recurrence="FREQ=WEEKLY")
+    first = await desk.schedule(draft, local_time="2027-06-01T12:00")
+    assert first["status"] == "scheduled" and first["series_id"]
+    series = await _series(desk, first["id"])
+    assert [p["publication_id"] for p in series["publications"]] == [first["id"]]
+    assert "2027-06-08T12:00:00 was skipped" in series["last_error"]
+    assert series["next_refill_at"] == "2027-06-01T10:00:00Z"

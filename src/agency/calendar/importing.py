@@ -59,7 +59,7 @@ class ImportRefused(InvalidInput):
 
     def __init__(self, detail: str, rows: list[RowReport]) -> None:
         errors = [
-            {"field": f"rows[{r.row}].{p.column}", "message": p.message}
+            {"field": f"rows[{r.row}].{p.column}", "message": p.message, "code": p.code}
             for r in rows
             for p in r.problems
         ]
