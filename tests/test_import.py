@@ -207,3 +207,19 @@ async def test_a_multipart_upload_is_read_too(desk: Desk, runtime: Runtime) -> N
         headers=desk.headers,
     )
     assert_problem(no_file, 400, "file")
+
+
+async def test_a_retried_upload_with_its_idempotency_key_imports_once(
+    desk: Desk, runtime: Runtime
+) -> None:
+    brand = await desk.brand("maison")
+    masto = await desk.channel(brand, "mastodon")
+    body = f"title,channel_id,text,local_time\nOnce,{masto},Hello,2027-01-12 10:00\n"
+    first = await _import(desk, brand, body, **{"Idempotency-Key": "plan-2027-01"})
+    assert first.status_code == 201, first.text
+    again = await _import(desk, brand, body, **{"Idempotency-Key": "plan-2027-01"})
+    assert again.status_code == 201 and again.json() == first.json()
+    assert await count_rows(runtime, "publications") == 1
+    other = body.replace("Once", "Twice")
+    assert_problem(await _import(desk, brand, other, **{"Idempotency-Key": "plan-2027-01"}), 422)
+    assert await count_rows(runtime, "publications") == 1
