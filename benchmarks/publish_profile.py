@@ -67,22 +67,23 @@ def serve_stubnet() -> tuple[str, subprocess.Popen[bytes]]:
     raise RuntimeError("the stub network did not start")
 
 
-async def publish_all(runtime: Runtime, concurrency: int) -> tuple[int, float, float]:
+async def publish_all(runtime: Runtime, concurrency: int, batch: int) -> tuple[int, float, float]:
     async with runtime.session() as session:
         await bind_system(session)
         rows = (await session.execute(select(Variant.agency_id, Variant.id))).all()
-    queue: asyncio.Queue[tuple[uuid.UUID, uuid.UUID]] = asyncio.Queue()
-    for row in rows:
-        queue.put_nowait((row[0], row[1]))
+    batches: asyncio.Queue[tuple[uuid.UUID, list[uuid.UUID]]] = asyncio.Queue()
+    for start in range(0, len(rows), batch):
+        chunk = rows[start : start + batch]
+        batches.put_nowait((chunk[0][0], [row[1] for row in chunk]))
 
     async def one_worker() -> None:
-        while not queue.empty():
-            agency_id, variant_id = queue.get_nowait()
+        while not batches.empty():
+            agency_id, variant_ids = batches.get_nowait()
             session = runtime.session()
             buffer = JobBuffer()
             try:
                 with collecting(buffer):
-                    await Publisher(session, agency_id, runtime).publish(variant_id)
+                    await Publisher(session, agency_id, runtime).publish_many(variant_ids)
                 await session.commit()
             finally:
                 await session.close()
@@ -96,6 +97,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=20, help="variants per publish job")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--sort", default="tottime", help="pstats order: tottime, cumulative")
     args = parser.parse_args()
@@ -126,11 +128,11 @@ def main() -> int:
         profiler = cProfile.Profile() if args.profile else None
         if profiler:
             profiler.enable()
-        count, wall, cpu = asyncio.run(publish_all(runtime, args.concurrency))
+        count, wall, cpu = asyncio.run(publish_all(runtime, args.concurrency, args.batch))
         if profiler:
             profiler.disable()
         print(
-            f"{count} publications, concurrency {args.concurrency}: "
+            f"{count} publications, {args.concurrency} jobs at once of {args.batch}: "
             f"{wall:.2f}s wall ({count / wall:.0f}/s), "
             f"{cpu / count * 1000:.2f} ms of this process's CPU each"
         )

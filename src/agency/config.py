@@ -201,6 +201,9 @@ class PublishingSettings(BaseSettings):
         default=120.0, description="A claimed publication is not claimed again for this long."
     )
     claim_batch: int = Field(default=1000, description="Rows claimed per transaction.")
+    publish_batch: int = Field(
+        default=20, description="Posts of one agency a worker publishes side by side."
+    )
     max_attempts: int = Field(default=5, description="Attempts before a publication fails.")
     stale_attempt_seconds: float = Field(
         default=300.0,

@@ -26,6 +26,12 @@ class ChannelRepository(TenantRepository[Channel]):
         found: Channel | None = (await self.session.execute(stmt)).scalar_one_or_none()
         return found
 
+    async def many(self, channel_ids: set[uuid.UUID]) -> dict[uuid.UUID, Channel]:
+        if not channel_ids:
+            return {}
+        stmt = self.select().where(Channel.id.in_(channel_ids))
+        return {c.id: c for c in (await self.session.execute(stmt)).scalars().all()}
+
     async def get_for_update(self, channel_id: uuid.UUID) -> Channel | None:
         stmt = self.select().where(Channel.id == channel_id).with_for_update()
         found: Channel | None = (await self.session.execute(stmt)).scalar_one_or_none()

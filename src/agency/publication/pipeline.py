@@ -16,9 +16,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
@@ -56,6 +58,7 @@ from agency.publication.repository import (
 )
 from agency.publication.states import Delivery, Status, summarize
 from agency.publication.timing import QUOTA_WINDOW
+from agency.webhook.events import has_subscribers
 
 if TYPE_CHECKING:
     from agency.kernel.runtime import Runtime
@@ -109,14 +112,22 @@ async def claim_due(session: AsyncSession, now: datetime, runtime: Runtime) -> i
         backlog("publications")  # more is due: the scheduler claims again at once
     take: list[uuid.UUID] = []
     missed: list[tuple[uuid.UUID, uuid.UUID]] = []
+    batches: dict[uuid.UUID, list[str]] = {}
     for variant_id, agency_id, status, due_at, attempts, grace in rows:
         late = now - due_at if due_at else timedelta(0)
         if status == Delivery.SCHEDULED and attempts == 0 and late > timedelta(minutes=grace):
             missed.append((agency_id, variant_id))
             continue
         take.append(variant_id)
-        name = "publication.publish" if status == Delivery.SCHEDULED else "publication.reconcile"
-        enqueue(name, str(agency_id), str(variant_id))
+        if status == Delivery.SCHEDULED:
+            batch = batches.setdefault(agency_id, [])
+            batch.append(str(variant_id))
+            if len(batch) >= settings.publish_batch:
+                enqueue("publication.publish_many", str(agency_id), batches.pop(agency_id))
+        else:
+            enqueue("publication.reconcile", str(agency_id), str(variant_id))
+    for agency_id, batch in batches.items():
+        enqueue("publication.publish_many", str(agency_id), batch)
     if take:
         lease = now + timedelta(seconds=settings.lease_seconds)
         await session.execute(
@@ -186,6 +197,17 @@ async def _expire_stale_attempts(session: AsyncSession, now: datetime) -> int:
 # -- the worker's side ---------------------------------------------------------------------
 
 
+@dataclass
+class Call:
+    """One publish call of a batch, prepared before the commit that precedes it."""
+
+    publication_id: uuid.UUID
+    variant_id: uuid.UUID
+    attempt: Attempt
+    channel: Channel
+    post: Post
+
+
 class Publisher:
     """One variant through one step, in the job's session (committed here between steps)."""
 
@@ -198,13 +220,34 @@ class Publisher:
         self.variants = VariantRepository(session, self.subject)
         self.attempts = AttemptRepository(session, self.subject)
         self.channels = ChannelService(session, self.subject, runtime)
+        self._subscribed: bool | None = None  # whether the agency has webhooks (asked once)
 
     async def _begin(self) -> None:
         await bind_tenant(self.session, self.agency_id)
 
-    async def _commit(self) -> None:
+    async def _commit(self, rebind: bool = True) -> None:
         await self.session.commit()
-        await self._begin()
+        if rebind:
+            await self._begin()
+
+    async def _lock_many(
+        self, variant_ids: Sequence[uuid.UUID], *, skip_locked: bool
+    ) -> list[tuple[Publication, Variant]]:
+        """Publications locked in id order first (as edits lock one), then the variants."""
+        owners = await self.variants.publications_of(variant_ids)
+        publications = {p.id: p for p in await self.publications.lock_many(set(owners.values()))}
+        variants = await self.variants.lock_many(variant_ids, skip_locked=skip_locked)
+        return [
+            (publications[v.publication_id], v)
+            for v in variants
+            if v.publication_id in publications
+        ]
+
+    async def _event(self, event_type: str, publication: Publication, variant: Variant) -> None:
+        if self._subscribed is None:
+            self._subscribed = await has_subscribers(self.session, self.agency_id)
+        if self._subscribed:
+            await events.variant_event(self.session, event_type, publication, variant)
 
     async def _lock(self, variant_id: uuid.UUID) -> tuple[Publication, Variant] | None:
         """The publication's lock first, then the variant's: the order edits take too."""
@@ -222,48 +265,90 @@ class Publisher:
     # -- publishing ------------------------------------------------------------------------
 
     async def publish(self, variant_id: uuid.UUID) -> None:
-        await self._begin()
-        locked = await self._lock(variant_id)
-        if locked is None:
-            return
-        publication, variant = locked
-        now = utcnow()
-        if not await self._ready(publication, variant, now):
-            return
-        channel = await ChannelRepository(self.session, self.subject).find(variant.channel_id)
-        if channel is None:
-            return
-        if not await self._channel_ready(publication, variant, channel, now):
-            return
-        try:
-            media = await self._media(variant)
-        except ConnectorError as exc:
-            await self._fail(publication, variant, None, exc.message, now)
-            return
-        post = build_post(publication, variant, media)
-        attempt = self._start(variant, "publish", now)
-        variant.status = Delivery.PUBLISHING
-        variant.content_hash = content_hash(variant)
-        # The lease of the call itself: when it ends with the row still publishing, the
-        # worker died and the claimer turns the attempt into an unknown outcome.
-        variant.lease_until = now + timedelta(
-            seconds=self.runtime.settings.publishing.stale_attempt_seconds
-        )
-        await self._summarize(publication)
-        await self._commit()  # the attempt exists before the network hears of it
+        await self.publish_many([variant_id])
 
-        try:
-            published = await self._call(channel, lambda c: c.publish(post))
-        except ConnectorError as exc:
-            await self._after_error(variant_id, attempt.id, exc)
+    async def publish_many(self, variant_ids: Sequence[uuid.UUID]) -> None:
+        """Publish a claimed batch: one transaction before the calls, the calls side by
+        side, one transaction after. Each variant keeps its own checks and outcome."""
+        await self._begin()
+        locked = await self._lock_many(variant_ids, skip_locked=True)
+        if not locked:
             return
-        except Exception as exc:  # a bug mid-call: the post may exist, never retry blindly
-            logger.exception("publishing variant %s failed unexpectedly", variant_id)
-            await self._after_error(
-                variant_id, attempt.id, OutcomeUnknown(f"Internal error during the call: {exc}")
+        now = utcnow()
+        channels = await ChannelRepository(self.session, self.subject).many(
+            {variant.channel_id for _, variant in locked}
+        )
+        calls: list[Call] = []
+        for publication, variant in locked:
+            if not await self._ready(publication, variant, now):
+                continue
+            channel = channels.get(variant.channel_id)
+            if channel is None or not await self._channel_ready(publication, variant, channel, now):
+                continue
+            try:
+                media = await self._media(variant)
+            except ConnectorError as exc:
+                await self._apply_fail(publication, variant, None, exc.message, now)
+                continue
+            post = build_post(publication, variant, media)
+            attempt = self._start(variant, "publish", now)
+            variant.status = Delivery.PUBLISHING
+            variant.content_hash = content_hash(variant)
+            # The lease of the call itself: when it ends with the row still publishing, the
+            # worker died and the claimer turns the attempt into an unknown outcome.
+            variant.lease_until = now + timedelta(
+                seconds=self.runtime.settings.publishing.stale_attempt_seconds
             )
+            calls.append(Call(publication.id, variant.id, attempt, channel, post))
+        await self._summarize_many([publication for publication, _ in locked])
+        await self._commit()  # the attempts exist before the network hears of the posts
+        if not calls:
             return
-        await self._after_success(variant_id, attempt.id, published, post)
+
+        outcomes = list(await asyncio.gather(*(self._try(call) for call in calls)))
+        for index, call in enumerate(calls):
+            if isinstance(outcomes[index], AuthExpired):
+                # Refresh the token once and try once more (this writes the channel).
+                outcomes[index] = await self._try_refreshed(call)
+
+        relocked = await self._lock_many([call.variant_id for call in calls], skip_locked=False)
+        by_id = {variant.id: (publication, variant) for publication, variant in relocked}
+        now = utcnow()
+        published: list[tuple[uuid.UUID, Published, Post]] = []
+        for call, outcome in zip(calls, outcomes, strict=True):
+            if call.variant_id not in by_id:  # pragma: no cover - deleted meanwhile
+                continue
+            publication, variant = by_id[call.variant_id]
+            if isinstance(outcome, Published):
+                await self._apply_success(publication, variant, call.attempt, outcome, now)
+                if call.post.first_comment:
+                    published.append((variant.id, outcome, call.post))
+            else:
+                await self._apply_error(publication, variant, call.attempt, outcome, now)
+        await self._summarize_many([publication for publication, _ in relocked])
+        await self._commit(rebind=bool(published))
+        for variant_id, result, post in published:
+            await self._first_comment(variant_id, result, post)
+
+    async def _try(self, call: Call) -> Published | ConnectorError:
+        """One publish call; every failure becomes a typed error, none escapes."""
+        try:
+            connector = self.channels.connector(call.channel)
+            return await connector.publish(call.post)
+        except ConnectorError as exc:
+            return exc
+        except Exception as exc:  # a bug mid-call: the post may exist, never retry blindly
+            logger.exception("publishing variant %s failed unexpectedly", call.variant_id)
+            return OutcomeUnknown(f"Internal error during the call: {exc}")
+
+    async def _try_refreshed(self, call: Call) -> Published | ConnectorError:
+        try:
+            return await self.channels.call(call.channel, lambda c: c.publish(call.post))
+        except ConnectorError as exc:
+            return exc
+        except Exception as exc:
+            logger.exception("publishing variant %s failed unexpectedly", call.variant_id)
+            return OutcomeUnknown(f"Internal error during the call: {exc}")
 
     async def _ready(self, publication: Publication, variant: Variant, now: datetime) -> bool:
         if variant.status != Delivery.SCHEDULED:
@@ -354,24 +439,19 @@ class Publisher:
     async def _call(self, channel: Channel, operation: Callable[[Connector], Awaitable[T]]) -> T:
         return await self.channels.call(channel, operation)
 
-    async def _after_success(
-        self, variant_id: uuid.UUID, attempt_id: uuid.UUID, published: Published, post: Post
+    async def _apply_success(
+        self,
+        publication: Publication,
+        variant: Variant,
+        attempt: Attempt,
+        published: Published,
+        now: datetime,
     ) -> None:
-        locked = await self._lock(variant_id)
-        if locked is None:  # pragma: no cover - the row is ours until we release it
-            return
-        publication, variant = locked
-        attempt = await self.attempts.get(attempt_id)
-        now = utcnow()
         attempt.outcome = "published"
         attempt.finished_at = now
         attempt.post_id = published.post_id
         self._published(variant, published, now)
-        await self._summarize(publication)
-        await events.variant_event(self.session, "publication.published", publication, variant)
-        await self._commit()
-        if post.first_comment:
-            await self._first_comment(variant_id, published, post)
+        await self._event("publication.published", publication, variant)
 
     def _published(self, variant: Variant, published: Published, now: datetime) -> None:
         variant.status = Delivery.PUBLISHED
@@ -384,15 +464,14 @@ class Publisher:
         variant.hold_reason = None
         variant.last_error = None
 
-    async def _after_error(
-        self, variant_id: uuid.UUID, attempt_id: uuid.UUID, exc: ConnectorError
+    async def _apply_error(
+        self,
+        publication: Publication,
+        variant: Variant,
+        attempt: Attempt,
+        exc: ConnectorError,
+        now: datetime,
     ) -> None:
-        locked = await self._lock(variant_id)
-        if locked is None:  # pragma: no cover
-            return
-        publication, variant = locked
-        attempt = await self.attempts.get(attempt_id)
-        now = utcnow()
         attempt.finished_at = now
         attempt.http_status = exc.status
         attempt.message = exc.message[:2000]
@@ -408,8 +487,7 @@ class Publisher:
             variant.last_error = (
                 f"Outcome unknown ({exc.message}); checking the account before any retry."
             )[:2000]
-            await self._summarize(publication)
-            await events.variant_event(self.session, "publication.unknown", publication, variant)
+            await self._event("publication.unknown", publication, variant)
         elif isinstance(exc, RateLimited):
             attempt.outcome = "rate_limited"
             attempt.retry_after_seconds = exc.retry_after
@@ -428,10 +506,7 @@ class Publisher:
         else:
             # InvalidContent, Refused, NotSupported, or Transient too many times.
             attempt.outcome = "failed"
-            await self._fail(publication, variant, exc, exc.message, now)
-            return
-        await self._summarize(publication)
-        await self._commit()
+            await self._apply_fail(publication, variant, exc, exc.message, now)
 
     def _again(self, variant: Variant, when: datetime, error: str | None) -> None:
         variant.status = Delivery.SCHEDULED
@@ -440,7 +515,7 @@ class Publisher:
         if error:
             variant.last_error = error[:2000]
 
-    async def _fail(
+    async def _apply_fail(
         self,
         publication: Publication,
         variant: Variant,
@@ -454,8 +529,18 @@ class Publisher:
         variant.finished_at = now
         variant.lease_until = None
         variant.last_error = message[:2000]
+        await self._event("publication.failed", publication, variant)
+
+    async def _fail(
+        self,
+        publication: Publication,
+        variant: Variant,
+        exc: ConnectorError | None,
+        message: str,
+        now: datetime,
+    ) -> None:
+        await self._apply_fail(publication, variant, exc, message, now)
         await self._summarize(publication)
-        await events.variant_event(self.session, "publication.failed", publication, variant)
         await self._commit()
 
     async def _first_comment(self, variant_id: uuid.UUID, published: Published, post: Post) -> None:
@@ -550,7 +635,7 @@ class Publisher:
             attempt.message = "The post was found on the account."
             self._published(variant, found, now)
             await self._summarize(publication)
-            await events.variant_event(self.session, "publication.published", publication, variant)
+            await self._event("publication.published", publication, variant)
             await self._commit()
             return
         attempt.outcome = "not_found"
@@ -606,11 +691,24 @@ class Publisher:
             return
         publication, variant = locked
         await self._summarize(publication)
-        await events.variant_event(self.session, event_type, publication, variant)
+        await self._event(event_type, publication, variant)
         if event_type == "publication.missed":
             AuditRepository(self.session, self.subject).record(
                 "publication.missed", "publication", publication.id, {"variant": str(variant.id)}
             )
+
+    async def _summarize_many(self, publications: Sequence[Publication]) -> None:
+        await self.session.flush()
+        unique = {p.id: p for p in publications}
+        found = await self.variants.statuses_of(list(unique))
+        changes = []
+        for publication_id, publication in unique.items():
+            if publication.status == Status.CANCELED:
+                continue
+            status = summarize(found.get(publication_id, []))
+            if publication.status != status:
+                changes.append((publication, str(status)))
+        await self.publications.set_statuses(changes)
 
     async def _summarize(self, publication: Publication) -> None:
         await self.session.flush()

@@ -35,6 +35,19 @@ class PublicationRepository(TenantRepository[Publication]):
         found: Publication | None = (await self.session.execute(stmt)).scalar_one_or_none()
         return found
 
+    async def lock_many(self, publication_ids: set[uuid.UUID]) -> list[Publication]:
+        """Locked in id order: two batches sharing publications never wait on each other."""
+        if not publication_ids:
+            return []
+        stmt = (
+            self.select()
+            .where(Publication.id.in_(publication_ids))
+            .order_by(Publication.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return list((await self.session.execute(stmt)).scalars().all())
+
     def listing(
         self,
         brand_id: uuid.UUID | None,
@@ -59,6 +72,21 @@ class PublicationRepository(TenantRepository[Publication]):
             .execution_options(synchronize_session=False)
         )
         set_committed_value(publication, "status", status)
+
+    async def set_statuses(self, changes: Sequence[tuple[Publication, str]]) -> None:
+        """:meth:`set_status` for many: one statement per new status, not per publication."""
+        by_status: dict[str, list[Publication]] = {}
+        for publication, status in changes:
+            by_status.setdefault(status, []).append(publication)
+        for status, publications in by_status.items():
+            await self.session.execute(
+                scoped_update(Publication, self.subject)
+                .where(Publication.id.in_([p.id for p in publications]))
+                .values(status=status)
+                .execution_options(synchronize_session=False)
+            )
+            for publication in publications:
+                set_committed_value(publication, "status", status)
 
 
 class VariantRepository(TenantRepository[Variant]):
@@ -88,6 +116,43 @@ class VariantRepository(TenantRepository[Variant]):
             .execution_options(populate_existing=True)
         )
         found: Variant | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return found
+
+    async def lock_many(
+        self, variant_ids: Sequence[uuid.UUID], *, skip_locked: bool
+    ) -> list[Variant]:
+        if not variant_ids:
+            return []
+        stmt = (
+            self.select()
+            .where(Variant.id.in_(variant_ids))
+            .order_by(Variant.id)
+            .with_for_update(skip_locked=skip_locked)
+            .execution_options(populate_existing=True)
+        )
+        return list((await self.session.execute(stmt)).scalars().all())
+
+    async def publications_of(self, variant_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+        if not variant_ids:
+            return {}
+        stmt = (
+            self.select()
+            .with_only_columns(Variant.id, Variant.publication_id)
+            .where(Variant.id.in_(variant_ids))
+        )
+        return {row[0]: row[1] for row in (await self.session.execute(stmt)).all()}
+
+    async def statuses_of(self, publication_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+        found: dict[uuid.UUID, list[str]] = {}
+        if not publication_ids:
+            return found
+        stmt = (
+            self.select()
+            .with_only_columns(Variant.publication_id, Variant.status)
+            .where(Variant.publication_id.in_(publication_ids))
+        )
+        for publication_id, status in (await self.session.execute(stmt)).all():
+            found.setdefault(publication_id, []).append(status)
         return found
 
     async def publication_of(self, variant_id: uuid.UUID) -> uuid.UUID | None:

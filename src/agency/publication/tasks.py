@@ -28,6 +28,13 @@ async def publish(session: AsyncSession, agency_id: str, variant_id: str) -> Non
     await publisher.publish(uuid.UUID(variant_id))
 
 
+@job("publication.publish_many", queue=QUEUE, max_retries=0)
+async def publish_many(session: AsyncSession, agency_id: str, variant_ids: list[str]) -> None:
+    """A claimed batch of one agency: its calls go out side by side."""
+    publisher = Publisher(session, uuid.UUID(agency_id), current_runtime())
+    await publisher.publish_many([uuid.UUID(v) for v in variant_ids])
+
+
 @job("publication.reconcile", queue=QUEUE, max_retries=0)
 async def reconcile(session: AsyncSession, agency_id: str, variant_id: str) -> None:
     publisher = Publisher(session, uuid.UUID(agency_id), current_runtime())

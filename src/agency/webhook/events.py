@@ -71,6 +71,11 @@ async def emit(
         queue_delivery(session, event, subscription)
 
 
+async def has_subscribers(session: AsyncSession, agency_id: uuid.UUID) -> bool:
+    """Whether the agency has any enabled subscription (a batch asks once, not per event)."""
+    return await SubscriptionRepository(session, Subject(agency_id, "system")).any_enabled()
+
+
 def new_event(agency_id: uuid.UUID, event_type: str, data: Mapping[str, Any]) -> WebhookEvent:
     now = utcnow()
     body = msgspec.json.encode({"type": event_type, "timestamp": now, "data": dict(data)})

@@ -15,6 +15,10 @@ class SubscriptionRepository(TenantRepository[WebhookSubscription]):
     model = WebhookSubscription
     noun = "webhook subscription"
 
+    async def any_enabled(self) -> bool:
+        stmt = self.select().where(WebhookSubscription.enabled.is_(True)).limit(1)
+        return (await self.session.execute(stmt)).first() is not None
+
     async def interested_in(self, event_type: str) -> list[WebhookSubscription]:
         stmt = self.select().where(WebhookSubscription.enabled.is_(True))
         found = (await self.session.execute(stmt)).scalars().all()
