@@ -41,6 +41,8 @@ from agency.publication.states import Delivery
 
 READ = {"permission": Permission.PUBLICATIONS_READ}
 WRITE = {"permission": Permission.PUBLICATIONS_WRITE}
+# Reads that check a range or filters answer 422 naming the field.
+RANGE_READ = {**READ, "problems": [422]}
 ICS = "text/calendar"
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
 
@@ -100,7 +102,7 @@ class QueueController(Controller):
         await service.replace(channel_id, data.slots)
         return await _slots(service, channel_id)
 
-    @get("/queue", opt=READ, summary="A channel's posts against its slots: gaps and bursts")
+    @get("/queue", opt=RANGE_READ, summary="A channel's posts against its slots: gaps and bursts")
     async def get_queue_health(
         self,
         channel_id: FromPath[uuid.UUID],
@@ -130,7 +132,7 @@ class QueueController(Controller):
         )
 
 
-@get("/calendar", opt=READ, tags=["Calendar"], summary="Variants due in a range")
+@get("/calendar", opt=RANGE_READ, tags=["Calendar"], summary="Variants due in a range")
 async def get_calendar(
     runtime: AppRuntime,
     db_session: DbSession,
