@@ -1,9 +1,10 @@
 """Connecting real connectors through our API, against their local peers.
 
-X: our strict OAuth server (tests/support/testnet.py) stands in for X's authorization
-server, whose token endpoint X's description does not include; the account is then read
-from Prism serving X's own description. Bluesky: a real PDS, app password. Mastodon: the
-app registration on the server and the authorization URL, against Prism.
+X and Pinterest: our strict OAuth server (tests/support/testnet.py) stands in for their
+authorization servers, whose token endpoints their descriptions do not include; the account
+is then read from Prism serving the network's own description. Bluesky: a real PDS, app
+password. Mastodon: the app registration on the server and the authorization URL, against
+Prism.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ def pds_peer() -> Iterator[PdsServer]:
 
 @pytest.fixture
 def oauth_server() -> Iterator[tuple[TestNetState, str]]:
-    state = TestNetState(redirect_uris={f"{PUBLIC_URL}/oauth/callback/x"})
+    state = TestNetState(
+        redirect_uris={f"{PUBLIC_URL}/oauth/callback/x", f"{PUBLIC_URL}/oauth/callback/pinterest"}
+    )
     with LiveServer(build_testnet(state)) as server:
         yield state, server.url
 
@@ -55,6 +58,7 @@ async def api(
     redis_server: RedisServer,
     runtime: Runtime,
     prism_x: str,
+    prism_pinterest: str,
     pds_peer: PdsServer,
     oauth_server: tuple[TestNetState, str],
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
@@ -67,6 +71,13 @@ async def api(
                 client_id=CLIENT_ID,
                 client_secret=CLIENT_SECRET,  # type: ignore[arg-type]
                 base_url=prism_x,
+                authorize_url=f"{oauth_url}/authorize",
+                token_url=f"{oauth_url}/token",
+            ),
+            "pinterest": NetworkSettings(
+                client_id=CLIENT_ID,
+                client_secret=CLIENT_SECRET,  # type: ignore[arg-type]
+                base_url=prism_pinterest,
                 authorize_url=f"{oauth_url}/authorize",
                 token_url=f"{oauth_url}/token",
             ),
@@ -118,6 +129,21 @@ async def test_x_account_connects_through_the_api(
     assert channel["network"] == "x"
     assert channel["health"] == "ok"
     assert channel["account_id"]  # read from GET /2/users/me, as X describes it
+
+
+async def test_pinterest_account_connects_through_the_api(
+    api: tuple[httpx.AsyncClient, Runtime], tenant_a: Tenant
+) -> None:
+    client, _ = api
+    brand_id = await create_brand(client, tenant_a)
+    started = await start_connection(client, tenant_a, brand_id, "pinterest")
+    callback = await consent(started["authorization_url"], f"{PUBLIC_URL}/oauth/callback/pinterest")
+    done = await client.get(callback)
+    assert done.status_code == 200, done.text
+    [channel] = await _channels(client, tenant_a, brand_id)
+    assert channel["network"] == "pinterest"
+    assert channel["health"] == "ok"
+    assert channel["account_id"]  # read from GET /v5/user_account, as Pinterest describes it
 
 
 async def test_bluesky_account_connects_with_an_app_password(
