@@ -415,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="0.1: 10,000 over 1 minute")
     parser.add_argument("--kill", action="store_true", help="SIGKILL a worker and the scheduler")
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
-    parser.add_argument("--threads", type=int, default=16, help="threads per worker")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker")
     parser.add_argument("--lead", type=float, default=60.0, help="seconds before the first due")
     parser.add_argument("--stale", type=float, default=10.0, help="stale attempt seconds")
     args = parser.parse_args(argv)
