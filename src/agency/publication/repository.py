@@ -4,9 +4,10 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, Text, cast, func, or_
+from sqlalchemy import Select, Text, and_, cast, func, or_
 from sqlalchemy.orm.attributes import set_committed_value
 
+from agency.kernel.errors import NotFound
 from agency.kernel.repository import TenantRepository
 from agency.kernel.tenancy import scoped_select, scoped_update
 from agency.publication.models import Attempt, Publication, PublicationVersion, QueueSlot, Variant
@@ -24,6 +25,28 @@ class PublicationRepository(TenantRepository[Publication]):
             await self.get(publication_id)  # the same 404 as a read
         assert found is not None
         return found
+
+    async def with_variants(self, publication_id: uuid.UUID) -> tuple[Publication, list[Variant]]:
+        """The publication and its variants from one statement, so from one snapshot: the
+        pipeline changes both in one transaction, and two reads could straddle its commit."""
+        stmt = (
+            self.select()
+            .add_columns(Variant)
+            .outerjoin(
+                Variant,
+                and_(
+                    Variant.publication_id == Publication.id,
+                    Variant.agency_id == Publication.agency_id,
+                ),
+            )
+            .where(Publication.id == publication_id)
+            .order_by(Variant.id)
+            .execution_options(populate_existing=True)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        if not rows:
+            raise NotFound(f"No publication with id {publication_id} in this agency.")
+        return rows[0][0], [row[1] for row in rows if row[1] is not None]
 
     async def lock(self, publication_id: uuid.UUID) -> Publication | None:
         stmt = (

@@ -85,8 +85,7 @@ class PublicationService:
     # -- reading -----------------------------------------------------------------------------
 
     async def get(self, publication_id: uuid.UUID) -> tuple[Publication, list[Variant], Problems]:
-        publication = await self.repo.get(publication_id)
-        variants = await self.variants.of_publication(publication.id)
+        publication, variants = await self.repo.with_variants(publication_id)
         return publication, variants, await self.problems(publication, variants)
 
     async def page(
