@@ -201,7 +201,6 @@ async def _expire_stale_attempts(session: AsyncSession, now: datetime) -> int:
 class Call:
     """One publish call of a batch, prepared before the commit that precedes it."""
 
-    publication_id: uuid.UUID
     variant_id: uuid.UUID
     attempt: Attempt
     channel: Channel
@@ -250,17 +249,9 @@ class Publisher:
             await events.variant_event(self.session, event_type, publication, variant)
 
     async def _lock(self, variant_id: uuid.UUID) -> tuple[Publication, Variant] | None:
-        """The publication's lock first, then the variant's: the order edits take too."""
-        publication_id = await self.variants.publication_of(variant_id)
-        if publication_id is None:
-            return None
-        publication = await self.publications.lock(publication_id)
-        if publication is None:
-            return None
-        variant = await self.variants.lock(variant_id)
-        if variant is None:
-            return None
-        return publication, variant
+        """One variant and its publication, locked; None when another worker holds it."""
+        locked = await self._lock_many([variant_id], skip_locked=True)
+        return locked[0] if locked else None
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -299,7 +290,7 @@ class Publisher:
             variant.lease_until = now + timedelta(
                 seconds=self.runtime.settings.publishing.stale_attempt_seconds
             )
-            calls.append(Call(publication.id, variant.id, attempt, channel, post))
+            calls.append(Call(variant.id, attempt, channel, post))
         await self._summarize_many([publication for publication, _ in locked])
         await self._commit()  # the attempts exist before the network hears of the posts
         if not calls:
@@ -711,9 +702,4 @@ class Publisher:
         await self.publications.set_statuses(changes)
 
     async def _summarize(self, publication: Publication) -> None:
-        await self.session.flush()
-        status = summarize(await self.variants.statuses(publication.id))
-        if publication.status in (Status.CANCELED,):
-            return
-        if publication.status != status:
-            await self.publications.set_status(publication, status)
+        await self._summarize_many([publication])

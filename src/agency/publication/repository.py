@@ -86,16 +86,6 @@ class PublicationRepository(TenantRepository[Publication]):
             stmt = stmt.where(Publication.campaign == campaign)
         return stmt
 
-    async def set_status(self, publication: Publication, status: str) -> None:
-        """The pipeline's summary: not a user edit, so the ETag version does not move."""
-        await self.session.execute(
-            scoped_update(Publication, self.subject)
-            .where(Publication.id == publication.id)
-            .values(status=status)
-            .execution_options(synchronize_session=False)
-        )
-        set_committed_value(publication, "status", status)
-
     async def set_statuses(self, changes: Sequence[tuple[Publication, str]]) -> None:
         """:meth:`set_status` for many: one statement per new status, not per publication."""
         by_status: dict[str, list[Publication]] = {}
@@ -129,17 +119,6 @@ class VariantRepository(TenantRepository[Variant]):
             return []
         stmt = self.select().where(Variant.publication_id.in_(ids)).order_by(Variant.id)
         return list((await self.session.execute(stmt)).scalars().all())
-
-    async def lock(self, variant_id: uuid.UUID) -> Variant | None:
-        """The variant locked for this transaction, or None when another worker holds it."""
-        stmt = (
-            self.select()
-            .where(Variant.id == variant_id)
-            .with_for_update(skip_locked=True)
-            .execution_options(populate_existing=True)
-        )
-        found: Variant | None = (await self.session.execute(stmt)).scalar_one_or_none()
-        return found
 
     async def lock_many(
         self, variant_ids: Sequence[uuid.UUID], *, skip_locked: bool
@@ -177,18 +156,6 @@ class VariantRepository(TenantRepository[Variant]):
         for publication_id, status in (await self.session.execute(stmt)).all():
             found.setdefault(publication_id, []).append(status)
         return found
-
-    async def publication_of(self, variant_id: uuid.UUID) -> uuid.UUID | None:
-        stmt = (
-            self.select().with_only_columns(Variant.publication_id).where(Variant.id == variant_id)
-        )
-        found: uuid.UUID | None = (await self.session.execute(stmt)).scalar_one_or_none()
-        return found
-
-    async def statuses(self, publication_id: uuid.UUID) -> list[str]:
-        stmt = scoped_select(Variant, self.subject).where(Variant.publication_id == publication_id)
-        rows = await self.session.execute(stmt.with_only_columns(Variant.status))
-        return [r[0] for r in rows.all()]
 
     async def channel_times(
         self,

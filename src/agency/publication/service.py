@@ -356,7 +356,8 @@ class PublicationService:
     ) -> Publication:
         """A person checked the account for an unknown outcome the network cannot answer."""
         publication = await self.repo.get_for_update(publication_id)
-        variant = await self.variants.lock(variant_id)
+        found = await self.variants.lock_many([variant_id], skip_locked=True)
+        variant = found[0] if found else None
         if variant is None or variant.publication_id != publication.id:
             raise NotFound(f"No variant with id {variant_id} in this publication.")
         if variant.status != Delivery.UNKNOWN:
@@ -378,9 +379,8 @@ class PublicationService:
         variant.not_before = None
         variant.lease_until = None
         await self.repo.flush()
-        await self.repo.set_status(
-            publication, summarize(await self.variants.statuses(publication.id))
-        )
+        statuses = await self.variants.statuses_of([publication.id])
+        await self.repo.set_statuses([(publication, summarize(statuses[publication.id]))])
         self._version(
             publication,
             "resolved",
