@@ -16,6 +16,7 @@ not post twice.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import datetime
 from typing import Any
 
@@ -71,19 +72,27 @@ def countable_text(text: str) -> str:
     return MENTION.sub(r"@\1", "".join(pieces))
 
 
+# mastodon.social's endpoints; every other server gets its own (see ``oauth_metadata``).
+OAUTH = OAuthMetadata(
+    authorize_url="https://mastodon.social/oauth/authorize",
+    token_url="https://mastodon.social/oauth/token",
+    scopes=("read", "write"),
+    pkce=True,
+    token_auth_method="client_secret_post",
+    refreshable=False,
+    # "Query strings, form data, and JSON submitted via POST body are equally understood
+    # by the API" (docs.joinmastodon.org/client/intro/#parameters); the published
+    # description declares JSON bodies only, so we send JSON.
+    token_request_body="json",
+)
+
+
 class MastodonConnector(Connector):
     network = "mastodon"
     display_name = "Mastodon"
     auth_kind = AuthKind.OAUTH2_PER_INSTANCE
     default_base_url = "https://mastodon.social"
-    oauth = OAuthMetadata(
-        authorize_url="https://mastodon.social/oauth/authorize",
-        token_url="https://mastodon.social/oauth/token",
-        scopes=("read", "write"),
-        pkce=True,
-        token_auth_method="client_secret_post",
-        refreshable=False,
-    )
+    oauth = OAUTH
     limits = Limits(
         max_text_length=500,
         text_counting="graphemes",
@@ -117,6 +126,7 @@ class MastodonConnector(Connector):
     )
     reference_docs = (
         "https://docs.joinmastodon.org/methods/apps/#create",
+        "https://docs.joinmastodon.org/client/intro/#parameters",
         "https://docs.joinmastodon.org/methods/oauth/",
         "https://docs.joinmastodon.org/spec/oauth/",
         "https://docs.joinmastodon.org/methods/accounts/#verify_credentials",
@@ -133,13 +143,8 @@ class MastodonConnector(Connector):
     @classmethod
     def oauth_metadata(cls, base_url: str) -> OAuthMetadata:
         base = base_url.rstrip("/")
-        return OAuthMetadata(
-            authorize_url=f"{base}/oauth/authorize",
-            token_url=f"{base}/oauth/token",
-            scopes=("read", "write"),
-            pkce=True,
-            token_auth_method="client_secret_post",
-            refreshable=False,
+        return dataclasses.replace(
+            OAUTH, authorize_url=f"{base}/oauth/authorize", token_url=f"{base}/oauth/token"
         )
 
     # -- content rules -------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 X and Pinterest: our strict OAuth server (tests/support/testnet.py) stands in for their
 authorization servers, whose token endpoints their descriptions do not include; the account
 is then read from Prism serving the network's own description. Bluesky: a real PDS, app
-password. Mastodon: the app registration on the server and the authorization URL, against
-Prism.
+password. Mastodon: the app registration on the server, the authorization URL and the code
+exchange, against Prism serving Mastodon's description.
 """
 
 from __future__ import annotations
@@ -208,3 +208,32 @@ async def test_mastodon_registers_an_app_on_the_server_once(
         headers=tenant_a.headers,
     )
     assert_problem(missing, 400, "server_url")
+
+
+async def test_mastodon_account_connects_through_the_api(
+    api: tuple[httpx.AsyncClient, Runtime], tenant_a: Tenant, prism_mastodon: str
+) -> None:
+    client, runtime = api
+    brand_id = await create_brand(client, tenant_a)
+    started = await client.post(
+        f"/brands/{brand_id}/connections",
+        json={"network": "mastodon", "server_url": prism_mastodon},
+        headers=tenant_a.headers,
+    )
+    assert started.status_code == 201, started.text
+    state = parse_qs(urlsplit(started.json()["authorization_url"]).query)["state"][0]
+    # The server's consent page is not in its API description: the user's agreement is the
+    # code it hands back. Prism refuses (422) any token request its description does not allow.
+    done = await client.get("/oauth/callback/mastodon", params={"code": "granted", "state": state})
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "completed"
+    [channel] = await _channels(client, tenant_a, brand_id)
+    assert channel["network"] == "mastodon"
+    assert channel["health"] == "ok"
+    assert channel["account_id"]  # read from GET /api/v1/accounts/verify_credentials
+    assert channel["refreshable"] is False  # Mastodon's tokens do not expire
+    reused = await client.get(
+        "/oauth/callback/mastodon", params={"code": "granted", "state": state}
+    )
+    assert_problem(reused, 400, "state")
+    assert await count_rows(runtime, "channels") == 1

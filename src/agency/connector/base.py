@@ -59,6 +59,9 @@ class OAuthMetadata:
     refreshable: bool = True
     # What the network calls the client id in its requests (TikTok says "client_key").
     client_id_param: str = "client_id"
+    # How the token request's parameters travel: RFC 6749's form encoding, or a JSON object
+    # for servers that take both and publish only the JSON shape (Mastodon's description).
+    token_request_body: Literal["form", "json"] = "form"
 
 
 @dataclass(frozen=True)

@@ -83,12 +83,15 @@ async def _token_request(
         form[meta.client_id_param] = client.client_id
         if meta.token_auth_method == "client_secret_post" and client.client_secret:
             form["client_secret"] = client.client_secret
+    if meta.token_request_body == "json":
+        body_kwargs: dict[str, Any] = {"json": form}
+    else:
+        body_kwargs = {
+            "content": urlencode(form),
+            "headers": {**headers, "Content-Type": "application/x-www-form-urlencoded"},
+        }
     try:
-        response = await http.post(
-            meta.token_url,
-            content=urlencode(form),
-            headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
-        )
+        response = await http.post(meta.token_url, **({"headers": headers} | body_kwargs))
     except httpx.TransportError as exc:
         raise Transient(f"The token endpoint could not be reached ({type(exc).__name__}).") from exc
     try:
