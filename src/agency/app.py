@@ -38,6 +38,7 @@ from agency.config import Settings, get_settings
 from agency.health.endpoints import health, ready
 from agency.kernel.guards import refuse_nul_characters
 from agency.kernel.idempotency import IdempotentReplay, handle_replay, provide_idempotency
+from agency.kernel.logs import guard_http_logs
 from agency.kernel.pagination import provide_page_request
 from agency.kernel.problems import EXCEPTION_HANDLERS, STANDARD_RESPONSES, problem_spec
 from agency.kernel.runtime import Runtime, init_runtime
@@ -110,9 +111,7 @@ def create_app(
     app.state.app_tenant_filter = settings.app_tenant_filter
     _document_problems(app)
     logging.getLogger("agency").setLevel(logging.INFO)
-    # httpx logs every URL at INFO, and some networks put tokens in URLs (Threads).
-    for name in ("httpx", "httpcore"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    guard_http_logs()
     return app
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from agency.config import get_settings
+from agency.kernel.logs import guard_http_logs
 
 if TYPE_CHECKING:
     from agency.kernel.runtime import Runtime
@@ -23,9 +24,7 @@ def configure_logging() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    # httpx logs every URL at INFO, and some networks put tokens in URLs (Threads).
-    for name in ("httpx", "httpcore"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    guard_http_logs()
 
 
 @click.group()
