@@ -100,11 +100,17 @@ def graph_error(network: str, response: httpx.Response) -> ConnectorError:
     said = error.get("error_user_msg") or error.get("message") or "no reason given"
     words = f"{network}: {said}"
     status = response.status_code
+    # "Error validating client secret." comes with code 1, which the error table calls a
+    # temporary issue: Graph's "Error validating ..." messages are credential checks, never
+    # downtime, whatever their code.
+    credential_check = str(error.get("message", "")).startswith("Error validating")
     if code in AUTH_CODES or subcode in AUTH_SUBCODES:
         return AuthExpired(f"{words} Reconnect the account.", status=status)
     if code in THROTTLE_CODES or code == PUBLISHING_LIMIT_CODE:
         retry = _regain_seconds(response) or read_rate_limit(response).retry_after
         return RateLimited(words, retry_after=retry, status=status)
+    if credential_check:
+        return Refused(words, status=status)
     if code in TRANSIENT_CODES or error.get("is_transient") is True or code == NOT_READY_CODE:
         return Transient(words, status=status)
     if code == DUPLICATE_POST_CODE:

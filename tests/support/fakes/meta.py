@@ -36,6 +36,7 @@ from tests.support.fakes.meta_base import (
     Call,
     GraphError,
     Routes,
+    bad_client_secret,
     graph_time,
     invalid_param,
     nested_spec,
@@ -210,8 +211,10 @@ class GraphFake(InstagramPublishing):
         return {"access_token": value, "token_type": "bearer", "expires_in": 5400}
 
     def check_app(self, params: dict[str, str]) -> None:
-        if (params["client_id"], params["client_secret"]) != (self.client_id, self.client_secret):
+        if params["client_id"] != self.client_id:
             raise GraphError(400, 101, "Error validating application. Invalid application ID.")
+        if params["client_secret"] != self.client_secret:
+            raise bad_client_secret()
 
     # -- nodes --------------------------------------------------------------------------------
 

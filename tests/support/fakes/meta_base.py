@@ -81,6 +81,12 @@ def no_such_object(method: str, node: str) -> GraphError:
     )
 
 
+def bad_client_secret() -> GraphError:
+    """A wrong app secret. Graph answers code 1, which its error table lists as "API Unknown,
+    possibly a temporary issue": a client that trusts the table retries forever."""
+    return GraphError(400, 1, "Error validating client secret.")
+
+
 def code_error(refusal: Refusal) -> GraphError:
     """A refused code exchange. Meta documents the rules, not the words: these are Graph's."""
     if refusal is Refusal.BAD_CLIENT:

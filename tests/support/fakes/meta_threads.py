@@ -31,6 +31,7 @@ from tests.support.fakes.meta_base import (
     MetaFake,
     Routes,
     Token,
+    bad_client_secret,
     invalid_param,
     not_ready,
 )
@@ -130,7 +131,7 @@ class ThreadsFake(MetaFake):
             if params["grant_type"] != "th_exchange_token":
                 raise invalid_param("grant_type must be th_exchange_token")
             if params["client_secret"] != self.client_secret:
-                raise GraphError(400, 101, "Error validating client secret.")
+                raise bad_client_secret()
             return self.long_lived(self.authenticate(token))
         if segments == ["refresh_access_token"] and method == "GET":
             self.accept(params, ("grant_type",))
