@@ -3,13 +3,23 @@
 A grant reaches the Pages its user manages; ``identify`` lists them, each with its own Page
 token, and a channel is one Page. Meta publishes no machine-readable description of these
 endpoints: the connector follows the reference pages in ``reference_docs``.
+
+A video goes the way Meta's publishing guide describes for Pages today: the file through the
+Resumable Upload API (a session on the app, the bytes from an offset, resumed from the offset
+Meta reports after an interruption), then ``POST /{page-id}/videos`` with the file's handle.
+The upload speaks for the user behind the Page (the guide asks for a user token there), whose
+token a Page channel keeps as its refresh token.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
+
+import httpx
 
 from agency.connector.base import (
     Account,
@@ -19,20 +29,29 @@ from agency.connector.base import (
     Limits,
     Media,
     MediaRule,
+    MediaSource,
     OAuthMetadata,
     Post,
     PostMetrics,
     Problem,
     Published,
 )
-from agency.connector.errors import InvalidContent, Refused
+from agency.connector.errors import AuthExpired, InvalidContent, Refused, Transient
+from agency.connector.http import call, json_body
 from agency_connectors.answers import parse_time
-from agency_connectors.meta_graph import META_CAPABILITIES, GraphConnector, matching_post
+from agency_connectors.meta_graph import (
+    META_CAPABILITIES,
+    GraphConnector,
+    graph_error,
+    matching_post,
+)
 
 GRAPH_VERSION = "v21.0"
 POST_INSIGHTS = "post_media_view,post_total_media_view_unique,post_clicks"
 POST_COUNTS = "shares,reactions.summary(true).limit(0),comments.summary(true).limit(0)"
 COMMENT_FIELDS = "id,message,from,created_time,is_hidden,parent"
+# Meta's video error codes: "The maximum size for a video is 2 GB" (subcode 1363023).
+VIDEO_MAX_BYTES = 2 * 1024**3
 
 
 def _total(body: dict[str, Any], edge: str) -> int | None:
@@ -74,16 +93,27 @@ class FacebookConnector(GraphConnector):
             ),
             # An animated GIF goes out as a photo, like any other image.
             "gif": MediaRule(mime_types=frozenset({"image/gif"}), max_bytes=10 * 1024 * 1024),
+            # The Resumable Upload API takes video/mp4 and no other video type. No Meta page
+            # we could read states a length limit; 240 minutes is the commonly cited one.
+            "video": MediaRule(
+                mime_types=frozenset({"video/mp4"}),
+                max_bytes=VIDEO_MAX_BYTES,
+                max_duration_seconds=240 * 60,
+            ),
         },
         link_field=True,
         notes=(
             "Meta recommends photos under 4 MB and PNG files under 1 MB.",
             "Several photos go out as one post of unpublished photos; a link is then added to "
             "the text.",
-            "Videos are not supported by this connector yet.",
+            "A video goes out alone (one MP4, no photos beside it); its link joins the text and "
+            "the variant's title becomes the video's title.",
         ),
     )
     capabilities = META_CAPABILITIES | {Capability.DELETE, Capability.DELETE_COMMENT}
+    # How often an interrupted video upload is resumed, and the pause before each resume.
+    video_resumes: ClassVar[int] = 3
+    video_resume_seconds: ClassVar[float] = 2.0
     reference_docs = (
         "https://developers.facebook.com/docs/facebook-login/guides/advanced/manual-flow",
         "https://developers.facebook.com/docs/facebook-login/guides/access-tokens/get-long-lived",
@@ -92,6 +122,10 @@ class FacebookConnector(GraphConnector):
         "https://developers.facebook.com/docs/graph-api/reference/page/feed",
         "https://developers.facebook.com/docs/graph-api/reference/page/photos",
         "https://developers.facebook.com/docs/graph-api/photo-uploads",
+        "https://developers.facebook.com/docs/video-api/guides/publishing",
+        "https://developers.facebook.com/docs/graph-api/reference/page/videos",
+        "https://developers.facebook.com/docs/graph-api/guides/upload",
+        "https://developers.facebook.com/documentation/video-api/reference/error-codes",
         "https://developers.facebook.com/docs/graph-api/reference/page/published_posts",
         "https://developers.facebook.com/docs/graph-api/reference/object/comments",
         "https://developers.facebook.com/docs/graph-api/reference/comment",
@@ -100,6 +134,14 @@ class FacebookConnector(GraphConnector):
         "https://developers.facebook.com/docs/graph-api/guides/error-handling",
         "https://developers.facebook.com/docs/graph-api/overview/rate-limiting",
     )
+
+    @classmethod
+    def network_problems(cls, post: Post) -> list[Problem]:
+        videos = sum(1 for media in post.media if media.kind == "video")
+        if videos > 1:
+            words = f"Facebook takes one video per post, not {videos}."
+            return [Problem("media", words, "one_video_only")]
+        return []
 
     @property
     def page_id(self) -> str:
@@ -153,9 +195,87 @@ class FacebookConnector(GraphConnector):
         )
         return str(body.get("post_id") or body["id"])
 
+    @property
+    def video_base(self) -> str:
+        """The publishing guide sends videos to the graph-video host."""
+        return self.base_url.replace("//graph.facebook.com/", "//graph-video.facebook.com/")
+
+    async def _upload_request(
+        self, method: str, session: str, token: str, **kwargs: Any
+    ) -> dict[str, Any]:
+        """A call to an upload session: the guide authenticates it with ``OAuth <token>``."""
+        headers = {"Authorization": f"OAuth {token}", **kwargs.pop("headers", {})}
+
+        async def send() -> httpx.Response:
+            response = await self.http.request(
+                method, f"{self.base_url}/{session}", headers=headers, **kwargs
+            )
+            if response.is_error:
+                await response.aread()
+                raise graph_error(self.display_name, response)
+            return response
+
+        body = json_body(await call(send))
+        return body if isinstance(body, dict) else {}
+
+    @staticmethod
+    async def _bytes_from(source: MediaSource, offset: int) -> AsyncIterator[bytes]:
+        skipped = 0
+        async for chunk in source.chunks():
+            if skipped + len(chunk) > offset:
+                yield chunk[max(0, offset - skipped) :]
+            skipped += len(chunk)
+
+    async def _upload_video(self, video: Media) -> str:
+        """The file through the Resumable Upload API; the handle of the uploaded file."""
+        user_token, app_id = self.credentials.refresh_token, self.context.client_id
+        if video.source is None:
+            problem = Problem("media.0", "The video file is not available.", "media_missing")
+            raise InvalidContent([problem])
+        if not user_token:
+            raise AuthExpired("Facebook: a video upload needs the Page user's token; reconnect.")
+        if not app_id:
+            raise Refused("Facebook: no app id is configured, and a video upload needs it.")
+        params = {"file_name": "video.mp4", "file_length": str(video.size)}
+        params["file_type"] = video.mime_type
+        started = await self.graph("POST", f"{app_id}/uploads", params=params, token=user_token)
+        session, offset = str(started["id"]), 0
+        for resume in range(self.video_resumes + 1):
+            if resume:
+                await asyncio.sleep(self.video_resume_seconds * resume)
+                state = await self._upload_request("GET", session, user_token)
+                offset = int(state.get("file_offset") or 0)
+            headers = {"file_offset": str(offset), "Content-Length": str(video.size - offset)}
+            try:
+                done = await self._upload_request(
+                    "POST",
+                    session,
+                    user_token,
+                    headers=headers,
+                    content=self._bytes_from(video.source, offset),
+                )
+            except Transient:
+                if resume == self.video_resumes:
+                    raise
+                continue
+            if done.get("h"):
+                return str(done["h"])
+        raise Transient("Facebook did not take the whole video; it will be uploaded again.")
+
+    async def _video(self, post: Post) -> str:
+        handle = await self._upload_video(post.media[0])
+        form = {"description": self.message(post), "fbuploader_video_file_chunk": handle}
+        if post.title:
+            form["title"] = post.title
+        path = f"{self.page_id}/videos"
+        body = await self.graph("POST", path, data=form, publishing=True, base=self.video_base)
+        return str(body["id"])
+
     async def publish(self, post: Post) -> Published:
         text, page = self.message(post), self.page_id
-        if len(post.media) == 1:
+        if post.media and post.media[0].kind == "video":
+            post_id = await self._video(post)
+        elif len(post.media) == 1:
             post_id = await self._photo(post.media[0], published=True, caption=text)
         else:
             form = {"message": text}

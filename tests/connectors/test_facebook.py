@@ -19,6 +19,7 @@ from agency.connector import (
     Credentials,
     InvalidContent,
     Media,
+    OutcomeUnknown,
     Post,
     RateLimited,
     Refused,
@@ -38,6 +39,20 @@ BASE = f"http://graph.test/{VERSION}"
 
 def photo(url: str = "https://cdn.test/bread.jpg", alt_text: str | None = None) -> Media:
     return Media("image", "image/jpeg", 120_000, alt_text=alt_text, public_url=url)
+
+
+VIDEO_BYTES = bytes(range(256)) * 40  # 10 KB, read by the connector 1 MB at a time
+
+
+def video(data: bytes = VIDEO_BYTES, seconds: float = 42.0) -> Media:
+    return Media(
+        "video",
+        "video/mp4",
+        len(data),
+        duration_seconds=seconds,
+        public_url="https://cdn.test/oven.mp4",
+        source=BytesSource(data),
+    )
 
 
 @pytest.fixture
@@ -62,7 +77,8 @@ def page_connector(http: httpx.AsyncClient, page: dict[str, object]) -> Facebook
         refresh_token="EAA-user-token",
         extra={"page_id": str(page["id"])},
     )
-    return FacebookConnector(ConnectorContext(http=http, base_url=BASE, credentials=credentials))
+    context = ConnectorContext(http, BASE, credentials, client_id="app-id")
+    return FacebookConnector(context)
 
 
 def user_connector(
@@ -259,6 +275,143 @@ class TestFacebook(ConnectorContract):
         # No link field beside attached photos: the link joins the text.
         assert sent["message"] == "Two loaves\n\nhttps://acme.test" and "link" not in sent
         assert all(p["_post"] == published.post_id for p in fake.of_kind("photo"))
+
+    # -- video ------------------------------------------------------------------------------------
+
+    async def test_a_video_is_uploaded_resumably_then_published_on_the_page(
+        self, connector: FacebookConnector, fake: GraphFake, page: dict[str, object]
+    ) -> None:
+        post = Post(text="Inside the oven", title="Bake day", media=(video(),))
+        assert FacebookConnector.validate(post) == []
+        published = await connector.publish(post)
+        [start] = fake.seen("POST", "/app-id/uploads")
+        assert start.bearer == fake.user_token  # the guide's upload speaks for the user
+        assert dict(start.query) == {
+            "file_name": "video.mp4",
+            "file_length": str(len(VIDEO_BYTES)),
+            "file_type": "video/mp4",
+        }
+        [send] = [r for r in fake.requests if "/upload:" in r.path]
+        assert send.headers["authorization"] == f"OAuth {fake.user_token}"
+        assert send.headers["file_offset"] == "0"
+        [publish] = fake.seen("POST", f"/{page['id']}/videos")
+        sent = form(publish)
+        assert publish.bearer == SECRET
+        assert (sent["title"], sent["description"]) == ("Bake day", "Inside the oven")
+        held = fake.objects[published.post_id]
+        assert held["_node"] == "video" and held["_bytes"] == VIDEO_BYTES
+        assert (held["title"], held["description"]) == ("Bake day", "Inside the oven")
+        assert published.url == f"https://www.facebook.com/{published.post_id}"
+        assert not fake.seen("POST", "/photos") and not fake.seen("POST", "/feed")
+
+    async def test_a_video_keeps_its_link_in_the_description_and_gets_the_first_comment(
+        self, connector: FacebookConnector, fake: GraphFake, page: dict[str, object]
+    ) -> None:
+        post = Post(text="Watch", link="https://acme.test", media=(video(),), first_comment="Hi")
+        published = await connector.publish(post)
+        held = fake.objects[published.post_id]
+        assert held["description"] == "Watch\n\nhttps://acme.test" and held["title"] is None
+        assert [c["message"] for c in fake.comments_on(published.post_id, top_only=True)] == ["Hi"]
+        since = datetime.now(UTC) - timedelta(minutes=1)
+        found = await connector.find_published(post, since)
+        assert found is not None and fake.objects[found.post_id]["_video"] == published.post_id
+
+    async def test_an_interrupted_upload_resumes_from_the_offset_meta_holds(
+        self,
+        connector: FacebookConnector,
+        fake: GraphFake,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr(FacebookConnector, "video_resume_seconds", 0.0)
+        fake.interrupt_uploads(after_bytes=4000)
+        published = await connector.publish(Post(text="Again", media=(video(),)))
+        sends = [r for r in fake.requests if r.method == "POST" and "/upload:" in r.path]
+        assert [r.headers["file_offset"] for r in sends] == ["0", "4000"]
+        assert sends[1].body == VIDEO_BYTES[4000:]
+        assert fake.objects[published.post_id]["_bytes"] == VIDEO_BYTES
+
+    @pytest.mark.parametrize(
+        ("code", "error"), [(2, Transient), (190, AuthExpired), (4, RateLimited)]
+    )
+    async def test_an_upload_that_keeps_failing_midway_is_typed_and_publishes_nothing(
+        self,
+        connector: FacebookConnector,
+        fake: GraphFake,
+        monkeypatch: pytest.MonkeyPatch,
+        code: int,
+        error: type[ConnectorError],
+    ) -> None:
+        monkeypatch.setattr(FacebookConnector, "video_resume_seconds", 0.0)
+        fake.interrupt_uploads(after_bytes=1000, times=10, code=code)
+        with pytest.raises(error):
+            await connector.publish(Post(text="Never", media=(video(),)))
+        assert fake.of_kind("video") == [] and fake.of_kind("post") == []
+        assert not fake.seen("POST", "/videos")
+
+    async def test_no_answer_to_the_video_post_is_an_unknown_outcome(
+        self, fake: GraphFake, page: dict[str, object]
+    ) -> None:
+        class SilentOnVideos(httpx.ASGITransport):
+            async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+                if request.url.path.endswith("/videos"):
+                    raise httpx.ReadTimeout("no answer", request=request)
+                return await super().handle_async_request(request)
+
+        async with httpx.AsyncClient(transport=SilentOnVideos(app=fake)) as client:
+            with pytest.raises(OutcomeUnknown):
+                await page_connector(client, page).publish(Post(text="?", media=(video(),)))
+        assert [s.handle is not None for s in fake.uploads.values()] == [True]
+
+    def test_video_rules_are_listed_by_validate(self) -> None:
+        long = Media("video", "video/mp4", 10_000, duration_seconds=5 * 3600)
+        huge = Media("video", "video/mp4", 3 * 1024**3, duration_seconds=60)
+        mov = Media("video", "video/quicktime", 10_000, duration_seconds=60)
+        codes = {
+            name: [p.code for p in FacebookConnector.validate(Post(text="x", media=media))]
+            for name, media in {
+                "long": (long,),
+                "huge": (huge,),
+                "mov": (mov,),
+                "with a photo": (video(), photo()),
+                "two videos": (video(), video()),
+            }.items()
+        }
+        assert codes == {
+            "long": ["video_too_long"],
+            "huge": ["media_too_large"],
+            "mov": ["media_type"],
+            "with a photo": ["mixed_media"],
+            "two videos": ["one_video_only"],
+        }
+        described = FacebookConnector.describe()["limits"]
+        assert described["media"]["video"]["mime_types"] == ["video/mp4"]
+        assert not [n for n in described["notes"] if "not supported" in n]
+
+    async def test_the_fake_holds_uploads_to_the_resumable_upload_guide(
+        self, http: httpx.AsyncClient, fake: GraphFake
+    ) -> None:
+        user = {"Authorization": f"Bearer {fake.user_token}"}
+        start = f"{BASE}/app-id/uploads"
+        query = {"file_name": "a.mp4", "file_length": "10", "file_type": "video/mp4"}
+        page_token = {"Authorization": f"Bearer {SECRET}"}
+        assert (await http.post(start, params=query, headers=page_token)).status_code == 400
+        mov = {**query, "file_type": "video/quicktime"}
+        assert (await http.post(start, params=mov, headers=user)).status_code == 400
+        session = (await http.post(start, params=query, headers=user)).json()["id"]
+        url, oauth = f"{BASE}/{session}", {"Authorization": f"OAuth {fake.user_token}"}
+        no_offset = await http.post(url, content=b"0123456789", headers=oauth)
+        assert no_offset.status_code == 400
+        bearer = await http.post(url, content=b"01234", headers={**user, "file_offset": "0"})
+        assert bearer.status_code == 400
+        short = await http.post(url, content=b"01234", headers={**oauth, "file_offset": "0"})
+        assert short.json()["error"]["error_subcode"] == 1363019
+        assert (await http.get(url, headers=oauth)).json()["file_offset"] == 5
+        wrong = await http.post(url, content=b"56789", headers={**oauth, "file_offset": "0"})
+        assert wrong.status_code == 400
+        done = await http.post(url, content=b"56789", headers={**oauth, "file_offset": "5"})
+        assert done.json()["h"]
+        unknown = await http.get(f"{BASE}/upload:999", headers=oauth)
+        assert unknown.status_code == 400
 
     async def test_find_published_matches_the_message(
         self, connector: FacebookConnector, fake: GraphFake, page: dict[str, object]

@@ -16,6 +16,7 @@ Meta publishes no machine-readable description; this fake holds requests to thes
 - insights: https://developers.facebook.com/docs/graph-api/reference/insights (and the
   metrics deprecated in 2025:
   https://developers.facebook.com/docs/platforminsights/page/deprecated-metrics)
+- Page videos and the Resumable Upload API: :mod:`tests.support.fakes.meta_video`
 - Instagram content publishing: :mod:`tests.support.fakes.meta_instagram`
 - Instagram comments, replies, hiding, insights:
   https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-comment,
@@ -41,7 +42,8 @@ from tests.support.fakes.meta_base import (
     invalid_param,
     nested_spec,
 )
-from tests.support.fakes.meta_instagram import InstagramPublishing, web_url
+from tests.support.fakes.meta_instagram import web_url
+from tests.support.fakes.meta_video import PageVideos
 
 
 def names(text: str) -> frozenset[str]:
@@ -56,6 +58,7 @@ FIELDS = {
     ),
     "post": names("message created_time permalink_url shares reactions comments from"),
     "photo": frozenset({"name", "created_time", "link"}),
+    "video": names("title description created_time permalink_url from"),
     "comment": names("message from created_time is_hidden parent can_hide like_count"),
     "ig_user": names(
         "username name profile_picture_url followers_count follows_count media_count biography"
@@ -72,7 +75,7 @@ IG_METRICS = names("reach likes comments shares saved views total_interactions f
 COMMENT_KINDS = ("comment", "ig_comment")
 
 
-class GraphFake(InstagramPublishing):
+class GraphFake(PageVideos):
     """One user (``user_token``) managing Pages, some with an Instagram business account."""
 
     node_fields = FIELDS
@@ -96,6 +99,9 @@ class GraphFake(InstagramPublishing):
             ("post", "GET", "comments"): self.list_comments,
             ("post", "POST", "comments"): self.create_comment,
             ("photo", "GET", None): self.get_node,
+            ("video", "GET", None): self.get_node,
+            ("video", "DELETE", None): self.delete_node,
+            ("video", "POST", "comments"): self.create_comment,
             ("comment", "GET", None): self.get_node,
             ("comment", "POST", None): self.update_comment,
             ("comment", "DELETE", None): self.delete_node,
