@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -9,8 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from agency.kernel.runtime import Runtime
+from agency.kernel.tenancy import bind_system
 from tests.conftest import Tenant, count_rows
 from tests.helpers import assert_problem
 from tests.support.desk import Desk
@@ -223,3 +226,123 @@ async def test_a_retried_upload_with_its_idempotency_key_imports_once(
     other = body.replace("Once", "Twice")
     assert_problem(await _import(desk, brand, other, **{"Idempotency-Key": "plan-2027-01"}), 422)
     assert await count_rows(runtime, "publications") == 1
+
+
+async def _written(runtime: Runtime, brand: str) -> dict[str, list[Any]]:
+    """What the brand's publications left in every table, without ids and clock readings."""
+    tables = {
+        "publications": "SELECT * FROM publications WHERE brand_id = :b ORDER BY title",
+        "publication_variants": (
+            "SELECT v.* FROM publication_variants v JOIN publications p ON p.id = "
+            "v.publication_id WHERE p.brand_id = :b ORDER BY p.title"
+        ),
+        "publication_versions": (
+            "SELECT v.* FROM publication_versions v JOIN publications p ON p.id = "
+            "v.publication_id WHERE p.brand_id = :b ORDER BY p.title, v.number, v.id"
+        ),
+        "audit_events": (
+            "SELECT a.* FROM audit_events a JOIN publications p ON p.id = a.object_id "
+            "WHERE p.brand_id = :b ORDER BY p.title, a.id"
+        ),
+        "webhook_events": (
+            "SELECT e.* FROM webhook_events e JOIN publications p "
+            "ON e.body::json->'data'->>'publication_id' = p.id::text "
+            "WHERE p.brand_id = :b ORDER BY p.title"
+        ),
+        "webhook_deliveries": (
+            "SELECT d.* FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id "
+            "JOIN publications p ON e.body::json->'data'->>'publication_id' = p.id::text "
+            "WHERE p.brand_id = :b ORDER BY p.title"
+        ),
+    }
+    names: dict[str, str] = {brand: "brand"}
+    found: dict[str, list[Any]] = {}
+    async with runtime.session() as session:
+        await bind_system(session)
+        for channel_id, network in (
+            await session.execute(
+                text("SELECT id, network FROM channels WHERE brand_id = :b"), {"b": brand}
+            )
+        ).all():
+            names[str(channel_id)] = f"channel:{network}"
+        for publication_id, title in (
+            await session.execute(
+                text("SELECT id, title FROM publications WHERE brand_id = :b"), {"b": brand}
+            )
+        ).all():
+            names[str(publication_id)] = f"publication:{title}"
+        for table, sql in tables.items():
+            rows = (await session.execute(text(sql), {"b": brand})).mappings().all()
+            found[table] = [_neutral(dict(row), names) for row in rows]
+    return found
+
+
+# Clock readings and ids of the rows themselves differ from one write to another.
+CLOCK = {"created_at", "updated_at", "approved_at", "at", "timestamp", "next_attempt_at"}
+OWN_IDS = {"id", "event_id", "variant_id"}
+
+
+def _neutral(value: Any, names: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _neutral(v, names) for k, v in value.items() if k not in CLOCK and k not in OWN_IDS
+        }
+    if isinstance(value, list):
+        return [_neutral(v, names) for v in value]
+    if isinstance(value, uuid.UUID | str) and str(value) in names:
+        return names[str(value)]
+    if isinstance(value, str) and value.startswith("{"):
+        return _neutral(json.loads(value), names)
+    return value
+
+
+async def test_an_import_writes_what_creating_and_scheduling_write(
+    desk: Desk, runtime: Runtime
+) -> None:
+    """Each row leaves the rows the API's create then schedule leave: publication, variant,
+    versions, audit, webhook event and delivery; the import adds one audit row of its own."""
+    webhook = await desk.client.post(
+        "/webhooks", json={"url": "https://hooks.example.com/in"}, headers=desk.headers
+    )
+    assert webhook.status_code == 201, webhook.text
+    imported, by_hand = await desk.brand("maison"), await desk.brand("maison-bis")
+    channels = {
+        brand: {n: await desk.channel(brand, n, handle="maison") for n in ("mastodon", "threads")}
+        for brand in (imported, by_hand)
+    }
+    rows = [
+        ("Soldes", "mastodon", "Les soldes!", {"local_time": "2027-01-12T09:00"}, "soldes"),
+        ("Photo", "threads", "Hello", {"at": "2027-01-12T09:30:00+01:00"}, ""),
+    ]
+    body = "title,network,account,text,local_time,at,campaign,tags\n" + "".join(
+        f"{title},{network},maison,{text_},{when.get('local_time', '')},{when.get('at', '')},"
+        f"{campaign},a;b\n"
+        for title, network, text_, when, campaign in rows
+    )
+    assert (await _import(desk, imported, body)).status_code == 201
+    for title, network, text_, when, campaign in rows:
+        created = await desk.client.post(
+            f"/brands/{by_hand}/publications",
+            json={
+                "title": title,
+                "variants": [{"channel_id": channels[by_hand][network], "text": text_}],
+                "campaign": campaign or None,
+                "tags": ["a", "b"],
+            },
+            headers=desk.headers,
+        )
+        assert created.status_code == 201, created.text
+        await desk.schedule(
+            created.json(),
+            local_time=when.get("local_time"),
+            at=datetime.fromisoformat(when["at"]) if "at" in when else None,
+        )
+
+    written = await _written(runtime, imported)
+    assert written == await _written(runtime, by_hand)
+    assert [a["action"] for a in written["audit_events"]] == [
+        "publication.created",
+        "publication.submitted",
+        "publication.scheduled",
+    ] * 2
+    assert len(written["webhook_deliveries"]) == 2
