@@ -31,6 +31,7 @@ import pytest
 
 from agency.connector import (
     AuthExpired,
+    Comment,
     ConnectorContext,
     Credentials,
     InvalidContent,
@@ -474,6 +475,89 @@ async def test_delete_refuses_a_post_of_another_account(
         await connector.delete(f"at://{bob.did}/{POST}/3jzfcijpj2z2a")
     with pytest.raises(Refused):
         await connector.delete("https://bsky.app/profile/bob.test/post/3jzfcijpj2z2a")
+
+
+# -- replies -------------------------------------------------------------------------------------
+
+
+async def _strong_ref(http: httpx.AsyncClient, pds: PdsServer, uri: str) -> dict[str, str]:
+    """The post's URI and CID as the PDS holds them, read without our code."""
+    repo, collection, rkey = uri.removeprefix("at://").split("/")
+    answer = await http.get(
+        f"{pds.url}/xrpc/com.atproto.repo.getRecord",
+        params={"repo": repo, "collection": collection, "rkey": rkey},
+    )
+    answer.raise_for_status()
+    return {"uri": answer.json()["uri"], "cid": answer.json()["cid"]}
+
+
+def _on(uri: str) -> Comment:
+    return Comment(comment_id=uri, post_id=uri, text="")
+
+
+async def test_a_reply_goes_under_the_post_and_a_reply_to_it_stays_in_the_thread(
+    connector: BlueskyConnector, http: httpx.AsyncClient, pds: PdsServer, publishable_post: Post
+) -> None:
+    published = await connector.publish(publishable_post)
+    first = await connector.reply(_on(published.post_id), "More in the thread #agency")
+    post_ref = await _strong_ref(http, pds, published.post_id)
+    stored = await record_of(http, pds, first.comment_id)
+    assert stored is not None  # the PDS validated it against app.bsky.feed.post
+    assert stored["reply"] == {"root": post_ref, "parent": post_ref}
+    assert [faceted(stored["text"], f) for f in stored["facets"]] == ["#agency"]
+    assert (first.parent_id, first.post_id) == (published.post_id, published.post_id)
+    assert first.author_id == connector.credentials.extra["did"]
+
+    second = await connector.reply(first, "And the last word")
+    stored = await record_of(http, pds, second.comment_id)
+    assert stored is not None
+    assert stored["reply"]["root"] == post_ref
+    assert stored["reply"]["parent"] == await _strong_ref(http, pds, first.comment_id)
+
+
+async def test_a_reply_to_another_accounts_post_starts_its_thread_there(
+    connector: BlueskyConnector, http: httpx.AsyncClient, pds: PdsServer, bob: PdsAccount
+) -> None:
+    rkey = "3jzfcijpj2z2b"  # a TID, as the lexicon asks of post keys
+    record = {
+        "$type": POST,
+        "text": "Does the shop open on Sunday?",
+        "createdAt": "2026-11-23T09:00:00.000Z",
+    }
+    pds.put_record(bob, POST, rkey, record)
+    question = f"at://{bob.did}/{POST}/{rkey}"
+    answer = await connector.reply(_on(question), "Yes, from 10 to 13.")
+    stored = await record_of(http, pds, answer.comment_id)
+    assert stored is not None
+    ref = await _strong_ref(http, pds, question)
+    assert stored["reply"] == {"root": ref, "parent": ref}
+    with pytest.raises(Refused):  # bob's post is bob's to delete
+        await connector.delete_comment(_on(question))
+    await connector.delete_comment(answer)
+    assert await record_of(http, pds, answer.comment_id) is None
+
+
+def test_a_first_comment_is_counted_as_a_reply_before_anything_is_sent() -> None:
+    thread = "🧵" * 300  # 300 graphemes: a full reply
+    assert BlueskyConnector.validate(Post(text="Hello", first_comment=thread)) == []
+    [problem] = BlueskyConnector.validate(Post(text="Hello", first_comment=thread + "!"))
+    assert (problem.field, problem.code) == ("first_comment", "first_comment_too_long")
+    assert "301" in problem.message
+
+
+async def test_replies_that_cannot_be_made_are_refused_in_words(
+    connector: BlueskyConnector, publishable_post: Post
+) -> None:
+    published = await connector.publish(publishable_post)
+    with pytest.raises(InvalidContent) as too_long:
+        await connector.reply(_on(published.post_id), "word " * 70)
+    assert [p.field for p in too_long.value.problems] == ["text"]
+    await connector.delete(published.post_id)
+    with pytest.raises(Refused, match="no longer exists"):
+        await connector.reply(_on(published.post_id), "Too late")
+    did = connector.credentials.extra["did"]
+    with pytest.raises(Refused, match="only posts"):
+        await connector.reply(_on(f"at://{did}/app.bsky.actor.profile/self"), "Hi")
 
 
 # -- rate limits -------------------------------------------------------------------------------

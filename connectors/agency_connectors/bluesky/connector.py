@@ -6,6 +6,11 @@ the session's access JWT is short-lived and renewed with the refresh JWT
 AppView (app.bsky.* views: profiles, threads, likes, replies) is a separate service, so
 comments and metrics are not offered, and the profile is read as the ``app.bsky.actor.profile``
 record of the repository rather than through app.bsky.actor.getProfile.
+
+Replying needs no AppView: a reply is a post record whose ``reply`` holds strong references
+(URI + CID) to the thread's root and to the parent, and the parent's CID and root come from
+the parent record itself (com.atproto.repo.getRecord). That gives publications their first
+comment (a reply under the post, i.e. a thread) and lets us delete our own replies.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from agency.connector.base import (
     Account,
     AuthKind,
     Capability,
+    Comment,
     Connector,
     Credentials,
     Limits,
@@ -98,11 +104,21 @@ class BlueskyConnector(Connector):
             "Mentions of handles that do not exist stay plain text.",
         ),
     )
-    capabilities = frozenset({Capability.PUBLISH, Capability.FIND_PUBLISHED, Capability.DELETE})
+    capabilities = frozenset(
+        {
+            Capability.PUBLISH,
+            Capability.FIND_PUBLISHED,
+            Capability.DELETE,
+            Capability.REPLY,
+            Capability.DELETE_COMMENT,
+        }
+    )
     reference_docs = (
         "https://atproto.com/specs/xrpc",
         "https://docs.bsky.app/docs/advanced-guides/posts",
         "https://docs.bsky.app/docs/advanced-guides/post-richtext",
+        "https://docs.bsky.app/docs/tutorials/creating-a-post#replies",
+        "https://docs.bsky.app/docs/api/com-atproto-repo-get-record",
         "https://docs.bsky.app/docs/advanced-guides/rate-limits",
         "https://docs.bsky.app/docs/api/com-atproto-server-create-session",
         "https://docs.bsky.app/docs/api/com-atproto-server-refresh-session",
@@ -282,13 +298,7 @@ class BlueskyConnector(Connector):
         problems = self.validate(post)
         if problems:
             raise InvalidContent(problems)
-        record: dict[str, Any] = {"$type": POST, "text": post.text, "createdAt": _now()}
-        langs = _langs(post)
-        if langs:
-            record["langs"] = langs
-        facets = await self._facets(post.text)
-        if facets:
-            record["facets"] = facets
+        record = await self._record(post)
         if post.media:
             record["embed"] = {
                 "$type": "app.bsky.embed.images",
@@ -303,6 +313,24 @@ class BlueskyConnector(Connector):
                     "description": str(post.options.get("link_description") or ""),
                 },
             }
+        uri = await self._create(record)
+        return Published(
+            post_id=uri, url=self._web_url(uri), published_at=parse_time(record["createdAt"])
+        )
+
+    async def _record(self, post: Post) -> dict[str, Any]:
+        """A post record with the text, its languages and its facets (no embed, no reply)."""
+        record: dict[str, Any] = {"$type": POST, "text": post.text, "createdAt": _now()}
+        langs = _langs(post)
+        if langs:
+            record["langs"] = langs
+        facets = await self._facets(post.text)
+        if facets:
+            record["facets"] = facets
+        return record
+
+    async def _create(self, record: dict[str, Any]) -> str:
+        """Writes ``record`` to the account's repository; its at:// URI."""
         response = await send(
             lambda: self.http.post(
                 self._url("com.atproto.repo.createRecord"),
@@ -311,10 +339,7 @@ class BlueskyConnector(Connector):
             ),
             publishing=True,
         )
-        uri = json_body(response)["uri"]
-        return Published(
-            post_id=uri, url=self._web_url(uri), published_at=parse_time(record["createdAt"])
-        )
+        return str(json_body(response)["uri"])
 
     def _web_url(self, uri: str) -> str:
         repo, _, rkey = _rkey(uri)
@@ -396,6 +421,57 @@ class BlueskyConnector(Connector):
                 json={"repo": repo, "collection": collection, "rkey": rkey},
             )
         )
+
+    # -- replies ---------------------------------------------------------------------------------
+
+    async def reply(self, comment: Comment, text: str) -> Comment:
+        """A reply under ``comment`` (a post or a reply), in the same thread."""
+        post = Post(text=text)
+        problems = [p for p in self.validate(post) if p.field == "text"]
+        if problems:
+            raise InvalidContent(problems)
+        parent = await self._strong_ref(comment.comment_id)
+        record = await self._record(post)
+        root = parent.pop("root", None) or dict(parent)  # a reply to a post starts its thread
+        record["reply"] = {"root": root, "parent": parent}
+        uri = await self._create(record)
+        return Comment(
+            comment_id=uri,
+            post_id=comment.post_id,
+            text=text,
+            author_id=self._did,
+            author_name=self.credentials.extra.get("handle"),
+            created_at=parse_time(record["createdAt"]),
+            parent_id=comment.comment_id,
+        )
+
+    async def _strong_ref(self, uri: str) -> dict[str, Any]:
+        """``{"uri", "cid"}`` of the post at ``uri``, with ``"root"``: its thread's root when
+        it is itself a reply."""
+        repo, collection, rkey = _rkey(uri)
+        if collection != POST:
+            raise Refused(f"{uri!r} is not a Bluesky post: only posts can be replied to.")
+        try:
+            response = await send(
+                lambda: self.http.get(
+                    self._url("com.atproto.repo.getRecord"),
+                    params={"repo": repo, "collection": collection, "rkey": rkey},
+                ),
+                missing=frozenset({"RecordNotFound"}),
+            )
+        except Missing:
+            raise Refused("The post to reply to no longer exists on Bluesky.") from None
+        found = json_body(response)
+        ref: dict[str, Any] = {"uri": found["uri"], "cid": found["cid"]}
+        value = found.get("value")
+        root = value.get("reply", {}).get("root") if isinstance(value, dict) else None
+        if isinstance(root, dict) and root.get("uri") and root.get("cid"):
+            ref["root"] = {"uri": root["uri"], "cid": root["cid"]}
+        return ref
+
+    async def delete_comment(self, comment: Comment) -> None:
+        """Only our own replies: a record can be deleted by the repository that holds it."""
+        await self.delete(comment.comment_id)
 
 
 def _pds_endpoint(did_doc: object) -> str | None:
