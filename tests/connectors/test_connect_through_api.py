@@ -113,6 +113,8 @@ async def test_networks_lists_every_installed_connector(
     assert networks["bluesky"]["auth_kind"] == "app_password"
     assert networks["x"]["limits"]["text_counting"] == "x-weighted"
     assert networks["instagram"]["limits"]["max_posts_per_day"] == 50
+    assert networks["bluesky"]["limits"]["max_comment_length"] == 300
+    assert "reply" in networks["bluesky"]["capabilities"]  # first comments as a thread
 
 
 async def test_x_account_connects_through_the_api(

@@ -91,6 +91,8 @@ class Limits:
     max_hashtags: int | None = None
     link_field: bool = False  # a link is a separate field (a card), not just text
     max_posts_per_day: int | None = None  # the network's own publishing quota (rolling 24 h)
+    # A comment's (and so a first comment's) limit, counted the same way; None: as a post.
+    max_comment_length: int | None = None
     notes: tuple[str, ...] = ()
 
 

@@ -59,6 +59,18 @@ def common_problems(connector: type[Connector], post: Post) -> list[Problem]:
         problems.append(
             Problem("first_comment", f"{name} has no first comment.", "no_first_comment")
         )
+    elif post.first_comment:
+        limit = limits.max_comment_length or limits.max_text_length
+        length = connector.count_text(post.first_comment)
+        if length > limit:
+            problems.append(
+                Problem(
+                    "first_comment",
+                    f"The first comment is {length} characters as {name} counts them; "
+                    f"the limit is {limit}.",
+                    "first_comment_too_long",
+                )
+            )
     return problems
 
 
@@ -126,5 +138,6 @@ def describe_limits(limits: Limits) -> dict[str, Any]:
         "max_hashtags": limits.max_hashtags,
         "link_field": limits.link_field,
         "max_posts_per_day": limits.max_posts_per_day,
+        "max_comment_length": limits.max_comment_length or limits.max_text_length,
         "notes": list(limits.notes),
     }
