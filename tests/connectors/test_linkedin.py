@@ -12,6 +12,7 @@ import pytest
 from agency.connector import (
     AuthExpired,
     ConnectorContext,
+    ConnectorError,
     Credentials,
     InvalidContent,
     Media,
@@ -19,6 +20,7 @@ from agency.connector import (
     Post,
     RateLimited,
     Refused,
+    Transient,
 )
 from agency.connector.base import BytesSource
 from agency.connector.oauth import OAuthClient, authorization_request
@@ -48,9 +50,26 @@ def image(name: str = "a") -> Media:
     )
 
 
+VIDEO_BYTES = bytes(range(256)) * 10  # 2,560 bytes: three parts of 1,000 in the fake
+
+
+def video(data: bytes = VIDEO_BYTES, seconds: float = 12.0) -> Media:
+    return Media(
+        "video", "video/mp4", len(data), duration_seconds=seconds, source=BytesSource(data)
+    )
+
+
 @pytest.fixture
 def fake() -> FakeLinkedIn:
     return FakeLinkedIn(token=SECRET)
+
+
+@pytest.fixture
+def small_parts(fake: FakeLinkedIn, monkeypatch: pytest.MonkeyPatch) -> FakeLinkedIn:
+    """Parts of 1,000 bytes instead of 4 MB, and no pause while LinkedIn processes."""
+    fake.part_bytes = 1000
+    monkeypatch.setattr(LinkedInConnector, "video_poll_seconds", 0.0)
+    return fake
 
 
 @pytest.fixture
@@ -203,10 +222,131 @@ class TestLinkedIn(ConnectorContract):
         assert [p.code for p in LinkedInConnector.validate(Post(text="x", media=(huge,)))] == [
             "media_too_many_pixels"
         ]
-        video = Media("video", "video/mp4", 1000)
-        assert [p.code for p in LinkedInConnector.validate(Post(text="x", media=(video,)))] == [
-            "media_kind"
-        ]
+        wide = Media("video", "video/mp4", 1000, width=7680, height=4320, duration_seconds=9)
+        assert LinkedInConnector.validate(Post(text="x", media=(wide,))) == []
+
+    def test_video_rules_are_listed_by_validate(self) -> None:
+        cases = {
+            "long": (video(seconds=31 * 60),),
+            "short": (video(seconds=2),),
+            "huge": (Media("video", "video/mp4", 600 * 1024**2, duration_seconds=60),),
+            "mov": (Media("video", "video/quicktime", 1000, duration_seconds=60),),
+            "with an image": (video(), image()),
+            "two videos": (video(), video()),
+        }
+        codes = {
+            name: [p.code for p in LinkedInConnector.validate(Post(text="x", media=media))]
+            for name, media in cases.items()
+        }
+        assert codes == {
+            "long": ["video_too_long"],
+            "short": ["video_too_short"],
+            "huge": ["media_too_large"],
+            "mov": ["media_type"],
+            "with an image": ["mixed_media"],
+            "two videos": ["one_video_only"],
+        }
+        notes = LinkedInConnector.describe()["limits"]["notes"]
+        assert not [n for n in notes if "no video" in n]
+
+    # -- video ---------------------------------------------------------------------------------
+
+    async def test_a_video_is_uploaded_in_parts_finalized_then_posted(
+        self, connector: LinkedInConnector, small_parts: FakeLinkedIn
+    ) -> None:
+        fake = small_parts
+        post = Post(text="Our new office", title="Office tour", media=(video(),))
+        assert LinkedInConnector.validate(post) == []
+        published = await connector.publish(post)
+        media = fake.posts[published.post_id]["content"]["media"]
+        assert media["title"] == "Office tour"
+        held = fake.videos[media["id"]]
+        assert held.owner == ORGANIZATION and held.bytes() == VIDEO_BYTES
+        puts = [r for r in fake.requests if r.method == "PUT"]
+        assert [len(r.body) for r in puts] == [1000, 1000, 560]
+        [init, finalize] = [r for r in fake.requests if r.path == "/rest/videos"]
+        assert init.param("action") == "initializeUpload"
+        assert init.json()["initializeUploadRequest"]["fileSizeBytes"] == len(VIDEO_BYTES)
+        sent = finalize.json()["finalizeUploadRequest"]
+        assert sent["uploadedPartIds"] == [held.etags[i] for i in range(3)]
+        assert sent["uploadToken"] == held.token != ""
+        # The post waited for LinkedIn to process the video.
+        statuses = [r for r in fake.requests if r.path.startswith("/rest/videos/")]
+        assert len(statuses) == 2 and "urn%3Ali%3Avideo%3A" in statuses[0].raw_path
+
+    async def test_a_video_without_a_title_has_none(
+        self, connector: LinkedInConnector, small_parts: FakeLinkedIn
+    ) -> None:
+        published = await connector.publish(Post(text="Short clip", media=(video(b"v" * 700),)))
+        media = small_parts.posts[published.post_id]["content"]["media"]
+        assert set(media) == {"id"} and small_parts.videos[media["id"]].token == ""
+
+    @pytest.mark.parametrize(
+        ("status", "error"), [(503, Transient), (401, AuthExpired), (429, RateLimited)]
+    )
+    async def test_a_part_that_fails_midway_is_typed_and_nothing_is_posted(
+        self,
+        connector: LinkedInConnector,
+        small_parts: FakeLinkedIn,
+        status: int,
+        error: type[ConnectorError],
+    ) -> None:
+        small_parts.part_failures = {1: status}
+        with pytest.raises(error):
+            await connector.publish(Post(text="Broken", media=(video(),)))
+        assert small_parts.posts == {}
+        assert not [r for r in small_parts.requests if r.param("action") == "finalizeUpload"]
+
+    async def test_a_part_without_an_etag_is_sent_again_later(
+        self, connector: LinkedInConnector, small_parts: FakeLinkedIn
+    ) -> None:
+        small_parts.send_etags = False
+        with pytest.raises(Transient, match="confirm"):
+            await connector.publish(Post(text="No tag", media=(video(),)))
+        assert small_parts.posts == {}
+
+    async def test_a_video_linkedin_cannot_process_is_invalid_content(
+        self, connector: LinkedInConnector, small_parts: FakeLinkedIn
+    ) -> None:
+        small_parts.processing_outcome = "PROCESSING_FAILED"
+        with pytest.raises(InvalidContent) as caught:
+            await connector.publish(Post(text="Odd codec", media=(video(),)))
+        assert caught.value.problems[0].code == "media_processing"
+        assert small_parts.posts == {}
+
+    async def test_the_fake_holds_video_uploads_to_the_videos_api(
+        self, http: httpx.AsyncClient, small_parts: FakeLinkedIn
+    ) -> None:
+        fake = small_parts
+        headers = {
+            "Authorization": f"Bearer {SECRET}",
+            "LinkedIn-Version": "202610",
+            "X-Restli-Protocol-Version": "2.0.0",
+        }
+        start = {"initializeUploadRequest": {"owner": ORGANIZATION, "fileSizeBytes": 1500}}
+        url = f"{BASE}/rest/videos"
+        value = (
+            await http.post(url, params={"action": "initializeUpload"}, json=start, headers=headers)
+        ).json()["value"]
+        first, second = value["uploadInstructions"]
+        finalize = {"video": value["video"], "uploadToken": value["uploadToken"]}
+
+        async def finish(part_ids: list[str]) -> int:
+            body = {"finalizeUploadRequest": {**finalize, "uploadedPartIds": part_ids}}
+            params = {"action": "finalizeUpload"}
+            return (await http.post(url, params=params, json=body, headers=headers)).status_code
+
+        wrong_size = await http.put(first["uploadUrl"], content=b"x" * 999, headers=headers)
+        assert wrong_size.status_code == 400
+        one = await http.put(first["uploadUrl"], content=b"x" * 1000, headers=headers)
+        assert await finish([one.headers["etag"]]) == 400  # before every part is in
+        two = await http.put(second["uploadUrl"], content=b"y" * 500, headers=headers)
+        assert await finish([two.headers["etag"], one.headers["etag"]]) == 400  # out of order
+        assert await finish([one.headers["etag"]]) == 400  # an ETag missing
+        assert await finish([one.headers["etag"], two.headers["etag"]]) == 200
+        assert fake.videos[value["video"]].bytes() == b"x" * 1000 + b"y" * 500
+        unknown = await http.put(f"{BASE}/dms-uploads/video/nope/part/0", content=b"z")
+        assert unknown.status_code == 401  # no token: refused before anything else
 
     async def test_a_refused_post_lists_linkedins_words(
         self, http: httpx.AsyncClient, fake: FakeLinkedIn

@@ -40,6 +40,7 @@ from agency.connector import (
 from agency.connector.base import AccountKind
 from agency.connector.http import call, json_body
 from agency_connectors.linkedin.little import escape, plain
+from agency_connectors.linkedin.video import upload_video
 from agency_connectors.matching import same_text
 
 VERSION = re.compile(r"20\d{2}(0[1-9]|1[0-2])")
@@ -47,6 +48,13 @@ COMMENT_URN = re.compile(r"urn:li:comment:\((?P<object>.+),(?P<id>[^,()]+)\)")
 DOCS = "https://learn.microsoft.com/en-us/linkedin/"
 MANAGEMENT = f"{DOCS}marketing/community-management/"
 MAX_PIXELS = 36_152_320  # the Images API's documented ceiling (width x height)
+# The Videos API page: MP4, 500 MB at most, 3 seconds to 30 minutes.
+VIDEO = MediaRule(
+    frozenset({"video/mp4"}),
+    max_bytes=500 * 1024**2,
+    max_duration_seconds=30 * 60,
+    min_duration_seconds=3,
+)
 
 
 def urn(value: str) -> str:
@@ -102,11 +110,13 @@ class LinkedInConnector(Connector):
         media={
             "image": MediaRule(
                 frozenset({"image/jpeg", "image/png", "image/gif"}), max_bytes=10 * 1024**2
-            )
+            ),
+            "video": VIDEO,
         },
         link_field=True,
         notes=(
-            "Up to 20 images (one image, or 2 to 20 as a multi-image post); no video yet.",
+            "Up to 20 images (one image, or 2 to 20 as a multi-image post), or one video alone.",
+            "A video is an MP4 of 3 seconds to 30 minutes; the variant's title becomes its title.",
             "An image may hold at most 36,152,320 pixels; a GIF at most 250 frames.",
             "A link without images becomes an article card.",
             "Refresh tokens exist only for approved LinkedIn partners: other apps reconnect "
@@ -127,6 +137,7 @@ class LinkedInConnector(Connector):
         f"{MANAGEMENT}shares/posts-api",
         f"{MANAGEMENT}shares/little-text-format",
         f"{MANAGEMENT}shares/images-api",
+        f"{MANAGEMENT}shares/videos-api",
         f"{MANAGEMENT}shares/comments-api",
         f"{MANAGEMENT}shares/social-metadata-api",
         f"{MANAGEMENT}organizations/organization-access-control-by-role",
@@ -138,6 +149,9 @@ class LinkedInConnector(Connector):
     # LinkedIn retires a version about a year after its release: AGENCY_LINKEDIN_VERSION
     # moves every deployment to a newer one without a code change.
     api_version: ClassVar[str] = "202610"
+    # How long a post waits for LinkedIn to process its video.
+    video_poll_seconds: ClassVar[float] = 5.0
+    video_poll_attempts: ClassVar[int] = 60
 
     @classmethod
     def version(cls) -> str:
@@ -149,8 +163,13 @@ class LinkedInConnector(Connector):
     @classmethod
     def network_problems(cls, post: Post) -> list[Problem]:
         problems = []
+        videos = sum(1 for media in post.media if media.kind == "video")
+        if videos > 1:
+            words = f"LinkedIn takes one video per post, not {videos}."
+            problems.append(Problem("media", words, "one_video_only"))
         for index, media in enumerate(post.media):
-            if media.width and media.height and media.width * media.height > MAX_PIXELS:
+            pixels = (media.width or 0) * (media.height or 0)
+            if media.kind != "video" and pixels > MAX_PIXELS:
                 problems.append(
                     Problem(
                         f"media.{index}",
@@ -267,6 +286,9 @@ class LinkedInConnector(Connector):
         return str(value["image"])
 
     async def _content(self, author: str, post: Post) -> dict[str, Any] | None:
+        if post.media and post.media[0].kind == "video":
+            video = {"id": await upload_video(self, author, post.media[0])}
+            return {"media": {**video, "title": post.title} if post.title else video}
         images = [
             {
                 "id": await self._upload_image(author, m),

@@ -11,6 +11,8 @@
   Commentary is "little" text: an unescaped reserved character cuts the post there, silently,
   as LinkedIn does (little-text-format page); hashtags read back as ``{hashtag|\\#|word}``.
 - Images API: POST /rest/images?action=initializeUpload, then PUT the bytes to uploadUrl.
+- Videos API: :mod:`tests.support.fakes.linkedin_videos`; a post names a video in
+  ``content.media`` (``id``, optional ``title``).
 - OpenID userinfo (/v2/userinfo), organizationAcls (q=roleAssignee), organizations/{id},
   socialMetadata, socialActions comments, networkSizes.
 - OAuth (https://learn.microsoft.com/en-us/linkedin/shared/authentication/authorization-code-flow):
@@ -32,9 +34,10 @@ import itertools
 import re
 import secrets
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from tests.support.fakes.asgi import FakeServer, Request, Response, json_response
+from tests.support.fakes.linkedin_videos import VideosApi
 from tests.support.fakes.oauth import AuthorizationServer, GrantRefused, Refusal
 
 ACTIVE_VERSIONS = {f"{year}{month:02d}" for year in (2025, 2026) for month in range(1, 13)}
@@ -95,11 +98,12 @@ def read_little(commentary: str) -> str:
     return "".join(kept)
 
 
-class FakeLinkedIn(FakeServer):
+class FakeLinkedIn(VideosApi, FakeServer):
     def __init__(
         self, token: str, client_id: str = "client-1", client_secret: str = "secret"
     ) -> None:
-        super().__init__()
+        FakeServer.__init__(self)
+        VideosApi.__init__(self)
         self.token = token  # the newest; every token issued stays good (``tokens``)
         self.tokens = {token}
         self.refresh_token = "refresh-" + secrets.token_hex(6)
@@ -122,6 +126,9 @@ class FakeLinkedIn(FakeServer):
 
     # -- plumbing ------------------------------------------------------------------------------
 
+    def refuse(self, status: int, message: str, code: str = "ILLEGAL_ARGUMENT") -> NoReturn:
+        raise LinkedInError(status, message, code)
+
     def failure(self, request: Request, status: int) -> Response:
         return self.error(LinkedInError(status, f"Injected HTTP {status}", "INJECTED"))
 
@@ -142,6 +149,8 @@ class FakeLinkedIn(FakeServer):
         try:
             if request.bearer not in self.tokens:
                 raise LinkedInError(401, "Invalid access token", "REVOKED_ACCESS_TOKEN")
+            if request.path.startswith("/dms-uploads/video/"):
+                return self.receive_part(request)
             if request.path.startswith("/dms-uploads/"):
                 return self._receive_image(request)
             if request.path == "/v2/userinfo":
@@ -177,6 +186,9 @@ class FakeLinkedIn(FakeServer):
     def _route(self, request: Request) -> Response:
         method, path = request.method, request.path
         parts = path.removeprefix("/rest/").split("/")
+        video = self.video_route(request, parts)
+        if video is not None:
+            return video
         if (method, path) == ("POST", "/rest/posts"):
             return self._create_post(request)
         if (method, path) == ("GET", "/rest/posts"):
@@ -338,6 +350,9 @@ class FakeLinkedIn(FakeServer):
         if not isinstance(content, dict) or len(content) != 1:
             raise LinkedInError(422, "ERROR :: /content :: exactly one content type")
         kind, value = next(iter(content.items()))
+        if kind == "media" and str(value.get("id", "")).startswith("urn:li:video:"):
+            self.check_video(value)
+            return
         if kind == "media":
             images = [value]
         elif kind == "multiImage":
