@@ -1,4 +1,5 @@
-"""LinkedIn (Posts API): text, images and links for members and organisation pages."""
+"""LinkedIn (Posts API, Images and Videos APIs): text, images, a video and links for members and
+organisation pages."""
 
 from agency_connectors.linkedin.connector import LinkedInConnector
 
