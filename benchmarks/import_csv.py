@@ -103,7 +103,7 @@ async def bench(runtime: Runtime, rows: int, repeat: int, profile: bool) -> None
             dry_s, import_s, statements = await one_run(c, desk, rows, n, counter, profile)
             print(
                 f"run {n + 1}: {rows} rows, dry run {dry_s:.2f}s, import {import_s:.2f}s "
-                f"({statements} statements, {statements / rows:.1f} a row)",
+                f"({statements} statements, {statements / rows:.2f} a row)",
                 flush=True,
             )
 

@@ -31,10 +31,11 @@ from agency.channel.models import Channel
 from agency.kernel.db import new_id, utcnow
 from agency.kernel.errors import AppError, InvalidInput
 from agency.kernel.tenancy import Subject
+from agency.publication.bulk import BulkScheduler, Planned, PlannedRefused
 from agency.publication.models import Publication, Variant
 from agency.publication.repository import VariantRepository
 from agency.publication.schemas import PublicationCreate, VariantIn
-from agency.publication.service import PublicationService
+from agency.publication.service import PublicationService, variant_fields
 from agency.publication.timing import QUOTA_WINDOW, quota_allows
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ class ImportService:
                 f"{refused} of {len(checked)} rows are refused; nothing was imported.",
                 [c.report() for c in checked],
             )
-        reports = [await self._write(brand, c, checked) for c in checked]
+        reports = await self._write(brand, checked)
         AuditRepository(self.session, self.subject).record(
             "publication.imported", "brand", brand.id, {"publications": len(reports)}
         )
@@ -179,7 +180,7 @@ class ImportService:
             reporting_line=ReportingLine(line) if line else None,
             tags=tags,
         )
-        await self._network_rules(checked, variant)
+        await self._network_rules(checked, variant, brand)
         return checked
 
     def _channel(self, checked: Checked, brand: Brand, lookup: Lookup) -> Channel | None:
@@ -244,21 +245,13 @@ class ImportService:
             checked.refuse("media_ids", "at most 35 media", "too_many")
         return found
 
-    async def _network_rules(self, checked: Checked, item: VariantIn) -> None:
-        """The connector's own validation of the post, as it would be published."""
+    async def _network_rules(self, checked: Checked, item: VariantIn, brand: Brand) -> None:
+        """The connector's own validation of the post, as it would be published, and the
+        brand's charter."""
         assert checked.channel is not None and checked.data is not None
-        publication = Publication(title=checked.data.title, utm={}, tags=[])
-        variant = Variant(
-            id=new_id(),
-            network=checked.channel.network,
-            text=item.text,
-            link=item.link,
-            title=item.title,
-            first_comment=item.first_comment,
-            options={},
-            media_ids=[str(m) for m in item.media_ids],
-        )
-        found = await self.publications.problems(publication, [variant])
+        publication = Publication(brand_id=brand.id, title=checked.data.title, utm={}, tags=[])
+        variant = Variant(id=new_id(), network=checked.channel.network, **variant_fields(item))
+        found = await self.publications.problems(publication, [variant], brand)
         for problem in found.get(variant.id, []):
             checked.refuse(_column(problem.field), problem.message, problem.code)
 
@@ -290,20 +283,40 @@ class ImportService:
                     "quota_exhausted",
                 )
 
-    async def _write(self, brand: Brand, item: Checked, everything: list[Checked]) -> RowReport:
-        assert item.data is not None and item.channel is not None and item.when is not None
+    async def _write(self, brand: Brand, checked: list[Checked]) -> list[RowReport]:
+        """Every row created and scheduled, in one go: what the rows were checked against
+        could have changed since (another schedule on a channel), so the quota is read
+        again first."""
+        await self._check_quotas(checked)
+        refused = sum(bool(c.problems) for c in checked)
+        if refused:
+            raise ImportRefused(
+                f"{refused} of {len(checked)} rows were refused while importing; nothing was "
+                "imported.",
+                [c.report() for c in checked],
+            )
+        planned = []
+        for item in checked:
+            assert item.data is not None and item.channel is not None and item.when is not None
+            planned.append(Planned(item.data, item.channel, item.when))
         try:
-            created = await self.publications.create(brand.id, item.data)
-            await self.publications.schedule_variants(created.id, {item.channel.id: item.when})
-        except AppError as exc:
-            # Checked a moment ago; something changed since (a concurrent schedule).
-            for problem in exc.extensions.get("errors", []) or [{"message": exc.detail}]:
+            created = await BulkScheduler(
+                self.session, self.subject, self.runtime
+            ).create_scheduled(brand, planned)
+        except PlannedRefused as exc:
+            item = checked[exc.index]
+            for problem in exc.error.extensions.get("errors", []) or [
+                {"message": exc.error.detail}
+            ]:
                 item.refuse(_time_column(item.row), problem["message"], "refused")
             raise ImportRefused(
                 f"Row {item.row.number} was refused while importing; nothing was imported.",
-                [c.report() for c in everything],
+                [c.report() for c in checked],
             ) from exc
-        return item.report(created.id)
+        return [
+            item.report(publication_id)
+            for item, publication_id in zip(checked, created, strict=True)
+        ]
 
 
 def _when(checked: Checked, zone: ZoneInfo, now: datetime) -> datetime | None:

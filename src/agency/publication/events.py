@@ -7,8 +7,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agency.kernel.tenancy import Subject
 from agency.publication.models import Publication, Variant
-from agency.webhook.events import emit
+from agency.webhook.events import EventType, emit, new_event, queue_delivery
+from agency.webhook.repository import SubscriptionRepository
 
 
 def _iso(value: Any) -> str | None:
@@ -29,25 +31,46 @@ def variant_data(variant: Variant) -> dict[str, Any]:
     }
 
 
+def publication_data(publication: Publication, variants: Sequence[Variant]) -> dict[str, Any]:
+    return {
+        "publication_id": str(publication.id),
+        "brand_id": str(publication.brand_id),
+        "title": publication.title,
+        "status": publication.status,
+        "scheduled_at": _iso(publication.scheduled_at),
+        "variants": [variant_data(v) for v in variants],
+    }
+
+
 async def publication_event(
     session: AsyncSession,
     event_type: str,
     publication: Publication,
     variants: Sequence[Variant],
 ) -> None:
-    await emit(
-        session,
-        publication.agency_id,
-        event_type,
-        {
-            "publication_id": str(publication.id),
-            "brand_id": str(publication.brand_id),
-            "title": publication.title,
-            "status": publication.status,
-            "scheduled_at": _iso(publication.scheduled_at),
-            "variants": [variant_data(v) for v in variants],
-        },
+    await emit(session, publication.agency_id, event_type, publication_data(publication, variants))
+
+
+async def publications_event(
+    session: AsyncSession,
+    event_type: str,
+    publications: Sequence[tuple[Publication, Sequence[Variant]]],
+) -> None:
+    """:func:`publication_event` for each publication (of one agency), with the agency's
+    subscriptions read once."""
+    if not publications:
+        return
+    agency_id = publications[0][0].agency_id
+    targets = await SubscriptionRepository(session, Subject(agency_id, "system")).interested_in(
+        EventType(event_type).value
     )
+    if not targets:
+        return
+    for publication, variants in publications:
+        event = new_event(agency_id, event_type, publication_data(publication, variants))
+        session.add(event)
+        for subscription in targets:
+            queue_delivery(session, event, subscription)
 
 
 async def variant_event(

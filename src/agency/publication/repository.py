@@ -3,8 +3,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, Text, and_, cast, func, or_
+from sqlalchemy import Select, Text, and_, cast, func, insert, inspect, or_
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from agency.kernel.errors import NotFound
@@ -259,3 +261,17 @@ class QueueSlotRepository(TenantRepository[QueueSlot]):
             .order_by(QueueSlot.weekday, QueueSlot.local_time)
         )
         return list((await self.session.execute(stmt)).scalars().all())
+
+
+async def insert_built(session: AsyncSession, objects: Sequence[Any]) -> None:
+    """Insert objects built in memory and never added to the session, one statement for
+    all (they are of one class and set the same attributes). Each object's attributes are
+    its row; the columns' defaults fill the rest. The unit of work would not do: it starts
+    ``Publication.version`` at 1 whatever the object says, and tracks every object after.
+    """
+    if not objects:
+        return
+    mapper = inspect(type(objects[0]))
+    columns = {a.key: a.columns[0].key for a in mapper.column_attrs}
+    rows = [{columns[k]: v for k, v in vars(o).items() if k in columns} for o in objects]
+    await session.execute(insert(mapper.local_table), rows)

@@ -22,7 +22,7 @@ from agency.brand.repository import BrandRepository
 from agency.channel.models import Channel
 from agency.channel.repository import ChannelRepository
 from agency.connector.base import Media
-from agency.kernel.db import utcnow
+from agency.kernel.db import new_id, utcnow
 from agency.kernel.errors import Conflict, InvalidInput, NotFound
 from agency.kernel.http import check_if_match
 from agency.kernel.pagination import PageRequest
@@ -105,10 +105,14 @@ class PublicationService:
         await self.repo.get(publication_id)
         return await self.versions.of_publication(publication_id)
 
-    async def problems(self, publication: Publication, variants: Sequence[Variant]) -> Problems:
-        """Each variant's problems: its network's rules, then the brand's charter."""
+    async def problems(
+        self, publication: Publication, variants: Sequence[Variant], brand: Brand | None = None
+    ) -> Problems:
+        """Each variant's problems: its network's rules, then the brand's charter (``brand``
+        read here unless given)."""
         found: Problems = {}
-        brand = await BrandRepository(self.session, self.subject).find(publication.brand_id)
+        if brand is None:
+            brand = await BrandRepository(self.session, self.subject).find(publication.brand_id)
         charter = brand.editorial_charter if brand else {}
         for variant in variants:
             cls = self.runtime.connectors.get(variant.network)
@@ -136,17 +140,7 @@ class PublicationService:
     async def create(self, brand_id: uuid.UUID, data: PublicationCreate) -> Publication:
         brand = await self._brand(brand_id)
         _check_recurrence(data.recurrence)
-        publication = Publication(
-            brand_id=brand.id,
-            title=data.title,
-            status=Status.DRAFT,
-            campaign=data.campaign,
-            reporting_line=data.reporting_line or brand.reporting_line,
-            tags=list(data.tags),
-            utm=_utm(data.utm),
-            recurrence=data.recurrence,
-            created_by=self.subject.user_id,
-        )
+        publication = new_draft(self.subject, brand, data)
         await self.repo.add(publication)
         variants = await self._resolve_variants(brand, data.variants, [])
         for fields in variants:
@@ -185,7 +179,7 @@ class PublicationService:
             if value is msgspec.UNSET:
                 continue
             if name == "utm":
-                value = _utm(value)
+                value = utm_fields(value)
             elif name == "recurrence":
                 _check_recurrence(value)
             elif value is not None and not isinstance(value, str | int):
@@ -443,14 +437,14 @@ class PublicationService:
         self._version(
             publication,
             "scheduled",
-            {"scheduled_at": [_iso(old), _iso(publication.scheduled_at)]},
+            {"scheduled_at": [iso(old), iso(publication.scheduled_at)]},
             variants,
         )
         self.audit.record(
             "publication.scheduled",
             "publication",
             publication.id,
-            {"scheduled_at": _iso(publication.scheduled_at)},
+            {"scheduled_at": iso(publication.scheduled_at)},
         )
         await events.publication_event(self.session, "publication.scheduled", publication, variants)
         if self.extend_series and (publication.recurrence or publication.series_id):
@@ -632,11 +626,11 @@ class PublicationService:
                     }
                 )
                 continue
-            fields = _fields(item)
+            fields = variant_fields(item)
             if item.copy_from is not None:
                 source = by_channel.get(item.copy_from)
                 if source is not None and source is not item:
-                    base = _fields(source)
+                    base = variant_fields(source)
                 elif item.copy_from in stored:
                     base = {n: getattr(stored[item.copy_from], n) for n in CONTENT_FIELDS}
                 else:
@@ -753,27 +747,56 @@ class PublicationService:
         changes: dict[str, Any],
         variants: Sequence[Variant],
     ) -> None:
-        actor_kind, actor_id = self.subject.actor
-        self.session.add(
-            PublicationVersion(
-                agency_id=self.subject.agency_id,
-                publication_id=publication.id,
-                number=publication.version,
-                action=action,
-                actor_kind=actor_kind,
-                actor_id=actor_id,
-                at=utcnow(),
-                changes=changes,
-                snapshot=snapshot(publication, variants),
-            )
-        )
+        self.session.add(version_row(self.subject, publication, action, changes, variants))
+
+
+def version_row(
+    subject: Subject,
+    publication: Publication,
+    action: str,
+    changes: dict[str, Any],
+    variants: Sequence[Variant],
+) -> PublicationVersion:
+    """The version row of ``publication`` as it is now (its number is its current version)."""
+    actor_kind, actor_id = subject.actor
+    return PublicationVersion(
+        id=new_id(),
+        agency_id=subject.agency_id,
+        publication_id=publication.id,
+        number=publication.version,
+        action=action,
+        actor_kind=actor_kind,
+        actor_id=actor_id,
+        at=utcnow(),
+        changes=changes,
+        snapshot=snapshot(publication, variants),
+    )
+
+
+def new_draft(subject: Subject, brand: Brand, data: PublicationCreate) -> Publication:
+    """A new draft of ``brand`` made of ``data`` (its variants are added apart)."""
+    return Publication(
+        id=new_id(),
+        agency_id=subject.agency_id,
+        brand_id=brand.id,
+        title=data.title,
+        status=Status.DRAFT,
+        campaign=data.campaign,
+        reporting_line=data.reporting_line or brand.reporting_line,
+        tags=list(data.tags),
+        utm=utm_fields(data.utm),
+        recurrence=data.recurrence,
+        created_by=subject.user_id,
+        created_at=utcnow(),
+        version=1,
+    )
 
 
 def snapshot(publication: Publication, variants: Sequence[Variant]) -> dict[str, Any]:
     return {
         "title": publication.title,
         "status": publication.status,
-        "scheduled_at": _iso(publication.scheduled_at),
+        "scheduled_at": iso(publication.scheduled_at),
         "campaign": publication.campaign,
         "tags": list(publication.tags or []),
         "utm": dict(publication.utm or {}),
@@ -784,7 +807,7 @@ def snapshot(publication: Publication, variants: Sequence[Variant]) -> dict[str,
     }
 
 
-def _fields(item: VariantIn) -> dict[str, Any]:
+def variant_fields(item: VariantIn) -> dict[str, Any]:
     return {
         "text": item.text,
         "link": item.link,
@@ -795,7 +818,7 @@ def _fields(item: VariantIn) -> dict[str, Any]:
     }
 
 
-def _utm(utm: Any) -> dict[str, str]:
+def utm_fields(utm: Any) -> dict[str, str]:
     return {k: v for k, v in msgspec.to_builtins(utm).items() if v}
 
 
@@ -811,7 +834,7 @@ def _check_recurrence(rule: str | None) -> None:
         ) from exc
 
 
-def _iso(when: datetime | None) -> str | None:
+def iso(when: datetime | None) -> str | None:
     return when.isoformat() if when else None
 
 
