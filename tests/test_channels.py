@@ -400,6 +400,11 @@ async def test_disconnecting_forgets_the_tokens(world: World) -> None:
         f"/channels/{channel.id}/disconnect", headers=world.tenant.headers
     )
     assert response.json()["health"] == "revoked"
+    # TestNet declares no REVOKE: the tokens stay alive there, and the user is told so.
+    assert response.json()["last_error"] == (
+        "Disconnected by the agency; TestNet does not let apps give their access back: "
+        "remove it in the account's settings."
+    )
     assert (await world.channel_row(str(channel.id))).credentials is None
 
 

@@ -9,6 +9,11 @@ Resumable Upload API (a session on the app, the bytes from an offset, resumed fr
 Meta reports after an interruption), then ``POST /{page-id}/videos`` with the file's handle.
 The upload speaks for the user behind the Page (the guide asks for a user token there), whose
 token a Page channel keeps as its refresh token.
+
+No ``REVOKE``: Meta's only way to give access back is ``DELETE /{user-id}/permissions``,
+which ends the person's whole Facebook Login with the app, so every Page of that person
+(some may serve other brands) at once. Disconnecting forgets the tokens; the person removes
+the app in Facebook's settings (Business integrations) to end it there.
 """
 
 from __future__ import annotations

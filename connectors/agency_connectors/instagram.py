@@ -7,6 +7,9 @@ itself), wait until its ``status_code`` is ``FINISHED``, then ``media_publish`` 
 are a container of item containers. Instagram counts 50 API-published posts per account in a
 rolling 24 hours, checked with ``content_publishing_limit`` before anything is created. The
 API cannot delete media. Reference pages are in ``reference_docs``.
+
+No ``REVOKE``: the access comes from the same Facebook Login as the Pages, and Meta only
+ends it whole (``DELETE /{user-id}/permissions``), for every account of that person at once.
 """
 
 from __future__ import annotations

@@ -84,6 +84,9 @@ OAUTH = OAuthMetadata(
     # by the API" (docs.joinmastodon.org/client/intro/#parameters); the published
     # description declares JSON bodies only, so we send JSON.
     token_request_body="json",
+    # POST /oauth/revoke with client_id, client_secret and token (docs.joinmastodon.org
+    # /methods/oauth/#revoke); it takes the same JSON body as the token endpoint.
+    revocation_url="https://mastodon.social/oauth/revoke",
 )
 
 
@@ -122,6 +125,7 @@ class MastodonConnector(Connector):
             Capability.REPLY,
             Capability.DELETE_COMMENT,
             Capability.IDEMPOTENCY_KEY,
+            Capability.REVOKE,
         }
     )
     reference_docs = (
@@ -144,7 +148,10 @@ class MastodonConnector(Connector):
     def oauth_metadata(cls, base_url: str) -> OAuthMetadata:
         base = base_url.rstrip("/")
         return dataclasses.replace(
-            OAUTH, authorize_url=f"{base}/oauth/authorize", token_url=f"{base}/oauth/token"
+            OAUTH,
+            authorize_url=f"{base}/oauth/authorize",
+            token_url=f"{base}/oauth/token",
+            revocation_url=f"{base}/oauth/revoke",
         )
 
     # -- content rules -------------------------------------------------------------------------

@@ -7,6 +7,10 @@ image goes by its public URL when it has one, else inline as base64.
 
 Pinterest's published description documents no PKCE parameter at the token endpoint, so
 the connector runs the plain authorization-code flow with the app's secret (basic auth).
+
+No ``REVOKE``: the description's ``POST /oauth/token/revoke`` takes system users' tokens
+only (business access), not a user's grant to an app; the person removes the app in
+Pinterest's settings.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ Threads fetches from a public URL), wait until its ``status`` is ``FINISHED``, t
 ``threads_publish`` it. A user token lasts an hour; ``refresh`` exchanges it for a long-lived
 one (60 days, ``th_exchange_token``) and renews that one (``th_refresh_token``). The token
 endpoints live above the versioned API path. Reference pages are in ``reference_docs``.
+
+No ``REVOKE``: the Threads API documents no endpoint through which an app gives its token
+back; the person removes the app in Threads' settings (Website permissions).
 """
 
 from __future__ import annotations

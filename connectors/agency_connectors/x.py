@@ -74,6 +74,8 @@ class XConnector(Connector):
         ),
         pkce=True,
         token_auth_method="client_secret_basic",  # a confidential client
+        # RFC 7009 revocation, authenticated like the token endpoint (user-access-token page).
+        revocation_url="https://api.x.com/2/oauth2/revoke",
     )
     default_base_url = "https://api.x.com"
     limits = Limits(
@@ -108,10 +110,12 @@ class XConnector(Connector):
             Capability.COMMENTS,
             Capability.REPLY,
             Capability.HIDE_COMMENT,
+            Capability.REVOKE,
         }
     )
     reference_docs = (
         "https://docs.x.com/fundamentals/authentication/oauth-2-0/authorization-code",
+        "https://docs.x.com/fundamentals/authentication/oauth-2-0/user-access-token",
         "https://docs.x.com/x-api/posts/create-post",
         "https://docs.x.com/x-api/posts/delete-post",
         "https://docs.x.com/x-api/users/get-my-user",

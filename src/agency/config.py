@@ -119,6 +119,7 @@ class NetworkSettings(BaseModel):
     base_url: str | None = Field(default=None, description="API base URL (tests: a local peer).")
     authorize_url: str | None = None
     token_url: str | None = None
+    revocation_url: str | None = None
     redirect_uri: str | None = Field(
         default=None, description="Exact redirect URI registered with the network."
     )

@@ -31,6 +31,7 @@ import pytest
 
 from agency.connector import (
     AuthExpired,
+    Capability,
     Comment,
     ConnectorContext,
     Credentials,
@@ -392,6 +393,17 @@ async def test_refresh_gives_a_working_session(
     assert renewed.expires_at is not None
     accounts = await connector_for(http, pds, renewed).identify()
     assert accounts[0].account_id == alice.did
+
+
+async def test_revoke_ends_the_session_at_the_pds(http: httpx.AsyncClient, pds: PdsServer) -> None:
+    # An account of its own: alice's handle has sign-ins to spare for the other tests.
+    carol = pds.create_account(f"carol{uuid.uuid4().hex[:6]}")
+    session = await connector_for(http, pds).login(carol.handle, carol.app_password)
+    assert Capability.REVOKE in BlueskyConnector.capabilities
+    await connector_for(http, pds, session).revoke(None, None)
+    with pytest.raises(AuthExpired):  # the PDS refuses the old refresh JWT
+        await connector_for(http, pds, session).refresh(None, None)
+    await connector_for(http, pds, session).revoke(None, None)  # twice is no error
 
 
 async def test_refresh_with_a_token_the_pds_never_issued_is_auth_expired(

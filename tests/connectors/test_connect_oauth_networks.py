@@ -276,6 +276,40 @@ async def test_refresh_through_the_api_until_the_network_refuses(
     assert len(events.json()["items"]) == 1
 
 
+async def test_disconnecting_gives_the_access_back_where_the_network_lets_it(
+    world: World, peer: OAuthPeer
+) -> None:
+    channel_id, _ = await world.connect(await world.brand())
+    display = world.runtime.connectors[peer.network].display_name
+    issued = peer.secrets()
+    done = await world.client.post(f"/channels/{channel_id}/disconnect", headers=world.headers)
+    assert done.status_code == 200, done.text
+    assert done.json()["health"] == "revoked"
+    revocations = [r.form() for r in peer.fake.requests if r.path == peer.revoke_path]
+    events = await world.client.get(
+        "/audit-events", params={"action": "channel.disconnected"}, headers=world.headers
+    )
+    [event] = events.json()["items"]
+    if peer.revoke_path:  # TikTok: the user access token, with the app's key and secret
+        assert (
+            done.json()["last_error"] == f"Disconnected by the agency; access revoked at {display}."
+        )
+        [form] = revocations
+        assert form[peer.oauth.client_param] == peer.oauth.client_id
+        assert form["client_secret"] == peer.oauth.client_secret
+        assert form["token"] in issued
+        assert event["changes"]["revoked_at_network"] is True
+    else:  # Meta, Threads, LinkedIn, Google: nothing that ends this grant alone
+        assert done.json()["last_error"] == (
+            f"Disconnected by the agency; {display} does not let apps give their access "
+            "back: remove it in the account's settings."
+        )
+        assert event["changes"] == {"network": peer.network, "revoked_at_network": None}
+    assert (await world.channel(channel_id))["health"] == "revoked"
+    for secret in issued:
+        assert secret not in done.text
+
+
 async def test_no_token_in_any_answer_or_log_line(
     world: World, peer: OAuthPeer, caplog: pytest.LogCaptureFixture
 ) -> None:

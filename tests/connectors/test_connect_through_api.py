@@ -73,6 +73,7 @@ async def api(
                 base_url=prism_x,
                 authorize_url=f"{oauth_url}/authorize",
                 token_url=f"{oauth_url}/token",
+                revocation_url=f"{oauth_url}/revoke",
             ),
             "pinterest": NetworkSettings(
                 client_id=CLIENT_ID,
@@ -131,6 +132,78 @@ async def test_x_account_connects_through_the_api(
     assert channel["network"] == "x"
     assert channel["health"] == "ok"
     assert channel["account_id"]  # read from GET /2/users/me, as X describes it
+
+
+async def _connect_x(client: httpx.AsyncClient, tenant: Tenant) -> str:
+    brand_id = await create_brand(client, tenant)
+    started = await start_connection(client, tenant, brand_id, "x")
+    done = await client.get(
+        await consent(started["authorization_url"], f"{PUBLIC_URL}/oauth/callback/x")
+    )
+    assert done.status_code == 200, done.text
+    [channel_id] = done.json()["channel_ids"]
+    return str(channel_id)
+
+
+async def _disconnect(client: httpx.AsyncClient, tenant: Tenant, channel_id: str) -> httpx.Response:
+    done = await client.post(f"/channels/{channel_id}/disconnect", headers=tenant.headers)
+    assert done.status_code == 200, done.text
+    assert done.json()["health"] == "revoked"  # whatever the network said
+    return done
+
+
+async def _disconnected(client: httpx.AsyncClient, tenant: Tenant) -> dict[str, Any]:
+    events = await client.get(
+        "/audit-events", params={"action": "channel.disconnected"}, headers=tenant.headers
+    )
+    [event] = events.json()["items"]
+    changes: dict[str, Any] = event["changes"]
+    return changes
+
+
+async def test_disconnecting_x_revokes_the_grant_at_x(
+    api: tuple[httpx.AsyncClient, Runtime],
+    tenant_a: Tenant,
+    oauth_server: tuple[TestNetState, str],
+) -> None:
+    network, oauth_url = oauth_server
+    channel_id = await _connect_x(api[0], tenant_a)
+    [refresh_token], [access_token] = network.refresh_tokens, network.access_tokens
+    done = await _disconnect(api[0], tenant_a, channel_id)
+    assert done.json()["last_error"] == "Disconnected by the agency; access revoked at X."
+    assert network.revoked == [refresh_token]  # the grant, and its access token with it
+    assert not network.access_tokens and not network.refresh_tokens
+    # The revoked refresh token no longer renews anything at X's token endpoint.
+    async with httpx.AsyncClient() as outside:
+        refused = await outside.post(
+            f"{oauth_url}/token",
+            data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+            auth=(CLIENT_ID, CLIENT_SECRET),
+        )
+    assert refused.json()["error"] == "invalid_grant"
+    assert await _disconnected(api[0], tenant_a) == {"network": "x", "revoked_at_network": True}
+    for token in (refresh_token, access_token):
+        assert token not in done.text
+
+
+async def test_disconnecting_x_while_x_is_down_still_forgets_the_tokens(
+    api: tuple[httpx.AsyncClient, Runtime],
+    tenant_a: Tenant,
+    oauth_server: tuple[TestNetState, str],
+) -> None:
+    client, _ = api
+    network, _ = oauth_server
+    channel_id = await _connect_x(client, tenant_a)
+    network.revoke_endpoint_down = True
+    done = await _disconnect(client, tenant_a, channel_id)
+    assert done.json()["last_error"] == (
+        "Disconnected by the agency; X could not be reached (the revocation endpoint answered "
+        "HTTP 503): remove the app in the account's settings."
+    )
+    assert network.revoked == [] and network.refresh_tokens  # still alive at X
+    assert await _disconnected(client, tenant_a) == {"network": "x", "revoked_at_network": False}
+    again = await _disconnect(client, tenant_a, channel_id)
+    assert again.json()["last_error"] == done.json()["last_error"]  # nothing left to revoke
 
 
 async def test_pinterest_account_connects_through_the_api(

@@ -22,6 +22,7 @@ import pytest
 
 from agency.connector import (
     AuthExpired,
+    Capability,
     ConnectorContext,
     Credentials,
     InvalidContent,
@@ -34,6 +35,7 @@ from agency.connector.base import BytesSource, Comment
 from agency.connector.oauth import OAuthClient, authorization_request
 from agency_connectors.mastodon import MastodonConnector
 from tests.connectors.contract import ConnectorContract
+from tests.support.prism import RequestViolation
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
 ZWJ = "\u200d"
@@ -294,3 +296,16 @@ async def test_a_status_the_instance_refuses_is_invalid_content(fake_instance: A
 
     with pytest.raises(InvalidContent, match="character limit of 300"):
         await fake_instance(handler).publish(Post(text="a" * 400))
+
+
+async def test_revoke_sends_what_mastodon_describes(
+    connector: MastodonConnector, prism_mastodon: str
+) -> None:
+    # Prism answers 422 to a body its description does not allow (client_id, client_secret
+    # and token, in JSON): a request it accepts is one Mastodon documents.
+    assert Capability.REVOKE in MastodonConnector.capabilities
+    meta = MastodonConnector.oauth_metadata(prism_mastodon)
+    assert meta.revocation_url == f"{prism_mastodon}/oauth/revoke"
+    await connector.revoke("client-id", "client-secret")
+    with pytest.raises(RequestViolation, match="client_secret"):  # the check can fail
+        await connector.revoke("client-id", None)

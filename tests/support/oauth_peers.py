@@ -51,6 +51,8 @@ class OAuthPeer:
     refuse_refresh: Callable[[], None]
     secrets: Callable[[], set[str]]  # every token handed out, and the app's secret
     url: str = ""  # once served
+    # The network's RFC 7009-style revocation endpoint, where the connector declares REVOKE.
+    revoke_path: str | None = None
 
     @property
     def pkce(self) -> bool:
@@ -63,6 +65,7 @@ class OAuthPeer:
             base_url=self.url + self.api_path,
             authorize_url=self.url + self.authorize_path,
             token_url=self.url + self.token_paths[0],
+            revocation_url=self.url + self.revoke_path if self.revoke_path else None,
         )
 
     def token_requests(self) -> list[dict[str, str]]:
@@ -178,7 +181,9 @@ def _tiktok() -> OAuthPeer:
     fake = FakeTikTok(NO_TOKEN_YET, client_secret=app_secret("tiktok"))
     account = {"account_id": fake.open_id, "name": "Brand", "handle": "brand.official"}
     paths = ("/v2/auth/authorize/", "/v2/oauth/token/")
-    return _rfc6749("tiktok", fake, paths, account, timedelta(hours=24))
+    peer = _rfc6749("tiktok", fake, paths, account, timedelta(hours=24))
+    peer.revoke_path = "/v2/oauth/revoke/"
+    return peer
 
 
 def _youtube() -> OAuthPeer:

@@ -1,6 +1,7 @@
 """A stand-in network for the connect-flow tests: an OAuth 2.0 authorization server held to
 RFC 6749 (authorization code grant, section 4.1; refresh, section 6; errors, section 5.2)
-and RFC 7636 (PKCE, S256), plus a two-endpoint resource API, and the connector for it.
+and RFC 7636 (PKCE, S256), RFC 7009 (token revocation), plus a two-endpoint resource API,
+and the connector for it.
 
 It is strict where real servers are strict: the redirect URI must match the registered one
 exactly, a code is good once (a second use revokes what it issued, RFC 6749 section 4.1.2),
@@ -62,6 +63,10 @@ class TestNetState:
     expires_in: int = 3600
     posts: list[dict[str, Any]] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)
+    revoke_endpoint_down: bool = False
+    revoked: list[str] = field(default_factory=list)  # tokens revoked, in order
+    # Each refresh token and the access token issued with it (one grant, RFC 7009 2.1).
+    pairs: dict[str, str] = field(default_factory=dict)
 
     def expire_access_tokens(self) -> None:
         self.access_tokens.clear()
@@ -97,17 +102,20 @@ def build_testnet(state: TestNetState) -> Litestar:
             params["code"] = code
         return Redirect(path=f"{redirect_uri}?{urlencode(params)}", status_code=302)
 
+    def _client_authenticated(request: Request[Any, Any, Any], form: dict[str, Any]) -> bool:
+        client_id, client_secret = form.get("client_id"), form.get("client_secret")
+        auth = request.headers.get("authorization", "")
+        if auth.startswith("Basic "):
+            client_id, _, client_secret = base64.b64decode(auth[6:]).decode().partition(":")
+        return client_id == CLIENT_ID and client_secret == CLIENT_SECRET
+
     @post("/token", status_code=200)
     async def token(request: Request[Any, Any, Any]) -> Response[Any]:
         form = dict(await request.form())
         state.token_requests.append({k: str(v) for k, v in form.items()})
         if state.token_endpoint_down:
             return Response({"error": "temporarily_unavailable"}, status_code=503)
-        client_id, client_secret = form.get("client_id"), form.get("client_secret")
-        auth = request.headers.get("authorization", "")
-        if auth.startswith("Basic "):
-            client_id, _, client_secret = base64.b64decode(auth[6:]).decode().partition(":")
-        if client_id != CLIENT_ID or client_secret != CLIENT_SECRET:
+        if not _client_authenticated(request, form):
             return _oauth_error("invalid_client", "Client authentication failed.", 401)
         if form.get("grant_type") == "authorization_code":
             return _exchange(form)
@@ -117,6 +125,29 @@ def build_testnet(state: TestNetState) -> Litestar:
             state.refresh_tokens.discard(str(form["refresh_token"]))
             return _issue("read write")
         return _oauth_error("unsupported_grant_type", "Unknown grant type.")
+
+    @post("/revoke", status_code=200)
+    async def revoke(request: Request[Any, Any, Any]) -> Response[Any]:
+        """RFC 7009 section 2: the client authenticates, ``token`` is required; an unknown
+        token also answers 200 (2.2); a refresh token takes its grant's access token along."""
+        if state.revoke_endpoint_down:
+            return Response({"error": "temporarily_unavailable"}, status_code=503)
+        if not request.headers.get("content-type", "").startswith(
+            "application/x-www-form-urlencoded"
+        ):
+            return _oauth_error("invalid_request", "The body must be form-encoded.")
+        form = dict(await request.form())
+        if not _client_authenticated(request, form):
+            return _oauth_error("invalid_client", "Client authentication failed.", 401)
+        token = str(form.get("token") or "")
+        if not token:
+            return _oauth_error("invalid_request", "The token parameter is missing.")
+        if token in state.refresh_tokens or token in state.access_tokens:
+            state.revoked.append(token)
+        state.refresh_tokens.discard(token)
+        state.access_tokens.discard(token)
+        state.access_tokens.discard(state.pairs.pop(token, ""))
+        return Response(None, status_code=200)
 
     def _exchange(form: dict[str, Any]) -> Response[Any]:
         grant = state.codes.get(str(form.get("code")))
@@ -143,6 +174,7 @@ def build_testnet(state: TestNetState) -> Litestar:
         access, refresh = "at-" + secrets.token_urlsafe(16), "rt-" + secrets.token_urlsafe(16)
         state.access_tokens.add(access)
         state.refresh_tokens.add(refresh)
+        state.pairs[refresh] = access
         body = {
             "access_token": access,
             "token_type": "Bearer",
@@ -171,7 +203,7 @@ def build_testnet(state: TestNetState) -> Litestar:
         state.posts.append({"id": post_id, **body})
         return Response({"id": post_id}, status_code=201)
 
-    return Litestar([authorize, token, accounts, create_post], debug=False)
+    return Litestar([authorize, token, revoke, accounts, create_post], debug=False)
 
 
 class TestNetConnector(Connector):

@@ -11,6 +11,10 @@ Replying needs no AppView: a reply is a post record whose ``reply`` holds strong
 (URI + CID) to the thread's root and to the parent, and the parent's CID and root come from
 the parent record itself (com.atproto.repo.getRecord). That gives publications their first
 comment (a reply under the post, i.e. a thread) and lets us delete our own replies.
+
+Disconnecting ends the session (com.atproto.server.deleteSession with the refresh JWT): the
+refresh JWT stops working, so the agency cannot come back; the app password itself stays
+until the account owner deletes it in Bluesky's settings.
 """
 
 from __future__ import annotations
@@ -111,6 +115,7 @@ class BlueskyConnector(Connector):
             Capability.DELETE,
             Capability.REPLY,
             Capability.DELETE_COMMENT,
+            Capability.REVOKE,
         }
     )
     reference_docs = (
@@ -123,6 +128,7 @@ class BlueskyConnector(Connector):
         "https://docs.bsky.app/docs/api/com-atproto-server-create-session",
         "https://docs.bsky.app/docs/api/com-atproto-server-refresh-session",
         "https://docs.bsky.app/docs/api/com-atproto-server-get-session",
+        "https://docs.bsky.app/docs/api/com-atproto-server-delete-session",
         "https://docs.bsky.app/docs/api/com-atproto-identity-resolve-handle",
         "https://docs.bsky.app/docs/api/com-atproto-repo-upload-blob",
         "https://docs.bsky.app/docs/api/com-atproto-repo-create-record",
@@ -222,15 +228,23 @@ class BlueskyConnector(Connector):
             },
         )
 
-    async def _end_session(self, credentials: Credentials) -> None:
-        # Best effort: a session we refuse to keep should not stay open on the server.
-        with contextlib.suppress(ConnectorError):
+    async def _end_session(self, credentials: Credentials, best_effort: bool = True) -> None:
+        # A session we refuse to keep should not stay open on the server (best effort); a
+        # disconnect wants to know whether it ended.
+        with contextlib.suppress(*((ConnectorError,) if best_effort else ())):
             await send(
                 lambda: self.http.post(
                     self._url("com.atproto.server.deleteSession"),
                     headers=self._auth(credentials.refresh_token),
                 )
             )
+
+    async def revoke(self, client_id: str | None, client_secret: str | None) -> None:
+        """End the session at the PDS: its refresh JWT is then refused."""
+        # A session the PDS already ended (expired, revoked) is as good as revoked (as RFC
+        # 7009 treats an unknown token).
+        with contextlib.suppress(AuthExpired):
+            await self._end_session(self.credentials, best_effort=False)
 
     async def refresh(self, client_id: str | None, client_secret: str | None) -> Credentials:
         """A new session from the refresh JWT; the old refresh JWT stops working."""

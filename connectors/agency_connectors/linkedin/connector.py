@@ -4,6 +4,11 @@ Which one a channel speaks for is the ``author`` URN kept in its credentials (``
 returns one account per author, each with its credentials). Every ``/rest`` call carries the
 ``LinkedIn-Version`` (YYYYMM) and ``X-Restli-Protocol-Version: 2.0.0`` headers; URNs in paths
 and query strings are percent-encoded, as Rest.li 2.0 requires.
+
+No ``REVOKE``: LinkedIn's authentication pages (learn.microsoft.com/linkedin/shared/
+authentication) document token introspection but no revocation endpoint, and a grant may
+reach several organisations at once; the member removes the app in LinkedIn's settings
+(Data privacy, Permitted services).
 """
 
 from __future__ import annotations
@@ -127,6 +132,7 @@ class LinkedInConnector(Connector):
     )
     # LinkedIn cannot hide a comment, keeps no idempotency key and has no first comment.
     capabilities = frozenset(Capability) - {
+        Capability.REVOKE,  # no revocation endpoint documented (see above)
         Capability.HIDE_COMMENT,
         Capability.FIRST_COMMENT,
         Capability.IDEMPOTENCY_KEY,

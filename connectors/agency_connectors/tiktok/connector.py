@@ -4,6 +4,10 @@ A post goes out in steps: ask what the creator may post (privacy levels, longest
 open the post, send the video in chunks (or let TikTok pull it from a verified address),
 then poll the post's status until TikTok has published it or said why not. TikTok gives
 third parties no comment API and no way to delete: neither is declared.
+
+Disconnecting revokes the user access token (``POST /v2/oauth/revoke/`` with the app's
+client key and secret, oauth-revoke-a-user-access-token), which ends the app's
+authorization by that user; the endpoint takes access tokens only.
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ class TikTokConnector(Connector):
         # "for mobile and desktop app only" (oauth-user-access-token-management). A challenge
         # TikTok does not expect can only make it refuse the code.
         pkce=False,
+        revocation_url="https://open.tiktokapis.com/v2/oauth/revoke/",
     )
     limits = Limits(
         max_text_length=2200,
@@ -92,6 +97,7 @@ class TikTokConnector(Connector):
     )
     capabilities = frozenset(
         {
+            Capability.REVOKE,
             Capability.PUBLISH,
             Capability.FIND_PUBLISHED,
             Capability.POST_METRICS,
@@ -101,6 +107,7 @@ class TikTokConnector(Connector):
     reference_docs = (
         f"{DOCS}login-kit-web",
         f"{DOCS}oauth-user-access-token-management",
+        "https://developers.tiktok.com/docs/en/oauth-revoke-a-user-access-token",
         f"{DOCS}content-posting-api-reference-direct-post",
         f"{DOCS}content-posting-api-media-transfer-guide",
         f"{DOCS}content-posting-api-reference-photo-post",
@@ -192,6 +199,11 @@ class TikTokConnector(Connector):
         data = await self._api("GET", "/v2/user/info/", fields=fields)
         user: dict[str, Any] = data.get("user") or {}
         return user
+
+    async def revoke(self, client_id: str | None, client_secret: str | None) -> None:
+        from agency.connector.oauth import revoke_credentials
+
+        await revoke_credentials(self, client_id, client_secret, refresh_token_too=False)
 
     async def identify(self) -> list[Account]:
         user = await self._user("open_id,union_id,avatar_url,display_name,username")

@@ -4,6 +4,10 @@ The post's ``title`` is the video title and its ``text`` the description. The up
 resumable: the metadata opens a session, the bytes follow in chunks, and when a chunk fails
 YouTube is asked how much it kept (308 Resume Incomplete + Range) and the upload goes on from
 there instead of starting again.
+
+No ``REVOKE``: Google's ``oauth2.googleapis.com/revoke`` ends the whole grant of the Google
+account to the app, which may serve other channels (brand accounts) too; the person removes
+the app in their Google account's security settings (Third-party access).
 """
 
 from __future__ import annotations
@@ -98,7 +102,11 @@ class YouTubeConnector(Connector):
         ),
     )
     # Everything but a first comment and idempotency keys, which YouTube does not have.
-    capabilities = frozenset(Capability) - {Capability.FIRST_COMMENT, Capability.IDEMPOTENCY_KEY}
+    capabilities = frozenset(Capability) - {
+        Capability.FIRST_COMMENT,
+        Capability.IDEMPOTENCY_KEY,
+        Capability.REVOKE,  # Google's revoke ends the whole grant (see above)
+    }
     reference_docs = (
         "https://developers.google.com/youtube/v3/docs",
         "https://developers.google.com/youtube/v3/guides/using_resumable_upload_protocol",

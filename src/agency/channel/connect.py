@@ -82,6 +82,7 @@ def effective_oauth(runtime: Runtime, cls: type[Connector], base_url: str) -> OA
         meta,
         authorize_url=config.authorize_url or meta.authorize_url,
         token_url=config.token_url or meta.token_url,
+        revocation_url=config.revocation_url or meta.revocation_url,
     )
 
 

@@ -28,8 +28,8 @@ from agency.channel.credentials import seal, unseal
 from agency.channel.models import Channel, ConnectLink
 from agency.channel.repository import ChannelRepository, ConnectLinkRepository
 from agency.channel.schemas import ConnectLinkCreate, Health
-from agency.connector.base import Connector, ConnectorContext
-from agency.connector.errors import AuthExpired, ConnectorError
+from agency.connector.base import Capability, Connector, ConnectorContext
+from agency.connector.errors import AuthExpired, ConnectorError, Transient
 from agency.kernel.db import new_id, utcnow
 from agency.kernel.errors import InvalidInput
 from agency.kernel.pagination import PageRequest
@@ -63,16 +63,58 @@ class ChannelService:
         return await self.repo.get(channel_id)
 
     async def disconnect(self, channel_id: uuid.UUID) -> Channel:
-        """Forget the tokens; the channel stays, ``revoked``, for the history it carries."""
+        """Give the access back at the network where it can be, then forget the tokens.
+
+        The channel stays, ``revoked``, for the history it carries. Whatever the network
+        answers (or if it does not), the tokens are forgotten here: ``last_error`` says
+        whether the access also ended at the network or must be removed by hand.
+        """
         channel = await self.repo.get(channel_id)
+        revoked: bool | None = None
+        words = channel.last_error if channel.health == Health.REVOKED else None
+        if channel.credentials is not None:
+            revoked, words = await self._revoke_at_network(channel)
         channel.credentials = None
         channel.refreshable = False
-        self._set_health(channel, Health.REVOKED, "Disconnected by the agency.")
+        self._set_health(channel, Health.REVOKED, words or "Disconnected by the agency.")
         await self.repo.flush()
         self.audit.record(
-            "channel.disconnected", "channel", channel.id, {"network": channel.network}
+            "channel.disconnected",
+            "channel",
+            channel.id,
+            {"network": channel.network, "revoked_at_network": revoked},
         )
         return channel
+
+    async def _revoke_at_network(self, channel: Channel) -> tuple[bool | None, str]:
+        """(revoked?, the words for the user); None: the network offers no way to."""
+        connector = self.connector(channel)
+        name = connector.display_name
+        if Capability.REVOKE not in connector.capabilities:
+            return None, (
+                f"Disconnected by the agency; {name} does not let apps give their access "
+                "back: remove it in the account's settings."
+            )
+        try:
+            await connector.revoke(*await self._client_of(connector, channel))
+        except Transient as exc:
+            reason = f"{name} could not be reached ({_clause(exc.message)})"
+        except ConnectorError as exc:
+            reason = f"{name} refused to end the access ({_clause(exc.message)})"
+        else:
+            return True, f"Disconnected by the agency; access revoked at {name}."
+        return False, (
+            f"Disconnected by the agency; {reason}: remove the app in the account's settings."
+        )
+
+    async def _client_of(
+        self, connector: Connector, channel: Channel
+    ) -> tuple[str | None, str | None]:
+        """The agency's app id and secret on the channel's network (or server)."""
+        client = await ConnectService(self.session, self.subject, self.runtime).known_client(
+            type(connector), channel.server_url
+        )
+        return (client.client_id, client.client_secret) if client else (None, None)
 
     # -- calling the network -----------------------------------------------------------------
 
@@ -113,13 +155,8 @@ class ChannelService:
         if channel.credentials is None:
             return False
         connector = self.connector(channel)
-        client = await ConnectService(self.session, self.subject, self.runtime).known_client(
-            type(connector), channel.server_url
-        )
         try:
-            fresh = await connector.refresh(
-                client.client_id if client else None, client.client_secret if client else None
-            )
+            fresh = await connector.refresh(*await self._client_of(connector, channel))
         except AuthExpired as exc:
             await self._needs_reconnect(channel, exc.message)
             await self.repo.flush()
@@ -175,6 +212,11 @@ class ChannelService:
             channel.health_changed_at = utcnow()
         channel.health = health
         channel.last_error = words[:1000] if words else None
+
+
+def _clause(message: str) -> str:
+    """A connector's sentence, to sit in parentheses inside ours."""
+    return message[:1].lower() + message[1:].rstrip(".")
 
 
 class ConnectLinkService:

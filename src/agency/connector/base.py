@@ -34,6 +34,7 @@ class Capability(StrEnum):
     DELETE_COMMENT = "delete_comment"
     FIRST_COMMENT = "first_comment"
     IDEMPOTENCY_KEY = "idempotency_key"
+    REVOKE = "revoke"  # disconnecting gives the access back at the network
 
 
 class AuthKind(StrEnum):
@@ -62,6 +63,9 @@ class OAuthMetadata:
     # How the token request's parameters travel: RFC 6749's form encoding, or a JSON object
     # for servers that take both and publish only the JSON shape (Mastodon's description).
     token_request_body: Literal["form", "json"] = "form"
+    # RFC 7009's revocation endpoint, when the network has one that ends this grant alone;
+    # it takes the client authentication and body format of the token endpoint.
+    revocation_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -302,6 +306,16 @@ class Connector:
         from agency.connector.oauth import refresh_credentials
 
         return await refresh_credentials(self, client_id, client_secret)
+
+    async def revoke(self, client_id: str | None, client_secret: str | None) -> None:
+        """Give the channel's access back at the network (``Capability.REVOKE``).
+
+        By default RFC 7009 at ``OAuthMetadata.revocation_url``; :class:`NotSupported` when
+        the network declares none.
+        """
+        from agency.connector.oauth import revoke_credentials
+
+        await revoke_credentials(self, client_id, client_secret)
 
     async def register_app(
         self, client_name: str, redirect_uri: str, website: str | None

@@ -19,7 +19,7 @@ from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from agency.connector.base import Credentials, OAuthMetadata
-from agency.connector.errors import AuthExpired, Refused, Transient
+from agency.connector.errors import AuthExpired, NotSupported, Refused, Transient
 
 if TYPE_CHECKING:
     from agency.connector.base import Connector
@@ -72,9 +72,16 @@ def authorization_request(
     return AuthorizationRequest(url=url, state=state, code_verifier=verifier)
 
 
-async def _token_request(
-    http: httpx.AsyncClient, meta: OAuthMetadata, client: OAuthClient, form: dict[str, str]
-) -> dict[str, Any]:
+async def _client_post(
+    http: httpx.AsyncClient,
+    meta: OAuthMetadata,
+    client: OAuthClient,
+    url: str,
+    form: dict[str, str],
+    endpoint: str,
+) -> httpx.Response:
+    """POST ``form`` to one of the network's OAuth endpoints, the client authenticated the
+    way the network wants it (RFC 6749 section 2.3.1) and the body in its format."""
     headers = {"Accept": "application/json"}
     if meta.token_auth_method == "client_secret_basic" and client.client_secret is not None:
         pair = f"{client.client_id}:{client.client_secret}".encode()
@@ -91,31 +98,70 @@ async def _token_request(
             "headers": {**headers, "Content-Type": "application/x-www-form-urlencoded"},
         }
     try:
-        response = await http.post(meta.token_url, **({"headers": headers} | body_kwargs))
+        response = await http.post(url, **({"headers": headers} | body_kwargs))
     except httpx.TransportError as exc:
-        raise Transient(f"The token endpoint could not be reached ({type(exc).__name__}).") from exc
+        raise Transient(f"The {endpoint} could not be reached ({type(exc).__name__}).") from exc
+    if response.status_code >= 500:
+        raise Transient(f"The {endpoint} answered HTTP {response.status_code}.")
+    return response
+
+
+def _error_words(response: httpx.Response, body: dict[str, Any]) -> tuple[str, str]:
+    """RFC 6749 section 5.2's error code, and the network's words for it."""
+    error = body.get("error", f"HTTP {response.status_code}")
+    description = body.get("error_description")
+    if isinstance(error, dict):  # Meta answers its Graph error object, not RFC 6749's
+        description = error.get("error_user_msg") or error.get("message")
+        error = error.get("type") or f"HTTP {response.status_code}"
+    return str(error), f"{error}" + (f" ({description})" if description else "")
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
     try:
         body: Any = response.json()
     except ValueError:
-        body = {}
-    if not isinstance(body, dict):
-        body = {}
-    if response.status_code >= 500:
-        raise Transient(f"The token endpoint answered HTTP {response.status_code}.")
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+async def _token_request(
+    http: httpx.AsyncClient, meta: OAuthMetadata, client: OAuthClient, form: dict[str, str]
+) -> dict[str, Any]:
+    response = await _client_post(http, meta, client, meta.token_url, form, "token endpoint")
+    body = _json_object(response)
     if response.is_error or "error" in body or "access_token" not in body:
-        error = body.get("error", f"HTTP {response.status_code}")
-        description = body.get("error_description")
-        if isinstance(error, dict):  # Meta answers its Graph error object, not RFC 6749's
-            description = error.get("error_user_msg") or error.get("message")
-            error = error.get("type") or f"HTTP {response.status_code}"
-        words = f"The network refused the grant: {error}" + (
-            f" ({description})" if description else ""
-        )
+        error, words = _error_words(response, body)
+        words = f"The network refused the grant: {words}"
         if error == "invalid_grant":
             raise AuthExpired(words, status=response.status_code)
         raise Refused(words, status=response.status_code)
-    token: dict[str, Any] = body
-    return token
+    return body
+
+
+async def revoke_token(
+    http: httpx.AsyncClient,
+    meta: OAuthMetadata,
+    client: OAuthClient,
+    token: str,
+    token_type_hint: str | None = None,
+) -> None:
+    """RFC 7009: tell the network the token is no longer needed.
+
+    A 200 means revoked; a token the server does not know also answers 200 (section 2.2),
+    so a second disconnect is no error. 5xx or no answer: :class:`Transient`; any other
+    refusal: :class:`Refused` in the network's words.
+    """
+    if meta.revocation_url is None:
+        raise NotSupported("This network has no token revocation endpoint.")
+    form = {"token": token}
+    if token_type_hint:
+        form["token_type_hint"] = token_type_hint
+    response = await _client_post(
+        http, meta, client, meta.revocation_url, form, "revocation endpoint"
+    )
+    if response.is_error:
+        _, words = _error_words(response, _json_object(response))
+        raise Refused(words, status=response.status_code)
 
 
 def credentials_from_token(token: dict[str, Any], meta: OAuthMetadata) -> Credentials:
@@ -173,3 +219,27 @@ async def refresh_credentials(
         fresh.refresh_token = current.refresh_token
     fresh.extra = {**current.extra, **fresh.extra}
     return fresh
+
+
+async def revoke_credentials(
+    connector: Connector,
+    client_id: str | None,
+    client_secret: str | None,
+    *,
+    refresh_token_too: bool = True,
+) -> None:
+    """Revoke the channel's grant: the refresh token first (RFC 7009 section 2.1: the server
+    then drops the access tokens of that grant too), then the access token.
+
+    ``refresh_token_too=False``: the network's endpoint takes access tokens only.
+    """
+    meta = connector.context.oauth or connector.oauth_metadata(connector.base_url)
+    if meta is None or meta.revocation_url is None:
+        raise NotSupported(f"{connector.display_name} does not let apps give their access back.")
+    if not client_id:
+        raise Refused(f"{connector.display_name} is not configured on this server (no client id).")
+    client = OAuthClient(client_id, client_secret, redirect_uri="")
+    current = connector.credentials
+    if current.refresh_token and refresh_token_too:
+        await revoke_token(connector.http, meta, client, current.refresh_token, "refresh_token")
+    await revoke_token(connector.http, meta, client, current.access_token, "access_token")

@@ -25,6 +25,10 @@
   renewed at each refresh), ``refresh_expires_in`` and ``token_type``. Errors there are
   ``{"error", "error_description", "log_id"}`` with the categories of
   https://developers.tiktok.com/doc/oauth-error-handling (their descriptions are quoted).
+- Revocation (https://developers.tiktok.com/docs/en/oauth-revoke-a-user-access-token): POST
+  /v2/oauth/revoke/, form-encoded ``client_key``, ``client_secret`` and the user access
+  ``token``; an empty answer, after which the app's authorization by the user is gone (its
+  access and refresh tokens are refused).
 """
 
 from __future__ import annotations
@@ -186,6 +190,7 @@ class FakeTikTok(FakeServer):
         self.fail_reason: str | None = None
         self.init_error: TikTokError | None = None  # what the next init answers, once
         self._ids = itertools.count(7_300_000_000_000_000_000)
+        self.revoked: list[str] = []  # tokens handed to /v2/oauth/revoke/
 
     def failure(self, request: Request, status: int) -> Response:
         code = STATUS_CODES.get(status, "internal_error")
@@ -196,6 +201,8 @@ class FakeTikTok(FakeServer):
             return self.oauth.authorize(request)
         if request.path == "/v2/oauth/token/":
             return self._token(request)
+        if request.path == "/v2/oauth/revoke/":
+            return self._revoke(request)
         try:
             if request.path.startswith("/upload/video/"):
                 return self._chunk(request)
@@ -244,6 +251,24 @@ class FakeTikTok(FakeServer):
         ):
             return oauth_error("invalid_grant")
         return self._issue("user.info.basic,video.publish")
+
+    def _revoke(self, request: Request) -> Response:
+        if request.method != "POST" or not request.headers.get("content-type", "").startswith(
+            "application/x-www-form-urlencoded"
+        ):
+            return oauth_error("invalid_request")
+        form = request.form()
+        if "client_id" in form or not form.get("token"):
+            return oauth_error("invalid_request")
+        if (form.get("client_key"), form.get("client_secret")) != (
+            self.oauth.client_id,
+            self.oauth.client_secret,
+        ):
+            return oauth_error("invalid_client")
+        self.revoked.append(form["token"])
+        if form["token"] == self.token:  # the user's authorization of the app ends
+            self.token, self.refresh_token = "", ""
+        return json_response(200, {})
 
     def _issue(self, scope: str) -> Response:
         self.token = self.oauth.new_token("act.")
