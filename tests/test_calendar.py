@@ -644,3 +644,127 @@ async def test_scheduling_answers_even_when_the_next_occurrence_is_skipped(
     assert [p["publication_id"] for p in series["publications"]] == [first["id"]]
     assert "2027-06-08T12:00:00 was skipped" in series["last_error"]
     assert series["next_refill_at"] == "2027-06-01T10:00:00Z"
+
+
+async def _running(desk: Desk, rule: str, title: str = "Weekly") -> dict[str, Any]:
+    """The first occurrence of a series started on Monday 3 May 2027 at 10:00 in Paris."""
+    brand = await desk.brand("maison")
+    masto = await desk.channel(brand, "mastodon")
+    draft = await desk.draft(brand, [masto], title, recurrence=rule)
+    return await desk.schedule(draft, local_time="2027-05-03T10:00")
+
+
+async def _edit(desk: Desk, publication_id: str, **fields: Any) -> httpx.Response:
+    current = (await desk.get(f"/publications/{publication_id}")).json()
+    return await desk.client.patch(
+        f"/publications/{publication_id}",
+        json=fields,
+        headers={**desk.headers, "If-Match": f'"{current["version"]}"'},
+    )
+
+
+def _planned(series: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(p["scheduled_at"], p["status"]) for p in series["publications"]]
+
+
+async def test_a_new_rule_applies_from_the_edited_occurrence_on(
+    desk: Desk, runtime: Runtime
+) -> None:
+    """Mondays become Wednesdays: the Monday made ahead is canceled and Wednesday follows."""
+    first = await _running(desk, "FREQ=WEEKLY;BYDAY=MO")
+    series = await _series(desk, first["id"])
+    assert _planned(series) == [
+        ("2027-05-03T08:00:00Z", "scheduled"),
+        ("2027-05-10T08:00:00Z", "scheduled"),
+    ]
+
+    edited = await _edit(desk, first["id"], recurrence="FREQ=WEEKLY;BYDAY=WE")
+    assert edited.status_code == 200, edited.text
+    series = await _series(desk, first["id"])
+    assert (series["rule"], series["dtstart"]) == ("FREQ=WEEKLY;BYDAY=WE", "2027-05-03T10:00:00")
+    assert _planned(series) == [
+        ("2027-05-03T08:00:00Z", "scheduled"),  # the edited one keeps its time
+        ("2027-05-05T08:00:00Z", "scheduled"),
+        ("2027-05-10T08:00:00Z", "canceled"),
+    ]
+    wednesday = series["publications"][1]["publication_id"]
+    assert (await desk.get(f"/publications/{wednesday}")).json()["recurrence"] == (
+        "FREQ=WEEKLY;BYDAY=WE"
+    )
+    # The refills go on with the new rule.
+    await _refill(runtime, desk.tenant, series["id"], utc("2027-05-03T08:00:01Z"))
+    series = await _series(desk, first["id"])
+    assert [t for t, status in _planned(series) if status == "scheduled"][-1] == (
+        "2027-05-12T08:00:00Z"
+    )
+    audit = await desk.get("/audit-events", action="publication_series.rule_changed")
+    assert [e["changes"]["rule"] for e in audit.json()["items"]] == [
+        ["FREQ=WEEKLY;BYDAY=MO", "FREQ=WEEKLY;BYDAY=WE"]
+    ]
+
+
+async def test_published_occurrences_stay_when_the_rule_changes(
+    desk: Desk, runtime: Runtime
+) -> None:
+    first = await _running(desk, "FREQ=DAILY", "Daily")
+    await _published(runtime, first["id"])
+    second = (await _series(desk, first["id"]))["publications"][1]["publication_id"]
+
+    assert (await _edit(desk, second, recurrence="FREQ=WEEKLY")).status_code == 200
+    series = await _series(desk, first["id"])
+    assert _planned(series) == [
+        ("2027-05-03T08:00:00Z", "published"),
+        ("2027-05-04T08:00:00Z", "scheduled"),
+        ("2027-05-11T08:00:00Z", "scheduled"),
+    ]
+    assert series["dtstart"] == "2027-05-04T10:00:00"
+
+
+async def test_removing_the_rule_ends_the_series_with_this_occurrence(desk: Desk) -> None:
+    first = await _running(desk, "FREQ=WEEKLY")
+
+    assert (await _edit(desk, first["id"], recurrence=None)).status_code == 200
+    series = await _series(desk, first["id"])
+    assert _planned(series) == [
+        ("2027-05-03T08:00:00Z", "scheduled"),
+        ("2027-05-10T08:00:00Z", "canceled"),
+    ]
+    assert series["finished_at"] is not None and series["next_refill_at"] is None
+
+
+async def test_a_rule_a_series_cannot_follow_is_refused_and_nothing_changes(desk: Desk) -> None:
+    first = await _running(desk, "FREQ=WEEKLY")
+
+    refused = await _edit(desk, first["id"], recurrence="FREQ=MINUTELY")
+    problem = assert_problem(refused, 422, "hourly")
+    assert [e["field"] for e in problem["errors"]] == ["recurrence"]
+    series = await _series(desk, first["id"])
+    assert series["rule"] == "FREQ=WEEKLY"
+    assert [s for _, s in _planned(series)] == ["scheduled", "scheduled"]
+    assert (await desk.get(f"/publications/{first['id']}")).json()["recurrence"] == "FREQ=WEEKLY"
+
+
+async def test_a_scheduled_publication_given_a_rule_starts_its_series(desk: Desk) -> None:
+    brand = await desk.brand("maison")
+    masto = await desk.channel(brand, "mastodon")
+    plain = await desk.post(brand, [masto], "2027-05-03T10:00", "Once, then weekly")
+    assert plain["series_id"] is None
+
+    assert (await _edit(desk, plain["id"], recurrence="FREQ=WEEKLY")).status_code == 200
+    series = await _series(desk, plain["id"])
+    assert _planned(series) == [
+        ("2027-05-03T08:00:00Z", "scheduled"),
+        ("2027-05-10T08:00:00Z", "scheduled"),
+    ]
+
+
+async def test_an_occurrence_off_the_calendar_cannot_take_a_new_rule(desk: Desk) -> None:
+    first = await _running(desk, "FREQ=WEEKLY")
+    second = (await _series(desk, first["id"]))["publications"][1]["publication_id"]
+    off = await desk.client.post(f"/publications/{second}/unschedule", headers=desk.headers)
+    assert off.status_code == 200, off.text
+
+    refused = await _edit(desk, second, recurrence="FREQ=DAILY")
+    problem = assert_problem(refused, 409, "schedule it first", "cancel the series")
+    assert [e["field"] for e in problem["errors"]] == ["recurrence"]
+    assert (await _series(desk, first["id"]))["rule"] == "FREQ=WEEKLY"

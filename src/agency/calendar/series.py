@@ -71,29 +71,14 @@ class SeriesService:
         await self.refill(series.id)
 
     async def start(self, publication: Publication) -> PublicationSeries:
-        assert publication.recurrence is not None and publication.scheduled_at is not None
-        brand = await BrandRepository(self.session, self.subject).get(publication.brand_id)
-        zone = ZoneInfo(brand.timezone)
-        variants = await VariantRepository(self.session, self.subject).of_publication(
-            publication.id
-        )
-        wall = utc_to_wall(publication.scheduled_at, zone).replace(microsecond=0)
-        parse_rule(publication.recurrence, wall, zone)  # a rule that cannot expand: 422
-        offsets = {
-            str(v.channel_id): int((utc_to_wall(v.due_at, zone) - wall).total_seconds())
-            for v in variants
-            if v.due_at is not None
-        }
+        assert publication.recurrence is not None
         series = PublicationSeries(
-            brand_id=brand.id,
+            brand_id=publication.brand_id,
             origin_id=publication.id,
             rule=publication.recurrence,
-            dtstart=wall_text(wall),
-            offsets=offsets,
-            last_start=wall_text(wall),
-            last_publication_id=publication.id,
             occurrences=1,
         )
+        await self._anchor(series, publication)
         await self.repo.add(series)
         publication.series_id = series.id
         self.audit.record(
@@ -103,6 +88,58 @@ class SeriesService:
             {"publication_id": str(publication.id), "rule": publication.recurrence},
         )
         return series
+
+    async def change_rule(self, publication: Publication, old_rule: str | None) -> None:
+        """``recurrence`` of an occurrence was edited: from it on, the series follows the new
+        rule, anchored at its time (as a series starts at its first occurrence). Occurrences
+        after it that are not publishing yet are canceled and made again from the new rule;
+        earlier and published ones stay. Without a rule, the series ends with this one."""
+        assert publication.series_id is not None
+        series = await self.repo.get_for_update(publication.series_id)
+        if publication.scheduled_at is None:
+            raise Conflict(
+                "This occurrence has no time, so the series cannot follow a new rule from it: "
+                "schedule it first, or cancel the series and schedule a publication with the "
+                "new rule.",
+                errors=[{"field": "recurrence", "message": "the occurrence has no time"}],
+            )
+        for occurrence in await self.repo.occurrences(series.id):
+            later = occurrence.scheduled_at and occurrence.scheduled_at > publication.scheduled_at
+            if later and occurrence.id != publication.id and occurrence.status in CANCELABLE:
+                await self.publications.cancel(occurrence.id)
+        self.audit.record(
+            "publication_series.rule_changed",
+            "publication_series",
+            series.id,
+            {"publication_id": str(publication.id), "rule": [old_rule, publication.recurrence]},
+        )
+        if publication.recurrence is None:
+            self._finish(series, utcnow(), None)
+            return
+        series.rule = publication.recurrence
+        await self._anchor(series, publication)
+        series.finished_at = None
+        series.last_error = None
+        await self.refill(series.id)
+
+    async def _anchor(self, series: PublicationSeries, publication: Publication) -> None:
+        """Start ``series`` (its rule set) at ``publication``: its wall-clock time is the
+        rule's DTSTART, and each channel keeps its offset from it."""
+        assert publication.scheduled_at is not None
+        brand = await BrandRepository(self.session, self.subject).get(publication.brand_id)
+        zone = ZoneInfo(brand.timezone)
+        variants = await VariantRepository(self.session, self.subject).of_publication(
+            publication.id
+        )
+        wall = utc_to_wall(publication.scheduled_at, zone).replace(microsecond=0)
+        parse_rule(series.rule, wall, zone)  # a rule that cannot expand: 422
+        series.dtstart = series.last_start = wall_text(wall)
+        series.offsets = {
+            str(v.channel_id): int((utc_to_wall(v.due_at, zone) - wall).total_seconds())
+            for v in variants
+            if v.due_at is not None
+        }
+        series.last_publication_id = publication.id
 
     async def refill(self, series_id: uuid.UUID, now: datetime | None = None) -> PublicationSeries:
         """Materialize occurrences until :data:`UPCOMING` are ahead (or the rule ends)."""

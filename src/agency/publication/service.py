@@ -215,7 +215,20 @@ class PublicationService:
         self.audit.record(
             "publication.updated", "publication", publication.id, {"fields": sorted(changes)}
         )
+        if "recurrence" in changes and self.extend_series:
+            await self._recurrence_changed(publication, changes["recurrence"][0])
         return publication
+
+    async def _recurrence_changed(self, publication: Publication, old_rule: str | None) -> None:
+        """A running series follows the new rule from this occurrence on; a scheduled
+        publication given a rule starts its series, as if scheduled with it."""
+        from agency.calendar.series import SeriesService
+
+        series = SeriesService(self.session, self.subject, self.runtime)
+        if publication.series_id is not None:
+            await series.change_rule(publication, old_rule)
+        elif publication.recurrence and publication.status == Status.SCHEDULED:
+            await series.after_scheduled(publication)
 
     # -- moving through the states -----------------------------------------------------------
 
