@@ -408,6 +408,40 @@ async def test_disconnecting_forgets_the_tokens(world: World) -> None:
     assert (await world.channel_row(str(channel.id))).credentials is None
 
 
+async def _retired_channel(world: World) -> Channel:
+    """A connected channel whose network's connector was uninstalled since."""
+    channel = await _connected_channel(world)
+    async with world.runtime.session() as session:
+        await bind_tenant(session, world.tenant.agency_id)
+        row = await session.get(Channel, channel.id)
+        assert row is not None
+        row.network = "retired"
+        await session.commit()
+    return channel
+
+
+async def test_a_channel_of_a_network_no_longer_installed_can_still_be_disconnected(
+    world: World,
+) -> None:
+    channel = await _retired_channel(world)
+    response = await world.client.post(
+        f"/channels/{channel.id}/disconnect", headers=world.tenant.headers
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["health"] == "revoked"
+    assert (await world.channel_row(str(channel.id))).credentials is None
+
+
+async def test_refreshing_a_channel_of_a_network_no_longer_installed_says_so(
+    world: World,
+) -> None:
+    channel = await _retired_channel(world)
+    response = await world.client.post(
+        f"/channels/{channel.id}/refresh", headers=world.tenant.headers
+    )
+    assert_problem(response, 400, "retired connector is not installed")
+
+
 # -- connect links ---------------------------------------------------------------------------------
 
 

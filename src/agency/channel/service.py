@@ -29,7 +29,7 @@ from agency.channel.models import Channel, ConnectLink
 from agency.channel.repository import ChannelRepository, ConnectLinkRepository
 from agency.channel.schemas import ConnectLinkCreate, Health
 from agency.connector.base import Capability, Connector, ConnectorContext
-from agency.connector.errors import AuthExpired, ConnectorError, Transient
+from agency.connector.errors import AuthExpired, ConnectorError, Refused, Transient
 from agency.kernel.db import new_id, utcnow
 from agency.kernel.errors import InvalidInput
 from agency.kernel.pagination import PageRequest
@@ -72,7 +72,7 @@ class ChannelService:
         channel = await self.repo.get(channel_id)
         revoked: bool | None = None
         words = channel.last_error if channel.health == Health.REVOKED else None
-        if channel.credentials is not None:
+        if channel.credentials is not None and channel.network in self.runtime.connectors:
             revoked, words = await self._revoke_at_network(channel)
         channel.credentials = None
         channel.refreshable = False
@@ -121,7 +121,9 @@ class ChannelService:
     def connector(self, channel: Channel) -> Connector:
         if channel.credentials is None:
             raise AuthExpired("This channel is disconnected; connect the account again.")
-        cls = self.runtime.connectors[channel.network]
+        cls = self.runtime.connectors.get(channel.network)
+        if cls is None:
+            raise Refused(f"The {channel.network} connector is not installed on this server.")
         config = self.runtime.settings.connectors.network(channel.network)
         base_url = channel.server_url or config.base_url or cls.default_base_url
         return cls(
