@@ -28,9 +28,11 @@ from agency.calendar.repository import ImportRepository
 from agency.calendar.schemas import ImportOut, RowProblem, RowReport, report_dicts
 from agency.calendar.wallclock import utc_to_wall, wall_to_utc
 from agency.channel.models import Channel
+from agency.connector.base import Media
 from agency.kernel.db import new_id, utcnow
 from agency.kernel.errors import AppError, InvalidInput
 from agency.kernel.tenancy import Subject
+from agency.media.service import describe_for_validation
 from agency.publication.bulk import BulkScheduler, Planned, PlannedRefused
 from agency.publication.models import Publication, Variant
 from agency.publication.repository import VariantRepository
@@ -93,6 +95,8 @@ class Lookup:
     channels: list[Channel]
     agency_channels: set[uuid.UUID]
     media: dict[uuid.UUID, uuid.UUID]
+    # The brand's media named in the file, as the networks' rules read them.
+    described: dict[uuid.UUID, Media]
 
 
 class ImportService:
@@ -135,10 +139,14 @@ class ImportService:
     async def _lookup(self, brand: Brand, rows: Sequence[Row]) -> Lookup:
         channel_ids = [i for r in rows if (i := _uuid(r.get("channel_id"))) is not None]
         media_ids = [m for r in rows for m in _ids(r.get("media_ids")) if m is not None]
+        media = await self.lookups.media_brands(media_ids)
+        own = [m for m, owner in media.items() if owner == brand.id]
+        described = await describe_for_validation(self.session, self.subject, own)
         return Lookup(
             channels=await self.lookups.channels_of_brand(brand.id),
             agency_channels=await self.lookups.channel_ids(channel_ids),
-            media=await self.lookups.media_brands(media_ids),
+            media=media,
+            described=dict(zip(own, described, strict=True)),
         )
 
     async def _check(self, row: Row, brand: Brand, lookup: Lookup, now: datetime) -> Checked:
@@ -180,7 +188,7 @@ class ImportService:
             reporting_line=ReportingLine(line) if line else None,
             tags=tags,
         )
-        await self._network_rules(checked, variant, brand)
+        await self._network_rules(checked, variant, brand, lookup)
         return checked
 
     def _channel(self, checked: Checked, brand: Brand, lookup: Lookup) -> Channel | None:
@@ -245,13 +253,15 @@ class ImportService:
             checked.refuse("media_ids", "at most 35 media", "too_many")
         return found
 
-    async def _network_rules(self, checked: Checked, item: VariantIn, brand: Brand) -> None:
+    async def _network_rules(
+        self, checked: Checked, item: VariantIn, brand: Brand, lookup: Lookup
+    ) -> None:
         """The connector's own validation of the post, as it would be published, and the
         brand's charter."""
         assert checked.channel is not None and checked.data is not None
         publication = Publication(brand_id=brand.id, title=checked.data.title, utm={}, tags=[])
         variant = Variant(id=new_id(), network=checked.channel.network, **variant_fields(item))
-        found = await self.publications.problems(publication, [variant], brand)
+        found = await self.publications.problems(publication, [variant], brand, lookup.described)
         for problem in found.get(variant.id, []):
             checked.refuse(_column(problem.field), problem.message, problem.code)
 

@@ -106,10 +106,14 @@ class PublicationService:
         return await self.versions.of_publication(publication_id)
 
     async def problems(
-        self, publication: Publication, variants: Sequence[Variant], brand: Brand | None = None
+        self,
+        publication: Publication,
+        variants: Sequence[Variant],
+        brand: Brand | None = None,
+        media: Mapping[uuid.UUID, Media] | None = None,
     ) -> Problems:
         """Each variant's problems: its network's rules, then the brand's charter (``brand``
-        read here unless given)."""
+        and the variants' ``media`` read here unless given)."""
         found: Problems = {}
         if brand is None:
             brand = await BrandRepository(self.session, self.subject).find(publication.brand_id)
@@ -125,11 +129,15 @@ class PublicationService:
                     )
                 ]
                 continue
-            media = await self._media(variant.media_ids)
+            described = (
+                [media[uuid.UUID(m)] for m in variant.media_ids]
+                if media is not None
+                else await self._media(variant.media_ids)
+            )
             found[variant.id] = [
                 ProblemOut(field=p.field, message=p.message, code=p.code)
                 for p in [
-                    *problems_of(cls, publication, variant, media),
+                    *problems_of(cls, publication, variant, described),
                     *charter_problems(charter, variant.text),
                 ]
             ]
