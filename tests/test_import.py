@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import event, text
 
 from agency.kernel.runtime import Runtime
-from agency.kernel.tenancy import bind_system, bind_tenant
-from agency.media.models import MediaAsset
+from agency.kernel.tenancy import bind_system
 from agency.publication.states import POLICIES, Status
 from tests.conftest import Tenant, count_rows
 from tests.helpers import assert_problem
 from tests.support.desk import Desk
+from tests.test_isolation import _insert_media
 
 CSV = {"Content-Type": "text/csv; charset=utf-8"}
 
@@ -415,7 +415,7 @@ async def test_the_networks_rules_read_each_rows_media(desk: Desk, runtime: Runt
     """Facebook takes 10 media in a post: the rules see the media each row names."""
     brand = await desk.brand("maison")
     facebook = await desk.channel(brand, "facebook")
-    media = [await _media(runtime, desk.tenant, brand) for _ in range(11)]
+    media = [await _insert_media(runtime, desk.tenant.agency_id, brand) for _ in range(11)]
     body = (
         "title,channel_id,text,local_time,media_ids\n"
         f"One,{facebook},Photo,2027-01-12 09:00,{media[0]}\n"
@@ -429,22 +429,3 @@ async def test_the_networks_rules_read_each_rows_media(desk: Desk, runtime: Runt
     assert imported.status_code == 201, imported.text
     first = (await desk.get(f"/publications/{imported.json()['rows'][0]['publication_id']}")).json()
     assert first["variants"][0]["media_ids"] == [media[0]]
-
-
-async def _media(runtime: Runtime, tenant: Tenant, brand: str) -> str:
-    async with runtime.session() as session:
-        await bind_tenant(session, tenant.agency_id)
-        media = MediaAsset(
-            agency_id=tenant.agency_id,
-            brand_id=uuid.UUID(brand),
-            kind="image",
-            mime_type="image/png",
-            size_bytes=1000,
-            width=1000,
-            height=1000,
-            sha256="0" * 64,
-            storage_key=f"{tenant.agency_id}/{brand}/{uuid.uuid4()}",
-        )
-        session.add(media)
-        await session.commit()
-        return str(media.id)
