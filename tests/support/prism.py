@@ -29,6 +29,12 @@ as ``anyOf`` (:func:`with_body_any_of`); and its response examples are partial (
 ``verify_credentials`` has no ``id``, the one for a single status is a list), so Prism
 answers from the schemas instead (:func:`without_examples`).
 
+Prism cannot reach every state an answer describes: it samples a property that has no example
+from the first value of its enum, so Pinterest's media upload status is always ``registered``
+and a video would never be seen processed. :func:`with_answer_examples` gives such an answer
+named examples (the first is Prism's default; a test asks for another with ``Prefer:
+example=<name>``), each a value its own schema accepts.
+
 Prism serves a description without its servers' base path (Pinterest answers ``/pins``,
 not ``/v5/pins``), so connectors take their base URL from the context.
 
@@ -166,6 +172,23 @@ def without_examples(node: Any, *, names: bool = False) -> Any:
     return node
 
 
+Answers = tuple[tuple[str, str, str, dict[str, Any]], ...]
+
+
+def with_answer_examples(spec: dict[str, Any], answers: Answers) -> dict[str, Any]:
+    """``spec`` where the JSON answer of each (method, path, status) has these named examples.
+
+    The first example is the one Prism answers unless ``Prefer: example=<name>`` asks for
+    another.
+    """
+    for method, path, status, examples in answers:
+        responses = spec["paths"][path][method]["responses"]
+        content = responses[status]["content"]["application/json"]
+        content.pop("example", None)
+        content["examples"] = {name: {"value": value} for name, value in examples.items()}
+    return spec
+
+
 class PrismServer(_ServerBase):
     """``prism mock`` of one description on a free loopback port."""
 
@@ -178,6 +201,7 @@ class PrismServer(_ServerBase):
         numeric_ids: bool = False,
         body_any_of: tuple[tuple[str, str], ...] = (),
         sampled_answers: bool = False,
+        answer_examples: Answers = (),
     ) -> None:
         super().__init__(None, None, "agency-prism-")
         if not PRISM_BIN.exists():
@@ -189,6 +213,7 @@ class PrismServer(_ServerBase):
             described = without_examples(described)
         prepared = with_identifier_examples(described, numeric_ids=numeric_ids)
         prepared = with_body_any_of(prepared, body_any_of)
+        prepared = with_answer_examples(prepared, answer_examples)
         self.spec_path.write_text(
             json.dumps(with_overlapping_enums_merged(prepared)),
             encoding="utf-8",
