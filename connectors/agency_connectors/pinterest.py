@@ -1,9 +1,22 @@
 """Pinterest (API v5): Pins on a board the post names, with their analytics.
 
-A Pin needs an image and a board: the composer passes the board's id as
+A Pin needs one image or one video, and a board: the composer passes the board's id as
 ``post.options["board_id"]`` (and may add ``board_section_id``). The post's text becomes the
-Pin's description, ``post.title`` its title and ``post.link`` its destination link. The
+Pin's description, ``post.title`` its title and ``post.link`` its destination link. An
 image goes by its public URL when it has one, else inline as base64.
+
+A video goes the way Pinterest's guide to creating Pins shows
+(https://developers.pinterest.com/docs/content/update/, and the description's ``/media``
+operations): ``POST /media`` registers an upload and answers a ``media_id`` with an S3
+``upload_url`` and its ``upload_parameters``; the file is POSTed there as a form
+(:mod:`agency_connectors.s3_form`); ``GET /media/{media_id}`` says ``registered`` or
+``processing`` until ``succeeded`` (or ``failed``), and the Pin names the media with
+``source_type: video_id``. A video Pin needs a cover: ``options.cover_image_url`` (an image
+Pinterest fetches) or ``options.cover_image_key_frame_time`` (the second of the video to
+show; past the end, Pinterest takes the last frame), one of the two. The limits are those
+of organic standard-width video Pins in
+https://help.pinterest.com/en/business/article/pinterest-product-specs: .mp4, .mov or .m4v,
+up to 2 GB, 4 seconds to 15 minutes, no wider than 1.91:1 and no taller than 1:2.
 
 Pinterest's published description documents no PKCE parameter at the token endpoint, so
 the connector runs the plain authorization-code flow with the app's secret (basic auth).
@@ -15,10 +28,12 @@ Pinterest's settings.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from agency.connector import (
     Account,
@@ -36,15 +51,26 @@ from agency.connector import (
     Problem,
     Published,
     Refused,
+    Transient,
 )
 from agency_connectors.answers import bearer_call, count, network_words, parse_time
 from agency_connectors.matching import same_text
+from agency_connectors.s3_form import post_form
 
 MB = 1 << 20
 DIGITS = frozenset("0123456789")
 MAX_TITLE = 100
 MAX_LINK = 2048
 MAX_ALT_TEXT = 500
+# Organic standard-width video Pins (product specs, see the module docstring).
+VIDEO = MediaRule(
+    frozenset({"video/mp4", "video/quicktime", "video/x-m4v"}),
+    max_bytes=2 * 1024 * MB,
+    min_duration_seconds=4,
+    max_duration_seconds=15 * 60,
+)
+WIDEST, TALLEST = 1.91, 0.5  # width / height
+COVER_OPTIONS = ("cover_image_url", "cover_image_key_frame_time")
 # Pinterest keeps analytics for the last 90 days.
 ANALYTICS_DAYS = 90
 PIN_METRICS = ("IMPRESSION", "SAVE", "PIN_CLICK", "OUTBOUND_CLICK", "TOTAL_COMMENTS")
@@ -85,12 +111,17 @@ class PinterestConnector(Connector):
         max_media=1,
         media={
             "image": MediaRule(frozenset({"image/jpeg", "image/png"}), max_bytes=20 * MB),
+            "video": VIDEO,
         },
         requires_media=True,
         link_field=True,
         notes=(
-            "A Pin needs one image and a board (options.board_id).",
+            "A Pin needs one image or one video, and a board (options.board_id).",
             "The text is the Pin's description (800 characters); the title takes 100.",
+            "A video is an MP4, MOV or M4V of 4 seconds to 15 minutes, up to 2 GB, between "
+            "1.91:1 (wide) and 1:2 (tall).",
+            "A video Pin needs a cover: options.cover_image_url (a public image) or "
+            "options.cover_image_key_frame_time (the second of the video to show).",
         ),
     )
     capabilities = frozenset(
@@ -105,6 +136,10 @@ class PinterestConnector(Connector):
     reference_docs = (
         "https://developers.pinterest.com/docs/getting-started/set-up-authentication-and-authorization/",
         "https://developers.pinterest.com/docs/api/v5/pins-create",
+        "https://developers.pinterest.com/docs/content/update/",
+        "https://developers.pinterest.com/docs/api/v5/media-create",
+        "https://developers.pinterest.com/docs/api/v5/media-get",
+        "https://help.pinterest.com/en/business/article/pinterest-product-specs",
         "https://developers.pinterest.com/docs/api/v5/pins-delete",
         "https://developers.pinterest.com/docs/api/v5/boards-list_pins",
         "https://developers.pinterest.com/docs/api/v5/pins-analytics",
@@ -112,6 +147,10 @@ class PinterestConnector(Connector):
         "https://developers.pinterest.com/docs/api/v5/user_account-analytics",
         "https://github.com/pinterest/api-description/blob/main/v5/openapi.json",
     )
+
+    # How long a Pin waits for Pinterest to process its video: five minutes.
+    media_poll_seconds: ClassVar[float] = 5.0
+    media_poll_attempts: ClassVar[int] = 60
 
     @classmethod
     def oauth_metadata(cls, base_url: str) -> OAuthMetadata:
@@ -153,8 +192,9 @@ class PinterestConnector(Connector):
             problems.append(
                 Problem("link", f"The link is longer than {MAX_LINK} characters.", "link_too_long")
             )
+        problems += _video_problems(post)
         for index, media in enumerate(post.media):
-            if media.public_url is None and media.source is None:
+            if media.kind != "video" and media.public_url is None and media.source is None:
                 problems.append(
                     Problem(f"media.{index}", "The image is not available to send.", "no_file")
                 )
@@ -199,7 +239,14 @@ class PinterestConnector(Connector):
         problems = self.validate(post)
         if problems:
             raise InvalidContent(problems)
-        body = await self._object("POST", "/pins", json=await self.pin_body(post), publishing=True)
+        media = post.media[0]
+        if media.kind == "video":
+            source = await self._video_source(media, post.options)
+        else:
+            source = await _image_source(media)
+        body = await self._object(
+            "POST", "/pins", json=self.pin_body(post, source), publishing=True
+        )
         pin_id = str(body["id"])
         return Published(
             pin_id,
@@ -208,21 +255,46 @@ class PinterestConnector(Connector):
         )
 
     @staticmethod
-    async def pin_body(post: Post) -> dict[str, Any]:
-        media = post.media[0]
+    def pin_body(post: Post, media_source: dict[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {
             "board_id": str(post.options["board_id"]),
             "description": post.text,
-            "media_source": await _media_source(media),
+            "media_source": media_source,
         }
         optional = {
             "board_section_id": post.options.get("board_section_id"),
             "title": post.title,
             "link": post.link,
-            "alt_text": media.alt_text,
+            "alt_text": post.media[0].alt_text,
         }
         body |= {key: value for key, value in optional.items() if value}
         return body
+
+    async def _video_source(self, video: Media, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Upload ``video``, wait until Pinterest has processed it; the Pin's media source."""
+        upload = await self._object("POST", "/media", json={"media_type": "video"})
+        media_id, url = str(upload["media_id"]), upload.get("upload_url")
+        fields = upload.get("upload_parameters")
+        if not (isinstance(url, str) and isinstance(fields, dict)):
+            raise Transient("Pinterest answered no place to upload the video; try again later.")
+        form = {str(name): str(value) for name, value in fields.items() if value is not None}
+        await post_form(self.http, url, form, video)
+        await self._until_processed(media_id)
+        source = {"source_type": "video_id", "media_id": media_id}
+        return source | _cover(options)
+
+    async def _until_processed(self, media_id: str) -> None:
+        for attempt in range(self.media_poll_attempts):
+            status = (await self._object("GET", f"/media/{media_id}")).get("status")
+            if status == "succeeded":
+                return
+            if status == "failed":
+                # The description's Media carries no reason: the status is all Pinterest says.
+                words = "Pinterest could not process the video (its upload status is failed)."
+                raise InvalidContent([Problem("media.0", words, "media_processing_failed")])
+            if attempt + 1 < self.media_poll_attempts:
+                await asyncio.sleep(self.media_poll_seconds)
+        raise Transient("Pinterest is still processing the video; the Pin will be tried again.")
 
     async def find_published(self, post: Post, since: datetime) -> Published | None:
         """A Pin on the post's board, created since ``since``, with the same description."""
@@ -277,7 +349,50 @@ class PinterestConnector(Connector):
         )
 
 
-async def _media_source(media: Media) -> dict[str, Any]:
+def _cover(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The cover options the post gives (empty ones are not given)."""
+    return {key: options[key] for key in COVER_OPTIONS if options.get(key) not in (None, "")}
+
+
+def _video_problems(post: Post) -> list[Problem]:
+    """A video needs its file (Pinterest takes no video URL), one cover, and a fitting shape."""
+    videos = [(index, media) for index, media in enumerate(post.media) if media.kind == "video"]
+    if not videos:
+        return []
+    problems: list[Problem] = []
+    for index, video in videos:
+        if video.source is None:
+            problems.append(
+                Problem(f"media.{index}", "The video file is not available to send.", "no_file")
+            )
+        if video.width and video.height and not TALLEST <= video.width / video.height <= WIDEST:
+            words = "Pinterest takes videos from 1.91:1 (wide) to 1:2 (tall)."
+            problems.append(Problem(f"media.{index}", words, "video_aspect_ratio"))
+    given = _cover(post.options)
+    if not given:
+        words = "A video Pin needs a cover: an image URL or the second of the video to show."
+        problems.append(Problem("options.cover_image_url", words, "no_cover"))
+    elif len(given) > 1:
+        words = "Give the cover either as an image URL or as a second of the video, not both."
+        problems.append(Problem("options.cover_image_url", words, "two_covers"))
+    url = post.options.get("cover_image_url")
+    if "cover_image_url" in given and not (
+        isinstance(url, str) and url.startswith(("https://", "http://"))
+    ):
+        words = "The cover image URL must be a web address Pinterest can fetch."
+        problems.append(Problem("options.cover_image_url", words, "cover_image_url"))
+    second = post.options.get("cover_image_key_frame_time")
+    if "cover_image_key_frame_time" in given and not (
+        isinstance(second, int) and not isinstance(second, bool) and second >= 0
+    ):
+        words = "The cover's second of the video must be a whole number from 0."
+        problems.append(
+            Problem("options.cover_image_key_frame_time", words, "cover_image_key_frame_time")
+        )
+    return problems
+
+
+async def _image_source(media: Media) -> dict[str, Any]:
     if media.public_url:
         return {"source_type": "image_url", "url": media.public_url}
     assert media.source is not None  # validate() said so

@@ -29,10 +29,26 @@ def prism_x() -> Iterator[str]:
     yield from _prism("x-api-v2.json", numeric_ids=True)
 
 
+# Prism would answer every media upload as ``registered`` (see tests/support/prism.py): the
+# default answer is ``succeeded``, and ``Prefer: example=<status>`` asks for the others. The
+# media id is the description's own example.
+MEDIA_STATUSES = ("succeeded", "processing", "failed")
+PINTEREST_MEDIA_STATUSES = (
+    (
+        "get",
+        "/media/{media_id}",
+        "200",
+        {s: {"media_id": "12345", "media_type": "video", "status": s} for s in MEDIA_STATUSES},
+    ),
+)
+
+
 @pytest.fixture(scope="session")
 def prism_pinterest() -> Iterator[str]:
     """Base URL of Prism serving Pinterest v5 (``/pins``: Prism drops the ``/v5`` prefix)."""
-    yield from _prism("pinterest-v5.json", numeric_ids=True)
+    yield from _prism(
+        "pinterest-v5.json", numeric_ids=True, answer_examples=PINTEREST_MEDIA_STATUSES
+    )
 
 
 @pytest.fixture(scope="session")

@@ -4,14 +4,22 @@ Prism serves the description without its ``/v5`` base path, so the connector's b
 Prism's root. The token endpoint is part of the description too, so refreshing runs against
 Prism as well. A 429 with Retry-After, which Prism cannot add, comes from a fake shaped after
 https://developers.pinterest.com/docs/reference/rate-limits/ (HTTP 429, code 29).
+
+A video Pin's file goes to the S3 address ``POST /media`` answers (the description's sample,
+``https://pinterest-media-upload.s3-accelerate.amazonaws.com/``): the test's client sends
+that one host to moto's S3 server (tests/support/s3.py), everything else to Prism. The media
+status Prism answers is repaired in conftest.py (``PINTEREST_MEDIA_STATUSES``).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,20 +33,53 @@ from agency.connector import (
     Media,
     Post,
     RateLimited,
+    Refused,
+    Transient,
 )
 from agency.connector.base import BytesSource
 from agency.connector.oauth import OAuthClient, authorization_request
 from agency_connectors.pinterest import PinterestConnector
 from tests.connectors.contract import ConnectorContract
-from tests.support.prism import SHORT_IDENTIFIER_EXAMPLE
+from tests.support.prism import SHORT_IDENTIFIER_EXAMPLE, prism_client, spec_path
+from tests.support.s3 import Rerouted, moto_s3, s3_client
 
 BOARD = "549755885175"
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 60 + b"\xff\xd9"
 
 
+MP4 = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 4
+COVER = "https://cdn.example.com/soup-cover.jpg"
+# The description's sample answer to POST /media (MediaUpload, MediaUploadParameters).
+UPLOAD_HOST = "pinterest-media-upload.s3-accelerate.amazonaws.com"
+UPLOAD_BUCKET = "pinterest-media-upload"
+MEDIA_ID = "12345"
+
+
 def image(alt_text: str | None = None) -> Media:
     return Media(
         "image", "image/jpeg", len(JPEG), 600, 900, alt_text=alt_text, source=BytesSource(JPEG)
+    )
+
+
+def video(**changes: Any) -> Media:
+    described: dict[str, Any] = {
+        "kind": "video",
+        "mime_type": "video/mp4",
+        "size": len(MP4),
+        "width": 1080,
+        "height": 1920,
+        "duration_seconds": 12,
+        "source": BytesSource(MP4),
+    }
+    return Media(**(described | changes))
+
+
+def video_post(**options: Any) -> Post:
+    return Post(
+        text="Tomato soup in one minute.",
+        title="Tomato soup",
+        media=(video(),),
+        options={"board_id": BOARD, "cover_image_url": COVER} | options,
     )
 
 
@@ -101,10 +142,65 @@ def test_pinterest_specific_problems_are_all_listed() -> None:
     }
 
 
-def test_video_is_not_offered() -> None:
-    video = Media("video", "video/mp4", 1000, duration_seconds=10, source=BytesSource(b"v"))
-    post = Post(text="Soup", media=(video,), options={"board_id": BOARD})
-    assert [p.code for p in PinterestConnector.validate(post)] == ["media_kind"]
+def test_a_video_pin_with_a_cover_is_valid() -> None:
+    assert PinterestConnector.validate(video_post()) == []
+    by_frame = video_post(cover_image_url=None, cover_image_key_frame_time=0)
+    assert PinterestConnector.validate(by_frame) == []
+    described = PinterestConnector.describe()["limits"]["media"]["video"]
+    assert described["min_duration_seconds"] == 4
+    assert described["max_duration_seconds"] == 15 * 60
+
+
+def test_every_video_problem_is_listed() -> None:
+    wrong = video(
+        mime_type="video/webm",
+        size=3 * 1024**3,
+        duration_seconds=16 * 60,
+        width=2000,
+        height=1000,
+        source=None,
+        public_url="https://cdn.example.com/soup.webm",
+    )
+    post = Post(text="Soup", media=(wrong, image()), options={"board_id": BOARD})
+    codes = {(p.field, p.code) for p in PinterestConnector.validate(post)}
+    assert codes == {
+        ("media", "too_many_media"),
+        ("media", "mixed_media"),
+        ("media.0", "media_type"),
+        ("media.0", "media_too_large"),
+        ("media.0", "video_too_long"),
+        ("media.0", "no_file"),
+        ("media.0", "video_aspect_ratio"),
+        ("options.cover_image_url", "no_cover"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("options", "codes"),
+    [
+        ({"cover_image_key_frame_time": 3}, ["two_covers"]),
+        ({"cover_image_url": "cover.jpg"}, ["cover_image_url"]),
+        (
+            {"cover_image_url": None, "cover_image_key_frame_time": -1},
+            ["cover_image_key_frame_time"],
+        ),
+        (
+            {"cover_image_url": None, "cover_image_key_frame_time": "3"},
+            ["cover_image_key_frame_time"],
+        ),
+    ],
+)
+def test_a_video_cover_is_one_url_or_one_second(options: dict[str, Any], codes: list[str]) -> None:
+    assert [p.code for p in PinterestConnector.validate(video_post(**options))] == codes
+
+
+def test_a_short_or_too_tall_video_is_refused() -> None:
+    short = video(duration_seconds=3, width=500, height=1100)
+    post = Post(text="Soup", media=(short,), options={"board_id": BOARD, "cover_image_url": COVER})
+    assert [p.code for p in PinterestConnector.validate(post)] == [
+        "video_too_short",
+        "video_aspect_ratio",
+    ]
 
 
 # -- requests, held against Pinterest's description by Prism -------------------------------
@@ -145,6 +241,179 @@ async def test_a_public_image_goes_by_url(
         "url": "https://cdn.example.com/soup.png",
     }
     assert body["board_section_id"] == "7"
+
+
+# -- a video Pin: Prism for Pinterest, moto for the S3 form it hands out --------------------
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    with moto_s3() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def upload_bucket(s3_endpoint: str) -> Iterator[Any]:
+    """The sample upload bucket, created empty in moto; an S3 client on it."""
+    s3 = s3_client(s3_endpoint)
+    s3.create_bucket(Bucket=UPLOAD_BUCKET)
+    yield s3
+    for stored in s3.list_objects_v2(Bucket=UPLOAD_BUCKET).get("Contents", []):
+        s3.delete_object(Bucket=UPLOAD_BUCKET, Key=stored["Key"])
+    s3.delete_bucket(Bucket=UPLOAD_BUCKET)
+
+
+VideoConnector = Callable[..., PinterestConnector]
+
+
+@pytest.fixture
+async def video_connector(
+    prism_pinterest: str,
+    s3_endpoint: str,
+    sent: list[httpx.Request],
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[VideoConnector]:
+    """``(media status, upload transport) -> connector``: Prism answers Pinterest's API with
+    that media status (conftest.py), the S3 upload host goes to ``upload`` (moto's server by
+    default); every request is recorded in ``sent``."""
+    monkeypatch.setattr(PinterestConnector, "media_poll_seconds", 0.0)
+    monkeypatch.setattr(PinterestConnector, "media_poll_attempts", 3)
+    clients: list[httpx.AsyncClient] = []
+
+    def make(
+        status: str = "succeeded", upload: httpx.AsyncBaseTransport | None = None
+    ) -> PinterestConnector:
+        mounts = {f"https://{UPLOAD_HOST}": upload or Rerouted(s3_endpoint)}
+        client = prism_client(record=sent, mounts=mounts)
+
+        async def prefer(request: httpx.Request) -> None:
+            if request.method == "GET" and request.url.path.startswith("/media/"):
+                request.headers["Prefer"] = f"example={status}"
+
+        client.event_hooks["request"].append(prefer)
+        clients.append(client)
+        credentials = Credentials(access_token="user-token")
+        return PinterestConnector(ConnectorContext(client, prism_pinterest, credentials))
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+def upload_parameters() -> dict[str, str]:
+    """What Pinterest's description answers as ``upload_parameters``: its examples."""
+    described = json.loads(spec_path("pinterest-v5.json").read_text(encoding="utf-8"))
+    schema = described["components"]["schemas"]["MediaUploadParameters"]
+    return {name: prop["example"] for name, prop in schema["properties"].items()}
+
+
+def form_fields(request: httpx.Request) -> list[tuple[str, bytes]]:
+    """The fields of a multipart/form-data request, in order, as a server parses them."""
+    head = f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode()
+    message = message_from_bytes(head + request.content, policy=HTTP)
+    return [
+        (str(part.get_param("name", header="content-disposition")), part.get_payload(decode=True))
+        for part in message.iter_parts()
+    ]
+
+
+def pinterest_calls(sent: list[httpx.Request]) -> list[tuple[str, str]]:
+    return [(r.method, r.url.path) for r in sent if r.url.host != UPLOAD_HOST]
+
+
+@pytest.mark.parametrize(
+    "cover",
+    [{"cover_image_url": COVER}, {"cover_image_url": None, "cover_image_key_frame_time": 2}],
+)
+async def test_a_video_pin_uploads_the_file_to_pinterests_form_then_pins_it(
+    video_connector: VideoConnector,
+    upload_bucket: Any,
+    sent: list[httpx.Request],
+    cover: dict[str, Any],
+) -> None:
+    published = await video_connector().publish(video_post(**cover))
+    register, upload, status, pin = sent
+    assert (register.method, register.url.path) == ("POST", "/media")
+    assert json.loads(register.content) == {"media_type": "video"}
+
+    # The form Pinterest gave, field by field, then the file; no Pinterest token goes to S3.
+    assert (upload.method, str(upload.url)) == ("POST", f"https://{UPLOAD_HOST}/")
+    assert "authorization" not in upload.headers
+    assert int(upload.headers["content-length"]) == len(upload.content)
+    fields, expected = form_fields(upload), upload_parameters()
+    assert dict(fields[:-1]) == {name: value.encode() for name, value in expected.items()}
+    assert fields[-1] == ("file", MP4)
+    stored = upload_bucket.get_object(Bucket=UPLOAD_BUCKET, Key=expected["key"])
+    assert stored["Body"].read() == MP4
+    assert stored["ContentType"] == expected["Content-Type"]
+
+    assert (status.method, status.url.path) == ("GET", f"/media/{MEDIA_ID}")
+    body = json.loads(pin.content)
+    given = {key: value for key, value in cover.items() if value is not None}
+    assert body["media_source"] == {"source_type": "video_id", "media_id": MEDIA_ID} | given
+    assert (body["board_id"], body["title"]) == (BOARD, "Tomato soup")
+    assert published.url == f"https://www.pinterest.com/pin/{published.post_id}/"
+
+
+async def test_a_video_pinterest_could_not_process_is_invalid_content(
+    video_connector: VideoConnector, upload_bucket: Any, sent: list[httpx.Request]
+) -> None:
+    with pytest.raises(InvalidContent) as caught:
+        await video_connector("failed").publish(video_post())
+    assert [p.code for p in caught.value.problems] == ["media_processing_failed"]
+    assert "failed" in caught.value.message
+    assert pinterest_calls(sent) == [("POST", "/media"), ("GET", f"/media/{MEDIA_ID}")]
+
+
+async def test_a_video_still_processing_is_tried_again_later(
+    video_connector: VideoConnector, upload_bucket: Any, sent: list[httpx.Request]
+) -> None:
+    with pytest.raises(Transient) as caught:
+        await video_connector("processing").publish(video_post())
+    assert "still processing" in caught.value.message
+    polls = [("GET", f"/media/{MEDIA_ID}")] * PinterestConnector.media_poll_attempts
+    assert pinterest_calls(sent) == [("POST", "/media"), *polls]
+
+
+async def test_an_upload_s3_refuses_is_refused_in_its_words(
+    video_connector: VideoConnector, sent: list[httpx.Request]
+) -> None:
+    # No bucket in moto: S3 answers 404 NoSuchBucket.
+    with pytest.raises(Refused) as caught:
+        await video_connector().publish(video_post())
+    assert caught.value.status == 404
+    assert "bucket does not exist" in caught.value.message
+    assert pinterest_calls(sent) == [("POST", "/media")]
+
+
+async def test_an_upload_s3_cannot_take_now_is_transient(
+    video_connector: VideoConnector, sent: list[httpx.Request]
+) -> None:
+    # moto cannot be made to fail: S3's 503 SlowDown as
+    # https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html shows it.
+    def slow_down(request: httpx.Request) -> httpx.Response:
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+            "<Message>Please reduce your request rate.</Message></Error>"
+        )
+        return httpx.Response(503, text=body, headers={"Content-Type": "application/xml"})
+
+    with pytest.raises(Transient) as caught:
+        await video_connector(upload=httpx.MockTransport(slow_down)).publish(video_post())
+    assert caught.value.status == 503
+    assert "reduce your request rate" in caught.value.message
+    assert pinterest_calls(sent) == [("POST", "/media")]
+
+
+async def test_a_video_shorter_than_announced_is_not_uploaded(
+    video_connector: VideoConnector, upload_bucket: Any, sent: list[httpx.Request]
+) -> None:
+    post = replace(video_post(), media=(video(size=len(MP4) + 100),))
+    with pytest.raises(InvalidContent) as caught:
+        await video_connector().publish(post)
+    assert [p.code for p in caught.value.problems] == ["media_size_mismatch"]
+    assert upload_bucket.list_objects_v2(Bucket=UPLOAD_BUCKET).get("Contents") is None
+    assert pinterest_calls(sent) == [("POST", "/media")]
 
 
 async def test_a_post_without_board_is_refused_before_any_call(
