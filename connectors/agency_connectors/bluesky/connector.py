@@ -1,39 +1,28 @@
 """Bluesky: posts are ``app.bsky.feed.post`` records written to the account's PDS.
 
-The channel signs in with its handle and an *app password* (com.atproto.server.createSession);
-the session's access JWT is short-lived and renewed with the refresh JWT
-(com.atproto.server.refreshSession). Everything here is served by the PDS alone: the
-AppView (app.bsky.* views: profiles, threads, likes, replies) is a separate service, so
-comments and metrics are not offered, and the profile is read as the ``app.bsky.actor.profile``
-record of the repository rather than through app.bsky.actor.getProfile.
+The session (an app password) is opened and renewed in session.py. Everything here is
+served by the PDS alone: the AppView (app.bsky.* views: profiles, threads, likes, replies) is
+a separate service, so comments and metrics are not offered, and the profile is read as the
+``app.bsky.actor.profile`` record of the repository rather than through
+app.bsky.actor.getProfile.
 
 Replying needs no AppView: a reply is a post record whose ``reply`` holds strong references
 (URI + CID) to the thread's root and to the parent, and the parent's CID and root come from
 the parent record itself (com.atproto.repo.getRecord). That gives publications their first
 comment (a reply under the post, i.e. a thread) and lets us delete our own replies.
-
-Disconnecting ends the session (com.atproto.server.deleteSession with the refresh JWT): the
-refresh JWT stops working, so the agency cannot come back; the app password itself stays
-until the account owner deletes it in Bluesky's settings.
 """
 
 from __future__ import annotations
 
-import contextlib
 import unicodedata
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, ClassVar
 
-import httpx
-
 from agency.connector.base import (
-    Account,
     AuthKind,
     Capability,
     Comment,
-    Connector,
-    Credentials,
     Limits,
     Media,
     MediaRule,
@@ -41,19 +30,16 @@ from agency.connector.base import (
     Problem,
     Published,
 )
-from agency.connector.errors import AuthExpired, ConnectorError, InvalidContent, Refused
+from agency.connector.errors import InvalidContent, Refused
 from agency.connector.http import json_body
 from agency_connectors.answers import parse_time
 from agency_connectors.bluesky import richtext
-from agency_connectors.bluesky.xrpc import Missing, jwt_expiry, jwt_scope, send
+from agency_connectors.bluesky.session import BlueskySession
+from agency_connectors.bluesky.xrpc import Missing, send
 
 POST = "app.bsky.feed.post"
-PROFILE = "app.bsky.actor.profile"
 MAX_TEXT_BYTES = 3000  # the lexicon's maxLength, beside maxGraphemes 300
 MAX_LANGS = 3
-# The scopes of a session opened with an app password; the account password gives
-# "com.atproto.access", which can change the e-mail or delete the account.
-APP_PASSWORD_SCOPES = frozenset({"com.atproto.appPass", "com.atproto.appPassPrivileged"})
 LIST_PAGE = 100
 LIST_PAGES = 5  # find_published looks at the last 500 posts at most
 
@@ -83,7 +69,7 @@ def _rkey(uri: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
-class BlueskyConnector(Connector):
+class BlueskyConnector(BlueskySession):
     network = "bluesky"
     display_name = "Bluesky"
     auth_kind = AuthKind.APP_PASSWORD
@@ -166,145 +152,6 @@ class BlueskyConnector(Connector):
                     Problem(f"media.{index}", "The image file is missing.", "media_missing")
                 )
         return problems
-
-    # -- connecting ------------------------------------------------------------------------------
-
-    def _url(self, nsid: str) -> str:
-        return f"{self.base_url}/xrpc/{nsid}"
-
-    def _auth(self, token: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token or self.credentials.access_token}"}
-
-    @property
-    def _did(self) -> str:
-        did = self.credentials.extra.get("did")
-        if not did:
-            raise AuthExpired("The Bluesky channel lacks its account id (DID); reconnect it.")
-        return did
-
-    async def login(self, identifier: str, password: str) -> Credentials:
-        """A session from a handle (or e-mail) and an app password."""
-        try:
-            response = await send(
-                lambda: self.http.post(
-                    self._url("com.atproto.server.createSession"),
-                    json={"identifier": identifier.strip().lstrip("@"), "password": password},
-                )
-            )
-        except (AuthExpired, Refused) as exc:
-            if isinstance(exc, Refused) and exc.status != 401:
-                raise
-            raise Refused(
-                "Bluesky did not accept this handle and app password: check both, or create "
-                "a new app password in Bluesky (Settings, Privacy and security, App passwords).",
-                status=exc.status,
-            ) from exc
-        session = json_body(response)
-        credentials = self._credentials(session)
-        if credentials.scopes and credentials.scopes[0] not in APP_PASSWORD_SCOPES:
-            await self._end_session(credentials)
-            raise Refused(
-                "This is the account's own password. Create an app password in Bluesky "
-                "(Settings, Privacy and security, App passwords) and use that instead: it can "
-                "post but cannot change the account, and it can be revoked on its own."
-            )
-        if session.get("active") is False:
-            await self._end_session(credentials)
-            raise Refused(f"The Bluesky account is not active ({session.get('status')}).")
-        return credentials
-
-    def _credentials(self, session: dict[str, Any]) -> Credentials:
-        access, refresh = session["accessJwt"], session["refreshJwt"]
-        scope = jwt_scope(access)
-        return Credentials(
-            access_token=access,
-            refresh_token=refresh,
-            expires_at=jwt_expiry(access),
-            scopes=(scope,) if scope else (),
-            extra={
-                "did": session["did"],
-                "handle": session["handle"],
-                "pds_url": _pds_endpoint(session.get("didDoc")) or self.base_url,
-            },
-        )
-
-    async def _end_session(self, credentials: Credentials, best_effort: bool = True) -> None:
-        # A session we refuse to keep should not stay open on the server (best effort); a
-        # disconnect wants to know whether it ended.
-        with contextlib.suppress(*((ConnectorError,) if best_effort else ())):
-            await send(
-                lambda: self.http.post(
-                    self._url("com.atproto.server.deleteSession"),
-                    headers=self._auth(credentials.refresh_token),
-                )
-            )
-
-    async def revoke(self, client_id: str | None, client_secret: str | None) -> None:
-        """End the session at the PDS: its refresh JWT is then refused."""
-        # A session the PDS already ended (expired, revoked) is as good as revoked (as RFC
-        # 7009 treats an unknown token).
-        with contextlib.suppress(AuthExpired):
-            await self._end_session(self.credentials, best_effort=False)
-
-    async def refresh(self, client_id: str | None, client_secret: str | None) -> Credentials:
-        """A new session from the refresh JWT; the old refresh JWT stops working."""
-        token = self.credentials.refresh_token
-        if not token:
-            raise AuthExpired("The Bluesky session cannot be renewed; reconnect the channel.")
-        try:
-            response = await send(
-                lambda: self.http.post(
-                    self._url("com.atproto.server.refreshSession"), headers=self._auth(token)
-                )
-            )
-        except (AuthExpired, Refused) as exc:
-            raise AuthExpired(
-                f"The Bluesky session could not be renewed: reconnect the channel. {exc.message}",
-                status=exc.status,
-            ) from exc
-        return self._credentials(json_body(response))
-
-    async def identify(self) -> list[Account]:
-        response = await send(
-            lambda: self.http.get(self._url("com.atproto.server.getSession"), headers=self._auth())
-        )
-        session = json_body(response)
-        did, handle = session["did"], session["handle"]
-        profile = await self._profile(did)
-        avatar = profile.get("avatar")
-        avatar_cid = avatar.get("ref", {}).get("$link") if isinstance(avatar, dict) else None
-        return [
-            Account(
-                account_id=did,
-                name=profile.get("displayName") or handle,
-                handle=handle,
-                avatar_url=(
-                    str(
-                        httpx.URL(
-                            self._url("com.atproto.sync.getBlob"),
-                            params={"did": did, "cid": avatar_cid},
-                        )
-                    )
-                    if isinstance(avatar_cid, str)
-                    else None
-                ),
-            )
-        ]
-
-    async def _profile(self, did: str) -> dict[str, Any]:
-        """The account's profile record, or {} when it never set one."""
-        try:
-            response = await send(
-                lambda: self.http.get(
-                    self._url("com.atproto.repo.getRecord"),
-                    params={"repo": did, "collection": PROFILE, "rkey": "self"},
-                ),
-                missing=frozenset({"RecordNotFound"}),
-            )
-        except Missing:
-            return {}
-        value = json_body(response).get("value")
-        return value if isinstance(value, dict) else {}
 
     # -- publishing ------------------------------------------------------------------------------
 
@@ -465,17 +312,9 @@ class BlueskyConnector(Connector):
         repo, collection, rkey = _rkey(uri)
         if collection != POST:
             raise Refused(f"{uri!r} is not a Bluesky post: only posts can be replied to.")
-        try:
-            response = await send(
-                lambda: self.http.get(
-                    self._url("com.atproto.repo.getRecord"),
-                    params={"repo": repo, "collection": collection, "rkey": rkey},
-                ),
-                missing=frozenset({"RecordNotFound"}),
-            )
-        except Missing:
-            raise Refused("The post to reply to no longer exists on Bluesky.") from None
-        found = json_body(response)
+        found = await self._read(repo, collection, rkey)
+        if found is None:
+            raise Refused("The post to reply to no longer exists on Bluesky.")
         ref: dict[str, Any] = {"uri": found["uri"], "cid": found["cid"]}
         value = found.get("value")
         root = value.get("reply", {}).get("root") if isinstance(value, dict) else None
@@ -486,14 +325,3 @@ class BlueskyConnector(Connector):
     async def delete_comment(self, comment: Comment) -> None:
         """Only our own replies: a record can be deleted by the repository that holds it."""
         await self.delete(comment.comment_id)
-
-
-def _pds_endpoint(did_doc: object) -> str | None:
-    """The account's PDS from its DID document (bsky.social accounts live on other hosts)."""
-    if not isinstance(did_doc, dict):
-        return None
-    for service in did_doc.get("service", []):
-        if isinstance(service, dict) and str(service.get("id", "")).endswith("#atproto_pds"):
-            endpoint = service.get("serviceEndpoint")
-            return endpoint if isinstance(endpoint, str) else None
-    return None
