@@ -1,13 +1,18 @@
 // A throwaway Bluesky PDS and PLC directory on loopback, for the connector tests.
 //
 // Usage: node pds.mjs <data-directory> [--rate-limits]
-// Prints one JSON line {"pds", "plc", "admin_password", "jwt_secret"} once both answer (the
-// secrets let a test sign an expired token the PDS itself then refuses),
+// Prints one JSON line {"pds", "plc", "lexicons", "admin_password", "jwt_secret"} once they
+// answer (the secrets let a test sign an expired token the PDS itself then refuses),
 // then runs until SIGTERM/SIGINT (or its stdin closes, so an orphan never lingers).
 //
 // Everything is local and offline: the PLC keeps its operations in memory, the PDS keeps
-// accounts and repos in SQLite files and blobs on disk under <data-directory>, no AppView,
-// no crawlers, no email, no invite codes. Both servers listen on 127.0.0.1 only: each HTTP
+// accounts and repos in SQLite files and blobs on disk under <data-directory>, no crawlers,
+// no email, no invite codes. An AppView is configured only when PDS_BSKY_APP_VIEW_URL and
+// PDS_BSKY_APP_VIEW_DID (the PDS's own variable names) are set: a test's fake one.
+//
+// "lexicons" is a checker of XRPC answers against the lexicons this PDS was built with:
+// POST <lexicons>/<nsid> with a JSON body answers 200 {} when it is a valid output of that
+// query, 422 {"error", "message"} otherwise. The fake AppView holds its answers to it. Both servers listen on 127.0.0.1 only: each HTTP
 // server is bound to port 0 first, and the application is attached to it afterwards, so
 // there is no race for a port and the PDS is configured with the port it really has.
 import { createECDH, randomBytes } from 'node:crypto'
@@ -62,6 +67,8 @@ const env = {
   jwtSecret,
   adminPassword,
   plcRotationKeyK256PrivateKeyHex: rotationKey.getPrivateKey('hex'),
+  bskyAppViewUrl: process.env.PDS_BSKY_APP_VIEW_URL || undefined,
+  bskyAppViewDid: process.env.PDS_BSKY_APP_VIEW_DID || undefined,
 }
 const cfg = pdsLib.envToCfg(env)
 const secrets = pdsLib.envToSecrets(env)
@@ -70,6 +77,32 @@ await pds.ctx.sequencer.start()
 pdsHttp.on('request', pds.app)
 
 const pdsUrl = `http://127.0.0.1:${port}`
+
+// The lexicon checker: the query's output schema, as the PDS itself reads upstream answers.
+const lexicons = require('@atproto/pds/dist/lexicons/index.js')
+const { lexParse } = require('@atproto/lex-json')
+const checkHttp = await listen()
+const checkUrl = `http://127.0.0.1:${checkHttp.address().port}`
+const answer = (res, status, body) => {
+  res.writeHead(status, { 'content-type': 'application/json' })
+  res.end(JSON.stringify(body))
+}
+checkHttp.on('request', async (req, res) => {
+  const chunks = []
+  for await (const chunk of req) chunks.push(chunk)
+  const nsid = decodeURIComponent(req.url.slice(1))
+  const query = nsid.split('.').reduce((at, name) => at?.[name], lexicons)
+  const schema = query?.main?.output?.schema
+  if (!schema) return answer(res, 404, { error: 'UnknownQuery', message: nsid })
+  try {
+    const checked = schema.safeValidate(lexParse(Buffer.concat(chunks).toString('utf8')))
+    if (checked.success) return answer(res, 200, {})
+    answer(res, 422, { error: checked.error, message: checked.message })
+  } catch (err) {
+    answer(res, 422, { error: 'Unparsable', message: String(err) })
+  }
+})
+
 for (const url of [`${plcUrl}/_health`, `${pdsUrl}/xrpc/_health`]) {
   const answer = await fetch(url)
   if (!answer.ok) throw new Error(`${url} answered ${answer.status}`)
@@ -78,6 +111,7 @@ process.stdout.write(
   JSON.stringify({
     pds: pdsUrl,
     plc: plcUrl,
+    lexicons: checkUrl,
     admin_password: adminPassword,
     jwt_secret: jwtSecret,
   }) + '\n',
@@ -87,10 +121,10 @@ let stopping = false
 const stop = async () => {
   if (stopping) return
   stopping = true
-  pdsHttp.closeAllConnections()
-  plcHttp.closeAllConnections()
-  pdsHttp.close()
-  plcHttp.close()
+  for (const server of [pdsHttp, plcHttp, checkHttp]) {
+    server.closeAllConnections()
+    server.close()
+  }
   try {
     await pds.ctx.sequencer.destroy()
     await pds.ctx.backgroundQueue.destroy()

@@ -1,10 +1,11 @@
 """A real Bluesky PDS (the reference implementation, @atproto/pds) with its PLC directory.
 
 ``tests/peers/pds.mjs`` runs both on loopback ports from a temporary directory (SQLite, blobs
-on disk, PLC in memory), with the PDS's own rate limits on. This module starts it, waits for
-its ready line (bounded in time), creates accounts and app passwords through the PDS's public
-XRPC methods, and stops it: SIGTERM, then SIGKILL, and closing its stdin also ends it, so an
-interrupted test run leaves no server behind.
+on disk, PLC in memory), with the PDS's own rate limits on, and an AppView when given one
+(its URL and DID: the PDS forwards app.bsky.* queries there with service auth). This module
+starts it, waits for its ready line (bounded in time), creates accounts and app passwords
+through the PDS's public XRPC methods, and stops it: SIGTERM, then SIGKILL, and closing its
+stdin also ends it, so an interrupted test run leaves no server behind.
 
 Run ``python -m tests.support.pds`` for a self-check.
 """
@@ -53,7 +54,13 @@ class PdsAccount:
 class PdsServer:
     """One PDS + PLC pair; ``url`` is the PDS, ``plc_url`` the DID directory."""
 
-    def __init__(self, *, rate_limits: bool = True, timeout: float = START_TIMEOUT) -> None:
+    def __init__(
+        self,
+        *,
+        rate_limits: bool = True,
+        appview: tuple[str, str] | None = None,
+        timeout: float = START_TIMEOUT,
+    ) -> None:
         node = shutil.which("node")
         if node is None:
             raise PdsError("node is not installed: the Bluesky tests need Node 20")
@@ -65,7 +72,13 @@ class PdsServer:
         if rate_limits:
             args.append("--rate-limits")
         (self.dir / "data").mkdir()
-        env = {**os.environ, "LOG_ENABLED": "true", "LOG_LEVEL": "warn"}
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("PDS_BSKY_APP_VIEW")},
+            "LOG_ENABLED": "true",
+            "LOG_LEVEL": "warn",
+        }
+        if appview is not None:
+            env["PDS_BSKY_APP_VIEW_URL"], env["PDS_BSKY_APP_VIEW_DID"] = appview
         with self.log_path.open("wb") as log:
             self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
                 args,
@@ -84,6 +97,7 @@ class PdsServer:
             raise
         self.url: str = ready["pds"]
         self.plc_url: str = ready["plc"]
+        self.lexicons_url: str = ready["lexicons"]  # checks answers against the lexicons
         self.admin_password: str = ready["admin_password"]
         self.jwt_secret: str = ready["jwt_secret"]
 
@@ -147,6 +161,15 @@ class PdsServer:
         if answer.status_code != 200:
             raise PdsError(f"uploadBlob answered {answer.status_code}: {answer.text}")
         return answer.json()["blob"]
+
+    def create_record(self, account: PdsAccount, collection: str, record: Any) -> dict[str, str]:
+        """Writes ``record`` under a new key; its strong reference ``{"uri", "cid"}``."""
+        created = self._xrpc(
+            "com.atproto.repo.createRecord",
+            {"repo": account.did, "collection": collection, "record": record},
+            token=account.access_jwt,
+        )
+        return {"uri": created["uri"], "cid": created["cid"]}
 
     def put_record(self, account: PdsAccount, collection: str, rkey: str, record: Any) -> None:
         self._xrpc(
