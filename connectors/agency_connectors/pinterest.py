@@ -194,10 +194,6 @@ class PinterestConnector(Connector):
             )
         problems += _video_problems(post)
         for index, media in enumerate(post.media):
-            if media.kind != "video" and media.public_url is None and media.source is None:
-                problems.append(
-                    Problem(f"media.{index}", "The image is not available to send.", "no_file")
-                )
             if media.alt_text and len(media.alt_text) > MAX_ALT_TEXT:
                 problems.append(
                     Problem(
@@ -207,6 +203,16 @@ class PinterestConnector(Connector):
                     )
                 )
         return problems
+
+    @classmethod
+    def delivery_problems(cls, post: Post) -> list[Problem]:
+        """Checked when publishing: an image goes by URL or inline, a video only as its file
+        (Pinterest takes no video URL)."""
+        return [
+            Problem(f"media.{index}", f"The {media.kind} file is not available to send.", "no_file")
+            for index, media in enumerate(post.media)
+            if media.source is None and (media.kind == "video" or media.public_url is None)
+        ]
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -236,7 +242,7 @@ class PinterestConnector(Connector):
     # -- publishing ----------------------------------------------------------------------------
 
     async def publish(self, post: Post) -> Published:
-        problems = self.validate(post)
+        problems = [*self.validate(post), *self.delivery_problems(post)]
         if problems:
             raise InvalidContent(problems)
         media = post.media[0]
@@ -355,16 +361,12 @@ def _cover(options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _video_problems(post: Post) -> list[Problem]:
-    """A video needs its file (Pinterest takes no video URL), one cover, and a fitting shape."""
+    """A video needs one cover and a shape Pinterest takes."""
     videos = [(index, media) for index, media in enumerate(post.media) if media.kind == "video"]
     if not videos:
         return []
     problems: list[Problem] = []
     for index, video in videos:
-        if video.source is None:
-            problems.append(
-                Problem(f"media.{index}", "The video file is not available to send.", "no_file")
-            )
         if video.width and video.height and not TALLEST <= video.width / video.height <= WIDEST:
             words = "Pinterest takes videos from 1.91:1 (wide) to 1:2 (tall)."
             problems.append(Problem(f"media.{index}", words, "video_aspect_ratio"))

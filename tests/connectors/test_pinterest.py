@@ -137,7 +137,6 @@ def test_pinterest_specific_problems_are_all_listed() -> None:
         "board_section_id",
         "title_too_long",
         "link_too_long",
-        "no_file",
         "alt_text_too_long",
     }
 
@@ -169,7 +168,6 @@ def test_every_video_problem_is_listed() -> None:
         ("media.0", "media_type"),
         ("media.0", "media_too_large"),
         ("media.0", "video_too_long"),
-        ("media.0", "no_file"),
         ("media.0", "video_aspect_ratio"),
         ("options.cover_image_url", "no_cover"),
     }
@@ -414,6 +412,20 @@ async def test_a_video_shorter_than_announced_is_not_uploaded(
     assert [p.code for p in caught.value.problems] == ["media_size_mismatch"]
     assert upload_bucket.list_objects_v2(Bucket=UPLOAD_BUCKET).get("Contents") is None
     assert pinterest_calls(sent) == [("POST", "/media")]
+
+
+async def test_media_without_a_file_to_send_are_refused_before_any_call(
+    connector: PinterestConnector, sent: list[httpx.Request]
+) -> None:
+    # The API validates described media; the bytes (or a URL, for an image) come to publish.
+    by_url = video(source=None, public_url="https://cdn.example.com/soup.mp4")
+    for media in (by_url, Media("image", "image/jpeg", 10)):
+        post = replace(video_post(), media=(media,))
+        assert PinterestConnector.validate(post) == []
+        with pytest.raises(InvalidContent) as caught:
+            await connector.publish(post)
+        assert [(p.field, p.code) for p in caught.value.problems] == [("media.0", "no_file")]
+    assert sent == []
 
 
 async def test_a_post_without_board_is_refused_before_any_call(
