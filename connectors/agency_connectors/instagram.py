@@ -117,7 +117,7 @@ class InstagramConnector(GraphConnector):
     )
 
     @classmethod
-    def network_problems(cls, post: Post) -> list[Problem]:
+    def delivery_problems(cls, post: Post) -> list[Problem]:
         return public_url_problems(cls.display_name, post)
 
     @property
@@ -196,7 +196,7 @@ class InstagramConnector(GraphConnector):
         return container
 
     async def publish(self, post: Post) -> Published:
-        problems = self.network_problems(post)
+        problems = [*self.network_problems(post), *self.delivery_problems(post)]
         if not post.media:
             problems.append(Problem("media", "Instagram needs a photo or a video.", "no_media"))
         if problems:

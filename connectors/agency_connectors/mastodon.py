@@ -41,6 +41,7 @@ from agency.connector import (
     Published,
     Refused,
 )
+from agency.connector.base import files_missing
 from agency.connector.http import call, json_body
 from agency_connectors.answers import bearer_call, count, network_words, parse_time
 from agency_connectors.matching import html_to_text, same_text
@@ -185,12 +186,11 @@ class MastodonConnector(Connector):
                     "visibility",
                 )
             )
-        for index, media in enumerate(post.media):
-            if media.source is None:
-                problems.append(
-                    Problem(f"media.{index}", "Mastodon needs the file itself.", "no_file")
-                )
         return problems
+
+    @classmethod
+    def delivery_problems(cls, post: Post) -> list[Problem]:
+        return files_missing(post, "Mastodon needs the file itself.")
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -240,9 +240,7 @@ class MastodonConnector(Connector):
     # -- publishing ----------------------------------------------------------------------------
 
     async def publish(self, post: Post) -> Published:
-        problems = self.validate(post)
-        if problems:
-            raise InvalidContent(problems)
+        self.check_publishable(post)
         media_ids = [await self._upload(media) for media in post.media]
         body = self.status_body(post, media_ids)
         headers = {"Idempotency-Key": post.idempotency_key} if post.idempotency_key else {}

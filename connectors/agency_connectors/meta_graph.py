@@ -36,6 +36,7 @@ from agency.connector.base import (
     PostMetrics,
     Problem,
     Published,
+    urls_missing,
 )
 from agency.connector.errors import (
     AuthExpired,
@@ -155,15 +156,7 @@ META_CAPABILITIES = frozenset(
 
 def public_url_problems(network: str, post: Post) -> list[Problem]:
     """Instagram and Threads fetch every file themselves, from a public URL."""
-    return [
-        Problem(
-            f"media.{index}",
-            f"{network} fetches media from a public URL, and this file has none.",
-            "media_public_url",
-        )
-        for index, media in enumerate(post.media)
-        if not media.public_url
-    ]
+    return urls_missing(post, f"{network} fetches media from a public URL, and this file has none.")
 
 
 def matching_post(

@@ -121,7 +121,7 @@ class ThreadsConnector(GraphConnector):
         return sum(len(c.encode()) if _counts_as_bytes(c) else 1 for c in text)
 
     @classmethod
-    def network_problems(cls, post: Post) -> list[Problem]:
+    def delivery_problems(cls, post: Post) -> list[Problem]:
         return public_url_problems(cls.display_name, post)
 
     @property
@@ -234,7 +234,7 @@ class ThreadsConnector(GraphConnector):
         return str(body["id"])
 
     async def publish(self, post: Post) -> Published:
-        problems = self.network_problems(post)
+        problems = [*self.network_problems(post), *self.delivery_problems(post)]
         if problems:
             raise InvalidContent(problems)
         thread_id = await self._publish(await self.prepare(post))

@@ -37,6 +37,7 @@ from agency.connector import (
     Published,
     Refused,
 )
+from agency.connector.base import files_missing
 from agency_connectors.answers import bearer_call, count, network_words, parse_time
 from agency_connectors.matching import same_text
 
@@ -168,11 +169,6 @@ class XConnector(Connector):
             problems.append(
                 Problem("media", "A GIF or a video goes alone on X.", "media_not_alone")
             )
-        for index, media in enumerate(post.media):
-            if media.source is None:
-                problems.append(
-                    Problem(f"media.{index}", "X needs the file itself to upload.", "no_file")
-                )
         setting = post.options.get("reply_settings")
         if setting is not None and setting not in REPLY_SETTINGS:
             allowed = ", ".join(sorted(REPLY_SETTINGS))
@@ -221,10 +217,12 @@ class XConnector(Connector):
 
     # -- publishing ----------------------------------------------------------------------------
 
+    @classmethod
+    def delivery_problems(cls, post: Post) -> list[Problem]:
+        return files_missing(post, "X needs the file itself to upload.")
+
     async def publish(self, post: Post) -> Published:
-        problems = self.validate(post)
-        if problems:
-            raise InvalidContent(problems)
+        self.check_publishable(post)
         media_ids = [await self._upload(media) for media in post.media]
         body = self._post_body(self.text_of(post), media_ids, post.options)
         data = self._data(await self._send("POST", "/2/tweets", json=body, publishing=True))

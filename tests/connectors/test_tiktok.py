@@ -271,9 +271,9 @@ class TestTikTok(ConnectorContract):
 
     def test_media_rules(self) -> None:
         bare = Media("image", "image/jpeg", 1000)
-        assert [p.code for p in TikTokConnector.validate(Post(text="x", media=(bare,)))] == [
-            "media_needs_url"
-        ]
+        photo = Post(text="x", media=(bare,))
+        assert TikTokConnector.validate(photo) == []  # as the API describes the media
+        assert [p.code for p in TikTokConnector.delivery_problems(photo)] == ["media_needs_url"]
         two = Post(text="x", media=(video(), video()))
         assert "too_many_videos" in {p.code for p in TikTokConnector.validate(two)}
         assert "no_media" in {p.code for p in TikTokConnector.validate(Post(text="x"))}

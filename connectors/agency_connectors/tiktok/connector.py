@@ -129,15 +129,6 @@ class TikTokConnector(Connector):
     @classmethod
     def network_problems(cls, post: Post) -> list[Problem]:
         problems = []
-        for index, media in enumerate(post.media):
-            if media.kind == "image" and not media.public_url:
-                problems.append(
-                    Problem(
-                        f"media.{index}",
-                        "TikTok fetches photos itself: the photo needs a public address.",
-                        "media_needs_url",
-                    )
-                )
         if [m for m in post.media if m.kind == "video"] and len(post.media) > 1:
             problems.append(Problem("media", "TikTok takes one video per post.", "too_many_videos"))
         privacy = post.options.get("privacy_level")
@@ -219,10 +210,17 @@ class TikTokConnector(Connector):
 
     # -- publishing ----------------------------------------------------------------------------
 
+    @classmethod
+    def delivery_problems(cls, post: Post) -> list[Problem]:
+        words = "TikTok fetches photos itself: the photo needs a public address."
+        return [
+            Problem(f"media.{index}", words, "media_needs_url")
+            for index, media in enumerate(post.media)
+            if media.kind == "image" and not media.public_url
+        ]
+
     async def publish(self, post: Post) -> Published:
-        problems = self.validate(post)
-        if problems:
-            raise InvalidContent(problems)
+        self.check_publishable(post)
         creator = await self._api("POST", "/v2/post/publish/creator_info/query/")
         privacy = self._privacy(post, creator)
         if post.media[0].kind == "video":

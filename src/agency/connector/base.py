@@ -288,8 +288,26 @@ class Connector:
 
     @classmethod
     def network_problems(cls, post: Post) -> list[Problem]:
-        """Rules beyond :class:`Limits`; override to add the network's own."""
+        """Rules beyond :class:`Limits`; override to add the network's own.
+
+        Validation reads the media as the API describes them (type, size, dimensions): their
+        bytes and public URLs exist only when publishing, see :meth:`delivery_problems`."""
         return []
+
+    @classmethod
+    def delivery_problems(cls, post: Post) -> list[Problem]:
+        """What the media must carry to go out (their bytes to upload, or a public URL the
+        network fetches), checked when publishing; override where the network needs one."""
+        return []
+
+    @classmethod
+    def check_publishable(cls, post: Post) -> None:
+        """:class:`InvalidContent` listing every problem of ``post``, described or delivered."""
+        from agency.connector.errors import InvalidContent
+
+        problems = [*cls.validate(post), *cls.delivery_problems(post)]
+        if problems:
+            raise InvalidContent(problems)
 
     # -- connecting ------------------------------------------------------------------------------
 
@@ -378,3 +396,21 @@ class Connector:
 
 def hashtags(text: str) -> Sequence[str]:
     return HASHTAG.findall(text)
+
+
+def files_missing(post: Post, words: str, code: str = "no_file") -> list[Problem]:
+    """A problem for each media file of ``post`` whose bytes are not at hand."""
+    return [
+        Problem(f"media.{index}", words, code)
+        for index, media in enumerate(post.media)
+        if media.source is None
+    ]
+
+
+def urls_missing(post: Post, words: str, code: str = "media_public_url") -> list[Problem]:
+    """A problem for each media file of ``post`` without a public URL to fetch it from."""
+    return [
+        Problem(f"media.{index}", words, code)
+        for index, media in enumerate(post.media)
+        if not media.public_url
+    ]
