@@ -1,15 +1,23 @@
 """Bluesky: posts are ``app.bsky.feed.post`` records written to the account's PDS.
 
-The session (an app password) is opened and renewed in session.py. Everything here is
-served by the PDS alone: the AppView (app.bsky.* views: profiles, threads, likes, replies) is
-a separate service, so comments and metrics are not offered, and the profile is read as the
-``app.bsky.actor.profile`` record of the repository rather than through
-app.bsky.actor.getProfile.
+The session (an app password) is opened and renewed in session.py. Writes go to the PDS
+(records in the account's repository); the profile is read as the ``app.bsky.actor.profile``
+record of the repository.
+
+Comments and metrics are AppView views (app.bsky.*: threads, counters, profiles), which the
+AppView builds from every repository of the network. They are still asked of the PDS: it
+forwards them to the AppView named by the ``atproto-proxy`` header (``<DID>#<service id>``,
+Bluesky's by default) with a service-auth token of the account
+(https://docs.bsky.app/docs/advanced-guides/api-directory, https://atproto.com/specs/xrpc).
+Replies come from app.bsky.feed.getPostThread, counters from app.bsky.feed.getPosts (Bluesky
+has no impressions), followers from app.bsky.actor.getProfile.
 
 Replying needs no AppView: a reply is a post record whose ``reply`` holds strong references
 (URI + CID) to the thread's root and to the parent, and the parent's CID and root come from
 the parent record itself (com.atproto.repo.getRecord). That gives publications their first
-comment (a reply under the post, i.e. a thread) and lets us delete our own replies.
+comment (a reply under the post, i.e. a thread) and lets us delete our own replies. Hiding a
+reply is a write too: the thread gate record of our root post lists it in ``hiddenReplies``
+(see threadgate.py); the AppView then marks it hidden for everyone.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from functools import partial
 from typing import Any, ClassVar
 
 from agency.connector.base import (
+    AccountMetrics,
     AuthKind,
     Capability,
     Comment,
@@ -27,13 +36,14 @@ from agency.connector.base import (
     Media,
     MediaRule,
     Post,
+    PostMetrics,
     Problem,
     Published,
 )
-from agency.connector.errors import InvalidContent, Refused
+from agency.connector.errors import InvalidContent, Refused, Transient
 from agency.connector.http import json_body
 from agency_connectors.answers import parse_time
-from agency_connectors.bluesky import richtext
+from agency_connectors.bluesky import appview, richtext, threadgate
 from agency_connectors.bluesky.session import BlueskySession
 from agency_connectors.bluesky.xrpc import Missing, send
 
@@ -42,6 +52,11 @@ MAX_TEXT_BYTES = 3000  # the lexicon's maxLength, beside maxGraphemes 300
 MAX_LANGS = 3
 LIST_PAGE = 100
 LIST_PAGES = 5  # find_published looks at the last 500 posts at most
+BLUESKY_APPVIEW = "did:web:api.bsky.app#bsky_appview"
+# Levels of replies read under a post; the AppView may cap it lower (its maxThreadDepth).
+THREAD_DEPTH = 20
+GATE_WRITES = 3  # read-and-write rounds of a thread gate that others change meanwhile
+NOT_SEEN = "Bluesky does not show this post (deleted, or not seen by its AppView yet)."
 
 
 def _now() -> str:
@@ -101,9 +116,16 @@ class BlueskyConnector(BlueskySession):
             Capability.DELETE,
             Capability.REPLY,
             Capability.DELETE_COMMENT,
+            Capability.COMMENTS,
+            Capability.HIDE_COMMENT,
+            Capability.POST_METRICS,
+            Capability.ACCOUNT_METRICS,
             Capability.REVOKE,
         }
     )
+    # Where the PDS forwards app.bsky.* queries: "<AppView DID>#<service id>", the value of the
+    # atproto-proxy header. Another AppView is named by setting this (subclass or instance).
+    appview: str = BLUESKY_APPVIEW
     reference_docs = (
         "https://atproto.com/specs/xrpc",
         "https://docs.bsky.app/docs/advanced-guides/posts",
@@ -120,7 +142,14 @@ class BlueskyConnector(BlueskySession):
         "https://docs.bsky.app/docs/api/com-atproto-repo-create-record",
         "https://docs.bsky.app/docs/api/com-atproto-repo-list-records",
         "https://docs.bsky.app/docs/api/com-atproto-repo-delete-record",
+        "https://docs.bsky.app/docs/api/com-atproto-repo-put-record",
+        "https://docs.bsky.app/docs/advanced-guides/api-directory",
+        "https://docs.bsky.app/docs/api/app-bsky-feed-get-post-thread",
+        "https://docs.bsky.app/docs/api/app-bsky-feed-get-posts",
+        "https://docs.bsky.app/docs/api/app-bsky-actor-get-profile",
         "https://github.com/bluesky-social/atproto/blob/main/lexicons/app/bsky/feed/post.json",
+        "https://github.com/bluesky-social/atproto/blob/main/lexicons/app/bsky/feed/defs.json",
+        "https://github.com/bluesky-social/atproto/blob/main/lexicons/app/bsky/feed/threadgate.json",
     )
 
     # -- content rules -------------------------------------------------------------------------
@@ -325,3 +354,93 @@ class BlueskyConnector(BlueskySession):
     async def delete_comment(self, comment: Comment) -> None:
         """Only our own replies: a record can be deleted by the repository that holds it."""
         await self.delete(comment.comment_id)
+
+    async def hide_comment(self, comment: Comment, hidden: bool = True) -> None:
+        """Hides (or shows again) a reply in a thread our account started, through the thread
+        gate of its root post; the gate's other rules stay as they are."""
+        root = await self._own_thread_root(comment.comment_id)
+        rkey = _rkey(root)[2]
+        for _ in range(GATE_WRITES):
+            gate = await self._read(self._did, threadgate.THREADGATE, rkey)
+            value = gate.get("value") if gate else None
+            record = threadgate.with_reply(
+                value if isinstance(value, dict) else None, root, comment.comment_id, hidden, _now()
+            )
+            swap = gate["cid"] if gate else None
+            if record is None or await self._put_gate(rkey, record, swap):
+                return
+        raise Transient("The thread's reply settings kept changing on Bluesky; try again.")
+
+    async def _own_thread_root(self, reply_uri: str) -> str:
+        """The root post of the reply's thread, refused unless our account wrote it."""
+        repo, collection, rkey = _rkey(reply_uri)
+        found = await self._read(repo, collection, rkey) if collection == POST else None
+        if found is None:
+            raise Refused("This reply is no longer on Bluesky.")
+        value = found.get("value")
+        reply = value.get("reply") if isinstance(value, dict) else None
+        root = reply.get("root", {}).get("uri") if isinstance(reply, dict) else None
+        if not isinstance(root, str):
+            raise Refused("This is a post, not a reply: only replies can be hidden.")
+        if _rkey(root)[0] != self._did:
+            raise Refused(
+                "Only the account that started a Bluesky thread can hide replies in it; this "
+                "thread belongs to another account."
+            )
+        return root
+
+    async def _put_gate(self, rkey: str, record: dict[str, Any], swap: str | None) -> bool:
+        """Writes the thread gate if it is still the one read (``swap``, its CID; None: still
+        absent), so that a rule or a hidden reply added meanwhile is not written over."""
+        body = {
+            "repo": self._did,
+            "collection": threadgate.THREADGATE,
+            "rkey": rkey,
+            "record": record,
+            "swapRecord": swap,
+        }
+        url = self._url("com.atproto.repo.putRecord")
+        try:
+            await send(
+                partial(self.http.post, url, json=body, headers=self._auth()),
+                missing=frozenset({"InvalidSwap"}),
+            )
+        except Missing:
+            return False
+        return True
+
+    # -- the AppView's views ---------------------------------------------------------------------
+
+    async def _view(self, nsid: str, params: dict[str, str]) -> dict[str, Any]:
+        """An AppView query, sent to the PDS, which forwards it to ``appview``."""
+        headers = {**self._auth(), "atproto-proxy": self.appview}
+        url = self._url(nsid)
+        try:
+            response = await send(
+                partial(self.http.get, url, params=params, headers=headers),
+                missing=frozenset({"NotFound"}),
+            )
+        except Missing:
+            raise Refused(NOT_SEEN) from None
+        answer = json_body(response)
+        return answer if isinstance(answer, dict) else {}
+
+    async def comments(self, post_id: str, since: datetime | None = None) -> list[Comment]:
+        """The replies under the post, nested ones too, from its thread."""
+        _rkey(post_id)
+        params = {"uri": post_id, "depth": str(THREAD_DEPTH), "parentHeight": "0"}
+        answer = await self._view("app.bsky.feed.getPostThread", params)
+        found = appview.replies(answer, post_id)
+        return [c for c in found if since is None or (c.created_at and c.created_at >= since)]
+
+    async def post_metrics(self, post_id: str) -> PostMetrics:
+        _rkey(post_id)
+        answer = await self._view("app.bsky.feed.getPosts", {"uris": post_id})
+        posts = answer.get("posts") or []
+        if not posts:  # getPosts leaves out what it does not know
+            raise Refused(NOT_SEEN)
+        return appview.post_metrics(posts[0])
+
+    async def account_metrics(self) -> AccountMetrics:
+        answer = await self._view("app.bsky.actor.getProfile", {"actor": self._did})
+        return appview.account_metrics(answer)
