@@ -94,3 +94,34 @@ async def insert_channel_objects(
         session.add_all([channel, connection, link])
         await session.commit()
         return {"channel": str(channel.id), "connection": str(connection.id), "link": str(link.id)}
+
+
+async def insert_channel(
+    runtime: Any, agency_id: Any, brand_id: str, network: str, token: str = "tok", **fields: Any
+) -> str:
+    """A connected channel written straight to the database (no network to connect to)."""
+    import uuid
+
+    from agency.channel.credentials import seal
+    from agency.channel.models import Channel
+    from agency.connector.base import Credentials
+    from agency.kernel.db import utcnow
+    from agency.kernel.tenancy import bind_tenant
+
+    channel = Channel(
+        agency_id=agency_id,
+        brand_id=uuid.UUID(brand_id),
+        network=network,
+        account_id=f"acct-{uuid.uuid4().hex[:8]}",
+        account_kind="user",
+        name=f"{network} account",
+        scopes=["write"],
+        connected_at=utcnow(),
+        credentials=seal(runtime.secrets, Credentials(access_token=token)),
+        **fields,
+    )
+    async with runtime.session() as session:
+        await bind_tenant(session, agency_id)
+        session.add(channel)
+        await session.commit()
+    return str(channel.id)

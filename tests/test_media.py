@@ -21,12 +21,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import boto3
 import dramatiq
 import httpx
 import pytest
 from litestar import Litestar
-from moto.server import ThreadedMotoServer
 from PIL import Image
 from pydantic import SecretStr
 
@@ -40,8 +38,8 @@ from agency.kernel.tenancy import Subject, bind_tenant
 from agency.media import service as media_service
 from agency.media.storage import MediaStorage, S3Storage
 from tests.conftest import Tenant, count_rows
-from tests.helpers import assert_problem
-from tests.support.servers import free_port
+from tests.helpers import assert_problem, insert_channel
+from tests.support.s3 import moto_s3, s3_client
 from tests.support.video import mjpeg_movie
 
 BASE_URL = "http://testserver"
@@ -95,25 +93,9 @@ WEBM = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\x82\x84webm" +
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    s3_client(endpoint).create_bucket(Bucket=BUCKET)
-    try:
+    with moto_s3() as endpoint:
+        s3_client(endpoint).create_bucket(Bucket=BUCKET)
         yield endpoint
-    finally:
-        server.stop()
-
-
-def s3_client(endpoint: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test-key",
-        aws_secret_access_key="test-secret",
-    )
 
 
 @dataclass
@@ -732,3 +714,43 @@ async def test_s3_stores_a_large_file_in_parts(
         assert not await storage.exists(key)
     finally:
         await storage.aclose()
+
+
+async def test_an_uploaded_photo_is_publishable_on_every_network_that_takes_it(
+    local_env: MediaEnv, tenant_a: Tenant
+) -> None:
+    """Variants are checked from the media's description; the bytes and the public URL the
+    networks need come only when publishing, so their absence is no problem when composing."""
+    brand_id = await make_brand(local_env.client, tenant_a)
+    uploaded = await upload(
+        local_env, tenant_a, brand_id, picture("JPEG", (1080, 1080)), "square.jpg", "image/jpeg"
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    networks = sorted(
+        name
+        for name, cls in local_env.runtime.connectors.items()
+        if "image/jpeg" in getattr(cls.limits.media.get("image"), "mime_types", ())
+    )
+    assert {"x", "mastodon", "bluesky", "instagram", "threads"} <= set(networks)
+    variants = [
+        {
+            "channel_id": await insert_channel(
+                local_env.runtime, tenant_a.agency_id, brand_id, network
+            ),
+            "text": "Nouvelle collection",
+            "media_ids": [uploaded.json()["id"]],
+        }
+        for network in networks
+    ]
+    created = await local_env.client.post(
+        f"/brands/{brand_id}/publications",
+        json={"title": "Launch", "variants": variants},
+        headers=tenant_a.headers,
+    )
+    assert created.status_code == 201, created.text
+    media_problems = {
+        variant["network"]: variant["problems"]
+        for variant in created.json()["variants"]
+        if any(p["field"].startswith("media") for p in variant["problems"])
+    }
+    assert media_problems == {}

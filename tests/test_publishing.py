@@ -20,18 +20,16 @@ from sqlalchemy import update
 
 import agency.kernel.runtime as runtime_module
 from agency.app import create_app
-from agency.channel.credentials import seal
 from agency.channel.models import Channel
 from agency.config import ConnectorSettings, NetworkSettings, PublishingSettings
-from agency.connector.base import Credentials
 from agency.connector.registry import Registry
 from agency.kernel.db import utcnow
 from agency.kernel.runtime import Runtime
 from agency.kernel.scheduling import tick
-from agency.kernel.tenancy import bind_system, bind_tenant
+from agency.kernel.tenancy import bind_system
 from agency.publication.models import Variant
 from tests.conftest import LiveServer, PostgresServer, RedisServer, Tenant, make_settings
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, insert_channel
 from tests.support.stubnet import (
     TOKEN,
     QuotaNetConnector,
@@ -59,23 +57,9 @@ class World:
         return str(response.json()["id"])
 
     async def channel(self, brand_id: str, network: str = "stubnet", **fields: Any) -> str:
-        channel = Channel(
-            agency_id=self.tenant.agency_id,
-            brand_id=uuid.UUID(brand_id),
-            network=network,
-            account_id=f"acct-{uuid.uuid4().hex[:8]}",
-            account_kind="user",
-            name=f"{network} account",
-            scopes=["write"],
-            connected_at=utcnow(),
-            credentials=seal(self.runtime.secrets, Credentials(access_token=TOKEN)),
-            **fields,
+        return await insert_channel(
+            self.runtime, self.tenant.agency_id, brand_id, network, TOKEN, **fields
         )
-        async with self.runtime.session() as session:
-            await bind_tenant(session, self.tenant.agency_id)
-            session.add(channel)
-            await session.commit()
-        return str(channel.id)
 
     async def draft(self, brand_id: str, *variants: dict[str, Any], **extra: Any) -> dict[str, Any]:
         body = {"title": "Launch", "variants": list(variants), **extra}

@@ -242,9 +242,7 @@ class PinterestConnector(Connector):
     # -- publishing ----------------------------------------------------------------------------
 
     async def publish(self, post: Post) -> Published:
-        problems = [*self.validate(post), *self.delivery_problems(post)]
-        if problems:
-            raise InvalidContent(problems)
+        self.check_publishable(post)
         media = post.media[0]
         if media.kind == "video":
             source = await self._video_source(media, post.options)

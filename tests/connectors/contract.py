@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -37,7 +38,7 @@ from agency.connector import (
     RateLimited,
     Transient,
 )
-from agency.connector.base import AuthKind
+from agency.connector.base import AuthKind, BytesSource
 from agency.connector.registry import installed
 
 SECRET = "tok-THIS-MUST-NEVER-LEAK-4f1c"
@@ -132,6 +133,26 @@ class ConnectorContract:
         assert "too_many_media" in codes
         assert {"media_type", "media_kind"} & codes
         assert all(p.message for p in problems)
+
+    def test_validation_reads_descriptions_not_files(self, publishable_post: Post) -> None:
+        """The API checks a variant with its media described (type, size, dimensions) and
+        neither bytes nor URL: those come at publish time, and their absence is no problem."""
+        cls = self.connector_class
+        for kind, rule in sorted(cls.limits.media.items()):
+            described = Media(
+                kind=kind,  # type: ignore[arg-type]
+                mime_type=sorted(rule.mime_types)[0],
+                size=min(rule.max_bytes, 100_000),
+                width=1080,
+                height=1080,
+                duration_seconds=None if kind == "image" else 10.0,
+            )
+            loaded = replace(
+                described, source=BytesSource(b"\0" * 16), public_url="https://cdn.test/m"
+            )
+            without = cls.validate(replace(publishable_post, media=(described,)))
+            with_file = cls.validate(replace(publishable_post, media=(loaded,)))
+            assert without == with_file, (kind, without)
 
     # -- calls against the peer --------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from agency.connector.base import (
     PostMetrics,
     Problem,
     Published,
+    files_missing,
 )
 from agency.connector.errors import InvalidContent, Refused, Transient
 from agency.connector.http import json_body
@@ -175,19 +176,16 @@ class BlueskyConnector(BlueskySession):
             problems.append(
                 Problem("options.langs", f"At most {MAX_LANGS} languages.", "too_many_langs")
             )
-        for index, media in enumerate(post.media):
-            if media.source is None:
-                problems.append(
-                    Problem(f"media.{index}", "The image file is missing.", "media_missing")
-                )
         return problems
+
+    @classmethod
+    def delivery_problems(cls, post: Post) -> list[Problem]:
+        return files_missing(post, "The image file is missing.", "media_missing")
 
     # -- publishing ------------------------------------------------------------------------------
 
     async def publish(self, post: Post) -> Published:
-        problems = self.validate(post)
-        if problems:
-            raise InvalidContent(problems)
+        self.check_publishable(post)
         record = await self._record(post)
         if post.media:
             record["embed"] = {
