@@ -39,6 +39,7 @@ from agency.media import service as media_service
 from agency.media.storage import MediaStorage, S3Storage
 from tests.conftest import Tenant, count_rows
 from tests.helpers import assert_problem, insert_channel
+from tests.support.images import picture
 from tests.support.s3 import moto_s3, s3_client
 from tests.support.video import mjpeg_movie
 
@@ -49,14 +50,6 @@ BUCKET = "agency-media-test"
 
 
 # -- files ---------------------------------------------------------------------------------------
-
-
-def picture(fmt: str = "PNG", size: tuple[int, int] = (300, 200), **save: Any) -> bytes:
-    image = Image.new("RGB", size, (200, 30, 90))
-    image.paste((20, 160, 220), (0, 0, size[0] // 2, size[1] // 2))
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **save)
-    return buffer.getvalue()
 
 
 def animated_gif(frames: int = 3) -> bytes:

@@ -6,10 +6,12 @@ schedulers, downtime past the grace period."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -21,7 +23,7 @@ from sqlalchemy import update
 import agency.kernel.runtime as runtime_module
 from agency.app import create_app
 from agency.channel.models import Channel
-from agency.config import ConnectorSettings, NetworkSettings, PublishingSettings
+from agency.config import ConnectorSettings, MediaSettings, NetworkSettings, PublishingSettings
 from agency.connector.registry import Registry
 from agency.kernel.db import utcnow
 from agency.kernel.runtime import Runtime
@@ -30,6 +32,7 @@ from agency.kernel.tenancy import bind_system
 from agency.publication.models import Variant
 from tests.conftest import LiveServer, PostgresServer, RedisServer, Tenant, make_settings
 from tests.helpers import assert_problem, insert_channel
+from tests.support.images import picture
 from tests.support.stubnet import (
     TOKEN,
     QuotaNetConnector,
@@ -127,9 +130,11 @@ async def world(
     runtime: Runtime,
     stubnet: tuple[StubNetState, str],
     tenant_a: Tenant,
+    tmp_path: Path,
 ) -> AsyncIterator[World]:
     state, url = stubnet
     settings = make_settings(pg, redis_server.url)
+    settings.media = MediaSettings(storage="local", local_path=str(tmp_path / "media"))
     settings.connectors = ConnectorSettings(
         networks={
             "stubnet": NetworkSettings(base_url=url),
@@ -244,6 +249,37 @@ async def test_utm_parameters_are_added_to_links_when_published(
     assert world.net.posts[0]["text"] == (
         "Voir https://maison.example/soldes?x=1&utm_source=stubnet&utm_campaign=soldes !"
     )
+
+
+async def test_photos_go_out_with_the_post_byte_for_byte(
+    world: World, worker: dramatiq.Worker
+) -> None:
+    brand = await world.brand()
+    channel = await world.channel(brand)
+    photos = [picture("PNG", (640, 480)), picture("JPEG", (800, 800))]
+    media_ids = []
+    for index, content in enumerate(photos):
+        kind = "image/png" if index == 0 else "image/jpeg"
+        uploaded = await world.client.post(
+            f"/brands/{brand}/media",
+            files={"file": (f"photo-{index}", content, kind)},
+            headers=world.headers,
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        media_ids.append(uploaded.json()["id"])
+    draft = await world.draft(
+        brand, {"channel_id": channel, "text": "La vitrine de Noël", "media_ids": media_ids}
+    )
+    assert draft["variants"][0]["problems"] == []
+    assert (await world.schedule(draft, soon())).status_code == 200
+    await world.make_due(draft["id"])
+    done = await world.until(draft["id"], delivered)
+    assert done["status"] == "published", done
+    [post] = world.net.posts
+    assert [world.net.media[m]["sha256"] for m in post["media_ids"]] == [
+        hashlib.sha256(content).hexdigest() for content in photos
+    ]
+    assert [world.net.media[m]["type"] for m in post["media_ids"]] == ["image/png", "image/jpeg"]
 
 
 # -- faults --------------------------------------------------------------------------------------

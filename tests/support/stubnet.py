@@ -2,7 +2,8 @@
 
 A small HTTP API on loopback that keeps every post it accepts, honours ``Idempotency-Key``
 (same key, same post: like Mastodon), lists an account's recent posts (for
-reconciliation), takes comments, and can be told to misbehave on the next publish calls:
+reconciliation), takes comments and media files (uploaded before the post that names them,
+as X, Mastodon or Bluesky take them), and can be told to misbehave on the next publish calls:
 answer 429 with ``Retry-After``, answer 500, refuse, take the post and never answer
 (the answer is lost: the caller cannot know), or take the post and wait for a release so
 that a test can kill the worker while the network holds the answer.
@@ -11,6 +12,7 @@ that a test can kill the worker while the network holds the answer.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 import time
 from collections import deque
@@ -21,7 +23,8 @@ from typing import Any, ClassVar
 from litestar import Litestar, Request, Response, get, post
 from litestar.params import FromPath
 
-from agency.connector import Capability, Comment, Connector, Limits, Post, Published
+from agency.connector import Capability, Comment, Connector, Limits, Media, Post, Published
+from agency.connector.base import MediaRule, Problem, files_missing
 from agency.connector.http import call, json_body
 
 TOKEN = "stubnet-access-token"
@@ -41,6 +44,8 @@ class StubNetState:
     received: threading.Event = field(default_factory=threading.Event)
     by_key: dict[str, dict[str, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Uploaded files by id: their type, size and SHA-256.
+    media: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def count(self, text: str) -> int:
         return sum(1 for p in self.posts if p["text"] == text)
@@ -58,6 +63,7 @@ def build_stubnet(state: StubNetState) -> Litestar:
             record = {
                 "id": post_id,
                 "text": body.get("text", ""),
+                "media_ids": list(body.get("media_ids", [])),
                 "created_at": datetime.now(UTC).isoformat(),
                 "at": time.time(),
                 "received_at": arrived,  # when the call arrived, before the latency
@@ -75,6 +81,9 @@ def build_stubnet(state: StubNetState) -> Litestar:
         arrived = time.time()
         state.calls += 1
         body = await request.json()
+        unknown = [m for m in body.get("media_ids", []) if m not in state.media]
+        if unknown:
+            return Response({"error": f"unknown media {unknown}"}, status_code=400)
         if state.latency:
             await asyncio.sleep(state.latency)
         step = state.plan.popleft() if state.plan else "ok"
@@ -97,6 +106,22 @@ def build_stubnet(state: StubNetState) -> Litestar:
             {"id": record["id"], "url": f"https://stub.invalid/{record['id']}"}, status_code=201
         )
 
+    @post("/media", status_code=201)
+    async def upload(request: Request[Any, Any, Any]) -> Response[Any]:
+        if not authorized(request):
+            return Response({"error": "invalid token"}, status_code=401)
+        content = await request.body()
+        if not content:
+            return Response({"error": "empty file"}, status_code=400)
+        with state.lock:
+            media_id = f"m-{len(state.media) + 1}"
+            state.media[media_id] = {
+                "type": request.headers.get("content-type"),
+                "size": len(content),
+                "sha256": hashlib.sha256(content).hexdigest(),
+            }
+        return Response({"id": media_id}, status_code=201)
+
     @get("/posts", sync_to_thread=False)
     def recent(request: Request[Any, Any, Any]) -> Response[Any]:
         if not authorized(request):
@@ -115,7 +140,7 @@ def build_stubnet(state: StubNetState) -> Litestar:
         state.comments.append(record)
         return Response(record, status_code=201)
 
-    return Litestar([create_post, recent, comment], debug=False)
+    return Litestar([create_post, upload, recent, comment], debug=False)
 
 
 class StubNetConnector(Connector):
@@ -125,7 +150,12 @@ class StubNetConnector(Connector):
     network: ClassVar[str] = "stubnet"
     display_name: ClassVar[str] = "StubNet"
     default_base_url: ClassVar[str] = "http://stubnet.invalid"
-    limits = Limits(max_text_length=500, max_posts_per_day=None)
+    limits = Limits(
+        max_text_length=500,
+        max_posts_per_day=None,
+        max_media=4,
+        media={"image": MediaRule(frozenset({"image/jpeg", "image/png"}), max_bytes=5_000_000)},
+    )
     capabilities = frozenset(
         {
             Capability.PUBLISH,
@@ -141,11 +171,29 @@ class StubNetConnector(Connector):
             headers["Idempotency-Key"] = key
         return headers
 
+    @classmethod
+    def delivery_problems(cls, post: Post) -> list[Problem]:
+        return files_missing(post, "StubNet needs the file itself.")
+
+    async def _upload(self, media: Media) -> str:
+        assert media.source is not None
+        content = await media.source.read()
+        response = await call(
+            lambda: self.http.post(
+                f"{self.base_url}/media",
+                content=content,
+                headers={**self._headers(), "Content-Type": media.mime_type},
+            )
+        )
+        return str(json_body(response)["id"])
+
     async def publish(self, post: Post) -> Published:
+        self.check_publishable(post)
+        media_ids = [await self._upload(media) for media in post.media]
         response = await call(
             lambda: self.http.post(
                 f"{self.base_url}/posts",
-                json={"text": post.text},
+                json={"text": post.text, "media_ids": media_ids},
                 headers=self._headers(post.idempotency_key),
             ),
             publishing=True,
