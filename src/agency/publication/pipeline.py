@@ -1,17 +1,18 @@
-"""Publishing exactly once (see docs/publishing.md).
+"""Publishing exactly once: the worker's side (see docs/publishing.md).
 
-1. The scheduler's claimer takes due variants (``FOR UPDATE SKIP LOCKED``), gives each a
-   lease and enqueues ``publication.publish(agency_id, variant_id)``. A lost message is
-   re-sent when the lease ends; a duplicate finds the row already taken.
-2. The worker locks the publication, then the variant, and re-checks everything: still
+1. The scheduler's claimer (:mod:`agency.publication.claiming`) takes due variants with a
+   lease and enqueues them per agency in batches (``publication.publish_many``).
+2. The worker locks the publications, then the variants, and re-checks everything: still
    scheduled, due, approved content, channel healthy, quota left. If not, no call.
 3. It commits an attempt row (status ``publishing``) *before* calling the network, with an
-   idempotency key the network gets where it takes one.
+   idempotency key the network gets where it takes one; the calls of a batch go out side
+   by side.
 4. The answer decides: published; failed (a definite refusal); back to scheduled for
    later (rate limit, network unreachable before anything was sent, token to renew); or
    ``unknown`` (timeout, 5xx, crash mid-call) - reconciled by looking for the post on the
-   account before anything is tried again. A worker that died mid-call leaves its attempt
-   pending: once its lease ends the claimer marks it unknown and reconciliation follows.
+   account before anything is tried again (:mod:`agency.publication.reconciling`). A worker
+   that died mid-call leaves its attempt pending: once its lease ends the claimer marks it
+   unknown and reconciliation follows.
 """
 
 from __future__ import annotations
@@ -24,11 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agency.audit.repository import AuditRepository
-from agency.brand.models import Brand
 from agency.channel.models import Channel
 from agency.channel.repository import ChannelRepository
 from agency.channel.schemas import Health
@@ -38,15 +36,12 @@ from agency.connector.errors import (
     AuthExpired,
     ConnectorError,
     InvalidContent,
-    NotSupported,
     OutcomeUnknown,
     RateLimited,
     Refused,
     Transient,
 )
 from agency.kernel.db import utcnow
-from agency.kernel.jobs import enqueue
-from agency.kernel.scheduling import backlog
 from agency.kernel.tenancy import Subject, bind_tenant
 from agency.publication import events
 from agency.publication.content import build_post, content_hash, idempotency_key
@@ -69,129 +64,10 @@ T = TypeVar("T")
 HOLD_RECHECK = timedelta(seconds=60)
 RATE_LIMIT_DEFAULT = timedelta(seconds=60)
 RECONCILE_DELAY = timedelta(seconds=5)
-# Look for the post from a little before the first attempt (clocks differ).
-RECONCILE_MARGIN = timedelta(minutes=5)
-STALE_BATCH = 500
 
 
 def backoff(attempt: int) -> timedelta:
     return timedelta(seconds=min(30 * 2 ** max(attempt - 1, 0), 3600))
-
-
-# -- the scheduler's side ------------------------------------------------------------------
-
-
-async def claim_due(session: AsyncSession, now: datetime, runtime: Runtime) -> int:
-    """One batch of due work, in the caller's (system-bound) transaction."""
-    settings = runtime.settings.publishing
-    claimed = await _expire_stale_attempts(session, now)
-    stmt = (
-        select(
-            Variant.id,
-            Variant.agency_id,
-            Variant.status,
-            Variant.due_at,
-            Variant.attempt_count,
-            Brand.publish_grace_minutes,
-        )
-        .join(Brand, Brand.id == Variant.brand_id)
-        .where(
-            or_(
-                and_(Variant.status == Delivery.SCHEDULED, Variant.due_at <= now),
-                and_(Variant.status == Delivery.UNKNOWN, Variant.not_before.is_not(None)),
-            ),
-            or_(Variant.not_before.is_(None), Variant.not_before <= now),
-            or_(Variant.lease_until.is_(None), Variant.lease_until < now),
-        )
-        .order_by(Variant.due_at)
-        .limit(settings.claim_batch)
-        .with_for_update(of=Variant, skip_locked=True)
-    )
-    rows = (await session.execute(stmt)).all()
-    if len(rows) >= settings.claim_batch:
-        backlog("publications")  # more is due: the scheduler claims again at once
-    take: list[uuid.UUID] = []
-    missed: list[tuple[uuid.UUID, uuid.UUID]] = []
-    batches: dict[uuid.UUID, list[str]] = {}
-    for variant_id, agency_id, status, due_at, attempts, grace in rows:
-        late = now - due_at if due_at else timedelta(0)
-        if status == Delivery.SCHEDULED and attempts == 0 and late > timedelta(minutes=grace):
-            missed.append((agency_id, variant_id))
-            continue
-        take.append(variant_id)
-        if status == Delivery.SCHEDULED:
-            batch = batches.setdefault(agency_id, [])
-            batch.append(str(variant_id))
-            if len(batch) >= settings.publish_batch:
-                enqueue("publication.publish_many", str(agency_id), batches.pop(agency_id))
-        else:
-            enqueue("publication.reconcile", str(agency_id), str(variant_id))
-    for agency_id, batch in batches.items():
-        enqueue("publication.publish_many", str(agency_id), batch)
-    if take:
-        lease = now + timedelta(seconds=settings.lease_seconds)
-        await session.execute(
-            update(Variant)
-            .where(Variant.id.in_(take))
-            .values(lease_until=lease)
-            .execution_options(synchronize_session=False)
-        )
-    for agency_id, variant_id in missed:
-        # Settled by a job: it takes the publication's lock, which a claim never waits for.
-        await session.execute(
-            update(Variant)
-            .where(Variant.id == variant_id)
-            .values(
-                status=Delivery.MISSED,
-                finished_at=now,
-                lease_until=None,
-                last_error="Not published: the system was down past the brand's grace period.",
-            )
-            .execution_options(synchronize_session=False)
-        )
-        enqueue("publication.settle", str(agency_id), str(variant_id), "publication.missed")
-    return claimed + len(rows)
-
-
-async def _expire_stale_attempts(session: AsyncSession, now: datetime) -> int:
-    """Calls whose worker died (lease over, still publishing) become unknown: reconcile."""
-    stale = (
-        await session.execute(
-            select(Variant.id, Variant.agency_id)
-            .where(Variant.status == Delivery.PUBLISHING, Variant.lease_until < now)
-            .with_for_update(skip_locked=True)
-            .limit(STALE_BATCH)
-        )
-    ).all()
-    if not stale:
-        return 0
-    if len(stale) >= STALE_BATCH:
-        backlog("publications")
-    ids = [row[0] for row in stale]
-    await session.execute(
-        update(Attempt)
-        .where(Attempt.variant_id.in_(ids), Attempt.outcome == "pending")
-        .values(
-            outcome="unknown",
-            finished_at=now,
-            message="The worker stopped during the call; the network may have published.",
-        )
-        .execution_options(synchronize_session=False)
-    )
-    await session.execute(
-        update(Variant)
-        .where(Variant.id.in_(ids))
-        .values(
-            status=Delivery.UNKNOWN,
-            not_before=now,
-            lease_until=None,
-            last_error="The outcome is unknown (the call was interrupted); checking the account.",
-        )
-        .execution_options(synchronize_session=False)
-    )
-    for variant_id, agency_id in stale:
-        enqueue("publication.settle", str(agency_id), str(variant_id), "publication.unknown")
-    return len(stale)
 
 
 # -- the worker's side ---------------------------------------------------------------------
@@ -578,115 +454,6 @@ class Publisher:
         attempt.post_id = comment_id or attempt.post_id
         variant.first_comment_status = outcome
         await self._commit()
-
-    # -- reconciling -----------------------------------------------------------------------
-
-    async def reconcile(self, variant_id: uuid.UUID) -> None:
-        """An unknown outcome: find the post on the account, or learn it is not there."""
-        await self._begin()
-        locked = await self._lock(variant_id)
-        if locked is None:
-            return
-        publication, variant = locked
-        now = utcnow()
-        if variant.status != Delivery.UNKNOWN or variant.not_before is None:
-            return
-        channel = await ChannelRepository(self.session, self.subject).find(variant.channel_id)
-        if channel is None:
-            return
-        since = (await self.attempts.first_started(variant.id) or now) - RECONCILE_MARGIN
-        try:
-            media = await self._media(variant)
-        except ConnectorError:
-            media = []
-        post = build_post(publication, variant, media)
-        variant.lease_until = now + timedelta(seconds=60)
-        await self._commit()
-        try:
-            found = await self._call(channel, lambda c: c.find_published(post, since))
-        except NotSupported:
-            await self._unresolvable(variant_id)
-            return
-        except ConnectorError as exc:
-            await self._reconcile_later(variant_id, exc)
-            return
-        await self._reconciled(variant_id, found)
-
-    async def _reconciled(self, variant_id: uuid.UUID, found: Published | None) -> None:
-        locked = await self._lock(variant_id)
-        if locked is None:  # pragma: no cover
-            return
-        publication, variant = locked
-        now = utcnow()
-        attempt = self._start(variant, "reconcile", now)
-        attempt.finished_at = now
-        if found is not None:
-            attempt.outcome = "found"
-            attempt.post_id = found.post_id
-            attempt.message = "The post was found on the account."
-            self._published(variant, found, now)
-            await self._summarize(publication)
-            await self._event("publication.published", publication, variant)
-            await self._commit()
-            return
-        attempt.outcome = "not_found"
-        attempt.message = "The post is not on the account: it was not published."
-        if variant.attempt_count >= self.runtime.settings.publishing.max_attempts:
-            await self._fail(
-                publication,
-                variant,
-                None,
-                "Not published after several attempts; the network never confirmed the post.",
-                now,
-            )
-            return
-        # Not there: trying again cannot publish twice.
-        self._again(variant, now, "The last attempt did not publish; trying again.")
-        await self._summarize(publication)
-        await self._commit()
-
-    async def _reconcile_later(self, variant_id: uuid.UUID, exc: ConnectorError) -> None:
-        locked = await self._lock(variant_id)
-        if locked is None:  # pragma: no cover
-            return
-        _, variant = locked
-        wait = (
-            timedelta(seconds=exc.retry_after)
-            if isinstance(exc, RateLimited) and exc.retry_after
-            else backoff(2)
-        )
-        variant.not_before = utcnow() + wait
-        variant.lease_until = None
-        variant.last_error = f"Outcome unknown; the account could not be checked: {exc.message}"
-        await self._commit()
-
-    async def _unresolvable(self, variant_id: uuid.UUID) -> None:
-        locked = await self._lock(variant_id)
-        if locked is None:  # pragma: no cover
-            return
-        _, variant = locked
-        variant.not_before = None  # nothing more to do automatically
-        variant.lease_until = None
-        variant.last_error = (
-            "Outcome unknown and this network cannot be searched: check the account, then "
-            "mark the post as published or publish it again."
-        )
-        await self._commit()
-
-    # -- settling events raised by the claimer ---------------------------------------------
-
-    async def settle(self, variant_id: uuid.UUID, event_type: str) -> None:
-        await self._begin()
-        locked = await self._lock(variant_id)
-        if locked is None:
-            return
-        publication, variant = locked
-        await self._summarize(publication)
-        await self._event(event_type, publication, variant)
-        if event_type == "publication.missed":
-            AuditRepository(self.session, self.subject).record(
-                "publication.missed", "publication", publication.id, {"variant": str(variant.id)}
-            )
 
     async def _summarize_many(self, publications: Sequence[Publication]) -> None:
         await self.session.flush()

@@ -10,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agency.kernel.jobs import job
 from agency.kernel.runtime import current_runtime
 from agency.kernel.scheduling import claimer
-from agency.publication.pipeline import Publisher, claim_due
+from agency.publication.claiming import claim_due
+from agency.publication.pipeline import Publisher
+from agency.publication.reconciling import Reconciler
 
 # Publishing has its own queue so that webhooks and token refreshes never delay a post.
 QUEUE = "publishing"
@@ -37,11 +39,11 @@ async def publish_many(session: AsyncSession, agency_id: str, variant_ids: list[
 
 @job("publication.reconcile", queue=QUEUE, max_retries=0)
 async def reconcile(session: AsyncSession, agency_id: str, variant_id: str) -> None:
-    publisher = Publisher(session, uuid.UUID(agency_id), current_runtime())
-    await publisher.reconcile(uuid.UUID(variant_id))
+    reconciler = Reconciler(session, uuid.UUID(agency_id), current_runtime())
+    await reconciler.reconcile(uuid.UUID(variant_id))
 
 
 @job("publication.settle", queue=QUEUE, max_retries=3)
 async def settle(session: AsyncSession, agency_id: str, variant_id: str, event_type: str) -> None:
-    publisher = Publisher(session, uuid.UUID(agency_id), current_runtime())
-    await publisher.settle(uuid.UUID(variant_id), event_type)
+    reconciler = Reconciler(session, uuid.UUID(agency_id), current_runtime())
+    await reconciler.settle(uuid.UUID(variant_id), event_type)
