@@ -34,10 +34,11 @@ from agency.kernel.errors import AppError, InvalidInput
 from agency.kernel.tenancy import Subject
 from agency.media.service import describe_for_validation
 from agency.publication.bulk import BulkScheduler, Planned, PlannedRefused
+from agency.publication.drafting import variant_fields
 from agency.publication.models import Publication, Variant
 from agency.publication.repository import VariantRepository
 from agency.publication.schemas import PublicationCreate, VariantIn
-from agency.publication.service import PublicationService, variant_fields
+from agency.publication.service import PublicationService
 from agency.publication.timing import QUOTA_WINDOW, quota_allows
 
 if TYPE_CHECKING:

@@ -36,10 +36,11 @@ from agency.calendar.wallclock import (
 from agency.kernel.db import utcnow
 from agency.kernel.errors import AppError, Conflict, InvalidInput
 from agency.kernel.tenancy import Subject
+from agency.publication.drafting import CONTENT_FIELDS
 from agency.publication.models import Publication, Variant
 from agency.publication.repository import PublicationRepository, VariantRepository
 from agency.publication.schemas import PublicationCreate, Utm, VariantIn
-from agency.publication.service import CONTENT_FIELDS, PublicationService
+from agency.publication.service import PublicationService
 from agency.publication.states import CANCELABLE, Status
 
 if TYPE_CHECKING:

@@ -31,16 +31,11 @@ from agency.kernel.errors import AppError
 from agency.kernel.tenancy import Subject
 from agency.publication import events
 from agency.publication.content import content_hash
+from agency.publication.drafting import iso, new_draft, variant_fields, version_row
 from agency.publication.models import Publication, PublicationVersion, Variant
 from agency.publication.repository import insert_built
 from agency.publication.schemas import PublicationCreate
-from agency.publication.service import (
-    PublicationService,
-    iso,
-    new_draft,
-    variant_fields,
-    version_row,
-)
+from agency.publication.service import PublicationService
 from agency.publication.states import Delivery, Status, check_move, policy_for
 
 if TYPE_CHECKING:

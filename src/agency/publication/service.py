@@ -1,4 +1,4 @@
-"""Composing, versioning and scheduling publications (the pipeline lives in pipeline.py).
+"""Composing, versioning and scheduling publications (publishing: claiming.py, pipeline.py).
 
 Content is adapted per network, never duplicated: a variant may start from another
 (``copy_from``), and is then its own text. A variant's problems on its network are shown on
@@ -9,44 +9,46 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from dateutil.rrule import rrulestr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.audit.repository import AuditRepository
 from agency.brand.models import Brand
 from agency.brand.repository import BrandRepository
-from agency.channel.models import Channel
-from agency.channel.repository import ChannelRepository
 from agency.connector.base import Media
-from agency.kernel.db import new_id, utcnow
+from agency.kernel.db import utcnow
 from agency.kernel.errors import Conflict, InvalidInput, NotFound
 from agency.kernel.http import check_if_match
 from agency.kernel.pagination import PageRequest
-from agency.kernel.tenancy import Subject, scoped_select
-from agency.media.models import MediaAsset
+from agency.kernel.tenancy import Subject
 from agency.media.service import register_usage_check
 from agency.publication import events
-from agency.publication.charter import charter_problems
-from agency.publication.content import content_hash, problems_of
+from agency.publication.composing import Problems, VariantComposer
+from agency.publication.content import content_hash
+from agency.publication.drafting import (
+    CONTENT_FIELDS,
+    check_recurrence,
+    iso,
+    new_draft,
+    utm_fields,
+    version_row,
+)
 from agency.publication.models import Attempt, Publication, PublicationVersion, Variant
+from agency.publication.placement import Placement, schedule_time
 from agency.publication.repository import (
     AttemptRepository,
     PublicationRepository,
-    QueueSlotRepository,
     VariantRepository,
     VersionRepository,
 )
 from agency.publication.schemas import (
-    ProblemOut,
     PublicationCreate,
     PublicationUpdate,
     ResolveIn,
     ScheduleIn,
-    VariantIn,
 )
 from agency.publication.states import (
     CANCELABLE,
@@ -58,16 +60,9 @@ from agency.publication.states import (
     policy_for,
     summarize,
 )
-from agency.publication.timing import QUOTA_WINDOW, local_to_utc, quota_allows, slot_times
 
 if TYPE_CHECKING:
     from agency.kernel.runtime import Runtime
-
-CONTENT_FIELDS = ("text", "link", "title", "first_comment", "options", "media_ids")
-# A publication due sooner than this is "now": the scheduler takes it at its next tick.
-MIN_LEAD = timedelta(seconds=0)
-
-Problems = dict[uuid.UUID, list[ProblemOut]]
 
 
 class PublicationService:
@@ -79,6 +74,8 @@ class PublicationService:
         self.variants = VariantRepository(session, subject)
         self.versions = VersionRepository(session, subject)
         self.audit = AuditRepository(session, subject)
+        self.composer = VariantComposer(session, subject, runtime)
+        self.placement = Placement(session, subject, runtime)
         # Scheduling a recurring publication starts or tops up its series (agency.calendar).
         self.extend_series = True
 
@@ -112,45 +109,17 @@ class PublicationService:
         brand: Brand | None = None,
         media: Mapping[uuid.UUID, Media] | None = None,
     ) -> Problems:
-        """Each variant's problems: its network's rules, then the brand's charter (``brand``
-        and the variants' ``media`` read here unless given)."""
-        found: Problems = {}
-        if brand is None:
-            brand = await BrandRepository(self.session, self.subject).find(publication.brand_id)
-        charter = brand.editorial_charter if brand else {}
-        for variant in variants:
-            cls = self.runtime.connectors.get(variant.network)
-            if cls is None:
-                found[variant.id] = [
-                    ProblemOut(
-                        field="channel_id",
-                        message=f"The {variant.network} connector is not installed.",
-                        code="network_unavailable",
-                    )
-                ]
-                continue
-            described = (
-                [media[uuid.UUID(m)] for m in variant.media_ids]
-                if media is not None
-                else await self._media(variant.media_ids)
-            )
-            found[variant.id] = [
-                ProblemOut(field=p.field, message=p.message, code=p.code)
-                for p in [
-                    *problems_of(cls, publication, variant, described),
-                    *charter_problems(charter, variant.text),
-                ]
-            ]
-        return found
+        """Each variant's problems on its network and against the brand's charter."""
+        return await self.composer.problems(publication, variants, brand, media)
 
     # -- composing ---------------------------------------------------------------------------
 
     async def create(self, brand_id: uuid.UUID, data: PublicationCreate) -> Publication:
         brand = await self._brand(brand_id)
-        _check_recurrence(data.recurrence)
+        check_recurrence(data.recurrence)
         publication = new_draft(self.subject, brand, data)
         await self.repo.add(publication)
-        variants = await self._resolve_variants(brand, data.variants, [])
+        variants = await self.composer.resolve(brand, data.variants, [])
         for fields in variants:
             self.session.add(
                 Variant(
@@ -189,7 +158,7 @@ class PublicationService:
             if name == "utm":
                 value = utm_fields(value)
             elif name == "recurrence":
-                _check_recurrence(value)
+                check_recurrence(value)
             elif value is not None and not isinstance(value, str | int):
                 value = msgspec.to_builtins(value)
             if getattr(publication, name) != value:
@@ -197,7 +166,7 @@ class PublicationService:
                 setattr(publication, name, value)
         content_changed = False
         if data.variants is not msgspec.UNSET:
-            content_changed = await self._replace_variants(
+            content_changed = await self.composer.replace(
                 publication, brand, current, data.variants, changes
             )
         if not changes:
@@ -216,7 +185,7 @@ class PublicationService:
             for variant in variants:
                 if variant.status == Delivery.PENDING:  # a channel added to a scheduled post
                     assert publication.scheduled_at is not None
-                    await self._check_quota(variant, publication.scheduled_at)
+                    await self.placement.check_quota(variant, publication.scheduled_at)
                     self._schedule_variant(variant, publication.scheduled_at)
         await self.repo.flush()
         self._version(publication, "edited", changes, variants)
@@ -256,7 +225,7 @@ class PublicationService:
         publication = await self.repo.get_for_update(publication_id)
         check_if_match(if_match, publication.version)
         brand = await self._brand(publication.brand_id)
-        when = self._when(data, brand)
+        when = schedule_time(data, brand)
         variants = await self.variants.of_publication(publication.id, lock=True)
         times = {v.id: when for v in variants}
         return await self._schedule_all(publication, brand, variants, times)
@@ -269,7 +238,7 @@ class PublicationService:
         variants = await self.variants.of_publication(publication.id, lock=True)
         times: dict[uuid.UUID, datetime] = {}
         for variant in variants:
-            times[variant.id] = await self._next_free_slot(variant, brand)
+            times[variant.id] = await self.placement.next_free_slot(variant, brand)
         return await self._schedule_all(publication, brand, variants, times)
 
     async def schedule_variants(
@@ -437,7 +406,7 @@ class PublicationService:
         for index, variant in enumerate(variants):
             when = times[variant.id]
             try:
-                await self._check_quota(variant, when)
+                await self.placement.check_quota(variant, when)
             except InvalidInput as exc:
                 problems.extend(
                     {**e, "field": f"variants[{index}].{e['field']}"}
@@ -511,81 +480,6 @@ class PublicationService:
         self._version(publication, action, {"status": [None, str(target)]}, variants)
         self.audit.record(f"publication.{action}", "publication", publication.id, {})
 
-    def _when(self, data: ScheduleIn, brand: Brand) -> datetime:
-        if (data.at is None) == (data.local_time is None):
-            raise InvalidInput(
-                "Send either `at` (an instant with its offset) or `local_time` (in the brand's "
-                "time zone), not both and not neither.",
-                errors=[{"field": "at", "message": "exactly one of at and local_time"}],
-            )
-        if data.at is not None:
-            if data.at.tzinfo is None:
-                raise InvalidInput(
-                    "`at` needs an offset (e.g. Z or +01:00); or send `local_time`.",
-                    errors=[{"field": "at", "message": "no time zone offset"}],
-                )
-            when = data.at
-            field = "at"
-        else:
-            assert data.local_time is not None
-            when = local_to_utc(data.local_time, brand.timezone)
-            field = "local_time"
-        if when < utcnow() + MIN_LEAD:
-            raise InvalidInput(
-                "This time is in the past; choose a time to come.",
-                errors=[{"field": field, "message": f"{when.isoformat()} is in the past"}],
-            )
-        return when
-
-    async def _check_quota(self, variant: Variant, when: datetime) -> None:
-        cls = self.runtime.connectors.get(variant.network)
-        limit = cls.limits.max_posts_per_day if cls else None
-        if not limit:
-            return
-        existing = await self.variants.channel_times(
-            variant.channel_id, when - QUOTA_WINDOW, when + QUOTA_WINDOW, exclude=[variant.id]
-        )
-        if not quota_allows(existing, when, limit):
-            raise InvalidInput(
-                f"{cls.display_name if cls else variant.network} allows {limit} posts per "
-                "24 hours on this account; that window is full.",
-                errors=[
-                    {
-                        "field": "due_at",
-                        "message": f"the channel already has {limit} posts within 24 hours "
-                        f"of {when.isoformat()}",
-                        "code": "quota_exhausted",
-                    }
-                ],
-            )
-
-    async def _next_free_slot(self, variant: Variant, brand: Brand) -> datetime:
-        slots = await QueueSlotRepository(self.session, self.subject).of_channel(variant.channel_id)
-        if not slots:
-            raise InvalidInput(
-                "This channel has no queue slots; add weekly slots or pick a time.",
-                errors=[
-                    {
-                        "field": "channel_id",
-                        "message": f"channel {variant.channel_id} has no queue slots",
-                    }
-                ],
-            )
-        now = utcnow()
-        taken = await self.variants.taken_times(variant.channel_id, now)
-        for when in slot_times([(s.weekday, s.local_time) for s in slots], brand.timezone, now):
-            if when in taken:
-                continue
-            try:
-                await self._check_quota(variant, when)
-            except InvalidInput:
-                continue
-            return when
-        raise InvalidInput(
-            "Every queue slot of the next eight weeks is taken on this channel.",
-            errors=[{"field": "channel_id", "message": "queue full"}],
-        )
-
     async def _require_publishable(
         self, publication: Publication, variants: Sequence[Variant]
     ) -> None:
@@ -612,155 +506,6 @@ class PublicationService:
             raise InvalidInput("This brand is archived; restore it to publish for it.")
         return brand
 
-    async def _resolve_variants(
-        self, brand: Brand, items: Sequence[VariantIn], existing: Sequence[Variant]
-    ) -> list[dict[str, Any]]:
-        """Check channels and media, resolve ``copy_from``; the fields of each variant."""
-        errors: list[dict[str, str]] = []
-        channels = ChannelRepository(self.session, self.subject)
-        seen: set[uuid.UUID] = set()
-        by_channel: dict[uuid.UUID, VariantIn] = {v.channel_id: v for v in items}
-        stored = {v.channel_id: v for v in existing}
-        resolved: list[dict[str, Any]] = []
-        for index, item in enumerate(items):
-            where = f"variants[{index}]"
-            if item.channel_id in seen:
-                errors.append(
-                    {"field": f"{where}.channel_id", "message": "this channel appears twice"}
-                )
-                continue
-            seen.add(item.channel_id)
-            channel: Channel | None = await channels.find(item.channel_id)
-            if channel is None:
-                errors.append(
-                    {
-                        "field": f"{where}.channel_id",
-                        "message": f"no channel with id {item.channel_id} in this agency",
-                    }
-                )
-                continue
-            if channel.brand_id != brand.id:
-                errors.append(
-                    {
-                        "field": f"{where}.channel_id",
-                        "message": f"channel {item.channel_id} belongs to another brand",
-                    }
-                )
-                continue
-            fields = variant_fields(item)
-            if item.copy_from is not None:
-                source = by_channel.get(item.copy_from)
-                if source is not None and source is not item:
-                    base = variant_fields(source)
-                elif item.copy_from in stored:
-                    base = {n: getattr(stored[item.copy_from], n) for n in CONTENT_FIELDS}
-                else:
-                    errors.append(
-                        {
-                            "field": f"{where}.copy_from",
-                            "message": f"no variant for channel {item.copy_from} to copy",
-                        }
-                    )
-                    continue
-                for name in CONTENT_FIELDS:
-                    if not fields[name]:
-                        fields[name] = base[name]
-            errors.extend(await self._media_errors(brand, fields["media_ids"], where))
-            resolved.append({**fields, "channel_id": channel.id, "network": channel.network})
-        if errors:
-            raise InvalidInput("Some variants cannot be saved as sent.", errors=errors)
-        return resolved
-
-    async def _replace_variants(
-        self,
-        publication: Publication,
-        brand: Brand,
-        current: list[Variant],
-        items: Sequence[VariantIn],
-        changes: dict[str, Any],
-    ) -> bool:
-        resolved = await self._resolve_variants(brand, items, current)
-        stored = {v.channel_id: v for v in current}
-        changed = False
-        wanted = {fields["channel_id"] for fields in resolved}
-        for variant in current:
-            if variant.channel_id not in wanted:
-                if variant.status not in (Delivery.PENDING, Delivery.SCHEDULED):
-                    raise Conflict(
-                        f"The {variant.network} variant is {variant.status}; it cannot be removed."
-                    )
-                await self.session.delete(variant)
-                changes[f"variants.{variant.channel_id}"] = ["present", None]
-                changed = True
-        for fields in resolved:
-            kept = stored.get(fields["channel_id"])
-            if kept is None:
-                self.session.add(
-                    Variant(
-                        agency_id=self.subject.agency_id,
-                        publication_id=publication.id,
-                        brand_id=brand.id,
-                        **fields,
-                    )
-                )
-                changes[f"variants.{fields['channel_id']}"] = [None, "added"]
-                changed = True
-                continue
-            variant = kept
-            diff = {
-                name: [getattr(variant, name), fields[name]]
-                for name in CONTENT_FIELDS
-                if getattr(variant, name) != fields[name]
-            }
-            if diff:
-                if variant.status not in (Delivery.PENDING, Delivery.SCHEDULED):
-                    raise Conflict(
-                        f"The {variant.network} variant is {variant.status}; it cannot change."
-                    )
-                for name, (_, new) in diff.items():
-                    setattr(variant, name, new)
-                    changes[f"variants.{variant.channel_id}.{name}"] = [
-                        _short(diff[name][0]),
-                        _short(new),
-                    ]
-                variant.content_version += 1
-                variant.content_hash = content_hash(variant)
-                changed = True
-        await self.repo.flush()
-        for variant in await self.variants.of_publication(publication.id):
-            if variant.content_hash is None:
-                variant.content_hash = content_hash(variant)
-        return changed
-
-    async def _media_errors(
-        self, brand: Brand, media_ids: list[str], where: str
-    ) -> list[dict[str, str]]:
-        if not media_ids:
-            return []
-        ids = [uuid.UUID(m) for m in media_ids]
-        stmt = scoped_select(MediaAsset, self.subject).where(MediaAsset.id.in_(ids))
-        found = {m.id: m for m in (await self.session.execute(stmt)).scalars()}
-        errors = []
-        for index, media_id in enumerate(ids):
-            asset = found.get(media_id)
-            if asset is None:
-                message = f"no media with id {media_id} in this agency"
-            elif asset.brand_id != brand.id:
-                message = f"media {media_id} belongs to another brand"
-            else:
-                continue
-            errors.append({"field": f"{where}.media_ids[{index}]", "message": message})
-        return errors
-
-    async def _media(self, media_ids: Sequence[str]) -> list[Media]:
-        if not media_ids:
-            return []
-        from agency.media.service import describe_for_validation
-
-        return await describe_for_validation(
-            self.session, self.subject, [uuid.UUID(m) for m in media_ids]
-        )
-
     def _version(
         self,
         publication: Publication,
@@ -769,100 +514,6 @@ class PublicationService:
         variants: Sequence[Variant],
     ) -> None:
         self.session.add(version_row(self.subject, publication, action, changes, variants))
-
-
-def version_row(
-    subject: Subject,
-    publication: Publication,
-    action: str,
-    changes: dict[str, Any],
-    variants: Sequence[Variant],
-) -> PublicationVersion:
-    """The version row of ``publication`` as it is now (its number is its current version)."""
-    actor_kind, actor_id = subject.actor
-    return PublicationVersion(
-        id=new_id(),
-        agency_id=subject.agency_id,
-        publication_id=publication.id,
-        number=publication.version,
-        action=action,
-        actor_kind=actor_kind,
-        actor_id=actor_id,
-        at=utcnow(),
-        changes=changes,
-        snapshot=snapshot(publication, variants),
-    )
-
-
-def new_draft(subject: Subject, brand: Brand, data: PublicationCreate) -> Publication:
-    """A new draft of ``brand`` made of ``data`` (its variants are added apart)."""
-    return Publication(
-        id=new_id(),
-        agency_id=subject.agency_id,
-        brand_id=brand.id,
-        title=data.title,
-        status=Status.DRAFT,
-        campaign=data.campaign,
-        reporting_line=data.reporting_line or brand.reporting_line,
-        tags=list(data.tags),
-        utm=utm_fields(data.utm),
-        recurrence=data.recurrence,
-        created_by=subject.user_id,
-        created_at=utcnow(),
-        version=1,
-    )
-
-
-def snapshot(publication: Publication, variants: Sequence[Variant]) -> dict[str, Any]:
-    return {
-        "title": publication.title,
-        "status": publication.status,
-        "scheduled_at": iso(publication.scheduled_at),
-        "campaign": publication.campaign,
-        "tags": list(publication.tags or []),
-        "utm": dict(publication.utm or {}),
-        "variants": [
-            {"channel_id": str(v.channel_id), **{n: getattr(v, n) for n in CONTENT_FIELDS}}
-            for v in variants
-        ],
-    }
-
-
-def variant_fields(item: VariantIn) -> dict[str, Any]:
-    return {
-        "text": item.text,
-        "link": item.link,
-        "title": item.title,
-        "first_comment": item.first_comment,
-        "options": dict(item.options),
-        "media_ids": [str(m) for m in item.media_ids],
-    }
-
-
-def utm_fields(utm: Any) -> dict[str, str]:
-    return {k: v for k, v in msgspec.to_builtins(utm).items() if v}
-
-
-def _check_recurrence(rule: str | None) -> None:
-    if rule is None:
-        return
-    try:
-        rrulestr(rule if rule.startswith("RRULE:") else f"RRULE:{rule}")
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput(
-            f"The recurrence rule is not valid RFC 5545: {exc}.",
-            errors=[{"field": "recurrence", "message": str(exc)}],
-        ) from exc
-
-
-def iso(when: datetime | None) -> str | None:
-    return when.isoformat() if when else None
-
-
-def _short(value: Any) -> Any:
-    if isinstance(value, str) and len(value) > 500:
-        return value[:500] + "…"
-    return value
 
 
 @register_usage_check
