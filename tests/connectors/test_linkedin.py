@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -11,6 +12,7 @@ import pytest
 
 from agency.connector import (
     AuthExpired,
+    Comment,
     ConnectorContext,
     ConnectorError,
     Credentials,
@@ -416,6 +418,26 @@ class TestLinkedIn(ConnectorContract):
         assert [c["message"]["text"] for c in fake.comments[comment.comment_id]] == ["Thank you!"]
         await connector.delete_comment(comment)
         assert await connector.comments(published.post_id) == []
+
+    async def test_a_first_comment_goes_on_the_post_itself(
+        self, connector: LinkedInConnector, fake: FakeLinkedIn
+    ) -> None:
+        # The pipeline posts a first comment as a reply to the post: Comment(post, post).
+        published = await connector.publish(Post(text="new collection"))
+        post = Comment(comment_id=published.post_id, post_id=published.post_id, text="")
+        answer = await connector.reply(post, "Every size is online.")
+        assert (answer.parent_id, answer.post_id, answer.author_id) == (
+            None,
+            published.post_id,
+            ORGANIZATION,
+        )
+        mine = [c for c in fake.comments[published.post_id] if c["actor"] == ORGANIZATION]
+        assert [(c["message"]["text"], c["commentUrn"]) for c in mine] == [
+            ("Every size is online.", answer.comment_id)
+        ]
+        assert "parentComment" not in mine[0]
+        with pytest.raises(Refused):  # neither a comment nor this post
+            await connector.reply(replace(post, comment_id="urn:li:share:1"), "?")
 
     # -- connecting ----------------------------------------------------------------------------
 

@@ -403,15 +403,19 @@ class LinkedInConnector(Connector):
         return [c for c in found if since is None or c.created_at is None or c.created_at >= since]
 
     async def reply(self, comment: Comment, text: str) -> Comment:
+        """A reply under ``comment``, or a comment on the post when ``comment`` is the post
+        itself (the pipeline's first comment): a post URN is no comment URN."""
         parsed = COMMENT_URN.fullmatch(comment.comment_id)
-        if parsed is None:
+        on_post = parsed is None and comment.comment_id == comment.post_id
+        if parsed is None and not on_post:
             raise Refused("This LinkedIn comment cannot be answered (unknown comment id).")
-        body = {
+        body: dict[str, Any] = {
             "actor": await self._author(),
-            "object": parsed["object"],
+            "object": comment.post_id if parsed is None else parsed["object"],
             "message": {"text": text},
-            "parentComment": comment.comment_id,
         }
+        if parsed is not None:
+            body["parentComment"] = comment.comment_id
         response = await self._send(
             "POST", f"/rest/socialActions/{urn(comment.comment_id)}/comments", json=body
         )
