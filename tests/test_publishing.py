@@ -20,12 +20,10 @@ import pytest
 import redis
 from sqlalchemy import update
 
-import agency.kernel.runtime as runtime_module
 from agency.app import create_app
 from agency.channel.models import Channel
 from agency.config import ConnectorSettings, MediaSettings, NetworkSettings, PublishingSettings
 from agency.connector.registry import Registry
-from agency.kernel.db import utcnow
 from agency.kernel.runtime import Runtime
 from agency.kernel.scheduling import tick
 from agency.kernel.tenancy import bind_system
@@ -33,6 +31,15 @@ from agency.publication.models import Variant
 from tests.conftest import LiveServer, PostgresServer, RedisServer, Tenant, make_settings
 from tests.helpers import assert_problem, insert_channel
 from tests.support.images import picture
+from tests.support.publishing import (
+    delivered,
+    jobs_see,
+    make_due,
+    running_worker,
+    schedule,
+    soon,
+    until,
+)
 from tests.support.stubnet import (
     TOKEN,
     QuotaNetConnector,
@@ -73,11 +80,7 @@ class World:
         return dict(response.json())
 
     async def schedule(self, publication: dict[str, Any], at: datetime) -> httpx.Response:
-        return await self.client.post(
-            f"/publications/{publication['id']}/schedule",
-            json={"at": at.isoformat()},
-            headers={**self.headers, "If-Match": f'"{publication["version"]}"'},
-        )
+        return await schedule(self.client, self.headers, publication, at)
 
     async def get(self, publication_id: str) -> dict[str, Any]:
         response = await self.client.get(f"/publications/{publication_id}", headers=self.headers)
@@ -85,15 +88,7 @@ class World:
         return dict(response.json())
 
     async def make_due(self, publication_id: str, seconds_ago: float = 1) -> None:
-        """Move a scheduled publication's time into the past, as if it had come."""
-        async with self.runtime.session() as session:
-            await bind_system(session)
-            await session.execute(
-                update(Variant)
-                .where(Variant.publication_id == uuid.UUID(publication_id))
-                .values(due_at=utcnow() - timedelta(seconds=seconds_ago))
-            )
-            await session.commit()
+        await make_due(self.runtime, publication_id, seconds_ago)
 
     async def until(
         self,
@@ -103,16 +98,7 @@ class World:
         scheduler: bool = True,
     ) -> dict[str, Any]:
         """Run the scheduler (ticks) until the publication satisfies ``done``."""
-        deadline = asyncio.get_running_loop().time() + within
-        while True:
-            if scheduler:
-                await tick(self.runtime)
-            current = await self.get(publication_id)
-            if done(current):
-                return current
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"timed out; publication is now {current}")
-            await asyncio.sleep(0.1)
+        return await until(self.runtime, lambda: self.get(publication_id), done, within, scheduler)
 
 
 @pytest.fixture
@@ -147,35 +133,20 @@ async def world(
     )
     registry = Registry([StubNetConnector, QuotaNetConnector])
     test_runtime = Runtime(settings, runtime.broker, connectors=registry)
-    # Jobs find the process's runtime: the worker must see this test's networks.
-    previous = runtime_module._current
-    runtime_module._current = test_runtime
     app = create_app(settings, test_runtime)
     transport = httpx.ASGITransport(app=app)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield World(c, test_runtime, state, tenant_a)
+        with jobs_see(test_runtime):
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+                yield World(c, test_runtime, state, tenant_a)
     finally:
-        runtime_module._current = previous
         await test_runtime.dispose_current_loop()
 
 
 @pytest.fixture
 def worker(world: World) -> Iterator[dramatiq.Worker]:
-    consumer = dramatiq.Worker(world.runtime.broker, worker_threads=2)
-    consumer.start()
-    try:
+    with running_worker(world.runtime) as consumer:
         yield consumer
-    finally:
-        consumer.stop()
-
-
-def soon(seconds: float = 60) -> datetime:
-    return datetime.now(UTC) + timedelta(seconds=seconds)
-
-
-def delivered(p: dict[str, Any]) -> bool:
-    return all(v["status"] in ("published", "failed", "missed") for v in p["variants"])
 
 
 async def scheduled_post(world: World, text: str = "Bonjour !", **variant: Any) -> dict[str, Any]:

@@ -9,8 +9,12 @@ import httpx
 import pytest
 
 from agency.connector import Connector, ConnectorContext, Credentials
+from tests.conftest import LiveServer
 from tests.connectors.contract import SECRET
+from tests.support.connect_flow import callback_uri
+from tests.support.pds import PdsServer
 from tests.support.prism import PrismServer, prism_client
+from tests.support.testnet import TestNetState, build_testnet
 
 C = TypeVar("C", bound=Connector)
 
@@ -51,11 +55,41 @@ def prism_pinterest() -> Iterator[str]:
     )
 
 
+# Sampled, the token would be "string", found in every answer: the description's own example.
+MASTODON_TOKEN = {
+    "access_token": "ZA-Yj3aBD8U8Cm7lKUp-lm9O9BmDgdhHzDeqsY8tlL0",
+    "token_type": "Bearer",
+    "scope": "read write follow push",
+    "created_at": 1573979017,
+}
+
+
 @pytest.fixture(scope="session")
 def prism_mastodon() -> Iterator[str]:
     """Base URL of Prism serving Mastodon 4.7's description, standing in for an instance."""
     statuses = ("post", "/api/v1/statuses")
-    yield from _prism("mastodon-4.7.json", body_any_of=(statuses,), sampled_answers=True)
+    token = ("post", "/oauth/token", "200", {"Token200Example": MASTODON_TOKEN})
+    yield from _prism(
+        "mastodon-4.7.json",
+        body_any_of=(statuses,),
+        sampled_answers=True,
+        answer_examples=(token,),
+    )
+
+
+@pytest.fixture(scope="module")
+def pds_peer() -> Iterator[PdsServer]:
+    """A real PDS for the modules that connect Bluesky accounts through our API."""
+    with PdsServer() as server:
+        yield server
+
+
+@pytest.fixture
+def oauth_server() -> Iterator[tuple[TestNetState, str]]:
+    """Our strict OAuth server standing in for X's and Pinterest's: its state and URL."""
+    state = TestNetState(redirect_uris={callback_uri("x"), callback_uri("pinterest")})
+    with LiveServer(build_testnet(state)) as server:
+        yield state, server.url
 
 
 @pytest.fixture

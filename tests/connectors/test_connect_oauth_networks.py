@@ -30,17 +30,19 @@ from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject, bind_tenant
 from tests.conftest import LiveServer, Tenant, make_settings
 from tests.helpers import assert_problem
-from tests.support.connect_flow import consent, create_brand, start_connection
+from tests.support.connect_flow import (
+    PUBLIC_URL,
+    callback_uri,
+    connect_with_consent,
+    consent,
+    create_brand,
+    start_connection,
+)
 from tests.support.fakes.asgi import FakeServer
 from tests.support.oauth_peers import OAUTH_NETWORKS, OAuthPeer, oauth_peer
 from tests.support.servers import PostgresServer, RedisServer
 
-PUBLIC_URL = "http://agency.test"
 T = TypeVar("T")
-
-
-def callback_uri(network: str) -> str:
-    return f"{PUBLIC_URL}/oauth/callback/{network}"
 
 
 def query_of(url: str) -> dict[str, str]:
@@ -76,14 +78,9 @@ class World:
 
     async def connect(self, brand_id: str) -> tuple[str, list[httpx.Response]]:
         """Connect the peer's account; the channel id, and every answer on the way."""
-        started = await self.start(brand_id)
-        done = await self.client.get(await self.consent(started["authorization_url"]))
-        answers = [done]
-        if self.peer.offered:
-            answers.append(await self.select(done.json()["id"], [self.peer.account["account_id"]]))
-        assert answers[-1].status_code == 200, answers[-1].text
-        [channel_id] = answers[-1].json()["channel_ids"]
-        return channel_id, answers
+        return await connect_with_consent(
+            self.client, self.tenant, brand_id, self.peer.network, self.peer.pick
+        )
 
     async def channel(self, channel_id: str) -> dict[str, Any]:
         response = await self.client.get(f"/channels/{channel_id}", headers=self.headers)

@@ -10,7 +10,7 @@ exchange, against Prism serving Mastodon's description.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,7 +22,6 @@ from agency.config import ConnectorSettings, NetworkSettings, ServerSettings
 from agency.connector.registry import installed
 from agency.kernel.runtime import Runtime
 from tests.conftest import (
-    LiveServer,
     PostgresServer,
     RedisServer,
     Tenant,
@@ -30,26 +29,16 @@ from tests.conftest import (
     make_settings,
 )
 from tests.helpers import assert_problem
-from tests.support.connect_flow import consent, create_brand, start_connection
+from tests.support.connect_flow import (
+    PUBLIC_URL,
+    connect_with_app_password,
+    connect_with_consent,
+    consent,
+    create_brand,
+    start_connection,
+)
 from tests.support.pds import PdsServer
-from tests.support.testnet import CLIENT_ID, CLIENT_SECRET, TestNetState, build_testnet
-
-PUBLIC_URL = "http://agency.test"
-
-
-@pytest.fixture(scope="module")
-def pds_peer() -> Iterator[PdsServer]:
-    with PdsServer() as server:
-        yield server
-
-
-@pytest.fixture
-def oauth_server() -> Iterator[tuple[TestNetState, str]]:
-    state = TestNetState(
-        redirect_uris={f"{PUBLIC_URL}/oauth/callback/x", f"{PUBLIC_URL}/oauth/callback/pinterest"}
-    )
-    with LiveServer(build_testnet(state)) as server:
-        yield state, server.url
+from tests.support.testnet import CLIENT_ID, CLIENT_SECRET, TestNetState, network_settings
 
 
 @pytest.fixture
@@ -67,21 +56,8 @@ async def api(
     settings.server = ServerSettings(public_url=PUBLIC_URL)
     settings.connectors = ConnectorSettings(
         networks={
-            "x": NetworkSettings(
-                client_id=CLIENT_ID,
-                client_secret=CLIENT_SECRET,  # type: ignore[arg-type]
-                base_url=prism_x,
-                authorize_url=f"{oauth_url}/authorize",
-                token_url=f"{oauth_url}/token",
-                revocation_url=f"{oauth_url}/revoke",
-            ),
-            "pinterest": NetworkSettings(
-                client_id=CLIENT_ID,
-                client_secret=CLIENT_SECRET,  # type: ignore[arg-type]
-                base_url=prism_pinterest,
-                authorize_url=f"{oauth_url}/authorize",
-                token_url=f"{oauth_url}/token",
-            ),
+            "x": network_settings(oauth_url, prism_x),
+            "pinterest": network_settings(oauth_url, prism_pinterest, revocation=False),
             "bluesky": NetworkSettings(base_url=pds_peer.url),
         }
     )
@@ -135,14 +111,10 @@ async def test_x_account_connects_through_the_api(
 
 
 async def _connect_x(client: httpx.AsyncClient, tenant: Tenant) -> str:
-    brand_id = await create_brand(client, tenant)
-    started = await start_connection(client, tenant, brand_id, "x")
-    done = await client.get(
-        await consent(started["authorization_url"], f"{PUBLIC_URL}/oauth/callback/x")
+    channel_id, _ = await connect_with_consent(
+        client, tenant, await create_brand(client, tenant), "x"
     )
-    assert done.status_code == 200, done.text
-    [channel_id] = done.json()["channel_ids"]
-    return str(channel_id)
+    return channel_id
 
 
 async def _disconnect(client: httpx.AsyncClient, tenant: Tenant, channel_id: str) -> httpx.Response:
@@ -227,25 +199,13 @@ async def test_bluesky_account_connects_with_an_app_password(
     client, runtime = api
     account = pds_peer.create_account(f"api{uuid.uuid4().hex[:6]}")
     brand_id = await create_brand(client, tenant_a)
-    wrong = await client.post(
-        f"/brands/{brand_id}/connections",
-        json={
-            "network": "bluesky",
-            "identifier": account.handle,
-            "app_password": "abcd-efgh-ijkl-mnop",
-        },
-        headers=tenant_a.headers,
+    wrong = await connect_with_app_password(
+        client, tenant_a, brand_id, account.handle, "abcd-efgh-ijkl-mnop"
     )
     assert_problem(wrong, 400)
     assert await count_rows(runtime, "channels") == 0
-    done = await client.post(
-        f"/brands/{brand_id}/connections",
-        json={
-            "network": "bluesky",
-            "identifier": account.handle,
-            "app_password": account.app_password,
-        },
-        headers=tenant_a.headers,
+    done = await connect_with_app_password(
+        client, tenant_a, brand_id, account.handle, account.app_password
     )
     assert done.status_code == 201, done.text
     assert done.json()["status"] == "completed"

@@ -55,6 +55,11 @@ class OAuthPeer:
     revoke_path: str | None = None
 
     @property
+    def pick(self) -> str | None:
+        """The account to pick, where the grant reaches several."""
+        return self.account["account_id"] if self.offered else None
+
+    @property
     def pkce(self) -> bool:
         return self.network == "youtube"  # of these networks, only Google documents PKCE
 

@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 from litestar import Litestar, Request, Response, get, post
 from litestar.response import Redirect
 
+from agency.config import NetworkSettings
 from agency.connector import (
     Account,
     Capability,
@@ -73,6 +74,19 @@ class TestNetState:
 
     def revoke_refresh_tokens(self) -> None:
         self.refresh_tokens.clear()
+
+
+def network_settings(oauth_url: str, base_url: str, *, revocation: bool = True) -> NetworkSettings:
+    """A network whose authorization server is this one (at ``oauth_url``) and whose API
+    is at ``base_url`` (Prism serving its description)."""
+    return NetworkSettings(
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,  # type: ignore[arg-type]
+        base_url=base_url,
+        authorize_url=f"{oauth_url}/authorize",
+        token_url=f"{oauth_url}/token",
+        revocation_url=f"{oauth_url}/revoke" if revocation else None,
+    )
 
 
 def _oauth_error(error: str, description: str, status: int = 400) -> Response[Any]:

@@ -1,0 +1,94 @@
+"""The publishing pipeline in tests: this test's runtime for the jobs, a real Dramatiq worker,
+and the scheduler's ticks until a publication has gone out (docs/publishing.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dramatiq
+import httpx
+from sqlalchemy import update
+
+import agency.kernel.runtime as runtime_module
+from agency.kernel.db import utcnow
+from agency.kernel.runtime import Runtime
+from agency.kernel.scheduling import tick
+from agency.kernel.tenancy import bind_system
+from agency.publication.models import Variant
+
+
+@contextmanager
+def jobs_see(runtime: Runtime) -> Iterator[None]:
+    """Jobs find the process's runtime: the worker must see this test's networks."""
+    previous = runtime_module._current
+    runtime_module._current = runtime
+    try:
+        yield
+    finally:
+        runtime_module._current = previous
+
+
+@contextmanager
+def running_worker(runtime: Runtime) -> Iterator[dramatiq.Worker]:
+    consumer = dramatiq.Worker(runtime.broker, worker_threads=2)
+    consumer.start()
+    try:
+        yield consumer
+    finally:
+        consumer.stop()
+
+
+def soon(seconds: float = 60) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+def delivered(p: dict[str, Any]) -> bool:
+    return all(v["status"] in ("published", "failed", "missed") for v in p["variants"])
+
+
+async def make_due(runtime: Runtime, publication_id: str, seconds_ago: float = 1) -> None:
+    """Move a scheduled publication's time into the past, as if it had come."""
+    async with runtime.session() as session:
+        await bind_system(session)
+        await session.execute(
+            update(Variant)
+            .where(Variant.publication_id == uuid.UUID(publication_id))
+            .values(due_at=utcnow() - timedelta(seconds=seconds_ago))
+        )
+        await session.commit()
+
+
+async def until(
+    runtime: Runtime,
+    read: Callable[[], Any],
+    done: Callable[[dict[str, Any]], bool],
+    within: float = 20,
+    scheduler: bool = True,
+) -> dict[str, Any]:
+    """Run the scheduler (ticks) until what ``read`` answers satisfies ``done``."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        if scheduler:
+            await tick(runtime)
+        current: dict[str, Any] = await read()
+        if done(current):
+            return current
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out; publication is now {current}")
+        await asyncio.sleep(0.1)
+
+
+async def schedule(
+    client: httpx.AsyncClient, headers: dict[str, str], publication: dict[str, Any], at: datetime
+) -> httpx.Response:
+    """``POST /publications/{id}/schedule`` with the publication's ETag."""
+    return await client.post(
+        f"/publications/{publication['id']}/schedule",
+        json={"at": at.isoformat()},
+        headers={**headers, "If-Match": f'"{publication["version"]}"'},
+    )
