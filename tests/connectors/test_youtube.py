@@ -20,7 +20,7 @@ from agency.connector import (
     Refused,
     Transient,
 )
-from agency.connector.base import BytesSource
+from agency.connector.base import BytesSource, Comment
 from agency.connector.oauth import OAuthClient, authorization_request
 from agency_connectors.youtube import YouTubeConnector
 from agency_connectors.youtube.google import seconds_until_quota_reset
@@ -307,6 +307,23 @@ class TestYouTube(ConnectorContract):
         assert top["moderationStatus"] == "heldForReview"
         await connector.delete_comment(answer)
         assert thread["replies"]["comments"] == []
+
+    async def test_a_reply_to_the_video_itself_is_a_new_thread(
+        self, connector: YouTubeConnector, fake: FakeYouTube
+    ) -> None:
+        """The pipeline's first comment: a Comment naming the video (commentThreads.insert),
+        which comments.insert would refuse as a parent that does not exist."""
+        video_id = (await connector.publish(video_post(bytes(10)))).post_id
+        on_video = Comment(comment_id=video_id, post_id=video_id, text="")
+        answer = await connector.reply(on_video, "Tell us what you think!")
+        assert (answer.post_id, answer.parent_id) == (video_id, None)
+        thread = fake.threads[answer.comment_id]
+        assert thread["snippet"]["videoId"] == video_id
+        top = thread["snippet"]["topLevelComment"]["snippet"]
+        assert (top["textOriginal"], top["authorDisplayName"]) == (
+            "Tell us what you think!",
+            "Brand Channel",
+        )
 
 
 class TestTheFakeHoldsToTheDiscoveryDocument:

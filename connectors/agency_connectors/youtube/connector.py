@@ -345,11 +345,29 @@ class YouTubeConnector(Connector):
         return [c for c in found if since is None or c.created_at is None or c.created_at >= since]
 
     async def reply(self, comment: Comment, text: str) -> Comment:
+        """A reply in ``comment``'s thread, or a new top-level comment on the video when
+        ``comment`` is the video itself (the pipeline's first comment): a video id is no
+        comment id, so ``comments.insert`` would not find the parent."""
+        if comment.comment_id == comment.post_id:
+            return await self._comment_on_video(comment.post_id, text)
         # Replies hang off the thread's top-level comment, even when answering a reply.
         parent = comment.parent_id or comment.comment_id
         body = {"snippet": {"parentId": parent, "textOriginal": text}}
         created = await self._api("POST", "comments", params={"part": "snippet"}, json=body)
         return to_comment(created, comment.post_id)
+
+    async def _comment_on_video(self, video_id: str, text: str) -> Comment:
+        """``commentThreads.insert``, which wants the channel and the video the thread is on."""
+        channel = await self._my_channel("id")
+        snippet = {
+            "channelId": channel["id"],
+            "videoId": video_id,
+            "topLevelComment": {"snippet": {"textOriginal": text}},
+        }
+        created = await self._api(
+            "POST", "commentThreads", params={"part": "snippet"}, json={"snippet": snippet}
+        )
+        return to_comment(created["snippet"]["topLevelComment"], video_id)
 
     async def hide_comment(self, comment: Comment, hidden: bool = True) -> None:
         status = "heldForReview" if hidden else "published"

@@ -132,6 +132,7 @@ class FakeYouTube(FakeServer):
             "youtube.playlistItems.list": self._playlist_items,
             "youtube.commentThreads.list": self._comment_threads,
             "youtube.comments.insert": self._insert_comment,
+            "youtube.commentThreads.insert": self._insert_thread,
             "youtube.comments.setModerationStatus": self._moderate,
             "youtube.comments.delete": self._delete_comment,
         }
@@ -419,8 +420,11 @@ class FakeYouTube(FakeServer):
         }
 
     def _seed_comment(self, video_id: str) -> None:
-        top = self._comment(video_id, "Great video!", "A viewer", None)
-        self.threads[top["id"]] = {
+        self._thread(self._comment(video_id, "Great video!", "A viewer", None))
+
+    def _thread(self, top: dict[str, Any]) -> dict[str, Any]:
+        video_id = top["snippet"]["videoId"]
+        thread = self.threads[top["id"]] = {
             "kind": "youtube#commentThread",
             "etag": "etag-t",
             "id": top["id"],
@@ -434,6 +438,7 @@ class FakeYouTube(FakeServer):
             },
             "replies": {"comments": []},
         }
+        return thread
 
     def _all_comments(self) -> dict[str, dict[str, Any]]:
         found = {}
@@ -466,6 +471,23 @@ class FakeYouTube(FakeServer):
         thread["replies"]["comments"].append(reply)
         thread["snippet"]["totalReplyCount"] += 1
         return reply
+
+    def _insert_thread(self, request: Request, body: Any) -> dict[str, Any]:
+        """commentThreads.insert: snippet.channelId, snippet.videoId and the top-level
+        comment's textOriginal are required (its reference page and error table)."""
+        snippet = body.get("snippet", {})
+        video_id, channel_id = snippet.get("videoId"), snippet.get("channelId")
+        if not video_id or not channel_id:
+            raise Violation(
+                "Each thread must name a channel and a video.", "channelOrVideoIdMissing"
+            )
+        if video_id not in self.videos or channel_id != self.channel["id"]:
+            raise Violation("The video cannot be found.", "videoNotFound", 404)
+        text = snippet.get("topLevelComment", {}).get("snippet", {}).get("textOriginal")
+        if not text:
+            raise Violation("The comment has no text.", "commentTextRequired")
+        thread = self._thread(self._comment(video_id, text, "Brand Channel", None))
+        return select(thread, parts_of(request))
 
     def _moderate(self, request: Request, body: Any) -> None:
         comments = self._all_comments()
