@@ -10,10 +10,17 @@ comment). The peers are those of the connect tests: X and Mastodon are Prism ser
 descriptions (a request that breaks one is answered 422 and listed in ``sl-violations``),
 Bluesky a real PDS, Facebook, Threads and LinkedIn their fakes.
 
-Not here yet: Pinterest, Instagram, TikTok and YouTube, which take no text-only post (a Pin
-needs a board and an image, the others a photo or a video fetched from a public URL or
-uploaded): they need a file uploaded through our media API first. Each connector's own tests
-publish media against these peers.
+Pinterest, Instagram, TikTok and YouTube take no text-only post: their file is uploaded
+through our media API first (``POST /brands/{id}/media``, stored in a local directory), and
+the worker hands it to the connector as our storage gives it (its bytes, and a signed public
+URL). Pinterest is Prism serving its description (an image Pin on ``options.board_id``, sent
+by URL), Instagram the Graph fake (a JPEG photo, fetched from a URL), TikTok and YouTube their
+fakes (a video, uploaded in chunks / by the resumable protocol). Where the network fetches
+the file (Pinterest, Instagram), the URL it was given is our signed link for that media; the
+peers cannot reach our API (it answers in-process at ``PUBLIC_URL``), so the test fetches
+that link through our API as the network would and gets the uploaded bytes. Where the bytes
+go to the network (TikTok, YouTube), the fake holds them byte for byte. Pinterest and TikTok
+take no first comment; YouTube's is posted by the pipeline after the video, as a new thread.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -32,7 +40,7 @@ import pytest
 from agency.app import create_app
 from agency.channel.credentials import unseal
 from agency.channel.models import Channel
-from agency.config import ConnectorSettings, NetworkSettings, ServerSettings
+from agency.config import ConnectorSettings, MediaSettings, NetworkSettings, ServerSettings
 from agency.connector.registry import installed
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import bind_tenant
@@ -46,7 +54,11 @@ from tests.support.connect_flow import (
     create_brand,
 )
 from tests.support.fakes.linkedin import FakeLinkedIn
+from tests.support.fakes.meta import GraphFake
 from tests.support.fakes.meta_base import MetaFake
+from tests.support.fakes.tiktok import FakeTikTok
+from tests.support.fakes.youtube import FakeYouTube
+from tests.support.images import picture
 from tests.support.oauth_peers import OAuthPeer, oauth_peer
 from tests.support.pds import PdsServer, record_of
 from tests.support.prism import request_violations
@@ -60,10 +72,15 @@ from tests.support.publishing import (
     until,
 )
 from tests.support.testnet import CLIENT_SECRET, TestNetState, network_settings
+from tests.support.video import mjpeg_movie
 
 TEXT = "Nouvelle collection d'hiver : les manteaux arrivent en boutique."
 COMMENT = "Toutes les tailles sont en ligne."
 LINK = "https://maison.example/hiver"
+TITLE = "L'hiver chez Dupont"
+PHOTO = ("vitrine.jpg", picture("JPEG", (1080, 1080)), "image/jpeg")
+MOVIE = ("defile.mp4", mjpeg_movie(seconds=4.0), "video/mp4")  # TikTok wants 3 s or more
+BOARD = "549755885175"  # a Pinterest board id (Prism takes any)
 
 
 class WatchedRuntime(Runtime):
@@ -102,10 +119,37 @@ class Studio:
     runtime: WatchedRuntime
     tenant: Tenant
     answers: list[httpx.Response]
+    uploaded: dict[str, bytes] = field(default_factory=dict)  # media id -> its bytes
 
     @property
     def headers(self) -> dict[str, str]:
         return self.tenant.headers
+
+    async def upload(self, brand_id: str, name: str, content: bytes, mime_type: str) -> str:
+        """``POST /brands/{id}/media``: the media's id."""
+        response = await self.client.post(
+            f"/brands/{brand_id}/media",
+            files={"file": (name, content, mime_type)},
+            headers=self.headers,
+        )
+        assert response.status_code == 201, response.text
+        media_id: str = response.json()["id"]
+        self.uploaded[media_id] = content
+        return media_id
+
+    @property
+    def file(self) -> bytes:
+        [content] = self.uploaded.values()
+        return content
+
+    async def serves_the_file(self, url: str) -> None:
+        """``url`` is our signed public link to the uploaded media, and serves its bytes to
+        anyone (no credentials), as the network that fetches it would."""
+        [media_id] = self.uploaded
+        assert url.startswith(f"{PUBLIC_URL}/media/{media_id}/signed?"), url
+        response = await self.client.get(url)
+        assert response.status_code == 200, response.text
+        assert response.content == self.uploaded[media_id]
 
     async def get(self, path: str) -> dict[str, Any]:
         response = await self.client.get(path, headers=self.headers)
@@ -135,6 +179,8 @@ class Peer:
     issued: Callable[[], set[str]]
     variant: dict[str, Any] = field(default_factory=dict)
     comment_as_reply: bool = True  # the pipeline posts the first comment after the post
+    file: tuple[str, bytes, str] | None = None  # uploaded and attached: name, bytes, type
+    comment: bool = True  # the network takes a first comment
 
 
 def body_of(request: httpx.Request) -> dict[str, Any]:
@@ -243,11 +289,50 @@ def _bluesky(request: pytest.FixtureRequest) -> Peer:
     )
 
 
+def _pinterest(request: pytest.FixtureRequest) -> Peer:
+    state: TestNetState
+    state, oauth_url = request.getfixturevalue("oauth_server")
+
+    async def connect(studio: Studio, brand_id: str) -> str:
+        channel_id, _ = await connect_with_consent(
+            studio.client, studio.tenant, brand_id, "pinterest"
+        )
+        return channel_id
+
+    async def received(studio: Studio, variant: dict[str, Any], comment_id: str | None) -> None:
+        [pin] = (body_of(r) for r in studio.runtime.sent("POST", "/pins"))
+        assert (pin["board_id"], pin["description"]) == (BOARD, TEXT)
+        assert (pin["title"], pin["link"]) == (TITLE, LINK)
+        assert pin["media_source"]["source_type"] == "image_url"
+        await studio.serves_the_file(pin["media_source"]["url"])
+
+    return Peer(
+        "pinterest",
+        network_settings(oauth_url, request.getfixturevalue("prism_pinterest"), revocation=False),
+        connect,
+        received,
+        lambda: {*state.access_tokens, *state.refresh_tokens, CLIENT_SECRET},
+        {"options": {"board_id": BOARD}, "title": TITLE, "link": LINK},
+        file=PHOTO,
+        comment=False,  # Pinterest has no comments API
+    )
+
+
+# What the networks that take no text-only post are given, past the text: the variant's
+# fields, the file attached, and whether a first comment goes with it (TikTok has none).
+WITH_MEDIA: dict[str, tuple[dict[str, Any], tuple[str, bytes, str], bool]] = {
+    "instagram": ({}, PHOTO, True),
+    "tiktok": ({"options": {"privacy_level": "PUBLIC_TO_EVERYONE"}}, MOVIE, False),
+    "youtube": ({"title": TITLE, "options": {"privacy_status": "unlisted"}}, MOVIE, True),
+}
+
+
 def _oauth_fake(network: str, stack: ExitStack) -> Peer:
     peer = oauth_peer(network, callback_uri(network))
     peer.url = stack.enter_context(LiveServer(peer.fake)).url
-    if isinstance(peer.fake, MetaFake):
-        peer.fake.processing_polls = 0  # Threads' containers are ready at once
+    if isinstance(peer.fake, MetaFake | FakeTikTok):
+        peer.fake.processing_polls = 0  # the media and posts are ready at once
+    variant, file, comment = WITH_MEDIA.get(network, ({}, None, True))
 
     async def connect(studio: Studio, brand_id: str) -> str:
         channel_id, _ = await connect_with_consent(
@@ -256,7 +341,8 @@ def _oauth_fake(network: str, stack: ExitStack) -> Peer:
         return channel_id
 
     async def received(studio: Studio, variant: dict[str, Any], comment_id: str | None) -> None:
-        assert published_on(peer, variant["post_id"]) == (TEXT, [COMMENT])
+        assert published_on(peer, variant["post_id"]) == (TEXT, [COMMENT] if comment else [])
+        await file_received(peer, studio, variant["post_id"])
 
     return Peer(
         network,
@@ -264,7 +350,11 @@ def _oauth_fake(network: str, stack: ExitStack) -> Peer:
         connect,
         received,
         peer.secrets,
-        comment_as_reply=network == "linkedin",  # Meta's connectors post it with the post
+        variant,
+        # Meta's connectors post the first comment with the post.
+        comment_as_reply=network in ("linkedin", "youtube"),
+        file=file,
+        comment=comment,
     )
 
 
@@ -275,22 +365,56 @@ def published_on(peer: OAuthPeer, post_id: str) -> tuple[str, list[str]]:
     if isinstance(fake, FakeLinkedIn):
         mine = [c for c in fake.comments[post_id] if c["actor"] == peer.account["account_id"]]
         return fake.posts[post_id]["commentary"], [c["message"]["text"] for c in mine]
+    if isinstance(fake, FakeTikTok):
+        [publish] = fake.publishes.values()
+        assert publish.post_id == post_id
+        return publish.post_info["title"], []  # TikTok has no comments API
+    if isinstance(fake, FakeYouTube):
+        threads = [t for t in fake.threads.values() if t["snippet"]["videoId"] == post_id]
+        comments = [t["snippet"]["topLevelComment"] for t in threads]
+        comments += [c for t in threads for c in t["replies"]["comments"]]
+        channel = fake.channel["snippet"]["title"]
+        mine = [c for c in comments if c["snippet"]["authorDisplayName"] == channel]
+        description = fake.videos[post_id]["snippet"]["description"]
+        return description, [c["snippet"]["textOriginal"] for c in mine]
     assert isinstance(fake, MetaFake)
     post = fake.objects[post_id]
     if peer.network == "threads":
         replies = [m for m in fake.of_kind("threads_media") if m["_parent"] == post_id]
         return post["text"], [m["text"] for m in replies]
+    if peer.network == "instagram":
+        comments = fake.of_kind("ig_comment", _post=post_id)
+        return post["caption"], [c["text"] for c in comments]
     comments = fake.of_kind("comment", _post=post_id)
     return post["message"], [c["message"] for c in comments]
 
 
-NETWORKS = ("x", "mastodon", "bluesky", "facebook", "threads", "linkedin")
+async def file_received(peer: OAuthPeer, studio: Studio, post_id: str) -> None:
+    """The uploaded file reached the network: its URL to fetch, or its bytes."""
+    fake = peer.fake
+    if isinstance(fake, GraphFake) and peer.network == "instagram":
+        [container] = fake.of_kind("ig_container")
+        await studio.serves_the_file(container["_params"]["image_url"])
+    elif isinstance(fake, FakeTikTok):
+        [publish] = fake.publishes.values()
+        assert publish.chunks_received == 1  # a file under 5 MB goes whole
+        assert bytes(publish.received) == studio.file
+    elif isinstance(fake, FakeYouTube):
+        [session] = fake.sessions.values()
+        assert (session.video_id, session.content_type) == (post_id, "video/mp4")
+        assert bytes(session.received) == studio.file
+
+
+NETWORKS = (
+    *("x", "mastodon", "bluesky", "facebook", "threads", "linkedin"),
+    *("pinterest", "instagram", "tiktok", "youtube"),
+)
 
 
 @pytest.fixture(params=NETWORKS)
 def peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
     """Only the network of this run is started (Prism, the PDS, or a fake)."""
-    builders = {"x": _x, "mastodon": _mastodon, "bluesky": _bluesky}
+    builders = {"x": _x, "mastodon": _mastodon, "bluesky": _bluesky, "pinterest": _pinterest}
     with ExitStack() as stack:
         build = builders.get(request.param)
         yield build(request) if build else _oauth_fake(request.param, stack)
@@ -298,10 +422,16 @@ def peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
 
 @pytest.fixture
 async def studio(
-    pg: PostgresServer, redis_server: RedisServer, runtime: Runtime, peer: Peer, tenant_a: Tenant
+    pg: PostgresServer,
+    redis_server: RedisServer,
+    runtime: Runtime,
+    peer: Peer,
+    tenant_a: Tenant,
+    tmp_path: Path,
 ) -> AsyncIterator[Studio]:
     settings = make_settings(pg, redis_server.url)
     settings.server = ServerSettings(public_url=PUBLIC_URL)
+    settings.media = MediaSettings(storage="local", local_path=str(tmp_path / "media"))
     networks = {peer.network: peer.settings} if peer.settings else {}
     settings.connectors = ConnectorSettings(networks=networks)
     test_runtime = WatchedRuntime(settings, runtime.broker, connectors=installed())
@@ -325,37 +455,42 @@ async def studio(
 async def test_a_connected_account_publishes_through_the_worker(studio: Studio, peer: Peer) -> None:
     brand_id = await create_brand(studio.client, studio.tenant)
     channel_id = await peer.connect(studio, brand_id)
-    variant = {"channel_id": channel_id, "text": TEXT, "first_comment": COMMENT, **peer.variant}
+    variant = {"channel_id": channel_id, "text": TEXT, **peer.variant}
+    if peer.comment:
+        variant["first_comment"] = COMMENT
+    if peer.file:
+        variant["media_ids"] = [await studio.upload(brand_id, *peer.file)]
     drafted = await studio.client.post(
         f"/brands/{brand_id}/publications",
         json={"title": "Hiver", "variants": [variant]},
         headers=studio.headers,
     )
     assert drafted.status_code == 201, drafted.text
+    assert drafted.json()["variants"][0]["problems"] == []
     scheduled = await schedule(studio.client, studio.headers, drafted.json(), soon())
     assert scheduled.status_code == 200, scheduled.text
     publication_id = drafted.json()["id"]
     await make_due(studio.runtime, publication_id)
 
-    def commented(p: dict[str, Any]) -> bool:
-        return delivered(p) and p["variants"][0]["first_comment_status"] is not None
+    def commented(p: dict[str, Any]) -> bool:  # or failed: there will be no comment then
+        [v] = p["variants"]
+        awaited = peer.comment and v["status"] == "published"
+        return delivered(p) and not (awaited and v["first_comment_status"] is None)
 
     done = await until(
         studio.runtime, lambda: studio.get(f"/publications/{publication_id}"), commented, within=30
     )
     [published] = done["variants"]
-    assert (done["status"], published["last_error"]) == ("published", None)
-    assert published["post_id"] and published["post_url"], published
     attempts = (await studio.get(f"/publications/{publication_id}/attempts"))["items"]
-    assert published["first_comment_status"] == "posted", [a["message"] for a in attempts]
-    logged = [("publish", "published")]
-    if peer.comment_as_reply:  # posted by the pipeline, under the post
-        logged.append(("first_comment", "published"))
+    assert (done["status"], published["last_error"]) == ("published", None), attempts
+    assert published["post_id"] and published["post_url"], published
+    expected = "posted" if peer.comment else None
+    assert published["first_comment_status"] == expected, [a["message"] for a in attempts]
+    replied = peer.comment and peer.comment_as_reply  # posted by the pipeline, under the post
+    logged = [("publish", "published")] + [("first_comment", "published")] * replied
     assert [(a["kind"], a["outcome"]) for a in attempts] == logged
     assert attempts[0]["post_id"] == published["post_id"]
-    await peer.received(
-        studio, published, attempts[-1]["post_id"] if peer.comment_as_reply else None
-    )
+    await peer.received(studio, published, attempts[-1]["post_id"] if replied else None)
 
     # Every request the connector sent is one the network's description allows (Prism).
     assert [request_violations(a) for a in studio.runtime.answers if request_violations(a)] == []
