@@ -280,7 +280,9 @@ class InstagramConnector(GraphConnector):
         return [c for c in found if since is None or (c.created_at and c.created_at >= since)]
 
     async def reply(self, comment: Comment, text: str) -> Comment:
-        body = await self.graph("POST", f"{comment.comment_id}/replies", data={"message": text})
+        # The media itself takes a comment (/comments); a comment takes a reply (/replies).
+        edge = "comments" if comment.comment_id == comment.post_id else "replies"
+        body = await self.graph("POST", f"{comment.comment_id}/{edge}", data={"message": text})
         return Comment(
             comment_id=str(body["id"]),
             post_id=comment.post_id,
@@ -288,7 +290,7 @@ class InstagramConnector(GraphConnector):
             author_id=self.account_id,
             created_at=datetime.now(UTC),
             # Instagram files a reply to a reply under the top-level comment.
-            parent_id=comment.parent_id or comment.comment_id,
+            parent_id=(None if edge == "comments" else comment.parent_id or comment.comment_id),
         )
 
     async def hide_comment(self, comment: Comment, hidden: bool = True) -> None:

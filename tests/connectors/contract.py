@@ -29,6 +29,7 @@ import pytest
 from agency.connector import (
     AuthExpired,
     Capability,
+    Comment,
     Connector,
     ConnectorError,
     Media,
@@ -186,6 +187,20 @@ class ConnectorContract:
                 await connector.delete_comment(comments[0])
         if Capability.DELETE in caps:
             await connector.delete(published.post_id)
+
+    async def test_a_reply_naming_the_post_itself_comments_on_the_post(
+        self, connector: Connector, publishable_post: Post
+    ) -> None:
+        """How the pipeline posts a first comment: a reply to a Comment that is the post."""
+        published = await connector.publish(publishable_post)
+        on_post = Comment(comment_id=published.post_id, post_id=published.post_id, text="")
+        if Capability.REPLY not in connector.capabilities:
+            with pytest.raises(NotSupported):
+                await connector.reply(on_post, "Thank you!")
+            return
+        answer = await connector.reply(on_post, "More about this below.")
+        assert answer.comment_id  # (Prism's sampled ids may equal the post's: not compared)
+        assert answer.post_id == published.post_id
 
     @pytest.mark.parametrize(
         ("status", "error"), [(401, AuthExpired), (429, RateLimited), (503, Transient)]

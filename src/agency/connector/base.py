@@ -368,6 +368,9 @@ class Connector:
         raise NotSupported(f"{self.display_name}: reading comments is not supported")
 
     async def reply(self, comment: Comment, text: str) -> Comment:
+        """Answer ``comment``; a ``comment`` whose ``comment_id`` is its ``post_id`` names the
+        post itself: the answer is then a comment on the post (a publication's first comment).
+        """
         raise NotSupported(f"{self.display_name}: replying is not supported")
 
     async def hide_comment(self, comment: Comment, hidden: bool = True) -> None:
