@@ -18,11 +18,14 @@ import dramatiq
 import httpx
 import pytest
 import redis
+from pydantic import SecretStr
 from sqlalchemy import update
 
 from agency.app import create_app
+from agency.channel.credentials import seal, unseal
 from agency.channel.models import Channel
 from agency.config import ConnectorSettings, MediaSettings, NetworkSettings, PublishingSettings
+from agency.connector import Credentials
 from agency.connector.registry import Registry
 from agency.kernel.runtime import Runtime
 from agency.kernel.scheduling import tick
@@ -41,6 +44,9 @@ from tests.support.publishing import (
     until,
 )
 from tests.support.stubnet import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    REFRESH_TOKEN,
     TOKEN,
     QuotaNetConnector,
     StubNetConnector,
@@ -123,7 +129,9 @@ async def world(
     settings.media = MediaSettings(storage="local", local_path=str(tmp_path / "media"))
     settings.connectors = ConnectorSettings(
         networks={
-            "stubnet": NetworkSettings(base_url=url),
+            "stubnet": NetworkSettings(
+                base_url=url, client_id=CLIENT_ID, client_secret=SecretStr(CLIENT_SECRET)
+            ),
             "quotanet": NetworkSettings(base_url=url),
         },
         http_timeout_seconds=2.0,
@@ -453,6 +461,139 @@ async def test_a_channel_needing_reconnect_holds_its_posts_and_says_so(
     assert "reconnect" in held["variants"][0]["hold_reason"]
     assert held["variants"][0]["status"] == "scheduled"
     assert world.net.calls == 0
+
+
+async def refreshable_channel(world: World, brand: str) -> str:
+    """A stubnet channel whose credentials carry the refresh token the network knows."""
+    channel = await world.channel(brand, refreshable=True)
+    credentials = Credentials(access_token=TOKEN, refresh_token=REFRESH_TOKEN)
+    async with world.runtime.session() as session:
+        await bind_system(session)
+        await session.execute(
+            update(Channel)
+            .where(Channel.id == uuid.UUID(channel))
+            .values(credentials=seal(world.runtime.secrets, credentials))
+        )
+        await session.commit()
+    return channel
+
+
+async def sealed_credentials(world: World, channel: str) -> bytes | None:
+    async with world.runtime.session() as session:
+        await bind_system(session)
+        found = await session.get(Channel, uuid.UUID(channel))
+        assert found is not None
+        return found.credentials
+
+
+async def test_an_expired_token_is_refreshed_once_and_the_post_published_once(
+    world: World, worker: dramatiq.Worker
+) -> None:
+    brand = await world.brand()
+    channel = await refreshable_channel(world, brand)
+    before = await sealed_credentials(world, channel)
+    draft = await world.draft(brand, {"channel_id": channel, "text": "Jeton périmé"})
+    assert (await world.schedule(draft, soon())).status_code == 200
+    world.net.plan.append("401")  # the token expires as the post goes out
+
+    await world.make_due(draft["id"])
+    done = await world.until(draft["id"], delivered)
+    assert done["status"] == "published", done
+    assert world.net.count("Jeton périmé") == 1
+    # One refresh at the token endpoint, with the agency's app and the channel's grant.
+    assert world.net.refreshes == [
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": REFRESH_TOKEN,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        }
+    ]
+    fresh = world.net.token
+    assert fresh is not None and fresh != TOKEN
+    # The publish calls: the one the token died on, then the retry with the new token.
+    tries = world.net.publish_tries
+    assert tries[0] == (TOKEN, 401)
+    assert tries[-1] == (fresh, 201)
+    assert all(status == 401 for _, status in tries[:-1])
+
+    # The channel keeps the new tokens (sealed again) and is healthy.
+    after = await sealed_credentials(world, channel)
+    assert after is not None and after != before
+    stored = unseal(world.runtime.secrets, after)
+    assert (stored.access_token, stored.refresh_token) == (fresh, world.net.refresh_token)
+    assert stored.expires_at is not None
+    shown = (await world.client.get(f"/channels/{channel}", headers=world.headers)).json()
+    assert shown["health"] == "ok"
+    assert shown["last_error"] is None
+    assert shown["last_refreshed_at"] is not None
+    assert shown["refreshable"] is True
+    # The attempt log: one publishing attempt, published, nothing alarming in it.
+    attempts = (
+        await world.client.get(f"/publications/{draft['id']}/attempts", headers=world.headers)
+    ).json()["items"]
+    assert [(a["kind"], a["outcome"]) for a in attempts] == [("publish", "published")]
+    assert attempts[0]["post_id"] == done["variants"][0]["post_id"]
+    assert attempts[0]["message"] is None
+    assert done["variants"][0]["last_error"] is None
+    assert done["variants"][0]["hold_reason"] is None
+    assert done["variants"][0]["attempt_count"] == 1
+
+
+async def test_an_expired_token_that_cannot_be_refreshed_holds_the_post(
+    world: World, worker: dramatiq.Worker
+) -> None:
+    brand = await world.brand()
+    channel = await refreshable_channel(world, brand)
+    before = await sealed_credentials(world, channel)
+    draft = await world.draft(brand, {"channel_id": channel, "text": "Accès retiré"})
+    assert (await world.schedule(draft, soon())).status_code == 200
+    world.net.plan.append("401")
+    world.net.refresh_token = None  # the user revoked the grant at the network
+
+    await world.make_due(draft["id"])
+    held = await world.until(draft["id"], lambda p: p["variants"][0]["hold_reason"] is not None)
+    variant = held["variants"][0]
+    # Nothing went out, and the post waits on the calendar for the account to be reconnected.
+    assert world.net.posts == []
+    assert all(status == 401 for _, status in world.net.publish_tries)
+    assert len(world.net.refreshes) == 1  # asked once, refused
+    assert held["status"] == "scheduled"
+    assert variant["status"] == "scheduled"
+    assert variant["post_id"] is None
+    assert variant["hold_reason"].startswith("Held: the channel needs reconnecting")
+    # The channel says so, with the network's words; its tokens are kept as they were.
+    shown = (await world.client.get(f"/channels/{channel}", headers=world.headers)).json()
+    assert shown["health"] == "needs_reconnect"
+    assert shown["last_error"] == (
+        "StubNet refused to renew the access: The refresh token was revoked by the user"
+    )
+    assert shown["last_refreshed_at"] is None
+    assert await sealed_credentials(world, channel) == before
+    attempts = (
+        await world.client.get(f"/publications/{draft['id']}/attempts", headers=world.headers)
+    ).json()["items"]
+    assert [(a["kind"], a["outcome"], a["http_status"]) for a in attempts] == [
+        ("publish", "held", 401)
+    ]
+    # Later passes hold it without calling the network.
+    calls = len(world.net.publish_tries)
+    await world.make_due(draft["id"])
+    async with world.runtime.session() as session:
+        await bind_system(session)
+        await session.execute(
+            update(Variant)
+            .where(Variant.publication_id == uuid.UUID(draft["id"]))
+            .values(not_before=None)
+        )
+        await session.commit()
+    again = await world.until(
+        draft["id"], lambda p: "revoked" in (p["variants"][0]["hold_reason"] or "")
+    )
+    assert again["variants"][0]["status"] == "scheduled"
+    assert len(world.net.publish_tries) == calls
+    assert len(world.net.refreshes) == 1
+    assert world.net.posts == []
 
 
 # -- bad input -----------------------------------------------------------------------------------

@@ -5,8 +5,11 @@ A small HTTP API on loopback that keeps every post it accepts, honours ``Idempot
 reconciliation), takes comments and media files (uploaded before the post that names them,
 as X, Mastodon or Bluesky take them), and can be told to misbehave on the next publish calls:
 answer 429 with ``Retry-After``, answer 500, refuse, take the post and never answer
-(the answer is lost: the caller cannot know), or take the post and wait for a release so
-that a test can kill the worker while the network holds the answer.
+(the answer is lost: the caller cannot know), take the post and wait for a release so
+that a test can kill the worker while the network holds the answer, or let the access
+token expire (401). Tokens rotate as OAuth's do: ``POST /oauth/token`` trades the current
+refresh token for a new access token (and a new refresh token), and only the current
+access token is accepted.
 """
 
 from __future__ import annotations
@@ -17,17 +20,32 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
+import httpx
 from litestar import Litestar, Request, Response, get, post
 from litestar.params import FromPath
 
-from agency.connector import Capability, Comment, Connector, Limits, Media, Post, Published
+from agency.connector import (
+    AuthExpired,
+    Capability,
+    Comment,
+    Connector,
+    Credentials,
+    Limits,
+    Media,
+    Post,
+    Published,
+    Refused,
+)
 from agency.connector.base import MediaRule, Problem, files_missing
 from agency.connector.http import call, json_body
 
 TOKEN = "stubnet-access-token"
+REFRESH_TOKEN = "stubnet-refresh-token"
+CLIENT_ID = "stubnet-app"
+CLIENT_SECRET = "stubnet-app-secret"
 
 
 @dataclass
@@ -38,7 +56,8 @@ class StubNetState:
     posts: list[dict[str, Any]] = field(default_factory=list)
     comments: list[dict[str, Any]] = field(default_factory=list)
     calls: int = 0
-    # What the next publish calls do: "429:<seconds>", "500", "refuse", "lose", "hold".
+    # What the next publish calls do: "429:<seconds>", "500", "refuse", "lose", "hold",
+    # "401" (the token presented expires now: refused, and every call with it after).
     plan: deque[str] = field(default_factory=deque)
     released: threading.Event = field(default_factory=threading.Event)
     received: threading.Event = field(default_factory=threading.Event)
@@ -46,6 +65,13 @@ class StubNetState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Uploaded files by id: their type, size and SHA-256.
     media: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The access token accepted now, and the refresh token that renews it (None: the grant
+    # was revoked, renewing is refused).
+    token: str | None = TOKEN
+    refresh_token: str | None = REFRESH_TOKEN
+    # Every token request, and the token each publish call carried with its answer's status.
+    refreshes: list[dict[str, str]] = field(default_factory=list)
+    publish_tries: list[tuple[str, int]] = field(default_factory=list)
 
     def count(self, text: str) -> int:
         return sum(1 for p in self.posts if p["text"] == text)
@@ -53,7 +79,15 @@ class StubNetState:
 
 def build_stubnet(state: StubNetState) -> Litestar:
     def authorized(request: Request[Any, Any, Any]) -> bool:
-        return request.headers.get("authorization") == f"Bearer {TOKEN}"
+        return state.token is not None and (
+            request.headers.get("authorization") == f"Bearer {state.token}"
+        )
+
+    def presented(request: Request[Any, Any, Any]) -> str:
+        return request.headers.get("authorization", "").removeprefix("Bearer ")
+
+    def expired() -> Response[Any]:
+        return Response({"error": "The access token expired"}, status_code=401)
 
     def store(body: dict[str, Any], key: str | None, arrived: float) -> dict[str, Any]:
         with state.lock:
@@ -77,7 +111,8 @@ def build_stubnet(state: StubNetState) -> Litestar:
     @post("/posts", status_code=201)
     async def create_post(request: Request[Any, Any, Any]) -> Response[Any]:
         if not authorized(request):
-            return Response({"error": "invalid token"}, status_code=401)
+            state.publish_tries.append((presented(request), 401))
+            return expired()
         arrived = time.time()
         state.calls += 1
         body = await request.json()
@@ -87,6 +122,12 @@ def build_stubnet(state: StubNetState) -> Litestar:
         if state.latency:
             await asyncio.sleep(state.latency)
         step = state.plan.popleft() if state.plan else "ok"
+        answers = {"401": 401, "500": 500, "refuse": 403}
+        status = 429 if step.startswith("429") else answers.get(step, 201)
+        state.publish_tries.append((presented(request), status))
+        if step == "401":  # the token dies now: a new one comes only from /oauth/token
+            state.token = None
+            return expired()
         if step.startswith("429"):
             retry = step.split(":", 1)[1] if ":" in step else "30"
             return Response(
@@ -140,7 +181,40 @@ def build_stubnet(state: StubNetState) -> Litestar:
         state.comments.append(record)
         return Response(record, status_code=201)
 
-    return Litestar([create_post, upload, recent, comment], debug=False)
+    @post("/oauth/token", status_code=200)
+    async def token(request: Request[Any, Any, Any]) -> Response[Any]:
+        """RFC 6749's refresh grant: a new access token and a new refresh token; the old
+        ones stop working."""
+        form = dict(await request.form())
+        with state.lock:
+            state.refreshes.append(form)
+            if (form.get("client_id"), form.get("client_secret")) != (CLIENT_ID, CLIENT_SECRET):
+                return Response({"error": "invalid_client"}, status_code=401)
+            if (
+                form.get("grant_type") != "refresh_token"
+                or state.refresh_token is None
+                or form.get("refresh_token") != state.refresh_token
+            ):
+                return Response(
+                    {
+                        "error": "invalid_grant",
+                        "error_description": "The refresh token was revoked by the user",
+                    },
+                    status_code=400,
+                )
+            n = len(state.refreshes)
+            state.token = f"{TOKEN}-{n}"
+            state.refresh_token = f"{REFRESH_TOKEN}-{n}"
+            return Response(
+                {
+                    "access_token": state.token,
+                    "refresh_token": state.refresh_token,
+                    "token_type": "bearer",
+                    "expires_in": 3600,
+                }
+            )
+
+    return Litestar([create_post, upload, recent, comment, token], debug=False)
 
 
 class StubNetConnector(Connector):
@@ -201,6 +275,35 @@ class StubNetConnector(Connector):
         body = json_body(response)
         return Published(post_id=body["id"], url=body.get("url"))
 
+    async def refresh(self, client_id: str | None, client_secret: str | None) -> Credentials:
+        """A new access token from the refresh token at ``/oauth/token`` (the old one dies)."""
+        current = self.credentials
+        if not current.refresh_token or not client_id:
+            raise AuthExpired("StubNet: the access cannot be renewed; reconnect.")
+        try:
+            response = await call(
+                lambda: self.http.post(
+                    f"{self.base_url}/oauth/token",
+                    data={
+                        "grant_type": "refresh_token",
+                        "refresh_token": current.refresh_token or "",
+                        "client_id": client_id,
+                        "client_secret": client_secret or "",
+                    },
+                ),
+                describe=_oauth_words,
+            )
+        except Refused as exc:  # invalid_grant: the grant is gone
+            raise AuthExpired(exc.message, status=exc.status) from exc
+        body = json_body(response)
+        return Credentials(
+            access_token=body["access_token"],
+            refresh_token=body.get("refresh_token") or current.refresh_token,
+            expires_at=datetime.now(UTC) + timedelta(seconds=int(body["expires_in"])),
+            scopes=current.scopes,
+            extra=dict(current.extra),
+        )
+
     async def find_published(self, post: Post, since: datetime) -> Published | None:
         response = await call(
             lambda: self.http.get(
@@ -224,6 +327,16 @@ class StubNetConnector(Connector):
         )
         body = json_body(response)
         return Comment(comment_id=body["id"], post_id=comment.post_id, text=text)
+
+
+def _oauth_words(response: httpx.Response) -> str | None:
+    """RFC 6749's error answer in words: the description, else the code."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    words = body.get("error_description") or body.get("error")
+    return f"StubNet refused to renew the access: {words}" if words else None
 
 
 class QuotaNetConnector(StubNetConnector):
