@@ -561,7 +561,10 @@ async def test_an_expired_token_that_cannot_be_refreshed_holds_the_post(
     assert held["status"] == "scheduled"
     assert variant["status"] == "scheduled"
     assert variant["post_id"] is None
-    assert variant["hold_reason"].startswith("Held: the channel needs reconnecting")
+    assert variant["hold_reason"] == (
+        "Held: the channel needs reconnecting (StubNet refused to renew the access: "
+        "The refresh token was revoked by the user)"
+    )
     # The channel says so, with the network's words; its tokens are kept as they were.
     shown = (await world.client.get(f"/channels/{channel}", headers=world.headers)).json()
     assert shown["health"] == "needs_reconnect"
@@ -576,6 +579,7 @@ async def test_an_expired_token_that_cannot_be_refreshed_holds_the_post(
     assert [(a["kind"], a["outcome"], a["http_status"]) for a in attempts] == [
         ("publish", "held", 401)
     ]
+    assert attempts[0]["message"] == shown["last_error"]
     # Later passes hold it without calling the network.
     calls = len(world.net.publish_tries)
     await world.make_due(draft["id"])

@@ -142,9 +142,11 @@ class ChannelService:
             raise AuthExpired(channel.last_error or "This channel needs to be reconnected.")
         try:
             return await operation(self.connector(channel))
-        except AuthExpired:
+        except AuthExpired as exc:
             if not await self.refresh(channel):
-                raise
+                # Why the access cannot be renewed (the network's words on the refresh)
+                # says more than the call's bare 401: the caller shows it.
+                raise AuthExpired(channel.last_error or exc.message, status=exc.status) from exc
         try:
             return await operation(self.connector(channel))
         except AuthExpired as exc:
