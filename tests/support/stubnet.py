@@ -73,6 +73,10 @@ class StubNetState:
     refreshes: list[dict[str, str]] = field(default_factory=list)
     publish_tries: list[tuple[str, int]] = field(default_factory=list)
 
+    def expire_token(self) -> None:
+        """The access token dies now (its refresh token still renews it)."""
+        self.token = None
+
     def count(self, text: str) -> int:
         return sum(1 for p in self.posts if p["text"] == text)
 

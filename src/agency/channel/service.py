@@ -143,10 +143,37 @@ class ChannelService:
         try:
             return await operation(self.connector(channel))
         except AuthExpired as exc:
-            if not await self.refresh(channel):
-                # Why the access cannot be renewed (the network's words on the refresh)
-                # says more than the call's bare 401: the caller shows it.
-                raise AuthExpired(channel.last_error or exc.message, status=exc.status) from exc
+            return await self._refresh_and_retry(channel, operation, exc)
+
+    async def retry_expired(
+        self,
+        channel: Channel,
+        operation: Callable[[Connector], Awaitable[T]],
+        used: str | None,
+        expired: AuthExpired,
+    ) -> T:
+        """``operation`` already answered ``expired`` with the sealed credentials ``used``:
+        refresh once and retry once, without asking again with the token known dead. When
+        the channel's credentials changed meanwhile (another call of the same batch renewed
+        them), just :meth:`call` with the new ones."""
+        if channel.credentials != used:
+            return await self.call(channel, operation)
+        if channel.health in (Health.NEEDS_RECONNECT, Health.REVOKED):
+            raise AuthExpired(channel.last_error or "This channel needs to be reconnected.")
+        return await self._refresh_and_retry(channel, operation, expired)
+
+    async def _refresh_and_retry(
+        self,
+        channel: Channel,
+        operation: Callable[[Connector], Awaitable[T]],
+        expired: AuthExpired,
+    ) -> T:
+        if not await self.refresh(channel):
+            # Why the access cannot be renewed (the network's words on the refresh) says
+            # more than the call's bare 401: the caller shows it.
+            raise AuthExpired(
+                channel.last_error or expired.message, status=expired.status
+            ) from expired
         try:
             return await operation(self.connector(channel))
         except AuthExpired as exc:

@@ -81,6 +81,8 @@ class Call:
     attempt: Attempt
     channel: Channel
     post: Post
+    # The channel's sealed credentials the call goes out with (a refresh replaces them).
+    credentials: str | None = None
 
 
 class Publisher:
@@ -166,7 +168,7 @@ class Publisher:
             variant.lease_until = now + timedelta(
                 seconds=self.runtime.settings.publishing.stale_attempt_seconds
             )
-            calls.append(Call(variant.id, attempt, channel, post))
+            calls.append(Call(variant.id, attempt, channel, post, channel.credentials))
         await self._summarize_many([publication for publication, _ in locked])
         await self._commit()  # the attempts exist before the network hears of the posts
         if not calls:
@@ -174,9 +176,10 @@ class Publisher:
 
         outcomes = list(await asyncio.gather(*(self._try(call) for call in calls)))
         for index, call in enumerate(calls):
-            if isinstance(outcomes[index], AuthExpired):
+            expired = outcomes[index]
+            if isinstance(expired, AuthExpired):
                 # Refresh the token once and try once more (this writes the channel).
-                outcomes[index] = await self._try_refreshed(call)
+                outcomes[index] = await self._try_refreshed(call, expired)
 
         relocked = await self._lock_many([call.variant_id for call in calls], skip_locked=False)
         by_id = {variant.id: (publication, variant) for publication, variant in relocked}
@@ -208,9 +211,11 @@ class Publisher:
             logger.exception("publishing variant %s failed unexpectedly", call.variant_id)
             return OutcomeUnknown(f"Internal error during the call: {exc}")
 
-    async def _try_refreshed(self, call: Call) -> Published | ConnectorError:
+    async def _try_refreshed(self, call: Call, expired: AuthExpired) -> Published | ConnectorError:
         try:
-            return await self.channels.call(call.channel, lambda c: c.publish(call.post))
+            return await self.channels.retry_expired(
+                call.channel, lambda c: c.publish(call.post), call.credentials, expired
+            )
         except ConnectorError as exc:
             return exc
         except Exception as exc:
