@@ -181,6 +181,7 @@ class Peer:
     comment_as_reply: bool = True  # the pipeline posts the first comment after the post
     file: tuple[str, bytes, str] | None = None  # uploaded and attached: name, bytes, type
     comment: bool = True  # the network takes a first comment
+    oauth: OAuthPeer | None = None  # the fake and its authorization server, where one
 
 
 def body_of(request: httpx.Request) -> dict[str, Any]:
@@ -355,6 +356,7 @@ def _oauth_fake(network: str, stack: ExitStack) -> Peer:
         comment_as_reply=network in ("linkedin", "youtube"),
         file=file,
         comment=comment,
+        oauth=peer,
     )
 
 
@@ -499,3 +501,66 @@ async def test_a_connected_account_publishes_through_the_worker(studio: Studio, 
     for answer in studio.answers:
         for secret in secrets:
             assert secret not in answer.text, (answer.request.url, secret)
+
+
+@pytest.mark.parametrize("peer", ["linkedin"], indirect=True)
+async def test_a_token_expired_at_the_network_is_refreshed_and_the_post_published(
+    studio: Studio, peer: Peer
+) -> None:
+    """LinkedIn's access token dies (its refresh token lives on): the worker's publish call is
+    answered 401, the token is renewed once at LinkedIn's token endpoint with the agency's
+    app, the post goes out once with the new token, and the first comment too."""
+    assert peer.oauth is not None and isinstance(peer.oauth.fake, FakeLinkedIn)
+    fake = peer.oauth.fake
+    brand_id = await create_brand(studio.client, studio.tenant)
+    channel_id = await peer.connect(studio, brand_id)
+    before = await studio.tokens(channel_id)
+    refreshes = len(peer.oauth.token_requests())
+    dead = fake.token
+    assert dead in before
+    fake.tokens.clear()  # every access token LinkedIn issued is expired now
+
+    drafted = await studio.client.post(
+        f"/brands/{brand_id}/publications",
+        json={
+            "title": "Hiver",
+            "variants": [{"channel_id": channel_id, "text": TEXT, "first_comment": COMMENT}],
+        },
+        headers=studio.headers,
+    )
+    assert drafted.status_code == 201, drafted.text
+    scheduled = await schedule(studio.client, studio.headers, drafted.json(), soon())
+    assert scheduled.status_code == 200, scheduled.text
+    publication_id = drafted.json()["id"]
+    await make_due(studio.runtime, publication_id)
+    done = await until(
+        studio.runtime,
+        lambda: studio.get(f"/publications/{publication_id}"),
+        lambda p: delivered(p) and p["variants"][0]["first_comment_status"] is not None,
+        within=30,
+    )
+    [published] = done["variants"]
+    attempts = (await studio.get(f"/publications/{publication_id}/attempts"))["items"]
+    assert (done["status"], published["last_error"]) == ("published", None), attempts
+    assert [(a["kind"], a["outcome"]) for a in attempts] == [
+        ("publish", "published"),
+        ("first_comment", "published"),
+    ]
+    assert published_on(peer.oauth, published["post_id"]) == (TEXT, [COMMENT])
+    assert len(fake.posts) == 1
+
+    # One refresh at LinkedIn's token endpoint: the channel's refresh token, the agency's app.
+    [refresh] = peer.oauth.token_requests()[refreshes:]
+    assert refresh["grant_type"] == "refresh_token"
+    assert refresh["refresh_token"] == fake.refresh_token
+    assert refresh["client_id"] == peer.oauth.oauth.client_id
+    # The post: refused with the dead token once, then sent with the new one.
+    fresh = fake.token
+    assert fresh != dead
+    sent = studio.runtime.sent("POST", "/rest/posts")
+    assert [r.headers["authorization"] for r in sent] == [f"Bearer {dead}", f"Bearer {fresh}"]
+    # The channel keeps the new access token (sealed), healthy.
+    assert await studio.tokens(channel_id) == {fresh, fake.refresh_token}
+    channel = await studio.get(f"/channels/{channel_id}")
+    assert (channel["health"], channel["last_error"]) == ("ok", None)
+    assert channel["last_refreshed_at"] is not None
