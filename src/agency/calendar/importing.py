@@ -262,7 +262,9 @@ class ImportService:
         assert checked.channel is not None and checked.data is not None
         publication = Publication(brand_id=brand.id, title=checked.data.title, utm={}, tags=[])
         variant = Variant(id=new_id(), network=checked.channel.network, **variant_fields(item))
-        found = await self.publications.problems(publication, [variant], brand, lookup.described)
+        found = await self.publications.composer.problems(
+            publication, [variant], brand, lookup.described
+        )
         for problem in found.get(variant.id, []):
             checked.refuse(_column(problem.field), problem.message, problem.code)
 

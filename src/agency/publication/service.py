@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agency.audit.repository import AuditRepository
 from agency.brand.models import Brand
 from agency.brand.repository import BrandRepository
-from agency.connector.base import Media
 from agency.kernel.db import utcnow
 from agency.kernel.errors import Conflict, InvalidInput, NotFound
 from agency.kernel.http import check_if_match
@@ -83,7 +82,7 @@ class PublicationService:
 
     async def get(self, publication_id: uuid.UUID) -> tuple[Publication, list[Variant], Problems]:
         publication, variants = await self.repo.with_variants(publication_id)
-        return publication, variants, await self.problems(publication, variants)
+        return publication, variants, await self.composer.problems(publication, variants)
 
     async def page(
         self,
@@ -101,16 +100,6 @@ class PublicationService:
     async def history(self, publication_id: uuid.UUID) -> list[PublicationVersion]:
         await self.repo.get(publication_id)
         return await self.versions.of_publication(publication_id)
-
-    async def problems(
-        self,
-        publication: Publication,
-        variants: Sequence[Variant],
-        brand: Brand | None = None,
-        media: Mapping[uuid.UUID, Media] | None = None,
-    ) -> Problems:
-        """Each variant's problems on its network and against the brand's charter."""
-        return await self.composer.problems(publication, variants, brand, media)
 
     # -- composing ---------------------------------------------------------------------------
 
@@ -488,7 +477,7 @@ class PublicationService:
                 "A publication needs at least one channel.",
                 errors=[{"field": "variants", "message": "no variant"}],
             )
-        found = await self.problems(publication, variants)
+        found = await self.composer.problems(publication, variants)
         errors = [
             {"field": f"variants[{i}].{p.field}", "message": p.message, "code": p.code}
             for i, v in enumerate(variants)
