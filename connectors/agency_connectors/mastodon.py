@@ -81,13 +81,13 @@ OAUTH = OAuthMetadata(
     pkce=True,
     token_auth_method="client_secret_post",
     refreshable=False,
-    # "Query strings, form data, and JSON submitted via POST body are equally understood
-    # by the API" (docs.joinmastodon.org/client/intro/#parameters); the published
-    # description declares JSON bodies only, so we send JSON.
-    token_request_body="json",
     # POST /oauth/revoke with client_id, client_secret and token (docs.joinmastodon.org
-    # /methods/oauth/#revoke); it takes the same JSON body as the token endpoint.
+    # /methods/oauth/#revoke). "Query strings, form data, and JSON submitted via POST body
+    # are equally understood by the API" (docs.joinmastodon.org/client/intro/#parameters);
+    # the published description declares a JSON body for this endpoint only, so it gets
+    # JSON. The token endpoint takes RFC 6749's form, as the server and description do.
     revocation_url="https://mastodon.social/oauth/revoke",
+    revocation_request_body="json",
 )
 
 

@@ -32,7 +32,7 @@ from agency.connector import (
     Refused,
 )
 from agency.connector.base import BytesSource, Comment
-from agency.connector.oauth import OAuthClient, authorization_request
+from agency.connector.oauth import OAuthClient, authorization_request, exchange_code
 from agency_connectors.mastodon import MastodonConnector
 from tests.connectors.contract import ConnectorContract
 from tests.support.prism import RequestViolation
@@ -158,6 +158,28 @@ async def test_register_app_on_the_instance(
         "website": "https://agency.example",
     }
     assert client_id and secret
+
+
+async def test_the_code_is_exchanged_as_a_form_the_description_allows(
+    peer_http: httpx.AsyncClient, prism_mastodon: str, sent: list[httpx.Request]
+) -> None:
+    # RFC 6749 section 4.1.3 sends the token request as a form, which Mastodon reads and its
+    # description now lists; Prism fails the test on any body it does not allow.
+    meta = MastodonConnector.oauth_metadata(prism_mastodon)
+    client = OAuthClient("client-id", "client-secret", "https://agency.example/callback")
+    credentials = await exchange_code(peer_http, meta, client, "granted", "verifier")
+    [request] = sent
+    assert request.url.path == "/oauth/token"
+    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert parse_qs(request.content.decode()) == {
+        "grant_type": ["authorization_code"],
+        "code": ["granted"],
+        "redirect_uri": ["https://agency.example/callback"],
+        "code_verifier": ["verifier"],
+        "client_id": ["client-id"],
+        "client_secret": ["client-secret"],
+    }
+    assert credentials.access_token
 
 
 def test_oauth_endpoints_come_from_the_instance() -> None:

@@ -60,12 +60,13 @@ class OAuthMetadata:
     refreshable: bool = True
     # What the network calls the client id in its requests (TikTok says "client_key").
     client_id_param: str = "client_id"
-    # How the token request's parameters travel: RFC 6749's form encoding, or a JSON object
-    # for servers that take both and publish only the JSON shape (Mastodon's description).
-    token_request_body: Literal["form", "json"] = "form"
     # RFC 7009's revocation endpoint, when the network has one that ends this grant alone;
-    # it takes the client authentication and body format of the token endpoint.
+    # it takes the client authentication of the token endpoint.
     revocation_url: str | None = None
+    # How the revocation request's parameters travel: RFC 7009's form encoding, or a JSON
+    # object for servers that take both and publish only the JSON shape (Mastodon's
+    # description). The token request is always a form, as RFC 6749 section 4.1.3 says.
+    revocation_request_body: Literal["form", "json"] = "form"
 
 
 @dataclass(frozen=True)

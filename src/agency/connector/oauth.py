@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -79,6 +79,7 @@ async def _client_post(
     url: str,
     form: dict[str, str],
     endpoint: str,
+    body_format: Literal["form", "json"] = "form",
 ) -> httpx.Response:
     """POST ``form`` to one of the network's OAuth endpoints, the client authenticated the
     way the network wants it (RFC 6749 section 2.3.1) and the body in its format."""
@@ -90,7 +91,7 @@ async def _client_post(
         form[meta.client_id_param] = client.client_id
         if meta.token_auth_method == "client_secret_post" and client.client_secret:
             form["client_secret"] = client.client_secret
-    if meta.token_request_body == "json":
+    if body_format == "json":
         body_kwargs: dict[str, Any] = {"json": form}
     else:
         body_kwargs = {
@@ -157,7 +158,13 @@ async def revoke_token(
     if token_type_hint:
         form["token_type_hint"] = token_type_hint
     response = await _client_post(
-        http, meta, client, meta.revocation_url, form, "revocation endpoint"
+        http,
+        meta,
+        client,
+        meta.revocation_url,
+        form,
+        "revocation endpoint",
+        meta.revocation_request_body,
     )
     if response.is_error:
         _, words = _error_words(response, _json_object(response))
