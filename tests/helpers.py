@@ -125,3 +125,42 @@ async def insert_channel(
         session.add(channel)
         await session.commit()
     return str(channel.id)
+
+
+async def add_client_member(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    brand_id: str,
+    email: str,
+    permissions: list[str] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """Give ``email`` a place on a brand through the API; returns the client member."""
+    body = {
+        "name": fields.pop("name", "Claire Client"),
+        "email": email,
+        "reporting_line": fields.pop("reporting_line", "marketing"),
+        "permissions": permissions if permissions is not None else ["calendar:read"],
+        **fields,
+    }
+    created = await client.post(
+        f"/brands/{brand_id}/client-members", json=body, headers=tenant.headers
+    )
+    assert created.status_code == 201, created.text
+    member: dict[str, Any] = created.json()
+    return member
+
+
+async def client_session(runtime: Any, agency_id: Any, user_id: Any) -> str:
+    """A client member's session token, as a sign-in would open it."""
+    import uuid
+    from datetime import timedelta
+
+    from agency.auth.service import start_client_session
+
+    async with runtime.session() as session:
+        issued, _ = await start_client_session(
+            session, agency_id, uuid.UUID(str(user_id)), timedelta(hours=1)
+        )
+        await session.commit()
+        return issued.token

@@ -24,7 +24,14 @@ from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import bind_tenant
 from agency.member.models import Membership
 from tests.conftest import PostgresServer, RedisServer, Tenant, make_settings
-from tests.helpers import assert_problem, insert_channel_objects, invite_and_join
+from tests.helpers import (
+    add_client_member,
+    assert_problem,
+    bearer,
+    client_session,
+    insert_channel_objects,
+    invite_and_join,
+)
 
 # Path parameter -> which of tenant B's objects to put there.
 ID_PARAMS = {
@@ -41,6 +48,7 @@ ID_PARAMS = {
     "variant_id": "variant",
     "feed_id": "calendar_feed",
     "media_id": "media",
+    "client_member_id": "client_member",
 }
 # Path parameters of public routes that are not ids: a capability token, a network name.
 # The matrix sends a value that names nothing; the route must still answer 4xx, leak nothing.
@@ -74,6 +82,12 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/webhooks"): {"url": "https://hooks.example.com/matrix"},
     ("PATCH", "/webhooks/{webhook_id}"): {"description": "Renamed"},
     ("PATCH", "/media/{media_id}"): {"alt_text": "Renamed"},
+    ("POST", "/brands/{brand_id}/client-members"): {
+        "name": "Matrix",
+        "email": "matrix@client.example",
+        "reporting_line": "marketing",
+    },
+    ("PATCH", "/client-members/{client_member_id}"): {"name": "Renamed"},
 }
 
 
@@ -126,12 +140,16 @@ async def _objects_of(
         f"/brands/{brand.json()['id']}/calendar-feeds", json={}, headers=tenant.headers
     )
     assert feed.status_code == 201, feed.text
+    client_member = await add_client_member(
+        client, tenant, brand.json()["id"], f"rp@{tenant.slug}-client.example"
+    )
     return {
         **channel_objects,
         "brand": brand.json()["id"],
         "publication": publication.json()["id"],
         "variant": publication.json()["variants"][0]["id"],
         "calendar_feed": feed.json()["id"],
+        "client_member": client_member["id"],
         "member": member["id"],
         "invitation": invitation.json()["id"],
         "api_token": token.json()["id"],
@@ -227,6 +245,58 @@ async def test_every_route_hides_other_tenants(
             assert marker not in text, f"{method} {url} leaked {marker}"
         checked += 1
     assert checked >= 15
+
+
+async def test_a_client_member_reaches_nothing_of_another_brand(
+    matrix_client: tuple[httpx.AsyncClient, Litestar], runtime: Runtime, tenant_a: Tenant
+) -> None:
+    """A client member of brand A, with every client permission, walks every route: brand B
+    of the same agency answers 404 like a missing object, agency-only routes 403 or 404."""
+    client, app = matrix_client
+    b_ids = await _objects_of(client, runtime, tenant_a)
+    mine = await client.post(
+        "/brands",
+        json={"name": "A brand", "slug": "a-brand", "timezone": "Europe/Paris"},
+        headers=tenant_a.headers,
+    )
+    everything = ["calendar:read", "comment", "approve", "reports:read", "reports:receive"]
+    member = await add_client_member(
+        client, tenant_a, mine.json()["id"], "dg@a-client.example", everything
+    )
+    headers = bearer(await client_session(runtime, tenant_a.agency_id, member["user_id"]))
+    b_markers = [*b_ids.values(), tenant_a.owner_email]
+    opened = []
+    ordered = sorted(operations(app), key=lambda op: op[1] == "/auth/logout")
+    for method, template, handler in ordered:
+        if handler.opt.get("public"):
+            continue  # no credential involved; the tenant matrix covers them
+        params = re.findall(r"\{(\w+)\}", template)
+        url, missing_url, swaps = template, template, []
+        for param in params:
+            b_id, nowhere = b_ids[ID_PARAMS[param]], str(uuid.uuid4())
+            url = url.replace("{" + param + "}", b_id)
+            missing_url = missing_url.replace("{" + param + "}", nowhere)
+            swaps.append((b_id, nowhere))
+        body = BODIES.get((method, template))
+        sent = {**headers, "If-Match": "*"}
+        response = await client.request(method, url, json=body, headers=sent)
+        allowed = {403, 404} if params else set(range(200, 500))
+        assert response.status_code in allowed, f"{method} {url}: {response.text}"
+        text = response.text
+        if response.status_code == 404:
+            # Exactly the answer for an id that exists nowhere.
+            expected = (await client.request(method, missing_url, json=body, headers=sent)).text
+            for b_id, nowhere in swaps:
+                expected = expected.replace(nowhere, b_id)
+            assert text == expected
+        for b_id, _ in swaps:
+            text = text.replace(b_id, "")
+        if response.status_code < 300:
+            opened.append((method, template))
+        for marker in b_markers:
+            assert marker not in text, f"{method} {url} leaked {marker}"
+    # What a client member may call without naming an object: their own view, nothing more.
+    assert {op for op in opened if op[0] != "GET"} <= {("POST", "/auth/logout")}
 
 
 async def test_every_private_route_requires_credentials(

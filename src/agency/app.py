@@ -34,6 +34,7 @@ from agency.channel.endpoints import (
     oauth_callback,
     use_connect_link,
 )
+from agency.client.endpoints import BrandClientMemberController, ClientMemberController
 from agency.config import Settings, get_settings
 from agency.health.endpoints import health, ready
 from agency.kernel.guards import refuse_nul_characters
@@ -57,6 +58,8 @@ API_CONTROLLERS: list[Any] = [
     InvitationController,
     AuditController,
     BrandController,
+    BrandClientMemberController,
+    ClientMemberController,
     BrandChannelController,
     ChannelController,
     ConnectionController,

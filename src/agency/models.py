@@ -5,6 +5,7 @@ from agency.auth.models import Credential
 from agency.brand.models import Brand
 from agency.calendar.models import CalendarFeed, PublicationSeries
 from agency.channel.models import Channel, Connection, ConnectLink, OAuthApp
+from agency.client.models import ClientMember
 from agency.kernel.db import Base
 from agency.kernel.idempotency import IdempotencyKey
 from agency.kernel.scheduling import PeriodicJob
@@ -22,6 +23,7 @@ __all__ = [
     "Brand",
     "CalendarFeed",
     "Channel",
+    "ClientMember",
     "ConnectLink",
     "Connection",
     "Credential",

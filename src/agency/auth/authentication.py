@@ -7,7 +7,7 @@ permission it needs in ``opt={"permission": ...}`` and the provider enforces it.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,11 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agency.auth.models import Credential
 from agency.auth.permissions import permissions_of
 from agency.auth.secrets import SESSION_PREFIX, BearerSecret, parse_bearer, secret_matches
+from agency.client.permissions import brands_granting, opened_by
+from agency.client.repository import ClientMemberRepository
 from agency.kernel.db import utcnow
 from agency.kernel.errors import Unauthorized
 from agency.kernel.tenancy import Subject, bind_tenant, scoped_select, scoped_update
 from agency.kernel.transaction import request_context
 from agency.member.models import Membership
+
+if TYPE_CHECKING:
+    import uuid
 
 LAST_USED_GRANULARITY = timedelta(minutes=5)
 _SUBJECT_STATE = "agency.subject"
@@ -47,8 +52,8 @@ async def authenticate_request(request: Request[Any, Any, Any]) -> None:
         raise Unauthorized(_INVALID)
     app_filter: bool = request.app.state.app_tenant_filter
     session = request_context(request.scope).get_session()
-    subject = await authenticate(session, bearer, app_filter=app_filter)
     permission = handler.opt.get("permission")
+    subject = await authenticate(session, bearer, app_filter=app_filter, needed=permission)
     if permission:
         subject.require(permission)
     request.state[_SUBJECT_STATE] = subject
@@ -63,8 +68,13 @@ async def provide_subject(request: Request[Any, Any, Any]) -> Subject:
 
 
 async def authenticate(
-    session: AsyncSession, bearer: BearerSecret, *, app_filter: bool = True
+    session: AsyncSession,
+    bearer: BearerSecret,
+    *,
+    app_filter: bool = True,
+    needed: str | None = None,
 ) -> Subject:
+    """The subject a bearer secret stands for; ``needed`` narrows a client member's brands."""
     agency_id, secret = bearer.agency_id, bearer.secret
     await bind_tenant(session, agency_id)
     claimed = Subject(agency_id=agency_id, kind="system", app_filter=app_filter)
@@ -95,6 +105,9 @@ async def authenticate(
             permissions=permissions_of(membership.role),
             app_filter=app_filter,
         )
+    elif credential.kind == "client_session":
+        assert credential.user_id is not None
+        subject = await _client_subject(session, claimed, credential.id, credential.user_id, needed)
     else:
         subject = Subject(
             agency_id=agency_id,
@@ -111,3 +124,29 @@ async def authenticate(
             .values(last_used_at=now)
         )
     return subject
+
+
+async def _client_subject(
+    session: AsyncSession,
+    claimed: Subject,
+    credential_id: uuid.UUID,
+    user_id: uuid.UUID,
+    needed: str | None,
+) -> Subject:
+    """A client member, narrowed to the brands on which they hold what the route needs.
+
+    Places are read on every request, so disabling or removing one takes effect at once.
+    """
+    places = await ClientMemberRepository(session, claimed).active_places_of(user_id)
+    if not places:
+        raise Unauthorized("This login no longer belongs to a client member of the agency.")
+    by_brand = {p.brand_id: list(p.permissions) for p in places}
+    return Subject(
+        agency_id=claimed.agency_id,
+        kind="client",
+        credential_id=credential_id,
+        user_id=user_id,
+        permissions=opened_by(p for granted in by_brand.values() for p in granted),
+        brand_ids=brands_granting(by_brand, needed),
+        app_filter=claimed.app_filter,
+    )

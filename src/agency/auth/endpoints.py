@@ -80,6 +80,7 @@ class AuthController(Controller):
             role=subject.role,
             permissions=sorted(subject.permissions),
             user=MeUser(id=user.id, email=user.email, name=user.name) if user else None,
+            brand_ids=sorted(subject.brand_ids) if subject.brand_ids is not None else None,
         )
 
 

@@ -4,11 +4,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ColumnElement, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from agency.kernel.db import Base, IdMixin, TimestampMixin
-from agency.kernel.tenancy import TenantMixin
+from agency.kernel.tenancy import Subject, TenantMixin
 
 
 class Credential(IdMixin, TenantMixin, TimestampMixin, Base):
@@ -31,3 +31,8 @@ class Credential(IdMixin, TenantMixin, TimestampMixin, Base):
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+
+    @classmethod
+    def brand_scope(cls, subject: Subject) -> ColumnElement[bool]:
+        """A client member reaches their own sessions (to log out), nothing else."""
+        return (cls.user_id == subject.user_id) & (cls.kind == "client_session")

@@ -58,3 +58,5 @@ class MeOut(Output):
     role: str | None
     permissions: list[str]
     user: MeUser | None
+    # A client member's brands; absent for agency staff and API tokens (the whole agency).
+    brand_ids: list[uuid.UUID] | None = None

@@ -65,6 +65,17 @@ async def start_session(
     return issued, subject
 
 
+async def start_client_session(
+    session: AsyncSession, agency_id: uuid.UUID, user_id: uuid.UUID, ttl: timedelta
+) -> tuple[Issued, Subject]:
+    """A session of a client member in one agency: it reaches all their brands there."""
+    subject = Subject(agency_id=agency_id, kind="client", user_id=user_id, brand_ids=frozenset())
+    await bind_tenant(session, agency_id)
+    issued = _issue(agency_id, "client_session", "client login", ttl, user_id=user_id, scopes=[])
+    await CredentialRepository(session, subject).add(issued.credential)
+    return issued, subject
+
+
 async def login(
     session: AsyncSession,
     email: str,
@@ -104,7 +115,7 @@ class CredentialService:
         self.audit = AuditRepository(session, subject)
 
     async def logout(self) -> None:
-        if self.subject.kind != "session" or self.subject.credential_id is None:
+        if self.subject.kind not in {"session", "client"} or self.subject.credential_id is None:
             raise Conflict(
                 "Only a login session logs out; revoke an API token with "
                 "POST /api-tokens/{id}/revoke."

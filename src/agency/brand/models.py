@@ -3,11 +3,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, String
+from sqlalchemy import JSON, ColumnElement, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from agency.kernel.db import Base, IdMixin, TimestampMixin
-from agency.kernel.tenancy import TenantMixin
+from agency.kernel.tenancy import Subject, TenantMixin
 
 
 class Brand(IdMixin, TenantMixin, TimestampMixin, Base):
@@ -31,3 +31,7 @@ class Brand(IdMixin, TenantMixin, TimestampMixin, Base):
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}
+
+    @classmethod
+    def brand_scope(cls, subject: Subject) -> ColumnElement[bool]:
+        return cls.id.in_(subject.brand_ids or ())

@@ -5,6 +5,11 @@ writable statement with :func:`scoped_select`, :func:`scoped_update` or
 :func:`scoped_delete`; nothing else filters on ``agency_id`` by hand (a test enforces it).
 The second is PostgreSQL Row-Level Security: :func:`bind_tenant` sets ``app.agency_id`` for
 the transaction and the policies written by :mod:`agency.kernel.rls` do the rest.
+
+A client member (someone of a client brand, not of the agency) is a subject of the agency too,
+narrowed to their brands: the same helpers add ``brand_id IN (their brands)`` to every
+statement. A table says how it belongs to a brand with :meth:`TenantMixin.brand_scope`; one
+that does not say (members, API tokens, webhooks...) shows a client member nothing at all.
 """
 
 from __future__ import annotations
@@ -13,14 +18,14 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import ForeignKey, Index, Select, delete, select, text, update
+from sqlalchemy import ColumnElement, ForeignKey, Index, Select, delete, false, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from sqlalchemy.sql.dml import Delete, Update
 
 from agency.kernel.errors import Forbidden
 
-SubjectKind = Literal["session", "api_token", "system"]
+SubjectKind = Literal["session", "api_token", "client", "system"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +38,8 @@ class Subject:
     user_id: uuid.UUID | None = None
     role: str | None = None
     permissions: frozenset[str] = field(default_factory=frozenset)
+    # A client member's brands (those granting what the route needs); None: the whole agency.
+    brand_ids: frozenset[uuid.UUID] | None = None
     # Only tests turn this off, to prove that RLS alone keeps tenants apart.
     app_filter: bool = True
 
@@ -50,6 +57,8 @@ class Subject:
             return "api_token", self.credential_id
         if self.kind == "system":
             return "system", None
+        if self.kind == "client":
+            return "client", self.user_id
         return "user", self.user_id
 
 
@@ -66,33 +75,36 @@ class TenantMixin:
         name = cls.__tablename__  # type: ignore[attr-defined]
         return (Index(f"ix_{name}_agency_id_id", "agency_id", "id"), *extra)
 
+    @classmethod
+    def brand_scope(cls, subject: Subject) -> ColumnElement[bool]:
+        """Which rows a client member may reach: those of their brands, or none."""
+        brand_id = getattr(cls, "brand_id", None)
+        if brand_id is None or subject.brand_ids is None:
+            return false()
+        return brand_id.in_(subject.brand_ids)  # type: ignore[no-any-return]
+
 
 M = TypeVar("M", bound=TenantMixin)
 
 
-def _tenant_clause(model: type[M], subject: Subject) -> Any:
-    return model.agency_id == subject.agency_id
+def _clauses(model: type[M], subject: Subject) -> list[Any]:
+    clauses = [model.agency_id == subject.agency_id] if subject.app_filter else []
+    # The brand wall has no RLS twin, so it stands even when the app filter is off.
+    if subject.brand_ids is not None:
+        clauses.append(model.brand_scope(subject))
+    return clauses
 
 
 def scoped_select(model: type[M], subject: Subject) -> Select[M]:
-    stmt = select(model)
-    if subject.app_filter:
-        stmt = stmt.where(_tenant_clause(model, subject))
-    return stmt
+    return select(model).where(*_clauses(model, subject))
 
 
 def scoped_update(model: type[M], subject: Subject) -> Update:
-    stmt = update(model)
-    if subject.app_filter:
-        stmt = stmt.where(_tenant_clause(model, subject))
-    return stmt
+    return update(model).where(*_clauses(model, subject))
 
 
 def scoped_delete(model: type[M], subject: Subject) -> Delete:
-    stmt = delete(model)
-    if subject.app_filter:
-        stmt = stmt.where(_tenant_clause(model, subject))
-    return stmt
+    return delete(model).where(*_clauses(model, subject))
 
 
 async def bind_tenant(session: AsyncSession, agency_id: uuid.UUID) -> None:

@@ -11,11 +11,19 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ColumnElement, ForeignKey, Index, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from agency.channel.models import Channel
 from agency.kernel.db import Base, IdMixin, TimestampMixin
-from agency.kernel.tenancy import TenantMixin
+from agency.kernel.tenancy import Subject, TenantMixin
+
+
+def _of_brand_publications(column: Any, subject: Subject) -> ColumnElement[bool]:
+    """Rows of a client member's brands, found through the publication they belong to."""
+    return column.in_(  # type: ignore[no-any-return]
+        select(Publication.id).where(Publication.brand_id.in_(subject.brand_ids or ()))
+    )
 
 
 class Publication(IdMixin, TenantMixin, TimestampMixin, Base):
@@ -127,6 +135,10 @@ class Attempt(IdMixin, TenantMixin, Base):
     retry_after_seconds: Mapped[float | None]
     post_id: Mapped[str | None] = mapped_column(String(300))
 
+    @classmethod
+    def brand_scope(cls, subject: Subject) -> ColumnElement[bool]:
+        return _of_brand_publications(cls.publication_id, subject)
+
 
 class PublicationVersion(IdMixin, TenantMixin, Base):
     """Who changed what, when: one row per change of a publication or its variants."""
@@ -153,6 +165,10 @@ class PublicationVersion(IdMixin, TenantMixin, Base):
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
+    @classmethod
+    def brand_scope(cls, subject: Subject) -> ColumnElement[bool]:
+        return _of_brand_publications(cls.publication_id, subject)
+
 
 class QueueSlot(IdMixin, TenantMixin, TimestampMixin, Base):
     """A weekly posting slot of a channel, in the brand's time zone."""
@@ -172,3 +188,9 @@ class QueueSlot(IdMixin, TenantMixin, TimestampMixin, Base):
     channel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
     weekday: Mapped[int]  # 0 = Monday ... 6 = Sunday (ISO weekday - 1)
     local_time: Mapped[str] = mapped_column(String(5))  # "HH:MM"
+
+    @classmethod
+    def brand_scope(cls, subject: Subject) -> ColumnElement[bool]:
+        return cls.channel_id.in_(
+            select(Channel.id).where(Channel.brand_id.in_(subject.brand_ids or ()))
+        )

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import uuid
+
+from litestar import Controller, Response, delete, get, patch, post
+from litestar.params import FromPath, JSONBody
+
+from agency.auth.permissions import Permission
+from agency.client.schemas import (
+    ClientMemberCreate,
+    ClientMemberOut,
+    ClientMemberPage,
+    ClientMemberUpdate,
+)
+from agency.client.service import ClientMemberService
+from agency.kernel.deps import CurrentSubject, DbSession, IdempotencyGuard, IfMatch, Paging
+from agency.kernel.http import etag
+
+
+class BrandClientMemberController(Controller):
+    path = "/brands/{brand_id:uuid}/client-members"
+    tags = ["Client members"]
+
+    @post(
+        opt={"permission": Permission.BRANDS_WRITE},
+        summary="Give a person of the client a place on this brand",
+    )
+    async def create_client_member(
+        self,
+        brand_id: FromPath[uuid.UUID],
+        data: JSONBody[ClientMemberCreate],
+        db_session: DbSession,
+        subject: CurrentSubject,
+        idempotency: IdempotencyGuard,
+    ) -> Response[ClientMemberOut]:
+        member = await ClientMemberService(db_session, subject).create(brand_id, data)
+        return Response(
+            ClientMemberOut.of(member), status_code=201, headers={"ETag": etag(member.version)}
+        )
+
+    @get(opt={"permission": Permission.MEMBERS_READ}, summary="A brand's client members")
+    async def list_client_members(
+        self,
+        brand_id: FromPath[uuid.UUID],
+        db_session: DbSession,
+        subject: CurrentSubject,
+        page: Paging,
+    ) -> ClientMemberPage:
+        rows, cursor = await ClientMemberService(db_session, subject).list(brand_id, page)
+        return ClientMemberPage(items=[ClientMemberOut.of(m) for m in rows], next_cursor=cursor)
+
+
+class ClientMemberController(Controller):
+    path = "/client-members"
+    tags = ["Client members"]
+
+    @get(
+        "/{client_member_id:uuid}",
+        opt={"permission": Permission.MEMBERS_READ},
+        summary="A client member",
+    )
+    async def get_client_member(
+        self, client_member_id: FromPath[uuid.UUID], db_session: DbSession, subject: CurrentSubject
+    ) -> Response[ClientMemberOut]:
+        member = await ClientMemberService(db_session, subject).get(client_member_id)
+        return Response(ClientMemberOut.of(member), headers={"ETag": etag(member.version)})
+
+    @patch(
+        "/{client_member_id:uuid}",
+        opt={"permission": Permission.BRANDS_WRITE},
+        summary="Change a client member (only the fields sent); disable with disabled=true",
+    )
+    async def update_client_member(
+        self,
+        client_member_id: FromPath[uuid.UUID],
+        data: JSONBody[ClientMemberUpdate],
+        db_session: DbSession,
+        subject: CurrentSubject,
+        if_match: IfMatch,
+    ) -> Response[ClientMemberOut]:
+        service = ClientMemberService(db_session, subject)
+        member = await service.update(client_member_id, data, if_match)
+        return Response(ClientMemberOut.of(member), headers={"ETag": etag(member.version)})
+
+    @delete(
+        "/{client_member_id:uuid}",
+        opt={"permission": Permission.BRANDS_WRITE},
+        summary="Remove a client member from the brand (their sessions end with it)",
+    )
+    async def remove_client_member(
+        self, client_member_id: FromPath[uuid.UUID], db_session: DbSession, subject: CurrentSubject
+    ) -> None:
+        await ClientMemberService(db_session, subject).remove(client_member_id)

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+from agency.brand.schemas import Locale, ReportingLine
+from agency.client.models import ClientMember
+from agency.client.permissions import ClientPermission
+from agency.kernel.schemas import Email, Input, Name, Output
+
+Permissions = Annotated[list[ClientPermission], msgspec.Meta(max_length=10)]
+
+
+class ClientMemberCreate(Input):
+    name: Name
+    email: Email
+    reporting_line: ReportingLine
+    locale: Locale = Locale.FR
+    permissions: Permissions = msgspec.field(
+        default_factory=lambda: [ClientPermission.CALENDAR_READ]
+    )
+
+
+class ClientMemberUpdate(Input):
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    reporting_line: ReportingLine | msgspec.UnsetType = msgspec.UNSET
+    locale: Locale | msgspec.UnsetType = msgspec.UNSET
+    permissions: Permissions | msgspec.UnsetType = msgspec.UNSET
+    disabled: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class ClientMemberOut(Output):
+    id: uuid.UUID
+    brand_id: uuid.UUID
+    user_id: uuid.UUID
+    name: str
+    email: str
+    reporting_line: ReportingLine
+    locale: Locale
+    permissions: list[ClientPermission]
+    disabled: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, m: ClientMember) -> ClientMemberOut:
+        return cls(
+            id=m.id,
+            brand_id=m.brand_id,
+            user_id=m.user_id,
+            name=m.name,
+            email=m.email,
+            reporting_line=ReportingLine(m.reporting_line),
+            locale=Locale(m.locale),
+            permissions=[ClientPermission(p) for p in m.permissions],
+            disabled=m.disabled_at is not None,
+            created_at=m.created_at,
+        )
+
+
+class ClientMemberPage(Output):
+    items: list[ClientMemberOut]
+    next_cursor: str | None
