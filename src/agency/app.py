@@ -37,6 +37,7 @@ from agency.channel.endpoints import (
 from agency.client.endpoints import BrandClientMemberController, ClientMemberController
 from agency.config import Settings, get_settings
 from agency.health.endpoints import health, ready
+from agency.kernel.decoding import AgencyRequest
 from agency.kernel.guards import refuse_nul_characters
 from agency.kernel.idempotency import IdempotentReplay, handle_replay, provide_idempotency
 from agency.kernel.logs import guard_http_logs
@@ -107,6 +108,7 @@ def create_app(
         ),
         openapi_config=openapi_config(settings),
         request_max_body_size=settings.server.max_body_bytes,
+        request_class=AgencyRequest,
         debug=False,
         state=None,
     )

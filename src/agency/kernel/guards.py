@@ -72,7 +72,7 @@ async def refuse_nul_characters(request: Request[Any, Any, Any]) -> None:
         return
     try:
         decoded = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return  # malformed JSON: the decoder's own 400 says what is wrong
     field = _pointer_to_nul(decoded)
     if field:
