@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import dramatiq
 import httpx
 import pytest
 import uvicorn
@@ -31,6 +32,7 @@ from agency.models import Base
 from agency.tenant.service import bootstrap_agency
 from tests import jobs_for_tests  # noqa: F401 - declares the test job before the broker
 from tests.support.servers import PostgresServer, RedisServer, free_port
+from tests.support.smtp import SmtpServer, smtp_settings
 
 OWNER, APP_ROLE, DB = "agency_owner", "agency_app", "agency_test"
 PASSWORD = "correct horse battery staple"
@@ -192,6 +194,32 @@ class LiveServer:
 def live_server(app: Litestar) -> Iterator[LiveServer]:
     with LiveServer(app) as server:
         yield server
+
+
+# -- e-mail: a real SMTP server, and the worker that sends -----------------------------------
+
+
+@pytest.fixture(scope="session")
+def smtp() -> Iterator[SmtpServer]:
+    with SmtpServer() as server:
+        yield server
+
+
+@pytest.fixture
+def mail_worker(runtime: Runtime) -> Iterator[dramatiq.Worker]:
+    from tests.support.publishing import running_worker
+
+    with running_worker(runtime, {"mail"}, threads=1) as consumer:
+        yield consumer
+
+
+@pytest.fixture
+def smtp_on(runtime: Runtime, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> SmtpServer:
+    """Mail goes through the test SMTP server, whose mailbox starts empty."""
+    monkeypatch.setattr(runtime.settings, "mail", smtp_settings(smtp))
+    with smtp.handler.lock:
+        smtp.handler.received.clear()
+    return smtp
 
 
 __all__ = ["asyncio"]

@@ -88,6 +88,11 @@ BODIES: dict[tuple[str, str], Any] = {
         "reporting_line": "marketing",
     },
     ("PATCH", "/client-members/{client_member_id}"): {"name": "Renamed"},
+    ("POST", "/auth/magic-link"): {
+        "email": "nobody@example.com",
+        "agency_id": "01900000-0000-7000-8000-000000000000",
+    },
+    ("POST", "/auth/magic-link/redeem"): {"token": "agm_x.y"},
 }
 
 
@@ -322,6 +327,8 @@ async def test_public_routes_are_the_expected_few(app: Litestar) -> None:
         ("GET", "/ready"),
         ("POST", "/auth/login"),
         ("POST", "/invitations/accept"),
+        ("POST", "/auth/magic-link"),
+        ("POST", "/auth/magic-link/redeem"),
         ("GET", "/oauth/callback/{network}"),
         ("GET", "/connect/{token}"),
         ("POST", "/connect/{token}"),

@@ -23,6 +23,8 @@ PUBLIC = {
     "/ready",
     "/auth/login",
     "/invitations/accept",
+    "/auth/magic-link",
+    "/auth/magic-link/redeem",
     "/oauth/callback/{network}",
     "/connect/{token}",
     "/feeds/{token}/calendar.ics",

@@ -45,6 +45,7 @@ from agency.kernel.pagination import provide_page_request
 from agency.kernel.problems import EXCEPTION_HANDLERS, STANDARD_RESPONSES, problem_spec
 from agency.kernel.runtime import Runtime, init_runtime
 from agency.kernel.transaction import transaction_middleware
+from agency.login.endpoints import MagicLinkController
 from agency.media.endpoints import ROUTES as MEDIA_ROUTES
 from agency.member.endpoints import InvitationController, MemberController
 from agency.publication.endpoints import ROUTES as PUBLICATION_ROUTES
@@ -54,6 +55,7 @@ from agency.webhook.endpoints import ROUTES as WEBHOOK_ROUTES
 API_CONTROLLERS: list[Any] = [
     AgencyController,
     AuthController,
+    MagicLinkController,
     ApiTokenController,
     MemberController,
     InvitationController,

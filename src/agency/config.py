@@ -212,6 +212,34 @@ class PublishingSettings(BaseSettings):
     )
 
 
+class MailSettings(BaseSettings):
+    """Outgoing e-mail: SMTP when a host is set, else ``.eml`` files in a local outbox."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENCY_MAIL__", extra="ignore")
+
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server; unset writes each message to `outbox_path`."
+    )
+    smtp_port: int = Field(default=587, description="SMTP port (587 STARTTLS, 465 TLS).")
+    smtp_security: str = Field(
+        default="starttls", description="`starttls`, `tls` (implicit, port 465) or `none`."
+    )
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    timeout_seconds: float = Field(default=30.0, description="Timeout of one SMTP exchange.")
+    sender: str = Field(
+        default="agency <no-reply@localhost>", description="The From of every message."
+    )
+    outbox_path: str = Field(default="var/outbox", description="Where `.eml` files go.")
+    frontend_url: str | None = Field(
+        default=None,
+        description="Where links in e-mails lead (the frontend); defaults to AGENCY_PUBLIC_URL.",
+    )
+    magic_link_ttl_minutes: int = Field(
+        default=15, description="Lifetime of an e-mailed sign-in link."
+    )
+
+
 class Settings:
     """All settings groups, read once per process (tests build their own)."""
 
@@ -227,6 +255,7 @@ class Settings:
         media: MediaSettings | None = None,
         webhooks: WebhookSettings | None = None,
         publishing: PublishingSettings | None = None,
+        mail: MailSettings | None = None,
         app_tenant_filter: bool = True,
     ) -> None:
         self.database = database or DatabaseSettings()
@@ -239,6 +268,7 @@ class Settings:
         self.media = media or MediaSettings()
         self.webhooks = webhooks or WebhookSettings()
         self.publishing = publishing or PublishingSettings()
+        self.mail = mail or MailSettings()
         # Tests switch the app-level tenant filter off to prove RLS holds on its own.
         self.app_tenant_filter = app_tenant_filter
 

@@ -9,6 +9,8 @@ from agency.client.models import ClientMember
 from agency.kernel.db import Base
 from agency.kernel.idempotency import IdempotencyKey
 from agency.kernel.scheduling import PeriodicJob
+from agency.login.models import SignInLink
+from agency.mail.models import MailMessage
 from agency.media.models import MediaAsset
 from agency.member.models import Invitation, Membership, User
 from agency.publication.models import Attempt, Publication, PublicationVersion, QueueSlot, Variant
@@ -29,6 +31,7 @@ __all__ = [
     "Credential",
     "IdempotencyKey",
     "Invitation",
+    "MailMessage",
     "MediaAsset",
     "Membership",
     "OAuthApp",
@@ -37,6 +40,7 @@ __all__ = [
     "PublicationSeries",
     "PublicationVersion",
     "QueueSlot",
+    "SignInLink",
     "User",
     "Variant",
     "WebhookDelivery",

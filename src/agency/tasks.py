@@ -2,6 +2,7 @@
 
 from agency.calendar import tasks as calendar_tasks
 from agency.channel import tasks as channel_tasks
+from agency.mail import tasks as mail_tasks
 from agency.maintenance import tasks as maintenance_tasks
 from agency.media import tasks as media_tasks
 from agency.publication import tasks as publication_tasks
@@ -10,6 +11,7 @@ from agency.webhook import tasks as webhook_tasks
 __all__ = [
     "calendar_tasks",
     "channel_tasks",
+    "mail_tasks",
     "maintenance_tasks",
     "media_tasks",
     "publication_tasks",

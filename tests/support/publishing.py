@@ -34,8 +34,13 @@ def jobs_see(runtime: Runtime) -> Iterator[None]:
 
 
 @contextmanager
-def running_worker(runtime: Runtime) -> Iterator[dramatiq.Worker]:
-    consumer = dramatiq.Worker(runtime.broker, worker_threads=2)
+def running_worker(
+    runtime: Runtime, queues: set[str] | None = None, threads: int = 2
+) -> Iterator[dramatiq.Worker]:
+    # A short poll timeout: stopping the worker at the end of a test takes that long.
+    consumer = dramatiq.Worker(
+        runtime.broker, worker_threads=threads, queues=queues, worker_timeout=100
+    )
     consumer.start()
     try:
         yield consumer

@@ -44,3 +44,26 @@ class AuditRepository(TenantRepository[AuditEvent]):
         if action:
             stmt = stmt.where(AuditEvent.action == action)
         return stmt
+
+
+async def record_refusal(
+    agency_id: uuid.UUID,
+    action: str,
+    object_type: str,
+    object_id: uuid.UUID | None,
+    changes: dict[str, Any] | None = None,
+) -> None:
+    """Record a refused sign-in in a transaction of its own.
+
+    The request's transaction is rolled back with the error it answers, and a refusal is
+    exactly what the audit log must keep.
+    """
+    from agency.kernel.runtime import current_runtime
+    from agency.kernel.tenancy import Subject, bind_tenant
+
+    async with current_runtime().session() as session:
+        await bind_tenant(session, agency_id)
+        AuditRepository(session, Subject(agency_id=agency_id, kind="system")).record(
+            action, object_type, object_id, changes
+        )
+        await session.commit()

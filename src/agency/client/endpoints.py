@@ -13,7 +13,14 @@ from agency.client.schemas import (
     ClientMemberUpdate,
 )
 from agency.client.service import ClientMemberService
-from agency.kernel.deps import CurrentSubject, DbSession, IdempotencyGuard, IfMatch, Paging
+from agency.kernel.deps import (
+    AppRuntime,
+    CurrentSubject,
+    DbSession,
+    IdempotencyGuard,
+    IfMatch,
+    Paging,
+)
 from agency.kernel.http import etag
 
 
@@ -32,8 +39,10 @@ class BrandClientMemberController(Controller):
         db_session: DbSession,
         subject: CurrentSubject,
         idempotency: IdempotencyGuard,
+        runtime: AppRuntime,
     ) -> Response[ClientMemberOut]:
-        member = await ClientMemberService(db_session, subject).create(brand_id, data)
+        service = ClientMemberService(db_session, subject)
+        member = await service.create(brand_id, data, runtime.settings)
         return Response(
             ClientMemberOut.of(member), status_code=201, headers={"ETag": etag(member.version)}
         )

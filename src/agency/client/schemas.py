@@ -19,6 +19,8 @@ class ClientMemberCreate(Input):
     email: Email
     reporting_line: ReportingLine
     locale: Locale = Locale.FR
+    # Mail them an invitation with a sign-in link (in their locale).
+    invite: bool = True
     permissions: Permissions = msgspec.field(
         default_factory=lambda: [ClientPermission.CALENDAR_READ]
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import msgspec
@@ -14,10 +15,12 @@ from agency.brand.repository import BrandRepository
 from agency.client.models import ClientMember
 from agency.client.repository import ClientMemberRepository
 from agency.client.schemas import ClientMemberCreate, ClientMemberUpdate
+from agency.config import Settings
 from agency.kernel.db import utcnow
 from agency.kernel.http import check_if_match
 from agency.kernel.pagination import PageRequest
 from agency.kernel.tenancy import Subject
+from agency.login.links import send_link
 from agency.member.models import User
 from agency.member.repository import UserRepository
 
@@ -39,13 +42,16 @@ async def person(session: AsyncSession, email: str, name: str) -> User:
 class ClientMemberService:
     def __init__(self, session: AsyncSession, subject: Subject) -> None:
         self.session = session
+        self.subject = subject
         self.repo = ClientMemberRepository(session, subject)
         self.brands = BrandRepository(session, subject)
         self.audit = AuditRepository(session, subject)
 
-    async def create(self, brand_id: uuid.UUID, data: ClientMemberCreate) -> ClientMember:
+    async def create(
+        self, brand_id: uuid.UUID, data: ClientMemberCreate, settings: Settings
+    ) -> ClientMember:
         """Give a person a place on a brand (their identity is shared across brands)."""
-        await self.brands.get(brand_id)
+        brand = await self.brands.get(brand_id)
         user = await person(self.session, data.email, data.name)
         member = ClientMember(
             brand_id=brand_id,
@@ -57,6 +63,17 @@ class ClientMemberService:
             permissions=sorted({p.value for p in data.permissions}),
         )
         await self.repo.add(member, conflict=_TAKEN)
+        if data.invite:
+            ttl = timedelta(hours=settings.auth.invitation_ttl_hours)
+            await send_link(
+                self.session,
+                self.subject,
+                settings,
+                member,
+                "client_invitation",
+                ttl,
+                brand=brand.name,
+            )
         self.audit.record(
             "client_member.created",
             "client_member",

@@ -1,0 +1,1 @@
+"""Outgoing e-mail: rendered per locale, stored sealed, sent by a worker after the commit."""
