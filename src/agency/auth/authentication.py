@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING, Any
 from litestar import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agency.auth.models import Credential
 from agency.auth.permissions import permissions_of
+from agency.auth.policy import token_permissions
+from agency.auth.repository import CredentialRepository
 from agency.auth.secrets import SESSION_PREFIX, BearerSecret, parse_bearer, secret_matches
 from agency.client.permissions import brands_granting, opened_by
 from agency.client.repository import ClientMemberRepository
 from agency.kernel.db import utcnow
 from agency.kernel.errors import Unauthorized
-from agency.kernel.tenancy import Subject, bind_tenant, scoped_select, scoped_update
+from agency.kernel.tenancy import Subject, bind_tenant
 from agency.kernel.transaction import request_context
-from agency.member.models import Membership
 
 if TYPE_CHECKING:
     import uuid
@@ -74,55 +74,55 @@ async def authenticate(
     app_filter: bool = True,
     needed: str | None = None,
 ) -> Subject:
-    """The subject a bearer secret stands for; ``needed`` narrows a client member's brands."""
+    """The subject a bearer secret stands for; ``needed`` narrows a client member's brands.
+
+    The credential and the current role of the member it acts for come in one statement, so
+    a session or a token never acts with a role its member no longer has.
+    """
     agency_id, secret = bearer.agency_id, bearer.secret
     await bind_tenant(session, agency_id)
     claimed = Subject(agency_id=agency_id, kind="system", app_filter=app_filter)
-    stmt = scoped_select(Credential, claimed).where(Credential.id == bearer.object_id)
-    credential = (await session.execute(stmt)).scalar_one_or_none()
+    credentials = CredentialRepository(session, claimed)
+    found = await credentials.find_with_holder_role(bearer.object_id)
     now = utcnow()
+    if found is None:
+        raise Unauthorized(_INVALID)
+    credential, role = found
     if (
-        credential is None
-        or credential.revoked_at is not None
+        credential.revoked_at is not None
         or (credential.expires_at is not None and credential.expires_at <= now)
         or not secret_matches(secret, credential.secret_hash)
     ):
         raise Unauthorized(_INVALID)
     if credential.kind == "session":
-        membership = (
-            await session.execute(
-                scoped_select(Membership, claimed).where(Membership.user_id == credential.user_id)
-            )
-        ).scalar_one_or_none()
-        if membership is None:
+        if role is None:
             raise Unauthorized("This login no longer belongs to a member of the agency.")
         subject = Subject(
             agency_id=agency_id,
             kind="session",
             credential_id=credential.id,
             user_id=credential.user_id,
-            role=membership.role,
-            permissions=permissions_of(membership.role),
+            role=role,
+            permissions=permissions_of(role),
             app_filter=app_filter,
         )
     elif credential.kind == "client_session":
         assert credential.user_id is not None
         subject = await _client_subject(session, claimed, credential.id, credential.user_id, needed)
     else:
+        permissions = token_permissions(credential.scopes, role, credential.system_issued)
+        if permissions is None:
+            raise Unauthorized("The member who created this API token is no longer in the agency.")
         subject = Subject(
             agency_id=agency_id,
             kind="api_token",
             credential_id=credential.id,
-            user_id=None,
-            permissions=frozenset(str(s) for s in credential.scopes),
+            on_behalf_of=credential.created_by,
+            permissions=permissions,
             app_filter=app_filter,
         )
     if credential.last_used_at is None or now - credential.last_used_at > LAST_USED_GRANULARITY:
-        await session.execute(
-            scoped_update(Credential, claimed)
-            .where(Credential.id == credential.id)
-            .values(last_used_at=now)
-        )
+        await credentials.mark_used(credential.id, now)
     return subject
 
 

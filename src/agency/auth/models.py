@@ -19,13 +19,16 @@ class Credential(IdMixin, TenantMixin, TimestampMixin, Base):
 
     __tablename__ = "credentials"
 
-    kind: Mapped[str] = mapped_column(String(20))  # "session" | "api_token"
+    kind: Mapped[str] = mapped_column(String(20))  # session | client_session | api_token
     name: Mapped[str] = mapped_column(String(200))
     # A session acts as its user; an API token as itself, with the scopes it was given.
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
+    # Issued by the admin command (or a token it issued): bounded by its scopes alone. Any
+    # other token is cut to its creator's current role, and refused once they are gone.
+    system_issued: Mapped[bool] = mapped_column(default=False)
     scopes: Mapped[list[Any]] = mapped_column(JSON, default=list)
     secret_hash: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime | None]

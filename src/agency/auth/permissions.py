@@ -58,21 +58,14 @@ _ADMIN = _MANAGER | {
     Permission.WEBHOOKS_MANAGE,
 }
 
+# Each role holds every permission of the roles below it: "not above your own role" is then a
+# test on permissions (agency.auth.policy), which also bounds API tokens and their scopes.
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.OWNER: frozenset(_ADMIN | {Permission.OWNERSHIP_MANAGE}),
     Role.ADMIN: frozenset(_ADMIN),
     Role.MANAGER: frozenset(_MANAGER),
     Role.COMMUNITY_MANAGER: frozenset(_CM),
     Role.ANALYST: frozenset(_READ),
-}
-
-# Roles an admin may grant; only an owner grants or removes ownership.
-ROLE_RANK = {
-    Role.ANALYST: 0,
-    Role.COMMUNITY_MANAGER: 1,
-    Role.MANAGER: 2,
-    Role.ADMIN: 3,
-    Role.OWNER: 4,
 }
 
 ALL_PERMISSIONS: frozenset[str] = frozenset(p.value for p in Permission)

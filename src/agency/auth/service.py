@@ -10,8 +10,9 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.audit.repository import AuditRepository
+from agency.auth import policy
 from agency.auth.models import Credential
-from agency.auth.permissions import ALL_PERMISSIONS, permissions_of
+from agency.auth.permissions import permissions_of
 from agency.auth.repository import CredentialRepository
 from agency.auth.secrets import SESSION_PREFIX, hash_secret, new_bearer, verify_password
 from agency.kernel.db import new_id, utcnow
@@ -127,23 +128,14 @@ class CredentialService:
         self, name: str, scopes: Sequence[str], expires_in_days: int | None
     ) -> Issued:
         """Mint a token whose scopes are within what its creator may do."""
-        problems = [
-            {"field": "scopes", "message": f"unknown scope '{scope}'"}
-            for scope in scopes
-            if scope not in ALL_PERMISSIONS
-        ] + [
-            {"field": "scopes", "message": f"you cannot grant '{scope}', which you do not hold"}
-            for scope in scopes
-            if scope in ALL_PERMISSIONS and not self.subject.can(scope)
-        ]
-        if problems:
-            raise InvalidInput("Some scopes cannot be granted.", errors=problems)
+        policy.require_grantable_scopes(self.subject, scopes)
         issued = _issue(
             self.subject.agency_id,
             "api_token",
             name,
             timedelta(days=expires_in_days) if expires_in_days else None,
-            created_by=self.subject.user_id,
+            created_by=policy.issuer(self.subject),
+            system_issued=policy.issues_as_system(self.subject),
             scopes=sorted(set(scopes)),
         )
         await self.repo.add(issued.credential)
@@ -159,7 +151,13 @@ class CredentialService:
         return await self.repo.get_api_token(token_id)
 
     async def revoke_api_token(self, token_id: uuid.UUID) -> None:
-        credential = await self.repo.get_api_token(token_id)
+        """A token stands for its creator: revoking it is acting on them."""
+        credential, creator_role = await self.repo.get_api_token_with_creator_role(token_id)
+        policy.require_may_act_on(
+            self.subject,
+            policy.token_holder_role(creator_role, credential.system_issued),
+            "revoke this API token",
+        )
         if credential.revoked_at is None:
             credential.revoked_at = utcnow()
             self.audit.record("api_token.revoked", "api_token", token_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -11,8 +11,10 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.audit.repository import AuditRepository
+from agency.auth import policy
 from agency.brand.repository import BrandRepository
 from agency.client.models import ClientMember
+from agency.client.permissions import opened_by
 from agency.client.repository import ClientMemberRepository
 from agency.client.schemas import ClientMemberCreate, ClientMemberUpdate
 from agency.config import Settings
@@ -52,6 +54,7 @@ class ClientMemberService:
     ) -> ClientMember:
         """Give a person a place on a brand (their identity is shared across brands)."""
         brand = await self.brands.get(brand_id)
+        self._may_hand_out(data.permissions)
         user = await person(self.session, data.email, data.name)
         member = ClientMember(
             brand_id=brand_id,
@@ -82,6 +85,11 @@ class ClientMemberService:
         )
         return member
 
+    def _may_hand_out(self, permissions: Iterable[str]) -> None:
+        policy.require_may_hand_out(
+            self.subject, opened_by(permissions), "give a client member these permissions"
+        )
+
     async def list(
         self, brand_id: uuid.UUID, page: PageRequest
     ) -> tuple[Sequence[ClientMember], str | None]:
@@ -105,6 +113,8 @@ class ClientMemberService:
                     member.disabled_at = utcnow() if value else None
                     changes["disabled"] = value
                 continue
+            if name == "permissions":
+                self._may_hand_out(value)
             new = sorted(set(msgspec.to_builtins(value))) if name == "permissions" else value
             new = msgspec.to_builtins(new)
             if getattr(member, name) != new:

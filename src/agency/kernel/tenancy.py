@@ -37,6 +37,8 @@ class Subject:
     credential_id: uuid.UUID | None = None
     user_id: uuid.UUID | None = None
     role: str | None = None
+    # An API token's creator, whose current role bounds it; None for tokens the system issued.
+    on_behalf_of: uuid.UUID | None = None
     permissions: frozenset[str] = field(default_factory=frozenset)
     # A client member's brands (those granting what the route needs); None: the whole agency.
     brand_ids: frozenset[uuid.UUID] | None = None

@@ -48,6 +48,9 @@ class Invitation(IdMixin, TenantMixin, TimestampMixin, Base):
     invited_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
+    # As for API tokens: an invitation is honoured only while its inviter may still grant
+    # its role, unless the system issued it.
+    system_issued: Mapped[bool] = mapped_column(default=False)
     expires_at: Mapped[datetime]
     accepted_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]

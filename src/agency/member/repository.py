@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -48,13 +48,15 @@ class MembershipRepository(TenantRepository[Membership]):
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def count_owners(self) -> int:
+        """Owners, locked: two owners demoting each other at once cannot both pass."""
         stmt = (
             super()
             .select()
             .where(Membership.role == "owner")
-            .with_only_columns(func.count(Membership.id))
+            .with_only_columns(Membership.id)
+            .with_for_update()
         )
-        return int((await self.session.execute(stmt)).scalar_one())
+        return len((await self.session.execute(stmt)).all())
 
 
 class InvitationRepository(TenantRepository[Invitation]):
@@ -65,3 +67,20 @@ class InvitationRepository(TenantRepository[Invitation]):
         return self.select().where(
             Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None)
         )
+
+    async def find_with_inviter_role(
+        self, invitation_id: uuid.UUID
+    ) -> tuple[Invitation, str | None] | None:
+        """An invitation and its inviter's current role (None: no longer a member)."""
+        stmt = (
+            self.select()
+            .add_columns(Membership.role)
+            .outerjoin(
+                Membership,
+                (Membership.agency_id == Invitation.agency_id)
+                & (Membership.user_id == Invitation.invited_by),
+            )
+            .where(Invitation.id == invitation_id)
+        )
+        row = (await self.session.execute(stmt)).one_or_none()
+        return None if row is None else (row[0], row[1])

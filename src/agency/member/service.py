@@ -9,7 +9,8 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.audit.repository import AuditRepository
-from agency.auth.permissions import ROLE_RANK, Role
+from agency.auth import policy
+from agency.auth.permissions import Role
 from agency.auth.secrets import (
     INVITATION_PREFIX,
     BearerSecret,
@@ -35,13 +36,6 @@ class MemberService:
         self.invitations = InvitationRepository(session, subject)
         self.audit = AuditRepository(session, subject)
 
-    def _check_can_grant(self, role: Role) -> None:
-        mine = Role(self.subject.role) if self.subject.role else None
-        if role == Role.OWNER and mine != Role.OWNER:
-            raise Forbidden("Only an owner can make someone an owner.")
-        if mine is not None and ROLE_RANK[role] > ROLE_RANK[mine]:
-            raise Forbidden(f"You cannot grant the role '{role}', above your own.")
-
     async def list(self, page: PageRequest) -> tuple[Sequence[Membership], str | None]:
         return await self.members.page(page)
 
@@ -53,9 +47,10 @@ class MemberService:
     ) -> Membership:
         member = await self.members.get(member_id)
         check_if_match(if_match, member.version)
+        policy.require_may_act_on(self.subject, member.role, "change this member's role")
+        policy.require_may_grant(self.subject, role)
         if member.role == role:
             return member
-        self._check_can_grant(role)
         if member.role == Role.OWNER:
             await self._keep_an_owner()
         self.audit.record(
@@ -67,9 +62,8 @@ class MemberService:
 
     async def remove(self, member_id: uuid.UUID) -> None:
         member = await self.members.get(member_id)
+        policy.require_may_act_on(self.subject, member.role, "remove this member")
         if member.role == Role.OWNER:
-            if self.subject.role != Role.OWNER:
-                raise Forbidden("Only an owner can remove an owner.")
             await self._keep_an_owner()
         await self.members.delete(member.id)
         self.audit.record("member.removed", "member", member.id, {"user_id": str(member.user_id)})
@@ -79,7 +73,7 @@ class MemberService:
             raise Conflict("An agency keeps at least one owner: make someone else owner first.")
 
     async def invite(self, email: str, role: Role, ttl: timedelta) -> tuple[Invitation, str]:
-        self._check_can_grant(role)
+        policy.require_may_grant(self.subject, role)
         invitation_id = new_id()
         bearer = new_bearer(self.subject.agency_id, invitation_id)
         invitation = Invitation(
@@ -87,7 +81,8 @@ class MemberService:
             email=email.strip().lower(),
             role=role.value,
             secret_hash=hash_secret(bearer.secret),
-            invited_by=self.subject.user_id,
+            invited_by=policy.issuer(self.subject),
+            system_issued=policy.issues_as_system(self.subject),
             expires_at=utcnow() + ttl,
         )
         await self.invitations.add(invitation)
@@ -101,6 +96,7 @@ class MemberService:
 
     async def revoke_invitation(self, invitation_id: uuid.UUID) -> None:
         invitation = await self.invitations.get(invitation_id)
+        policy.require_may_act_on(self.subject, invitation.role, "revoke this invitation")
         if invitation.accepted_at is not None:
             raise Conflict("This invitation was already accepted; remove the member instead.")
         invitation.revoked_at = utcnow()
@@ -114,7 +110,8 @@ async def accept_invitation(
     await bind_tenant(session, bearer.agency_id)
     subject = Subject(agency_id=bearer.agency_id, kind="system")
     invitations = InvitationRepository(session, subject)
-    invitation = await invitations.find(bearer.object_id)
+    found = await invitations.find_with_inviter_role(bearer.object_id)
+    invitation, inviter_role = found if found is not None else (None, None)
     now = utcnow()
     if (
         invitation is None
@@ -124,6 +121,10 @@ async def accept_invitation(
         or invitation.expires_at <= now
     ):
         raise NotFound("This invitation does not exist, was used, revoked or has expired.")
+    if not invitation.system_issued and not policy.may_still_grant(inviter_role, invitation.role):
+        raise Forbidden(
+            "Whoever sent this invitation may no longer grant its role: ask for a new one."
+        )
     users = UserRepository(session)
     user = await users.by_email(invitation.email)
     if user is None:

@@ -1,0 +1,260 @@
+"""Privilege: nobody acts above their own role, tokens and invitations follow their issuer's
+current role, and an Idempotency-Key's stored answer belongs to the credential that sent it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from agency.kernel.runtime import Runtime
+from tests.conftest import PASSWORD, Tenant, count_rows
+from tests.helpers import assert_problem, bearer, invite_and_join, login
+from tests.support.connect_flow import create_brand
+
+EVERYDAY_SCOPES = ["agency:read", "members:read", "members:manage", "tokens:manage"]
+
+
+async def _member(client: httpx.AsyncClient, tenant: Tenant, email: str) -> tuple[str, str]:
+    """A member's id and ETag, by e-mail."""
+    members = (await client.get("/members", headers=tenant.headers)).json()["items"]
+    member_id = next(m["id"] for m in members if m["email"] == email)
+    response = await client.get(f"/members/{member_id}", headers=tenant.headers)
+    return member_id, response.headers["etag"]
+
+
+async def _set_role(client: httpx.AsyncClient, tenant: Tenant, email: str, role: str) -> None:
+    member_id, etag = await _member(client, tenant, email)
+    changed = await client.patch(
+        f"/members/{member_id}", json={"role": role}, headers={**tenant.headers, "If-Match": etag}
+    )
+    assert changed.status_code == 200, changed.text
+
+
+async def _token(client: httpx.AsyncClient, token: str, scopes: list[str]) -> dict[str, Any]:
+    created = await client.post(
+        "/api-tokens", json={"name": "ci", "scopes": scopes}, headers=bearer(token)
+    )
+    assert created.status_code == 201, created.text
+    body: dict[str, Any] = created.json()
+    return body
+
+
+# --- the role rule on members, invitations and tokens --------------------------------------
+
+
+async def test_an_admin_cannot_demote_or_remove_an_owner(
+    client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    admin = await invite_and_join(client, tenant_a, "admin@alpha.example", "admin")
+    owner_id, etag = await _member(client, tenant_a, tenant_a.owner_email)
+    for role in ("admin", "analyst"):
+        demote = await client.patch(
+            f"/members/{owner_id}",
+            json={"role": role},
+            headers={**bearer(admin["token"]), "If-Match": etag},
+        )
+        assert_problem(demote, 403, "owner")
+    assert_problem(await client.delete(f"/members/{owner_id}", headers=bearer(admin["token"])), 403)
+    again = await client.get(f"/members/{owner_id}", headers=tenant_a.headers)
+    assert (again.json()["role"], again.headers["etag"]) == ("owner", etag)
+
+
+async def test_an_admin_cannot_make_anyone_an_owner(
+    client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    admin = await invite_and_join(client, tenant_a, "admin@alpha.example", "admin")
+    await invite_and_join(client, tenant_a, "cm@alpha.example", "community_manager")
+    for email in ("admin@alpha.example", "cm@alpha.example"):
+        member_id, etag = await _member(client, tenant_a, email)
+        promote = await client.patch(
+            f"/members/{member_id}",
+            json={"role": "owner"},
+            headers={**bearer(admin["token"]), "If-Match": etag},
+        )
+        assert_problem(promote, 403, "owner")
+
+
+async def test_an_owner_makes_and_unmakes_owners(
+    client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    owner = await login(client, tenant_a.owner_email)
+    await invite_and_join(client, tenant_a, "second@alpha.example", "admin")
+    member_id, etag = await _member(client, tenant_a, "second@alpha.example")
+    made = await client.patch(
+        f"/members/{member_id}", json={"role": "owner"}, headers={**bearer(owner), "If-Match": etag}
+    )
+    assert made.status_code == 200, made.text
+    unmade = await client.patch(
+        f"/members/{member_id}",
+        json={"role": "manager"},
+        headers={**bearer(owner), "If-Match": made.headers["etag"]},
+    )
+    assert unmade.status_code == 200, unmade.text
+
+
+async def test_an_admin_cannot_revoke_an_owners_invitation_or_token(
+    client: httpx.AsyncClient, runtime: Runtime, tenant_a: Tenant
+) -> None:
+    owner = await login(client, tenant_a.owner_email)
+    admin = await invite_and_join(client, tenant_a, "admin@alpha.example", "admin")
+    invited = await client.post(
+        "/invitations", json={"email": "co@alpha.example", "role": "owner"}, headers=bearer(owner)
+    )
+    assert invited.status_code == 201, invited.text
+    revoke = await client.delete(
+        f"/invitations/{invited.json()['id']}", headers=bearer(admin["token"])
+    )
+    assert_problem(revoke, 403, "owner")
+    owners_token = await _token(client, owner, ["agency:read"])
+    revoke = await client.post(
+        f"/api-tokens/{owners_token['id']}/revoke", headers=bearer(admin["token"])
+    )
+    assert_problem(revoke, 403, "owner")
+    assert (await client.get("/agency", headers=bearer(owners_token["token"]))).status_code == 200
+    # Their own, and a peer's, they may revoke.
+    peer = await invite_and_join(client, tenant_a, "peer@alpha.example", "admin")
+    peers_token = await _token(client, peer["token"], ["agency:read"])
+    revoke = await client.post(
+        f"/api-tokens/{peers_token['id']}/revoke", headers=bearer(admin["token"])
+    )
+    assert revoke.status_code == 204, revoke.text
+
+
+async def test_a_token_grants_no_role_holding_what_it_lacks(
+    client: httpx.AsyncClient, runtime: Runtime, tenant_a: Tenant
+) -> None:
+    owner = await login(client, tenant_a.owner_email)
+    narrow = await _token(client, owner, EVERYDAY_SCOPES)
+    before = await count_rows(runtime, "invitations")
+    invite = await client.post(
+        "/invitations",
+        json={"email": "a@alpha.example", "role": "analyst"},
+        headers=bearer(narrow["token"]),
+    )
+    assert_problem(invite, 403, "brands:read")
+    assert await count_rows(runtime, "invitations") == before
+    await invite_and_join(client, tenant_a, "cm@alpha.example", "community_manager")
+    member_id, etag = await _member(client, tenant_a, "cm@alpha.example")
+    change = await client.patch(
+        f"/members/{member_id}",
+        json={"role": "analyst"},
+        headers={**bearer(narrow["token"]), "If-Match": etag},
+    )
+    assert_problem(change, 403)
+    remove = await client.delete(f"/members/{member_id}", headers=bearer(narrow["token"]))
+    assert_problem(remove, 403)
+
+
+async def test_a_client_place_opens_nothing_its_giver_lacks(
+    client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    owner = await login(client, tenant_a.owner_email)
+    brand = await create_brand(client, tenant_a, "maison")
+    brands_only = await _token(client, owner, ["brands:read", "brands:write"])
+    body = {"name": "C", "email": "c@maison.example", "reporting_line": "marketing"}
+    refused = await client.post(
+        f"/brands/{brand}/client-members",
+        json={**body, "permissions": ["calendar:read"]},
+        headers=bearer(brands_only["token"]),
+    )
+    assert_problem(refused, 403, "publications:read")
+    given = await client.post(
+        f"/brands/{brand}/client-members",
+        json={**body, "permissions": ["reports:receive"]},
+        headers=bearer(brands_only["token"]),
+    )
+    assert given.status_code == 201, given.text
+    widen = await client.patch(
+        f"/client-members/{given.json()['id']}",
+        json={"permissions": ["reports:read"]},
+        headers={**bearer(brands_only["token"]), "If-Match": '"1"'},
+    )
+    assert_problem(widen, 403, "reports:read")
+
+
+# --- tokens and invitations follow their issuer's current role -----------------------------
+
+
+async def test_a_token_shrinks_when_its_creator_is_demoted(
+    client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    admin = await invite_and_join(client, tenant_a, "admin@alpha.example", "admin")
+    token = (await _token(client, admin["token"], EVERYDAY_SCOPES))["token"]
+    assert (await client.get("/members", headers=bearer(token))).status_code == 200
+    await _set_role(client, tenant_a, "admin@alpha.example", "analyst")
+    assert_problem(await client.get("/members", headers=bearer(token)), 403, "members:read")
+    assert_problem(await client.get("/api-tokens", headers=bearer(token)), 403)
+    me = await client.get("/auth/me", headers=bearer(token))
+    assert me.json()["permissions"] == ["agency:read"]
+    # Promoted back, the token gets back what it was given, and nothing more.
+    await _set_role(client, tenant_a, "admin@alpha.example", "owner")
+    me = await client.get("/auth/me", headers=bearer(token))
+    assert me.json()["permissions"] == sorted(EVERYDAY_SCOPES)
+
+
+async def test_a_token_stops_when_its_creator_leaves(
+    client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    admin = await invite_and_join(client, tenant_a, "admin@alpha.example", "admin")
+    token = await _token(client, admin["token"], EVERYDAY_SCOPES)
+    # A token made by that token follows the same person.
+    child = await _token(client, token["token"], ["agency:read"])
+    assert (await client.get("/agency", headers=bearer(child["token"]))).status_code == 200
+    member_id, _ = await _member(client, tenant_a, "admin@alpha.example")
+    removed = await client.delete(f"/members/{member_id}", headers=tenant_a.headers)
+    assert removed.status_code == 204
+    for secret in (token["token"], child["token"]):
+        assert_problem(await client.get("/agency", headers=bearer(secret)), 401, "no longer")
+    # Anyone managing tokens may still revoke what is left of them.
+    revoke = await client.post(f"/api-tokens/{token['id']}/revoke", headers=tenant_a.headers)
+    assert revoke.status_code == 204
+
+
+async def test_an_invitation_needs_its_inviter_to_still_hold_its_role(
+    client: httpx.AsyncClient, runtime: Runtime, tenant_a: Tenant
+) -> None:
+    admin = await invite_and_join(client, tenant_a, "admin@alpha.example", "admin")
+    invited = await client.post(
+        "/invitations",
+        json={"email": "new@alpha.example", "role": "admin"},
+        headers=bearer(admin["token"]),
+    )
+    assert invited.status_code == 201, invited.text
+    await _set_role(client, tenant_a, "admin@alpha.example", "manager")
+    members = await count_rows(runtime, "memberships")
+    accept = await client.post(
+        "/invitations/accept",
+        json={"token": invited.json()["token"], "password": PASSWORD, "name": "New"},
+    )
+    assert_problem(accept, 403, "new one")
+    assert await count_rows(runtime, "memberships") == members
+
+
+# --- Idempotency-Key replays belong to the credential that sent them -----------------------
+
+
+async def test_another_credential_never_gets_a_stored_answer(
+    client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    owner = await login(client, tenant_a.owner_email)
+    admin = await invite_and_join(client, tenant_a, "admin@alpha.example", "admin")
+    body = {"name": "deploy", "scopes": ["agency:read"]}
+    key = {"Idempotency-Key": "deploy-1"}
+    first = await client.post("/api-tokens", json=body, headers={**bearer(owner), **key})
+    assert first.status_code == 201, first.text
+    same = await client.post("/api-tokens", json=body, headers={**bearer(owner), **key})
+    assert same.headers.get("idempotent-replayed") == "true"
+    assert same.json()["token"] == first.json()["token"]
+
+    for other in (admin["token"], tenant_a.token, await login(client, tenant_a.owner_email)):
+        fresh = await client.post("/api-tokens", json=body, headers={**bearer(other), **key})
+        assert fresh.status_code == 201, fresh.text
+        assert "idempotent-replayed" not in fresh.headers
+        assert first.json()["token"] not in fresh.text
+        assert fresh.json()["id"] != first.json()["id"]
+    # Within one credential, another body under the same key is still refused.
+    other_body = await client.post(
+        "/api-tokens", json={**body, "name": "other"}, headers={**bearer(admin["token"]), **key}
+    )
+    assert_problem(other_body, 422, "Idempotency-Key")
