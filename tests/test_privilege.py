@@ -3,14 +3,19 @@ current role, and an Idempotency-Key's stored answer belongs to the credential t
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
+from alembic import command
 
+from agency.kernel.migrate import alembic_config
 from agency.kernel.runtime import Runtime
 from tests.conftest import PASSWORD, Tenant, count_rows
 from tests.helpers import assert_problem, bearer, invite_and_join, login
 from tests.support.connect_flow import create_brand
+from tests.support.servers import PostgresServer
+from tests.test_migrations import FreshPostgres
 
 EVERYDAY_SCOPES = ["agency:read", "members:read", "members:manage", "tokens:manage"]
 
@@ -258,3 +263,64 @@ async def test_another_credential_never_gets_a_stored_answer(
         "/api-tokens", json={**body, "name": "other"}, headers={**bearer(admin["token"]), **key}
     )
     assert_problem(other_body, 422, "Idempotency-Key")
+
+
+# --- the migration marks what the system issued, from the audit log -----------------------
+
+
+def test_the_migration_trusts_only_what_the_audit_log_shows_the_system_issued(
+    pg: PostgresServer,
+) -> None:
+    """Tokens and invitations made before the migration: the admin command's (and its
+    tokens' children) keep their scopes; any other without a creator is refused."""
+    db = FreshPostgres(pg)
+    try:
+        config = alembic_config(db.owner_async_url)
+        command.upgrade(config, "0009")
+        agency, user = uuid.uuid4(), uuid.uuid4()
+        cli, child, orphan, member_made = (uuid.uuid4() for _ in range(4))
+        invited_by_cli, invited_by_token = uuid.uuid4(), uuid.uuid4()
+        with pg.connect(db.name) as conn:
+            conn.execute(
+                "INSERT INTO agencies (id, name, slug, version, created_at) "
+                "VALUES (%s, 'A', 'a', 1, now())",
+                (agency,),
+            )
+            conn.execute(
+                "INSERT INTO users (id, email, name, created_at) VALUES (%s, 'u@a', 'U', now())",
+                (user,),
+            )
+            for token, creator in ((cli, None), (child, None), (orphan, None), (member_made, user)):
+                conn.execute(
+                    "INSERT INTO credentials (id, agency_id, kind, name, created_by, scopes, "
+                    "secret_hash, created_at) "
+                    "VALUES (%s, %s, 'api_token', 't', %s, '[]', '', now())",
+                    (token, agency, creator),
+                )
+            for invitation in (invited_by_cli, invited_by_token):
+                conn.execute(
+                    "INSERT INTO invitations (id, agency_id, email, role, secret_hash, "
+                    "expires_at, created_at) VALUES (%s, %s, 'x@a', 'admin', '', now(), now())",
+                    (invitation, agency),
+                )
+            events = [
+                ("system", None, "api_token.created", cli),
+                ("api_token", cli, "api_token.created", child),
+                ("user", user, "api_token.created", member_made),
+                ("system", None, "invitation.created", invited_by_cli),
+                ("api_token", orphan, "invitation.created", invited_by_token),
+            ]
+            for actor_type, actor_id, action, object_id in events:
+                conn.execute(
+                    "INSERT INTO audit_events (id, agency_id, actor_type, actor_id, action, "
+                    "object_type, object_id, changes, created_at) "
+                    "VALUES (%s, %s, %s, %s, %s, 'x', %s, '{}', now())",
+                    (uuid.uuid4(), agency, actor_type, actor_id, action, object_id),
+                )
+        command.upgrade(config, "head")
+        flags = dict(db.query("SELECT id, system_issued FROM credentials"))
+        assert flags == {cli: True, child: True, orphan: False, member_made: False}
+        flags = dict(db.query("SELECT id, system_issued FROM invitations"))
+        assert flags == {invited_by_cli: True, invited_by_token: False}
+    finally:
+        db.drop()

@@ -22,7 +22,6 @@ from agency.auth.schemas import (
 from agency.auth.service import CredentialService, login
 from agency.kernel.deps import CurrentSubject, DbSession, IdempotencyGuard, Paging
 from agency.kernel.pagination import Page
-from agency.member.repository import UserRepository
 
 
 def _token_out(c: Credential) -> ApiTokenOut:
@@ -73,7 +72,7 @@ class AuthController(Controller):
 
     @get("/me", summary="Who the credential belongs to and what it may do")
     async def me(self, db_session: DbSession, subject: CurrentSubject) -> MeOut:
-        user = await UserRepository(db_session).by_id(subject.user_id) if subject.user_id else None
+        user = await CredentialService(db_session, subject).person()
         return MeOut(
             agency_id=subject.agency_id,
             kind=subject.kind,

@@ -19,7 +19,7 @@ from agency.kernel.db import new_id, utcnow
 from agency.kernel.errors import Conflict, InvalidInput, Unauthorized
 from agency.kernel.pagination import PageRequest
 from agency.kernel.tenancy import Subject, bind_tenant
-from agency.member.models import Membership
+from agency.member.models import Membership, User
 from agency.member.repository import UserRepository
 
 
@@ -113,7 +113,12 @@ class CredentialService:
     def __init__(self, session: AsyncSession, subject: Subject) -> None:
         self.subject = subject
         self.repo = CredentialRepository(session, subject)
+        self.users = UserRepository(session)
         self.audit = AuditRepository(session, subject)
+
+    async def person(self) -> User | None:
+        """The person logged in (staff or client member); None for an API token."""
+        return await self.users.by_id(self.subject.user_id) if self.subject.user_id else None
 
     async def logout(self) -> None:
         if self.subject.kind not in {"session", "client"} or self.subject.credential_id is None:
