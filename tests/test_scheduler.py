@@ -23,6 +23,7 @@ def _scheduler_process(settings: Settings) -> subprocess.Popen[bytes]:
         **os.environ,
         "AGENCY_DATABASE_URL": settings.database.url,
         "AGENCY_REDIS_URL": settings.redis.url or "",
+        "AGENCY_SECRET_KEY": "scheduler-test-key-of-at-least-32-characters",
         "AGENCY_WORKER_SCHEDULER_INTERVAL_SECONDS": "0.02",
     }
     return subprocess.Popen(

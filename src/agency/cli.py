@@ -27,6 +27,16 @@ def configure_logging() -> None:
     guard_http_logs()
 
 
+def require_production_settings() -> None:
+    """Stop with one line (no traceback) when the configuration is unsafe for production."""
+    from agency.kernel.startup import UnsafeConfiguration, check_production
+
+    try:
+        check_production(get_settings())
+    except UnsafeConfiguration as exc:
+        raise click.ClickException(f"refusing to start: {exc}") from None
+
+
 @click.group()
 def main() -> None:
     """agency: the multi-tenant backend for social-media agencies."""
@@ -41,6 +51,7 @@ def serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
     configure_logging()
+    require_production_settings()
     uvicorn.run(
         "agency.asgi:app",
         host=host,
@@ -90,6 +101,7 @@ def worker(threads: int | None) -> None:
     from agency.kernel.runtime import init_runtime
 
     configure_logging()
+    require_production_settings()
     run_worker(init_runtime(), threads)
 
 
@@ -99,6 +111,7 @@ def scheduler() -> None:
     from agency.kernel.runtime import init_runtime
 
     configure_logging()
+    require_production_settings()
     run_scheduler_process(init_runtime())
 
 
@@ -211,6 +224,16 @@ def secrets_generate_key(key_version: int) -> None:
     click.echo(f"{key_version}:{generate_key()}")
 
 
+@secrets.command("derived-key")
+def secrets_derived_key() -> None:
+    """Print, as `0:key`, the key derived from AGENCY_SECRET_KEY that sealed tokens while
+    AGENCY_ENCRYPTION_KEYS was empty: list it after the new key, then rotate."""
+    from agency.kernel.secrets import derive_key
+
+    secret = get_settings().auth.secret_key.get_secret_value()
+    click.echo(f"0:{derive_key(secret).decode()}")
+
+
 @secrets.command("rotate")
 def secrets_rotate() -> None:
     """Re-encrypt every stored secret with the first (newest) key.
@@ -220,5 +243,8 @@ def secrets_rotate() -> None:
     """
     from agency.admin import rotate_secrets
 
+    if not get_settings().secrets.encryption_keys:
+        raise click.ClickException("AGENCY_ENCRYPTION_KEYS is empty: there is no key to rotate to.")
+    require_production_settings()
     counts = asyncio.run(rotate_secrets())
     click.echo(json.dumps({"re_encrypted": counts}, indent=2))

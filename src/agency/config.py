@@ -14,6 +14,8 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 VAR_DIR = Path("var")
+# Public by definition: only the embedded `agency run` accepts it (kernel/startup.py).
+DEVELOPMENT_SECRET_KEY = "insecure-embedded-default-change-me"
 
 
 class DatabaseSettings(BaseSettings):
@@ -57,8 +59,11 @@ class AuthSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AGENCY_", extra="ignore")
 
     secret_key: SecretStr = Field(
-        default=SecretStr("insecure-embedded-default-change-me"),
-        description="Key for signed links (connect links, OAuth state).",
+        default=SecretStr(DEVELOPMENT_SECRET_KEY),
+        description=(
+            "Key for signed links (media, connect links, OAuth state), at least 32 random "
+            "characters; production processes refuse to start without one."
+        ),
     )
     session_ttl_hours: int = Field(default=12, description="Lifetime of a login session token.")
     invitation_ttl_hours: int = Field(default=168, description="Lifetime of an invitation.")

@@ -15,7 +15,7 @@ import dramatiq
 import uvicorn
 
 from agency.app import create_app
-from agency.config import get_settings
+from agency.config import DEVELOPMENT_SECRET_KEY, get_settings
 from agency.kernel.migrate import upgrade
 from agency.kernel.runtime import init_runtime
 from agency.kernel.scheduling import run_scheduler
@@ -34,6 +34,11 @@ First time? In another terminal, create an agency, its owner and an API token:
 then call the API with:  curl -H "Authorization: Bearer <token>" {url}/agency
 """
 
+DEVELOPMENT_KEY_WARNING = (
+    "using the built-in development AGENCY_SECRET_KEY, which is public: fine on this machine, "
+    "never for real accounts (`agency serve`, `worker` and `scheduler` refuse it)"
+)
+
 
 def run_embedded(host: str, port: int) -> None:
     settings = get_settings()
@@ -48,6 +53,8 @@ def run_embedded(host: str, port: int) -> None:
     )
     url = f"http://{host}:{port}"
     print(WELCOME.format(url=url, db=settings.database.url), flush=True)
+    if settings.auth.secret_key.get_secret_value() == DEVELOPMENT_SECRET_KEY:
+        logger.warning(DEVELOPMENT_KEY_WARNING)
 
     async def main() -> None:
         stop = asyncio.Event()
