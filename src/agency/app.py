@@ -44,6 +44,7 @@ from agency.kernel.logs import guard_http_logs
 from agency.kernel.pagination import provide_page_request
 from agency.kernel.problems import EXCEPTION_HANDLERS, STANDARD_RESPONSES, problem_spec
 from agency.kernel.runtime import Runtime, init_runtime
+from agency.kernel.serving import HeaderSizeLimit
 from agency.kernel.transaction import transaction_middleware
 from agency.login.endpoints import MagicLinkController
 from agency.media.endpoints import ROUTES as MEDIA_ROUTES
@@ -95,7 +96,7 @@ def create_app(
             "page": Provide(provide_page_request),
             "runtime": Provide(lambda: runtime, sync_to_thread=False),
         },
-        middleware=[transaction_middleware],
+        middleware=[HeaderSizeLimit(settings.server.max_header_bytes), transaction_middleware],
         before_request=_before_request,
         exception_handlers={**EXCEPTION_HANDLERS, IdempotentReplay: handle_replay},
         cors_config=(

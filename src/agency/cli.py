@@ -52,14 +52,15 @@ def serve(host: str, port: int, workers: int) -> None:
 
     configure_logging()
     require_production_settings()
+    from agency.kernel.serving import uvicorn_options
+
     uvicorn.run(
         "agency.asgi:app",
         host=host,
         port=port,
         workers=workers,
         proxy_headers=True,
-        access_log=False,
-        log_level="info",
+        **uvicorn_options(),
     )
 
 

@@ -77,6 +77,9 @@ class ServerSettings(BaseSettings):
         default_factory=list, description="Comma-separated origins allowed by CORS."
     )
     max_body_bytes: int = Field(default=1_048_576, description="Largest request body accepted.")
+    max_header_bytes: int = Field(
+        default=16_384, description="Largest total of a request's header fields (else 431)."
+    )
     debug: bool = False
 
     @field_validator("cors_origins", mode="before")

@@ -19,7 +19,7 @@ from agency.config import DEVELOPMENT_SECRET_KEY, get_settings
 from agency.kernel.migrate import upgrade
 from agency.kernel.runtime import init_runtime
 from agency.kernel.scheduling import run_scheduler
-from agency.kernel.serving import tune_gc
+from agency.kernel.serving import tune_gc, uvicorn_options
 
 logger = logging.getLogger("agency.embedded")
 
@@ -48,9 +48,7 @@ def run_embedded(host: str, port: int) -> None:
     consumer.start()
     app = create_app(settings, runtime)
     app.on_startup.append(tune_gc)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, access_log=False, log_level="info")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, **uvicorn_options()))
     url = f"http://{host}:{port}"
     print(WELCOME.format(url=url, db=settings.database.url), flush=True)
     if settings.auth.secret_key.get_secret_value() == DEVELOPMENT_SECRET_KEY:
