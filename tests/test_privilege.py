@@ -216,6 +216,30 @@ async def test_a_token_stops_when_its_creator_leaves(
     assert revoke.status_code == 204
 
 
+async def test_a_token_made_by_a_token_goes_with_it(
+    client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    admin = await invite_and_join(client, tenant_a, "admin@alpha.example", "admin")
+    parent = await client.post(
+        "/api-tokens",
+        json={"name": "ci", "scopes": EVERYDAY_SCOPES, "expires_in_days": 1},
+        headers=bearer(admin["token"]),
+    )
+    assert parent.status_code == 201, parent.text
+    child = await _token(client, parent.json()["token"], EVERYDAY_SCOPES)
+    grandchild = await _token(client, child["token"], ["agency:read"])
+    # Asked for the default 90 days, they get no more than their parent's one.
+    assert child["expires_at"] == grandchild["expires_at"] == parent.json()["expires_at"]
+    revoked = await client.post(
+        f"/api-tokens/{parent.json()['id']}/revoke", headers=bearer(admin["token"])
+    )
+    assert revoked.status_code == 204
+    for secret in (child["token"], grandchild["token"]):
+        assert_problem(await client.get("/agency", headers=bearer(secret)), 401)
+    listed = (await client.get("/api-tokens", headers=tenant_a.headers)).json()["items"]
+    assert all(t["revoked_at"] for t in listed if t["name"] == "ci")
+
+
 async def test_an_invitation_needs_its_inviter_to_still_hold_its_role(
     client: httpx.AsyncClient, runtime: Runtime, tenant_a: Tenant
 ) -> None:
@@ -278,7 +302,7 @@ def test_the_migration_trusts_only_what_the_audit_log_shows_the_system_issued(
         config = alembic_config(db.owner_async_url)
         command.upgrade(config, "0009")
         agency, user = uuid.uuid4(), uuid.uuid4()
-        cli, child, orphan, member_made = (uuid.uuid4() for _ in range(4))
+        cli, child, orphan, member_made, grandchild = (uuid.uuid4() for _ in range(5))
         invited_by_cli, invited_by_token = uuid.uuid4(), uuid.uuid4()
         with pg.connect(db.name) as conn:
             conn.execute(
@@ -290,11 +314,18 @@ def test_the_migration_trusts_only_what_the_audit_log_shows_the_system_issued(
                 "INSERT INTO users (id, email, name, created_at) VALUES (%s, 'u@a', 'U', now())",
                 (user,),
             )
-            for token, creator in ((cli, None), (child, None), (orphan, None), (member_made, user)):
+            tokens = [
+                (cli, None, None),
+                (child, None, None),
+                (orphan, None, None),
+                (member_made, user, "now()"),
+                (grandchild, user, None),
+            ]
+            for token, creator, revoked in tokens:
                 conn.execute(
                     "INSERT INTO credentials (id, agency_id, kind, name, created_by, scopes, "
-                    "secret_hash, created_at) "
-                    "VALUES (%s, %s, 'api_token', 't', %s, '[]', '', now())",
+                    f"secret_hash, created_at, revoked_at) VALUES (%s, %s, 'api_token', 't', "
+                    f"%s, '[]', '', now(), {revoked or 'NULL'})",
                     (token, agency, creator),
                 )
             for invitation in (invited_by_cli, invited_by_token):
@@ -307,6 +338,7 @@ def test_the_migration_trusts_only_what_the_audit_log_shows_the_system_issued(
                 ("system", None, "api_token.created", cli),
                 ("api_token", cli, "api_token.created", child),
                 ("user", user, "api_token.created", member_made),
+                ("api_token", member_made, "api_token.created", grandchild),
                 ("system", None, "invitation.created", invited_by_cli),
                 ("api_token", orphan, "invitation.created", invited_by_token),
             ]
@@ -318,8 +350,19 @@ def test_the_migration_trusts_only_what_the_audit_log_shows_the_system_issued(
                     (uuid.uuid4(), agency, actor_type, actor_id, action, object_id),
                 )
         command.upgrade(config, "head")
-        flags = dict(db.query("SELECT id, system_issued FROM credentials"))
-        assert flags == {cli: True, child: True, orphan: False, member_made: False}
+        rows = db.query("SELECT id, system_issued, parent_id, revoked_at FROM credentials")
+        flags = {token: system for token, system, _, _ in rows}
+        assert flags == {
+            cli: True,
+            child: True,
+            orphan: False,
+            member_made: False,
+            grandchild: False,
+        }
+        # Each token learns its parent token; one whose parent was revoked goes with it.
+        parents = {token: parent for token, _, parent, _ in rows if parent}
+        assert parents == {child: cli, grandchild: member_made}
+        assert {token for token, _, _, revoked in rows if revoked} == {member_made, grandchild}
         flags = dict(db.query("SELECT id, system_issued FROM invitations"))
         assert flags == {invited_by_cli: True, invited_by_token: False}
     finally:

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from agency.kernel.rls import span_every_agency
+
 revision: str = "0010"
 down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
@@ -50,9 +52,7 @@ def _drop_default(table: str) -> None:
 
 def upgrade() -> None:
     bind = op.get_bind()
-    if bind.dialect.name == "postgresql":
-        # Row-Level Security binds the migrating role too: this backfill spans every agency.
-        op.execute("SELECT set_config('app.system', 'on', true)")
+    span_every_agency()
     _add_flag("credentials")
     _add_flag("invitations")
     # A token made by a system token is a system token: repeat until the chains are walked.
@@ -89,6 +89,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    span_every_agency()
     op.execute("DELETE FROM idempotency_keys")
     op.drop_index("uq_idempotency_keys_agency_credential_key", table_name="idempotency_keys")
     with op.batch_alter_table("idempotency_keys") as batch:

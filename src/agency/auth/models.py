@@ -29,6 +29,11 @@ class Credential(IdMixin, TenantMixin, TimestampMixin, Base):
     # Issued by the admin command (or a token it issued): bounded by its scopes alone. Any
     # other token is cut to its creator's current role, and refused once they are gone.
     system_issued: Mapped[bool] = mapped_column(default=False)
+    # The API token that created this one: revoking it revokes this one, and this one never
+    # outlives it. None when a person (a session) or the admin command created it.
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("credentials.id", ondelete="SET NULL")
+    )
     scopes: Mapped[list[Any]] = mapped_column(JSON, default=list)
     secret_hash: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime | None]

@@ -69,6 +69,21 @@ class CredentialRepository(TenantRepository[Credential]):
             raise NotFound(f"No API token with id {token_id} in this agency.")
         return row[0], row[1]
 
+    async def revoke_descendants(self, token_id: uuid.UUID, at: datetime) -> list[uuid.UUID]:
+        """Revoke every token created, directly or not, by ``token_id``; their ids."""
+        revoked: list[uuid.UUID] = []
+        frontier = [token_id]
+        while frontier:
+            stmt = (
+                scoped_update(Credential, self.subject)
+                .where(Credential.parent_id.in_(frontier), Credential.revoked_at.is_(None))
+                .values(revoked_at=at)
+                .returning(Credential.id)
+            )
+            frontier = list((await self.session.execute(stmt)).scalars().all())
+            revoked += frontier
+        return revoked
+
     async def mark_used(self, credential_id: uuid.UUID, at: datetime) -> None:
         await self.session.execute(
             scoped_update(Credential, self.subject)

@@ -143,6 +143,15 @@ class CredentialService:
             system_issued=policy.issues_as_system(self.subject),
             scopes=sorted(set(scopes)),
         )
+        if self.subject.kind == "api_token" and self.subject.credential_id is not None:
+            # Made by a token: it dies with that token, and never outlives it.
+            parent = await self.repo.get(self.subject.credential_id)
+            issued.credential.parent_id = parent.id
+            if parent.expires_at is not None and (
+                issued.credential.expires_at is None
+                or issued.credential.expires_at > parent.expires_at
+            ):
+                issued.credential.expires_at = parent.expires_at
         await self.repo.add(issued.credential)
         self.audit.record(
             "api_token.created", "api_token", issued.credential.id, {"name": name, "scopes": scopes}
@@ -163,6 +172,14 @@ class CredentialService:
             policy.token_holder_role(creator_role, credential.system_issued),
             "revoke this API token",
         )
-        if credential.revoked_at is None:
-            credential.revoked_at = utcnow()
-            self.audit.record("api_token.revoked", "api_token", token_id)
+        now = utcnow()
+        # Tokens this one created go with it, even if it was revoked before they were.
+        descendants = await self.repo.revoke_descendants(token_id, now)
+        if credential.revoked_at is None or descendants:
+            credential.revoked_at = credential.revoked_at or now
+            self.audit.record(
+                "api_token.revoked",
+                "api_token",
+                token_id,
+                {"with": [str(d) for d in descendants]} if descendants else None,
+            )

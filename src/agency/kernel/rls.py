@@ -12,7 +12,8 @@ from alembic import op
 
 CURRENT_AGENCY = "NULLIF(current_setting('app.agency_id', true), '')::uuid"
 CURRENT_USER = "NULLIF(current_setting('app.user_id', true), '')::uuid"
-SYSTEM = "coalesce(current_setting('app.system', true), '') = 'on'"
+SYSTEM_SETTING = "app.system"
+SYSTEM = f"coalesce(current_setting('{SYSTEM_SETTING}', true), '') = 'on'"
 
 
 def enable_tenant_rls(table: str, column: str = "agency_id", extra: str | None = None) -> None:
@@ -34,3 +35,9 @@ def disable_tenant_rls(table: str) -> None:
     op.execute(f"DROP POLICY IF EXISTS tenant_isolation ON {table}")
     op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
+
+
+def span_every_agency() -> None:
+    """Let a migration's data changes reach every agency's rows: FORCE binds its role too."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"SELECT set_config('{SYSTEM_SETTING}', 'on', true)")
