@@ -18,10 +18,10 @@ from litestar import Litestar
 from sqlalchemy import select
 from tests.support.servers import PostgresServer
 
+from agency.assembly import build_runtime
 from agency.audit.models import AuditEvent
 from agency.auth.secrets import SESSION_PREFIX, parse_bearer
 from agency.config import Settings
-from agency.kernel.runtime import init_runtime
 from agency.kernel.serving import tune_gc
 from agency.kernel.tenancy import bind_tenant
 from benchmarks._data import APP_PW, APP_ROLE, CREDENTIAL_SQL, DB, LIST_SQL
@@ -75,7 +75,7 @@ async def breakdown(
     agency_id, token = tenant
     bearer = parse_bearer(token, SESSION_PREFIX)
     assert bearer is not None
-    runtime = init_runtime(settings)
+    runtime = build_runtime(settings)
     app = bench_app(settings, runtime)
     tune_gc()  # as the server does once it has started
     costs: list[Cost] = []

@@ -19,10 +19,10 @@ from pathlib import Path
 import psycopg
 from tests.support.servers import PostgresServer
 
+from agency.assembly import build_runtime
 from agency.auth.permissions import ALL_PERMISSIONS, Permission
 from agency.auth.service import CredentialService
 from agency.config import DatabaseSettings, RedisSettings, Settings
-from agency.kernel.runtime import init_runtime
 from agency.kernel.tenancy import Subject, bind_system, bind_tenant
 from agency.tenant.service import bootstrap_agency
 
@@ -91,7 +91,7 @@ def make_settings(pg: PostgresServer) -> Settings:
 
 async def mint_tokens(settings: Settings, count: int) -> list[tuple[uuid.UUID, str]]:
     """Create ``count`` agencies and an ``audit:read`` API token in each, with app code."""
-    runtime = init_runtime(settings)
+    runtime = build_runtime(settings)
     minted: list[tuple[uuid.UUID, str]] = []
     try:
         for i in range(count):

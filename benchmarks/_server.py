@@ -23,8 +23,9 @@ from litestar import Litestar, get
 from tests.support.servers import PostgresServer
 
 from agency.app import create_app
+from agency.assembly import build_runtime
 from agency.config import Settings
-from agency.kernel.runtime import Runtime, init_runtime
+from agency.kernel.runtime import Runtime
 from agency.kernel.serving import tune_gc
 from benchmarks import _profile
 from benchmarks._data import APP_PW, APP_ROLE, DB, OWNER, OWNER_PW
@@ -47,7 +48,7 @@ def bench_app(settings: Settings, runtime: Runtime) -> Litestar:
 def server_app() -> Litestar:
     """uvicorn factory of the server processes, set up as ``agency.asgi`` sets up its app."""
     settings = Settings()
-    app = bench_app(settings, init_runtime(settings))
+    app = bench_app(settings, build_runtime(settings))
     app.on_startup.append(tune_gc)
     if profile := os.environ.get(_profile.ENV):
         _profile.StackSampler(Path(profile)).start()

@@ -30,8 +30,9 @@ from tests.support.desk import Desk
 from tests.support.servers import PostgresServer, RedisServer
 
 from agency.app import create_app
+from agency.assembly import build_runtime
 from agency.kernel.migrate import upgrade
-from agency.kernel.runtime import Runtime, init_runtime
+from agency.kernel.runtime import Runtime
 
 NETWORKS = ("mastodon", "x", "threads", "bluesky")
 
@@ -122,7 +123,7 @@ def main() -> int:
         pg.create_database(DB, owner=OWNER)
         settings = make_settings(pg, redis.url)
         upgrade(settings)
-        runtime = init_runtime(settings)
+        runtime = build_runtime(settings)
         asyncio.run(bench(runtime, args.rows, args.repeat, args.profile))
         return 0
     finally:

@@ -28,6 +28,7 @@ from sqlalchemy import select
 from tests.support.servers import PostgresServer, RedisServer, free_port
 from tests.support.stubnet import StubNetConnector
 
+from agency.assembly import build_runtime
 from agency.config import (
     ConnectorSettings,
     DatabaseSettings,
@@ -36,8 +37,7 @@ from agency.config import (
     Settings,
 )
 from agency.connector.registry import Registry, installed
-from agency.kernel import runtime as runtime_module
-from agency.kernel.jobs import JobBuffer, collecting, setup_broker
+from agency.kernel.jobs import JobBuffer, collecting
 from agency.kernel.migrate import upgrade
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import bind_system
@@ -121,10 +121,8 @@ def main() -> int:
         upgrade(settings)
         plan = Plan(variants=args.count, brands=20, burst=0, window=1, lead=0, workers=1, threads=1)
         seed(pg, settings, plan, datetime.now(UTC) - timedelta(seconds=5))
-        broker = setup_broker(settings)
         registry = Registry([*installed().values(), StubNetConnector])
-        runtime = Runtime(settings, broker, connectors=registry)
-        runtime_module._current = runtime
+        runtime = build_runtime(settings, connectors=registry)
         profiler = cProfile.Profile() if args.profile else None
         if profiler:
             profiler.enable()

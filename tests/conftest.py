@@ -22,11 +22,12 @@ from litestar import Litestar
 from sqlalchemy import text
 
 from agency.app import create_app
+from agency.assembly import build_runtime
 from agency.auth.permissions import ALL_PERMISSIONS
 from agency.auth.service import CredentialService
 from agency.config import DatabaseSettings, RedisSettings, Settings, WorkerSettings
 from agency.kernel.migrate import upgrade
-from agency.kernel.runtime import Runtime, init_runtime
+from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject, bind_system, bind_tenant
 from agency.models import Base
 from agency.tenant.service import bootstrap_agency
@@ -84,7 +85,7 @@ def settings(pg: PostgresServer, redis_server: RedisServer) -> Settings:
 
 @pytest.fixture(scope="session")
 def runtime(settings: Settings) -> Runtime:
-    return init_runtime(settings)
+    return build_runtime(settings)
 
 
 @pytest.fixture(scope="session")

@@ -470,12 +470,12 @@ async def test_weekly_series_keeps_its_wall_clock_time_across_spring(
         await bind_system(session)
         buffer = JobBuffer()
         with collecting(buffer):
-            assert await claim_series(session, utc("2027-03-21T08:30:01Z")) == 1
+            assert await claim_series(session, runtime, utc("2027-03-21T08:30:01Z")) == 1
         await session.commit()
     assert buffer.messages == [(REFILL_JOB, (str(desk.tenant.agency_id), series["id"]), {})]
     async with runtime.session() as session:
         with collecting(JobBuffer()):
-            await refill_series(session, *buffer.messages[0][1])
+            await refill_series(session, runtime, *buffer.messages[0][1])
         await session.commit()
     series = await _series(desk, first["id"])
     assert [p["scheduled_at"] for p in series["publications"]] == [
@@ -487,7 +487,7 @@ async def test_weekly_series_keeps_its_wall_clock_time_across_spring(
     async with runtime.session() as session:
         await bind_system(session)
         with collecting(JobBuffer()):
-            assert await claim_series(session, utc("2027-03-21T08:30:02Z")) == 0
+            assert await claim_series(session, runtime, utc("2027-03-21T08:30:02Z")) == 0
         await session.rollback()
 
     # COUNT=4: the fourth is the last; then the series is finished.
@@ -540,7 +540,7 @@ async def test_canceling_the_series_stops_future_occurrences(desk: Desk, runtime
     async with runtime.session() as session:
         await bind_system(session)
         with collecting(JobBuffer()):
-            assert await claim_series(session, utc("2027-06-01T00:00:00Z")) == 0
+            assert await claim_series(session, runtime, utc("2027-06-01T00:00:00Z")) == 0
         await session.rollback()
     assert await count_rows(runtime, "publications") == before, "nothing after cancel-series"
     calendar = await desk.get(

@@ -378,15 +378,9 @@ async def test_the_sweep_refreshes_tokens_before_they_expire(world: World) -> No
         )
         await session.commit()
     before = (await world.channel_row(str(channel.id))).credentials
-    from agency.kernel import runtime as runtime_module
-
-    previous, runtime_module._current = runtime_module._current, world.runtime
-    try:
-        async with world.runtime.session() as session:
-            await refresh_channel(session, str(world.tenant.agency_id), str(channel.id))
-            await session.commit()
-    finally:
-        runtime_module._current = previous
+    async with world.runtime.session() as session:
+        await refresh_channel(session, world.runtime, str(world.tenant.agency_id), str(channel.id))
+        await session.commit()
     row = await world.channel_row(str(channel.id))
     assert row.credentials != before
     assert row.token_expires_at is not None and row.token_expires_at > utcnow() + timedelta(

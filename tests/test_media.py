@@ -36,10 +36,11 @@ from agency.kernel.errors import NotFound
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject, bind_tenant
 from agency.media import service as media_service
-from agency.media.storage import MediaStorage, S3Storage
+from agency.media.storage import MediaStorage, S3Storage, media_storage
 from tests.conftest import Tenant, count_rows
 from tests.helpers import assert_problem, insert_channel
 from tests.support.images import picture
+from tests.support.publishing import jobs_see
 from tests.support.s3 import moto_s3, s3_client
 from tests.support.video import mjpeg_movie
 
@@ -101,7 +102,7 @@ class MediaEnv:
 
     @property
     def storage(self) -> MediaStorage:
-        return self.runtime.media_storage
+        return media_storage(self.runtime)
 
     def stored_keys(self) -> list[str]:
         if self.backend == "local":
@@ -474,15 +475,15 @@ async def test_alt_text_changes_against_the_etag(local_env: MediaEnv, tenant_a: 
 
 
 @pytest.fixture
-def media_worker(local_env: MediaEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[dramatiq.Worker]:
-    """A Dramatiq worker whose jobs see the media runtime (its storage) as the process's."""
-    monkeypatch.setattr("agency.kernel.runtime._current", local_env.runtime)
+def media_worker(local_env: MediaEnv) -> Iterator[dramatiq.Worker]:
+    """A Dramatiq worker whose jobs run with the media runtime (its storage)."""
     worker = dramatiq.Worker(local_env.runtime.broker, worker_threads=1, queues={"default"})
-    worker.start()
-    try:
-        yield worker
-    finally:
-        worker.stop()
+    with jobs_see(local_env.runtime):
+        worker.start()
+        try:
+            yield worker
+        finally:
+            worker.stop()
 
 
 async def test_deleting_removes_the_row_then_the_file_once_committed(

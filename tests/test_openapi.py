@@ -14,6 +14,7 @@ from dramatiq.brokers.stub import StubBroker
 
 from agency.app import create_app
 from agency.config import Settings
+from agency.connector.registry import Registry
 from agency.kernel.runtime import Runtime
 from agency.openapi import render
 
@@ -51,8 +52,8 @@ def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]
 
 def test_committed_document_is_what_agency_openapi_writes(tmp_path: Path) -> None:
     # `agency openapi` writes render(create_app(Settings())). It runs in a fresh interpreter,
-    # as `make openapi` does: the CLI's init_runtime() would replace this process's runtime
-    # and Dramatiq broker.
+    # as `make openapi` does: the CLI's build_runtime() would replace this process's Dramatiq
+    # broker.
     output = tmp_path / "openapi.json"
     subprocess.run(
         [
@@ -79,8 +80,8 @@ def test_committed_document_is_what_agency_openapi_writes(tmp_path: Path) -> Non
 
 def test_rendering_is_deterministic() -> None:
     settings = Settings()
-    first = render(create_app(settings, Runtime(settings, StubBroker())))
-    second = render(create_app(settings, Runtime(settings, StubBroker())))
+    first = render(create_app(settings, Runtime(settings, StubBroker(), Registry([]))))
+    second = render(create_app(settings, Runtime(settings, StubBroker(), Registry([]))))
     assert first == second, _changed_paths(json.loads(first), json.loads(second))[:20]
 
 

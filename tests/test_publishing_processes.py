@@ -18,12 +18,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-import agency.kernel.runtime as runtime_module
 from agency.app import create_app
 from agency.config import ConnectorSettings, NetworkSettings, PublishingSettings, Settings
 from agency.connector.registry import Registry
 from agency.kernel.runtime import Runtime
 from tests.conftest import LiveServer, Tenant, make_settings
+from tests.support.publishing import jobs_see
 from tests.support.servers import PostgresServer, RedisServer
 from tests.support.stubnet import StubNetConnector, StubNetState, build_stubnet
 from tests.test_publishing import World, scheduled_post
@@ -95,7 +95,8 @@ def process_env(settings: Settings, net_url: str) -> dict[str, str]:
             "AGENCY_WORKER_SCHEDULER_INTERVAL_SECONDS": "0.2",
             "AGENCY_PUBLISHING__LEASE_SECONDS": "2",
             "AGENCY_PUBLISHING__STALE_ATTEMPT_SECONDS": str(STALE_SECONDS),
-            "PYTHONPATH": str(ROOT),
+            # This checkout's code, not whichever copy the environment has installed.
+            "PYTHONPATH": os.pathsep.join(str(ROOT / d) for d in ("src", "connectors", "")),
         }
     )
     return env
@@ -123,15 +124,13 @@ async def world(
     settings.connectors = ConnectorSettings(networks={"stubnet": NetworkSettings(base_url=url)})
     settings.publishing = PublishingSettings(stale_attempt_seconds=STALE_SECONDS)
     test_runtime = Runtime(settings, runtime.broker, connectors=Registry([StubNetConnector]))
-    previous = runtime_module._current
-    runtime_module._current = test_runtime
     app = create_app(settings, test_runtime)
     try:
         transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield World(c, test_runtime, state, tenant_a)
+        with jobs_see(test_runtime):
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+                yield World(c, test_runtime, state, tenant_a)
     finally:
-        runtime_module._current = previous
         await test_runtime.dispose_current_loop()
 
 

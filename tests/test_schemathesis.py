@@ -42,6 +42,7 @@ from schemathesis.specs.openapi.checks import (
 from agency.app import create_app
 from agency.auth.permissions import ALL_PERMISSIONS
 from agency.config import Settings
+from agency.connector.registry import Registry
 from agency.kernel.runtime import Runtime
 from tests.conftest import LiveServer, Tenant
 
@@ -267,7 +268,7 @@ class _BrokerDown:
 async def test_ready_503_is_documented(
     settings: Settings, served_schema: schemathesis.BaseSchema
 ) -> None:
-    runtime = Runtime(settings, _BrokerDown())  # type: ignore[arg-type]
+    runtime = Runtime(settings, _BrokerDown(), Registry([]))  # type: ignore[arg-type]
     app: Litestar = create_app(settings, runtime)
     try:
         transport = httpx.ASGITransport(app=app)

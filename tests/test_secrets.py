@@ -73,7 +73,7 @@ async def test_rotate_re_encrypts_everything_with_the_new_key(
         new_box = box(f"2:{NEW}", f"1:{OLD}")
         async with runtime.session() as session:
             await bind_system(session)
-            counts = await rotate_all(session, new_box, batch=1)
+            counts = await rotate_all(session, new_box, Base.metadata, batch=1)
             await session.commit()
         assert counts["channels.credentials"] == 1
         assert counts["idempotency_keys.response_body"] == 1
@@ -87,7 +87,7 @@ async def test_rotate_re_encrypts_everything_with_the_new_key(
             assert key.response_body is not None
             assert b"Rotation" in only_new.decrypt_bytes(key.response_body)
             # Running it again finds nothing left to do.
-            again = await rotate_all(session, new_box)
+            again = await rotate_all(session, new_box, Base.metadata)
             assert set(again.values()) == {0}
         # And a replay of the stored answer still works with the new key alone.
         runtime.secrets = only_new

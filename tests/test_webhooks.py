@@ -112,7 +112,13 @@ class Scene:
             else:
                 await bind_tenant(session, self.tenant.agency_id)
             with collecting(buffer):
-                await emit(session, self.tenant.agency_id, event_type, data or {"id": "p-1"})
+                await emit(
+                    session,
+                    self.tenant.agency_id,
+                    event_type,
+                    data or {"id": "p-1"},
+                    self.runtime.settings.webhooks,
+                )
             if not commit:
                 await session.rollback()
                 return

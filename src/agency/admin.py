@@ -6,12 +6,14 @@ from typing import Any
 
 from sqlalchemy import select
 
+from agency.assembly import build_runtime
 from agency.auth.permissions import ALL_PERMISSIONS
 from agency.auth.service import CredentialService
 from agency.config import Settings
 from agency.kernel.errors import NotFound
-from agency.kernel.runtime import init_runtime
+from agency.kernel.secrets import rotate_all
 from agency.kernel.tenancy import Subject, bind_system, bind_tenant
+from agency.models import Base
 from agency.tenant.models import Agency
 from agency.tenant.service import bootstrap_agency
 
@@ -19,7 +21,7 @@ from agency.tenant.service import bootstrap_agency
 async def create_agency(
     name: str, slug: str, owner_email: str, owner_name: str, owner_password: str | None
 ) -> dict[str, Any]:
-    runtime = init_runtime()
+    runtime = build_runtime()
     try:
         async with runtime.session() as session:
             await bind_system(session)
@@ -40,7 +42,7 @@ async def create_agency(
 async def create_token(
     agency_slug: str, name: str, scopes: list[str], expires_in_days: int | None
 ) -> dict[str, Any]:
-    runtime = init_runtime()
+    runtime = build_runtime()
     try:
         async with runtime.session() as session:
             await bind_system(session)
@@ -69,13 +71,11 @@ async def create_token(
 
 async def rotate_secrets(settings: Settings | None = None) -> dict[str, int]:
     """Re-encrypt every stored secret with the first key of AGENCY_ENCRYPTION_KEYS."""
-    from agency.kernel.secrets import rotate_all
-
-    runtime = init_runtime(settings)
+    runtime = build_runtime(settings)
     try:
         async with runtime.session() as session:
             await bind_system(session)
-            counts = await rotate_all(session, runtime.secrets)
+            counts = await rotate_all(session, runtime.secrets, Base.metadata)
             await session.commit()
             return counts
     finally:

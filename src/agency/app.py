@@ -15,6 +15,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Server
 
 from agency import __version__
+from agency.assembly import build_runtime
 from agency.audit.endpoints import AuditController
 from agency.auth.authentication import (
     authenticate_request,
@@ -43,7 +44,7 @@ from agency.kernel.idempotency import IdempotentReplay, handle_replay, provide_i
 from agency.kernel.logs import guard_http_logs
 from agency.kernel.pagination import provide_page_request
 from agency.kernel.problems import EXCEPTION_HANDLERS, STANDARD_RESPONSES, problem_spec
-from agency.kernel.runtime import Runtime, init_runtime
+from agency.kernel.runtime import Runtime
 from agency.kernel.serving import HeaderSizeLimit
 from agency.kernel.transaction import transaction_middleware
 from agency.login.endpoints import MagicLinkController
@@ -86,7 +87,7 @@ def create_app(
 ) -> Litestar:
     """Build the API. ``extra_route_handlers`` lets tests and benchmarks add probes."""
     settings = settings or get_settings()
-    runtime = runtime or init_runtime(settings)
+    runtime = runtime or build_runtime(settings)
     app = Litestar(
         route_handlers=[health, ready, *API_CONTROLLERS, *extra_route_handlers],
         dependencies={

@@ -99,21 +99,21 @@ def run_scheduler_process(runtime: Runtime) -> None:
 @click.option("--threads", type=int, default=None, help="Worker threads (default from settings).")
 def worker(threads: int | None) -> None:
     """Run a Dramatiq worker that executes jobs from the broker."""
-    from agency.kernel.runtime import init_runtime
+    from agency.assembly import build_runtime
 
     configure_logging()
     require_production_settings()
-    run_worker(init_runtime(), threads)
+    run_worker(build_runtime(), threads)
 
 
 @main.command()
 def scheduler() -> None:
     """Run the scheduler loop that turns due rows into jobs (safe with replicas)."""
-    from agency.kernel.runtime import init_runtime
+    from agency.assembly import build_runtime
 
     configure_logging()
     require_production_settings()
-    run_scheduler_process(init_runtime())
+    run_scheduler_process(build_runtime())
 
 
 @main.command()
@@ -130,10 +130,10 @@ def run(host: str, port: int) -> None:
 @main.command()
 def check() -> None:
     """Exit 0 when the database and the broker are reachable (a probe for worker/scheduler)."""
+    from agency.assembly import build_runtime
     from agency.health.endpoints import readiness_checks
-    from agency.kernel.runtime import init_runtime
 
-    runtime = init_runtime()
+    runtime = build_runtime()
     checks = asyncio.run(readiness_checks(runtime))
     click.echo(json.dumps(checks))
     sys.exit(0 if all(v == "ok" for v in checks.values()) else 1)

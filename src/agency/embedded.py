@@ -15,9 +15,9 @@ import dramatiq
 import uvicorn
 
 from agency.app import create_app
+from agency.assembly import build_runtime
 from agency.config import DEVELOPMENT_SECRET_KEY, get_settings
 from agency.kernel.migrate import upgrade
-from agency.kernel.runtime import init_runtime
 from agency.kernel.scheduling import run_scheduler
 from agency.kernel.serving import tune_gc, uvicorn_options
 
@@ -43,7 +43,7 @@ DEVELOPMENT_KEY_WARNING = (
 def run_embedded(host: str, port: int) -> None:
     settings = get_settings()
     upgrade(settings)
-    runtime = init_runtime(settings)
+    runtime = build_runtime(settings)
     consumer = dramatiq.Worker(runtime.broker, worker_threads=settings.worker.threads)
     consumer.start()
     app = create_app(settings, runtime)

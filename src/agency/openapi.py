@@ -7,12 +7,11 @@ import json
 from litestar import Litestar
 from litestar.serialization import encode_json
 
+from agency.app import create_app
 from agency.config import Settings
 
 
 def openapi_json() -> str:
-    from agency.app import create_app
-
     app = create_app(Settings())
     return render(app)
 

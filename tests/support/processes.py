@@ -17,25 +17,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `tests` importable as a script
 
-import agency.kernel.runtime as runtime_module
+from agency.assembly import build_runtime
 from agency.cli import configure_logging, run_scheduler_process, run_worker
 from agency.config import get_settings
 from agency.connector.registry import Registry, installed
-from agency.kernel.jobs import setup_broker
 from agency.kernel.runtime import Runtime
 from tests.support.stubnet import StubNetConnector
 
 
 def stub_runtime() -> Runtime:
-    """The runtime ``init_runtime`` builds, with the stand-in network's connector added."""
-    settings = get_settings()
-    broker = setup_broker(settings)
+    """The runtime the processes build, with the stand-in network's connector added."""
     registry = Registry(
         [*(c for c in installed().values() if c.network != "stubnet"), StubNetConnector]
     )
-    runtime = Runtime(settings, broker, connectors=registry)
-    runtime_module._current = runtime  # jobs find the process's runtime
-    return runtime
+    return build_runtime(get_settings(), connectors=registry)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,8 +14,8 @@ import dramatiq
 import httpx
 from sqlalchemy import update
 
-import agency.kernel.runtime as runtime_module
 from agency.kernel.db import utcnow
+from agency.kernel.jobs import declare_actors
 from agency.kernel.runtime import Runtime
 from agency.kernel.scheduling import tick
 from agency.kernel.tenancy import bind_system
@@ -24,13 +24,13 @@ from agency.publication.models import Variant
 
 @contextmanager
 def jobs_see(runtime: Runtime) -> Iterator[None]:
-    """Jobs find the process's runtime: the worker must see this test's networks."""
-    previous = runtime_module._current
-    runtime_module._current = runtime
+    """The broker's jobs run with ``runtime`` (this test's networks), then as before."""
+    previous = dict(runtime.broker.actors)
+    declare_actors(runtime)
     try:
         yield
     finally:
-        runtime_module._current = previous
+        runtime.broker.actors.update(previous)
 
 
 @contextmanager

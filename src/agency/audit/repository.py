@@ -4,9 +4,11 @@ import uuid
 from typing import Any
 
 from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.audit.models import AuditEvent
 from agency.kernel.repository import TenantRepository
+from agency.kernel.tenancy import Subject, bind_tenant
 
 
 class AuditRepository(TenantRepository[AuditEvent]):
@@ -47,6 +49,7 @@ class AuditRepository(TenantRepository[AuditEvent]):
 
 
 async def record_refusal(
+    session: AsyncSession,
     agency_id: uuid.UUID,
     action: str,
     object_type: str,
@@ -56,14 +59,12 @@ async def record_refusal(
     """Record a refused sign-in in a transaction of its own.
 
     The request's transaction is rolled back with the error it answers, and a refusal is
-    exactly what the audit log must keep.
+    exactly what the audit log must keep: it is written through a session of its own, on the
+    engine of ``session``.
     """
-    from agency.kernel.runtime import current_runtime
-    from agency.kernel.tenancy import Subject, bind_tenant
-
-    async with current_runtime().session() as session:
-        await bind_tenant(session, agency_id)
-        AuditRepository(session, Subject(agency_id=agency_id, kind="system")).record(
+    async with AsyncSession(session.bind) as own:
+        await bind_tenant(own, agency_id)
+        AuditRepository(own, Subject(agency_id=agency_id, kind="system")).record(
             action, object_type, object_id, changes
         )
-        await session.commit()
+        await own.commit()

@@ -12,7 +12,7 @@ from agency.auth.permissions import ALL_PERMISSIONS
 from agency.calendar.models import PublicationSeries
 from agency.calendar.series import SeriesService
 from agency.kernel.jobs import enqueue, job
-from agency.kernel.runtime import current_runtime
+from agency.kernel.runtime import Runtime
 from agency.kernel.scheduling import claimer
 from agency.kernel.tenancy import Subject, bind_tenant
 
@@ -23,7 +23,7 @@ BATCH = 500
 
 
 @claimer("publication_series")
-async def claim_series(session: AsyncSession, now: datetime) -> int:
+async def claim_series(session: AsyncSession, runtime: Runtime, now: datetime) -> int:
     """Series whose next occurrence fell due: each gets a job that materializes the next."""
     stmt = (
         select(PublicationSeries.id, PublicationSeries.agency_id)
@@ -46,9 +46,11 @@ async def claim_series(session: AsyncSession, now: datetime) -> int:
 
 
 @job(REFILL_JOB, max_retries=3)
-async def refill_series(session: AsyncSession, agency_id: str, series_id: str) -> None:
+async def refill_series(
+    session: AsyncSession, runtime: Runtime, agency_id: str, series_id: str
+) -> None:
     """The series re-read under its lock: a canceled or already full one does nothing."""
     agency = uuid.UUID(agency_id)
     await bind_tenant(session, agency)
     subject = Subject(agency_id=agency, kind="system", permissions=ALL_PERMISSIONS)
-    await SeriesService(session, subject, current_runtime()).refill(uuid.UUID(series_id))
+    await SeriesService(session, subject, runtime).refill(uuid.UUID(series_id))

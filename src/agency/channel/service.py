@@ -236,6 +236,7 @@ class ChannelService:
                     "handle": channel.handle,
                     "reason": words[:1000],
                 },
+                self.runtime.settings.webhooks,
             )
 
     def _set_health(self, channel: Channel, health: Health, words: str | None) -> None:

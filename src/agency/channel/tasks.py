@@ -15,7 +15,7 @@ from agency.channel.service import EXPIRING_WARNING, ChannelService
 from agency.connector.errors import ConnectorError
 from agency.kernel.db import utcnow
 from agency.kernel.jobs import enqueue, job
-from agency.kernel.runtime import current_runtime
+from agency.kernel.runtime import Runtime
 from agency.kernel.scheduling import periodic
 from agency.kernel.tenancy import Subject, bind_system, bind_tenant
 
@@ -26,9 +26,8 @@ periodic("channel.sweep_tokens", every=SWEEP_EVERY)
 
 
 @job("channel.sweep_tokens", max_retries=0)
-async def sweep_tokens(session: AsyncSession) -> None:
+async def sweep_tokens(session: AsyncSession, runtime: Runtime) -> None:
     """Across agencies: enqueue a refresh for tokens about to expire, flag the unrenewable."""
-    runtime = current_runtime()
     now = utcnow()
     lead = timedelta(minutes=runtime.settings.connectors.refresh_lead_minutes)
     await bind_system(session)
@@ -61,8 +60,9 @@ async def sweep_tokens(session: AsyncSession) -> None:
 
 
 @job("channel.refresh", max_retries=3)
-async def refresh_channel(session: AsyncSession, agency_id: str, channel_id: str) -> None:
-    runtime = current_runtime()
+async def refresh_channel(
+    session: AsyncSession, runtime: Runtime, agency_id: str, channel_id: str
+) -> None:
     agency = uuid.UUID(agency_id)
     await bind_tenant(session, agency)
     service = ChannelService(session, Subject(agency_id=agency, kind="system"), runtime)

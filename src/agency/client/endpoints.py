@@ -42,7 +42,7 @@ class BrandClientMemberController(Controller):
         runtime: AppRuntime,
     ) -> Response[ClientMemberOut]:
         service = ClientMemberService(db_session, subject)
-        member = await service.create(brand_id, data, runtime.settings)
+        member = await service.create(brand_id, data, runtime)
         return Response(
             ClientMemberOut.of(member), status_code=201, headers={"ETag": etag(member.version)}
         )

@@ -17,10 +17,10 @@ from agency.client.models import ClientMember
 from agency.client.permissions import opened_by
 from agency.client.repository import ClientMemberRepository
 from agency.client.schemas import ClientMemberCreate, ClientMemberUpdate
-from agency.config import Settings
 from agency.kernel.db import utcnow
 from agency.kernel.http import check_if_match
 from agency.kernel.pagination import PageRequest
+from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject
 from agency.login.links import send_link
 from agency.member.models import User
@@ -50,7 +50,7 @@ class ClientMemberService:
         self.audit = AuditRepository(session, subject)
 
     async def create(
-        self, brand_id: uuid.UUID, data: ClientMemberCreate, settings: Settings
+        self, brand_id: uuid.UUID, data: ClientMemberCreate, runtime: Runtime
     ) -> ClientMember:
         """Give a person a place on a brand (their identity is shared across brands)."""
         brand = await self.brands.get(brand_id)
@@ -67,11 +67,11 @@ class ClientMemberService:
         )
         await self.repo.add(member, conflict=_TAKEN)
         if data.invite:
-            ttl = timedelta(hours=settings.auth.invitation_ttl_hours)
+            ttl = timedelta(hours=runtime.settings.auth.invitation_ttl_hours)
             await send_link(
                 self.session,
                 self.subject,
-                settings,
+                runtime,
                 member,
                 "client_invitation",
                 ttl,

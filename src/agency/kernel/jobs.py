@@ -3,6 +3,8 @@
 Services call :func:`enqueue` with an actor name (``"domain.event"``) and ids; they never
 import task modules. Messages wait in the current :class:`JobBuffer` and go to the broker
 once the request's (or the actor's) transaction has committed; a rollback drops them.
+A job receives its session (committed by the runner) and the runtime, explicitly; the app
+assembly imports the task modules and declares them on a runtime's broker.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
@@ -20,6 +22,9 @@ from dramatiq.middleware import AgeLimit, AsyncIO, Callbacks, CurrentMessage, Re
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.config import Settings
+
+if TYPE_CHECKING:
+    from agency.kernel.runtime import Runtime
 
 logger = logging.getLogger("agency.jobs")
 
@@ -40,7 +45,7 @@ _definitions: dict[str, JobDefinition] = {}
 def job(
     name: str, *, queue: str = "default", **options: Any
 ) -> Callable[[JobFunction], JobFunction]:
-    """Declare an actor. It receives its own session (committed by the runtime) and ids."""
+    """Declare an actor: ``fn(session, runtime, *ids)``, its session committed by the runner."""
 
     def register(fn: JobFunction) -> JobFunction:
         if name in _definitions and _definitions[name].fn is not fn:
@@ -110,35 +115,41 @@ def setup_broker(settings: Settings) -> dramatiq.Broker:
     ]
     broker: dramatiq.Broker
     if settings.redis.url:
-        from dramatiq.brokers.redis import RedisBroker
+        from dramatiq.brokers.redis import RedisBroker  # redis-py: only when configured
 
         broker = RedisBroker(url=settings.redis.url, middleware=middleware)  # type: ignore[no-untyped-call]
     else:
         broker = StubBroker(middleware=middleware)
         broker.emit_after("process_boot")
     dramatiq.set_broker(broker)
-    _import_job_modules()
-    for definition in _definitions.values():
-        declare = dramatiq.actor(
-            actor_name=definition.name,
-            queue_name=definition.queue,
-            broker=broker,
-            **definition.options,
-        )
-        declare(_runner(definition))
     return broker
 
 
-def _runner(definition: JobDefinition) -> Callable[..., Awaitable[None]]:
-    async def run(*args: Any, **kwargs: Any) -> None:
-        from agency.kernel.runtime import current_runtime
+def declare_actors(runtime: Runtime) -> None:
+    """Declare every job on the runtime's broker, each run with this runtime.
 
-        runtime = current_runtime()
+    Declaring again on the same broker replaces the actors: a test that builds a runtime
+    of its own (other connectors) binds the jobs to it, then back.
+    """
+    for definition in _definitions.values():
+        # Dramatiq refuses a second actor of one name: the newer binding replaces the older.
+        runtime.broker.actors.pop(definition.name, None)
+        declare = dramatiq.actor(
+            actor_name=definition.name,
+            queue_name=definition.queue,
+            broker=runtime.broker,
+            **definition.options,
+        )
+        declare(_runner(definition, runtime))
+
+
+def _runner(definition: JobDefinition, runtime: Runtime) -> Callable[..., Awaitable[None]]:
+    async def run(*args: Any, **kwargs: Any) -> None:
         buffer = JobBuffer()
         session: AsyncSession = runtime.session()
         try:
             with collecting(buffer):
-                await definition.fn(session, *args, **kwargs)
+                await definition.fn(session, runtime, *args, **kwargs)
             await session.commit()
         except BaseException:
             await session.rollback()
@@ -150,9 +161,3 @@ def _runner(definition: JobDefinition) -> Callable[..., Awaitable[None]]:
 
     run.__name__ = definition.name.replace(".", "_")
     return run
-
-
-def _import_job_modules() -> None:
-    # Each domain's tasks module declares its jobs on import. Every model too: a job's
-    # flush needs the whole mapper graph (foreign keys to tables no task imports).
-    from agency import models, tasks  # noqa: F401

@@ -1,5 +1,10 @@
 """The process-wide runtime: settings, database engines, the Dramatiq broker, the HTTP client
-for the networks, the secret box and the installed connectors.
+for the networks, the secret box, the installed connectors and the components built on them.
+
+The kernel knows no domain: the app assembly (``agency.assembly``) finds the connectors and
+declares the jobs; a domain asks for its own component (media storage, say) by the factory
+that builds it, once per runtime. The runtime is handed down explicitly: to requests through
+Litestar's dependency injection, to jobs and the scheduler as a parameter. No global holds it.
 
 asyncpg connections (and httpx connection pools) belong to the event loop that opened them,
 and one process may run several loops (uvicorn's, Dramatiq's async-actor thread, the
@@ -10,40 +15,39 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
+import dramatiq
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agency import __version__
-from agency.config import Settings, get_settings
+from agency.config import Settings
+from agency.connector.registry import Registry
 from agency.kernel.db import create_engine, create_session_maker
 from agency.kernel.secrets import SecretBox
 
-if TYPE_CHECKING:
-    import dramatiq
+T = TypeVar("T")
 
-    from agency.connector.registry import Registry
-    from agency.media.storage import MediaStorage
+
+@runtime_checkable
+class _Closeable(Protocol):
+    async def aclose(self) -> None: ...
 
 
 class Runtime:
-    def __init__(
-        self, settings: Settings, broker: dramatiq.Broker, connectors: Registry | None = None
-    ) -> None:
-        from agency.connector.registry import installed
-
+    def __init__(self, settings: Settings, broker: dramatiq.Broker, connectors: Registry) -> None:
         self.settings = settings
         self.broker = broker
         self.secrets = SecretBox.from_settings(
             settings.secrets, settings.auth.secret_key.get_secret_value()
         )
-        # Tests pass their own registry; everywhere else it is what the entry points list.
-        self.connectors = connectors if connectors is not None else installed()
+        self.connectors = connectors
         self._engines: dict[asyncio.AbstractEventLoop, AsyncEngine] = {}
         self._makers: dict[asyncio.AbstractEventLoop, async_sessionmaker[AsyncSession]] = {}
         self._http: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
-        self._media_storage: MediaStorage | None = None
+        self._components: dict[Callable[[Settings], Any], Any] = {}
         self._lock = threading.Lock()
 
     @property
@@ -61,15 +65,17 @@ class Runtime:
                 self._http[loop] = client
             return client
 
-    @property
-    def media_storage(self) -> MediaStorage:
-        """Where media files live: the backend ``settings.media.storage`` names."""
-        from agency.media.storage import build_storage
+    def component(self, factory: Callable[[Settings], T]) -> T:
+        """What ``factory`` builds from these settings, built once for this runtime.
 
+        A domain keeps its process-wide parts (media storage...) here instead of in a global,
+        so two runtimes in one process (tests do it) never share them.
+        """
         with self._lock:
-            if self._media_storage is None:
-                self._media_storage = build_storage(self.settings)
-            return self._media_storage
+            if factory not in self._components:
+                self._components[factory] = factory(self.settings)
+            found: T = self._components[factory]
+            return found
 
     @property
     def engine(self) -> AsyncEngine:
@@ -92,29 +98,11 @@ class Runtime:
             engine = self._engines.pop(loop, None)
             self._makers.pop(loop, None)
             client = self._http.pop(loop, None)
+            components = list(self._components.values())
         if engine is not None:
             await engine.dispose()
         if client is not None:
             await client.aclose()
-        if self._media_storage is not None:
-            await self._media_storage.aclose()
-
-
-_current: Runtime | None = None
-
-
-def init_runtime(settings: Settings | None = None) -> Runtime:
-    """Build the runtime for this process and declare the actors on its broker."""
-    from agency.kernel.jobs import setup_broker
-
-    global _current
-    settings = settings or get_settings()
-    broker = setup_broker(settings)
-    _current = Runtime(settings, broker)
-    return _current
-
-
-def current_runtime() -> Runtime:
-    if _current is None:
-        raise RuntimeError("the runtime is not initialised; call init_runtime() first")
-    return _current
+        for component in components:
+            if isinstance(component, _Closeable):
+                await component.aclose()

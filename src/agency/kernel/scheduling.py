@@ -28,7 +28,8 @@ from agency.kernel.tenancy import bind_system
 
 logger = logging.getLogger("agency.scheduler")
 
-Claimer = Callable[[AsyncSession, datetime], Awaitable[int]]
+# A claimer gets its transaction, the runtime (explicitly: no global) and the tick's now.
+Claimer = Callable[[AsyncSession, Runtime, datetime], Awaitable[int]]
 
 
 class PeriodicJob(Base):
@@ -73,7 +74,7 @@ def claimer(name: str) -> Callable[[Claimer], Claimer]:
 
 
 @claimer("periodic")
-async def claim_periodic_jobs(session: AsyncSession, now: datetime) -> int:
+async def claim_periodic_jobs(session: AsyncSession, runtime: Runtime, now: datetime) -> int:
     stmt = (
         select(PeriodicJob)
         .where(PeriodicJob.next_run_at <= now)
@@ -132,7 +133,7 @@ async def _tick(runtime: Runtime, now: datetime | None = None) -> tuple[int, boo
                 try:
                     await bind_system(session)
                     with collecting(buffer):
-                        claimed += await fn(session, now or utcnow())
+                        claimed += await fn(session, runtime, now or utcnow())
                     await session.commit()
                 except Exception:
                     await session.rollback()

@@ -137,16 +137,17 @@ def encrypted_columns(metadata: MetaData) -> list[tuple[Table, Column[Any]]]:
     return found
 
 
-async def rotate_all(session: AsyncSession, box: SecretBox, batch: int = 500) -> dict[str, int]:
+async def rotate_all(
+    session: AsyncSession, box: SecretBox, metadata: MetaData, batch: int = 500
+) -> dict[str, int]:
     """Re-encrypt, with the primary key, every secret another key wrote.
 
-    Runs as the system (the caller binds it) in batches by primary key; idempotent, so an
+    ``metadata`` holds every model (the caller imports them all). Runs as the system (the
+    caller binds it) in batches by primary key; idempotent, so an
     interrupted rotation is simply run again. Returns how many values each column had.
     """
-    from agency.models import Base
-
     counts: dict[str, int] = {}
-    for table, column in encrypted_columns(Base.metadata):
+    for table, column in encrypted_columns(metadata):
         key = next(iter(table.primary_key.columns))
         done = 0
         last: Any = None

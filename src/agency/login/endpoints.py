@@ -25,7 +25,7 @@ class MagicLinkController(Controller):
         self, data: JSONBody[MagicLinkRequest], db_session: DbSession, runtime: AppRuntime
     ) -> Accepted:
         """The answer is the same whether or not the address belongs to a client member."""
-        await request_magic_link(db_session, runtime.settings, data.email, data.agency_id)
+        await request_magic_link(db_session, runtime, data.email, data.agency_id)
         return Accepted(detail="If this address may sign in, a link is on its way.")
 
     @post(

@@ -21,6 +21,7 @@ from agency.client.repository import ClientMemberRepository
 from agency.config import Settings
 from agency.kernel.db import new_id, utcnow
 from agency.kernel.errors import Unauthorized
+from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject, bind_tenant
 from agency.login.models import SignInLink
 from agency.login.repository import SignInLinkRepository
@@ -66,7 +67,7 @@ def link_url(settings: Settings, token: str) -> str:
 async def send_link(
     session: AsyncSession,
     subject: Subject,
-    settings: Settings,
+    runtime: Runtime,
     member: ClientMember,
     template: str,
     ttl: timedelta,
@@ -79,13 +80,14 @@ async def send_link(
     await queue_mail(
         session,
         subject,
+        runtime.secrets,
         member.email,
         template,
         member.locale,
         {
             "name": member.name,
             "agency": agency.name,
-            "link": link_url(settings, token),
+            "link": link_url(runtime.settings, token),
             "valid_for": _duration(ttl, member.locale),
             **context,
         },
@@ -93,7 +95,7 @@ async def send_link(
 
 
 async def request_magic_link(
-    session: AsyncSession, settings: Settings, email: str, agency_id: uuid.UUID
+    session: AsyncSession, runtime: Runtime, email: str, agency_id: uuid.UUID
 ) -> None:
     """Mail a sign-in link if ``email`` is an active client member of the agency; say
     nothing either way, so the answer does not tell who is a client member."""
@@ -105,8 +107,8 @@ async def request_magic_link(
     places = await ClientMemberRepository(session, subject).active_places_of(user.id)
     if not places:
         return
-    ttl = timedelta(minutes=settings.mail.magic_link_ttl_minutes)
-    await send_link(session, subject, settings, places[0], "magic_link", ttl)
+    ttl = timedelta(minutes=runtime.settings.mail.magic_link_ttl_minutes)
+    await send_link(session, subject, runtime, places[0], "magic_link", ttl)
 
 
 async def redeem(session: AsyncSession, token: str, ttl: timedelta) -> tuple[Issued, Subject]:
@@ -121,12 +123,17 @@ async def redeem(session: AsyncSession, token: str, ttl: timedelta) -> tuple[Iss
     if link is None:
         if await links.find(bearer.object_id) is not None:
             await record_refusal(
-                bearer.agency_id, "auth.sign_in_link_refused", "sign_in_link", bearer.object_id
+                session,
+                bearer.agency_id,
+                "auth.sign_in_link_refused",
+                "sign_in_link",
+                bearer.object_id,
             )
         raise Unauthorized(_REFUSED)
     places = await ClientMemberRepository(session, system).active_places_of(link.user_id)
     if not places:
         await record_refusal(
+            session,
             bearer.agency_id,
             "auth.sign_in_link_refused",
             "user",

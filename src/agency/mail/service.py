@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.kernel.jobs import enqueue
-from agency.kernel.runtime import current_runtime
+from agency.kernel.secrets import SecretBox
 from agency.kernel.tenancy import Subject
 from agency.mail.models import MailMessage
 from agency.mail.rendering import render
@@ -19,6 +19,7 @@ SEND_JOB = "mail.send"
 async def queue_mail(
     session: AsyncSession,
     subject: Subject,
+    box: SecretBox,
     recipient: str,
     template: str,
     locale: str,
@@ -27,9 +28,9 @@ async def queue_mail(
     """Store one message for ``recipient`` and send it once the transaction commits.
 
     A rollback drops both the row and the job: no e-mail goes out for what did not happen.
+    The body is stored sealed with ``box``.
     """
     title, body = render(template, locale, context)
-    box = current_runtime().secrets
     mail = MailMessage(
         recipient=recipient,
         template=template,

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.kernel.db import utcnow
 from agency.kernel.jobs import job
-from agency.kernel.runtime import current_runtime
+from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject, bind_tenant
 from agency.mail.models import MailMessage
 from agency.mail.repository import MailRepository
@@ -24,8 +24,7 @@ MAX_ATTEMPTS = 5
 
 
 @job(SEND_JOB, queue="mail", max_retries=MAX_ATTEMPTS - 1, min_backoff=5_000)
-async def send(session: AsyncSession, agency_id: str, mail_id: str) -> None:
-    runtime = current_runtime()
+async def send(session: AsyncSession, runtime: Runtime, agency_id: str, mail_id: str) -> None:
     agency = uuid.UUID(agency_id)
     repo = MailRepository(session, Subject(agency_id=agency, kind="system"))
     await bind_tenant(session, agency)

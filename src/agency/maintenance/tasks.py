@@ -11,6 +11,7 @@ from agency.auth.models import Credential
 from agency.kernel.db import utcnow
 from agency.kernel.idempotency import IdempotencyKey
 from agency.kernel.jobs import job
+from agency.kernel.runtime import Runtime
 from agency.kernel.scheduling import periodic
 from agency.kernel.tenancy import bind_system
 from agency.member.models import Invitation
@@ -22,7 +23,7 @@ periodic("maintenance.purge_expired", every=timedelta(minutes=10))
 
 
 @job("maintenance.purge_expired", max_retries=0)
-async def purge_expired(session: AsyncSession) -> None:
+async def purge_expired(session: AsyncSession, runtime: Runtime) -> None:
     now = utcnow()
     await bind_system(session)
     await session.execute(

@@ -31,6 +31,7 @@ from agency.media.inspection import ACCEPTED_TYPES
 from agency.media.models import MediaAsset
 from agency.media.schemas import MediaKind, MediaOut, MediaPage, MediaUpdate
 from agency.media.service import MediaService
+from agency.media.storage import media_storage
 from agency.media.upload import ALT_TEXT_FIELD, FILE_FIELD, MAX_ALT_TEXT, Upload, receive_upload
 
 
@@ -234,7 +235,7 @@ async def signed_media(
 ) -> Stream:
     """All three query parameters come from the link this API made; an altered, incomplete or
     expired link answers 404, exactly like a media that does not exist."""
-    agency_id = runtime.media_storage.links.verify(agency, media_id, expires, signature)
+    agency_id = media_storage(runtime).links.verify(agency, media_id, expires, signature)
     if agency_id is None:
         raise NotFound(_INVALID_LINK)
     await bind_tenant(db_session, agency_id)

@@ -34,7 +34,7 @@ from agency.media.inspection import inspect_file
 from agency.media.models import MediaAsset
 from agency.media.repository import MediaRepository
 from agency.media.schemas import MediaUpdate
-from agency.media.storage import CHUNK_SIZE, MediaStorage, object_key
+from agency.media.storage import CHUNK_SIZE, MediaStorage, media_storage, object_key
 from agency.media.upload import Upload
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ class MediaService:
 
     @property
     def storage(self) -> MediaStorage:
-        return self.runtime.media_storage
+        return media_storage(self.runtime)
 
     async def ensure_brand(self, brand_id: uuid.UUID) -> None:
         await BrandRepository(self.session, self.subject).get(brand_id)
@@ -200,7 +200,7 @@ async def load_for_publish(
     a ``public_url`` a network can fetch for ``AGENCY_MEDIA__PUBLIC_URL_TTL_SECONDS``.
     Raises :class:`NotFound` naming the first id that is not a media of this agency.
     """
-    storage = runtime.media_storage
+    storage = media_storage(runtime)
     ttl = runtime.settings.media.public_url_ttl_seconds
     loaded = []
     for asset in await _in_order(session, subject, media_ids):

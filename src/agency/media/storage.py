@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import anyio
 
 from agency.config import Settings
+from agency.kernel.runtime import Runtime
 from agency.media.links import MediaLinks
 
 CHUNK_SIZE = 1 << 20
@@ -259,6 +260,11 @@ class S3Storage(MediaStorage):
             found = self._clients.pop(loop, None)
         if found is not None:
             await found[1].aclose()
+
+
+def media_storage(runtime: Runtime) -> MediaStorage:
+    """The runtime's storage (built on first use, closed with the runtime's loop)."""
+    return runtime.component(build_storage)
 
 
 def build_storage(settings: Settings) -> MediaStorage:

@@ -65,6 +65,7 @@ class BulkScheduler:
         self.session = session
         self.subject = subject
         self.publications = PublicationService(session, subject, runtime)
+        self.webhooks = runtime.settings.webhooks
         self.audit = AuditRepository(session, subject)
 
     async def create_scheduled(self, brand: Brand, planned: Sequence[Planned]) -> list[uuid.UUID]:
@@ -80,7 +81,10 @@ class BulkScheduler:
         await insert_built(self.session, [v for _, variants, _ in built for v in variants])
         await insert_built(self.session, [r for _, _, versions in built for r in versions])
         await events.publications_event(
-            self.session, "publication.scheduled", [(p, v) for p, v, _ in built]
+            self.session,
+            "publication.scheduled",
+            [(p, v) for p, v, _ in built],
+            self.webhooks,
         )
         return [p.id for p, _, _ in built]
 

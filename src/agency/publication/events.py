@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agency.config import WebhookSettings
 from agency.kernel.tenancy import Subject
 from agency.publication.models import Publication, Variant
 from agency.webhook.events import EventType, emit, new_event, queue_delivery
@@ -47,14 +48,22 @@ async def publication_event(
     event_type: str,
     publication: Publication,
     variants: Sequence[Variant],
+    webhooks: WebhookSettings,
 ) -> None:
-    await emit(session, publication.agency_id, event_type, publication_data(publication, variants))
+    await emit(
+        session,
+        publication.agency_id,
+        event_type,
+        publication_data(publication, variants),
+        webhooks,
+    )
 
 
 async def publications_event(
     session: AsyncSession,
     event_type: str,
     publications: Sequence[tuple[Publication, Sequence[Variant]]],
+    webhooks: WebhookSettings,
 ) -> None:
     """:func:`publication_event` for each publication (of one agency), with the agency's
     subscriptions read once."""
@@ -70,11 +79,15 @@ async def publications_event(
         event = new_event(agency_id, event_type, publication_data(publication, variants))
         session.add(event)
         for subscription in targets:
-            queue_delivery(session, event, subscription)
+            queue_delivery(session, event, subscription, webhooks)
 
 
 async def variant_event(
-    session: AsyncSession, event_type: str, publication: Publication, variant: Variant
+    session: AsyncSession,
+    event_type: str,
+    publication: Publication,
+    variant: Variant,
+    webhooks: WebhookSettings,
 ) -> None:
     """One channel's outcome: published, failed, unknown or missed."""
     await emit(
@@ -87,4 +100,5 @@ async def variant_event(
             "title": publication.title,
             **variant_data(variant),
         },
+        webhooks,
     )

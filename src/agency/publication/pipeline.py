@@ -124,7 +124,9 @@ class Publisher:
         if self._subscribed is None:
             self._subscribed = await has_subscribers(self.session, self.agency_id)
         if self._subscribed:
-            await events.variant_event(self.session, event_type, publication, variant)
+            await events.variant_event(
+                self.session, event_type, publication, variant, self.runtime.settings.webhooks
+            )
 
     async def _lock(self, variant_id: uuid.UUID) -> tuple[Publication, Variant] | None:
         """One variant and its publication, locked; None when another worker holds it."""

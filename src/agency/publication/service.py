@@ -271,7 +271,11 @@ class PublicationService:
         self.audit.record("publication.canceled", "publication", publication.id, {})
         if was_scheduled:
             await events.publication_event(
-                self.session, "publication.canceled", publication, variants
+                self.session,
+                "publication.canceled",
+                publication,
+                variants,
+                self.runtime.settings.webhooks,
             )
         return publication
 
@@ -367,7 +371,13 @@ class PublicationService:
             {"variant": str(variant.id), "published": data.published},
         )
         if data.published:
-            await events.variant_event(self.session, "publication.published", publication, variant)
+            await events.variant_event(
+                self.session,
+                "publication.published",
+                publication,
+                variant,
+                self.runtime.settings.webhooks,
+            )
         return publication
 
     # -- internals ---------------------------------------------------------------------------
@@ -425,7 +435,13 @@ class PublicationService:
             publication.id,
             {"scheduled_at": iso(publication.scheduled_at)},
         )
-        await events.publication_event(self.session, "publication.scheduled", publication, variants)
+        await events.publication_event(
+            self.session,
+            "publication.scheduled",
+            publication,
+            variants,
+            self.runtime.settings.webhooks,
+        )
         if self.extend_series and (publication.recurrence or publication.series_id):
             from agency.calendar.series import SeriesService
 

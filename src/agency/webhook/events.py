@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agency.config import WebhookSettings
 from agency.kernel.db import new_id, utcnow
 from agency.kernel.jobs import enqueue
-from agency.kernel.runtime import current_runtime
 from agency.kernel.tenancy import Subject
 from agency.webhook.models import WebhookDelivery, WebhookEvent, WebhookSubscription
 from agency.webhook.repository import SubscriptionRepository
@@ -49,7 +48,11 @@ def lease(settings: WebhookSettings) -> timedelta:
 
 
 async def emit(
-    session: AsyncSession, agency_id: uuid.UUID, event_type: str, data: Mapping[str, Any]
+    session: AsyncSession,
+    agency_id: uuid.UUID,
+    event_type: str,
+    data: Mapping[str, Any],
+    webhooks: WebhookSettings,
 ) -> None:
     """Record ``event_type`` for the agency in the current transaction (delivered after commit).
 
@@ -68,7 +71,7 @@ async def emit(
         return
     session.add(event)
     for subscription in targets:
-        queue_delivery(session, event, subscription)
+        queue_delivery(session, event, subscription, webhooks)
 
 
 async def has_subscribers(session: AsyncSession, agency_id: uuid.UUID) -> bool:
@@ -88,6 +91,7 @@ def queue_delivery(
     session: AsyncSession,
     event: WebhookEvent,
     subscription: WebhookSubscription,
+    webhooks: WebhookSettings,
     replay_of: uuid.UUID | None = None,
 ) -> WebhookDelivery:
     """A new pending delivery of ``event``, whose first attempt is sent after the commit."""
@@ -102,7 +106,7 @@ def queue_delivery(
         status="pending",
         attempts=0,
         # The message is on its way: the scheduler re-sends it only if it was lost.
-        next_attempt_at=now + lease(current_runtime().settings.webhooks),
+        next_attempt_at=now + lease(webhooks),
         created_at=now,
     )
     session.add(delivery)

@@ -143,7 +143,7 @@ class WebhookService:
             {"webhook_id": str(subscription.id), "message": "Your endpoint receives our events."},
         )
         self.session.add(event)
-        return queue_delivery(self.session, event, subscription)
+        return queue_delivery(self.session, event, subscription, self.settings)
 
     async def list_deliveries(
         self, webhook_id: uuid.UUID, page: PageRequest, status: str | None
@@ -159,7 +159,9 @@ class WebhookService:
         """A new delivery of the same event (same ``webhook-id``), whatever the first became."""
         delivery, event = await self.get_delivery(delivery_id)
         subscription = self._sendable(await self.repo.get(delivery.subscription_id))
-        replayed = queue_delivery(self.session, event, subscription, replay_of=delivery.id)
+        replayed = queue_delivery(
+            self.session, event, subscription, self.settings, replay_of=delivery.id
+        )
         self.audit.record(
             "webhook.delivery_replayed",
             "webhook",

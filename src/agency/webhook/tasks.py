@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.kernel.db import utcnow
 from agency.kernel.jobs import enqueue, job
-from agency.kernel.runtime import current_runtime
+from agency.kernel.runtime import Runtime
 from agency.kernel.scheduling import claimer, periodic
 from agency.kernel.tenancy import Subject, bind_system, bind_tenant
 from agency.webhook.delivery import Attempt, give_up, send, settle
@@ -38,8 +38,8 @@ periodic("webhook.purge", every=timedelta(hours=1))
 
 
 @claimer("webhook.deliveries")
-async def claim_deliveries(session: AsyncSession, now: datetime) -> int:
-    settings = current_runtime().settings.webhooks
+async def claim_deliveries(session: AsyncSession, runtime: Runtime, now: datetime) -> int:
+    settings = runtime.settings.webhooks
     claimed = await claim_due_deliveries(session, now, lease(settings), CLAIM_BATCH)
     for agency_id, delivery_id, attempts in claimed:
         enqueue(DELIVER_JOB, str(agency_id), str(delivery_id), attempts)
@@ -47,9 +47,10 @@ async def claim_deliveries(session: AsyncSession, now: datetime) -> int:
 
 
 @job(DELIVER_JOB, queue="webhooks", max_retries=0)
-async def deliver(session: AsyncSession, agency_id: str, delivery_id: str, attempt: int) -> None:
+async def deliver(
+    session: AsyncSession, runtime: Runtime, agency_id: str, delivery_id: str, attempt: int
+) -> None:
     """Attempt number ``attempt + 1`` of one delivery, unless the row says it is not due."""
-    runtime = current_runtime()
     settings = runtime.settings.webhooks
     agency = uuid.UUID(agency_id)
     subject = Subject(agency_id=agency, kind="system")
@@ -88,6 +89,6 @@ async def deliver(session: AsyncSession, agency_id: str, delivery_id: str, attem
 
 
 @job("webhook.purge", max_retries=0)
-async def purge(session: AsyncSession) -> None:
+async def purge(session: AsyncSession, runtime: Runtime) -> None:
     await bind_system(session)
     await purge_events(session, utcnow() - RETENTION)
