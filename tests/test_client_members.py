@@ -144,11 +144,17 @@ async def test_disabling_or_removing_a_place_ends_the_session(
     assert_problem(await client.get("/auth/me", headers=headers), 401)
 
 
-async def test_a_client_member_logs_out(
+async def test_a_client_member_renews_and_logs_out(
     client: httpx.AsyncClient, runtime: Runtime, tenant_a: Tenant
 ) -> None:
     brand = await create_brand(client, tenant_a, "mine")
     member: dict[str, Any] = await add_client_member(client, tenant_a, brand, "m@client.example")
-    headers = bearer(await client_session(runtime, tenant_a.agency_id, member["user_id"]))
+    old = bearer(await client_session(runtime, tenant_a.agency_id, member["user_id"]))
+    renewed = await client.post("/auth/session/renew", headers=old)
+    assert renewed.status_code == 201, renewed.text
+    assert "set-cookie" not in renewed.headers  # a bearer client gets no cookies
+    assert_problem(await client.get("/auth/me", headers=old), 401)
+    headers = bearer(renewed.json()["token"])
+    assert (await client.get("/auth/me", headers=headers)).json()["kind"] == "client"
     assert (await client.post("/auth/logout", headers=headers)).status_code == 204
     assert_problem(await client.get("/auth/me", headers=headers), 401)

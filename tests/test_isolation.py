@@ -49,10 +49,15 @@ ID_PARAMS = {
     "feed_id": "calendar_feed",
     "media_id": "media",
     "client_member_id": "client_member",
+    "login_provider_id": "login_provider",
 }
 # Path parameters of public routes that are not ids: a capability token, a network name.
 # The matrix sends a value that names nothing; the route must still answer 4xx, leak nothing.
-PUBLIC_PARAMS = {"token": "acl_bm9uZQ.not-a-real-link-secret-000000", "network": "x"}
+PUBLIC_PARAMS = {
+    "token": "acl_bm9uZQ.not-a-real-link-secret-000000",
+    "network": "x",
+    "agency_id": "01900000-0000-7000-8000-00000000000a",
+}
 
 # Valid bodies, so that a request gets past validation to the tenant lookup.
 BODIES: dict[tuple[str, str], Any] = {
@@ -93,7 +98,17 @@ BODIES: dict[tuple[str, str], Any] = {
         "agency_id": "01900000-0000-7000-8000-000000000000",
     },
     ("POST", "/auth/magic-link/redeem"): {"token": "agm_x.y"},
+    ("POST", "/login-providers"): {
+        "name": "Matrix",
+        "client_id": "matrix",
+        "issuer": "https://idp.example.com",
+    },
+    ("PATCH", "/login-providers/{login_provider_id}"): {"name": "Renamed"},
 }
+
+
+# Logging out and renewing end the credential the matrix uses, so they go last.
+ENDS_THE_CREDENTIAL = {"/auth/session/renew", "/auth/logout"}
 
 
 def operations(app: Litestar) -> list[tuple[str, str, HTTPRouteHandler]]:
@@ -145,6 +160,18 @@ async def _objects_of(
         f"/brands/{brand.json()['id']}/calendar-feeds", json={}, headers=tenant.headers
     )
     assert feed.status_code == 201, feed.text
+    provider = await client.post(
+        "/login-providers",
+        json={
+            "brand_id": brand.json()["id"],
+            "name": "B SSO",
+            "client_id": "b-client",
+            "client_secret": "b-secret",
+            "issuer": "https://idp.b.example.com",
+        },
+        headers=tenant.headers,
+    )
+    assert provider.status_code == 201, provider.text
     client_member = await add_client_member(
         client, tenant, brand.json()["id"], f"rp@{tenant.slug}-client.example"
     )
@@ -155,6 +182,7 @@ async def _objects_of(
         "variant": publication.json()["variants"][0]["id"],
         "calendar_feed": feed.json()["id"],
         "client_member": client_member["id"],
+        "login_provider": provider.json()["id"],
         "member": member["id"],
         "invitation": invitation.json()["id"],
         "api_token": token.json()["id"],
@@ -211,8 +239,7 @@ async def test_every_route_hides_other_tenants(
     b_ids = await _objects_of(client, runtime, tenant_b)
     b_markers = [*b_ids.values(), str(tenant_b.agency_id), tenant_b.slug, tenant_b.owner_email]
     checked = 0
-    # Logging out ends the credential the matrix uses, so it goes last.
-    ordered = sorted(operations(app), key=lambda op: op[1] == "/auth/logout")
+    ordered = sorted(operations(app), key=lambda op: op[1] in ENDS_THE_CREDENTIAL)
     for method, path, handler in ordered:
         template = path
         for param in re.findall(r"\{(\w+)\}", template):
@@ -271,7 +298,7 @@ async def test_a_client_member_reaches_nothing_of_another_brand(
     headers = bearer(await client_session(runtime, tenant_a.agency_id, member["user_id"]))
     b_markers = [*b_ids.values(), tenant_a.owner_email]
     opened = []
-    ordered = sorted(operations(app), key=lambda op: op[1] == "/auth/logout")
+    ordered = sorted(operations(app), key=lambda op: op[1] in ENDS_THE_CREDENTIAL)
     for method, template, handler in ordered:
         if handler.opt.get("public"):
             continue  # no credential involved; the tenant matrix covers them
@@ -301,7 +328,10 @@ async def test_a_client_member_reaches_nothing_of_another_brand(
         for marker in b_markers:
             assert marker not in text, f"{method} {url} leaked {marker}"
     # What a client member may call without naming an object: their own view, nothing more.
-    assert {op for op in opened if op[0] != "GET"} <= {("POST", "/auth/logout")}
+    assert {op for op in opened if op[0] != "GET"} <= {
+        ("POST", "/auth/logout"),
+        ("POST", "/auth/session/renew"),
+    }
 
 
 async def test_every_private_route_requires_credentials(
@@ -329,6 +359,8 @@ async def test_public_routes_are_the_expected_few(app: Litestar) -> None:
         ("POST", "/invitations/accept"),
         ("POST", "/auth/magic-link"),
         ("POST", "/auth/magic-link/redeem"),
+        ("GET", "/auth/providers/{agency_id}/{login_provider_id}/sign-in"),
+        ("GET", "/auth/providers/callback"),
         ("GET", "/oauth/callback/{network}"),
         ("GET", "/connect/{token}"),
         ("POST", "/connect/{token}"),

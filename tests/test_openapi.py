@@ -26,6 +26,8 @@ PUBLIC = {
     "/invitations/accept",
     "/auth/magic-link",
     "/auth/magic-link/redeem",
+    "/auth/providers/{agency_id}/{login_provider_id}/sign-in",
+    "/auth/providers/callback",
     "/oauth/callback/{network}",
     "/connect/{token}",
     "/feeds/{token}/calendar.ics",

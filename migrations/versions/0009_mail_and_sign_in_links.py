@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from agency.kernel.rls import disable_tenant_rls, enable_tenant_rls
+from agency.kernel.rls import disable_tenant_rls, enable_tenant_rls, tenant_columns
 
 revision: str = "0009"
 down_revision: str | None = "0008"
@@ -20,21 +20,6 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TENANT_TABLES = ("mail_messages", "sign_in_links")
-
-
-def _tenant_columns(table: str) -> list[sa.SchemaItem]:
-    return [
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("agency_id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["agency_id"],
-            ["agencies.id"],
-            name=op.f(f"fk_{table}_agency_id_agencies"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f(f"pk_{table}")),
-    ]
 
 
 def upgrade() -> None:
@@ -49,7 +34,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.String(length=2000), nullable=True),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
-        *_tenant_columns("mail_messages"),
+        *tenant_columns("mail_messages"),
     )
     op.create_index(
         "ix_mail_messages_agency_status", "mail_messages", ["agency_id", "status"], unique=False
@@ -67,7 +52,7 @@ def upgrade() -> None:
             name=op.f("fk_sign_in_links_user_id_users"),
             ondelete="CASCADE",
         ),
-        *_tenant_columns("sign_in_links"),
+        *tenant_columns("sign_in_links"),
     )
     for table in TENANT_TABLES:
         op.create_index(f"ix_{table}_agency_id_id", table, ["agency_id", "id"], unique=False)

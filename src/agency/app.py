@@ -47,7 +47,11 @@ from agency.kernel.problems import EXCEPTION_HANDLERS, STANDARD_RESPONSES, probl
 from agency.kernel.runtime import Runtime
 from agency.kernel.serving import HeaderSizeLimit
 from agency.kernel.transaction import transaction_middleware
-from agency.login.endpoints import MagicLinkController
+from agency.login.endpoints import (
+    LoginProviderController,
+    MagicLinkController,
+    ProviderSignInController,
+)
 from agency.media.endpoints import ROUTES as MEDIA_ROUTES
 from agency.member.endpoints import InvitationController, MemberController
 from agency.publication.endpoints import ROUTES as PUBLICATION_ROUTES
@@ -58,6 +62,8 @@ API_CONTROLLERS: list[Any] = [
     AgencyController,
     AuthController,
     MagicLinkController,
+    ProviderSignInController,
+    LoginProviderController,
     ApiTokenController,
     MemberController,
     InvitationController,

@@ -9,7 +9,7 @@ from agency.client.models import ClientMember
 from agency.kernel.db import Base
 from agency.kernel.idempotency import IdempotencyKey
 from agency.kernel.scheduling import PeriodicJob
-from agency.login.models import SignInLink
+from agency.login.models import LoginAttempt, LoginProvider, SignInLink
 from agency.mail.models import MailMessage
 from agency.media.models import MediaAsset
 from agency.member.models import Invitation, Membership, User
@@ -31,6 +31,8 @@ __all__ = [
     "Credential",
     "IdempotencyKey",
     "Invitation",
+    "LoginAttempt",
+    "LoginProvider",
     "MailMessage",
     "MediaAsset",
     "Membership",

@@ -21,7 +21,6 @@ import json
 import os
 import selectors
 import shutil
-import signal
 import struct
 import subprocess
 import tempfile
@@ -32,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests.support.servers import stop_peer
 
 PEERS = Path(__file__).resolve().parents[1] / "peers"
 LAUNCHER = PEERS / "pds.mjs"
@@ -185,19 +186,7 @@ class PdsServer:
         proc, self._proc = self._proc, None
         _LIVE.discard(self)
         if proc is not None:
-            with contextlib.suppress(OSError):
-                assert proc.stdin is not None
-                proc.stdin.close()
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-            if proc.stdout is not None:
-                proc.stdout.close()
+            stop_peer(proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> PdsServer:

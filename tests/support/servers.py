@@ -664,6 +664,24 @@ def redis_server(
 
 
 @atexit.register
+def stop_peer(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a peer started in its own session with pipes: its stdin closes (a peer that
+    watches it exits by itself), then SIGTERM to the group, SIGKILL after 10 s."""
+    with contextlib.suppress(OSError):
+        assert proc.stdin is not None
+        proc.stdin.close()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
 def _close_all() -> None:
     for server in list(_LIVE):
         with contextlib.suppress(Exception):

@@ -12,6 +12,13 @@ from typing import TYPE_CHECKING, Any
 from litestar import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agency.auth.cookies import (
+    CSRF_COOKIE,
+    CSRF_HEADER,
+    SAFE_METHODS,
+    SESSION_COOKIE,
+    csrf_matches,
+)
 from agency.auth.permissions import permissions_of
 from agency.auth.policy import token_permissions
 from agency.auth.repository import CredentialRepository
@@ -19,7 +26,7 @@ from agency.auth.secrets import SESSION_PREFIX, BearerSecret, parse_bearer, secr
 from agency.client.permissions import brands_granting, opened_by
 from agency.client.repository import ClientMemberRepository
 from agency.kernel.db import utcnow
-from agency.kernel.errors import Unauthorized
+from agency.kernel.errors import Forbidden, Unauthorized
 from agency.kernel.tenancy import Subject, bind_tenant
 from agency.kernel.transaction import request_context
 
@@ -45,9 +52,7 @@ async def authenticate_request(request: Request[Any, Any, Any]) -> None:
     handler = request.route_handler
     if handler.opt.get("public"):
         return
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    bearer = parse_bearer(token.strip(), SESSION_PREFIX) if scheme.lower() == "bearer" else None
+    bearer = _credential(request)
     if bearer is None:
         raise Unauthorized(_INVALID)
     app_filter: bool = request.app.state.app_tenant_filter
@@ -57,6 +62,26 @@ async def authenticate_request(request: Request[Any, Any, Any]) -> None:
     if permission:
         subject.require(permission)
     request.state[_SUBJECT_STATE] = subject
+
+
+def _credential(request: Request[Any, Any, Any]) -> BearerSecret | None:
+    """The bearer header, or else the browser's session cookie (with its CSRF check)."""
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        return parse_bearer(token.strip(), SESSION_PREFIX) if scheme.lower() == "bearer" else None
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie is None:
+        return None
+    key = request.app.state.runtime.settings.auth.secret_key.get_secret_value()
+    if request.method not in SAFE_METHODS and not csrf_matches(
+        cookie, request.headers.get(CSRF_HEADER), key
+    ):
+        raise Forbidden(
+            f"A request signed in by cookie must repeat the {CSRF_COOKIE} cookie's value "
+            f"in the {CSRF_HEADER} header."
+        )
+    return parse_bearer(cookie, SESSION_PREFIX)
 
 
 async def provide_subject(request: Request[Any, Any, Any]) -> Subject:

@@ -4,10 +4,11 @@ import uuid
 from datetime import timedelta
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
+from agency.auth.cookies import cleared_cookies, session_cookies
 from agency.auth.models import Credential
 from agency.auth.permissions import Permission
 from agency.auth.schemas import (
@@ -20,7 +21,7 @@ from agency.auth.schemas import (
     SessionOut,
 )
 from agency.auth.service import CredentialService, login
-from agency.kernel.deps import CurrentSubject, DbSession, IdempotencyGuard, Paging
+from agency.kernel.deps import AppRuntime, CurrentSubject, DbSession, IdempotencyGuard, Paging
 from agency.kernel.pagination import Page
 
 
@@ -65,10 +66,41 @@ class AuthController(Controller):
         "/logout",
         opt={"problems": [409]},
         status_code=HTTP_204_NO_CONTENT,
-        summary="End this login session",
+        summary="End this login session (and clear the browser's session cookies)",
     )
-    async def logout(self, db_session: DbSession, subject: CurrentSubject) -> None:
+    async def logout(self, db_session: DbSession, subject: CurrentSubject) -> Response[None]:
         await CredentialService(db_session, subject).logout()
+        return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=cleared_cookies())
+
+    @post(
+        "/session/renew",
+        opt={"problems": [409]},
+        status_code=201,
+        summary="Trade this session for a fresh one (the old token ends now)",
+    )
+    async def renew(
+        self,
+        request: Request,  # type: ignore[type-arg]
+        db_session: DbSession,
+        subject: CurrentSubject,
+        runtime: AppRuntime,
+    ) -> Response[SessionOut]:
+        ttl = timedelta(hours=runtime.settings.auth.session_ttl_hours)
+        issued = await CredentialService(db_session, subject).renew(ttl)
+        expires_at = issued.credential.expires_at
+        assert expires_at is not None and subject.user_id is not None
+        body = SessionOut(
+            token=issued.token,
+            expires_at=expires_at,
+            agency_id=subject.agency_id,
+            user_id=subject.user_id,
+            role=subject.role or "client",
+        )
+        # A browser signed in by cookie gets the new token as cookies too.
+        by_cookie = "authorization" not in request.headers
+        key = runtime.settings.auth.secret_key.get_secret_value()
+        cookies = session_cookies(issued.token, expires_at, key) if by_cookie else []
+        return Response(body, status_code=201, cookies=cookies)
 
     @get("/me", summary="Who the credential belongs to and what it may do")
     async def me(self, db_session: DbSession, subject: CurrentSubject) -> MeOut:

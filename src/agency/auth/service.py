@@ -129,6 +129,23 @@ class CredentialService:
         credential = await self.repo.get(self.subject.credential_id)
         credential.revoked_at = utcnow()
 
+    async def renew(self, ttl: timedelta) -> Issued:
+        """A fresh session token for the same person, this one ending now (rotation)."""
+        if self.subject.kind not in {"session", "client"} or self.subject.credential_id is None:
+            raise Conflict("Only a login session is renewed; an API token keeps its expiry.")
+        current = await self.repo.get(self.subject.credential_id)
+        current.revoked_at = utcnow()
+        issued = _issue(
+            self.subject.agency_id,
+            current.kind,
+            current.name,
+            ttl,
+            user_id=current.user_id,
+            scopes=[],
+        )
+        await self.repo.add(issued.credential)
+        return issued
+
     async def create_api_token(
         self, name: str, scopes: Sequence[str], expires_in_days: int | None
     ) -> Issued:

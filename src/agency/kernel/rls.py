@@ -8,7 +8,9 @@ connects as a role that owns nothing anyway. Changing these strings means a new 
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.schema import SchemaItem
 
 CURRENT_AGENCY = "NULLIF(current_setting('app.agency_id', true), '')::uuid"
 CURRENT_USER = "NULLIF(current_setting('app.user_id', true), '')::uuid"
@@ -41,3 +43,20 @@ def span_every_agency() -> None:
     """Let a migration's data changes reach every agency's rows: FORCE binds its role too."""
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f"SELECT set_config('{SYSTEM_SETTING}', 'on', true)")
+
+
+def tenant_columns(table: str) -> list[SchemaItem]:
+    """The columns and keys every tenant table shares (``IdMixin``, ``TenantMixin``,
+    ``TimestampMixin``), for migrations that create one."""
+    return [
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("agency_id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["agency_id"],
+            ["agencies.id"],
+            name=op.f(f"fk_{table}_agency_id_agencies"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f(f"pk_{table}")),
+    ]

@@ -1,15 +1,39 @@
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
+from typing import Annotated, Literal
+from urllib.parse import urlencode
 
-from litestar import Controller, post
-from litestar.params import JSONBody
+from litestar import Controller, Response, delete, get, patch, post
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.response import Redirect
 from litestar.status_codes import HTTP_202_ACCEPTED
 
+from agency.auth.cookies import session_cookies
+from agency.auth.permissions import Permission
 from agency.auth.schemas import SessionOut
-from agency.kernel.deps import AppRuntime, DbSession
+from agency.kernel.deps import (
+    AppRuntime,
+    CurrentSubject,
+    DbSession,
+    IdempotencyGuard,
+    IfMatch,
+    Paging,
+)
+from agency.kernel.http import etag
+from agency.login.flow import finish, start
 from agency.login.links import redeem, request_magic_link
-from agency.login.schemas import Accepted, MagicLinkRedeem, MagicLinkRequest
+from agency.login.providers import ProviderService
+from agency.login.schemas import (
+    Accepted,
+    MagicLinkRedeem,
+    MagicLinkRequest,
+    ProviderCreate,
+    ProviderOut,
+    ProviderPage,
+    ProviderUpdate,
+)
 
 
 class MagicLinkController(Controller):
@@ -45,4 +69,145 @@ class MagicLinkController(Controller):
             agency_id=subject.agency_id,
             user_id=subject.user_id,
             role="client",
+        )
+
+
+class LoginProviderController(Controller):
+    path = "/login-providers"
+    tags = ["Sign-in providers"]
+    opt = {"permission": Permission.BRANDS_WRITE}
+
+    @post(
+        opt={"problems": [404]},
+        summary="Set up a brand's (or, with no brand_id, the agency's) identity provider",
+    )
+    async def create_login_provider(
+        self,
+        data: JSONBody[ProviderCreate],
+        db_session: DbSession,
+        subject: CurrentSubject,
+        runtime: AppRuntime,
+        idempotency: IdempotencyGuard,
+    ) -> Response[ProviderOut]:
+        provider = await ProviderService(db_session, subject, runtime.secrets).create(data)
+        return Response(
+            ProviderOut.of(provider, runtime.settings.server.public_url),
+            status_code=201,
+            headers={"ETag": etag(provider.version)},
+        )
+
+    @get(summary="The agency's identity providers")
+    async def list_login_providers(
+        self, db_session: DbSession, subject: CurrentSubject, runtime: AppRuntime, page: Paging
+    ) -> ProviderPage:
+        rows, cursor = await ProviderService(db_session, subject, runtime.secrets).list(page)
+        url = runtime.settings.server.public_url
+        return ProviderPage(items=[ProviderOut.of(p, url) for p in rows], next_cursor=cursor)
+
+    @get("/{login_provider_id:uuid}", summary="An identity provider (never its secret)")
+    async def get_login_provider(
+        self,
+        login_provider_id: FromPath[uuid.UUID],
+        db_session: DbSession,
+        subject: CurrentSubject,
+        runtime: AppRuntime,
+    ) -> Response[ProviderOut]:
+        service = ProviderService(db_session, subject, runtime.secrets)
+        provider = await service.get(login_provider_id)
+        return Response(
+            ProviderOut.of(provider, runtime.settings.server.public_url),
+            headers={"ETag": etag(provider.version)},
+        )
+
+    @patch("/{login_provider_id:uuid}", summary="Change an identity provider (fields sent)")
+    async def update_login_provider(
+        self,
+        login_provider_id: FromPath[uuid.UUID],
+        data: JSONBody[ProviderUpdate],
+        db_session: DbSession,
+        subject: CurrentSubject,
+        runtime: AppRuntime,
+        if_match: IfMatch,
+    ) -> Response[ProviderOut]:
+        service = ProviderService(db_session, subject, runtime.secrets)
+        provider = await service.update(login_provider_id, data, if_match)
+        return Response(
+            ProviderOut.of(provider, runtime.settings.server.public_url),
+            headers={"ETag": etag(provider.version)},
+        )
+
+    @delete("/{login_provider_id:uuid}", summary="Remove an identity provider")
+    async def remove_login_provider(
+        self,
+        login_provider_id: FromPath[uuid.UUID],
+        db_session: DbSession,
+        subject: CurrentSubject,
+        runtime: AppRuntime,
+    ) -> None:
+        await ProviderService(db_session, subject, runtime.secrets).remove(login_provider_id)
+
+
+class ProviderSignInController(Controller):
+    path = "/auth/providers"
+    tags = ["Authentication"]
+
+    @get(
+        "/{agency_id:uuid}/{login_provider_id:uuid}/sign-in",
+        opt={"public": True, "problems": [502]},
+        status_code=303,
+        summary="Send the browser to the identity provider to sign in",
+    )
+    async def sign_in(
+        self,
+        agency_id: FromPath[uuid.UUID],
+        login_provider_id: FromPath[uuid.UUID],
+        db_session: DbSession,
+        runtime: AppRuntime,
+        return_to: Annotated[
+            str | None,
+            QueryParameter(
+                max_length=2000,
+                description="Where the browser lands afterwards: an origin the agency allows "
+                "(default: its frontend).",
+            ),
+        ] = None,
+        mode: Annotated[
+            Literal["cookie", "bearer"],
+            QueryParameter(
+                description="`cookie`: the session is set as an HttpOnly cookie; `bearer`: "
+                "the token is handed over in the landing URL's fragment.",
+            ),
+        ] = "cookie",
+    ) -> Redirect:
+        target = return_to or runtime.settings.mail.frontend_url or ""
+        url = await start(db_session, runtime, agency_id, login_provider_id, target, mode)
+        return Redirect(url, status_code=303)
+
+    @get(
+        "/callback",
+        opt={"public": True, "problems": [401, 502]},
+        status_code=303,
+        summary="Where identity providers send the browser back (the redirect URI)",
+    )
+    async def callback(
+        self,
+        db_session: DbSession,
+        runtime: AppRuntime,
+        # "state" is a name Litestar reserves for the app's state.
+        oauth_state: Annotated[str | None, QueryParameter(name="state", max_length=300)] = None,
+        code: Annotated[str | None, QueryParameter(max_length=4000)] = None,
+        iss: Annotated[str | None, QueryParameter(max_length=2000)] = None,
+        error: Annotated[str | None, QueryParameter(max_length=500)] = None,
+    ) -> Redirect:
+        done = await finish(db_session, runtime, oauth_state, code, iss, error)
+        expires_at = done.issued.credential.expires_at
+        assert expires_at is not None
+        if done.mode == "bearer":
+            fragment = urlencode({"token": done.issued.token, "expires_at": expires_at.isoformat()})
+            return Redirect(f"{done.return_to}#{fragment}", status_code=303)
+        key = runtime.settings.auth.secret_key.get_secret_value()
+        return Redirect(
+            done.return_to,
+            status_code=303,
+            cookies=session_cookies(done.issued.token, expires_at, key),
         )

@@ -21,7 +21,10 @@ class AgencyController(Controller):
         agency = await AgencyService(db_session, subject).current()
         return Response(AgencyOut.of(agency), headers={"ETag": etag(agency.version)})
 
-    @patch(opt={"permission": Permission.AGENCY_MANAGE}, summary="Rename the agency")
+    @patch(
+        opt={"permission": Permission.AGENCY_MANAGE},
+        summary="Rename the agency, or set the origins its sign-ins may land on",
+    )
     async def update_agency(
         self,
         data: JSONBody[AgencyUpdate],
@@ -29,5 +32,5 @@ class AgencyController(Controller):
         subject: CurrentSubject,
         if_match: IfMatch,
     ) -> Response[AgencyOut]:
-        agency = await AgencyService(db_session, subject).rename(data.name, if_match)
+        agency = await AgencyService(db_session, subject).update(data, if_match)
         return Response(AgencyOut.of(agency), headers={"ETag": etag(agency.version)})

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from sqlalchemy import String
+from typing import Any
+
+from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from agency.kernel.db import Base, IdMixin, TimestampMixin
@@ -13,6 +15,8 @@ class Agency(IdMixin, TimestampMixin, Base):
 
     name: Mapped[str] = mapped_column(String(200))
     slug: Mapped[str] = mapped_column(String(100), unique=True)
+    # Origins (scheme://host[:port]) a sign-in may land on: the agency's frontends.
+    login_origins: Mapped[list[Any]] = mapped_column(JSON, default=list)
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}

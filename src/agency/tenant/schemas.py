@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
+
+import msgspec
 
 from agency.kernel.schemas import Input, Name, Output
 from agency.tenant.models import Agency
@@ -11,12 +14,32 @@ class AgencyOut(Output):
     id: uuid.UUID
     name: str
     slug: str
+    login_origins: list[str]
     created_at: datetime
 
     @classmethod
     def of(cls, agency: Agency) -> AgencyOut:
-        return cls(id=agency.id, name=agency.name, slug=agency.slug, created_at=agency.created_at)
+        return cls(
+            id=agency.id,
+            name=agency.name,
+            slug=agency.slug,
+            login_origins=list(agency.login_origins),
+            created_at=agency.created_at,
+        )
+
+
+Origin = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=300,
+        pattern=r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$",
+        description="scheme://host[:port], no path",
+    ),
+]
 
 
 class AgencyUpdate(Input):
-    name: Name
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    login_origins: Annotated[list[Origin], msgspec.Meta(max_length=20)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.audit.repository import AuditRepository
@@ -14,6 +17,7 @@ from agency.member.models import Membership, User
 from agency.member.repository import UserRepository
 from agency.tenant.models import Agency
 from agency.tenant.repository import AgencyRepository
+from agency.tenant.schemas import AgencyUpdate
 
 
 class AgencyService:
@@ -25,12 +29,20 @@ class AgencyService:
     async def current(self) -> Agency:
         return await self.repo.current()
 
-    async def rename(self, name: str, if_match: str | None) -> Agency:
+    async def update(self, data: AgencyUpdate, if_match: str | None) -> Agency:
         agency = await self.repo.current()
         check_if_match(if_match, agency.version)
-        if agency.name != name:
-            self.audit.record("agency.updated", "agency", agency.id, {"name": [agency.name, name]})
-            agency.name = name
+        changes: dict[str, Any] = {}
+        if data.name is not msgspec.UNSET and agency.name != data.name:
+            changes["name"] = [agency.name, data.name]
+            agency.name = data.name
+        if data.login_origins is not msgspec.UNSET:
+            origins = sorted(set(data.login_origins))
+            if origins != agency.login_origins:
+                changes["login_origins"] = [agency.login_origins, origins]
+                agency.login_origins = origins
+        if changes:
+            self.audit.record("agency.updated", "agency", agency.id, changes)
             await self.repo.session.flush()
         return agency
 
