@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import dramatiq
 import httpx
@@ -17,7 +18,7 @@ import pytest
 from sqlalchemy import text
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from agency.config import WebhookSettings
+from agency.config import OutboundSettings, WebhookSettings
 from agency.kernel.db import utcnow
 from agency.kernel.jobs import JobBuffer, collecting
 from agency.kernel.runtime import Runtime
@@ -50,11 +51,18 @@ class Receiver(FakeServer):
 
 
 def use_settings(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, **fields: Any
+    runtime: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+    allowed_hosts: tuple[str, ...] = (),
+    **fields: Any,
 ) -> WebhookSettings:
-    """The API and the worker (same process, same runtime) read the webhook settings here."""
+    """The API and the worker (same process, same runtime) read the webhook settings here,
+    and the outbound policy's: ``allowed_hosts`` are the loopback receivers allowed."""
     settings = WebhookSettings(**fields)
     monkeypatch.setattr(runtime.settings, "webhooks", settings)
+    monkeypatch.setattr(
+        runtime.settings, "outbound", OutboundSettings(allowed_hosts=list(allowed_hosts))
+    )
     return settings
 
 
@@ -87,8 +95,13 @@ class Scene:
     def requests(self) -> list[Request]:
         return self.receiver.requests
 
-    def configure(self, **fields: Any) -> WebhookSettings:
-        return use_settings(self.runtime, self.monkeypatch, **fields)
+    @property
+    def host(self) -> str:
+        """The receiver's ``host:port``, which the operator allows although it is loopback."""
+        return urlsplit(self.url).netloc
+
+    def configure(self, allowed_hosts: tuple[str, ...] = (), **fields: Any) -> WebhookSettings:
+        return use_settings(self.runtime, self.monkeypatch, allowed_hosts, **fields)
 
     async def subscribe(
         self, path: str = "", tenant: Tenant | None = None, **fields: Any
@@ -187,11 +200,11 @@ def scene(
     worker: dramatiq.Worker,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Scene:
-    # Loopback receivers allowed, and short retry delays.
+    # The loopback receiver allowed by name, and short retry delays.
     use_settings(
         runtime,
         monkeypatch,
-        allow_private_targets=True,
+        (urlsplit(receiver[1]).netloc,),
         timeout_seconds=2.0,
         retry_delays_seconds=[0.2, 0.2],
     )
@@ -259,10 +272,25 @@ async def test_a_repeated_idempotency_key_creates_one_subscription(
     ("body", "words"),
     [
         ({"url": "http://hooks.example.com/x"}, ["url", "https://"]),
-        ({"url": "https://10.1.2.3/x"}, ["url", "private"]),
-        ({"url": "https://[::1]:8443/x"}, ["url", "private"]),
-        ({"url": "https://169.254.169.254/latest"}, ["url", "private"]),
-        ({"url": "https://localhost/x"}, ["url", "private"]),
+        ({"url": "https://10.1.2.3/x"}, ["url", "a private address"]),
+        ({"url": "https://172.16.0.1/x"}, ["url", "a private address"]),
+        ({"url": "https://192.168.1.1/x"}, ["url", "a private address"]),
+        ({"url": "https://100.64.0.1/x"}, ["url", "carrier-grade NAT"]),
+        ({"url": "https://127.0.0.1/x"}, ["url", "loopback"]),
+        ({"url": "https://[::1]:8443/x"}, ["url", "loopback"]),
+        ({"url": "https://169.254.169.254/latest"}, ["url", "link-local"]),
+        ({"url": "https://localhost/x"}, ["url", "local name"]),
+        # IPv6 forms that carry an IPv4 address, and the resolver's numeric IPv4 forms.
+        ({"url": "https://[::ffff:127.0.0.1]/x"}, ["url", "loopback"]),
+        ({"url": "https://[64:ff9b::7f00:1]/x"}, ["url", "loopback address inside an IPv6"]),
+        ({"url": "https://[64:ff9b:1::a00:1]/x"}, ["url", "NAT64"]),
+        ({"url": "https://[2002:7f00:1::]/x"}, ["url", "loopback address inside an IPv6"]),
+        ({"url": "https://[::127.0.0.1]/x"}, ["url", "loopback address inside an IPv6"]),
+        ({"url": "https://[2001:0:a9fe:a9fe::1]/x"}, ["url", "link-local address inside"]),
+        ({"url": "https://2130706433/x"}, ["url", "loopback"]),
+        ({"url": "https://0x7f.1/x"}, ["url", "loopback"]),
+        ({"url": "https://[ff02::1]/x"}, ["url", "multicast"]),
+        ({"url": "https://0.0.0.0/x"}, ["url", "unspecified"]),
         ({"url": "https://user:pw@hooks.example.com/x"}, ["url", "credentials"]),
         ({"url": "not a url"}, ["url"]),
     ],
@@ -408,7 +436,8 @@ async def test_a_receiver_that_never_answers_2xx_ends_failed_with_the_reason(
     assert delivery["attempts"] == 3
     assert len(scene.requests) == 3
     assert delivery["last_status_code"] == 404
-    assert delivery["last_error"] == "The receiver answered HTTP 404 Not Found: no such hook"
+    # The receiver's words stay out of the log: it may be a service that should stay quiet.
+    assert delivery["last_error"] == "The receiver answered HTTP 404 Not Found."
     assert delivery["next_attempt_at"] is None
     failed = await scene.deliveries(hook["id"], status="failed")
     assert [d["id"] for d in failed] == [delivery["id"]]
@@ -434,7 +463,7 @@ async def test_retry_after_on_429_is_honoured(scene: Scene) -> None:
 
 
 async def test_a_timeout_is_retried(scene: Scene) -> None:
-    scene.configure(allow_private_targets=True, timeout_seconds=0.5, retry_delays_seconds=[0.2])
+    scene.configure((scene.host,), timeout_seconds=0.5, retry_delays_seconds=[0.2])
     scene.receiver.delay = 1.0
     hook = await scene.subscribe()
     await scene.emit()
@@ -542,14 +571,15 @@ async def test_a_rotated_secret_signs_alongside_the_old_one_for_a_day(scene: Sce
 async def test_a_name_resolving_to_a_private_address_is_refused_at_delivery(
     scene: Scene,
 ) -> None:
-    hook = await subscribe(scene.client, scene.tenant, scene.url.replace("127.0.0.1", "localhost"))
-    # Private targets are no longer allowed (and a new one would need https).
+    named = scene.url.replace("127.0.0.1", "localhost")
+    scene.configure((urlsplit(named).netloc,))
+    hook = await subscribe(scene.client, scene.tenant, named)
+    # The operator no longer allows it (and a new one would need https).
     scene.configure(retry_delays_seconds=[0.1], timeout_seconds=2)
     await scene.emit()
     delivery = await scene.finished(hook["id"])
     assert delivery["status"] == "failed"
-    assert delivery["last_error"].startswith("Refused: localhost resolves to ")
-    assert "private or loopback address" in delivery["last_error"]
+    assert delivery["last_error"] == "Refused: localhost names this machine (a local name)."
     assert scene.requests == []
 
 

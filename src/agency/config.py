@@ -10,12 +10,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 VAR_DIR = Path("var")
 # Public by definition: only the embedded `agency run` accepts it (kernel/startup.py).
 DEVELOPMENT_SECRET_KEY = "insecure-embedded-default-change-me"
+
+
+def comma_separated(value: object) -> object:
+    """An environment variable's ``a, b,c`` as a list (other values as they come)."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
 
 
 class DatabaseSettings(BaseSettings):
@@ -182,9 +189,6 @@ class WebhookSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AGENCY_WEBHOOKS__", extra="ignore")
 
     timeout_seconds: float = Field(default=10.0, description="Timeout of one delivery.")
-    allow_private_targets: bool = Field(
-        default=False, description="Allow loopback and private addresses (tests, intranets)."
-    )
     retry_delays_seconds: Annotated[list[float], NoDecode] = Field(
         default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0],
         description=(
@@ -199,6 +203,24 @@ class WebhookSettings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+
+class OutboundSettings(BaseSettings):
+    """Calls to hosts a caller chose: Mastodon and Bluesky servers, webhooks, OIDC issuers."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENCY_OUTBOUND__", extra="ignore")
+
+    allowed_hosts: Annotated[list[str], NoDecode, BeforeValidator(comma_separated)] = Field(
+        default_factory=list,
+        description=(
+            "Comma-separated `host` or `host:port` that may be called although they are "
+            "private or loopback (a self-hosted identity provider); `http://` is allowed to "
+            "them too."
+        ),
+    )
+    allow_http: bool = Field(
+        default=False, description="Allow plain `http://` to any (public) caller-chosen host."
+    )
 
 
 class PublishingSettings(BaseSettings):
@@ -264,6 +286,7 @@ class Settings:
         webhooks: WebhookSettings | None = None,
         publishing: PublishingSettings | None = None,
         mail: MailSettings | None = None,
+        outbound: OutboundSettings | None = None,
         app_tenant_filter: bool = True,
     ) -> None:
         self.database = database or DatabaseSettings()
@@ -277,6 +300,7 @@ class Settings:
         self.webhooks = webhooks or WebhookSettings()
         self.publishing = publishing or PublishingSettings()
         self.mail = mail or MailSettings()
+        self.outbound = outbound or OutboundSettings()
         # Tests switch the app-level tenant filter off to prove RLS holds on its own.
         self.app_tenant_filter = app_tenant_filter
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from agency.app import create_app
-from agency.config import ConnectorSettings, NetworkSettings, ServerSettings
+from agency.config import ConnectorSettings, NetworkSettings, OutboundSettings, ServerSettings
 from agency.connector.registry import installed
 from agency.kernel.runtime import Runtime
 from tests.conftest import (
@@ -66,6 +66,11 @@ async def api(
     async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as client:
         yield client, test_runtime
     await test_runtime.dispose_current_loop()
+
+
+def allow(runtime: Runtime, url: str) -> None:
+    """The operator allows this loopback peer by name (before the first call to it)."""
+    runtime.settings.outbound = OutboundSettings(allowed_hosts=[urlsplit(url).netloc])
 
 
 async def _channels(client: httpx.AsyncClient, tenant: Tenant, brand_id: str) -> list[Any]:
@@ -221,6 +226,7 @@ async def test_mastodon_registers_an_app_on_the_server_once(
     api: tuple[httpx.AsyncClient, Runtime], tenant_a: Tenant, prism_mastodon: str
 ) -> None:
     client, runtime = api
+    allow(runtime, prism_mastodon)
     brand_id = await create_brand(client, tenant_a)
     urls = []
     for _ in range(2):
@@ -249,6 +255,7 @@ async def test_mastodon_account_connects_through_the_api(
     api: tuple[httpx.AsyncClient, Runtime], tenant_a: Tenant, prism_mastodon: str
 ) -> None:
     client, runtime = api
+    allow(runtime, prism_mastodon)
     brand_id = await create_brand(client, tenant_a)
     started = await client.post(
         f"/brands/{brand_id}/connections",

@@ -40,7 +40,13 @@ import pytest
 from agency.app import create_app
 from agency.channel.credentials import unseal
 from agency.channel.models import Channel
-from agency.config import ConnectorSettings, MediaSettings, NetworkSettings, ServerSettings
+from agency.config import (
+    ConnectorSettings,
+    MediaSettings,
+    NetworkSettings,
+    OutboundSettings,
+    ServerSettings,
+)
 from agency.connector.registry import installed
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import bind_tenant
@@ -84,15 +90,14 @@ BOARD = "549755885175"  # a Pinterest board id (Prism takes any)
 
 
 class WatchedRuntime(Runtime):
-    """The runtime whose client for the networks keeps every answer, the worker's too."""
+    """The runtime whose clients for the networks keep every answer, the worker's too."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.answers: list[httpx.Response] = []
 
-    @property
-    def http(self) -> httpx.AsyncClient:
-        client = super().http
+    def _client(self, guarded: bool) -> httpx.AsyncClient:
+        client = super()._client(guarded)
         hooks = client.event_hooks["response"]
         if self._keep not in hooks:
             hooks.append(self._keep)
@@ -182,6 +187,8 @@ class Peer:
     file: tuple[str, bytes, str] | None = None  # uploaded and attached: name, bytes, type
     comment: bool = True  # the network takes a first comment
     oauth: OAuthPeer | None = None  # the fake and its authorization server, where one
+    # A server the account chose (Mastodon's), on loopback: the operator allows it by name.
+    allowed_hosts: tuple[str, ...] = ()
 
 
 def body_of(request: httpx.Request) -> dict[str, Any]:
@@ -253,6 +260,7 @@ def _mastodon(request: pytest.FixtureRequest) -> Peer:
         received,
         lambda: {MASTODON_TOKEN["access_token"]},
         {"options": {"visibility": "unlisted"}},
+        allowed_hosts=(urlsplit(server_url).netloc,),
     )
 
 
@@ -436,6 +444,7 @@ async def studio(
     settings.media = MediaSettings(storage="local", local_path=str(tmp_path / "media"))
     networks = {peer.network: peer.settings} if peer.settings else {}
     settings.connectors = ConnectorSettings(networks=networks)
+    settings.outbound = OutboundSettings(allowed_hosts=list(peer.allowed_hosts))
     test_runtime = WatchedRuntime(settings, runtime.broker, connectors=installed())
     answers: list[httpx.Response] = []
 

@@ -13,6 +13,7 @@ import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.audit.repository import AuditRepository
@@ -35,10 +36,17 @@ from agency.connector.base import (
     ConnectorContext,
     Credentials,
 )
-from agency.connector.errors import ConnectorError, Transient
+from agency.connector.errors import (
+    AuthExpired,
+    ConnectorError,
+    OutcomeUnknown,
+    RateLimited,
+    Transient,
+)
 from agency.connector.oauth import OAuthClient, authorization_request, exchange_code
 from agency.kernel.db import new_id, utcnow
 from agency.kernel.errors import AppError, InvalidInput, NotFound
+from agency.kernel.outbound import OutboundRefused, check_url, refusal_in
 from agency.kernel.tenancy import Subject
 
 if TYPE_CHECKING:
@@ -66,10 +74,58 @@ class NetworkUnavailable(AppError):
     title = "The network could not be reached"
 
 
-def failure_for(error: ConnectorError) -> AppError:
+def failure_for(error: ConnectorError, server_url: str | None = None) -> AppError:
+    """The problem for a failed call; ``server_url``: the caller chose the server.
+
+    A server the caller chose is answered in our words only (what it did, its HTTP status),
+    never with what it said: the caller could have named a service that should stay quiet.
+    """
+    refusal = refusal_in(error)
+    if refusal is not None:
+        return refused_server(server_url or refusal.url, refusal)
+    if server_url is not None:
+        return _failure_at(server_url, error)
     if isinstance(error, Transient):
         return NetworkUnavailable(error.message)
     return AuthorizationFailed(error.message)
+
+
+def refused_server(server_url: str, refusal: OutboundRefused) -> InvalidInput:
+    return InvalidInput(
+        f"The server {server_url} cannot be used: it {refusal.reason}.",
+        errors=[{"field": "server_url", "message": f"it {refusal.reason}"}],
+    )
+
+
+def _failure_at(server_url: str, error: ConnectorError) -> AppError:
+    status = error.status
+    if isinstance(error, RateLimited):
+        return NetworkUnavailable(f"{server_url} is limiting our calls; try again later.")
+    if isinstance(error, Transient | OutcomeUnknown):
+        if status is not None:
+            return NetworkUnavailable(f"{server_url} answered HTTP {status}; try again later.")
+        if isinstance(error.__cause__, httpx.TransportError):
+            return NetworkUnavailable(f"{server_url} did not answer.")
+        return NetworkUnavailable(f"{server_url} did not answer as the network's API does.")
+    if status is None:
+        return AuthorizationFailed(f"{server_url}: {error.message}")  # our own words
+    if isinstance(error, AuthExpired) or status in (401, 403):
+        return AuthorizationFailed(f"{server_url} refused the credentials (HTTP {status}).")
+    return AuthorizationFailed(f"{server_url} refused the request (HTTP {status}).")
+
+
+def check_server_url(runtime: Runtime, server_url: str | None) -> None:
+    """Refuse, before any call, a server the outbound policy would refuse anyway."""
+    if server_url is not None:
+        try:
+            check_url(server_url, runtime.outbound)
+        except OutboundRefused as exc:
+            raise refused_server(server_url, exc) from None
+
+
+def http_for(runtime: Runtime, server_url: str | None) -> httpx.AsyncClient:
+    """A server the caller named is called under the outbound policy; configured ones not."""
+    return runtime.guarded_http if server_url is not None else runtime.http
 
 
 def effective_oauth(runtime: Runtime, cls: type[Connector], base_url: str) -> OAuthMetadata | None:
@@ -130,7 +186,7 @@ class ConnectService:
         base_url = self.base_url(cls, server_url)
         return cls(
             ConnectorContext(
-                http=self.runtime.http,
+                http=http_for(self.runtime, server_url),
                 base_url=base_url,
                 credentials=credentials,
                 client_id=config.client_id,
@@ -178,23 +234,23 @@ class ConnectService:
         if client is not None:
             return client
         if cls.auth_kind is AuthKind.OAUTH2_PER_INSTANCE:
-            return await self._register_app(cls, self.base_url(cls, server_url))
+            return await self._register_app(cls, server_url)
         raise InvalidInput(
             f"{cls.display_name} is not configured on this server (no client id).",
             errors=[{"field": "network", "message": "no OAuth client configured"}],
         )
 
-    async def _register_app(self, cls: type[Connector], server_url: str) -> OAuthClient:
+    async def _register_app(self, cls: type[Connector], server_url: str | None) -> OAuthClient:
         redirect = self.redirect_uri(cls.network)
         try:
             client_id, client_secret = await self.connector(cls, server_url, None).register_app(
                 "agency", redirect, self.runtime.settings.server.public_url
             )
         except ConnectorError as exc:
-            raise failure_for(exc) from exc
+            raise failure_for(exc, server_url) from exc
         app = OAuthApp(
             network=cls.network,
-            server_url=server_url,
+            server_url=self.base_url(cls, server_url),
             redirect_uri=redirect,
             client_id=client_id,
             client_secret=self.runtime.secrets.encrypt(client_secret),
@@ -213,6 +269,7 @@ class ConnectService:
         if brand.archived_at is not None:
             raise InvalidInput("This brand is archived; restore it before connecting accounts.")
         cls = self.connector_class(data.network)
+        check_server_url(self.runtime, data.server_url)
         connection = Connection(
             id=new_id(),
             brand_id=brand.id,
@@ -261,7 +318,7 @@ class ConnectService:
             credentials = await connector.login(data.identifier, data.app_password)
             accounts = await self.connector(cls, data.server_url, credentials).identify()
         except ConnectorError as exc:
-            raise failure_for(exc) from exc
+            raise failure_for(exc, data.server_url) from exc
         await self.connections.add(connection)
         await self._finish(connection, cls, accounts, credentials)
 
@@ -299,7 +356,7 @@ class ConnectService:
             # the redirect URI of the authorization.
             client = await self.oauth_client(cls, connection.server_url, connection.redirect_uri)
             credentials = await exchange_code(
-                self.runtime.http,
+                http_for(self.runtime, connection.server_url),
                 meta,
                 client,
                 code,
@@ -307,8 +364,9 @@ class ConnectService:
             )
             accounts = await self.connector(cls, connection.server_url, credentials).identify()
         except ConnectorError as exc:
-            self._fail(connection, exc.message)
-            raise failure_for(exc) from exc
+            problem = failure_for(exc, connection.server_url)
+            self._fail(connection, problem.detail)
+            raise problem from exc
         await self._finish(connection, cls, accounts, credentials)
 
     def _fail(self, connection: Connection, words: str) -> None:

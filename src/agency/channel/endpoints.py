@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Redirect
 
@@ -30,7 +30,7 @@ from agency.channel.service import LINK_PREFIX, ChannelService, ConnectLinkServi
 from agency.connector.base import AuthKind
 from agency.kernel.db import utcnow
 from agency.kernel.deps import AppRuntime, CurrentSubject, DbSession, Paging
-from agency.kernel.errors import NotFound
+from agency.kernel.errors import InvalidInput, NotFound
 from agency.kernel.tenancy import Subject, bind_tenant
 
 NetworkFilter = Annotated[
@@ -290,14 +290,22 @@ async def _link(db_session: DbSession, token: str) -> tuple[Subject, ConnectLink
     status_code=303,
 )
 async def follow_connect_link(
+    request: Request[Any, Any, Any],
     runtime: AppRuntime,
     token: FromPath[str],
     db_session: DbSession,
-    server_url: Annotated[str | None, QueryParameter(max_length=500)] = None,
 ) -> Redirect:
-    """OAuth networks only; for Bluesky (app password) POST to the same URL."""
+    """OAuth networks at their usual server only: the redirect goes nowhere a link's URL can
+    choose. Bluesky (an app password) and a Mastodon account on another server: POST to the
+    same URL, with the ``server_url``."""
     subject, link = await _link(db_session, token)
-    start = ConnectionStart(network=link.network, server_url=server_url)
+    if "server_url" in request.query_params:
+        # A query parameter anyone can add to a shared link would make us an open redirect.
+        raise InvalidInput(
+            "This link does not take a server in its URL: POST the server_url to it instead.",
+            errors=[{"field": "server_url", "message": "not accepted in the query; POST it"}],
+        )
+    start = ConnectionStart(network=link.network)
     service = ConnectService(db_session, subject, runtime)
     # A password network (Bluesky) is refused by start() with a 422 saying to POST instead.
     _, url = await service.start(link.brand_id, start, link)

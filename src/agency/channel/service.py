@@ -23,6 +23,7 @@ from agency.channel.connect import (
     connector_class,
     effective_oauth,
     failure_for,
+    http_for,
 )
 from agency.channel.credentials import seal, unseal
 from agency.channel.models import Channel, ConnectLink
@@ -128,7 +129,7 @@ class ChannelService:
         base_url = channel.server_url or config.base_url or cls.default_base_url
         return cls(
             ConnectorContext(
-                http=self.runtime.http,
+                http=http_for(self.runtime, channel.server_url),
                 base_url=base_url,
                 credentials=unseal(self.runtime.secrets, channel.credentials),
                 client_id=config.client_id,
@@ -212,7 +213,7 @@ class ChannelService:
         try:
             await self.refresh(channel)
         except ConnectorError as exc:
-            raise failure_for(exc) from exc
+            raise failure_for(exc, channel.server_url) from exc
 
     async def _needs_reconnect(self, channel: Channel, words: str) -> None:
         news = channel.health != Health.NEEDS_RECONNECT

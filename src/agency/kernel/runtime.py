@@ -1,5 +1,6 @@
-"""The process-wide runtime: settings, database engines, the Dramatiq broker, the HTTP client
-for the networks, the secret box, the installed connectors and the components built on them.
+"""The process-wide runtime: settings, database engines, the Dramatiq broker, the HTTP clients
+(for the networks the operator configured, and for hosts a caller chose), the secret box, the
+installed connectors and the components built on them.
 
 The kernel knows no domain: the app assembly (``agency.assembly``) finds the connectors and
 declares the jobs; a domain asks for its own component (media storage, say) by the factory
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from agency import __version__
 from agency.config import Settings
 from agency.connector.registry import Registry
+from agency.kernel import outbound as outbound_policy
 from agency.kernel.db import create_engine, create_session_maker
 from agency.kernel.secrets import SecretBox
 
@@ -46,23 +48,46 @@ class Runtime:
         self.connectors = connectors
         self._engines: dict[asyncio.AbstractEventLoop, AsyncEngine] = {}
         self._makers: dict[asyncio.AbstractEventLoop, async_sessionmaker[AsyncSession]] = {}
-        self._http: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+        # Per event loop: the plain client (None) and the guarded one of each policy in force.
+        self._http: dict[
+            tuple[asyncio.AbstractEventLoop, outbound_policy.OutboundPolicy | None],
+            httpx.AsyncClient,
+        ] = {}
         self._components: dict[Callable[[Settings], Any], Any] = {}
         self._lock = threading.Lock()
 
     @property
+    def outbound(self) -> outbound_policy.OutboundPolicy:
+        """The policy for calls to hosts a caller chose, as the settings say now."""
+        return outbound_policy.OutboundPolicy.from_settings(self.settings.outbound)
+
+    @property
     def http(self) -> httpx.AsyncClient:
-        """The client for calls to the networks (one connection pool per event loop)."""
-        loop = asyncio.get_running_loop()
+        """The client for the networks' own APIs, at the URLs the operator configured."""
+        return self._client(guarded=False)
+
+    @property
+    def guarded_http(self) -> httpx.AsyncClient:
+        """The client for hosts a caller chose (a Mastodon server...): the outbound policy."""
+        return self._client(guarded=True)
+
+    def _client(self, guarded: bool) -> httpx.AsyncClient:
+        policy = self.outbound if guarded else None
+        key = (asyncio.get_running_loop(), policy)  # one connection pool per event loop
         with self._lock:
-            client = self._http.get(loop)
+            client = self._http.get(key)
             if client is None:
-                client = httpx.AsyncClient(
-                    timeout=self.settings.connectors.http_timeout_seconds,
-                    headers={"User-Agent": f"agency/{__version__}"},
-                    follow_redirects=False,
+                options: dict[str, Any] = {
+                    "timeout": self.settings.connectors.http_timeout_seconds,
+                    "headers": {"User-Agent": f"agency/{__version__}"},
+                    "follow_redirects": False,
+                }
+                client = (
+                    outbound_policy.client(policy, **options)
+                    if policy is not None
+                    else httpx.AsyncClient(**options)
                 )
-                self._http[loop] = client
+                self._http[key] = client
             return client
 
     def component(self, factory: Callable[[Settings], T]) -> T:
@@ -97,11 +122,11 @@ class Runtime:
         with self._lock:
             engine = self._engines.pop(loop, None)
             self._makers.pop(loop, None)
-            client = self._http.pop(loop, None)
+            clients = [self._http.pop(key) for key in list(self._http) if key[0] is loop]
             components = list(self._components.values())
         if engine is not None:
             await engine.dispose()
-        if client is not None:
+        for client in clients:
             await client.aclose()
         for component in components:
             if isinstance(component, _Closeable):

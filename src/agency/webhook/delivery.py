@@ -22,14 +22,13 @@ from standardwebhooks import Webhook
 
 from agency import __version__
 from agency.config import WebhookSettings
+from agency.kernel.outbound import OutboundPolicy, OutboundRefused, transport
 from agency.webhook.models import WebhookDelivery
-from agency.webhook.targets import PrivateAddressRefused, transport
 
 logger = logging.getLogger("agency.webhooks")
 
 # A receiver may ask for a pause (Retry-After); beyond a day we come back anyway.
 MAX_RETRY_AFTER = timedelta(hours=24)
-_SNIPPET_BYTES = 300
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,7 @@ def signed_headers(attempt: Attempt, at: datetime) -> dict[str, str]:
     }
 
 
-async def send(attempt: Attempt, settings: WebhookSettings) -> Outcome:
+async def send(attempt: Attempt, settings: WebhookSettings, policy: OutboundPolicy) -> Outcome:
     timeout = settings.timeout_seconds
     headers = signed_headers(attempt, datetime.now(UTC))
     started = time.perf_counter()
@@ -76,27 +75,22 @@ async def send(attempt: Attempt, settings: WebhookSettings) -> Outcome:
         elapsed = round((time.perf_counter() - started) * 1000)
         return Outcome(status, error[:1000] if error else None, elapsed, retry_after)
 
-    client = httpx.AsyncClient(
-        transport=transport(settings.allow_private_targets),
-        timeout=timeout,
-        follow_redirects=False,
-    )
+    client = httpx.AsyncClient(transport=transport(policy), timeout=timeout)
     try:
         # One deadline for the whole exchange: httpx's timeouts are per read.
         async with client, asyncio.timeout(timeout):
             request = client.build_request(
                 "POST", attempt.url, content=attempt.body.encode(), headers=headers
             )
+            # The body is never read: the receiver's words stay out of our log and answers.
             response = await client.send(request, stream=True)
-            try:
-                snippet = await _snippet(response) if not response.is_success else ""
-            finally:
-                await response.aclose()
+            await response.aclose()
     except (TimeoutError, httpx.TimeoutException):
         return outcome(None, f"No answer within {timeout:g} s.")
+    except OutboundRefused as exc:
+        return outcome(None, f"Refused: {_host(attempt.url)} {exc.reason}.")
     except httpx.ConnectError as exc:
-        refused = isinstance(exc.__cause__, PrivateAddressRefused)
-        return outcome(None, f"{'Refused' if refused else 'Could not connect'}: {exc}.")
+        return outcome(None, f"Could not connect: {exc}.")
     except httpx.HTTPError as exc:
         return outcome(None, f"The request failed: {exc or type(exc).__name__}.")
     except Exception:
@@ -106,7 +100,7 @@ async def send(attempt: Attempt, settings: WebhookSettings) -> Outcome:
     if response.is_success:
         return outcome(response.status_code, None)
     return outcome(
-        response.status_code, _refusal(response, snippet), _retry_after(response, datetime.now(UTC))
+        response.status_code, _refusal(response), _retry_after(response, datetime.now(UTC))
     )
 
 
@@ -115,16 +109,7 @@ def _host(url: str) -> str:
     return urlsplit(url).hostname or "?"
 
 
-async def _snippet(response: httpx.Response) -> str:
-    read = b""
-    async for chunk in response.aiter_bytes():
-        read += chunk
-        if len(read) >= _SNIPPET_BYTES:
-            break
-    return " ".join(read[:_SNIPPET_BYTES].decode("utf-8", "replace").split())
-
-
-def _refusal(response: httpx.Response, snippet: str) -> str:
+def _refusal(response: httpx.Response) -> str:
     code = response.status_code
     try:
         words = f"HTTP {code} {HTTPStatus(code).phrase}"
@@ -133,7 +118,7 @@ def _refusal(response: httpx.Response, snippet: str) -> str:
     text = f"The receiver answered {words}"
     if response.is_redirect:
         text += " (redirects are not followed: register the final URL)"
-    return f"{text}: {snippet}" if snippet else f"{text}."
+    return f"{text}."
 
 
 def _retry_after(response: httpx.Response, now: datetime) -> timedelta | None:

@@ -61,13 +61,14 @@ class WebhookService:
         self.subject = subject
         self.box = runtime.secrets
         self.settings = runtime.settings.webhooks
+        self.outbound = runtime.outbound
         self.repo = SubscriptionRepository(session, subject)
         self.deliveries = DeliveryRepository(session, subject)
         self.events = EventRepository(session, subject)
         self.audit = AuditRepository(session, subject)
 
     def _check_url(self, url: str, doing: str) -> None:
-        problems = target_problems(url, self.settings.allow_private_targets)
+        problems = target_problems(url, self.outbound)
         if problems:
             raise InvalidInput(
                 f"The webhook cannot be {doing} as sent.",

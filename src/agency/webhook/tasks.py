@@ -79,7 +79,7 @@ async def deliver(
     delivery.next_attempt_at = now + lease(settings)
     await session.commit()  # no transaction stays open while the receiver answers
 
-    outcome = await send(target, settings)
+    outcome = await send(target, settings, runtime.outbound)
 
     await bind_tenant(session, agency)
     delivery = await deliveries.get_for_update(uuid.UUID(delivery_id))
