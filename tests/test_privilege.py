@@ -8,13 +8,16 @@ from typing import Any
 
 import httpx
 from alembic import command
+from litestar import Litestar
 
 from agency.kernel.migrate import alembic_config
 from agency.kernel.runtime import Runtime
+from tests import test_auth
 from tests.conftest import PASSWORD, Tenant, count_rows
 from tests.helpers import assert_problem, bearer, invite_and_join, login
 from tests.support.connect_flow import create_brand
 from tests.support.servers import PostgresServer
+from tests.test_isolation import operations
 from tests.test_migrations import FreshPostgres
 
 EVERYDAY_SCOPES = ["agency:read", "members:read", "members:manage", "tokens:manage"]
@@ -176,6 +179,41 @@ async def test_a_client_place_opens_nothing_its_giver_lacks(
         headers={**bearer(brands_only["token"]), "If-Match": '"1"'},
     )
     assert_problem(widen, 403, "reports:read")
+
+
+# Every route that hands out power or takes it away, by the test holding it to the rule
+# (test_auth for token scopes). A new one fails the census below until it asks
+# agency.auth.policy and is listed here.
+POWER_ROUTES: dict[str, set[tuple[str, str]]] = {
+    "test_an_admin_cannot_demote_or_remove_an_owner": {
+        ("PATCH", "/members/{member_id}"),
+        ("DELETE", "/members/{member_id}"),
+    },
+    "test_a_token_grants_no_role_holding_what_it_lacks": {("POST", "/invitations")},
+    "test_an_admin_cannot_revoke_an_owners_invitation_or_token": {
+        ("DELETE", "/invitations/{invitation_id}"),
+        ("POST", "/api-tokens/{token_id}/revoke"),
+    },
+    "test_token_scopes_cannot_exceed_the_creator": {("POST", "/api-tokens")},
+    "test_a_client_place_opens_nothing_its_giver_lacks": {
+        ("POST", "/brands/{brand_id}/client-members"),
+        ("PATCH", "/client-members/{client_member_id}"),
+    },
+    # Removing a client's place, or renaming the agency, gives no one anything.
+    "-": {("DELETE", "/client-members/{client_member_id}"), ("PATCH", "/agency")},
+}
+_POWER = {"agency:manage", "members:manage", "ownership:manage", "tokens:manage"}
+
+
+async def test_every_route_that_grants_or_takes_power_is_reviewed(app: Litestar) -> None:
+    found = {
+        (method, path)
+        for method, path, handler in operations(app)
+        if method != "GET" and (handler.opt.get("permission") in _POWER or "client-members" in path)
+    }
+    assert found == set().union(*POWER_ROUTES.values())
+    tests = {name for name in {*globals(), *vars(test_auth)} if name.startswith("test_")}
+    assert set(POWER_ROUTES) - {"-"} <= tests
 
 
 # --- tokens and invitations follow their issuer's current role -----------------------------
