@@ -25,7 +25,13 @@ from agency.app import create_app
 from agency.assembly import build_runtime
 from agency.auth.permissions import ALL_PERMISSIONS
 from agency.auth.service import CredentialService
-from agency.config import DatabaseSettings, RedisSettings, Settings, WorkerSettings
+from agency.config import (
+    DatabaseSettings,
+    RateLimitSettings,
+    RedisSettings,
+    Settings,
+    WorkerSettings,
+)
 from agency.kernel.migrate import upgrade
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject, bind_system, bind_tenant
@@ -72,6 +78,10 @@ def make_settings(
         ),
         redis=RedisSettings(url=redis_url),
         worker=WorkerSettings(threads=2, scheduler_interval_seconds=0.2),
+        # Tests log in far more often than people; tests/test_rate_limits.py sets its own.
+        rate_limits=RateLimitSettings(
+            credentials_per_ip_per_minute=100_000, credentials_per_account_per_hour=100_000
+        ),
         app_tenant_filter=app_filter,
     )
 

@@ -44,6 +44,13 @@ from agency.kernel.idempotency import IdempotentReplay, handle_replay, provide_i
 from agency.kernel.logs import guard_http_logs
 from agency.kernel.pagination import provide_page_request
 from agency.kernel.problems import EXCEPTION_HANDLERS, STANDARD_RESPONSES, problem_spec
+from agency.kernel.ratelimit import (
+    STORE_NAME,
+    document_rate_limits,
+    guards_credentials,
+    rate_limit_middleware,
+    rate_limit_store,
+)
 from agency.kernel.runtime import Runtime
 from agency.kernel.serving import HeaderSizeLimit
 from agency.kernel.transaction import transaction_middleware
@@ -103,14 +110,26 @@ def create_app(
             "page": Provide(provide_page_request),
             "runtime": Provide(lambda: runtime, sync_to_thread=False),
         },
-        middleware=[HeaderSizeLimit(settings.server.max_header_bytes), transaction_middleware],
+        middleware=[
+            HeaderSizeLimit(settings.server.max_header_bytes),
+            *rate_limit_middleware(settings),
+            transaction_middleware,
+        ],
+        stores={STORE_NAME: rate_limit_store(settings)},
         before_request=_before_request,
         exception_handlers={**EXCEPTION_HANDLERS, IdempotentReplay: handle_replay},
         cors_config=(
             CORSConfig(
                 allow_origins=settings.server.cors_origins,
                 allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key"],
-                expose_headers=["ETag", "Idempotent-Replayed"],
+                expose_headers=[
+                    "ETag",
+                    "Idempotent-Replayed",
+                    "Retry-After",
+                    "RateLimit-Limit",
+                    "RateLimit-Remaining",
+                    "RateLimit-Reset",
+                ],
                 allow_credentials=False,
             )
             if settings.server.cors_origins
@@ -125,6 +144,7 @@ def create_app(
     app.state.runtime = runtime
     app.state.app_tenant_filter = settings.app_tenant_filter
     _document_problems(app)
+    document_rate_limits(app, app.openapi_schema)
     logging.getLogger("agency").setLevel(logging.INFO)
     guard_http_logs()
     return app
@@ -185,6 +205,8 @@ def _document_problems(app: Litestar) -> None:
                 codes |= {404, 412, 428}
             if "POST" in methods and not public:
                 codes |= {409, 422}
+            if guards_credentials(handler):
+                codes.add(429)
             codes |= set(handler.opt.get("problems", ()))
             responses = dict(handler.responses or {})
             for code in sorted(codes):

@@ -97,6 +97,20 @@ class ServerSettings(BaseSettings):
         return value
 
 
+class RateLimitSettings(BaseSettings):
+    """Limits on the public routes where credentials are presented (kernel/ratelimit.py)."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENCY_RATE_LIMITS__", extra="ignore")
+
+    enabled: bool = Field(default=True, description="Switch every rate limit off (load tests).")
+    credentials_per_ip_per_minute: int = Field(
+        default=20, description="Logins and other credential checks from one address per minute."
+    )
+    credentials_per_account_per_hour: int = Field(
+        default=20, description="Logins and sign-in links naming one e-mail address per hour."
+    )
+
+
 class WorkerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AGENCY_WORKER_", extra="ignore")
 
@@ -287,6 +301,7 @@ class Settings:
         publishing: PublishingSettings | None = None,
         mail: MailSettings | None = None,
         outbound: OutboundSettings | None = None,
+        rate_limits: RateLimitSettings | None = None,
         app_tenant_filter: bool = True,
     ) -> None:
         self.database = database or DatabaseSettings()
@@ -299,6 +314,7 @@ class Settings:
         self.media = media or MediaSettings()
         self.webhooks = webhooks or WebhookSettings()
         self.publishing = publishing or PublishingSettings()
+        self.rate_limits = rate_limits or RateLimitSettings()
         self.mail = mail or MailSettings()
         self.outbound = outbound or OutboundSettings()
         # Tests switch the app-level tenant filter off to prove RLS holds on its own.

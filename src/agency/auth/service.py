@@ -14,7 +14,7 @@ from agency.auth import policy
 from agency.auth.models import Credential
 from agency.auth.permissions import permissions_of
 from agency.auth.repository import CredentialRepository
-from agency.auth.secrets import SESSION_PREFIX, hash_secret, new_bearer, verify_password
+from agency.auth.secrets import SESSION_PREFIX, hash_secret, new_bearer, verify_password_off_loop
 from agency.kernel.db import new_id, utcnow
 from agency.kernel.errors import Conflict, InvalidInput, Unauthorized
 from agency.kernel.pagination import PageRequest
@@ -87,7 +87,7 @@ async def login(
     """Check a password and open a session in one of the user's agencies."""
     users = UserRepository(session)
     user = await users.by_email(email)
-    valid = verify_password(password, user.password_hash if user else None)
+    valid = await verify_password_off_loop(password, user.password_hash if user else None)
     if user is None or not valid or user.disabled_at is not None:
         raise Unauthorized("Unknown e-mail address or wrong password.")
     memberships = await users.memberships_of(user.id)

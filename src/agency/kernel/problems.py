@@ -124,6 +124,10 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     headers = dict(exc.headers or {})
     if exc.status_code == 401:
         headers.setdefault("WWW-Authenticate", "Bearer")
+    if exc.status_code == 429 and "RateLimit-Reset" in headers:
+        # Litestar's rate limiter sends the draft's headers; RFC 9110's is the one clients know.
+        headers.setdefault("Retry-After", headers["RateLimit-Reset"])
+        detail = f"Too many attempts; retry in {headers['Retry-After']} seconds."
     return problem_response(
         request,
         exc.status_code,

@@ -1,0 +1,256 @@
+"""Rate limits, built on Litestar's ``RateLimitMiddleware`` and stores.
+
+A :class:`Policy` names what it counts (the client's address, the account a body names...),
+a window and a limit, and which routes it guards; each becomes one Litestar
+``RateLimitConfig`` whose counters live in Redis when ``AGENCY_REDIS_URL`` is set (shared by
+every replica) and in memory in the embedded default. Over the limit the route answers a 429
+problem with ``Retry-After``; every answer of a guarded route carries the ``RateLimit-*``
+headers of the IETF draft. A policy counts before credentials are checked, so a refused
+guess costs no password hash.
+
+Guarded by default: the public routes that take a body, which is where a password, an
+invitation or a one-time token is presented (login, magic links, invitation acceptance,
+connect links). A handler says otherwise with ``opt={"rate_limit": True | False}``. Limits
+per credential on authenticated routes are another policy in :func:`policies`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Request
+from litestar.datastructures import MutableScopeHeaders
+from litestar.handlers import HTTPRouteHandler
+from litestar.middleware.rate_limit import (
+    CacheObject,
+    DurationUnit,
+    RateLimitConfig,
+    RateLimitMiddleware,
+    get_remote_address,
+)
+from litestar.openapi.spec import OpenAPI, OpenAPIHeader, OpenAPIResponse, Reference, Schema
+from litestar.openapi.spec.enums import OpenAPIType
+from litestar.stores.base import Store
+from litestar.stores.memory import MemoryStore
+from litestar.stores.redis import RedisStore
+from litestar.types import Message, Receive, Scope, Send
+
+from agency.config import Settings
+
+STORE_NAME = "rate_limit"
+_SCOPE_KEY = "agency.rate_limit"
+
+Identify = Callable[[Request[Any, Any, Any]], Awaitable[str | None]]
+
+
+def guards_credentials(handler: HTTPRouteHandler) -> bool:
+    """Whether a route is one where credentials are presented without logging in."""
+    explicit = handler.opt.get("rate_limit")
+    if explicit is not None:
+        return bool(explicit)
+    return bool(handler.opt.get("public")) and bool(handler.http_methods & {"POST", "PUT"})
+
+
+async def client_address(request: Request[Any, Any, Any]) -> str | None:
+    if not guards_credentials(request.route_handler):
+        return None
+    return get_remote_address(request)
+
+
+class _NamedAccount(msgspec.Struct):
+    email: str | None = None
+
+
+async def named_account(request: Request[Any, Any, Any]) -> str | None:
+    """The e-mail address a guarded route's JSON body names, if it names one."""
+    if not guards_credentials(request.route_handler):
+        return None
+    try:
+        named = msgspec.json.decode(await request.body(), type=_NamedAccount)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError, ValueError):
+        return None  # the route's own decoding answers a malformed body
+    if not named.email:
+        return None
+    return named.email.strip().lower()[:320]
+
+
+def _identities(scope: Scope) -> dict[str, str | None]:
+    found: dict[str, str | None] = scope[_SCOPE_KEY]  # type: ignore[literal-required]
+    return found
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    unit: DurationUnit
+    limit: int
+    identify: Identify
+    description: str
+
+
+@dataclass
+class PolicyConfig(RateLimitConfig):
+    policy: Policy | None = field(default=None)
+
+
+class PolicyMiddleware(RateLimitMiddleware):
+    """Litestar's middleware, counting per policy and per what the policy identifies."""
+
+    def __init__(self, app: Any, config: PolicyConfig) -> None:
+        super().__init__(app, config)
+        assert config.policy is not None
+        self.policy = config.policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Litestar's middleware builds its request without ``receive``; a policy may read the
+        # body (cached for the handler), so it identifies the caller here.
+        request: Request[Any, Any, Any] = scope["litestar_app"].request_class(scope, receive)
+        identity = await self.policy.identify(request)
+        identities: dict[str, str | None] = scope.setdefault(_SCOPE_KEY, {})  # type: ignore[misc]
+        identities[self.policy.name] = identity
+        await super().__call__(scope, receive, send)
+
+    async def should_check_request(self, request: Request[Any, Any, Any]) -> bool:
+        return _identities(request.scope)[self.policy.name] is not None
+
+    def create_send_wrapper(self, send: Send, cache_object: CacheObject) -> Send:
+        """The headers of whichever policy leaves the fewest requests (draft-ietf-httpapi-
+        ratelimit-headers: the closest limit)."""
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableScopeHeaders(message)
+                mine = self.create_response_headers(cache_object=cache_object)
+                theirs = headers.get("RateLimit-Remaining")
+                if theirs is None or int(mine["RateLimit-Remaining"]) < int(theirs):
+                    for key, value in mine.items():
+                        headers[key] = value
+            await send(message)
+
+        return send_wrapper
+
+    def cache_key_from_request(self, request: Request[Any, Any, Any]) -> str:
+        identity = _identities(request.scope)[self.policy.name]
+        return f"{self.policy.name}:{identity}"
+
+
+def policies(settings: Settings) -> list[Policy]:
+    limits = settings.rate_limits
+    return [
+        Policy(
+            "ip",
+            "minute",
+            limits.credentials_per_ip_per_minute,
+            client_address,
+            "attempts per minute from one address",
+        ),
+        Policy(
+            "account",
+            "hour",
+            limits.credentials_per_account_per_hour,
+            named_account,
+            "attempts per hour naming one account",
+        ),
+    ]
+
+
+def rate_limit_middleware(settings: Settings) -> list[Any]:
+    if not settings.rate_limits.enabled:
+        return []
+    return [
+        PolicyConfig(
+            rate_limit=(policy.unit, policy.limit),
+            middleware_class=PolicyMiddleware,
+            store=STORE_NAME,
+            policy=policy,
+        ).middleware
+        for policy in policies(settings)
+    ]
+
+
+class LoopLocalRedisStore(Store):
+    """Litestar's Redis store, one client per event loop (a Redis connection belongs to the
+    loop that opened it, and one process may serve from several loops)."""
+
+    def __init__(self, url: str, namespace: str) -> None:
+        self.url = url
+        self.namespace = namespace
+        self._stores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RedisStore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _store(self) -> RedisStore:
+        loop = asyncio.get_running_loop()
+        store = self._stores.get(loop)
+        if store is None:
+            store = RedisStore.with_client(self.url, namespace=self.namespace)
+            self._stores[loop] = store
+        return store
+
+    async def set(
+        self, key: str, value: str | bytes, expires_in: int | timedelta | None = None
+    ) -> None:
+        await self._store().set(key, value, expires_in)
+
+    async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
+        return await self._store().get(key, renew_for)
+
+    async def delete(self, key: str) -> None:
+        await self._store().delete(key)
+
+    async def delete_all(self) -> None:
+        await self._store().delete_all()
+
+    async def exists(self, key: str) -> bool:
+        return await self._store().exists(key)
+
+    async def expires_in(self, key: str) -> int | None:
+        return await self._store().expires_in(key)
+
+
+def rate_limit_store(settings: Settings) -> Store:
+    if settings.redis.url:
+        return LoopLocalRedisStore(settings.redis.url, namespace="agency-rate-limit")
+    return MemoryStore()
+
+
+def _header(description: str) -> OpenAPIHeader:
+    return OpenAPIHeader(schema=Schema(type=OpenAPIType.INTEGER), description=description)
+
+
+HEADERS = {
+    "Retry-After": _header("Seconds to wait before retrying."),
+    "RateLimit-Limit": _header("Requests allowed in the window."),
+    "RateLimit-Remaining": _header("Requests left in the window."),
+    "RateLimit-Reset": _header("Seconds until the window resets."),
+}
+
+
+def document_rate_limits(app: Litestar, schema: OpenAPI) -> None:
+    """Each guarded operation's success and 429 answers list the headers they carry."""
+    if schema.components.headers is None:
+        schema.components.headers = {}
+    schema.components.headers.update(HEADERS)
+    ref = {name: Reference(ref=f"#/components/headers/{name}") for name in HEADERS}
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if not isinstance(handler, HTTPRouteHandler) or not guards_credentials(handler):
+                continue
+            item = (schema.paths or {}).get(route.path_format or "/")
+            for method in handler.http_methods:
+                operation = getattr(item, method.lower(), None)
+                for status, response in (operation.responses or {}).items() if operation else []:
+                    if not isinstance(response, OpenAPIResponse):
+                        continue
+                    if status.startswith("2") or status == "429":
+                        names = [n for n in HEADERS if n != "Retry-After" or status == "429"]
+                        response.headers = {
+                            **(response.headers or {}),
+                            **{n: ref[n] for n in names},
+                        }

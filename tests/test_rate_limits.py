@@ -1,0 +1,156 @@
+"""Credential guessing is rate limited per address and per account; hashing leaves the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from litestar import Litestar
+from litestar.stores.memory import MemoryStore
+
+from agency.app import create_app
+from agency.auth.secrets import hash_password, verify_password
+from agency.config import RateLimitSettings, RedisSettings, Settings
+from agency.kernel.ratelimit import LoopLocalRedisStore, rate_limit_store
+from agency.kernel.runtime import Runtime
+from tests.conftest import PASSWORD, Tenant
+from tests.helpers import assert_problem
+
+PER_IP, PER_ACCOUNT = 6, 3
+
+
+def _limited(settings: Settings, **limits: int) -> Settings:
+    return Settings(
+        database=settings.database,
+        redis=settings.redis,
+        worker=settings.worker,
+        rate_limits=RateLimitSettings(
+            credentials_per_ip_per_minute=limits.get("ip", PER_IP),
+            credentials_per_account_per_hour=limits.get("account", PER_ACCOUNT),
+        ),
+    )
+
+
+def _client(app: Litestar, address: str = "198.51.100.7") -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+@pytest.fixture(scope="module")
+def limited_app(settings: Settings, runtime: Runtime) -> Litestar:
+    return create_app(_limited(settings), runtime)
+
+
+@pytest.fixture
+async def limited(limited_app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    async with _client(limited_app) as client:
+        yield client
+
+
+def _login(email: str, password: str = "wrong password") -> dict[str, str]:
+    return {"email": email, "password": password}
+
+
+async def test_an_account_is_locked_after_its_limit(
+    limited: httpx.AsyncClient, limited_app: Litestar, tenant_a: Tenant
+) -> None:
+    for attempt in range(PER_ACCOUNT):
+        response = await limited.post("/auth/login", json=_login(tenant_a.owner_email))
+        assert_problem(response, 401)
+        assert response.headers["RateLimit-Limit"] in {str(PER_IP), str(PER_ACCOUNT)}
+        assert int(response.headers["RateLimit-Remaining"]) == PER_ACCOUNT - attempt - 1
+    # Even the right password, from another address, is refused now (and never hashed).
+    async with _client(limited_app, "203.0.113.9") as elsewhere:
+        refused = await elsewhere.post(
+            "/auth/login", json=_login(tenant_a.owner_email.upper(), PASSWORD)
+        )
+    body = assert_problem(refused, 429, "retry in")
+    assert 0 < int(refused.headers["Retry-After"]) <= 3600
+    assert refused.headers["RateLimit-Remaining"] == "0"
+    assert "token" not in body
+    # Another account from the first address is still served.
+    assert_problem(await limited.post("/auth/login", json=_login("other@x.example")), 401)
+
+
+async def test_an_address_is_limited_across_credential_routes(
+    limited: httpx.AsyncClient, limited_app: Litestar, tenant_a: Tenant
+) -> None:
+    attempts = [
+        ("/auth/login", _login("a@x.example")),
+        ("/auth/login", _login("b@x.example")),
+        ("/invitations/accept", {"token": "agi_x.y", "password": PASSWORD, "name": "N"}),
+        ("/auth/magic-link/redeem", {"token": "agm_x.y"}),
+        ("/connect/agl_x.y", {"server_url": "https://example.com"}),
+        ("/auth/login", _login("c@x.example")),
+    ]
+    assert len(attempts) == PER_IP
+    for path, body in attempts:
+        response = await limited.post(path, json=body)
+        assert response.status_code in (400, 401, 404, 422), response.text
+    for path, body in attempts[2:4]:
+        assert_problem(await limited.post(path, json=body), 429)
+    # Routes where nothing is guessed are not counted, and other addresses are served.
+    health = await limited.get("/health")
+    assert health.status_code == 200 and "RateLimit-Limit" not in health.headers
+    assert (await limited.get("/agency", headers=tenant_a.headers)).status_code == 200
+    async with _client(limited_app, "203.0.113.10") as elsewhere:
+        assert_problem(await elsewhere.post("/auth/login", json=_login("a@x.example")), 401)
+
+
+async def test_replicas_share_the_counters_in_redis(
+    settings: Settings, runtime: Runtime, tenant_a: Tenant
+) -> None:
+    assert isinstance(rate_limit_store(settings), LoopLocalRedisStore)
+    assert isinstance(rate_limit_store(Settings(redis=RedisSettings(url=None))), MemoryStore)
+    one, two = (create_app(_limited(settings, account=2), runtime) for _ in range(2))
+    async with _client(one) as first, _client(two, "203.0.113.11") as second:
+        await first.post("/auth/login", json=_login(tenant_a.owner_email))
+        await second.post("/auth/login", json=_login(tenant_a.owner_email))
+        assert_problem(await first.post("/auth/login", json=_login(tenant_a.owner_email)), 429)
+
+
+def test_the_limits_are_documented(limited_app: Litestar) -> None:
+    schema = limited_app.openapi_schema.to_schema()
+    login = schema["paths"]["/auth/login"]["post"]["responses"]
+    assert "Retry-After" in login["429"]["headers"]
+    assert "RateLimit-Remaining" in login["201"]["headers"]
+    assert "429" not in schema["paths"]["/health"]["get"]["responses"]
+
+
+async def test_password_hashing_leaves_the_event_loop_free(
+    client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    started = time.perf_counter()
+    verify_password(PASSWORD, hash_password(PASSWORD))
+    one_hash = (time.perf_counter() - started) / 2
+
+    async def health_latency() -> float:
+        """From when a request is due until it is answered: a blocked loop delays both."""
+        due = time.perf_counter() + 0.005
+        await asyncio.sleep(0.005)
+        assert (await client.get("/health")).status_code == 200
+        return time.perf_counter() - due
+
+    done = asyncio.Event()
+
+    async def probe() -> list[float]:
+        latencies = []
+        await asyncio.sleep(one_hash)  # the logins are under way
+        deadline = time.perf_counter() + 6 * one_hash
+        while time.perf_counter() < deadline:
+            latencies.append(await health_latency())
+        done.set()
+        return latencies
+
+    async def keep_logging_in() -> None:
+        while not done.is_set():
+            await client.post("/auth/login", json=_login(tenant_a.owner_email))
+
+    results = await asyncio.gather(probe(), *(keep_logging_in() for _ in range(4)))
+    latencies: list[float] = results[0]
+    # On the loop, /health waited for whole hashes; off it, for little more than itself.
+    assert statistics.median(latencies) < one_hash / 2, (latencies, one_hash)
