@@ -181,6 +181,40 @@ async def test_a_client_place_opens_nothing_its_giver_lacks(
     assert_problem(widen, 403, "reports:read")
 
 
+async def test_only_an_owner_decides_how_staff_sign_in(
+    client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    """Whoever sets the staff's identity provider, or where a sign-in lands with its session
+    in the URL, can sign in as anyone: an admin doing so would become an owner."""
+    admin = await invite_and_join(client, tenant_a, "admin@alpha.example", "admin")
+    as_admin = {**bearer(admin["token"]), "If-Match": "*"}
+    origins = {"login_origins": ["https://admin-controlled.example"]}
+    assert_problem(await client.patch("/agency", json=origins, headers=as_admin), 403, "owner")
+    renamed = await client.patch("/agency", json={"name": "Alpha & co"}, headers=as_admin)
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["login_origins"] == []
+    staff_provider = {
+        "name": "Agency SSO",
+        "issuer": "https://idp.admin-controlled.example",
+        "client_id": "agency",
+        "client_secret": "s3cret",
+    }
+    created = await client.post("/login-providers", json=staff_provider, headers=as_admin)
+    assert_problem(created, 403, "owner")
+    owner = await login(client, tenant_a.owner_email)
+    set_up = await client.patch("/agency", json=origins, headers={**bearer(owner), "If-Match": "*"})
+    assert set_up.status_code == 200, set_up.text
+    # A brand's provider signs in as any of the brand's client members: a token that could
+    # not give them their places cannot set one up either.
+    brand = await create_brand(client, tenant_a, "maison")
+    brands_only = await _token(client, owner, ["brands:read", "brands:write"])
+    brand_provider = {**staff_provider, "brand_id": brand}
+    created = await client.post(
+        "/login-providers", json=brand_provider, headers=bearer(brands_only["token"])
+    )
+    assert_problem(created, 403, "publications:read")
+
+
 # Every route that hands out power or takes it away, by the test holding it to the rule
 # (test_auth for token scopes). A new one fails the census below until it asks
 # agency.auth.policy and is listed here.
@@ -199,8 +233,14 @@ POWER_ROUTES: dict[str, set[tuple[str, str]]] = {
         ("POST", "/brands/{brand_id}/client-members"),
         ("PATCH", "/client-members/{client_member_id}"),
     },
-    # Removing a client's place, or renaming the agency, gives no one anything.
-    "-": {("DELETE", "/client-members/{client_member_id}"), ("PATCH", "/agency")},
+    "test_only_an_owner_decides_how_staff_sign_in": {
+        ("PATCH", "/agency"),
+        ("POST", "/login-providers"),
+        ("PATCH", "/login-providers/{login_provider_id}"),
+        ("DELETE", "/login-providers/{login_provider_id}"),
+    },
+    # Removing a client's place gives no one anything.
+    "-": {("DELETE", "/client-members/{client_member_id}")},
 }
 _POWER = {"agency:manage", "members:manage", "ownership:manage", "tokens:manage"}
 
@@ -209,7 +249,12 @@ async def test_every_route_that_grants_or_takes_power_is_reviewed(app: Litestar)
     found = {
         (method, path)
         for method, path, handler in operations(app)
-        if method != "GET" and (handler.opt.get("permission") in _POWER or "client-members" in path)
+        if method != "GET"
+        and (
+            handler.opt.get("permission") in _POWER
+            or "client-members" in path
+            or "login-providers" in path
+        )
     }
     assert found == set().union(*POWER_ROUTES.values())
     tests = {name for name in {*globals(), *vars(test_auth)} if name.startswith("test_")}

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterable
 
 from agency.auth.permissions import ALL_PERMISSIONS, Permission, Role, permissions_of
+from agency.client.permissions import ClientPermission, opened_by
 from agency.kernel.errors import Forbidden, InvalidInput
 from agency.kernel.tenancy import Subject
 
@@ -31,7 +32,7 @@ def _refuse(subject: Subject, role: str, doing: str) -> None:
     if not lacking:
         return
     if Permission.OWNERSHIP_MANAGE in lacking:
-        raise Forbidden(f"Only an owner makes or unmakes an owner (refused: {doing}).")
+        raise Forbidden(f"Only an owner may {doing}: only an owner acts on owners.")
     raise Forbidden(
         f"You cannot {doing}: the role '{role}' holds {', '.join(lacking)}, "
         "which this credential lacks."
@@ -56,6 +57,19 @@ def require_may_act_on(subject: Subject, role: str | None, what: str) -> None:
 def may_still_grant(issuer_role: str | None, role: str) -> bool:
     """Whether a member whose role is now ``issuer_role`` may still grant ``role``."""
     return issuer_role is not None and permissions_of(role) <= permissions_of(issuer_role)
+
+
+def require_may_control_sign_in(subject: Subject, brand_id: uuid.UUID | None, what: str) -> None:
+    """Decide how people sign in: whoever controls it can sign in as any of them.
+
+    The agency's own provider and the origins a sign-in may land on (with the session in the
+    URL) reach every member, owners included: only an owner sets them. A brand's provider
+    reaches that brand's client members, whatever their place opens.
+    """
+    if brand_id is None:
+        _refuse(subject, Role.OWNER.value, what)
+    else:
+        require_may_hand_out(subject, opened_by(ClientPermission), what)
 
 
 def require_may_hand_out(subject: Subject, permissions: Iterable[str], what: str) -> None:

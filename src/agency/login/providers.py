@@ -10,6 +10,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.audit.repository import AuditRepository
+from agency.auth import policy
 from agency.auth.permissions import Permission
 from agency.brand.repository import BrandRepository
 from agency.kernel.errors import InvalidInput
@@ -58,6 +59,7 @@ class ProviderService:
             self.subject.require(Permission.AGENCY_MANAGE)
         else:
             await self.brands.get(data.brand_id)
+        policy.require_may_control_sign_in(self.subject, data.brand_id, "set up this provider")
         fields = msgspec.to_builtins(data)
         secret = fields.pop("client_secret")
         provider = LoginProvider(
@@ -116,4 +118,5 @@ class ProviderService:
         provider = await self.repo.get(provider_id)
         if provider.brand_id is None:
             self.subject.require(Permission.AGENCY_MANAGE)
+        policy.require_may_control_sign_in(self.subject, provider.brand_id, "change this provider")
         return provider

@@ -8,6 +8,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.audit.repository import AuditRepository
+from agency.auth import policy
 from agency.auth.permissions import Role
 from agency.auth.secrets import hash_password
 from agency.kernel.errors import Conflict, NotFound
@@ -39,6 +40,11 @@ class AgencyService:
         if data.login_origins is not msgspec.UNSET:
             origins = sorted(set(data.login_origins))
             if origins != agency.login_origins:
+                # A bearer sign-in lands with its session in the URL: where it may land is
+                # where every member's session, an owner's too, may be sent.
+                policy.require_may_control_sign_in(
+                    self.subject, None, "change where sign-ins land (login_origins)"
+                )
                 changes["login_origins"] = [agency.login_origins, origins]
                 agency.login_origins = origins
         if changes:
