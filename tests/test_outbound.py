@@ -347,3 +347,40 @@ async def test_a_refused_code_exchange_is_not_echoed_either(
     assert url in connection.json()["error"]
     for text in (done.text, connection.text):
         assert SECRET_WORDS not in text
+
+
+# -- through the API: signing in with an identity provider an agency named -------------------
+
+
+@pytest.mark.parametrize(
+    ("issuer", "words"),
+    [
+        ("https://169.254.169.254", "link-local"),
+        ("https://[64:ff9b::a00:1]", "a private address inside an IPv6 address"),
+        ("https://localhost", "local name"),
+    ],
+)
+async def test_an_identity_provider_next_to_us_is_never_called(
+    client: httpx.AsyncClient,
+    tenant_a: Tenant,
+    connects: list[tuple[str, int]],
+    issuer: str,
+    words: str,
+) -> None:
+    frontend = "https://app.example"
+    brand_id = await create_brand(client, tenant_a)
+    await client.patch(
+        "/agency", json={"login_origins": [frontend]}, headers={**tenant_a.headers, "If-Match": "*"}
+    )
+    created = await client.post(
+        "/login-providers",
+        json={"brand_id": brand_id, "name": "SSO", "issuer": issuer, "client_id": "x"},
+        headers=tenant_a.headers,
+    )
+    assert created.status_code == 201, created.text
+    started = await client.get(
+        f"/auth/providers/{tenant_a.agency_id}/{created.json()['id']}/sign-in",
+        params={"return_to": f"{frontend}/calendar"},
+    )
+    assert_problem(started, 502, netloc(issuer), words)
+    assert connects == []

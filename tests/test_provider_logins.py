@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from agency.config import OutboundSettings
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import bind_system
 from tests.conftest import Tenant
@@ -41,6 +42,15 @@ def idp_b() -> Iterator[OidcProvider]:
         yield provider
     finally:
         provider.close()
+
+
+@pytest.fixture(autouse=True)
+def providers_allowed(
+    runtime: Runtime, idp_a: OidcProvider, idp_b: OidcProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The providers run on loopback: the operator allows them by name."""
+    hosts = [urlsplit(idp.issuer).netloc for idp in (idp_a, idp_b)]
+    monkeypatch.setattr(runtime.settings, "outbound", OutboundSettings(allowed_hosts=hosts))
 
 
 @dataclass

@@ -14,6 +14,7 @@ Every request here goes to a host an agency chose, through :func:`issuer_http`.
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -26,12 +27,14 @@ from joserfc.errors import ExpiredTokenError, InvalidClaimError, JoseError, Miss
 from joserfc.jwk import KeySet
 
 from agency.kernel.errors import AppError
+from agency.kernel.outbound import refusal_in
 from agency.kernel.runtime import Runtime
 from agency.login.models import LoginProvider
 
 # Asymmetric algorithms only: "none" and HMAC (keyed with the client secret) are refused.
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"]
 LEEWAY_SECONDS = 60
+_ERROR_CODE = re.compile(r"[a-z_]{1,64}")
 
 
 class ProviderUnavailable(AppError):
@@ -59,12 +62,10 @@ class Endpoints:
 
 
 def issuer_http(runtime: Runtime) -> httpx.AsyncClient:
-    """The client for calls to identity providers: hosts that agencies name.
-
-    They must go through the outbound-address policy (no loopback, private or metadata
-    addresses unless the operator allows the host); this is the one place to plug it in.
-    """
-    return runtime.http
+    """The client for calls to identity providers: hosts that agencies name, so under the
+    outbound-address policy (no loopback, private or metadata address unless the operator
+    allows the host; the endpoints a discovery document names are checked alike)."""
+    return runtime.guarded_http
 
 
 def _host(url: str) -> str:
@@ -75,8 +76,10 @@ async def _json(http: httpx.AsyncClient, request: httpx.Request) -> dict[str, An
     try:
         answer = await http.send(request)
     except httpx.HTTPError as exc:
+        refusal = refusal_in(exc)
+        why = refusal.reason if refusal else "could not be reached"
         raise ProviderUnavailable(
-            f"The identity provider at {_host(str(request.url))} could not be reached."
+            f"The identity provider at {_host(str(request.url))} {why}."
         ) from exc
     if answer.status_code >= 500 or answer.status_code in {404, 429}:
         raise ProviderUnavailable(
@@ -92,8 +95,12 @@ async def _json(http: httpx.AsyncClient, request: httpx.Request) -> dict[str, An
     if not isinstance(body, dict):
         raise ProviderUnavailable("The identity provider answered something other than an object.")
     if answer.status_code >= 400:
-        error = str(body.get("error_description") or body.get("error") or answer.status_code)
-        raise LoginRefused(f"The identity provider refused: {error[:300]}")
+        # RFC 6749's error code only: the provider's free text is not ours to repeat.
+        error = body.get("error")
+        code = error if isinstance(error, str) and _ERROR_CODE.fullmatch(error) else None
+        raise LoginRefused(
+            f"The identity provider refused ({code or f'HTTP {answer.status_code}'})."
+        )
     return body
 
 
