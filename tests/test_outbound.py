@@ -177,6 +177,22 @@ async def test_every_address_is_checked_when_connecting_and_only_checked_ones_ar
     assert connects == [(PUBLIC, 443)]
 
 
+async def test_a_slow_lookup_counts_in_the_connect_timeout(
+    connects: list[tuple[str, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def silent(host: str, port: int, **_: Any) -> list[Any]:
+        await asyncio.sleep(30)
+        return []
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", silent)
+    started = asyncio.get_running_loop().time()
+    async with outbound.client(OutboundPolicy(), timeout=0.3) as client:
+        with pytest.raises(httpx.ConnectTimeout):
+            await client.get("https://slow-dns.example/")
+    assert asyncio.get_running_loop().time() - started < 5
+    assert connects == []
+
+
 async def test_a_followed_redirect_is_checked_like_the_first_hop(
     peer: tuple[Server, str],
     neighbour: tuple[Server, str],

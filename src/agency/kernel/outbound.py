@@ -206,7 +206,11 @@ class _CheckedBackend(httpcore.AsyncNetworkBackend):
     ) -> httpcore.AsyncNetworkStream:
         if self._policy.allows(host, port):
             return await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
-        addresses = await resolve(host, port)
+        try:  # the lookup counts in the connect timeout, as in httpcore's own backends
+            async with asyncio.timeout(timeout):
+                addresses = await resolve(host, port)
+        except TimeoutError as exc:
+            raise httpcore.ConnectTimeout(f"{host} was not resolved in time") from exc
         for address in addresses:
             # One bad address refuses the name: an answer mixing public and private
             # addresses is how rebinding is tried.
