@@ -11,6 +11,10 @@ from typing import Any
 import httpx
 import pytest
 from dramatiq.brokers.stub import StubBroker
+from litestar.enums import ParamType
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import ParameterKwarg
+from litestar.routes import HTTPRoute
 
 from agency.app import create_app
 from agency.config import Settings
@@ -160,3 +164,82 @@ def test_every_problem_response_references_the_problem_schema(committed: dict[st
         != {"$ref": "#/components/schemas/Problem"}
     ]
     assert wrong == []
+
+
+# -- what the document says against what the handlers declare -----------------------------------
+
+
+def _takes_if_match(handler: HTTPRouteHandler) -> bool:
+    """The handler takes the If-Match header (the kernel's ``IfMatch`` parameter)."""
+    return any(
+        isinstance(field.kwarg_definition, ParameterKwarg)
+        and field.kwarg_definition.param_type == ParamType.HEADER
+        and (field.kwarg_definition.name or field.name).lower() == "if-match"
+        for field in handler.parsed_fn_signature.parameters.values()
+    )
+
+
+def _handlers() -> list[tuple[str, str, HTTPRouteHandler]]:
+    settings = Settings()
+    app = create_app(settings, Runtime(settings, StubBroker(), Registry([])))
+    return [
+        (method, route.path_format, handler)
+        for route in app.routes
+        if isinstance(route, HTTPRoute)
+        for handler in route.route_handlers
+        if handler.resolve_include_in_schema()
+        for method in handler.http_methods
+    ]
+
+
+def test_every_if_match_route_documents_it_required_with_412_and_428(
+    committed: dict[str, Any],
+) -> None:
+    guarded = [(m, p) for m, p, handler in _handlers() if _takes_if_match(handler)]
+    assert ("POST", "/publications/{publication_id}/schedule") in guarded  # the search works
+    wrong = []
+    for method, path in guarded:
+        operation = committed["paths"][path][method.lower()]
+        headers = {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "header"}
+        if not headers.get("If-Match", {}).get("required"):
+            wrong.append(f"{method} {path}: If-Match not required")
+        if not {"412", "428"} <= set(operation["responses"]):
+            wrong.append(f"{method} {path}: 412/428 not listed")
+    assert wrong == []
+    # And nothing else claims it.
+    claimed = {
+        (method.upper(), path)
+        for method, path, operation in operations(committed)
+        if any(p["name"] == "If-Match" for p in operation.get("parameters", []))
+    }
+    assert claimed == set(guarded)
+
+
+def _schema(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def test_bodies_that_refuse_unknown_fields_say_additional_properties_false(
+    committed: dict[str, Any],
+) -> None:
+    checked, wrong = 0, []
+    for method, path, handler in _handlers():
+        data = handler.parsed_fn_signature.parameters.get("data")
+        if data is None:
+            continue
+        strict = data.annotation.__struct_config__.forbid_unknown_fields
+        body = committed["paths"][path][method.lower()]["requestBody"]
+        schema = _schema(committed, body["content"]["application/json"]["schema"])
+        checked += 1
+        if strict and schema.get("additionalProperties") is not False:
+            wrong.append(f"{method} {path}")
+        if not strict and schema.get("additionalProperties") is False:
+            wrong.append(f"{method} {path} (says false, accepts them)")
+    assert checked > 20
+    assert wrong == []
+    # Nested objects of those bodies too, e.g. a brand's charters and a publication's variants.
+    schemas = committed["components"]["schemas"]
+    for name in ("EditorialCharter", "CommunityCharter", "VariantIn", "Utm", "SlotIn"):
+        assert schemas[name]["additionalProperties"] is False, name

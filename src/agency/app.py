@@ -9,7 +9,6 @@ from typing import Any
 from litestar import Litestar, Request, Router
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
-from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Server
@@ -37,22 +36,23 @@ from agency.channel.endpoints import (
 )
 from agency.client.endpoints import BrandClientMemberController, ClientMemberController
 from agency.config import Settings, get_settings
+from agency.contract import StrictStructSchemaPlugin, document_contract
 from agency.health.endpoints import health, ready
 from agency.kernel.decoding import AgencyRequest
 from agency.kernel.guards import refuse_nul_characters
 from agency.kernel.idempotency import IdempotentReplay, handle_replay, provide_idempotency
 from agency.kernel.logs import guard_http_logs
 from agency.kernel.pagination import provide_page_request
-from agency.kernel.problems import EXCEPTION_HANDLERS, STANDARD_RESPONSES, problem_spec
+from agency.kernel.problems import EXCEPTION_HANDLERS
 from agency.kernel.ratelimit import (
     STORE_NAME,
     document_rate_limits,
-    guards_credentials,
     rate_limit_middleware,
     rate_limit_store,
 )
 from agency.kernel.runtime import Runtime
 from agency.kernel.serving import HeaderSizeLimit
+from agency.kernel.strict_bodies import refuse_loose_bodies
 from agency.kernel.transaction import transaction_middleware
 from agency.login.endpoints import (
     LoginProviderController,
@@ -136,6 +136,7 @@ def create_app(
             else None
         ),
         openapi_config=openapi_config(settings),
+        plugins=[StrictStructSchemaPlugin()],
         request_max_body_size=settings.server.max_body_bytes,
         request_class=AgencyRequest,
         debug=False,
@@ -143,7 +144,7 @@ def create_app(
     )
     app.state.runtime = runtime
     app.state.app_tenant_filter = settings.app_tenant_filter
-    _document_problems(app)
+    document_contract(app)
     document_rate_limits(app, app.openapi_schema)
     logging.getLogger("agency").setLevel(logging.INFO)
     guard_http_logs()
@@ -151,9 +152,11 @@ def create_app(
 
 
 async def _before_request(request: Request[Any, Any, Any]) -> None:
-    """Credentials first (401/403), then input no handler can store (400)."""
+    """Credentials first (401/403), then input no handler can store or the schema refuses
+    (400)."""
     await authenticate_request(request)
     await refuse_nul_characters(request)
+    await refuse_loose_bodies(request)
 
 
 def openapi_config(settings: Settings) -> OpenAPIConfig:
@@ -181,34 +184,3 @@ def openapi_config(settings: Settings) -> OpenAPIConfig:
         use_handler_docstrings=True,
         create_examples=False,
     )
-
-
-def _document_problems(app: Litestar) -> None:
-    """Every operation documents the problem responses it can give."""
-    for route in app.routes:
-        for handler in getattr(route, "route_handlers", []):
-            if not isinstance(handler, HTTPRouteHandler):
-                continue
-            public = bool(handler.opt.get("public"))
-            codes = {400, 500}
-            if not public:
-                codes |= {401, 403}
-                handler.security = handler.security  # documented at the top level
-            else:
-                handler.security = [{}]
-            if "{" in route.path:
-                codes.add(404)
-            methods = handler.http_methods
-            if methods & {"POST", "PATCH", "PUT"}:
-                codes |= {409, 413, 422}
-            if "PATCH" in methods:
-                codes |= {404, 412, 428}
-            if "POST" in methods and not public:
-                codes |= {409, 422}
-            if guards_credentials(handler):
-                codes.add(429)
-            codes |= set(handler.opt.get("problems", ()))
-            responses = dict(handler.responses or {})
-            for code in sorted(codes):
-                responses.setdefault(code, problem_spec(STANDARD_RESPONSES[code]))
-            handler.responses = responses

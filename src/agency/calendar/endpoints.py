@@ -176,9 +176,10 @@ async def get_calendar(
 
 
 def _ics_response(slug: str, body: bytes) -> Response[bytes]:
+    # Litestar adds "; charset=utf-8" to every text/* type itself.
     return Response(
         body,
-        media_type=f"{ICS}; charset=utf-8",
+        media_type=ICS,
         headers={
             "Content-Disposition": f'inline; filename="{slug}.ics"',
             "Cache-Control": "private, max-age=300",
@@ -356,7 +357,11 @@ class SeriesController(Controller):
     path = "/publications/{publication_id:uuid}"
     tags = ["Publications"]
 
-    @get("/series", opt=READ, summary="The recurring series a publication belongs to")
+    @get(
+        "/series",
+        opt={**READ, "problems": [409]},  # a publication outside any series
+        summary="The recurring series a publication belongs to",
+    )
     async def get_series(
         self,
         runtime: AppRuntime,

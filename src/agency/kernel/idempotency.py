@@ -108,8 +108,11 @@ def handle_replay(request: Request[Any, Any, Any], exc: IdempotentReplay) -> Res
     return Response(
         content=box.decrypt_bytes(record.response_body) if record.response_body else b"",
         status_code=record.status_code or 200,
-        media_type=record.content_type or "application/json",
-        headers={"Idempotent-Replayed": "true"},
+        # The stored header as it was: as a media_type, a text/* one would get a second charset.
+        headers={
+            "Content-Type": record.content_type or "application/json",
+            "Idempotent-Replayed": "true",
+        },
     )
 
 
