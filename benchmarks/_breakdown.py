@@ -18,9 +18,9 @@ from litestar import Litestar
 from sqlalchemy import select
 from tests.support.servers import PostgresServer
 
+from agency.access.secrets import SESSION_PREFIX, parse_bearer
 from agency.assembly import build_runtime
 from agency.audit.models import AuditEvent
-from agency.auth.secrets import SESSION_PREFIX, parse_bearer
 from agency.config import Settings
 from agency.kernel.serving import tune_gc
 from agency.kernel.tenancy import bind_tenant

@@ -19,8 +19,8 @@ from pathlib import Path
 import psycopg
 from tests.support.servers import PostgresServer
 
+from agency.access.permissions import ALL_PERMISSIONS, Permission
 from agency.assembly import build_runtime
-from agency.auth.permissions import ALL_PERMISSIONS, Permission
 from agency.auth.service import CredentialService
 from agency.config import DatabaseSettings, RedisSettings, Settings
 from agency.kernel.tenancy import Subject, bind_system, bind_tenant

@@ -21,9 +21,9 @@ import uvicorn
 from litestar import Litestar
 from sqlalchemy import text
 
+from agency.access.permissions import ALL_PERMISSIONS
 from agency.app import create_app
 from agency.assembly import build_runtime
-from agency.auth.permissions import ALL_PERMISSIONS
 from agency.auth.service import CredentialService
 from agency.config import (
     DatabaseSettings,

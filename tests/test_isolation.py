@@ -373,7 +373,7 @@ async def test_a_token_cannot_claim_another_agency(
     client: httpx.AsyncClient, tenant_a: Tenant, tenant_b: Tenant
 ) -> None:
     """Swapping the agency part of a token for another agency's id gets nowhere."""
-    from agency.auth.secrets import SESSION_PREFIX, BearerSecret, parse_bearer
+    from agency.access.secrets import SESSION_PREFIX, BearerSecret, parse_bearer
 
     parsed = parse_bearer(tenant_a.token, SESSION_PREFIX)
     assert parsed is not None

@@ -217,7 +217,7 @@ async def test_only_an_owner_decides_how_staff_sign_in(
 
 # Every route that hands out power or takes it away, by the test holding it to the rule
 # (test_auth for token scopes). A new one fails the census below until it asks
-# agency.auth.policy and is listed here.
+# agency.access.policy and is listed here.
 POWER_ROUTES: dict[str, set[tuple[str, str]]] = {
     "test_an_admin_cannot_demote_or_remove_an_owner": {
         ("PATCH", "/members/{member_id}"),

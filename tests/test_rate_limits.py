@@ -12,8 +12,8 @@ import pytest
 from litestar import Litestar
 from litestar.stores.memory import MemoryStore
 
+from agency.access.secrets import hash_password, verify_password
 from agency.app import create_app
-from agency.auth.secrets import hash_password, verify_password
 from agency.config import RateLimitSettings, RedisSettings, Settings
 from agency.kernel.ratelimit import LoopLocalRedisStore, rate_limit_store
 from agency.kernel.runtime import Runtime

@@ -52,8 +52,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from agency.access.permissions import ALL_PERMISSIONS
 from agency.app import create_app
-from agency.auth.permissions import ALL_PERMISSIONS
 from agency.config import Settings
 from agency.connector.registry import Registry
 from agency.kernel.deps import IdempotencyGuard

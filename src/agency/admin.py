@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from agency.access.permissions import ALL_PERMISSIONS
 from agency.assembly import build_runtime
-from agency.auth.permissions import ALL_PERMISSIONS
 from agency.auth.service import CredentialService
 from agency.config import Settings
 from agency.kernel.errors import NotFound

@@ -21,7 +21,11 @@ from agency.auth.authentication import (
     provide_db_session,
     provide_subject,
 )
-from agency.auth.endpoints import ApiTokenController, AuthController
+from agency.auth.endpoints import (
+    ApiTokenController,
+    AuthController,
+    InvitationAcceptController,
+)
 from agency.brand.endpoints import BrandController
 from agency.calendar.endpoints import ROUTES as CALENDAR_ROUTES
 from agency.channel.endpoints import (
@@ -58,6 +62,7 @@ from agency.login.endpoints import (
     LoginProviderController,
     MagicLinkController,
     ProviderSignInController,
+    provide_client_inviter,
 )
 from agency.media.endpoints import ROUTES as MEDIA_ROUTES
 from agency.member.endpoints import InvitationController, MemberController
@@ -74,6 +79,7 @@ API_CONTROLLERS: list[Any] = [
     ApiTokenController,
     MemberController,
     InvitationController,
+    InvitationAcceptController,
     AuditController,
     BrandController,
     BrandClientMemberController,
@@ -109,6 +115,7 @@ def create_app(
             "idempotency": Provide(provide_idempotency),
             "page": Provide(provide_page_request),
             "runtime": Provide(lambda: runtime, sync_to_thread=False),
+            "invite_client": Provide(provide_client_inviter, sync_to_thread=False),
         },
         middleware=[
             HeaderSizeLimit(settings.server.max_header_bytes),

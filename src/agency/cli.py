@@ -30,9 +30,10 @@ def configure_logging() -> None:
 def require_production_settings() -> None:
     """Stop with one line (no traceback) when the configuration is unsafe for production."""
     from agency.kernel.startup import UnsafeConfiguration, check_production
+    from agency.models import Base
 
     try:
-        check_production(get_settings())
+        check_production(get_settings(), Base.metadata)
     except UnsafeConfiguration as exc:
         raise click.ClickException(f"refusing to start: {exc}") from None
 

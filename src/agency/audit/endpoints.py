@@ -6,9 +6,9 @@ from typing import Annotated
 from litestar import Controller, get
 from litestar.params import QueryParameter
 
+from agency.access.permissions import Permission
 from agency.audit.repository import AuditRepository
 from agency.audit.schemas import AuditEventOut, AuditEventPage
-from agency.auth.permissions import Permission
 from agency.kernel.deps import CurrentSubject, DbSession, Paging
 
 

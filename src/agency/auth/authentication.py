@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING, Any
 from litestar import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agency.access.client_permissions import brands_granting, opened_by
+from agency.access.permissions import permissions_of
+from agency.access.policy import token_permissions
+from agency.access.secrets import SESSION_PREFIX, BearerSecret, parse_bearer, secret_matches
 from agency.auth.cookies import (
     CSRF_COOKIE,
     CSRF_HEADER,
@@ -19,13 +23,10 @@ from agency.auth.cookies import (
     SESSION_COOKIE,
     csrf_matches,
 )
-from agency.auth.permissions import permissions_of
-from agency.auth.policy import token_permissions
 from agency.auth.repository import CredentialRepository
-from agency.auth.secrets import SESSION_PREFIX, BearerSecret, parse_bearer, secret_matches
-from agency.client.permissions import brands_granting, opened_by
 from agency.client.repository import ClientMemberRepository
 from agency.kernel.db import utcnow
+from agency.kernel.deps import SUBJECT_STATE, request_subject
 from agency.kernel.errors import Forbidden, Unauthorized
 from agency.kernel.tenancy import Subject, bind_tenant
 from agency.kernel.transaction import request_context
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     import uuid
 
 LAST_USED_GRANULARITY = timedelta(minutes=5)
-_SUBJECT_STATE = "agency.subject"
 _INVALID = "The bearer credential is missing, malformed, expired or revoked."
 
 
@@ -61,7 +61,7 @@ async def authenticate_request(request: Request[Any, Any, Any]) -> None:
     subject = await authenticate(session, bearer, app_filter=app_filter, needed=permission)
     if permission:
         subject.require(permission)
-    request.state[_SUBJECT_STATE] = subject
+    request.state[SUBJECT_STATE] = subject
 
 
 def _credential(request: Request[Any, Any, Any]) -> BearerSecret | None:
@@ -85,11 +85,7 @@ def _credential(request: Request[Any, Any, Any]) -> BearerSecret | None:
 
 
 async def provide_subject(request: Request[Any, Any, Any]) -> Subject:
-    subject = request.state.get(_SUBJECT_STATE)
-    if not isinstance(subject, Subject):
-        # A handler marked public cannot ask for a subject: that is a programming error.
-        raise RuntimeError(f"{request.route_handler.handler_name} is public but wants a subject")
-    return subject
+    return request_subject(request)
 
 
 async def authenticate(

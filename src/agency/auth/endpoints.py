@@ -8,9 +8,10 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
+from agency.access.permissions import Permission
+from agency.access.secrets import INVITATION_PREFIX, parse_bearer
 from agency.auth.cookies import cleared_cookies, session_cookies
 from agency.auth.models import Credential
-from agency.auth.permissions import Permission
 from agency.auth.schemas import (
     ApiTokenCreate,
     ApiTokenCreated,
@@ -20,9 +21,13 @@ from agency.auth.schemas import (
     MeUser,
     SessionOut,
 )
-from agency.auth.service import CredentialService, login
+from agency.auth.service import CredentialService, Issued, login, start_session
 from agency.kernel.deps import AppRuntime, CurrentSubject, DbSession, IdempotencyGuard, Paging
+from agency.kernel.errors import NotFound
 from agency.kernel.pagination import Page
+from agency.member.models import Membership
+from agency.member.schemas import InvitationAccept
+from agency.member.service import accept_invitation
 
 
 def _token_out(c: Credential) -> ApiTokenOut:
@@ -35,6 +40,17 @@ def _token_out(c: Credential) -> ApiTokenOut:
         revoked_at=c.revoked_at,
         last_used_at=c.last_used_at,
         created_by=c.created_by,
+    )
+
+
+def _session_out(issued: Issued, membership: Membership) -> SessionOut:
+    assert issued.credential.expires_at is not None  # a session always expires
+    return SessionOut(
+        token=issued.token,
+        expires_at=issued.credential.expires_at,
+        agency_id=membership.agency_id,
+        user_id=membership.user_id,
+        role=membership.role,
     )
 
 
@@ -53,14 +69,7 @@ class AuthController(Controller):
     ) -> SessionOut:
         ttl = timedelta(hours=request.app.state.runtime.settings.auth.session_ttl_hours)
         issued, membership = await login(db_session, data.email, data.password, data.agency_id, ttl)
-        assert issued.credential.expires_at is not None
-        return SessionOut(
-            token=issued.token,
-            expires_at=issued.credential.expires_at,
-            agency_id=membership.agency_id,
-            user_id=membership.user_id,
-            role=membership.role,
-        )
+        return _session_out(issued, membership)
 
     @post(
         "/logout",
@@ -153,3 +162,31 @@ class ApiTokenController(Controller):
         self, token_id: FromPath[uuid.UUID], db_session: DbSession, subject: CurrentSubject
     ) -> None:
         await CredentialService(db_session, subject).revoke_api_token(token_id)
+
+
+class InvitationAcceptController(Controller):
+    """Accepting an invitation opens a session: a sign-in, so it lives with the others
+    (sessions depend on members, never the other way)."""
+
+    path = "/invitations"
+    tags = ["Members"]
+
+    @post(
+        "/accept",
+        opt={"public": True, "problems": [403, 404]},
+        summary="Accept an invitation (no login needed: the token is the proof)",
+        status_code=201,
+    )
+    async def accept(
+        self,
+        request: Request,  # type: ignore[type-arg]
+        data: JSONBody[InvitationAccept],
+        db_session: DbSession,
+    ) -> SessionOut:
+        bearer = parse_bearer(data.token, INVITATION_PREFIX)
+        if bearer is None:
+            raise NotFound("This invitation does not exist, was used, revoked or has expired.")
+        membership = await accept_invitation(db_session, bearer, data.name, data.password)
+        ttl = timedelta(hours=request.app.state.runtime.settings.auth.session_ttl_hours)
+        issued, _ = await start_session(db_session, membership, ttl)
+        return _session_out(issued, membership)

@@ -9,12 +9,17 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agency.access import policy
+from agency.access.permissions import permissions_of
+from agency.access.secrets import (
+    SESSION_PREFIX,
+    hash_secret,
+    new_bearer,
+    verify_password_off_loop,
+)
 from agency.audit.repository import AuditRepository
-from agency.auth import policy
 from agency.auth.models import Credential
-from agency.auth.permissions import permissions_of
 from agency.auth.repository import CredentialRepository
-from agency.auth.secrets import SESSION_PREFIX, hash_secret, new_bearer, verify_password_off_loop
 from agency.kernel.db import new_id, utcnow
 from agency.kernel.errors import Conflict, InvalidInput, Unauthorized
 from agency.kernel.pagination import PageRequest

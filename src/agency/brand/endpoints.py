@@ -6,7 +6,7 @@ from typing import Annotated
 from litestar import Controller, Response, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from agency.auth.permissions import Permission
+from agency.access.permissions import Permission
 from agency.brand.schemas import BrandCreate, BrandOut, BrandPage, BrandUpdate
 from agency.brand.service import BrandService
 from agency.kernel.deps import CurrentSubject, DbSession, IdempotencyGuard, IfMatch, Paging

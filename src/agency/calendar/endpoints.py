@@ -13,7 +13,7 @@ from litestar.exceptions import HTTPException
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from agency.auth.permissions import Permission
+from agency.access.permissions import Permission
 from agency.brand.schemas import ReportingLine
 from agency.calendar.csvfile import COLUMNS, MAX_ROWS
 from agency.calendar.importing import ImportService

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agency.access.secrets import hash_secret, new_bearer, parse_bearer, secret_matches
 from agency.audit.repository import AuditRepository
-from agency.auth.secrets import hash_secret, new_bearer, parse_bearer, secret_matches
 from agency.brand.models import Brand
 from agency.brand.repository import BrandRepository
 from agency.calendar import ics

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agency.auth.permissions import ALL_PERMISSIONS
+from agency.access.permissions import ALL_PERMISSIONS
 from agency.calendar.models import PublicationSeries
 from agency.calendar.series import SeriesService
 from agency.kernel.jobs import enqueue, job

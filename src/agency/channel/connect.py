@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agency.access.secrets import BearerSecret, hash_secret, new_bearer, secret_matches
 from agency.audit.repository import AuditRepository
-from agency.auth.secrets import BearerSecret, hash_secret, new_bearer, secret_matches
 from agency.brand.repository import BrandRepository
 from agency.channel.credentials import from_plain, seal, to_plain
 from agency.channel.models import Channel, Connection, ConnectLink, OAuthApp
@@ -161,9 +162,17 @@ def redirect_uri(runtime: Runtime, network: str) -> str:
     return configured or f"{public}/oauth/callback/{network}"
 
 
+# Renews a channel's token (``ChannelService.refresh``, which builds on this module: handed
+# in rather than imported).
+Refresh = Callable[[Channel], Awaitable[bool]]
+
+
 class ConnectService:
-    def __init__(self, session: AsyncSession, subject: Subject, runtime: Runtime) -> None:
+    def __init__(
+        self, session: AsyncSession, subject: Subject, runtime: Runtime, refresh: Refresh
+    ) -> None:
         self.session = session
+        self.refresh = refresh
         self.subject = subject
         self.runtime = runtime
         self.settings = runtime.settings.connectors
@@ -440,11 +449,8 @@ class ConnectService:
                 link.used_at = connection.finished_at
 
     async def _exchange_for_long_lived(self, channel: Channel) -> None:
-        from agency.channel.service import ChannelService
-
-        service = ChannelService(self.session, self.subject, self.runtime)
         try:
-            await service.refresh(channel)
+            await self.refresh(channel)
         except ConnectorError as exc:
             # Connected all the same; the sweep renews it, health says what went wrong.
             channel.last_error = exc.message[:1000]

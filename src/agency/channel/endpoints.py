@@ -6,9 +6,10 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Redirect
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from agency.auth.permissions import Permission
-from agency.auth.secrets import parse_bearer, secret_matches
+from agency.access.permissions import Permission
+from agency.access.secrets import parse_bearer, secret_matches
 from agency.channel.connect import STATE_PREFIX, ConnectService, InvalidState
 from agency.channel.models import ConnectLink
 from agency.channel.repository import ConnectionRepository, ConnectLinkRepository
@@ -31,11 +32,18 @@ from agency.connector.base import AuthKind
 from agency.kernel.db import utcnow
 from agency.kernel.deps import AppRuntime, CurrentSubject, DbSession, Paging
 from agency.kernel.errors import InvalidInput, NotFound
+from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject, bind_tenant
 
 NetworkFilter = Annotated[
     str | None, QueryParameter(max_length=40, description="Only this network.")
 ]
+
+
+def connect_service(session: AsyncSession, subject: Subject, runtime: Runtime) -> ConnectService:
+    return ConnectService(
+        session, subject, runtime, ChannelService(session, subject, runtime).refresh
+    )
 
 
 @get("/networks", tags=["Channels"], summary="Networks installed, with their limits")
@@ -85,7 +93,7 @@ class BrandChannelController(Controller):
         """OAuth networks: send the user to ``authorization_url``; the network sends them back
         to the callback. Bluesky: send ``identifier`` and an app password; the channel is
         created at once. Mastodon: send the account's ``server_url``."""
-        service = ConnectService(db_session, subject, runtime)
+        service = connect_service(db_session, subject, runtime)
         connection, url = await service.start(brand_id, data)
         return ConnectionOut.of(connection, url)
 
@@ -203,7 +211,7 @@ class ConnectionController(Controller):
         db_session: DbSession,
         subject: CurrentSubject,
     ) -> ConnectionOut:
-        service = ConnectService(db_session, subject, runtime)
+        service = connect_service(db_session, subject, runtime)
         return ConnectionOut.of(await service.select(connection_id, data.account_ids))
 
 
@@ -253,7 +261,7 @@ async def oauth_callback(
     subject = Subject(agency_id=bearer.agency_id, kind="system")
     async with runtime.session() as session:
         await bind_tenant(session, bearer.agency_id)
-        service = ConnectService(session, subject, runtime)
+        service = connect_service(session, subject, runtime)
         connection = await service.find_by_state(network, bearer)
         try:
             await service.complete(connection, code, error, error_description)
@@ -306,7 +314,7 @@ async def follow_connect_link(
             errors=[{"field": "server_url", "message": "not accepted in the query; POST it"}],
         )
     start = ConnectionStart(network=link.network)
-    service = ConnectService(db_session, subject, runtime)
+    service = connect_service(db_session, subject, runtime)
     # A password network (Bluesky) is refused by start() with a 422 saying to POST instead.
     _, url = await service.start(link.brand_id, start, link)
     assert url is not None
@@ -333,6 +341,6 @@ async def use_connect_link(
         identifier=data.identifier,
         app_password=data.app_password,
     )
-    service = ConnectService(db_session, subject, runtime)
+    service = connect_service(db_session, subject, runtime)
     connection, url = await service.start(link.brand_id, start, link)
     return Response(ConnectionOut.of(connection, url), status_code=201)

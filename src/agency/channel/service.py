@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agency.access.secrets import hash_secret, new_bearer
 from agency.audit.repository import AuditRepository
-from agency.auth.secrets import hash_secret, new_bearer
 from agency.brand.repository import BrandRepository
 from agency.channel.connect import (
     ConnectService,
@@ -112,9 +112,9 @@ class ChannelService:
         self, connector: Connector, channel: Channel
     ) -> tuple[str | None, str | None]:
         """The agency's app id and secret on the channel's network (or server)."""
-        client = await ConnectService(self.session, self.subject, self.runtime).known_client(
-            type(connector), channel.server_url
-        )
+        client = await ConnectService(
+            self.session, self.subject, self.runtime, self.refresh
+        ).known_client(type(connector), channel.server_url)
         return (client.client_id, client.client_secret) if client else (None, None)
 
     # -- calling the network -----------------------------------------------------------------

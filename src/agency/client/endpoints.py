@@ -3,18 +3,18 @@ from __future__ import annotations
 import uuid
 
 from litestar import Controller, Response, delete, get, patch, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from agency.auth.permissions import Permission
+from agency.access.permissions import Permission
 from agency.client.schemas import (
     ClientMemberCreate,
     ClientMemberOut,
     ClientMemberPage,
     ClientMemberUpdate,
 )
-from agency.client.service import ClientMemberService
+from agency.client.service import ClientMemberService, Inviter
 from agency.kernel.deps import (
-    AppRuntime,
     CurrentSubject,
     DbSession,
     IdempotencyGuard,
@@ -39,10 +39,10 @@ class BrandClientMemberController(Controller):
         db_session: DbSession,
         subject: CurrentSubject,
         idempotency: IdempotencyGuard,
-        runtime: AppRuntime,
+        invite_client: NamedDependency[Inviter],
     ) -> Response[ClientMemberOut]:
         service = ClientMemberService(db_session, subject)
-        member = await service.create(brand_id, data, runtime)
+        member = await service.create(brand_id, data, invite_client)
         return Response(
             ClientMemberOut.of(member), status_code=201, headers={"ETag": etag(member.version)}
         )

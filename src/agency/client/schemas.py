@@ -6,9 +6,9 @@ from typing import Annotated
 
 import msgspec
 
+from agency.access.client_permissions import ClientPermission
 from agency.brand.schemas import Locale, ReportingLine
 from agency.client.models import ClientMember
-from agency.client.permissions import ClientPermission
 from agency.kernel.schemas import Email, Input, Name, Output
 
 Permissions = Annotated[list[ClientPermission], msgspec.Meta(max_length=10)]

@@ -3,30 +3,32 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agency.access import policy
+from agency.access.client_permissions import opened_by
 from agency.audit.repository import AuditRepository
-from agency.auth import policy
 from agency.brand.repository import BrandRepository
 from agency.client.models import ClientMember
-from agency.client.permissions import opened_by
 from agency.client.repository import ClientMemberRepository
 from agency.client.schemas import ClientMemberCreate, ClientMemberUpdate
 from agency.kernel.db import utcnow
 from agency.kernel.http import check_if_match
 from agency.kernel.pagination import PageRequest
-from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject
-from agency.login.links import send_link
 from agency.member.models import User
 from agency.member.repository import UserRepository
 
 _TAKEN = "This person is already a client member of this brand."
+
+# Mails a new client member their invitation (``member``, the brand's name). Signing in is
+# the login package's, which sits above this one: the request is handed it (dependency
+# injection) instead of this package importing it.
+Inviter = Callable[[ClientMember, str], Awaitable[None]]
 
 
 async def person(session: AsyncSession, email: str, name: str) -> User:
@@ -50,9 +52,10 @@ class ClientMemberService:
         self.audit = AuditRepository(session, subject)
 
     async def create(
-        self, brand_id: uuid.UUID, data: ClientMemberCreate, runtime: Runtime
+        self, brand_id: uuid.UUID, data: ClientMemberCreate, invite: Inviter
     ) -> ClientMember:
-        """Give a person a place on a brand (their identity is shared across brands)."""
+        """Give a person a place on a brand (their identity is shared across brands); with
+        ``data.invite``, ``invite`` mails them a way in."""
         brand = await self.brands.get(brand_id)
         self._may_hand_out(data.permissions)
         user = await person(self.session, data.email, data.name)
@@ -67,16 +70,7 @@ class ClientMemberService:
         )
         await self.repo.add(member, conflict=_TAKEN)
         if data.invite:
-            ttl = timedelta(hours=runtime.settings.auth.invitation_ttl_hours)
-            await send_link(
-                self.session,
-                self.subject,
-                runtime,
-                member,
-                "client_invitation",
-                ttl,
-                brand=brand.name,
-            )
+            await invite(member, brand.name)
         self.audit.record(
             "client_member.created",
             "client_member",

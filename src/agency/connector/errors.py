@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from agency.connector.base import Problem
+    from agency.connector.types import Problem
 
 
 class ConnectorError(Exception):

@@ -18,8 +18,8 @@ from authlib.common.security import generate_token
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from agency.connector.base import Credentials, OAuthMetadata
 from agency.connector.errors import AuthExpired, NotSupported, Refused, Transient
+from agency.connector.types import Credentials, OAuthMetadata
 
 if TYPE_CHECKING:
     from agency.connector.base import Connector

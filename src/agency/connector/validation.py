@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from agency.connector.base import Limits, Post, Problem, hashtags
+from agency.connector.types import Limits, Post, Problem, hashtags
 
 if TYPE_CHECKING:
     from agency.connector.base import Connector

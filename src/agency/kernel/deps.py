@@ -1,10 +1,20 @@
-"""Names of the dependencies every controller may take, and shared parameters."""
+"""Names of the dependencies every controller may take, shared parameters, and the way a
+controller declares its services as Litestar dependencies.
+
+A service is provided by one *sync* function of the request (no thread, no awaiting): it
+reads the request's session and subject where the transaction middleware and the
+authentication step left them. A handler asking only for its service has a single
+dependency, which Litestar resolves inline; several dependencies at one level would be
+resolved in a task group, a cost paid on every request.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, TypeAlias
+from collections.abc import Callable
+from typing import Annotated, Any, TypeAlias, TypeVar
 
-from litestar.di import NamedDependency
+from litestar import Request
+from litestar.di import NamedDependency, Provide
 from litestar.params import HeaderParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,6 +22,12 @@ from agency.kernel.idempotency import Idempotency
 from agency.kernel.pagination import PageRequest
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject
+from agency.kernel.transaction import request_context
+
+T = TypeVar("T")
+
+# Where authentication leaves the request's subject (``request.state``).
+SUBJECT_STATE = "agency.subject"
 
 DbSession: TypeAlias = NamedDependency[AsyncSession]
 CurrentSubject: TypeAlias = NamedDependency[Subject]
@@ -24,3 +40,37 @@ IfMatch: TypeAlias = Annotated[
         name="If-Match", required=False, description="The ETag you read; required to edit."
     ),
 ]
+
+
+def request_subject(request: Request[Any, Any, Any]) -> Subject:
+    subject = request.state.get(SUBJECT_STATE)
+    if not isinstance(subject, Subject):
+        # A handler marked public cannot ask for a subject: that is a programming error.
+        raise RuntimeError(f"{request.route_handler.handler_name} is public but wants a subject")
+    return subject
+
+
+def request_session(request: Request[Any, Any, Any]) -> AsyncSession:
+    return request_context(request.scope).get_session()
+
+
+def request_runtime(request: Request[Any, Any, Any]) -> Runtime:
+    return request_context(request.scope).runtime
+
+
+def provide_service(build: Callable[[AsyncSession, Subject], Any]) -> Provide:
+    """``build(session, subject)`` for each request, as a sync dependency."""
+
+    def provide(request: Request[Any, Any, Any]) -> Any:
+        return build(request_session(request), request_subject(request))
+
+    return Provide(provide, sync_to_thread=False)
+
+
+def provide_runtime_service(build: Callable[[AsyncSession, Subject, Runtime], Any]) -> Provide:
+    """``build(session, subject, runtime)`` for each request, as a sync dependency."""
+
+    def provide(request: Request[Any, Any, Any]) -> Any:
+        return build(request_session(request), request_subject(request), request_runtime(request))
+
+    return Provide(provide, sync_to_thread=False)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy import exists, select
+from sqlalchemy import MetaData, exists, select
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from agency.config import DEVELOPMENT_SECRET_KEY, Settings
@@ -45,15 +45,14 @@ def check_secret_key(settings: Settings) -> None:
         )
 
 
-async def sealed_secrets_exist(settings: Settings) -> bool:
-    """Whether any column encrypted at rest holds a value (tables not created yet: no)."""
-    from agency.models import Base
-
+async def sealed_secrets_exist(settings: Settings, metadata: MetaData) -> bool:
+    """Whether any column of ``metadata`` encrypted at rest holds a value (tables not created
+    yet: no)."""
     engine = create_engine(settings.database)
     try:
         async with create_session_maker(engine)() as session:
             await bind_system(session)
-            for _, column in encrypted_columns(Base.metadata):
+            for _, column in encrypted_columns(metadata):
                 found = await session.scalar(select(exists().where(column.is_not(None))))
                 if found:
                     return True
@@ -64,13 +63,15 @@ async def sealed_secrets_exist(settings: Settings) -> bool:
         await engine.dispose()
 
 
-def check_production(settings: Settings) -> None:
-    """Raise :class:`UnsafeConfiguration` unless this process may run in production."""
+def check_production(settings: Settings, metadata: MetaData) -> None:
+    """Raise :class:`UnsafeConfiguration` unless this process may run in production.
+
+    ``metadata`` holds every model: the caller (the app assembly) imports them all."""
     check_secret_key(settings)
     if settings.secrets.encryption_keys:
         return
     try:
-        sealed = asyncio.run(sealed_secrets_exist(settings))
+        sealed = asyncio.run(sealed_secrets_exist(settings, metadata))
     except (OperationalError, DBAPIError, OSError) as exc:
         # Not reachable yet (it starts after us): readiness reports the database; the check
         # runs again at the next start.

@@ -2,17 +2,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from litestar import Controller, Response, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_202_ACCEPTED
 
+from agency.access.permissions import Permission
 from agency.auth.cookies import session_cookies
-from agency.auth.permissions import Permission
 from agency.auth.schemas import SessionOut
+from agency.client.service import Inviter
 from agency.kernel.deps import (
     AppRuntime,
     CurrentSubject,
@@ -20,10 +21,13 @@ from agency.kernel.deps import (
     IdempotencyGuard,
     IfMatch,
     Paging,
+    request_runtime,
+    request_session,
+    request_subject,
 )
 from agency.kernel.http import etag
 from agency.login.flow import finish, start
-from agency.login.links import redeem, request_magic_link
+from agency.login.links import client_inviter, redeem, request_magic_link
 from agency.login.providers import ProviderService
 from agency.login.schemas import (
     Accepted,
@@ -34,6 +38,13 @@ from agency.login.schemas import (
     ProviderPage,
     ProviderUpdate,
 )
+
+
+def provide_client_inviter(request: Request[Any, Any, Any]) -> Inviter:
+    """``invite_client``: how a route that adds a client member mails them their way in."""
+    return client_inviter(
+        request_session(request), request_subject(request), request_runtime(request)
+    )
 
 
 class MagicLinkController(Controller):

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 from authlib.common.security import generate_token
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agency.access.secrets import hash_secret, new_bearer, parse_bearer
 from agency.audit.repository import AuditRepository, record_refusal
-from agency.auth.secrets import hash_secret, new_bearer, parse_bearer
 from agency.auth.service import Issued, start_client_session, start_session
 from agency.config import Settings
 from agency.kernel.db import new_id, utcnow

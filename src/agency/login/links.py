@@ -13,11 +13,12 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agency.access.secrets import hash_secret, new_bearer, parse_bearer
 from agency.audit.repository import AuditRepository, record_refusal
-from agency.auth.secrets import hash_secret, new_bearer, parse_bearer
 from agency.auth.service import Issued, start_client_session
 from agency.client.models import ClientMember
 from agency.client.repository import ClientMemberRepository
+from agency.client.service import Inviter
 from agency.config import Settings
 from agency.kernel.db import new_id, utcnow
 from agency.kernel.errors import Unauthorized
@@ -92,6 +93,18 @@ async def send_link(
             **context,
         },
     )
+
+
+def client_inviter(session: AsyncSession, subject: Subject, runtime: Runtime) -> Inviter:
+    """What mails a new client member their invitation, in this transaction."""
+
+    async def invite(member: ClientMember, brand_name: str) -> None:
+        ttl = timedelta(hours=runtime.settings.auth.invitation_ttl_hours)
+        await send_link(
+            session, subject, runtime, member, "client_invitation", ttl, brand=brand_name
+        )
+
+    return invite
 
 
 async def request_magic_link(

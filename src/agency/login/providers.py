@@ -9,9 +9,9 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agency.access import policy
+from agency.access.permissions import Permission
 from agency.audit.repository import AuditRepository
-from agency.auth import policy
-from agency.auth.permissions import Permission
 from agency.brand.repository import BrandRepository
 from agency.kernel.errors import InvalidInput
 from agency.kernel.http import check_if_match

@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from agency.access.client_permissions import ClientPermission
 from agency.brand.schemas import Locale, ReportingLine
-from agency.client.permissions import ClientPermission
 from agency.kernel.schemas import Email, Input, Name, Output
 from agency.login.models import LoginProvider
 

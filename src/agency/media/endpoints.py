@@ -21,7 +21,7 @@ from litestar.openapi.spec import (
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Stream
 
-from agency.auth.permissions import Permission
+from agency.access.permissions import Permission
 from agency.kernel.deps import AppRuntime, CurrentSubject, DbSession, IfMatch, Paging
 from agency.kernel.errors import NotFound
 from agency.kernel.http import etag

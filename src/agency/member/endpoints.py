@@ -7,15 +7,10 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 
-from agency.auth.permissions import Permission
-from agency.auth.schemas import SessionOut
-from agency.auth.secrets import INVITATION_PREFIX, parse_bearer
-from agency.auth.service import start_session
+from agency.access.permissions import Permission
 from agency.kernel.deps import CurrentSubject, DbSession, IdempotencyGuard, IfMatch, Paging
-from agency.kernel.errors import NotFound
 from agency.kernel.http import etag
 from agency.member.schemas import (
-    InvitationAccept,
     InvitationCreate,
     InvitationCreated,
     InvitationOut,
@@ -24,7 +19,7 @@ from agency.member.schemas import (
     MemberPage,
     MemberUpdate,
 )
-from agency.member.service import MemberService, accept_invitation
+from agency.member.service import MemberService
 
 
 class MemberController(Controller):
@@ -110,30 +105,3 @@ class InvitationController(Controller):
         self, invitation_id: FromPath[uuid.UUID], db_session: DbSession, subject: CurrentSubject
     ) -> None:
         await MemberService(db_session, subject).revoke_invitation(invitation_id)
-
-    @post(
-        "/accept",
-        opt={"public": True, "problems": [403, 404]},
-        summary="Accept an invitation (no login needed: the token is the proof)",
-        status_code=201,
-    )
-    async def accept(
-        self,
-        request: Request,  # type: ignore[type-arg]
-        data: JSONBody[InvitationAccept],
-        db_session: DbSession,
-    ) -> SessionOut:
-        bearer = parse_bearer(data.token, INVITATION_PREFIX)
-        if bearer is None:
-            raise NotFound("This invitation does not exist, was used, revoked or has expired.")
-        membership = await accept_invitation(db_session, bearer, data.name, data.password)
-        ttl = timedelta(hours=request.app.state.runtime.settings.auth.session_ttl_hours)
-        issued, _ = await start_session(db_session, membership, ttl)
-        assert issued.credential.expires_at is not None
-        return SessionOut(
-            token=issued.token,
-            expires_at=issued.credential.expires_at,
-            agency_id=membership.agency_id,
-            user_id=membership.user_id,
-            role=membership.role,
-        )

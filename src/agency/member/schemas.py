@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from agency.auth.permissions import Role
+from agency.access.permissions import Role
 from agency.kernel.schemas import Email, Input, Name, Output, Password
 from agency.member.models import Invitation, Membership
 

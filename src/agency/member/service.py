@@ -8,10 +8,9 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agency.audit.repository import AuditRepository
-from agency.auth import policy
-from agency.auth.permissions import Role
-from agency.auth.secrets import (
+from agency.access import policy
+from agency.access.permissions import Role
+from agency.access.secrets import (
     INVITATION_PREFIX,
     BearerSecret,
     hash_password,
@@ -20,6 +19,7 @@ from agency.auth.secrets import (
     secret_matches,
     verify_password,
 )
+from agency.audit.repository import AuditRepository
 from agency.kernel.db import new_id, utcnow
 from agency.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from agency.kernel.http import check_if_match

@@ -22,6 +22,7 @@ from agency.connector.base import Media
 from agency.kernel.errors import Conflict, InvalidInput
 from agency.kernel.tenancy import Subject, scoped_select
 from agency.media.models import MediaAsset
+from agency.media.service import describe_for_validation
 from agency.publication.charter import charter_problems
 from agency.publication.content import content_hash, problems_of
 from agency.publication.drafting import CONTENT_FIELDS, short_value, variant_fields
@@ -227,8 +228,6 @@ class VariantComposer:
     async def _media(self, media_ids: Sequence[str]) -> list[Media]:
         if not media_ids:
             return []
-        from agency.media.service import describe_for_validation
-
         return await describe_for_validation(
             self.session, self.subject, [uuid.UUID(m) for m in media_ids]
         )

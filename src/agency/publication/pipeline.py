@@ -43,6 +43,7 @@ from agency.connector.errors import (
 )
 from agency.kernel.db import utcnow
 from agency.kernel.tenancy import Subject, bind_tenant
+from agency.media.service import load_for_publish
 from agency.publication import events
 from agency.publication.content import build_post, content_hash, idempotency_key
 from agency.publication.models import Attempt, Publication, Variant
@@ -280,8 +281,6 @@ class Publisher:
     async def _media(self, variant: Variant) -> list[Media]:
         if not variant.media_ids:
             return []
-        from agency.media.service import load_for_publish
-
         try:
             return await load_for_publish(
                 self.session,

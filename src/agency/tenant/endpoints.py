@@ -3,7 +3,7 @@ from __future__ import annotations
 from litestar import Controller, Response, get, patch
 from litestar.params import JSONBody
 
-from agency.auth.permissions import Permission
+from agency.access.permissions import Permission
 from agency.kernel.deps import CurrentSubject, DbSession, IfMatch
 from agency.kernel.http import etag
 from agency.tenant.schemas import AgencyOut, AgencyUpdate

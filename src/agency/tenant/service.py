@@ -7,10 +7,10 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agency.access import policy
+from agency.access.permissions import Role
+from agency.access.secrets import hash_password
 from agency.audit.repository import AuditRepository
-from agency.auth import policy
-from agency.auth.permissions import Role
-from agency.auth.secrets import hash_password
 from agency.kernel.errors import Conflict, NotFound
 from agency.kernel.http import check_if_match
 from agency.kernel.tenancy import Subject, bind_tenant

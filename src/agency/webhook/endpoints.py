@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from agency.auth.permissions import Permission
+from agency.access.permissions import Permission
 from agency.kernel.deps import (
     AppRuntime,
     CurrentSubject,

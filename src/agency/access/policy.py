@@ -17,8 +17,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from agency.auth.permissions import ALL_PERMISSIONS, Permission, Role, permissions_of
-from agency.client.permissions import ClientPermission, opened_by
+from agency.access.client_permissions import ClientPermission, opened_by
+from agency.access.permissions import ALL_PERMISSIONS, Permission, Role, permissions_of
 from agency.kernel.errors import Forbidden, InvalidInput
 from agency.kernel.tenancy import Subject
 

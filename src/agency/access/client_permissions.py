@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 
-from agency.auth.permissions import Permission
+from agency.access.permissions import Permission
 
 
 class ClientPermission(StrEnum):

@@ -59,7 +59,7 @@ _ADMIN = _MANAGER | {
 }
 
 # Each role holds every permission of the roles below it: "not above your own role" is then a
-# test on permissions (agency.auth.policy), which also bounds API tokens and their scopes.
+# test on permissions (agency.access.policy), which also bounds API tokens and their scopes.
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.OWNER: frozenset(_ADMIN | {Permission.OWNERSHIP_MANAGE}),
     Role.ADMIN: frozenset(_ADMIN),
