@@ -30,6 +30,7 @@ ASSEMBLY = frozenset(
         "asgi",
         "assembly",
         "cli",
+        "contract",
         "embedded",
         "models",
         "openapi",
