@@ -481,6 +481,23 @@ def test_unknown_fields_are_refused_where_the_document_says_so(
     assert wrong == []
 
 
+def test_an_unknown_upload_field_is_refused_as_the_document_says(
+    live_server: LiveServer, tenant_a: Tenant, known_ids: dict[str, str]
+) -> None:
+    document = httpx.get(live_server.url + "/schema/openapi.json").json()
+    operation = document["paths"]["/brands/{brand_id}/media"]["post"]
+    form = operation["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert form["additionalProperties"] is False
+    response = httpx.post(
+        f"{live_server.url}/brands/{known_ids['brand_id']}/media",
+        data={"caption": "not a field"},
+        files={"file": ("pixel.png", picture("PNG", (8, 8)), "image/png")},
+        headers=tenant_a.headers,
+    )
+    assert response.status_code == 400, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["caption"]
+
+
 def test_nested_unknown_field_is_named_with_its_path(
     live_server: LiveServer, tenant_a: Tenant
 ) -> None:

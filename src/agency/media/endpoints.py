@@ -50,6 +50,7 @@ class UploadOperation(Operation):
             type=OpenAPIType.OBJECT,
             properties={FILE_FIELD: file, ALT_TEXT_FIELD: alt},
             required=[FILE_FIELD],
+            additional_properties=False,  # receive_upload refuses any other part
         )
         self.request_body = RequestBody(
             content={"multipart/form-data": OpenAPIMediaType(schema=form)}, required=True
