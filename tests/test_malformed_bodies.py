@@ -12,12 +12,15 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from dramatiq.brokers.stub import StubBroker
 from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 
 from agency.app import create_app
 from agency.config import Settings
+from agency.connector.registry import Registry
 from agency.kernel.decoding import MAX_JSON_DEPTH
+from agency.kernel.runtime import Runtime
 from tests.conftest import Tenant
 from tests.helpers import assert_problem
 from tests.support.connect_flow import create_brand
@@ -49,7 +52,8 @@ def _body_routes(app: Litestar) -> list[tuple[str, str]]:
     ]
 
 
-_APP = create_app(Settings())
+# Only the route table is read: a runtime on a broker of its own, not the process's.
+_APP = create_app(Settings(), Runtime(Settings(), StubBroker(), Registry([])))
 BODY_ROUTES = _body_routes(_APP)
 # The API's routes; the OpenAPI viewer under /schema answers in HTML.
 ALL_ROUTES = sorted(
