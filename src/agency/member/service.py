@@ -13,11 +13,11 @@ from agency.access.permissions import Role
 from agency.access.secrets import (
     INVITATION_PREFIX,
     BearerSecret,
-    hash_password,
+    hash_password_off_loop,
     hash_secret,
     new_bearer,
     secret_matches,
-    verify_password,
+    verify_password_off_loop,
 )
 from agency.audit.repository import AuditRepository
 from agency.kernel.db import new_id, utcnow
@@ -133,11 +133,10 @@ async def accept_invitation(
                 "A name is needed to create the account.",
                 errors=[{"field": "name", "message": "required for a new account"}],
             )
-        user = users.add(
-            User(email=invitation.email, name=name, password_hash=hash_password(password))
-        )
+        password_hash = await hash_password_off_loop(password)
+        user = users.add(User(email=invitation.email, name=name, password_hash=password_hash))
         await session.flush()
-    elif not verify_password(password, user.password_hash):
+    elif not await verify_password_off_loop(password, user.password_hash):
         raise Forbidden("This e-mail already has an account: give its password to accept.")
     members = MembershipRepository(
         session, Subject(agency_id=bearer.agency_id, kind="system", user_id=user.id)
