@@ -663,7 +663,6 @@ def redis_server(
         server.close()
 
 
-@atexit.register
 def stop_peer(proc: subprocess.Popen[bytes]) -> None:
     """Stop a peer started in its own session with pipes: its stdin closes (a peer that
     watches it exits by itself), then SIGTERM to the group, SIGKILL after 10 s."""
@@ -682,6 +681,7 @@ def stop_peer(proc: subprocess.Popen[bytes]) -> None:
         proc.stdout.close()
 
 
+@atexit.register
 def _close_all() -> None:
     for server in list(_LIVE):
         with contextlib.suppress(Exception):
