@@ -8,11 +8,20 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 import redis
+from sqlalchemy import func, select, update
 
+from agency.auth.models import Credential
 from agency.config import Settings
+from agency.kernel.db import utcnow
+from agency.kernel.jobs import JobBuffer, collecting
+from agency.kernel.runtime import Runtime
+from agency.kernel.tenancy import bind_system
+from agency.maintenance.tasks import purge_expired
+from tests.conftest import Tenant
 from tests.support.servers import PostgresServer
 
 PERIODIC = "maintenance.purge_expired"
@@ -80,3 +89,27 @@ def test_two_schedulers_enqueue_each_due_run_once(
     time.sleep(0.3)
     assert all(p.poll() is None for p in two_schedulers), "a scheduler died"
     assert messages() == 1 + rounds
+
+
+async def test_the_purge_removes_what_ended_long_ago_in_every_agency(
+    runtime: Runtime, tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    long_ago = utcnow() - timedelta(days=31)
+    async with runtime.session() as session:
+        await bind_system(session)
+        await session.execute(
+            update(Credential)
+            .where(Credential.agency_id == tenant_a.agency_id)
+            .values(revoked_at=long_ago)
+        )
+        await session.commit()
+    async with runtime.session() as session:
+        with collecting(JobBuffer()):
+            await purge_expired(session, runtime)
+        await session.commit()
+    async with runtime.session() as session:
+        await bind_system(session)
+        left = (
+            await session.execute(select(Credential.agency_id, func.count()).group_by("agency_id"))
+        ).all()
+    assert dict(left) == {tenant_b.agency_id: 1}

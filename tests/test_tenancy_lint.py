@@ -1,4 +1,14 @@
-"""One helper scopes statements to a tenant; nothing else filters on agency_id by hand."""
+"""One helper scopes statements to a tenant; nothing else filters on agency_id by hand; all
+SQL is built and run in repositories.
+
+- A hand-written tenant filter: ``Model.agency_id`` compared, ``Model.agency_id.in_(...)``,
+  ``filter_by(agency_id=...)``, anywhere but the tenancy helper.
+- SQL outside a repository module (``repository.py``, the system scope ``kernel/system.py``,
+  the helpers ``kernel/tenancy.py`` and ``kernel/repository.py``): a statement built with
+  SQLAlchemy's ``select``/``update``/``delete``/``insert``/``text``/``exists``, an ``.in_()``
+  or ``.filter_by()``, or a statement run (``.execute``/``.scalar``/``.scalars``). Controllers
+  import no repository module. Each exception below names its reason; stale ones fail.
+"""
 
 from __future__ import annotations
 
@@ -36,12 +46,25 @@ def hand_written_filters(path: Path) -> list[str]:
     return found
 
 
+def tenant_filter_calls(path: Path) -> list[str]:
+    """``Model.agency_id.in_(...)`` and ``filter_by(agency_id=...)``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            continue
+        if node.func.attr == "in_" and _model_column(node.func.value):
+            found.append(f"{path.relative_to(SRC)}:{node.lineno}")
+        if node.func.attr == "filter_by" and any(k.arg == "agency_id" for k in node.keywords):
+            found.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    return found
+
+
 def test_no_hand_written_tenant_filters() -> None:
     offenders = [
         hit
         for path in SRC.rglob("*.py")
         if path not in ALLOWED
-        for hit in hand_written_filters(path)
+        for hit in [*hand_written_filters(path), *tenant_filter_calls(path)]
     ]
     assert offenders == [], f"use scoped_select/scoped_update/scoped_delete instead: {offenders}"
 
@@ -53,5 +76,112 @@ def test_the_lint_catches_a_hand_written_filter(tmp_path: Path) -> None:
     try:
         sample.write_text(bad.read_text())
         assert hand_written_filters(sample) == ["sample_for_lint.py:1"]
+    finally:
+        sample.unlink()
+
+
+def test_the_lint_catches_in_and_filter_by(tmp_path: Path) -> None:
+    sample = SRC / "sample_for_lint.py"
+    try:
+        sample.write_text(
+            "a = select(Brand).where(Brand.agency_id.in_(ids))\n"
+            "b = query.filter_by(agency_id=subject.agency_id)\n"
+        )
+        assert sorted(tenant_filter_calls(sample)) == [
+            "sample_for_lint.py:1",
+            "sample_for_lint.py:2",
+        ]
+    finally:
+        sample.unlink()
+
+
+BUILDERS = frozenset(
+    {"select", "update", "delete", "insert", "text", "exists", "union", "union_all"}
+)
+RUNNERS = frozenset({"execute", "scalar", "scalars", "in_", "filter_by"})
+REPOSITORY_MODULES = {
+    SRC / "kernel" / name for name in ("system.py", "tenancy.py", "repository.py")
+}
+OUTSIDE_REPOSITORIES_ALLOWED: dict[str, str] = {
+    "kernel/migrate.py": "schema and role grants when migrating, not data",
+    "kernel/rls.py": "row-level security DDL, run by migrations",
+    "kernel/db.py": "SQLite connection pragmas",
+    "health/endpoints.py": "the readiness probe's SELECT 1 on a bare connection",
+    "brand/models.py": "brand_scope: how the table belongs to a brand, composed by the helper",
+    "publication/models.py": "brand_scope: how the table belongs to a brand, composed by the "
+    "helper",
+    # TODO(idempotency and authentication move, issue 10): their owner moves the SQL.
+    "kernel/idempotency.py": "idempotency keys read and written where the request settles",
+    # TODO(publication/calendar split, issue 10): their owner moves the SQL.
+    "publication/claiming.py": "the scheduler's claim of due publications",
+    "publication/composing.py": "media of the variants",
+    "calendar/tasks.py": "the scheduler's claim of series",
+    "calendar/endpoints.py": "imports CalendarFilter from the calendar repository",
+}
+
+
+def sql_outside_repositories(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    builders = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy")
+        for alias in node.names
+        if alias.name in BUILDERS
+    }
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            if (isinstance(func, ast.Name) and func.id in builders) or (
+                isinstance(func, ast.Attribute) and func.attr in RUNNERS
+            ):
+                found.append(f"{path.relative_to(SRC)}:{node.lineno}")
+        if (
+            path.name == "endpoints.py"
+            and isinstance(node, ast.ImportFrom)
+            and (node.module or "").endswith(".repository")
+        ):
+            found.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    return found
+
+
+def _outside_repositories() -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for path in sorted(SRC.rglob("*.py")):
+        if path.name == "repository.py" or path in REPOSITORY_MODULES:
+            continue
+        hits = sql_outside_repositories(path)
+        if hits:
+            found[str(path.relative_to(SRC))] = hits
+    return found
+
+
+def test_all_sql_is_in_repositories() -> None:
+    found = _outside_repositories()
+    offenders = [
+        hit
+        for name, hits in found.items()
+        if name not in OUTSIDE_REPOSITORIES_ALLOWED
+        for hit in hits
+    ]
+    assert offenders == [], f"move these statements into a repository: {offenders}"
+    stale = set(OUTSIDE_REPOSITORIES_ALLOWED) - set(found)
+    assert stale == set(), f"no SQL left here: remove from the allow-list: {stale}"
+
+
+def test_the_lint_catches_sql_outside_repositories() -> None:
+    sample = SRC / "sample_for_lint.py"
+    try:
+        sample.write_text(
+            "from sqlalchemy import delete as remove, select\n"
+            "stmt = select(Brand.id)\n"
+            "await session.execute(remove(Brand))\n"
+        )
+        assert sql_outside_repositories(sample) == [
+            "sample_for_lint.py:2",
+            "sample_for_lint.py:3",
+            "sample_for_lint.py:3",
+        ]
     finally:
         sample.unlink()

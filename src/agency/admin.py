@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from agency.access.permissions import ALL_PERMISSIONS
 from agency.assembly import build_runtime
 from agency.auth.service import CredentialService
@@ -14,7 +12,7 @@ from agency.kernel.errors import NotFound
 from agency.kernel.secrets import rotate_all
 from agency.kernel.tenancy import Subject, bind_system, bind_tenant
 from agency.models import Base
-from agency.tenant.models import Agency
+from agency.tenant.repository import AgencyDirectory
 from agency.tenant.service import bootstrap_agency
 
 
@@ -46,9 +44,7 @@ async def create_token(
     try:
         async with runtime.session() as session:
             await bind_system(session)
-            agency_id = (
-                await session.execute(select(Agency.id).where(Agency.slug == agency_slug))
-            ).scalar_one_or_none()
+            agency_id = await AgencyDirectory(session).id_by_slug(agency_slug)
             if agency_id is None:
                 raise NotFound(f"No agency with slug '{agency_slug}'.")
             await bind_tenant(session, agency_id)

@@ -8,7 +8,7 @@ from agency.channel.models import Channel, Connection, ConnectLink, OAuthApp
 from agency.client.models import ClientMember
 from agency.kernel.db import Base
 from agency.kernel.idempotency import IdempotencyKey
-from agency.kernel.scheduling import PeriodicJob
+from agency.kernel.periodic import PeriodicJob
 from agency.login.models import LoginAttempt, LoginProvider, SignInLink
 from agency.mail.models import MailMessage
 from agency.media.models import MediaAsset

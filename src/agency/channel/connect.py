@@ -180,6 +180,9 @@ class ConnectService:
         self.connections = ConnectionRepository(session, subject)
         self.audit = AuditRepository(session, subject)
 
+    async def connection(self, connection_id: uuid.UUID) -> Connection:
+        return await self.connections.get(connection_id)
+
     # -- which network, which app ------------------------------------------------------------
 
     def connector_class(self, network: str) -> type[Connector]:

@@ -9,10 +9,8 @@ from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.access.permissions import Permission
-from agency.access.secrets import parse_bearer, secret_matches
+from agency.access.secrets import parse_bearer
 from agency.channel.connect import STATE_PREFIX, ConnectService, InvalidState
-from agency.channel.models import ConnectLink
-from agency.channel.repository import ConnectionRepository, ConnectLinkRepository
 from agency.channel.schemas import (
     AccountSelection,
     ChannelOut,
@@ -27,11 +25,10 @@ from agency.channel.schemas import (
     NetworkList,
     NetworkOut,
 )
-from agency.channel.service import LINK_PREFIX, ChannelService, ConnectLinkService
+from agency.channel.service import ChannelService, ConnectLinkService, open_connect_link
 from agency.connector.base import AuthKind
-from agency.kernel.db import utcnow
 from agency.kernel.deps import AppRuntime, CurrentSubject, DbSession, Paging
-from agency.kernel.errors import InvalidInput, NotFound
+from agency.kernel.errors import InvalidInput
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject, bind_tenant
 
@@ -194,9 +191,14 @@ class ConnectionController(Controller):
 
     @get("/{connection_id:uuid}", summary="Where a connection stands")
     async def get_connection(
-        self, connection_id: FromPath[uuid.UUID], db_session: DbSession, subject: CurrentSubject
+        self,
+        connection_id: FromPath[uuid.UUID],
+        db_session: DbSession,
+        subject: CurrentSubject,
+        runtime: AppRuntime,
     ) -> ConnectionOut:
-        return ConnectionOut.of(await ConnectionRepository(db_session, subject).get(connection_id))
+        connection = await connect_service(db_session, subject, runtime).connection(connection_id)
+        return ConnectionOut.of(connection)
 
     @post(
         "/{connection_id:uuid}/select",
@@ -272,24 +274,6 @@ async def oauth_callback(
         return ConnectionOut.of(connection)
 
 
-async def _link(db_session: DbSession, token: str) -> tuple[Subject, ConnectLink]:
-    bearer = parse_bearer(token, LINK_PREFIX)
-    missing = NotFound("This connect link does not exist, was revoked or has expired.")
-    if bearer is None:
-        raise missing
-    await bind_tenant(db_session, bearer.agency_id)
-    subject = Subject(agency_id=bearer.agency_id, kind="system")
-    link = await ConnectLinkRepository(db_session, subject).find(bearer.object_id)
-    if (
-        link is None
-        or not secret_matches(bearer.secret, link.secret_hash)
-        or link.revoked_at is not None
-        or link.expires_at <= utcnow()
-    ):
-        raise missing
-    return subject, link
-
-
 @get(
     "/connect/{token:str}",
     opt={"public": True, "problems": [404, 422, 502]},
@@ -306,7 +290,7 @@ async def follow_connect_link(
     """OAuth networks at their usual server only: the redirect goes nowhere a link's URL can
     choose. Bluesky (an app password) and a Mastodon account on another server: POST to the
     same URL, with the ``server_url``."""
-    subject, link = await _link(db_session, token)
+    subject, link = await open_connect_link(db_session, token)
     if "server_url" in request.query_params:
         # A query parameter anyone can add to a shared link would make us an open redirect.
         raise InvalidInput(
@@ -334,7 +318,7 @@ async def use_connect_link(
     data: JSONBody[LinkConnectionStart],
     db_session: DbSession,
 ) -> Response[ConnectionOut]:
-    subject, link = await _link(db_session, token)
+    subject, link = await open_connect_link(db_session, token)
     start = ConnectionStart(
         network=link.network,
         server_url=data.server_url,

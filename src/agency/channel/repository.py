@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.channel.models import Channel, Connection, ConnectLink, OAuthApp
+from agency.channel.schemas import Health
 from agency.kernel.repository import TenantRepository
+from agency.kernel.system import SystemRepository
 
 
 class ChannelRepository(TenantRepository[Channel]):
@@ -73,3 +77,39 @@ class OAuthAppRepository:
 
     def add(self, app: OAuthApp) -> None:
         self.session.add(app)
+
+
+def _live() -> ColumnElement[bool]:
+    return and_(
+        Channel.credentials.is_not(None),
+        or_(Channel.health == Health.OK, Channel.health == Health.EXPIRING),
+    )
+
+
+class ChannelSweepRepository(SystemRepository):
+    """Channels of every agency whose token runs out (the token sweep, as the system)."""
+
+    async def due_for_refresh(
+        self, before: datetime, limit: int
+    ) -> Sequence[tuple[uuid.UUID, uuid.UUID]]:
+        """``(agency_id, channel_id)`` of renewable tokens expiring before ``before``."""
+        stmt = (
+            select(Channel.agency_id, Channel.id)
+            .where(_live(), Channel.refreshable.is_(True), Channel.token_expires_at < before)
+            .order_by(Channel.token_expires_at)
+            .limit(limit)
+        )
+        return [(row[0], row[1]) for row in (await self.session.execute(stmt)).all()]
+
+    async def flag_expiring(self, before: datetime, now: datetime, message: str) -> None:
+        """Healthy channels whose token cannot be renewed and runs out before ``before``."""
+        await self.session.execute(
+            update(Channel)
+            .where(
+                _live(),
+                Channel.refreshable.is_(False),
+                Channel.health == Health.OK,
+                Channel.token_expires_at < before,
+            )
+            .values(health=Health.EXPIRING, health_changed_at=now, last_error=message)
+        )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agency.access.secrets import hash_secret, new_bearer
+from agency.access.secrets import hash_secret, new_bearer, parse_bearer, secret_matches
 from agency.audit.repository import AuditRepository
 from agency.brand.repository import BrandRepository
 from agency.channel.connect import (
@@ -32,9 +32,9 @@ from agency.channel.schemas import ConnectLinkCreate, Health
 from agency.connector.base import Capability, Connector, ConnectorContext
 from agency.connector.errors import AuthExpired, ConnectorError, Refused, Transient
 from agency.kernel.db import new_id, utcnow
-from agency.kernel.errors import InvalidInput
+from agency.kernel.errors import InvalidInput, NotFound
 from agency.kernel.pagination import PageRequest
-from agency.kernel.tenancy import Subject
+from agency.kernel.tenancy import Subject, bind_tenant
 from agency.webhook.events import EventType, emit
 
 if TYPE_CHECKING:
@@ -250,6 +250,25 @@ class ChannelService:
 def _clause(message: str) -> str:
     """A connector's sentence, to sit in parentheses inside ours."""
     return message[:1].lower() + message[1:].rstrip(".")
+
+
+async def open_connect_link(session: AsyncSession, token: str) -> tuple[Subject, ConnectLink]:
+    """The live connect link a token names, in its agency (bound as the system there)."""
+    bearer = parse_bearer(token, LINK_PREFIX)
+    missing = NotFound("This connect link does not exist, was revoked or has expired.")
+    if bearer is None:
+        raise missing
+    await bind_tenant(session, bearer.agency_id)
+    subject = Subject(agency_id=bearer.agency_id, kind="system")
+    link = await ConnectLinkRepository(session, subject).find(bearer.object_id)
+    if (
+        link is None
+        or not secret_matches(bearer.secret, link.secret_hash)
+        or link.revoked_at is not None
+        or link.expires_at <= utcnow()
+    ):
+        raise missing
+    return subject, link
 
 
 class ConnectLinkService:

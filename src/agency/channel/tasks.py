@@ -6,10 +6,9 @@ import contextlib
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agency.channel.models import Channel
+from agency.channel.repository import ChannelSweepRepository
 from agency.channel.schemas import Health
 from agency.channel.service import EXPIRING_WARNING, ChannelService
 from agency.connector.errors import ConnectorError
@@ -31,31 +30,13 @@ async def sweep_tokens(session: AsyncSession, runtime: Runtime) -> None:
     now = utcnow()
     lead = timedelta(minutes=runtime.settings.connectors.refresh_lead_minutes)
     await bind_system(session)
-    live = and_(
-        Channel.credentials.is_not(None),
-        or_(Channel.health == Health.OK, Channel.health == Health.EXPIRING),
-    )
-    due = await session.execute(
-        select(Channel.agency_id, Channel.id)
-        .where(live, Channel.refreshable.is_(True), Channel.token_expires_at < now + lead)
-        .order_by(Channel.token_expires_at)
-        .limit(SWEEP_BATCH)
-    )
-    for agency_id, channel_id in due.all():
+    channels = ChannelSweepRepository(session)
+    for agency_id, channel_id in await channels.due_for_refresh(now + lead, SWEEP_BATCH):
         enqueue("channel.refresh", str(agency_id), str(channel_id))
-    await session.execute(
-        update(Channel)
-        .where(
-            live,
-            Channel.refreshable.is_(False),
-            Channel.health == Health.OK,
-            Channel.token_expires_at < now + EXPIRING_WARNING,
-        )
-        .values(
-            health=Health.EXPIRING,
-            health_changed_at=now,
-            last_error="The access expires soon and cannot be renewed; reconnect the account.",
-        )
+    await channels.flag_expiring(
+        now + EXPIRING_WARNING,
+        now,
+        "The access expires soon and cannot be renewed; reconnect the account.",
     )
 
 

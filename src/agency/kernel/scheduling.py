@@ -16,31 +16,18 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
-from agency.kernel.db import Base, utcnow
+from agency.kernel.db import utcnow
 from agency.kernel.jobs import JobBuffer, collecting, enqueue
 from agency.kernel.runtime import Runtime
+from agency.kernel.system import PeriodicJobRepository
 from agency.kernel.tenancy import bind_system
 
 logger = logging.getLogger("agency.scheduler")
 
 # A claimer gets its transaction, the runtime (explicitly: no global) and the tick's now.
 Claimer = Callable[[AsyncSession, Runtime, datetime], Awaitable[int]]
-
-
-class PeriodicJob(Base):
-    """System-wide recurring job: not tenant-owned, one row per job name."""
-
-    __tablename__ = "periodic_jobs"
-
-    name: Mapped[str] = mapped_column(String(100), primary_key=True)
-    interval_seconds: Mapped[int]
-    next_run_at: Mapped[datetime]
-    last_enqueued_at: Mapped[datetime | None]
 
 
 _periodic: dict[str, timedelta] = {}
@@ -75,13 +62,7 @@ def claimer(name: str) -> Callable[[Claimer], Claimer]:
 
 @claimer("periodic")
 async def claim_periodic_jobs(session: AsyncSession, runtime: Runtime, now: datetime) -> int:
-    stmt = (
-        select(PeriodicJob)
-        .where(PeriodicJob.next_run_at <= now)
-        .order_by(PeriodicJob.next_run_at)
-        .with_for_update(skip_locked=True)
-    )
-    rows = (await session.execute(stmt)).scalars().all()
+    rows = await PeriodicJobRepository(session).claim_due(now)
     for row in rows:
         if row.name not in _periodic:
             continue
@@ -97,21 +78,7 @@ async def claim_periodic_jobs(session: AsyncSession, runtime: Runtime, now: date
 async def ensure_periodic_rows(runtime: Runtime) -> None:
     async with runtime.session() as session:
         await bind_system(session)
-        existing = set((await session.execute(select(PeriodicJob.name))).scalars())
-        for name, every in _periodic.items():
-            if name in existing:
-                continue
-            try:
-                async with session.begin_nested():
-                    session.add(
-                        PeriodicJob(
-                            name=name,
-                            interval_seconds=int(every.total_seconds()),
-                            next_run_at=utcnow(),
-                        )
-                    )
-            except IntegrityError:
-                pass  # another scheduler replica inserted it first
+        await PeriodicJobRepository(session).ensure(_periodic, utcnow())
         await session.commit()
 
 

@@ -16,11 +16,12 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Column, LargeBinary, MetaData, Table, Text, select, update
+from sqlalchemy import Column, LargeBinary, MetaData, Table, Text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeDecorator
 
 from agency.config import SecretSettings
+from agency.kernel.system import SealedValueRepository
 
 
 class SecretError(Exception):
@@ -146,16 +147,13 @@ async def rotate_all(
     caller binds it) in batches by primary key; idempotent, so an
     interrupted rotation is simply run again. Returns how many values each column had.
     """
+    values = SealedValueRepository(session)
     counts: dict[str, int] = {}
     for table, column in encrypted_columns(metadata):
-        key = next(iter(table.primary_key.columns))
         done = 0
         last: Any = None
         while True:
-            stmt = select(key, column).where(column.is_not(None)).order_by(key).limit(batch)
-            if last is not None:
-                stmt = stmt.where(key > last)
-            rows = (await session.execute(stmt)).all()
+            rows = await values.batch_after(table, column, last, batch)
             if not rows:
                 break
             for row_key, stored in rows:
@@ -165,9 +163,7 @@ async def rotate_all(
                     fresh: Any = box.encrypt_bytes(box.decrypt_bytes(stored))
                 else:
                     fresh = box.rotate(stored)
-                await session.execute(
-                    update(table).where(key == row_key).values({column.name: fresh})
-                )
+                await values.rewrite(table, column, row_key, fresh)
                 done += 1
             last = rows[-1][0]
         counts[f"{table.name}.{column.name}"] = done

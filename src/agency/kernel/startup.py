@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy import MetaData, exists, select
+from sqlalchemy import MetaData
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from agency.config import DEVELOPMENT_SECRET_KEY, Settings
 from agency.kernel.db import create_engine, create_session_maker
 from agency.kernel.secrets import encrypted_columns
+from agency.kernel.system import SealedValueRepository
 from agency.kernel.tenancy import bind_system
 
 logger = logging.getLogger("agency.startup")
@@ -53,8 +54,7 @@ async def sealed_secrets_exist(settings: Settings, metadata: MetaData) -> bool:
         async with create_session_maker(engine)() as session:
             await bind_system(session)
             for _, column in encrypted_columns(metadata):
-                found = await session.scalar(select(exists().where(column.is_not(None))))
-                if found:
+                if await SealedValueRepository(session).any_in(column):
                     return True
             return False
     except ProgrammingError:

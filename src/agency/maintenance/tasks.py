@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agency.auth.models import Credential
 from agency.kernel.db import utcnow
-from agency.kernel.idempotency import IdempotencyKey
 from agency.kernel.jobs import job
 from agency.kernel.runtime import Runtime
 from agency.kernel.scheduling import periodic
 from agency.kernel.tenancy import bind_system
-from agency.member.models import Invitation
+from agency.maintenance.repository import ExpiredRowsRepository
 
 IDEMPOTENCY_RETENTION = timedelta(hours=24)
 EXPIRED_RETENTION = timedelta(days=30)
@@ -26,17 +23,7 @@ periodic("maintenance.purge_expired", every=timedelta(minutes=10))
 async def purge_expired(session: AsyncSession, runtime: Runtime) -> None:
     now = utcnow()
     await bind_system(session)
-    await session.execute(
-        delete(IdempotencyKey).where(IdempotencyKey.created_at < now - IDEMPOTENCY_RETENTION)
-    )
-    cutoff = now - EXPIRED_RETENTION
-    await session.execute(
-        delete(Credential).where(
-            or_(Credential.expires_at < cutoff, Credential.revoked_at < cutoff)
-        )
-    )
-    await session.execute(
-        delete(Invitation).where(
-            or_(Invitation.expires_at < cutoff, Invitation.revoked_at < cutoff)
-        )
-    )
+    expired = ExpiredRowsRepository(session)
+    await expired.purge_idempotency_keys(now - IDEMPOTENCY_RETENTION)
+    await expired.purge_credentials(now - EXPIRED_RETENTION)
+    await expired.purge_invitations(now - EXPIRED_RETENTION)

@@ -1,0 +1,29 @@
+"""Reading the audit log (writing it is :meth:`AuditRepository.record`, in each service)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agency.audit.repository import AuditRepository
+from agency.kernel.pagination import PageRequest
+from agency.kernel.tenancy import Subject
+
+
+class AuditLog:
+    def __init__(self, session: AsyncSession, subject: Subject) -> None:
+        self.repo = AuditRepository(session, subject)
+
+    async def page(
+        self,
+        page: PageRequest,
+        object_type: str | None,
+        object_id: uuid.UUID | None,
+        action: str | None,
+    ) -> tuple[Sequence[Row[Any]], str | None]:
+        """Newest first, narrowed to what the filters name; read-only rows (a list only reads)."""
+        return await self.repo.page_rows(page, self.repo.filtered(object_type, object_id, action))
