@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
@@ -22,7 +23,14 @@ from agency.auth.schemas import (
     SessionOut,
 )
 from agency.auth.service import CredentialService, Issued, login, start_session
-from agency.kernel.deps import AppRuntime, CurrentSubject, DbSession, IdempotencyGuard, Paging
+from agency.kernel.deps import (
+    AppRuntime,
+    CurrentSubject,
+    DbSession,
+    IdempotencyGuard,
+    Paging,
+    provide_service,
+)
 from agency.kernel.errors import NotFound
 from agency.kernel.pagination import Page
 from agency.member.models import Membership
@@ -57,6 +65,7 @@ def _session_out(issued: Issued, membership: Membership) -> SessionOut:
 class AuthController(Controller):
     path = "/auth"
     tags = ["Authentication"]
+    dependencies = {"credentials": provide_service(CredentialService)}
 
     @post(
         "/login", opt={"public": True, "problems": [401]}, summary="Log in with e-mail and password"
@@ -77,8 +86,11 @@ class AuthController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         summary="End this login session (and clear the browser's session cookies)",
     )
-    async def logout(self, db_session: DbSession, subject: CurrentSubject) -> Response[None]:
-        await CredentialService(db_session, subject).logout()
+    async def logout(
+        self,
+        credentials: NamedDependency[CredentialService],
+    ) -> Response[None]:
+        await credentials.logout()
         return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=cleared_cookies())
 
     @post(
@@ -89,13 +101,13 @@ class AuthController(Controller):
     )
     async def renew(
         self,
+        credentials: NamedDependency[CredentialService],
         request: Request,  # type: ignore[type-arg]
-        db_session: DbSession,
         subject: CurrentSubject,
         runtime: AppRuntime,
     ) -> Response[SessionOut]:
         ttl = timedelta(hours=runtime.settings.auth.session_ttl_hours)
-        issued = await CredentialService(db_session, subject).renew(ttl)
+        issued = await credentials.renew(ttl)
         expires_at = issued.credential.expires_at
         assert expires_at is not None and subject.user_id is not None
         body = SessionOut(
@@ -112,8 +124,12 @@ class AuthController(Controller):
         return Response(body, status_code=201, cookies=cookies)
 
     @get("/me", summary="Who the credential belongs to and what it may do")
-    async def me(self, db_session: DbSession, subject: CurrentSubject) -> MeOut:
-        user = await CredentialService(db_session, subject).person()
+    async def me(
+        self,
+        credentials: NamedDependency[CredentialService],
+        subject: CurrentSubject,
+    ) -> MeOut:
+        user = await credentials.person()
         return MeOut(
             agency_id=subject.agency_id,
             kind=subject.kind,
@@ -128,40 +144,44 @@ class ApiTokenController(Controller):
     path = "/api-tokens"
     tags = ["API tokens"]
     opt = {"permission": Permission.TOKENS_MANAGE}
+    dependencies = {"credentials": provide_service(CredentialService)}
 
     @post(summary="Create an API token (its secret is shown only in this answer)")
     async def create_token(
         self,
         data: JSONBody[ApiTokenCreate],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        credentials: NamedDependency[CredentialService],
         idempotency: IdempotencyGuard,
     ) -> ApiTokenCreated:
-        issued = await CredentialService(db_session, subject).create_api_token(
-            data.name, data.scopes, data.expires_in_days
-        )
+        issued = await credentials.create_api_token(data.name, data.scopes, data.expires_in_days)
         return ApiTokenCreated(
             **msgspec.structs.asdict(_token_out(issued.credential)), token=issued.token
         )
 
     @get(summary="List API tokens")
     async def list_tokens(
-        self, db_session: DbSession, subject: CurrentSubject, page: Paging
+        self,
+        credentials: NamedDependency[CredentialService],
+        page: Paging,
     ) -> Page[ApiTokenOut]:
-        rows, cursor = await CredentialService(db_session, subject).list_api_tokens(page)
+        rows, cursor = await credentials.list_api_tokens(page)
         return Page(items=[_token_out(c) for c in rows], next_cursor=cursor)
 
     @get("/{token_id:uuid}", summary="Get an API token")
     async def get_token(
-        self, token_id: FromPath[uuid.UUID], db_session: DbSession, subject: CurrentSubject
+        self,
+        token_id: FromPath[uuid.UUID],
+        credentials: NamedDependency[CredentialService],
     ) -> ApiTokenOut:
-        return _token_out(await CredentialService(db_session, subject).get_api_token(token_id))
+        return _token_out(await credentials.get_api_token(token_id))
 
     @post("/{token_id:uuid}/revoke", status_code=HTTP_204_NO_CONTENT, summary="Revoke an API token")
     async def revoke_token(
-        self, token_id: FromPath[uuid.UUID], db_session: DbSession, subject: CurrentSubject
+        self,
+        token_id: FromPath[uuid.UUID],
+        credentials: NamedDependency[CredentialService],
     ) -> None:
-        await CredentialService(db_session, subject).revoke_api_token(token_id)
+        await credentials.revoke_api_token(token_id)
 
 
 class InvitationAcceptController(Controller):

@@ -4,48 +4,55 @@ import uuid
 from typing import Annotated
 
 from litestar import Controller, Response, get, patch, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from agency.access.permissions import Permission
 from agency.brand.schemas import BrandCreate, BrandOut, BrandPage, BrandUpdate
 from agency.brand.service import BrandService
-from agency.kernel.deps import CurrentSubject, DbSession, IdempotencyGuard, IfMatch, Paging
+from agency.kernel.deps import (
+    IdempotencyGuard,
+    IfMatch,
+    Paging,
+    provide_service,
+)
 from agency.kernel.http import etag
 
 
 class BrandController(Controller):
     path = "/brands"
     tags = ["Brands"]
+    dependencies = {"brands": provide_service(BrandService)}
 
     @post(opt={"permission": Permission.BRANDS_WRITE}, summary="Create a client brand")
     async def create_brand(
         self,
         data: JSONBody[BrandCreate],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        brands: NamedDependency[BrandService],
         idempotency: IdempotencyGuard,
     ) -> Response[BrandOut]:
-        brand = await BrandService(db_session, subject).create(data)
+        brand = await brands.create(data)
         return Response(BrandOut.of(brand), status_code=201, headers={"ETag": etag(brand.version)})
 
     @get(opt={"permission": Permission.BRANDS_READ}, summary="List client brands")
     async def list_brands(
         self,
-        db_session: DbSession,
-        subject: CurrentSubject,
+        brands: NamedDependency[BrandService],
         page: Paging,
         archived: Annotated[
             bool | None, QueryParameter(description="Only archived (true) or active (false).")
         ] = None,
     ) -> BrandPage:
-        rows, cursor = await BrandService(db_session, subject).list(page, archived)
+        rows, cursor = await brands.list(page, archived)
         return BrandPage(items=[BrandOut.of(b) for b in rows], next_cursor=cursor)
 
     @get("/{brand_id:uuid}", opt={"permission": Permission.BRANDS_READ}, summary="Get a brand")
     async def get_brand(
-        self, brand_id: FromPath[uuid.UUID], db_session: DbSession, subject: CurrentSubject
+        self,
+        brand_id: FromPath[uuid.UUID],
+        brands: NamedDependency[BrandService],
     ) -> Response[BrandOut]:
-        brand = await BrandService(db_session, subject).get(brand_id)
+        brand = await brands.get(brand_id)
         return Response(BrandOut.of(brand), headers={"ETag": etag(brand.version)})
 
     @patch(
@@ -57,9 +64,8 @@ class BrandController(Controller):
         self,
         brand_id: FromPath[uuid.UUID],
         data: JSONBody[BrandUpdate],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        brands: NamedDependency[BrandService],
         if_match: IfMatch,
     ) -> Response[BrandOut]:
-        brand = await BrandService(db_session, subject).update(brand_id, data, if_match)
+        brand = await brands.update(brand_id, data, if_match)
         return Response(BrandOut.of(brand), headers={"ETag": etag(brand.version)})

@@ -4,6 +4,7 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +28,13 @@ from agency.channel.schemas import (
 )
 from agency.channel.service import ChannelService, ConnectLinkService, open_connect_link
 from agency.connector.base import AuthKind
-from agency.kernel.deps import AppRuntime, CurrentSubject, DbSession, Paging
+from agency.kernel.deps import (
+    AppRuntime,
+    CurrentSubject,
+    DbSession,
+    Paging,
+    provide_runtime_service,
+)
 from agency.kernel.errors import InvalidInput
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject, bind_tenant
@@ -58,18 +65,20 @@ async def list_networks(runtime: AppRuntime, subject: CurrentSubject) -> Network
 class BrandChannelController(Controller):
     path = "/brands/{brand_id:uuid}"
     tags = ["Channels"]
+    dependencies = {
+        "channels": provide_runtime_service(ChannelService),
+        "connect_links": provide_runtime_service(ConnectLinkService),
+    }
 
     @get("/channels", opt={"permission": Permission.BRANDS_READ}, summary="A brand's channels")
     async def list_channels(
         self,
-        runtime: AppRuntime,
         brand_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        channels: NamedDependency[ChannelService],
         page: Paging,
         network: NetworkFilter = None,
     ) -> ChannelPage:
-        service = ChannelService(db_session, subject, runtime)
+        service = channels
         rows, cursor = await service.list_for_brand(brand_id, page, network)
         return ChannelPage(items=[ChannelOut.of(c) for c in rows], next_cursor=cursor)
 
@@ -102,13 +111,11 @@ class BrandChannelController(Controller):
     )
     async def create_connect_link(
         self,
-        runtime: AppRuntime,
         brand_id: FromPath[uuid.UUID],
         data: JSONBody[ConnectLinkCreate],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        connect_links: NamedDependency[ConnectLinkService],
     ) -> ConnectLinkCreated:
-        service = ConnectLinkService(db_session, subject, runtime)
+        service = connect_links
         link, url = await service.create(brand_id, data)
         created = ConnectLinkCreated.of(link)
         created.url = url
@@ -121,13 +128,11 @@ class BrandChannelController(Controller):
     )
     async def list_connect_links(
         self,
-        runtime: AppRuntime,
         brand_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        connect_links: NamedDependency[ConnectLinkService],
         page: Paging,
     ) -> ConnectLinkPage:
-        service = ConnectLinkService(db_session, subject, runtime)
+        service = connect_links
         rows, cursor = await service.list(brand_id, page)
         return ConnectLinkPage(items=[ConnectLinkOut.of(x) for x in rows], next_cursor=cursor)
 
@@ -135,16 +140,15 @@ class BrandChannelController(Controller):
 class ChannelController(Controller):
     path = "/channels"
     tags = ["Channels"]
+    dependencies = {"channels": provide_runtime_service(ChannelService)}
 
     @get("/{channel_id:uuid}", opt={"permission": Permission.BRANDS_READ}, summary="A channel")
     async def get_channel(
         self,
-        runtime: AppRuntime,
         channel_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        channels: NamedDependency[ChannelService],
     ) -> ChannelOut:
-        channel = await ChannelService(db_session, subject, runtime).get(channel_id)
+        channel = await channels.get(channel_id)
         return ChannelOut.of(channel)
 
     @post(
@@ -155,14 +159,12 @@ class ChannelController(Controller):
     )
     async def refresh_channel(
         self,
-        runtime: AppRuntime,
         channel_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        channels: NamedDependency[ChannelService],
     ) -> ChannelOut:
         """A refused refresh is not an error of this request: the channel comes back
         ``needs_reconnect`` with the network's words in ``last_error``."""
-        service = ChannelService(db_session, subject, runtime)
+        service = channels
         channel = await service.get(channel_id)
         await service.refresh_or_fail(channel)
         return ChannelOut.of(channel)
@@ -175,12 +177,10 @@ class ChannelController(Controller):
     )
     async def disconnect_channel(
         self,
-        runtime: AppRuntime,
         channel_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        channels: NamedDependency[ChannelService],
     ) -> ChannelOut:
-        service = ChannelService(db_session, subject, runtime)
+        service = channels
         return ChannelOut.of(await service.disconnect(channel_id))
 
 
@@ -220,6 +220,7 @@ class ConnectionController(Controller):
 class ConnectLinkController(Controller):
     path = "/connect-links"
     tags = ["Channels"]
+    dependencies = {"connect_links": provide_runtime_service(ConnectLinkService)}
 
     @post(
         "/{link_id:uuid}/revoke",
@@ -229,12 +230,10 @@ class ConnectLinkController(Controller):
     )
     async def revoke_connect_link(
         self,
-        runtime: AppRuntime,
         link_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        connect_links: NamedDependency[ConnectLinkService],
     ) -> ConnectLinkOut:
-        service = ConnectLinkService(db_session, subject, runtime)
+        service = connect_links
         return ConnectLinkOut.of(await service.revoke(link_id))
 
 

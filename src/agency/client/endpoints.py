@@ -15,11 +15,10 @@ from agency.client.schemas import (
 )
 from agency.client.service import ClientMemberService, Inviter
 from agency.kernel.deps import (
-    CurrentSubject,
-    DbSession,
     IdempotencyGuard,
     IfMatch,
     Paging,
+    provide_service,
 )
 from agency.kernel.http import etag
 
@@ -27,6 +26,7 @@ from agency.kernel.http import etag
 class BrandClientMemberController(Controller):
     path = "/brands/{brand_id:uuid}/client-members"
     tags = ["Client members"]
+    dependencies = {"client_members": provide_service(ClientMemberService)}
 
     @post(
         opt={"permission": Permission.BRANDS_WRITE},
@@ -36,12 +36,11 @@ class BrandClientMemberController(Controller):
         self,
         brand_id: FromPath[uuid.UUID],
         data: JSONBody[ClientMemberCreate],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        client_members: NamedDependency[ClientMemberService],
         idempotency: IdempotencyGuard,
         invite_client: NamedDependency[Inviter],
     ) -> Response[ClientMemberOut]:
-        service = ClientMemberService(db_session, subject)
+        service = client_members
         member = await service.create(brand_id, data, invite_client)
         return Response(
             ClientMemberOut.of(member), status_code=201, headers={"ETag": etag(member.version)}
@@ -51,17 +50,17 @@ class BrandClientMemberController(Controller):
     async def list_client_members(
         self,
         brand_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        client_members: NamedDependency[ClientMemberService],
         page: Paging,
     ) -> ClientMemberPage:
-        rows, cursor = await ClientMemberService(db_session, subject).list(brand_id, page)
+        rows, cursor = await client_members.list(brand_id, page)
         return ClientMemberPage(items=[ClientMemberOut.of(m) for m in rows], next_cursor=cursor)
 
 
 class ClientMemberController(Controller):
     path = "/client-members"
     tags = ["Client members"]
+    dependencies = {"client_members": provide_service(ClientMemberService)}
 
     @get(
         "/{client_member_id:uuid}",
@@ -69,9 +68,11 @@ class ClientMemberController(Controller):
         summary="A client member",
     )
     async def get_client_member(
-        self, client_member_id: FromPath[uuid.UUID], db_session: DbSession, subject: CurrentSubject
+        self,
+        client_member_id: FromPath[uuid.UUID],
+        client_members: NamedDependency[ClientMemberService],
     ) -> Response[ClientMemberOut]:
-        member = await ClientMemberService(db_session, subject).get(client_member_id)
+        member = await client_members.get(client_member_id)
         return Response(ClientMemberOut.of(member), headers={"ETag": etag(member.version)})
 
     @patch(
@@ -83,11 +84,10 @@ class ClientMemberController(Controller):
         self,
         client_member_id: FromPath[uuid.UUID],
         data: JSONBody[ClientMemberUpdate],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        client_members: NamedDependency[ClientMemberService],
         if_match: IfMatch,
     ) -> Response[ClientMemberOut]:
-        service = ClientMemberService(db_session, subject)
+        service = client_members
         member = await service.update(client_member_id, data, if_match)
         return Response(ClientMemberOut.of(member), headers={"ETag": etag(member.version)})
 
@@ -97,6 +97,8 @@ class ClientMemberController(Controller):
         summary="Remove a client member from the brand (their sessions end with it)",
     )
     async def remove_client_member(
-        self, client_member_id: FromPath[uuid.UUID], db_session: DbSession, subject: CurrentSubject
+        self,
+        client_member_id: FromPath[uuid.UUID],
+        client_members: NamedDependency[ClientMemberService],
     ) -> None:
-        await ClientMemberService(db_session, subject).remove(client_member_id)
+        await client_members.remove(client_member_id)

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.di import NamedDependency
 from litestar.openapi.spec import (
     OpenAPIMediaType,
     OpenAPIResponse,
@@ -22,7 +23,14 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Stream
 
 from agency.access.permissions import Permission
-from agency.kernel.deps import AppRuntime, CurrentSubject, DbSession, IfMatch, Paging
+from agency.kernel.deps import (
+    AppRuntime,
+    CurrentSubject,
+    DbSession,
+    IfMatch,
+    Paging,
+    provide_runtime_service,
+)
 from agency.kernel.errors import NotFound
 from agency.kernel.http import etag
 from agency.kernel.idempotency import IdempotencyKeyHeader, claim_idempotency_key
@@ -102,6 +110,7 @@ def _file_response(asset: MediaAsset, chunks: AsyncIterator[bytes]) -> Stream:
 class BrandMediaController(Controller):
     path = "/brands/{brand_id:uuid}/media"
     tags = ["Media"]
+    dependencies = {"media_service": provide_runtime_service(MediaService)}
 
     @post(
         opt={
@@ -121,13 +130,14 @@ class BrandMediaController(Controller):
         request: Request[Any, Any, Any],
         runtime: AppRuntime,
         brand_id: FromPath[uuid.UUID],
+        media_service: NamedDependency[MediaService],
         db_session: DbSession,
         subject: CurrentSubject,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[MediaOut]:
         """The type is read from the file's bytes: JPEG, PNG, WebP, GIF, MP4 or QuickTime.
         Dimensions (and a video's duration) are measured before the file is accepted."""
-        service = MediaService(db_session, subject, runtime)
+        service = media_service
         await service.ensure_brand(brand_id)
         limit = runtime.settings.media.max_upload_bytes
         async with receive_upload(request, limit) as upload:
@@ -140,14 +150,12 @@ class BrandMediaController(Controller):
     @get(opt={"permission": Permission.PUBLICATIONS_READ}, summary="A brand's media, newest first")
     async def list_media(
         self,
-        runtime: AppRuntime,
         brand_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        media_service: NamedDependency[MediaService],
         page: Paging,
         kind: KindFilter = None,
     ) -> MediaPage:
-        service = MediaService(db_session, subject, runtime)
+        service = media_service
         rows, cursor = await service.list(brand_id, page, kind)
         return MediaPage(items=[MediaOut.of(m) for m in rows], next_cursor=cursor)
 
@@ -155,16 +163,15 @@ class BrandMediaController(Controller):
 class MediaController(Controller):
     path = "/media"
     tags = ["Media"]
+    dependencies = {"media_service": provide_runtime_service(MediaService)}
 
     @get("/{media_id:uuid}", opt={"permission": Permission.PUBLICATIONS_READ}, summary="A media")
     async def get_media(
         self,
-        runtime: AppRuntime,
         media_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        media_service: NamedDependency[MediaService],
     ) -> Response[MediaOut]:
-        asset = await MediaService(db_session, subject, runtime).get(media_id)
+        asset = await media_service.get(media_id)
         return Response(MediaOut.of(asset), headers={"ETag": etag(asset.version)})
 
     @patch(
@@ -174,14 +181,12 @@ class MediaController(Controller):
     )
     async def update_media(
         self,
-        runtime: AppRuntime,
         media_id: FromPath[uuid.UUID],
         data: JSONBody[MediaUpdate],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        media_service: NamedDependency[MediaService],
         if_match: IfMatch,
     ) -> Response[MediaOut]:
-        asset = await MediaService(db_session, subject, runtime).update(media_id, data, if_match)
+        asset = await media_service.update(media_id, data, if_match)
         return Response(MediaOut.of(asset), headers={"ETag": etag(asset.version)})
 
     @delete(
@@ -191,12 +196,10 @@ class MediaController(Controller):
     )
     async def delete_media(
         self,
-        runtime: AppRuntime,
         media_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        media_service: NamedDependency[MediaService],
     ) -> None:
-        await MediaService(db_session, subject, runtime).delete(media_id)
+        await media_service.delete(media_id)
 
     @get(
         "/{media_id:uuid}/content",
@@ -206,12 +209,10 @@ class MediaController(Controller):
     )
     async def download_media(
         self,
-        runtime: AppRuntime,
         media_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        media_service: NamedDependency[MediaService],
     ) -> Stream:
-        service = MediaService(db_session, subject, runtime)
+        service = media_service
         asset = await service.get(media_id)
         return _file_response(asset, await service.content(asset))
 

@@ -5,10 +5,16 @@ from datetime import timedelta
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from agency.access.permissions import Permission
-from agency.kernel.deps import CurrentSubject, DbSession, IdempotencyGuard, IfMatch, Paging
+from agency.kernel.deps import (
+    IdempotencyGuard,
+    IfMatch,
+    Paging,
+    provide_service,
+)
 from agency.kernel.http import etag
 from agency.member.schemas import (
     InvitationCreate,
@@ -25,19 +31,24 @@ from agency.member.service import MemberService
 class MemberController(Controller):
     path = "/members"
     tags = ["Members"]
+    dependencies = {"members": provide_service(MemberService)}
 
     @get(opt={"permission": Permission.MEMBERS_READ}, summary="List members")
     async def list_members(
-        self, db_session: DbSession, subject: CurrentSubject, page: Paging
+        self,
+        members: NamedDependency[MemberService],
+        page: Paging,
     ) -> MemberPage:
-        rows, cursor = await MemberService(db_session, subject).list(page)
+        rows, cursor = await members.list(page)
         return MemberPage(items=[MemberOut.of(m) for m in rows], next_cursor=cursor)
 
     @get("/{member_id:uuid}", opt={"permission": Permission.MEMBERS_READ}, summary="Get a member")
     async def get_member(
-        self, member_id: FromPath[uuid.UUID], db_session: DbSession, subject: CurrentSubject
+        self,
+        member_id: FromPath[uuid.UUID],
+        members: NamedDependency[MemberService],
     ) -> Response[MemberOut]:
-        member = await MemberService(db_session, subject).get(member_id)
+        member = await members.get(member_id)
         return Response(MemberOut.of(member), headers={"ETag": etag(member.version)})
 
     @patch(
@@ -49,11 +60,10 @@ class MemberController(Controller):
         self,
         member_id: FromPath[uuid.UUID],
         data: JSONBody[MemberUpdate],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        members: NamedDependency[MemberService],
         if_match: IfMatch,
     ) -> Response[MemberOut]:
-        service = MemberService(db_session, subject)
+        service = members
         member = await service.change_role(member_id, data.role, if_match)
         return Response(MemberOut.of(member), headers={"ETag": etag(member.version)})
 
@@ -63,37 +73,39 @@ class MemberController(Controller):
         summary="Remove a member",
     )
     async def remove_member(
-        self, member_id: FromPath[uuid.UUID], db_session: DbSession, subject: CurrentSubject
+        self,
+        member_id: FromPath[uuid.UUID],
+        members: NamedDependency[MemberService],
     ) -> None:
-        await MemberService(db_session, subject).remove(member_id)
+        await members.remove(member_id)
 
 
 class InvitationController(Controller):
     path = "/invitations"
     tags = ["Members"]
+    dependencies = {"members": provide_service(MemberService)}
 
     @post(opt={"permission": Permission.MEMBERS_MANAGE}, summary="Invite someone by e-mail")
     async def create_invitation(
         self,
         request: Request,  # type: ignore[type-arg]
         data: JSONBody[InvitationCreate],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        members: NamedDependency[MemberService],
         idempotency: IdempotencyGuard,
     ) -> InvitationCreated:
         ttl = timedelta(hours=request.app.state.runtime.settings.auth.invitation_ttl_hours)
-        invitation, token = await MemberService(db_session, subject).invite(
-            data.email, data.role, ttl
-        )
+        invitation, token = await members.invite(data.email, data.role, ttl)
         return InvitationCreated(
             **msgspec.structs.asdict(InvitationOut.of(invitation)), token=token
         )
 
     @get(opt={"permission": Permission.MEMBERS_READ}, summary="List pending invitations")
     async def list_invitations(
-        self, db_session: DbSession, subject: CurrentSubject, page: Paging
+        self,
+        members: NamedDependency[MemberService],
+        page: Paging,
     ) -> InvitationPage:
-        rows, cursor = await MemberService(db_session, subject).list_invitations(page)
+        rows, cursor = await members.list_invitations(page)
         return InvitationPage(items=[InvitationOut.of(i) for i in rows], next_cursor=cursor)
 
     @delete(
@@ -102,6 +114,8 @@ class InvitationController(Controller):
         summary="Revoke an invitation",
     )
     async def revoke_invitation(
-        self, invitation_id: FromPath[uuid.UUID], db_session: DbSession, subject: CurrentSubject
+        self,
+        invitation_id: FromPath[uuid.UUID],
+        members: NamedDependency[MemberService],
     ) -> None:
-        await MemberService(db_session, subject).revoke_invitation(invitation_id)
+        await members.revoke_invitation(invitation_id)

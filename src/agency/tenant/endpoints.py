@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get, patch
+from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from agency.access.permissions import Permission
-from agency.kernel.deps import CurrentSubject, DbSession, IfMatch
+from agency.kernel.deps import IfMatch, provide_service
 from agency.kernel.http import etag
 from agency.tenant.schemas import AgencyOut, AgencyUpdate
 from agency.tenant.service import AgencyService
@@ -13,12 +14,14 @@ from agency.tenant.service import AgencyService
 class AgencyController(Controller):
     path = "/agency"
     tags = ["Agency"]
+    dependencies = {"agencies": provide_service(AgencyService)}
 
     @get(opt={"permission": Permission.AGENCY_READ}, summary="The caller's agency")
     async def get_agency(
-        self, db_session: DbSession, subject: CurrentSubject
+        self,
+        agencies: NamedDependency[AgencyService],
     ) -> Response[AgencyOut]:
-        agency = await AgencyService(db_session, subject).current()
+        agency = await agencies.current()
         return Response(AgencyOut.of(agency), headers={"ETag": etag(agency.version)})
 
     @patch(
@@ -28,9 +31,8 @@ class AgencyController(Controller):
     async def update_agency(
         self,
         data: JSONBody[AgencyUpdate],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        agencies: NamedDependency[AgencyService],
         if_match: IfMatch,
     ) -> Response[AgencyOut]:
-        agency = await AgencyService(db_session, subject).update(data, if_match)
+        agency = await agencies.update(data, if_match)
         return Response(AgencyOut.of(agency), headers={"ETag": etag(agency.version)})

@@ -6,16 +6,15 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, Response, delete, get, patch, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from agency.access.permissions import Permission
 from agency.kernel.deps import (
-    AppRuntime,
-    CurrentSubject,
-    DbSession,
     IdempotencyGuard,
     IfMatch,
     Paging,
+    provide_runtime_service,
 )
 from agency.kernel.http import etag
 from agency.webhook.schemas import (
@@ -37,19 +36,18 @@ MANAGE = {"permission": Permission.WEBHOOKS_MANAGE}
 class WebhookController(Controller):
     path = "/webhooks"
     tags = ["Webhooks"]
+    dependencies = {"webhooks": provide_runtime_service(WebhookService)}
 
     @post(opt=MANAGE, summary="Subscribe an endpoint to events (the secret is shown once)")
     async def create_webhook(
         self,
-        runtime: AppRuntime,
         data: JSONBody[WebhookCreate],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        webhooks: NamedDependency[WebhookService],
         idempotency: IdempotencyGuard,
     ) -> Response[WebhookWithSecret]:
         """Keep ``secret``: it verifies our signatures and is never shown again (rotate it to
         get a new one)."""
-        webhook, secret = await WebhookService(db_session, subject, runtime).create(data)
+        webhook, secret = await webhooks.create(data)
         return Response(
             WebhookWithSecret.with_secret(webhook, secret),
             status_code=201,
@@ -58,20 +56,20 @@ class WebhookController(Controller):
 
     @get(opt=MANAGE, summary="List webhook subscriptions")
     async def list_webhooks(
-        self, runtime: AppRuntime, db_session: DbSession, subject: CurrentSubject, page: Paging
+        self,
+        webhooks: NamedDependency[WebhookService],
+        page: Paging,
     ) -> WebhookPage:
-        rows, cursor = await WebhookService(db_session, subject, runtime).list(page)
+        rows, cursor = await webhooks.list(page)
         return WebhookPage(items=[WebhookOut.of(w) for w in rows], next_cursor=cursor)
 
     @get("/{webhook_id:uuid}", opt=MANAGE, summary="Get a webhook subscription")
     async def get_webhook(
         self,
-        runtime: AppRuntime,
         webhook_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        webhooks: NamedDependency[WebhookService],
     ) -> Response[WebhookOut]:
-        webhook = await WebhookService(db_session, subject, runtime).get(webhook_id)
+        webhook = await webhooks.get(webhook_id)
         return Response(WebhookOut.of(webhook), headers={"ETag": etag(webhook.version)})
 
     @patch(
@@ -81,26 +79,22 @@ class WebhookController(Controller):
     )
     async def update_webhook(
         self,
-        runtime: AppRuntime,
         webhook_id: FromPath[uuid.UUID],
         data: JSONBody[WebhookUpdate],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        webhooks: NamedDependency[WebhookService],
         if_match: IfMatch,
     ) -> Response[WebhookOut]:
-        service = WebhookService(db_session, subject, runtime)
+        service = webhooks
         webhook = await service.update(webhook_id, data, if_match)
         return Response(WebhookOut.of(webhook), headers={"ETag": etag(webhook.version)})
 
     @delete("/{webhook_id:uuid}", opt=MANAGE, summary="Delete a subscription and its log")
     async def delete_webhook(
         self,
-        runtime: AppRuntime,
         webhook_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        webhooks: NamedDependency[WebhookService],
     ) -> None:
-        await WebhookService(db_session, subject, runtime).delete(webhook_id)
+        await webhooks.delete(webhook_id)
 
     @post(
         "/{webhook_id:uuid}/rotate-secret",
@@ -110,14 +104,12 @@ class WebhookController(Controller):
     )
     async def rotate_webhook_secret(
         self,
-        runtime: AppRuntime,
         webhook_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        webhooks: NamedDependency[WebhookService],
     ) -> Response[WebhookWithSecret]:
         """For 24 hours deliveries carry two signatures, one per secret, so receivers switch
         without losing a message."""
-        service = WebhookService(db_session, subject, runtime)
+        service = webhooks
         webhook, secret = await service.rotate_secret(webhook_id)
         return Response(
             WebhookWithSecret.with_secret(webhook, secret), headers={"ETag": etag(webhook.version)}
@@ -131,13 +123,11 @@ class WebhookController(Controller):
     )
     async def ping_webhook(
         self,
-        runtime: AppRuntime,
         webhook_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        webhooks: NamedDependency[WebhookService],
     ) -> DeliveryOut:
         """Follow the answer's delivery to see how the endpoint answered."""
-        delivery = await WebhookService(db_session, subject, runtime).ping(webhook_id)
+        delivery = await webhooks.ping(webhook_id)
         return DeliveryOut.of(delivery)
 
     @get(
@@ -147,16 +137,14 @@ class WebhookController(Controller):
     )
     async def list_webhook_deliveries(
         self,
-        runtime: AppRuntime,
         webhook_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        webhooks: NamedDependency[WebhookService],
         page: Paging,
         status: Annotated[
             DeliveryStatus | None, QueryParameter(description="Only deliveries in this status.")
         ] = None,
     ) -> DeliveryPage:
-        service = WebhookService(db_session, subject, runtime)
+        service = webhooks
         rows, cursor = await service.list_deliveries(webhook_id, page, status)
         return DeliveryPage(items=[DeliveryOut.of(d) for d in rows], next_cursor=cursor)
 
@@ -164,16 +152,15 @@ class WebhookController(Controller):
 class WebhookDeliveryController(Controller):
     path = "/webhook-deliveries"
     tags = ["Webhooks"]
+    dependencies = {"webhooks": provide_runtime_service(WebhookService)}
 
     @get("/{delivery_id:uuid}", opt=MANAGE, summary="One delivery, with the payload sent")
     async def get_webhook_delivery(
         self,
-        runtime: AppRuntime,
         delivery_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        webhooks: NamedDependency[WebhookService],
     ) -> DeliveryDetail:
-        service = WebhookService(db_session, subject, runtime)
+        service = webhooks
         delivery, event = await service.get_delivery(delivery_id)
         return DeliveryDetail.with_payload(delivery, event.body)
 
@@ -185,14 +172,12 @@ class WebhookDeliveryController(Controller):
     )
     async def replay_webhook_delivery(
         self,
-        runtime: AppRuntime,
         delivery_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        webhooks: NamedDependency[WebhookService],
     ) -> DeliveryOut:
         """The replay carries the same ``webhook-id`` as the original: receivers that already
         processed the event can recognise it."""
-        delivery = await WebhookService(db_session, subject, runtime).replay(delivery_id)
+        delivery = await webhooks.replay(delivery_id)
         return DeliveryOut.of(delivery)
 
 
