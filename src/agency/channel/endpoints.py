@@ -68,6 +68,7 @@ class BrandChannelController(Controller):
     dependencies = {
         "channels": provide_runtime_service(ChannelService),
         "connect_links": provide_runtime_service(ConnectLinkService),
+        "connect": provide_runtime_service(connect_service),
     }
 
     @get("/channels", opt={"permission": Permission.BRANDS_READ}, summary="A brand's channels")
@@ -78,8 +79,7 @@ class BrandChannelController(Controller):
         page: Paging,
         network: NetworkFilter = None,
     ) -> ChannelPage:
-        service = channels
-        rows, cursor = await service.list_for_brand(brand_id, page, network)
+        rows, cursor = await channels.list_for_brand(brand_id, page, network)
         return ChannelPage(items=[ChannelOut.of(c) for c in rows], next_cursor=cursor)
 
     @post(
@@ -90,17 +90,14 @@ class BrandChannelController(Controller):
     )
     async def start_connection(
         self,
-        runtime: AppRuntime,
         brand_id: FromPath[uuid.UUID],
         data: JSONBody[ConnectionStart],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        connect: NamedDependency[ConnectService],
     ) -> ConnectionOut:
         """OAuth networks: send the user to ``authorization_url``; the network sends them back
         to the callback. Bluesky: send ``identifier`` and an app password; the channel is
         created at once. Mastodon: send the account's ``server_url``."""
-        service = connect_service(db_session, subject, runtime)
-        connection, url = await service.start(brand_id, data)
+        connection, url = await connect.start(brand_id, data)
         return ConnectionOut.of(connection, url)
 
     @post(
@@ -115,8 +112,7 @@ class BrandChannelController(Controller):
         data: JSONBody[ConnectLinkCreate],
         connect_links: NamedDependency[ConnectLinkService],
     ) -> ConnectLinkCreated:
-        service = connect_links
-        link, url = await service.create(brand_id, data)
+        link, url = await connect_links.create(brand_id, data)
         created = ConnectLinkCreated.of(link)
         created.url = url
         return created
@@ -132,8 +128,7 @@ class BrandChannelController(Controller):
         connect_links: NamedDependency[ConnectLinkService],
         page: Paging,
     ) -> ConnectLinkPage:
-        service = connect_links
-        rows, cursor = await service.list(brand_id, page)
+        rows, cursor = await connect_links.list(brand_id, page)
         return ConnectLinkPage(items=[ConnectLinkOut.of(x) for x in rows], next_cursor=cursor)
 
 
@@ -164,9 +159,8 @@ class ChannelController(Controller):
     ) -> ChannelOut:
         """A refused refresh is not an error of this request: the channel comes back
         ``needs_reconnect`` with the network's words in ``last_error``."""
-        service = channels
-        channel = await service.get(channel_id)
-        await service.refresh_or_fail(channel)
+        channel = await channels.get(channel_id)
+        await channels.refresh_or_fail(channel)
         return ChannelOut.of(channel)
 
     @post(
@@ -180,24 +174,22 @@ class ChannelController(Controller):
         channel_id: FromPath[uuid.UUID],
         channels: NamedDependency[ChannelService],
     ) -> ChannelOut:
-        service = channels
-        return ChannelOut.of(await service.disconnect(channel_id))
+        return ChannelOut.of(await channels.disconnect(channel_id))
 
 
 class ConnectionController(Controller):
     path = "/connections"
     tags = ["Channels"]
     opt = {"permission": Permission.CHANNELS_CONNECT}
+    dependencies = {"connect": provide_runtime_service(connect_service)}
 
     @get("/{connection_id:uuid}", summary="Where a connection stands")
     async def get_connection(
         self,
         connection_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
-        runtime: AppRuntime,
+        connect: NamedDependency[ConnectService],
     ) -> ConnectionOut:
-        connection = await connect_service(db_session, subject, runtime).connection(connection_id)
+        connection = await connect.connection(connection_id)
         return ConnectionOut.of(connection)
 
     @post(
@@ -207,14 +199,11 @@ class ConnectionController(Controller):
     )
     async def select_accounts(
         self,
-        runtime: AppRuntime,
         connection_id: FromPath[uuid.UUID],
         data: JSONBody[AccountSelection],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        connect: NamedDependency[ConnectService],
     ) -> ConnectionOut:
-        service = connect_service(db_session, subject, runtime)
-        return ConnectionOut.of(await service.select(connection_id, data.account_ids))
+        return ConnectionOut.of(await connect.select(connection_id, data.account_ids))
 
 
 class ConnectLinkController(Controller):
@@ -233,8 +222,7 @@ class ConnectLinkController(Controller):
         link_id: FromPath[uuid.UUID],
         connect_links: NamedDependency[ConnectLinkService],
     ) -> ConnectLinkOut:
-        service = connect_links
-        return ConnectLinkOut.of(await service.revoke(link_id))
+        return ConnectLinkOut.of(await connect_links.revoke(link_id))
 
 
 # -- public: the network's callback and the client's connect link --------------------------------

@@ -40,8 +40,7 @@ class BrandClientMemberController(Controller):
         idempotency: IdempotencyGuard,
         invite_client: NamedDependency[Inviter],
     ) -> Response[ClientMemberOut]:
-        service = client_members
-        member = await service.create(brand_id, data, invite_client)
+        member = await client_members.create(brand_id, data, invite_client)
         return Response(
             ClientMemberOut.of(member), status_code=201, headers={"ETag": etag(member.version)}
         )
@@ -87,8 +86,7 @@ class ClientMemberController(Controller):
         client_members: NamedDependency[ClientMemberService],
         if_match: IfMatch,
     ) -> Response[ClientMemberOut]:
-        service = client_members
-        member = await service.update(client_member_id, data, if_match)
+        member = await client_members.update(client_member_id, data, if_match)
         return Response(ClientMemberOut.of(member), headers={"ETag": etag(member.version)})
 
     @delete(

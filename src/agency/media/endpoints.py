@@ -137,14 +137,13 @@ class BrandMediaController(Controller):
     ) -> Response[MediaOut]:
         """The type is read from the file's bytes: JPEG, PNG, WebP, GIF, MP4 or QuickTime.
         Dimensions (and a video's duration) are measured before the file is accepted."""
-        service = media_service
-        await service.ensure_brand(brand_id)
+        await media_service.ensure_brand(brand_id)
         limit = runtime.settings.media.max_upload_bytes
         async with receive_upload(request, limit) as upload:
             if idempotency_key is not None:
                 digest = _upload_digest(request, upload)
                 await claim_idempotency_key(request, subject, db_session, idempotency_key, digest)
-            asset = await service.upload(brand_id, upload)
+            asset = await media_service.upload(brand_id, upload)
         return Response(MediaOut.of(asset), status_code=201, headers={"ETag": etag(asset.version)})
 
     @get(opt={"permission": Permission.PUBLICATIONS_READ}, summary="A brand's media, newest first")
@@ -155,8 +154,7 @@ class BrandMediaController(Controller):
         page: Paging,
         kind: KindFilter = None,
     ) -> MediaPage:
-        service = media_service
-        rows, cursor = await service.list(brand_id, page, kind)
+        rows, cursor = await media_service.list(brand_id, page, kind)
         return MediaPage(items=[MediaOut.of(m) for m in rows], next_cursor=cursor)
 
 
@@ -212,9 +210,8 @@ class MediaController(Controller):
         media_id: FromPath[uuid.UUID],
         media_service: NamedDependency[MediaService],
     ) -> Stream:
-        service = media_service
-        asset = await service.get(media_id)
-        return _file_response(asset, await service.content(asset))
+        asset = await media_service.get(media_id)
+        return _file_response(asset, await media_service.content(asset))
 
 
 _INVALID_LINK = "This media link is invalid or has expired."

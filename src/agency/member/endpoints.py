@@ -63,8 +63,7 @@ class MemberController(Controller):
         members: NamedDependency[MemberService],
         if_match: IfMatch,
     ) -> Response[MemberOut]:
-        service = members
-        member = await service.change_role(member_id, data.role, if_match)
+        member = await members.change_role(member_id, data.role, if_match)
         return Response(MemberOut.of(member), headers={"ETag": etag(member.version)})
 
     @delete(

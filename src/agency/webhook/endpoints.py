@@ -84,8 +84,7 @@ class WebhookController(Controller):
         webhooks: NamedDependency[WebhookService],
         if_match: IfMatch,
     ) -> Response[WebhookOut]:
-        service = webhooks
-        webhook = await service.update(webhook_id, data, if_match)
+        webhook = await webhooks.update(webhook_id, data, if_match)
         return Response(WebhookOut.of(webhook), headers={"ETag": etag(webhook.version)})
 
     @delete("/{webhook_id:uuid}", opt=MANAGE, summary="Delete a subscription and its log")
@@ -109,8 +108,7 @@ class WebhookController(Controller):
     ) -> Response[WebhookWithSecret]:
         """For 24 hours deliveries carry two signatures, one per secret, so receivers switch
         without losing a message."""
-        service = webhooks
-        webhook, secret = await service.rotate_secret(webhook_id)
+        webhook, secret = await webhooks.rotate_secret(webhook_id)
         return Response(
             WebhookWithSecret.with_secret(webhook, secret), headers={"ETag": etag(webhook.version)}
         )
@@ -144,8 +142,7 @@ class WebhookController(Controller):
             DeliveryStatus | None, QueryParameter(description="Only deliveries in this status.")
         ] = None,
     ) -> DeliveryPage:
-        service = webhooks
-        rows, cursor = await service.list_deliveries(webhook_id, page, status)
+        rows, cursor = await webhooks.list_deliveries(webhook_id, page, status)
         return DeliveryPage(items=[DeliveryOut.of(d) for d in rows], next_cursor=cursor)
 
 
@@ -160,8 +157,7 @@ class WebhookDeliveryController(Controller):
         delivery_id: FromPath[uuid.UUID],
         webhooks: NamedDependency[WebhookService],
     ) -> DeliveryDetail:
-        service = webhooks
-        delivery, event = await service.get_delivery(delivery_id)
+        delivery, event = await webhooks.get_delivery(delivery_id)
         return DeliveryDetail.with_payload(delivery, event.body)
 
     @post(
