@@ -26,7 +26,7 @@ from agency.auth.cookies import (
 from agency.auth.repository import CredentialRepository
 from agency.client.repository import ClientMemberRepository
 from agency.kernel.db import utcnow
-from agency.kernel.deps import SUBJECT_STATE, request_subject
+from agency.kernel.deps import SUBJECT_STATE, request_runtime, request_subject
 from agency.kernel.errors import Forbidden, Unauthorized
 from agency.kernel.tenancy import Subject, bind_tenant
 from agency.kernel.transaction import request_context
@@ -73,7 +73,7 @@ def _credential(request: Request[Any, Any, Any]) -> BearerSecret | None:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie is None:
         return None
-    key = request.app.state.runtime.settings.auth.secret_key.get_secret_value()
+    key = request_runtime(request).settings.auth.secret_key.get_secret_value()
     if request.method not in SAFE_METHODS and not csrf_matches(
         cookie, request.headers.get(CSRF_HEADER), key
     ):

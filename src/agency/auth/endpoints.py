@@ -72,11 +72,11 @@ class AuthController(Controller):
     )
     async def login(
         self,
-        request: Request,  # type: ignore[type-arg]
         data: JSONBody[LoginInput],
         db_session: DbSession,
+        runtime: AppRuntime,
     ) -> SessionOut:
-        ttl = timedelta(hours=request.app.state.runtime.settings.auth.session_ttl_hours)
+        ttl = timedelta(hours=runtime.settings.auth.session_ttl_hours)
         issued, membership = await login(db_session, data.email, data.password, data.agency_id, ttl)
         return _session_out(issued, membership)
 
@@ -199,14 +199,14 @@ class InvitationAcceptController(Controller):
     )
     async def accept(
         self,
-        request: Request,  # type: ignore[type-arg]
         data: JSONBody[InvitationAccept],
         db_session: DbSession,
+        runtime: AppRuntime,
     ) -> SessionOut:
         bearer = parse_bearer(data.token, INVITATION_PREFIX)
         if bearer is None:
             raise NotFound("This invitation does not exist, was used, revoked or has expired.")
         membership = await accept_invitation(db_session, bearer, data.name, data.password)
-        ttl = timedelta(hours=request.app.state.runtime.settings.auth.session_ttl_hours)
+        ttl = timedelta(hours=runtime.settings.auth.session_ttl_hours)
         issued, _ = await start_session(db_session, membership, ttl)
         return _session_out(issued, membership)

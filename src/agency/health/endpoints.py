@@ -6,7 +6,9 @@ from typing import Any
 from litestar import Request, Response, get
 from sqlalchemy import text
 
+from agency.kernel.deps import AppRuntime
 from agency.kernel.problems import problem_response, problem_spec
+from agency.kernel.runtime import Runtime
 from agency.kernel.schemas import Output
 
 
@@ -29,8 +31,7 @@ async def health() -> Health:
         503: problem_spec("The database or the broker is unreachable; `checks` says which.")
     },
 )
-async def ready(request: Request[Any, Any, Any]) -> Response[Health]:
-    runtime = request.app.state.runtime
+async def ready(request: Request[Any, Any, Any], runtime: AppRuntime) -> Response[Health]:
     checks = await readiness_checks(runtime)
     if all(v == "ok" for v in checks.values()):
         return Response(Health(status="ok", checks=checks))
@@ -46,7 +47,7 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Health]:
     )
 
 
-async def readiness_checks(runtime: Any) -> dict[str, str]:
+async def readiness_checks(runtime: Runtime) -> dict[str, str]:
     checks = {"database": "ok", "broker": "ok"}
     try:
         async with runtime.engine.connect() as conn:

@@ -104,7 +104,7 @@ class IdempotentReplay(Exception):
 
 def handle_replay(request: Request[Any, Any, Any], exc: IdempotentReplay) -> Response[Any]:
     record = exc.record
-    box: SecretBox = request.app.state.runtime.secrets
+    box: SecretBox = request_context(request.scope).runtime.secrets
     return Response(
         content=box.decrypt_bytes(record.response_body) if record.response_body else b"",
         status_code=record.status_code or 200,

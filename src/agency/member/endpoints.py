@@ -4,12 +4,13 @@ import uuid
 from datetime import timedelta
 
 import msgspec
-from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from agency.access.permissions import Permission
 from agency.kernel.deps import (
+    AppRuntime,
     IdempotencyGuard,
     IfMatch,
     Paging,
@@ -87,12 +88,12 @@ class InvitationController(Controller):
     @post(opt={"permission": Permission.MEMBERS_MANAGE}, summary="Invite someone by e-mail")
     async def create_invitation(
         self,
-        request: Request,  # type: ignore[type-arg]
         data: JSONBody[InvitationCreate],
         members: NamedDependency[MemberService],
         idempotency: IdempotencyGuard,
+        runtime: AppRuntime,
     ) -> InvitationCreated:
-        ttl = timedelta(hours=request.app.state.runtime.settings.auth.invitation_ttl_hours)
+        ttl = timedelta(hours=runtime.settings.auth.invitation_ttl_hours)
         invitation, token = await members.invite(data.email, data.role, ttl)
         return InvitationCreated(
             **msgspec.structs.asdict(InvitationOut.of(invitation)), token=token
