@@ -108,7 +108,7 @@ BODIES: dict[tuple[str, str], Any] = {
 
 
 # Logging out and renewing end the credential the matrix uses, so they go last.
-ENDS_THE_CREDENTIAL = {"/auth/session/renew", "/auth/logout"}
+ENDS_THE_CREDENTIAL = {"/auth/session/renew", "/auth/logout", "/auth/logout/provider"}
 
 
 def operations(app: Litestar) -> list[tuple[str, str, HTTPRouteHandler]]:
@@ -331,6 +331,7 @@ async def test_a_client_member_reaches_nothing_of_another_brand(
     assert {op for op in opened if op[0] != "GET"} <= {
         ("POST", "/auth/logout"),
         ("POST", "/auth/session/renew"),
+        ("POST", "/auth/logout/provider"),
     }
 
 

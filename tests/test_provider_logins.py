@@ -17,7 +17,7 @@ from agency.config import OutboundSettings
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import bind_system
 from tests.conftest import Tenant
-from tests.helpers import add_client_member, assert_problem, bearer
+from tests.helpers import add_client_member, assert_problem, bearer, login
 from tests.support.connect_flow import create_brand
 from tests.support.oidc import OidcProvider
 
@@ -438,3 +438,40 @@ async def test_bad_provider_settings_name_the_field(
         "token_endpoint",
         "userinfo_endpoint",
     }
+
+
+async def test_logging_out_ends_the_providers_session_too(
+    client: httpx.AsyncClient, tenant_a: Tenant, idp_a: OidcProvider
+) -> None:
+    brand = await brand_with_provider(client, tenant_a, idp_a, "maison-a")
+    await add_client_member(client, tenant_a, brand.id, "claire@client.example")
+    idp_a.next_login("claire@client.example")
+    answer = await client.get(await to_callback(client, tenant_a, brand, mode="bearer"))
+    token = parse_qs(urlsplit(answer.headers["location"]).fragment)["token"][0]
+    renewed = await client.post("/auth/session/renew", headers=bearer(token))
+    token = renewed.json()["token"]  # a renewed session still knows its provider
+
+    out = await client.post(
+        "/auth/logout/provider", params={"return_to": f"{FRONTEND}/"}, headers=bearer(token)
+    )
+    assert out.status_code == 200, out.text
+    url = urlsplit(out.json()["end_session_url"])
+    assert f"{url.scheme}://{url.netloc}{url.path}" == f"{idp_a.issuer}/session/end"
+    query = parse_qs(url.query)
+    assert query["client_id"] == [idp_a.client_id]
+    assert query["post_logout_redirect_uri"] == [f"{FRONTEND}/"]
+    assert query["id_token_hint"][0].count(".") == 2
+    assert_problem(await client.get("/auth/me", headers=bearer(token)), 401)
+    # The provider accepts the request (it asks the browser to confirm).
+    async with httpx.AsyncClient() as browser:
+        confirm = await browser.get(out.json()["end_session_url"])
+    assert confirm.status_code == 200, confirm.text
+
+
+async def test_a_password_session_has_nothing_to_end_at_a_provider(
+    client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    token = await login(client, tenant_a.owner_email)
+    out = await client.post("/auth/logout/provider", headers=bearer(token))
+    assert out.json() == {"end_session_url": None}
+    assert_problem(await client.get("/auth/me", headers=bearer(token)), 401)

@@ -61,6 +61,7 @@ from agency.kernel.transaction import transaction_middleware
 from agency.login.endpoints import (
     LoginProviderController,
     MagicLinkController,
+    ProviderLogoutController,
     ProviderSignInController,
     provide_client_inviter,
 )
@@ -75,6 +76,7 @@ API_CONTROLLERS: list[Any] = [
     AuthController,
     MagicLinkController,
     ProviderSignInController,
+    ProviderLogoutController,
     LoginProviderController,
     ApiTokenController,
     MemberController,

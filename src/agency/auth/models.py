@@ -8,6 +8,7 @@ from sqlalchemy import JSON, ColumnElement, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from agency.kernel.db import Base, IdMixin, TimestampMixin
+from agency.kernel.secrets import Encrypted
 from agency.kernel.tenancy import Subject, TenantMixin
 
 
@@ -39,6 +40,12 @@ class Credential(IdMixin, TenantMixin, TimestampMixin, Base):
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+    # A session opened through an identity provider: which one, and its ID token (sealed),
+    # the hint its RP-initiated logout asks for.
+    login_provider_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("login_providers.id", ondelete="SET NULL")
+    )
+    id_token: Mapped[str | None] = mapped_column(Encrypted)
 
     @classmethod
     def brand_scope(cls, subject: Subject) -> ColumnElement[bool]:

@@ -125,20 +125,23 @@ class CredentialService:
         """The person logged in (staff or client member); None for an API token."""
         return await self.users.by_id(self.subject.user_id) if self.subject.user_id else None
 
-    async def logout(self) -> None:
+    async def _own_session(self, verb: str) -> Credential:
         if self.subject.kind not in {"session", "client"} or self.subject.credential_id is None:
             raise Conflict(
-                "Only a login session logs out; revoke an API token with "
+                f"Only a login session {verb}; an API token is revoked with "
                 "POST /api-tokens/{id}/revoke."
             )
-        credential = await self.repo.get(self.subject.credential_id)
+        return await self.repo.get(self.subject.credential_id)
+
+    async def logout(self) -> Credential:
+        """End the caller's session; it is returned for what its sign-in left to undo."""
+        credential = await self._own_session("logs out")
         credential.revoked_at = utcnow()
+        return credential
 
     async def renew(self, ttl: timedelta) -> Issued:
         """A fresh session token for the same person, this one ending now (rotation)."""
-        if self.subject.kind not in {"session", "client"} or self.subject.credential_id is None:
-            raise Conflict("Only a login session is renewed; an API token keeps its expiry.")
-        current = await self.repo.get(self.subject.credential_id)
+        current = await self._own_session("is renewed")
         current.revoked_at = utcnow()
         issued = _issue(
             self.subject.agency_id,
@@ -147,6 +150,8 @@ class CredentialService:
             ttl,
             user_id=current.user_id,
             scopes=[],
+            login_provider_id=current.login_provider_id,
+            id_token=current.id_token,
         )
         await self.repo.add(issued.credential)
         return issued

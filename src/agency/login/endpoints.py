@@ -11,8 +11,9 @@ from litestar.response import Redirect
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from agency.access.permissions import Permission
-from agency.auth.cookies import session_cookies
+from agency.auth.cookies import cleared_cookies, session_cookies
 from agency.auth.schemas import SessionOut
+from agency.auth.service import CredentialService
 from agency.client.service import Inviter
 from agency.kernel.deps import (
     AppRuntime,
@@ -26,7 +27,7 @@ from agency.kernel.deps import (
     request_subject,
 )
 from agency.kernel.http import etag
-from agency.login.flow import finish, start
+from agency.login.flow import end_session_url, finish, start
 from agency.login.links import client_inviter, redeem, request_magic_link
 from agency.login.providers import ProviderService
 from agency.login.schemas import (
@@ -34,6 +35,7 @@ from agency.login.schemas import (
     MagicLinkRedeem,
     MagicLinkRequest,
     ProviderCreate,
+    ProviderLogoutOut,
     ProviderOut,
     ProviderPage,
     ProviderUpdate,
@@ -222,3 +224,31 @@ class ProviderSignInController(Controller):
             status_code=303,
             cookies=session_cookies(done.issued.token, expires_at, key),
         )
+
+
+class ProviderLogoutController(Controller):
+    path = "/auth/logout/provider"
+    tags = ["Authentication"]
+
+    @post(
+        opt={"problems": [409]},
+        status_code=200,
+        summary="End this session, and say where to end the identity provider's session",
+    )
+    async def logout_everywhere(
+        self,
+        db_session: DbSession,
+        subject: CurrentSubject,
+        runtime: AppRuntime,
+        return_to: Annotated[
+            str | None,
+            QueryParameter(
+                max_length=2000,
+                description="Where the provider sends the browser back: an origin the agency "
+                "allows, registered with the provider as a post-logout redirect URI.",
+            ),
+        ] = None,
+    ) -> Response[ProviderLogoutOut]:
+        credential = await CredentialService(db_session, subject).logout()
+        url = await end_session_url(db_session, runtime, credential, return_to)
+        return Response(ProviderLogoutOut(end_session_url=url), cookies=cleared_cookies())

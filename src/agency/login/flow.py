@@ -15,13 +15,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from authlib.common.security import generate_token
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.access.secrets import hash_secret, new_bearer, parse_bearer
 from agency.audit.repository import AuditRepository, record_refusal
+from agency.auth.models import Credential
 from agency.auth.service import Issued, start_client_session, start_session
 from agency.config import Settings
 from agency.kernel.db import new_id, utcnow
@@ -32,6 +33,7 @@ from agency.login.identity import claimed_person, client_place, staff_membership
 from agency.login.models import LoginAttempt, LoginProvider
 from agency.login.oidc import (
     LoginRefused,
+    ProviderUnavailable,
     authorization_url,
     endpoints,
     exchange,
@@ -194,6 +196,10 @@ async def _complete(
     else:
         place, created = await client_place(session, system, provider, claimed)
         issued, subject = await start_client_session(session, system.agency_id, place.user_id, ttl)
+    issued.credential.login_provider_id = provider.id
+    id_token = tokens.get("id_token")
+    if isinstance(id_token, str):
+        issued.credential.id_token = runtime.secrets.encrypt(id_token)
     AuditRepository(session, subject).record(
         "auth.provider_login",
         "login_provider",
@@ -201,3 +207,34 @@ async def _complete(
         {"email": claimed.email, "just_in_time": created},
     )
     return SignedIn(issued, subject, attempt.return_to, attempt.mode)
+
+
+async def end_session_url(
+    session: AsyncSession,
+    runtime: Runtime,
+    credential: Credential,
+    return_to: str | None,
+) -> str | None:
+    """Where to send the browser to end its session at the provider too (OpenID Connect
+    RP-Initiated Logout), when it signed in through one that offers it; else None."""
+    if credential.login_provider_id is None:
+        return None
+    system = Subject(agency_id=credential.agency_id, kind="system")
+    provider = await LoginProviderRepository(session, system).find(credential.login_provider_id)
+    if provider is None or provider.kind != "oidc":
+        return None
+    if return_to is not None:
+        await _check_return_to(session, system, runtime.settings, return_to)
+    try:
+        where = await endpoints(issuer_http(runtime), provider)
+    except ProviderUnavailable:
+        return None  # signed out here all the same; the provider's session ends on its own
+    if where.end_session is None:
+        return None
+    params = {"client_id": provider.client_id}
+    if credential.id_token is not None:
+        params["id_token_hint"] = runtime.secrets.decrypt(credential.id_token)
+    if return_to is not None:
+        params["post_logout_redirect_uri"] = return_to
+    joiner = "&" if "?" in where.end_session else "?"
+    return f"{where.end_session}{joiner}{urlencode(params)}"

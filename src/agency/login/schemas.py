@@ -173,3 +173,9 @@ class ProviderOut(Output):
 class ProviderPage(Output):
     items: list[ProviderOut]
     next_cursor: str | None
+
+
+class ProviderLogoutOut(Output):
+    # Send the browser here to end the provider's session too; null when there is nothing
+    # to end there (not signed in through a provider, or it offers no logout).
+    end_session_url: str | None
