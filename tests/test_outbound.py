@@ -378,6 +378,7 @@ async def test_a_refused_code_exchange_is_not_echoed_either(
 )
 async def test_an_identity_provider_next_to_us_is_never_called(
     client: httpx.AsyncClient,
+    runtime: Runtime,
     tenant_a: Tenant,
     connects: list[tuple[str, int]],
     issuer: str,
@@ -388,11 +389,16 @@ async def test_an_identity_provider_next_to_us_is_never_called(
     await client.patch(
         "/agency", json={"login_origins": [frontend]}, headers={**tenant_a.headers, "If-Match": "*"}
     )
-    created = await client.post(
-        "/login-providers",
-        json={"brand_id": brand_id, "name": "SSO", "issuer": issuer, "client_id": "x"},
-        headers=tenant_a.headers,
-    )
+    provider = {"brand_id": brand_id, "name": "SSO", "issuer": issuer, "client_id": "x"}
+    refused = await client.post("/login-providers", json=provider, headers=tenant_a.headers)
+    body = assert_problem(refused, 422)
+    assert [e["field"] for e in body["errors"]] == ["issuer"]
+    assert words in body["errors"][0]["message"]
+    # Saved while the operator allowed the host, then no longer allowed: sign-in still refuses.
+    allowed = OutboundSettings(allowed_hosts=[str(urlsplit(issuer).hostname)])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runtime.settings, "outbound", allowed)
+        created = await client.post("/login-providers", json=provider, headers=tenant_a.headers)
     assert created.status_code == 201, created.text
     started = await client.get(
         f"/auth/providers/{tenant_a.agency_id}/{created.json()['id']}/sign-in",

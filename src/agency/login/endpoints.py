@@ -9,6 +9,7 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_202_ACCEPTED
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.access.permissions import Permission
 from agency.auth.cookies import cleared_cookies, session_cookies
@@ -27,6 +28,8 @@ from agency.kernel.deps import (
     request_subject,
 )
 from agency.kernel.http import etag
+from agency.kernel.runtime import Runtime
+from agency.kernel.tenancy import Subject
 from agency.login.flow import end_session_url, finish, start
 from agency.login.links import client_inviter, redeem, request_magic_link
 from agency.login.providers import ProviderService
@@ -85,6 +88,10 @@ class MagicLinkController(Controller):
         )
 
 
+def _providers(session: AsyncSession, subject: Subject, runtime: Runtime) -> ProviderService:
+    return ProviderService(session, subject, runtime.secrets, runtime.outbound)
+
+
 class LoginProviderController(Controller):
     path = "/login-providers"
     tags = ["Sign-in providers"]
@@ -102,7 +109,7 @@ class LoginProviderController(Controller):
         runtime: AppRuntime,
         idempotency: IdempotencyGuard,
     ) -> Response[ProviderOut]:
-        provider = await ProviderService(db_session, subject, runtime.secrets).create(data)
+        provider = await _providers(db_session, subject, runtime).create(data)
         return Response(
             ProviderOut.of(provider, runtime.settings.server.public_url),
             status_code=201,
@@ -113,7 +120,7 @@ class LoginProviderController(Controller):
     async def list_login_providers(
         self, db_session: DbSession, subject: CurrentSubject, runtime: AppRuntime, page: Paging
     ) -> ProviderPage:
-        rows, cursor = await ProviderService(db_session, subject, runtime.secrets).list(page)
+        rows, cursor = await _providers(db_session, subject, runtime).list(page)
         url = runtime.settings.server.public_url
         return ProviderPage(items=[ProviderOut.of(p, url) for p in rows], next_cursor=cursor)
 
@@ -125,7 +132,7 @@ class LoginProviderController(Controller):
         subject: CurrentSubject,
         runtime: AppRuntime,
     ) -> Response[ProviderOut]:
-        service = ProviderService(db_session, subject, runtime.secrets)
+        service = _providers(db_session, subject, runtime)
         provider = await service.get(login_provider_id)
         return Response(
             ProviderOut.of(provider, runtime.settings.server.public_url),
@@ -142,7 +149,7 @@ class LoginProviderController(Controller):
         runtime: AppRuntime,
         if_match: IfMatch,
     ) -> Response[ProviderOut]:
-        service = ProviderService(db_session, subject, runtime.secrets)
+        service = _providers(db_session, subject, runtime)
         provider = await service.update(login_provider_id, data, if_match)
         return Response(
             ProviderOut.of(provider, runtime.settings.server.public_url),
@@ -157,7 +164,7 @@ class LoginProviderController(Controller):
         subject: CurrentSubject,
         runtime: AppRuntime,
     ) -> None:
-        await ProviderService(db_session, subject, runtime.secrets).remove(login_provider_id)
+        await _providers(db_session, subject, runtime).remove(login_provider_id)
 
 
 class ProviderSignInController(Controller):

@@ -15,6 +15,7 @@ from agency.audit.repository import AuditRepository
 from agency.brand.repository import BrandRepository
 from agency.kernel.errors import InvalidInput
 from agency.kernel.http import check_if_match
+from agency.kernel.outbound import OutboundPolicy, OutboundRefused, check_url
 from agency.kernel.pagination import PageRequest
 from agency.kernel.secrets import SecretBox
 from agency.kernel.tenancy import Subject
@@ -25,8 +26,18 @@ from agency.login.schemas import ProviderCreate, ProviderUpdate
 _TAKEN = "This brand (or the agency) already has a sign-in provider: change that one."
 
 
-def _problems(p: LoginProvider) -> list[dict[str, str]]:
+_URLS = ("issuer", "authorization_endpoint", "token_endpoint", "userinfo_endpoint")
+
+
+def _problems(p: LoginProvider, outbound: OutboundPolicy) -> list[dict[str, str]]:
     problems = []
+    for name in _URLS:  # what can be told before resolving; the rest is checked at sign-in
+        url = getattr(p, name)
+        if url:
+            try:
+                check_url(url, outbound)
+            except OutboundRefused as exc:
+                problems.append({"field": name, "message": exc.reason})
     if p.kind == "oidc" and not p.issuer:
         problems.append({"field": "issuer", "message": "an OpenID Connect provider needs one"})
     if p.kind == "oauth2":
@@ -47,9 +58,12 @@ def _problems(p: LoginProvider) -> list[dict[str, str]]:
 
 
 class ProviderService:
-    def __init__(self, session: AsyncSession, subject: Subject, box: SecretBox) -> None:
+    def __init__(
+        self, session: AsyncSession, subject: Subject, box: SecretBox, outbound: OutboundPolicy
+    ) -> None:
         self.subject = subject
         self.box = box
+        self.outbound = outbound
         self.repo = LoginProviderRepository(session, subject)
         self.brands = BrandRepository(session, subject)
         self.audit = AuditRepository(session, subject)
@@ -65,7 +79,7 @@ class ProviderService:
         provider = LoginProvider(
             **fields, client_secret=self.box.encrypt(secret) if secret else None
         )
-        problems = _problems(provider)
+        problems = _problems(provider, self.outbound)
         if problems:
             raise InvalidInput("The provider cannot be set up as sent.", errors=problems)
         if await self.repo.of_brand(data.brand_id) is not None:
@@ -101,7 +115,7 @@ class ProviderService:
             elif getattr(provider, name) != new:
                 changes[name] = new
                 setattr(provider, name, new)
-        problems = _problems(provider)
+        problems = _problems(provider, self.outbound)
         if problems:
             raise InvalidInput("The provider cannot be changed as sent.", errors=problems)
         if changes:
