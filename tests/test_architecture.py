@@ -29,6 +29,7 @@ ASSEMBLY = frozenset(
         "app",
         "asgi",
         "assembly",
+        "checkup",
         "cli",
         "contract",
         "embedded",
@@ -79,8 +80,8 @@ LATE_IMPORTS_ALLOWED: dict[tuple[str, str], str] = {
         for target in (
             "agency.admin",
             "agency.assembly",
+            "agency.checkup",
             "agency.embedded",
-            "agency.health.endpoints",
             "agency.kernel.migrate",
             "agency.kernel.scheduling",
             "agency.kernel.secrets",

@@ -5,7 +5,6 @@ Each runs the real ``agency`` command in a child process with a clean environmen
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -18,26 +17,12 @@ from agency.config import Settings
 from agency.kernel.runtime import Runtime
 from tests.conftest import Tenant
 from tests.helpers import insert_channel_objects
+from tests.support.cli import clean_env as _env
+from tests.support.cli import run_agency as _agency
 from tests.support.connect_flow import create_brand
 from tests.support.servers import free_port
 
 REAL_KEY = "k3Q9pX2vN7mR4tY8wB1cE6hJ0sL5fA2gD9uZ"
-
-
-def _env(**agency: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENCY_")}
-    return {**env, **agency}
-
-
-def _agency(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agency", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def _refused(result: subprocess.CompletedProcess[str], *words: str) -> str:

@@ -13,11 +13,17 @@ from typing import TYPE_CHECKING
 
 import click
 
+from agency import __version__
 from agency.config import get_settings
+from agency.kernel.diagnosis import explain
 from agency.kernel.logs import guard_http_logs
 
 if TYPE_CHECKING:
     from agency.kernel.runtime import Runtime
+
+# ctx.meta keys: the operator asked for tracebacks; the command connects as the owner role.
+TRACEBACK = "agency.traceback"
+AS_OWNER = "agency.as_owner"
 
 
 def configure_logging() -> None:
@@ -38,9 +44,46 @@ def require_production_settings() -> None:
         raise click.ClickException(f"refusing to start: {exc}") from None
 
 
-@click.group()
-def main() -> None:
+class OperatorGroup(click.Group):
+    """Failures an operator can fix end in one line saying what is wrong, not a traceback
+    (``--traceback`` shows it anyway)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            if ctx.meta.get(TRACEBACK):
+                raise
+            line = explain(exc, *_urls(ctx))
+            if line is None:
+                raise
+            raise click.ClickException(line) from None
+
+
+def _urls(ctx: click.Context) -> tuple[str | None, str | None]:
+    """The database and Redis URLs the failed command used, if the settings can be read."""
+    try:
+        settings = get_settings()
+    except Exception:
+        return None, None
+    database = settings.database
+    return (database.owner_url if ctx.meta.get(AS_OWNER) else database.url), settings.redis.url
+
+
+@click.group(cls=OperatorGroup)
+@click.version_option(__version__, prog_name="agency")
+@click.option(
+    "--traceback",
+    is_flag=True,
+    envvar="AGENCY_TRACEBACK",
+    help="Show the whole traceback of a failure instead of one line.",
+)
+@click.pass_context
+def main(ctx: click.Context, traceback: bool) -> None:
     """agency: the multi-tenant backend for social-media agencies."""
+    ctx.meta[TRACEBACK] = traceback
 
 
 @main.command()
@@ -129,20 +172,33 @@ def run(host: str, port: int) -> None:
 
 
 @main.command()
-def check() -> None:
-    """Exit 0 when the database and the broker are reachable (a probe for worker/scheduler)."""
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of lines.")
+def check(as_json: bool) -> None:
+    """Check settings, database, schema, role, broker and media storage; say what is wrong.
+
+    Exits 1 when something fails (the probe of worker and scheduler pods); warnings pass.
+    """
     from agency.assembly import build_runtime
-    from agency.health.endpoints import readiness_checks
+    from agency.checkup import checkup
 
     runtime = build_runtime()
-    checks = asyncio.run(readiness_checks(runtime))
-    click.echo(json.dumps(checks))
-    sys.exit(0 if all(v == "ok" for v in checks.values()) else 1)
+    findings = asyncio.run(checkup(runtime))
+    if as_json:
+        click.echo(json.dumps({f.name: {"ok": f.ok, "detail": f.detail} for f in findings}))
+    else:
+        for finding in findings:
+            click.echo(finding.line())
+    failed = [f.name for f in findings if f.failed]
+    if failed:
+        click.echo(f"not ready: {', '.join(failed)}", err=True)
+        sys.exit(1)
 
 
 @main.group()
-def db() -> None:
-    """Database schema."""
+@click.pass_context
+def db(ctx: click.Context) -> None:
+    """Database schema, changed as the owner role (AGENCY_DATABASE_MIGRATION_URL)."""
+    ctx.meta[AS_OWNER] = True
 
 
 @db.command("upgrade")
@@ -152,7 +208,42 @@ def db_upgrade(revision: str) -> None:
     from agency.kernel.migrate import upgrade
 
     upgrade(get_settings(), revision)
-    click.echo(f"database at {revision}")
+    click.echo(f"database at {_revision()}")
+
+
+def _revision() -> str:
+    """Where the database is, next to where this code's migrations end."""
+    from agency.kernel.migrate import applied, heads
+
+    current = asyncio.run(applied(get_settings()))
+    latest = ", ".join(heads())
+    if not current:
+        return f"base (no migration applied; this code's latest is {latest})"
+    if ", ".join(sorted(current)) == latest:
+        return f"{', '.join(current)} (latest)"
+    return f"{', '.join(current)} (this code's latest is {latest})"
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the database's revision and whether it is this code's latest."""
+    click.echo(_revision())
+
+
+@db.command("downgrade", context_settings={"ignore_unknown_options": True})
+@click.argument("revision")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def db_downgrade(revision: str, yes: bool) -> None:
+    """Undo migrations down to REVISION (an id, `-1` for one step, or `base`).
+
+    Data in the dropped tables and columns is lost: take a backup first.
+    """
+    from agency.kernel.migrate import downgrade
+
+    if not yes:
+        click.confirm(f"Downgrade the database to {revision}? Dropped data is lost", abort=True)
+    downgrade(get_settings(), revision)
+    click.echo(f"database at {_revision()}")
 
 
 @main.command()

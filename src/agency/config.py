@@ -8,14 +8,31 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 VAR_DIR = Path("var")
 # Public by definition: only the embedded `agency run` accepts it (kernel/startup.py).
 DEVELOPMENT_SECRET_KEY = "insecure-embedded-default-change-me"
+
+
+# The drivers the app is written for: SQLAlchemy's asyncio extension needs an async one.
+DATABASE_DRIVERS = ("postgresql+asyncpg", "sqlite+aiosqlite")
+
+
+class BadSetting(ValueError):
+    """A setting the process cannot run with; the message names the variable and the fix."""
 
 
 def comma_separated(value: object) -> object:
@@ -43,6 +60,25 @@ class DatabaseSettings(BaseSettings):
     pool_size: int = Field(default=10, description="Connections kept per process.")
     max_overflow: int = Field(default=10, description="Extra connections under load.")
     echo: bool = False
+
+    @field_validator("url", "migration_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            driver = make_url(value).drivername
+        except ArgumentError:
+            raise ValueError(
+                "not a database URL; expected postgresql+asyncpg://USER:PASSWORD@HOST:PORT/NAME "
+                "or sqlite+aiosqlite:///PATH"
+            ) from None
+        if driver not in DATABASE_DRIVERS:
+            raise ValueError(
+                f"the driver {driver!r} is not one the app runs on; use "
+                f"{' or '.join(d + '://' for d in DATABASE_DRIVERS)}"
+            )
+        return value
 
     @property
     def is_sqlite(self) -> bool:
@@ -182,7 +218,7 @@ class MediaSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AGENCY_MEDIA__", extra="ignore")
 
-    storage: str = Field(default="local", description="`local` or `s3`.")
+    storage: Literal["local", "s3"] = Field(default="local", description="`local` or `s3`.")
     local_path: str = Field(default="var/media", description="Directory of the local store.")
     s3_endpoint_url: str | None = Field(default=None, description="S3 endpoint (MinIO, R2...).")
     s3_bucket: str | None = None
@@ -265,7 +301,7 @@ class MailSettings(BaseSettings):
         default=None, description="SMTP server; unset writes each message to `outbox_path`."
     )
     smtp_port: int = Field(default=587, description="SMTP port (587 STARTTLS, 465 TLS).")
-    smtp_security: str = Field(
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
         default="starttls", description="`starttls`, `tls` (implicit, port 465) or `none`."
     )
     smtp_username: str | None = None
@@ -304,21 +340,43 @@ class Settings:
         rate_limits: RateLimitSettings | None = None,
         app_tenant_filter: bool = True,
     ) -> None:
-        self.database = database or DatabaseSettings()
-        self.redis = redis or RedisSettings()
-        self.auth = auth or AuthSettings()
-        self.server = server or ServerSettings()
-        self.worker = worker or WorkerSettings()
-        self.secrets = secrets or SecretSettings()
-        self.connectors = connectors or ConnectorSettings()
-        self.media = media or MediaSettings()
-        self.webhooks = webhooks or WebhookSettings()
-        self.publishing = publishing or PublishingSettings()
-        self.rate_limits = rate_limits or RateLimitSettings()
-        self.mail = mail or MailSettings()
-        self.outbound = outbound or OutboundSettings()
+        self.database = database or read(DatabaseSettings)
+        self.redis = redis or read(RedisSettings)
+        self.auth = auth or read(AuthSettings)
+        self.server = server or read(ServerSettings)
+        self.worker = worker or read(WorkerSettings)
+        self.secrets = secrets or read(SecretSettings)
+        self.connectors = connectors or read(ConnectorSettings)
+        self.media = media or read(MediaSettings)
+        self.webhooks = webhooks or read(WebhookSettings)
+        self.publishing = publishing or read(PublishingSettings)
+        self.rate_limits = rate_limits or read(RateLimitSettings)
+        self.mail = mail or read(MailSettings)
+        self.outbound = outbound or read(OutboundSettings)
         # Tests switch the app-level tenant filter off to prove RLS holds on its own.
         self.app_tenant_filter = app_tenant_filter
+
+
+G = TypeVar("G", bound=BaseSettings)
+
+
+def read(group: type[G]) -> G:
+    """One group of settings from the environment; :class:`BadSetting` names the variable."""
+    try:
+        return group()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        prefix = str(group.model_config.get("env_prefix", ""))
+        delimiter = group.model_config.get("env_nested_delimiter") or "__"
+        name = prefix + delimiter.join(str(part) for part in first["loc"]).upper()
+        given = first.get("input")
+        shown = "" if name.endswith(SECRET_NAMES) or not isinstance(given, str) else f"={given!r}"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise BadSetting(f"{name}{shown}: {message}") from None
+
+
+# Never echo these back, even in a complaint about their shape.
+SECRET_NAMES = ("SECRET_KEY", "ENCRYPTION_KEYS", "SECRET", "PASSWORD", "_URL", "SECRET_ACCESS_KEY")
 
 
 @lru_cache(maxsize=1)

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from agency.config import DEVELOPMENT_SECRET_KEY, Settings
 from agency.kernel.db import create_engine, create_session_maker
+from agency.kernel.diagnosis import explain
 from agency.kernel.secrets import encrypted_columns
 from agency.kernel.system import SealedValueRepository
 from agency.kernel.tenancy import bind_system
@@ -75,7 +76,10 @@ def check_production(settings: Settings, metadata: MetaData) -> None:
     except (OperationalError, DBAPIError, OSError) as exc:
         # Not reachable yet (it starts after us): readiness reports the database; the check
         # runs again at the next start.
-        logger.warning("could not check the database for sealed secrets: %s", exc)
+        logger.warning(
+            "could not check the database for sealed secrets (checked again at the next start): %s",
+            explain(exc, database_url=settings.database.url) or exc,
+        )
         return
     if sealed:
         raise UnsafeConfiguration(

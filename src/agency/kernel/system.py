@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, Table, exists, select, update
+from sqlalchemy import Column, Table, exists, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -75,3 +75,26 @@ class SealedValueRepository(SystemRepository):
     async def rewrite(self, table: Table, column: Column[Any], row_key: Any, value: Any) -> None:
         key = next(iter(table.primary_key.columns))
         await self.session.execute(update(table).where(key == row_key).values({column.name: value}))
+
+
+class DatabaseRoleRepository(SystemRepository):
+    """The connection itself, and what the connected PostgreSQL role may do: ``agency check``
+    refuses a role RLS would not bind."""
+
+    async def ping(self) -> None:
+        await self.session.execute(text("SELECT 1"))
+
+    async def powers(self) -> tuple[str, bool, bool, int]:
+        """The role's name, whether it is a superuser, whether it bypasses RLS, and how many
+        tables of the public schema it owns."""
+        row = (
+            await self.session.execute(
+                text(
+                    "SELECT current_user, r.rolsuper, r.rolbypassrls, "
+                    "(SELECT count(*) FROM pg_tables t WHERE t.schemaname = 'public' "
+                    "AND t.tableowner = current_user) "
+                    "FROM pg_roles r WHERE r.rolname = current_user"
+                )
+            )
+        ).one()
+        return str(row[0]), bool(row[1]), bool(row[2]), int(row[3])
