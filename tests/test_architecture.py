@@ -53,6 +53,7 @@ DOMAINS = frozenset(
         "media",
         "member",
         "publication",
+        "reporting",
         "tenant",
         "webhook",
     }

@@ -68,6 +68,7 @@ from agency.login.endpoints import (
 from agency.media.endpoints import ROUTES as MEDIA_ROUTES
 from agency.member.endpoints import InvitationController, MemberController
 from agency.publication.endpoints import ROUTES as PUBLICATION_ROUTES
+from agency.reporting.endpoints import ROUTES as REPORTING_ROUTES
 from agency.tenant.endpoints import AgencyController
 from agency.webhook.endpoints import ROUTES as WEBHOOK_ROUTES
 
@@ -98,6 +99,7 @@ API_CONTROLLERS: list[Any] = [
     *PUBLICATION_ROUTES,
     *CALENDAR_ROUTES,
     *WEBHOOK_ROUTES,
+    *REPORTING_ROUTES,
 ]
 
 

@@ -14,6 +14,13 @@ from agency.mail.models import MailMessage
 from agency.media.models import MediaAsset
 from agency.member.models import Invitation, Membership, User
 from agency.publication.models import Attempt, Publication, PublicationVersion, QueueSlot, Variant
+from agency.reporting.models import (
+    BrandDay,
+    ChannelDay,
+    ChannelMetric,
+    MetricSnapshot,
+    PostMetric,
+)
 from agency.tenant.models import Agency
 from agency.webhook.models import WebhookDelivery, WebhookEvent, WebhookSubscription
 
@@ -23,8 +30,11 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Brand",
+    "BrandDay",
     "CalendarFeed",
     "Channel",
+    "ChannelDay",
+    "ChannelMetric",
     "ClientMember",
     "ConnectLink",
     "Connection",
@@ -36,8 +46,10 @@ __all__ = [
     "MailMessage",
     "MediaAsset",
     "Membership",
+    "MetricSnapshot",
     "OAuthApp",
     "PeriodicJob",
+    "PostMetric",
     "Publication",
     "PublicationSeries",
     "PublicationVersion",

@@ -1,0 +1,1 @@
+"""Reporting: metrics pulled from the networks, rolled up per day, read as a brand's report."""

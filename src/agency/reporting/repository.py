@@ -1,0 +1,378 @@
+"""All SQL of reporting: snapshots written once, rollups added to, and a report's reads.
+
+Writes go through ``INSERT ... ON CONFLICT``: a snapshot whose key exists is not written
+again (and then nothing is added to a rollup), and a rollup row is created or added to in
+one statement, safe against another worker adding to the same day at the same time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agency.channel.models import Channel
+from agency.kernel.repository import TenantRepository
+from agency.kernel.tenancy import Subject, scoped_select
+from agency.publication.models import QueueSlot
+from agency.reporting.kpis import SUMMED
+from agency.reporting.models import (
+    BrandDay,
+    ChannelDay,
+    ChannelMetric,
+    MetricSnapshot,
+    PostMetric,
+)
+
+ROLLUP_SUMS = (*SUMMED, "followers_change")
+
+
+def _insert(session: AsyncSession, model: type[Any]) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL and SQLite alike)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
+
+
+def _added(table: Any, excluded: Any, name: str) -> ColumnElement[Any]:
+    """``row.name + new.name`` where NULL (not available) plus NULL stays NULL."""
+    current, new = getattr(table, name), getattr(excluded, name)
+    return case(
+        (new.is_(None), current),
+        else_=func.coalesce(current, 0) + new,
+    )
+
+
+@dataclass(frozen=True)
+class DayChange:
+    """What one event adds to one channel's day (and so to its brand's day)."""
+
+    channel_id: uuid.UUID
+    brand_id: uuid.UUID
+    network: str
+    day: date
+    posts: int = 0
+    values: Mapping[str, int | None] | None = None
+    followers_change: int | None = None
+    # Set the day's follower count (the last one counted that day).
+    followers: int | None = None
+    gap: str | None = None
+
+    @property
+    def key(self) -> tuple[uuid.UUID, date]:
+        return (self.channel_id, self.day)
+
+
+# Months whose partition this process has seen exist, per database (a cache: a partition is
+# never dropped while the process runs, and asking again costs one round trip only).
+_MONTHS: set[tuple[str, date]] = set()
+_ENSURE_MONTH = text("SELECT metric_snapshot_partition(:day)")
+
+
+class SnapshotRepository:
+    """Raw snapshots: written once per pull, never read on the request path."""
+
+    def __init__(self, session: AsyncSession, subject: Subject) -> None:
+        self.session = session
+        self.subject = subject
+
+    async def ensure_month(self, moment: datetime) -> None:
+        """The partition of ``moment``'s month exists (PostgreSQL; created by the owner's
+        function when missing)."""
+        bind = self.session.get_bind()
+        if bind.dialect.name != "postgresql":
+            return
+        month = moment.astimezone(UTC).date().replace(day=1)
+        key = (str(bind.engine.url), month)
+        if key not in _MONTHS:
+            await self.session.execute(_ENSURE_MONTH, {"day": month})
+            _MONTHS.add(key)
+
+    async def insert(self, **fields: Any) -> bool:
+        """Write one snapshot; False when this pull was already written (nothing changes)."""
+        await self.ensure_month(fields["due_at"])
+        stmt = (
+            _insert(self.session, MetricSnapshot)
+            .values(agency_id=self.subject.agency_id, **fields)
+            .on_conflict_do_nothing(index_elements=["agency_id", "kind", "target_id", "due_at"])
+            .returning(MetricSnapshot.due_at)
+        )
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def of_target(self, kind: str, target_id: uuid.UUID) -> Sequence[MetricSnapshot]:
+        """A post's or an account's snapshots in pull order (tests, support)."""
+        stmt = (
+            scoped_select(MetricSnapshot, self.subject)
+            .where(MetricSnapshot.kind == kind, MetricSnapshot.target_id == target_id)
+            .order_by(MetricSnapshot.due_at)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+
+class RollupRepository:
+    """The daily rollups, added to as snapshots land."""
+
+    def __init__(self, session: AsyncSession, subject: Subject) -> None:
+        self.session = session
+        self.subject = subject
+
+    async def apply(self, changes: Sequence[DayChange]) -> None:
+        """Add ``changes`` to their channel days, then to their brand days.
+
+        Rows are touched in one order (channel days by key, then brand days by key) by every
+        transaction, so two workers adding to the same days wait for each other rather than
+        deadlock.
+        """
+        merged: dict[tuple[uuid.UUID, date], list[DayChange]] = {}
+        for item in changes:
+            merged.setdefault(item.key, []).append(item)
+        brand_rows: dict[tuple[uuid.UUID, date], dict[str, Any]] = {}
+        for key in sorted(merged):
+            row = self._row(merged[key])
+            await self._upsert_channel_day(row)
+            brand = brand_rows.setdefault(
+                (row["brand_id"], row["day"]),
+                {"brand_id": row["brand_id"], "day": row["day"], "posts": 0}
+                | dict.fromkeys(ROLLUP_SUMS),
+            )
+            brand["posts"] += row["posts"]
+            for name in ROLLUP_SUMS:
+                brand[name] = _plus(brand[name], row[name])
+        for key in sorted(brand_rows):
+            await self._upsert_brand_day(brand_rows[key])
+
+    @staticmethod
+    def _row(items: Sequence[DayChange]) -> dict[str, Any]:
+        first = items[0]
+        row: dict[str, Any] = {
+            "channel_id": first.channel_id,
+            "brand_id": first.brand_id,
+            "network": first.network,
+            "day": first.day,
+            "posts": 0,
+            "followers": None,
+            "gap": None,
+        } | dict.fromkeys(ROLLUP_SUMS)
+        for item in items:
+            row["posts"] += item.posts
+            for name, value in (item.values or {}).items():
+                row[name] = _plus(row[name], value)
+            row["followers_change"] = _plus(row["followers_change"], item.followers_change)
+            if item.followers is not None:
+                row["followers"] = item.followers
+            if item.gap is not None:
+                row["gap"] = item.gap
+        return row
+
+    async def _upsert_channel_day(self, row: Mapping[str, Any]) -> None:
+        stmt = _insert(self.session, ChannelDay).values(agency_id=self.subject.agency_id, **row)
+        table, new = ChannelDay.__table__.c, stmt.excluded
+        update = {name: _added(table, new, name) for name in ROLLUP_SUMS}
+        update["posts"] = table.posts + new.posts
+        update["followers"] = func.coalesce(new.followers, table.followers)
+        # A day with figures is not a gap any more; a gap is said once and kept otherwise.
+        update["gap"] = case(
+            (new.followers.is_not(None), None), else_=func.coalesce(new.gap, table.gap)
+        )
+        await self.session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["agency_id", "channel_id", "day"], set_=update
+            )
+        )
+
+    async def _upsert_brand_day(self, row: Mapping[str, Any]) -> None:
+        stmt = _insert(self.session, BrandDay).values(agency_id=self.subject.agency_id, **row)
+        table, new = BrandDay.__table__.c, stmt.excluded
+        update = {name: _added(table, new, name) for name in ROLLUP_SUMS}
+        update["posts"] = table.posts + new.posts
+        await self.session.execute(
+            stmt.on_conflict_do_update(index_elements=["agency_id", "brand_id", "day"], set_=update)
+        )
+
+
+def _plus(a: int | None, b: int | None) -> int | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+class PostMetricRepository(TenantRepository[PostMetric]):
+    model = PostMetric
+    noun = "followed post"
+
+    async def enrol(self, rows: Sequence[Mapping[str, Any]]) -> list[uuid.UUID]:
+        """Follow these published variants; the ids not followed before."""
+        if not rows:
+            return []
+        stmt = (
+            _insert(self.session, PostMetric)
+            .values([{"agency_id": self.subject.agency_id, **row} for row in rows])
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(PostMetric.id)
+        )
+        return list((await self.session.execute(stmt)).scalars().all())
+
+    async def lock_many(self, ids: Sequence[uuid.UUID]) -> list[PostMetric]:
+        stmt = (
+            self.select()
+            .where(PostMetric.id.in_(ids))
+            .order_by(PostMetric.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return list((await self.session.execute(stmt)).scalars().all())
+
+    async def ranked(
+        self, brand_id: uuid.UUID, start: date, end: date, best: bool, limit: int
+    ) -> Sequence[PostMetric]:
+        """The period's posts by interactions (those without any figure last)."""
+        order = PostMetric.interactions.desc() if best else PostMetric.interactions.asc()
+        stmt = (
+            self._of_period(brand_id, start, end)
+            .where(PostMetric.interactions.is_not(None))
+            .order_by(order, PostMetric.published_at)
+            .limit(limit)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def campaigns(self, brand_id: uuid.UUID, start: date, end: date) -> Sequence[Any]:
+        """Per campaign of the period: posts, then the sums of :data:`SUMMED`."""
+        interactions_with_reach = case(
+            (PostMetric.reach.is_not(None), PostMetric.interactions), else_=None
+        )
+        sums = [
+            func.sum(interactions_with_reach)
+            if name == "reach_interactions"
+            else func.sum(getattr(PostMetric, name))
+            for name in SUMMED
+        ]
+        stmt = (
+            self._of_period(brand_id, start, end)
+            .with_only_columns(PostMetric.campaign, func.count(), *sums)
+            .group_by(PostMetric.campaign)
+            .order_by(PostMetric.campaign)
+        )
+        return (await self.session.execute(stmt)).all()
+
+    async def published_times(self, brand_id: uuid.UUID, start: date, end: date) -> Sequence[Any]:
+        """``(channel_id, published_at)`` of the period's posts."""
+        stmt = self._of_period(brand_id, start, end).with_only_columns(
+            PostMetric.channel_id, PostMetric.published_at
+        )
+        return (await self.session.execute(stmt)).all()
+
+    def _of_period(self, brand_id: uuid.UUID, start: date, end: date) -> Any:
+        return self.select().where(
+            PostMetric.brand_id == brand_id, PostMetric.day >= start, PostMetric.day <= end
+        )
+
+
+class ChannelMetricRepository(TenantRepository[ChannelMetric]):
+    model = ChannelMetric
+    noun = "followed channel"
+
+    async def lock(self, channel_id: uuid.UUID) -> ChannelMetric | None:
+        stmt = self.select().where(ChannelMetric.id == channel_id).with_for_update()
+        found: ChannelMetric | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return found
+
+
+class ReportRepository:
+    """What a report reads: rollup rows of a period, never raw snapshots."""
+
+    def __init__(self, session: AsyncSession, subject: Subject) -> None:
+        self.session = session
+        self.subject = subject
+
+    async def channels(self, brand_id: uuid.UUID) -> list[Channel]:
+        """The brand's channels, disconnected ones too (their history stays in reports)."""
+        stmt = (
+            scoped_select(Channel, self.subject)
+            .where(Channel.brand_id == brand_id)
+            .order_by(Channel.network, Channel.name, Channel.id)
+        )
+        return list((await self.session.execute(stmt)).scalars().all())
+
+    async def channel_periods(
+        self, brand_id: uuid.UUID, previous_start: date, start: date, end: date
+    ) -> Sequence[Any]:
+        """Per channel and per period (``current`` true/false) from ``previous_start`` to
+        ``end``: channel_id, current, posts, gap days, then the sums of ROLLUP_SUMS."""
+        current = (ChannelDay.day >= start).label("current")
+        gap_days = func.count(ChannelDay.gap)
+        stmt = (
+            scoped_select(ChannelDay, self.subject)
+            .with_only_columns(
+                ChannelDay.channel_id,
+                current,
+                func.sum(ChannelDay.posts),
+                gap_days,
+                *[func.sum(getattr(ChannelDay, name)) for name in ROLLUP_SUMS],
+            )
+            .where(
+                ChannelDay.brand_id == brand_id,
+                ChannelDay.day >= previous_start,
+                ChannelDay.day <= end,
+            )
+            .group_by(ChannelDay.channel_id, current)
+        )
+        return (await self.session.execute(stmt)).all()
+
+    async def followers_on(
+        self, channel_ids: Sequence[uuid.UUID], day: date
+    ) -> dict[uuid.UUID, int]:
+        """Each channel's last follower count counted on or before ``day``."""
+        if not channel_ids:
+            return {}
+        found: dict[uuid.UUID, int] = {}
+        for channel_id in channel_ids:
+            # One index probe per channel (agency, channel, day): a brand has a handful.
+            stmt = (
+                scoped_select(ChannelDay, self.subject)
+                .with_only_columns(ChannelDay.followers)
+                .where(
+                    ChannelDay.channel_id == channel_id,
+                    ChannelDay.day <= day,
+                    ChannelDay.followers.is_not(None),
+                )
+                .order_by(ChannelDay.day.desc())
+                .limit(1)
+            )
+            value = await self.session.scalar(stmt)
+            if value is not None:
+                found[channel_id] = int(value)
+        return found
+
+    async def gaps(self, brand_id: uuid.UUID, start: date, end: date) -> Sequence[Any]:
+        """``(channel_id, day, reason)`` of the days a channel could not be read."""
+        stmt = (
+            scoped_select(ChannelDay, self.subject)
+            .with_only_columns(ChannelDay.channel_id, ChannelDay.day, ChannelDay.gap)
+            .where(
+                ChannelDay.brand_id == brand_id,
+                ChannelDay.day >= start,
+                ChannelDay.day <= end,
+                ChannelDay.gap.is_not(None),
+            )
+            .order_by(ChannelDay.day, ChannelDay.channel_id)
+        )
+        return (await self.session.execute(stmt)).all()
+
+    async def slots(self, channel_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
+        """``(channel_id, weekday, local_time)`` of the channels' queue slots."""
+        if not channel_ids:
+            return []
+        stmt = (
+            scoped_select(QueueSlot, self.subject)
+            .with_only_columns(QueueSlot.channel_id, QueueSlot.weekday, QueueSlot.local_time)
+            .where(QueueSlot.channel_id.in_(channel_ids))
+        )
+        return (await self.session.execute(stmt)).all()

@@ -1,0 +1,340 @@
+"""A brand's report: the rollups of a period and the period before, turned into KPIs.
+
+:meth:`ReportService.brand_report` is the one entry point the API, the exports and the
+report e-mails share. It reads rollup rows only (a month of a brand is a few hundred
+rows, whatever the raw table holds), so it answers in milliseconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agency.brand.models import Brand
+from agency.brand.repository import BrandRepository
+from agency.brand.schemas import ReportingLine
+from agency.channel.models import Channel
+from agency.client.repository import ClientMemberRepository
+from agency.kernel.db import utcnow
+from agency.kernel.errors import InvalidInput
+from agency.kernel.tenancy import Subject
+from agency.reporting import kpis
+from agency.reporting.kpis import ENGAGEMENT_BASIS, Sums
+from agency.reporting.models import PostMetric
+from agency.reporting.repository import ROLLUP_SUMS, PostMetricRepository, ReportRepository
+from agency.reporting.schemas import (
+    BrandReport,
+    CampaignBreakdown,
+    ChannelBreakdown,
+    FiguresOut,
+    GapOut,
+    NetworkBreakdown,
+    PeriodOut,
+    PostOut,
+    RegularityOut,
+)
+
+# The longest period a report covers (three years, a leap day included).
+MAX_DAYS = 3 * 366
+RANKED_POSTS = 5
+
+
+@dataclass(frozen=True)
+class Period:
+    """Local days ``start`` to ``end`` (both included) of a brand's time zone."""
+
+    start: date
+    end: date
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Period:
+        """The period of the same length just before."""
+        return Period(self.start - timedelta(days=self.days), self.start - timedelta(days=1))
+
+    def instants(self, zone: ZoneInfo) -> tuple[datetime, datetime]:
+        """From the first day's local midnight to the midnight after the last day."""
+        return (
+            datetime.combine(self.start, time(), zone),
+            datetime.combine(self.end + timedelta(days=1), time(), zone),
+        )
+
+    def out(self) -> PeriodOut:
+        return PeriodOut(start=self.start, end=self.end, days=self.days)
+
+
+def check_period(start: date, end: date) -> Period:
+    """The period, or a 422 naming what is wrong with it."""
+    problems = []
+    if end < start:
+        problems.append({"field": "end", "message": "the period ends before it starts"})
+    elif (end - start).days + 1 > MAX_DAYS:
+        problems.append(
+            {"field": "end", "message": f"a period covers at most {MAX_DAYS} days (3 years)"}
+        )
+    if problems:
+        raise InvalidInput("This period cannot be reported on.", errors=problems)
+    return Period(start, end)
+
+
+def both_ends(start: date | None, end: date | None) -> tuple[date, date]:
+    """A period named by both its ends (a 422 names the one missing)."""
+    missing = [name for name, value in (("start", start), ("end", end)) if value is None]
+    if missing:
+        raise InvalidInput(
+            "A period needs both its first and its last day.",
+            errors=[{"field": name, "message": "required with the other end"} for name in missing],
+        )
+    assert start is not None and end is not None
+    return start, end
+
+
+class ReportService:
+    def __init__(self, session: AsyncSession, subject: Subject) -> None:
+        self.session = session
+        self.subject = subject
+        self.brands = BrandRepository(session, subject)
+        self.posts = PostMetricRepository(session, subject)
+        self.reads = ReportRepository(session, subject)
+
+    async def brand_report(
+        self,
+        brand_id: uuid.UUID,
+        period_start: date,
+        period_end: date,
+        line: ReportingLine | str | None = None,
+    ) -> BrandReport:
+        """The brand's report for local days ``period_start`` to ``period_end`` (included).
+
+        ``line`` names the reporting line the report speaks to; by default a client member's
+        own line on that brand, else the brand's. Unknown brands and brands of another
+        agency (or, for a client member, not theirs) are 404.
+        """
+        period = check_period(period_start, period_end)
+        brand = await self.brands.get(brand_id)
+        zone = ZoneInfo(brand.timezone)
+        previous = period.previous()
+        channels = await self._channels(brand)
+        rows = await self.reads.channel_periods(brand.id, previous.start, period.start, period.end)
+        current_sums, previous_sums = await self._sums(rows, channels, period, previous)
+        regularity, publishing = await self._regularity(brand, channels, period, zone)
+
+        networks: dict[str, list[ChannelBreakdown]] = {}
+        for channel in channels:
+            now, before = current_sums[channel.id], previous_sums[channel.id]
+            networks.setdefault(channel.network, []).append(
+                ChannelBreakdown(
+                    channel_id=channel.id,
+                    name=channel.name,
+                    handle=channel.handle,
+                    network=channel.network,
+                    health=channel.health,
+                    **_compared(now, before),
+                    publishing=RegularityOut.of(regularity[channel.id]),
+                )
+            )
+        current = kpis.total(current_sums.values())
+        before = kpis.total(previous_sums.values())
+        return BrandReport(
+            brand_id=brand.id,
+            brand_name=brand.name,
+            timezone=brand.timezone,
+            locale=brand.locale,
+            line=str(line or await self._line_of(brand)),
+            period=period.out(),
+            previous_period=previous.out(),
+            generated_at=utcnow(),
+            **_compared(current, before),
+            publishing=RegularityOut.of(publishing),
+            networks=[
+                self._network(network, items, current_sums, previous_sums)
+                for network, items in sorted(networks.items())
+            ],
+            campaigns=await self._campaigns(brand.id, period),
+            best_posts=await self._ranked(brand.id, period, best=True),
+            worst_posts=await self._ranked(brand.id, period, best=False),
+            gaps=[
+                GapOut(channel_id=channel_id, day=day, reason=reason)
+                for channel_id, day, reason in await self.reads.gaps(
+                    brand.id, period.start, period.end
+                )
+            ],
+        )
+
+    async def last_full_month(self, brand_id: uuid.UUID) -> tuple[date, date]:
+        """The brand's last complete calendar month, in its time zone."""
+        brand = await self.brands.get(brand_id)
+        today = utcnow().astimezone(ZoneInfo(brand.timezone)).date()
+        end = today.replace(day=1) - timedelta(days=1)
+        return end.replace(day=1), end
+
+    async def _channels(self, brand: Brand) -> list[Channel]:
+        return await self.reads.channels(brand.id)
+
+    async def _line_of(self, brand: Brand) -> str:
+        if self.subject.kind == "client" and self.subject.user_id is not None:
+            places = await ClientMemberRepository(self.session, self.subject).active_places_of(
+                self.subject.user_id
+            )
+            for place in places:
+                if place.brand_id == brand.id:
+                    return place.reporting_line
+        return brand.reporting_line
+
+    async def _sums(
+        self,
+        rows: Sequence[Any],
+        channels: Sequence[Channel],
+        period: Period,
+        previous: Period,
+    ) -> tuple[dict[uuid.UUID, Sums], dict[uuid.UUID, Sums]]:
+        current = {c.id: Sums() for c in channels}
+        before = {c.id: Sums() for c in channels}
+        for channel_id, is_current, posts, gap_days, *sums in rows:
+            target = current if is_current else before
+            if channel_id not in target:  # a channel deleted since: its days stay in the brand
+                continue
+            values = dict(zip(ROLLUP_SUMS, sums, strict=True))
+            change = values.pop("followers_change")
+            target[channel_id] = Sums(
+                posts=int(posts or 0),
+                values={k: None if v is None else int(v) for k, v in values.items()},
+                followers_change=None if change is None else int(change),
+                gap_days=int(gap_days or 0),
+            )
+        ids = [c.id for c in channels]
+        counts = {
+            "before_previous": await self.reads.followers_on(
+                ids, previous.start - timedelta(days=1)
+            ),
+            "end_previous": await self.reads.followers_on(ids, previous.end),
+            "end": await self.reads.followers_on(ids, period.end),
+        }
+        for channel_id in ids:
+            before[channel_id].with_followers(
+                counts["before_previous"].get(channel_id), counts["end_previous"].get(channel_id)
+            )
+            current[channel_id].with_followers(
+                counts["end_previous"].get(channel_id), counts["end"].get(channel_id)
+            )
+        return current, before
+
+    def _network(
+        self,
+        network: str,
+        channels: list[ChannelBreakdown],
+        current_sums: dict[uuid.UUID, Sums],
+        previous_sums: dict[uuid.UUID, Sums],
+    ) -> NetworkBreakdown:
+        now = kpis.total(current_sums[c.channel_id] for c in channels)
+        before = kpis.total(previous_sums[c.channel_id] for c in channels)
+        compared = _compared(now, before)
+        basis = ENGAGEMENT_BASIS.get(network, "followers")
+        current: FiguresOut = compared["current"]
+        rate = (
+            current.engagement_rate_reach if basis == "reach" else current.engagement_rate_followers
+        )
+        return NetworkBreakdown(
+            network=network,
+            engagement_basis=basis,
+            engagement_rate=rate,
+            **compared,
+            channels=channels,
+        )
+
+    async def _regularity(
+        self, brand: Brand, channels: Sequence[Channel], period: Period, zone: ZoneInfo
+    ) -> tuple[dict[uuid.UUID, kpis.Regularity], kpis.Regularity]:
+        """Each channel's publishing regularity, and the brand's (every post and slot)."""
+        start, end = period.instants(zone)
+        times: dict[uuid.UUID, list[datetime]] = {c.id: [] for c in channels}
+        for channel_id, published_at in await self.posts.published_times(
+            brand.id, period.start, period.end
+        ):
+            times.setdefault(channel_id, []).append(published_at)
+        slots: dict[uuid.UUID, list[tuple[int, str]]] = {c.id: [] for c in channels}
+        for channel_id, weekday, local_time in await self.reads.slots([c.id for c in channels]):
+            slots[channel_id].append((weekday, local_time))
+        occurrences = {
+            c.id: kpis.slot_times(slots[c.id], period.start, period.end, zone) for c in channels
+        }
+        per_channel = {
+            c.id: kpis.regularity(times[c.id], occurrences[c.id], start, end) for c in channels
+        }
+        every_post = [t for found in times.values() for t in found]
+        every_slot = [t for found in occurrences.values() for t in found]
+        overall = kpis.regularity(every_post, every_slot, start, end)
+        # Slots are kept channel by channel: a post on one network keeps no slot of another.
+        overall = dataclasses.replace(
+            overall,
+            slots_kept=sum(r.slots_kept for r in per_channel.values()),
+            regularity=kpis.ratio(sum(r.slots_kept for r in per_channel.values()), len(every_slot)),
+        )
+        return per_channel, overall
+
+    async def _ranked(self, brand_id: uuid.UUID, period: Period, best: bool) -> list[PostOut]:
+        found = await self.posts.ranked(brand_id, period.start, period.end, best, RANKED_POSTS)
+        return [_post(p) for p in found]
+
+    async def _campaigns(self, brand_id: uuid.UUID, period: Period) -> list[CampaignBreakdown]:
+        found = []
+        for campaign, posts, *sums in await self.posts.campaigns(
+            brand_id, period.start, period.end
+        ):
+            values = dict(zip(kpis.SUMMED, sums, strict=True))
+            found.append(
+                CampaignBreakdown(
+                    campaign=campaign,
+                    posts=int(posts),
+                    impressions=_int(values["impressions"]),
+                    reach=_int(values["reach"]),
+                    interactions=_int(values["interactions"]),
+                    link_clicks=_int(values["link_clicks"]),
+                    engagement_rate_reach=kpis.ratio(values["reach_interactions"], values["reach"]),
+                )
+            )
+        return found
+
+
+def _int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
+
+
+def _compared(now: Sums, before: Sums) -> dict[str, Any]:
+    current, previous = kpis.figures(now), kpis.figures(before)
+    return {
+        "current": FiguresOut.of(current),
+        "previous": FiguresOut.of(previous),
+        "change": kpis.changes(current, previous),
+    }
+
+
+def _post(found: PostMetric) -> PostOut:
+    return PostOut(
+        variant_id=found.id,
+        publication_id=found.publication_id,
+        channel_id=found.channel_id,
+        network=found.network,
+        title=found.title,
+        post_url=found.post_url,
+        published_at=found.published_at,
+        campaign=found.campaign,
+        impressions=found.impressions,
+        reach=found.reach,
+        reactions=found.reactions,
+        comments=found.comments,
+        shares=found.shares,
+        saves=found.saves,
+        link_clicks=found.link_clicks,
+        video_views=found.video_views,
+        interactions=found.interactions,
+    )

@@ -1,0 +1,385 @@
+"""A brand's report: rollups kept by the collection's own path, read through the API.
+
+The figures are set exactly (the answers the networks would give) and the report's numbers
+are checked one by one: totals, the previous period, per network with its engagement basis,
+campaigns, best and worst posts, followers and gaps, the brand's time zone, and bad input.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from agency.kernel.runtime import Runtime
+from agency.kernel.tenancy import bind_system
+from agency.reporting.models import POST_MEASURES, ChannelDay, MetricSnapshot, PostMetric
+from tests.conftest import Tenant
+from tests.helpers import add_client_member, assert_problem, bearer, client_session, insert_channel
+from tests.support.metrics import account_answer, followed_channel, post_answer, published_post
+
+PARIS = "Europe/Paris"
+MARCH = {"start": "2027-03-01", "end": "2027-03-31"}
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+async def make_brand(
+    client: httpx.AsyncClient, tenant: Tenant, slug: str = "maison", **fields: Any
+) -> str:
+    body = {"name": slug.title(), "slug": slug, "timezone": PARIS, **fields}
+    created = await client.post("/brands", json=body, headers=tenant.headers)
+    assert created.status_code == 201, created.text
+    brand_id: str = created.json()["id"]
+    return brand_id
+
+
+class Maison:
+    """The brand of the worked scenario: Instagram and X, February and March 2027."""
+
+    def __init__(self, runtime: Runtime, tenant: Tenant, brand_id: str) -> None:
+        self.runtime, self.tenant, self.brand_id = runtime, tenant, brand_id
+        self.agency_id = tenant.agency_id
+
+    async def setup(self) -> None:
+        runtime, agency, brand = self.runtime, self.agency_id, self.brand_id
+        self.ig = await insert_channel(runtime, agency, brand, "instagram")
+        self.x = await insert_channel(runtime, agency, brand, "x")
+        for channel, network in ((self.ig, "instagram"), (self.x, "x")):
+            await followed_channel(runtime, agency, brand, channel, network)
+
+        async def post(channel: str, network: str, at: datetime, title: str, **kw: Any) -> str:
+            return await published_post(
+                runtime, agency, brand, channel, network, at, PARIS, title, **kw
+            )
+
+        # March (Paris time): two Instagram posts and one on X.
+        self.p1 = await post(
+            self.ig, "instagram", utc(2027, 3, 3, 8), "Spring opening", campaign="spring"
+        )
+        self.p2 = await post(self.ig, "instagram", utc(2027, 3, 10, 8), "Workshop")
+        self.x1 = await post(self.x, "x", utc(2027, 3, 5, 12), "Thread")
+        # 23:30 UTC on March 31 is April 1 in Paris: not a March post.
+        self.april = await post(self.ig, "instagram", utc(2027, 3, 31, 23, 30), "Late")
+        # February: one Instagram post.
+        self.feb = await post(self.ig, "instagram", utc(2027, 2, 15, 8), "Winter")
+
+        hour = timedelta(hours=1)
+        ig = dict(impressions=1500, reach=1000, reactions=80, comments=10, shares=5, saves=5)
+        await post_answer(runtime, agency, self.p1, utc(2027, 3, 3, 8) + hour, **ig)
+        ig = dict(impressions=3000, reach=2000, reactions=150, comments=20, shares=10, saves=20)
+        await post_answer(runtime, agency, self.p1, utc(2027, 3, 4, 8), **ig)
+        ig = dict(impressions=4000, reach=3000, reactions=40, comments=5, shares=3, saves=2)
+        await post_answer(runtime, agency, self.p2, utc(2027, 3, 11, 8), **ig)
+        x = dict(impressions=5000, reactions=100, comments=20, shares=30, saves=10)
+        await post_answer(runtime, agency, self.x1, utc(2027, 3, 6, 12), **x)
+        big = dict(impressions=90000, reach=80000, reactions=9000, comments=0, shares=0, saves=0)
+        await post_answer(runtime, agency, self.april, utc(2027, 4, 1, 23, 30), **big)
+        feb = dict(impressions=1200, reach=1000, reactions=30, comments=10, shares=0, saves=0)
+        await post_answer(runtime, agency, self.feb, utc(2027, 2, 16, 8), **feb)
+
+        for channel, day, count in (
+            (self.ig, utc(2027, 2, 28, 6), 10_000),
+            (self.ig, utc(2027, 3, 15, 6), 10_200),
+            (self.ig, utc(2027, 3, 31, 6), 10_500),
+            (self.x, utc(2027, 2, 28, 6), 4_000),
+            (self.x, utc(2027, 3, 31, 6), 3_900),
+        ):
+            await account_answer(runtime, agency, channel, day, PARIS, followers=count)
+        await account_answer(
+            runtime,
+            agency,
+            self.x,
+            utc(2027, 3, 20, 6),
+            PARIS,
+            gap="The channel needs reconnecting.",
+        )
+
+
+@pytest.fixture
+async def maison(client: httpx.AsyncClient, runtime: Runtime, tenant_a: Tenant) -> Maison:
+    brand_id = await make_brand(client, tenant_a, reporting_line="marketing")
+    scenario = Maison(runtime, tenant_a, brand_id)
+    await scenario.setup()
+    return scenario
+
+
+async def report(client: httpx.AsyncClient, maison: Maison, **params: str) -> dict[str, Any]:
+    response = await client.get(
+        f"/brands/{maison.brand_id}/report", params=params or MARCH, headers=maison.tenant.headers
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_brand_report_consolidates_every_network(
+    client: httpx.AsyncClient, maison: Maison
+) -> None:
+    body = await report(client, maison)
+    assert body["period"] == {"start": "2027-03-01", "end": "2027-03-31", "days": 31}
+    assert body["previous_period"] == {"start": "2027-01-29", "end": "2027-02-28", "days": 31}
+    assert body["line"] == "marketing" and body["timezone"] == PARIS
+    now = body["current"]
+    assert now["posts"] == 3
+    assert now["impressions"] == 3000 + 4000 + 5000
+    assert now["reach"] == 2000 + 3000  # X gives no reach: its posts add none
+    assert now["interactions"] == 200 + 50 + 160
+    assert now["reactions"] == 150 + 40 + 100
+    assert now["link_clicks"] is None and now["video_views"] is None  # nobody gave them
+    assert now["engagement_rate_reach"] == pytest.approx(250 / 5000)
+    assert now["engagement_rate_followers"] == pytest.approx(410 / 14_400)
+    assert now["followers"] == 14_400
+    assert now["audience_growth"] == 500 - 100
+    assert now["audience_growth_rate"] == pytest.approx(400 / 14_000)
+    assert now["gap_days"] == 1
+
+    before = body["previous"]
+    assert before["posts"] == 1 and before["interactions"] == 40 and before["reach"] == 1000
+    assert before["followers"] == 14_000 and before["audience_growth"] is None
+    assert body["change"]["interactions"] == pytest.approx((410 - 40) / 40)
+    assert body["change"]["engagement_rate_reach"] == pytest.approx((0.05 - 0.04) / 0.04)
+    assert body["change"]["link_clicks"] is None
+
+    networks = {n["network"]: n for n in body["networks"]}
+    assert networks["instagram"]["engagement_basis"] == "reach"
+    assert networks["instagram"]["engagement_rate"] == pytest.approx(250 / 5000)
+    assert networks["x"]["engagement_basis"] == "followers"
+    assert networks["x"]["engagement_rate"] == pytest.approx(160 / 3900)
+    assert networks["x"]["current"]["reach"] is None
+    assert networks["x"]["current"]["audience_growth"] == -100
+    (x_channel,) = networks["x"]["channels"]
+    assert x_channel["channel_id"] == maison.x and x_channel["current"]["gap_days"] == 1
+
+    assert [p["variant_id"] for p in body["best_posts"]] == [maison.p1, maison.x1, maison.p2]
+    assert [p["variant_id"] for p in body["worst_posts"]] == [maison.p2, maison.x1, maison.p1]
+    assert body["best_posts"][0]["title"] == "Spring opening"
+    campaigns = {c["campaign"]: c for c in body["campaigns"]}
+    assert campaigns["spring"]["posts"] == 1 and campaigns["spring"]["interactions"] == 200
+    assert campaigns[None]["posts"] == 2 and campaigns[None]["interactions"] == 210
+    assert body["gaps"] == [
+        {"channel_id": maison.x, "day": "2027-03-20", "reason": "The channel needs reconnecting."}
+    ]
+
+
+async def test_a_day_is_the_brands_local_day(client: httpx.AsyncClient, maison: Maison) -> None:
+    april = await report(client, maison, start="2027-04-01", end="2027-04-01")
+    assert april["current"]["posts"] == 1
+    assert april["current"]["interactions"] == 9000
+    assert april["previous_period"] == {"start": "2027-03-31", "end": "2027-03-31", "days": 1}
+
+
+async def test_the_same_pull_twice_changes_nothing(
+    client: httpx.AsyncClient, runtime: Runtime, maison: Maison
+) -> None:
+    before = await report(client, maison)
+    again = dict(impressions=1, reach=1, reactions=1, comments=1, shares=1, saves=1)
+    assert (
+        await post_answer(runtime, maison.agency_id, maison.p1, utc(2027, 3, 4, 8), **again)
+        == "seen"
+    )
+    assert (
+        await account_answer(
+            runtime, maison.agency_id, maison.ig, utc(2027, 3, 31, 6), PARIS, followers=1
+        )
+        == "seen"
+    )
+    after = await report(client, maison)
+    assert after["current"] == before["current"] and after["networks"] == before["networks"]
+    assert len(await snapshots(runtime, maison.p1)) == 2
+
+
+async def test_a_nonsense_answer_is_recorded_and_kept_out(
+    client: httpx.AsyncClient, runtime: Runtime, maison: Maison
+) -> None:
+    before = await report(client, maison)
+    outcome = await post_answer(
+        runtime, maison.agency_id, maison.p2, utc(2027, 3, 13, 8), reach=-5, reactions=10**13
+    )
+    assert outcome == "rejected"
+    after = await report(client, maison)
+    assert after["current"] == before["current"]
+    rejected = (await snapshots(runtime, maison.p2))[-1]
+    assert rejected.outcome == "rejected" and "reach is negative" in (rejected.note or "")
+    assert rejected.raw == {"reach": -5, "reactions": 10**13}  # what the network said, kept
+    assert rejected.reach is None
+
+
+async def test_an_older_pull_arriving_late_does_not_move_figures_back(
+    client: httpx.AsyncClient, runtime: Runtime, maison: Maison
+) -> None:
+    before = await report(client, maison)
+    late = dict(impressions=2000, reach=1500, reactions=90, comments=12, shares=6, saves=8)
+    outcome = await post_answer(runtime, maison.agency_id, maison.p1, utc(2027, 3, 3, 14), **late)
+    assert outcome == "late"
+    assert (await report(client, maison))["current"] == before["current"]
+
+
+async def snapshots(runtime: Runtime, target_id: str) -> list[MetricSnapshot]:
+    async with runtime.session() as session:
+        await bind_system(session)
+        rows = await session.execute(
+            select(MetricSnapshot)
+            .where(MetricSnapshot.target_id == uuid.UUID(target_id))
+            .order_by(MetricSnapshot.due_at)
+        )
+        return list(rows.scalars().all())
+
+
+async def test_rollups_equal_a_direct_computation_on_raw_rows(
+    client: httpx.AsyncClient, runtime: Runtime, tenant_a: Tenant
+) -> None:
+    """Random posts, each pulled several times with figures going up and down and measures
+    coming and going: every channel day equals the latest raw figures of its posts."""
+    rng = random.Random(13)
+    brand_id = await make_brand(client, tenant_a, "hasard")
+    agency = tenant_a.agency_id
+    channels = [await insert_channel(runtime, agency, brand_id, n) for n in ("facebook", "x")]
+    posts = []
+    for index in range(30):
+        channel = rng.choice(channels)
+        at = utc(2027, 5, 1) + timedelta(hours=rng.randrange(0, 24 * 20))
+        network = "facebook" if channel == channels[0] else "x"
+        posts.append(
+            (
+                await published_post(
+                    runtime, agency, brand_id, channel, network, at, PARIS, f"p{index}"
+                ),
+                at,
+            )
+        )
+    for variant_id, at in posts:
+        for step in sorted(rng.sample(range(1, 60), rng.randrange(0, 5))):
+            values = {
+                name: rng.randrange(0, 5000) if rng.random() < 0.8 else None
+                for name in POST_MEASURES
+            }
+            if rng.random() < 0.1:
+                values["comments"] = -1  # nonsense: rejected
+            await post_answer(runtime, agency, variant_id, at + timedelta(hours=step), **values)
+
+    async with runtime.session() as session:
+        await bind_system(session)
+        raw = (
+            (await session.execute(select(MetricSnapshot).order_by(MetricSnapshot.due_at)))
+            .scalars()
+            .all()
+        )
+        followed = (await session.execute(select(PostMetric))).scalars().all()
+        days = (await session.execute(select(ChannelDay))).scalars().all()
+
+    latest: dict[uuid.UUID, dict[str, int | None]] = {}
+    for row in raw:
+        if row.outcome != "ok":
+            continue
+        figures = latest.setdefault(row.target_id, dict.fromkeys(POST_MEASURES))
+        for name in POST_MEASURES:
+            if getattr(row, name) is not None:
+                figures[name] = getattr(row, name)
+    expected: dict[tuple[uuid.UUID, Any], dict[str, int | None]] = {}
+    for post in followed:
+        key = (post.channel_id, post.day)
+        sums = expected.setdefault(
+            key, {"posts": 0} | dict.fromkeys((*POST_MEASURES, "interactions"))
+        )
+        sums["posts"] = (sums["posts"] or 0) + 1
+        figures = latest.get(post.id, dict.fromkeys(POST_MEASURES))
+        for name in POST_MEASURES:
+            if figures[name] is not None:
+                sums[name] = (sums[name] or 0) + figures[name]  # type: ignore[operator]
+        parts = [
+            figures[n]
+            for n in ("reactions", "comments", "shares", "saves")
+            if figures[n] is not None
+        ]
+        if parts:
+            sums["interactions"] = (sums["interactions"] or 0) + sum(parts)  # type: ignore[operator]
+    found = {
+        (d.channel_id, d.day): {"posts": d.posts}
+        | {name: getattr(d, name) for name in (*POST_MEASURES, "interactions")}
+        for d in days
+    }
+    assert found == expected
+    assert any(row.outcome == "rejected" for row in raw)
+
+
+async def test_bad_periods_and_other_brands_are_refused(
+    client: httpx.AsyncClient, runtime: Runtime, tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    brand_id = await make_brand(client, tenant_a)
+    url = f"/brands/{brand_id}/report"
+    reversed_ = await client.get(
+        url, params={"start": "2027-03-31", "end": "2027-03-01"}, headers=tenant_a.headers
+    )
+    assert_problem(reversed_, 422, "ends before it starts")
+    too_long = await client.get(
+        url, params={"start": "2020-01-01", "end": "2027-03-01"}, headers=tenant_a.headers
+    )
+    assert_problem(too_long, 422, "3 years")
+    missing = await client.get(url, params={"start": "2027-03-01"}, headers=tenant_a.headers)
+    assert_problem(missing, 422, "end")
+    not_a_date = await client.get(
+        url, params={"start": "March", "end": "2027-03-01"}, headers=tenant_a.headers
+    )
+    assert_problem(not_a_date, 400, "start")
+    bad_line = await client.get(url, params={**MARCH, "line": "sales"}, headers=tenant_a.headers)
+    assert_problem(bad_line, 400, "line")
+    unknown = await client.get(
+        f"/brands/{uuid.uuid4()}/report", params=MARCH, headers=tenant_a.headers
+    )
+    assert_problem(unknown, 404)
+    other_agency = await client.get(url, params=MARCH, headers=tenant_b.headers)
+    assert_problem(other_agency, 404)
+    last_month = await client.get(url, headers=tenant_a.headers)
+    assert last_month.status_code == 200, last_month.text
+    period = last_month.json()["period"]
+    assert period["start"][8:] == "01" and 28 <= period["days"] <= 31
+    three_years = await client.get(
+        url, params={"start": "2024-03-01", "end": "2027-02-28"}, headers=tenant_a.headers
+    )
+    assert three_years.status_code == 200, three_years.text
+
+
+async def test_client_members_read_their_brands_report_in_their_line(
+    client: httpx.AsyncClient, runtime: Runtime, maison: Maison
+) -> None:
+    tenant = maison.tenant
+    reader = await add_client_member(
+        client,
+        tenant,
+        maison.brand_id,
+        "press@maison.example",
+        permissions=["reports:read"],
+        reporting_line="press_relations",
+    )
+    token = await client_session(runtime, tenant.agency_id, reader["user_id"])
+    own = await client.get(f"/brands/{maison.brand_id}/report", params=MARCH, headers=bearer(token))
+    assert own.status_code == 200, own.text
+    assert own.json()["line"] == "press_relations"
+    assert own.json()["current"]["interactions"] == 410
+    asked = await client.get(
+        f"/brands/{maison.brand_id}/report",
+        params={**MARCH, "line": "management"},
+        headers=bearer(token),
+    )
+    assert asked.json()["line"] == "management"
+
+    other_brand = await make_brand(client, tenant, "voisin")
+    assert_problem(
+        await client.get(f"/brands/{other_brand}/report", params=MARCH, headers=bearer(token)), 404
+    )
+    viewer = await add_client_member(
+        client, tenant, maison.brand_id, "viewer@maison.example", permissions=["calendar:read"]
+    )
+    token = await client_session(runtime, tenant.agency_id, viewer["user_id"])
+    denied = await client.get(
+        f"/brands/{maison.brand_id}/report", params=MARCH, headers=bearer(token)
+    )
+    assert denied.status_code in (403, 404), denied.text
