@@ -46,6 +46,7 @@ DOMAINS = frozenset(
         "calendar",
         "channel",
         "client",
+        "crisis",
         "health",
         "login",
         "mail",

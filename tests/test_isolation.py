@@ -19,6 +19,7 @@ from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from sqlalchemy import select
 
+from agency.access.client_permissions import ClientPermission
 from agency.app import create_app
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import bind_tenant
@@ -50,6 +51,7 @@ ID_PARAMS = {
     "media_id": "media",
     "client_member_id": "client_member",
     "login_provider_id": "login_provider",
+    "crisis_id": "crisis",
 }
 # Path parameters of public routes that are not ids: a capability token, a network name.
 # The matrix sends a value that names nothing; the route must still answer 4xx, leak nothing.
@@ -104,6 +106,11 @@ BODIES: dict[tuple[str, str], Any] = {
         "issuer": "https://idp.example.com",
     },
     ("PATCH", "/login-providers/{login_provider_id}"): {"name": "Renamed"},
+    ("POST", "/brands/{brand_id}/crisis"): {"reason": "Matrix"},
+    ("POST", "/brands/{brand_id}/crisis/end"): {"reason": "Matrix"},
+    ("POST", "/brands/{brand_id}/held-publications/release"): {
+        "items": [{"publication_id": "01900000-0000-7000-8000-000000000000", "action": "reconfirm"}]
+    },
 }
 
 
@@ -175,7 +182,12 @@ async def _objects_of(
     client_member = await add_client_member(
         client, tenant, brand.json()["id"], f"rp@{tenant.slug}-client.example"
     )
+    crisis = await client.post(
+        f"/brands/{brand.json()['id']}/crisis", json={"reason": "B crisis"}, headers=tenant.headers
+    )
+    assert crisis.status_code == 201, crisis.text
     return {
+        "crisis": crisis.json()["id"],
         **channel_objects,
         "brand": brand.json()["id"],
         "publication": publication.json()["id"],
@@ -291,9 +303,14 @@ async def test_a_client_member_reaches_nothing_of_another_brand(
         json={"name": "A brand", "slug": "a-brand", "timezone": "Europe/Paris"},
         headers=tenant_a.headers,
     )
-    everything = ["calendar:read", "comment", "approve", "reports:read", "reports:receive"]
+    everything = [p.value for p in ClientPermission]
     member = await add_client_member(
-        client, tenant_a, mine.json()["id"], "dg@a-client.example", everything
+        client,
+        tenant_a,
+        mine.json()["id"],
+        "dg@a-client.example",
+        everything,
+        reporting_line="management",
     )
     headers = bearer(await client_session(runtime, tenant_a.agency_id, member["user_id"]))
     b_markers = [*b_ids.values(), tenant_a.owner_email]

@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,7 +24,7 @@ from agency.config import ConnectorSettings, NetworkSettings, PublishingSettings
 from agency.connector.registry import Registry
 from agency.kernel.runtime import Runtime
 from tests.conftest import LiveServer, Tenant, make_settings
-from tests.support.publishing import jobs_see
+from tests.support.publishing import jobs_see, soon
 from tests.support.servers import PostgresServer, RedisServer
 from tests.support.stubnet import StubNetConnector, StubNetState, build_stubnet
 from tests.test_publishing import World, scheduled_post
@@ -174,3 +175,72 @@ async def test_killed_worker_and_scheduler_publish_once(world: World, processes:
     assert done["status"] == "published"
     assert world.net.count(text) == 1
     assert done["variants"][0]["post_id"] == world.net.posts[0]["id"]
+
+
+async def test_a_crisis_started_mid_batch_stops_what_has_not_left(
+    world: World, stubnet: tuple[StubNetState, str]
+) -> None:
+    """Six due posts go out two by two through a real worker (one thread); the crisis starts
+    while the first pair is on the wire. That pair was already leaving and is published; the
+    worker's re-check before each later call sees the pause and sends nothing more, and a
+    post scheduled during the crisis is held by the worker when it comes due."""
+    env = process_env(world.runtime.settings, stubnet[1])
+    env.update(
+        {
+            "AGENCY_WORKER_THREADS": "1",
+            "AGENCY_PUBLISHING__PUBLISH_BATCH": "2",
+            "AGENCY_PUBLISHING__STALE_ATTEMPT_SECONDS": "60",
+        }
+    )
+    with tempfile.TemporaryDirectory(prefix="agency-processes-") as logs:
+        processes = Processes(env, Path(logs))
+        try:
+            await _crisis_mid_batch(world, processes)
+        finally:
+            processes.close()
+            sys.stderr.write(processes.tail())
+
+
+async def _crisis_mid_batch(world: World, processes: Processes) -> None:
+    brand = await world.brand()
+    channel = await world.channel(brand)
+    ids = []
+    for n in range(6):
+        draft = await world.draft(brand, {"channel_id": channel, "text": f"Post {n}"})
+        scheduled = await world.schedule(draft, soon())
+        assert scheduled.status_code == 200, scheduled.text
+        ids.append(draft["id"])
+    world.net.plan.append("hold")  # the first call of the first pair waits on the wire
+    for n, publication_id in enumerate(ids):
+        await world.make_due(publication_id, seconds_ago=10 - n)
+    processes.start("worker")
+    processes.start("scheduler")
+    await processes.ready()
+    assert await asyncio.to_thread(world.net.received.wait, 20), "no call reached the network"
+
+    started = await world.client.post(
+        f"/brands/{brand}/crisis", json={"reason": "Bad buzz"}, headers=world.headers
+    )
+    assert started.status_code == 201, started.text
+    crisis_id = started.json()["id"]
+    statement = await world.draft(brand, {"channel_id": channel, "text": "Statement"})
+    assert (await world.schedule(statement, soon())).status_code == 200
+    await world.make_due(statement["id"])
+    world.net.released.set()
+
+    def settled(p: dict[str, Any]) -> bool:
+        v = p["variants"][0]
+        return v["status"] == "published" or v["held_at"] is not None
+
+    states = [await world.until(i, settled, 30, scheduler=False) for i in [*ids, statement["id"]]]
+    published = [p for p in states if p["status"] == "published"]
+    held = [p for p in states if p["variants"][0]["held_at"] is not None]
+    assert len(published) == 2 and len(held) == 5, states
+    await asyncio.sleep(1.5)  # the scheduler and the worker keep running: still nothing
+    assert len(world.net.posts) == 2
+    assert {p["text"] for p in world.net.posts} == {p["variants"][0]["text"] for p in published}
+    timeline = await world.client.get(f"/crises/{crisis_id}/timeline", headers=world.headers)
+    events = timeline.json()["events"]
+    assert sorted(e["kind"] for e in events) == ["held"] * 5 + ["published"] * 2 + ["started"]
+    by_worker = [e for e in events if e["kind"] == "held" and e["actor"]["kind"] == "system"]
+    assert [e["publication_id"] for e in by_worker] == [statement["id"]]

@@ -218,8 +218,12 @@ async def known_ids(live_server: LiveServer, runtime: Runtime, tenant_a: Tenant)
                 },
             },
         )
+        crisis = await create(f"/brands/{brand_id}/crisis", json={"reason": "Fuzzed"})
+        ended = await http.post(f"/brands/{brand_id}/crisis/end", json={"reason": "Over"})
+        assert ended.status_code == 200, ended.text
         return {
             "brand_id": brand_id,
+            "crisis_id": crisis["id"],
             "login_provider_id": provider["id"],
             "channel_id": objects["channel"],
             "connection_id": objects["connection"],

@@ -41,6 +41,7 @@ from agency.channel.endpoints import (
 from agency.client.endpoints import BrandClientMemberController, ClientMemberController
 from agency.config import Settings, get_settings
 from agency.contract import StrictStructSchemaPlugin, document_contract
+from agency.crisis.endpoints import ROUTES as CRISIS_ROUTES
 from agency.health.endpoints import health, ready
 from agency.kernel.decoding import AgencyRequest
 from agency.kernel.guards import refuse_nul_characters
@@ -98,6 +99,7 @@ API_CONTROLLERS: list[Any] = [
     *MEDIA_ROUTES,
     *PUBLICATION_ROUTES,
     *CALENDAR_ROUTES,
+    *CRISIS_ROUTES,
     *WEBHOOK_ROUTES,
     *REPORTING_ROUTES,
 ]

@@ -2,7 +2,7 @@
 
 from agency.audit.models import AuditEvent
 from agency.auth.models import Credential
-from agency.brand.models import Brand
+from agency.brand.models import Brand, Crisis, CrisisEvent
 from agency.calendar.models import CalendarFeed, PublicationSeries
 from agency.channel.models import Channel, Connection, ConnectLink, OAuthApp
 from agency.client.models import ClientMember
@@ -39,6 +39,8 @@ __all__ = [
     "ConnectLink",
     "Connection",
     "Credential",
+    "Crisis",
+    "CrisisEvent",
     "IdempotencyKey",
     "Invitation",
     "LoginAttempt",

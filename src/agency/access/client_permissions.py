@@ -20,6 +20,8 @@ class ClientPermission(StrEnum):
     APPROVE = "approve"
     REPORTS_READ = "reports:read"
     REPORTS_RECEIVE = "reports:receive"
+    # Switch the brand's crisis mode on and off: the client's general management only.
+    CRISIS = "crisis"
 
 
 # Seeing the brand itself comes with any place on it.
@@ -31,6 +33,9 @@ _OPENS: dict[ClientPermission, frozenset[str]] = {
     ClientPermission.APPROVE: frozenset({Permission.BRANDS_READ, Permission.PUBLICATIONS_READ}),
     ClientPermission.REPORTS_READ: frozenset({Permission.BRANDS_READ, Permission.REPORTS_READ}),
     ClientPermission.REPORTS_RECEIVE: frozenset({Permission.BRANDS_READ}),
+    ClientPermission.CRISIS: frozenset(
+        {Permission.BRANDS_READ, Permission.PUBLICATIONS_READ, Permission.CRISIS_MANAGE}
+    ),
 }
 
 

@@ -27,6 +27,8 @@ class Permission(StrEnum):
     PUBLICATIONS_READ = "publications:read"
     PUBLICATIONS_WRITE = "publications:write"
     PUBLICATIONS_APPROVE = "publications:approve"
+    # Switch a brand's crisis mode on and off (the queue pauses; see docs/crisis.md).
+    CRISIS_MANAGE = "crisis:manage"
     COMMENTS_MODERATE = "comments:moderate"
     REPORTS_READ = "reports:read"
     REPORTS_MANAGE = "reports:manage"
@@ -48,6 +50,7 @@ _MANAGER = _CM | {
     Permission.BRANDS_WRITE,
     Permission.CHANNELS_CONNECT,
     Permission.PUBLICATIONS_APPROVE,
+    Permission.CRISIS_MANAGE,
     Permission.REPORTS_MANAGE,
     Permission.AUDIT_READ,
 }

@@ -108,6 +108,8 @@ class BrandOut(Output):
     approval_policy: str
     archived: bool
     archived_at: datetime | None
+    # The crisis under way (GET /brands/{id}/crisis); null: the brand speaks normally.
+    crisis_id: uuid.UUID | None
     created_at: datetime
 
     @classmethod
@@ -126,6 +128,7 @@ class BrandOut(Output):
             approval_policy=b.approval_policy,
             archived=b.archived_at is not None,
             archived_at=b.archived_at,
+            crisis_id=b.crisis_id,
             created_at=b.created_at,
         )
 

@@ -10,13 +10,14 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.access import policy
-from agency.access.client_permissions import opened_by
+from agency.access.client_permissions import ClientPermission, opened_by
 from agency.audit.repository import AuditRepository
 from agency.brand.repository import BrandRepository
 from agency.client.models import ClientMember
 from agency.client.repository import ClientMemberRepository
 from agency.client.schemas import ClientMemberCreate, ClientMemberUpdate
 from agency.kernel.db import utcnow
+from agency.kernel.errors import InvalidInput
 from agency.kernel.http import check_if_match
 from agency.kernel.pagination import PageRequest
 from agency.kernel.tenancy import Subject
@@ -24,6 +25,7 @@ from agency.member.models import User
 from agency.member.repository import UserRepository
 
 _TAKEN = "This person is already a client member of this brand."
+_CRISIS_LINE = "management"
 
 # Mails a new client member their invitation (``member``, the brand's name). Signing in is
 # the login package's, which sits above this one: the request is handed it (dependency
@@ -43,6 +45,20 @@ async def person(session: AsyncSession, email: str, name: str) -> User:
     return user
 
 
+def _crisis_needs_management(permissions: Iterable[str], reporting_line: str) -> None:
+    """Crisis mode is the client's general management's call (with the agency's managers)."""
+    if ClientPermission.CRISIS in set(permissions) and reporting_line != _CRISIS_LINE:
+        raise InvalidInput(
+            "Only a member of the client's general management may switch crisis mode.",
+            errors=[
+                {
+                    "field": "permissions",
+                    "message": "'crisis' needs the reporting line 'management'",
+                }
+            ],
+        )
+
+
 class ClientMemberService:
     def __init__(self, session: AsyncSession, subject: Subject) -> None:
         self.session = session
@@ -58,6 +74,7 @@ class ClientMemberService:
         ``data.invite``, ``invite`` mails them a way in."""
         brand = await self.brands.get(brand_id)
         self._may_hand_out(data.permissions)
+        _crisis_needs_management(data.permissions, data.reporting_line.value)
         user = await person(self.session, data.email, data.name)
         member = ClientMember(
             brand_id=brand_id,
@@ -114,6 +131,7 @@ class ClientMemberService:
             if getattr(member, name) != new:
                 changes[name] = new
                 setattr(member, name, new)
+        _crisis_needs_management(member.permissions, member.reporting_line)
         if changes:
             await self.repo.flush()
             self.audit.record("client_member.updated", "client_member", member.id, changes)

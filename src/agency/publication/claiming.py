@@ -49,6 +49,7 @@ async def claim_due(session: AsyncSession, now: datetime, runtime: Runtime) -> i
             ),
             or_(Variant.not_before.is_(None), Variant.not_before <= now),
             or_(Variant.lease_until.is_(None), Variant.lease_until < now),
+            Variant.held_at.is_(None),
         )
         .order_by(Variant.due_at)
         .limit(settings.claim_batch)

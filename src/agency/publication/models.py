@@ -93,6 +93,8 @@ class Variant(IdMixin, TenantMixin, TimestampMixin, Base):
     # A claimed row is not claimed again before the lease ends (a lost message is re-sent).
     lease_until: Mapped[datetime | None]
     hold_reason: Mapped[str | None] = mapped_column(String(500))
+    # Held by a crisis: neither claimed nor missed until a person re-confirms or reschedules.
+    held_at: Mapped[datetime | None]
     # Content changes bump this; the pipeline publishes only the approved content version.
     content_version: Mapped[int] = mapped_column(default=1)
     approved_version: Mapped[int | None]

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agency.brand.crisis import crisis_event
+from agency.brand.repository import BrandRepository
 from agency.channel.models import Channel
 from agency.channel.repository import ChannelRepository
 from agency.channel.schemas import Health
@@ -150,9 +152,13 @@ class Publisher:
         channels = await ChannelRepository(self.session, self.subject).many(
             {variant.channel_id for _, variant in locked}
         )
+        crises = await self._crises(locked, share=True)
         calls: list[Call] = []
         for publication, variant in locked:
             if not await self._ready(publication, variant, now):
+                continue
+            if (crisis_id := crises.get(variant.brand_id)) is not None:
+                self._hold_for_crisis(variant, crisis_id, now)
                 continue
             channel = channels.get(variant.channel_id)
             if channel is None or not await self._channel_ready(publication, variant, channel, now):
@@ -186,6 +192,7 @@ class Publisher:
 
         relocked = await self._lock_many([call.variant_id for call in calls], skip_locked=False)
         by_id = {variant.id: (publication, variant) for publication, variant in relocked}
+        crises = await self._crises(relocked)
         now = utcnow()
         published: list[tuple[uuid.UUID, Published, Post]] = []
         for call, outcome in zip(calls, outcomes, strict=True):
@@ -194,6 +201,8 @@ class Publisher:
             publication, variant = by_id[call.variant_id]
             if isinstance(outcome, Published):
                 await self._apply_success(publication, variant, call.attempt, outcome, now)
+                if (crisis_id := crises.get(variant.brand_id)) is not None:
+                    self._crisis_line(crisis_id, variant, "published")  # in flight as it began
                 if call.post.first_comment:
                     published.append((variant.id, outcome, call.post))
             else:
@@ -225,9 +234,38 @@ class Publisher:
             logger.exception("publishing variant %s failed unexpectedly", call.variant_id)
             return OutcomeUnknown(f"Internal error during the call: {exc}")
 
+    async def _crises(
+        self, locked: Sequence[tuple[Publication, Variant]], *, share: bool = False
+    ) -> dict[uuid.UUID, uuid.UUID | None]:
+        brands = BrandRepository(self.session, self.subject)
+        return await brands.crises_of({variant.brand_id for _, variant in locked}, share=share)
+
+    def _hold_for_crisis(self, variant: Variant, crisis_id: uuid.UUID, now: datetime) -> None:
+        """The brand's queue is paused: held (never missed) until a person releases it."""
+        variant.held_at = now
+        variant.hold_reason = "Held: the brand is in crisis mode."
+        variant.lease_until = None
+        self._crisis_line(crisis_id, variant, "held")
+
+    def _crisis_line(self, crisis_id: uuid.UUID, variant: Variant, kind: str) -> None:
+        self.session.add(
+            crisis_event(
+                self.agency_id,
+                crisis_id,
+                variant.brand_id,
+                kind,
+                publication_id=variant.publication_id,
+                variant_id=variant.id,
+                network=variant.network,
+                due_at=variant.due_at.isoformat() if variant.due_at else None,
+            )
+        )
+
     async def _ready(self, publication: Publication, variant: Variant, now: datetime) -> bool:
         if variant.status != Delivery.SCHEDULED:
             return False  # canceled, edited off the calendar, or another worker's
+        if variant.held_at is not None:
+            return False  # held by a crisis until a person releases it
         if variant.due_at is None or variant.due_at > now + timedelta(seconds=1):
             variant.lease_until = None  # moved later: the scheduler takes it then
             return False
@@ -427,6 +465,12 @@ class Publisher:
             return
         if Capability.FIRST_COMMENT in cls.capabilities:
             variant.first_comment_status = "posted"  # the connector posted it with the post
+            await self._commit()
+            return
+        crisis_id = (await self._crises([locked], share=True)).get(variant.brand_id)
+        if crisis_id is not None:  # a comment leaves too: not while the brand is in crisis
+            variant.first_comment_status = "held"
+            self._crisis_line(crisis_id, variant, "first_comment_held")
             await self._commit()
             return
         channel = await ChannelRepository(self.session, self.subject).find(variant.channel_id)

@@ -131,6 +131,8 @@ class VariantOut(Output):
     due_at: datetime | None
     not_before: datetime | None
     hold_reason: str | None
+    # Held by a crisis since then: it waits for a person to re-confirm or reschedule it.
+    held_at: datetime | None
     attempt_count: int
     post_id: str | None
     post_url: str | None
@@ -155,6 +157,7 @@ class VariantOut(Output):
             due_at=v.due_at,
             not_before=v.not_before,
             hold_reason=v.hold_reason,
+            held_at=v.held_at,
             attempt_count=v.attempt_count,
             post_id=v.post_id,
             post_url=v.post_url,

@@ -456,6 +456,7 @@ class PublicationService:
         variant.not_before = None
         variant.lease_until = None
         variant.hold_reason = None
+        variant.held_at = None  # placed again by a person (the worker holds it again in a crisis)
         variant.approved_version = variant.content_version
 
     async def _unschedule(
@@ -465,6 +466,7 @@ class PublicationService:
             variant.status = Delivery.PENDING
             variant.due_at = None
             variant.lease_until = None
+            variant.held_at = None
             if target not in (Status.APPROVED, Status.SCHEDULED):
                 variant.approved_version = None
         publication.status = target

@@ -33,6 +33,8 @@ class EventType(StrEnum):
     PUBLICATION_MISSED = "publication.missed"
     PUBLICATION_CANCELED = "publication.canceled"
     CHANNEL_NEEDS_RECONNECT = "channel.needs_reconnect"
+    CRISIS_STARTED = "crisis.started"
+    CRISIS_ENDED = "crisis.ended"
 
 
 EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in EventType)

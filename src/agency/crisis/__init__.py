@@ -1,0 +1,1 @@
+"""Crisis mode per brand: the queue paused, decisions by the decision makers, a timeline."""

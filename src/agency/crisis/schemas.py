@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import msgspec
+
+from agency.brand.models import Crisis, CrisisEvent
+from agency.kernel.schemas import Input, Output
+from agency.publication.schemas import ScheduleIn
+
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+
+class CrisisStart(Input):
+    reason: Annotated[Reason, msgspec.Meta(description="Why the brand goes silent (a bad buzz).")]
+
+
+class CrisisEnd(Input):
+    reason: Annotated[Reason, msgspec.Meta(description="Why the brand may speak again.")]
+
+
+class ActorOut(Output):
+    kind: str
+    id: uuid.UUID | None
+    name: str | None
+
+
+class CrisisOut(Output):
+    id: uuid.UUID
+    brand_id: uuid.UUID
+    active: bool
+    reason: str
+    started_at: datetime
+    started_by: ActorOut
+    ended_at: datetime | None
+    ended_by: ActorOut | None
+    end_reason: str | None
+
+    @classmethod
+    def of(cls, c: Crisis) -> CrisisOut:
+        ended = (
+            ActorOut(kind=c.ended_by_kind, id=c.ended_by, name=c.ended_by_name)
+            if c.ended_by_kind
+            else None
+        )
+        return cls(
+            id=c.id,
+            brand_id=c.brand_id,
+            active=c.ended_at is None,
+            reason=c.reason,
+            started_at=c.started_at,
+            started_by=ActorOut(kind=c.started_by_kind, id=c.started_by, name=c.started_by_name),
+            ended_at=c.ended_at,
+            ended_by=ended,
+            end_reason=c.end_reason,
+        )
+
+
+class BrandCrisisOut(Output):
+    """A brand's crisis state: the crisis under way, if any, and how much it holds."""
+
+    brand_id: uuid.UUID
+    active: bool
+    crisis: CrisisOut | None
+    held_publications: int
+
+
+class CrisisPage(Output):
+    items: list[CrisisOut]
+    next_cursor: str | None
+
+
+class TimelineEventOut(Output):
+    at: datetime
+    kind: str
+    actor: ActorOut
+    publication_id: uuid.UUID | None
+    publication_title: str | None
+    variant_id: uuid.UUID | None
+    detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, e: CrisisEvent, titles: dict[uuid.UUID, str]) -> TimelineEventOut:
+        return cls(
+            at=e.at,
+            kind=e.kind,
+            actor=ActorOut(kind=e.actor_kind, id=e.actor_id, name=e.actor_name),
+            publication_id=e.publication_id,
+            publication_title=titles.get(e.publication_id) if e.publication_id else None,
+            variant_id=e.variant_id,
+            detail=dict(e.detail),
+        )
+
+
+class TimelineOut(Output):
+    crisis: CrisisOut
+    events: list[TimelineEventOut]
+
+
+class HeldVariantOut(Output):
+    variant_id: uuid.UUID
+    channel_id: uuid.UUID
+    network: str
+    due_at: datetime | None
+    held_at: datetime
+
+
+class HeldPublicationOut(Output):
+    publication_id: uuid.UUID
+    title: str
+    scheduled_at: datetime | None
+    variants: list[HeldVariantOut]
+
+
+class HeldList(Output):
+    items: list[HeldPublicationOut]
+
+
+class ReleaseAction(StrEnum):
+    RECONFIRM = "reconfirm"
+    RESCHEDULE = "reschedule"
+
+
+class ReleaseItem(Input):
+    """``reconfirm``: each variant keeps its time, or goes at once if that time has passed;
+    ``reschedule``: every variant at ``at`` or ``local_time`` (as when scheduling)."""
+
+    publication_id: uuid.UUID
+    action: ReleaseAction
+    at: Annotated[datetime, msgspec.Meta(description="RFC 3339 with an offset, e.g. Z.")] | None = (
+        None
+    )
+    local_time: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$",
+                description="Wall-clock time in the brand's time zone, e.g. 2027-03-28T09:30.",
+            ),
+        ]
+        | None
+    ) = None
+
+    def when(self) -> ScheduleIn:
+        return ScheduleIn(at=self.at, local_time=self.local_time)
+
+
+class ReleaseIn(Input):
+    items: Annotated[list[ReleaseItem], msgspec.Meta(min_length=1, max_length=200)]
+
+
+class ReleasedOut(Output):
+    publication_id: uuid.UUID
+    action: ReleaseAction
+    scheduled_at: datetime
+
+
+class ReleaseOut(Output):
+    items: list[ReleasedOut]
