@@ -228,8 +228,7 @@ def mail_worker(runtime: Runtime) -> Iterator[dramatiq.Worker]:
 def smtp_on(runtime: Runtime, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> SmtpServer:
     """Mail goes through the test SMTP server, whose mailbox starts empty."""
     monkeypatch.setattr(runtime.settings, "mail", smtp_settings(smtp))
-    with smtp.handler.lock:
-        smtp.handler.received.clear()
+    smtp.handler.reset()
     return smtp
 
 

@@ -52,6 +52,7 @@ ID_PARAMS = {
     "client_member_id": "client_member",
     "login_provider_id": "login_provider",
     "crisis_id": "crisis",
+    "mail_id": "mail",
 }
 # Path parameters of public routes that are not ids: a capability token, a network name.
 # The matrix sends a value that names nothing; the route must still answer 4xx, leak nothing.
@@ -186,6 +187,8 @@ async def _objects_of(
         f"/brands/{brand.json()['id']}/crisis", json={"reason": "B crisis"}, headers=tenant.headers
     )
     assert crisis.status_code == 201, crisis.text
+    # Its invitation is the e-mail the matrix reaches for.
+    mails = (await client.get("/mail/messages", headers=tenant.headers)).json()["items"]
     return {
         "crisis": crisis.json()["id"],
         **channel_objects,
@@ -195,6 +198,7 @@ async def _objects_of(
         "calendar_feed": feed.json()["id"],
         "client_member": client_member["id"],
         "login_provider": provider.json()["id"],
+        "mail": mails[0]["id"],
         "member": member["id"],
         "invitation": invitation.json()["id"],
         "api_token": token.json()["id"],

@@ -66,6 +66,7 @@ from agency.login.endpoints import (
     ProviderSignInController,
     provide_client_inviter,
 )
+from agency.mail.endpoints import ROUTES as MAIL_ROUTES
 from agency.media.endpoints import ROUTES as MEDIA_ROUTES
 from agency.member.endpoints import InvitationController, MemberController
 from agency.publication.endpoints import ROUTES as PUBLICATION_ROUTES
@@ -102,6 +103,7 @@ API_CONTROLLERS: list[Any] = [
     *CRISIS_ROUTES,
     *WEBHOOK_ROUTES,
     *REPORTING_ROUTES,
+    *MAIL_ROUTES,
 ]
 
 

@@ -306,7 +306,25 @@ class MailSettings(BaseSettings):
     )
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
+    smtp_ca_file: str | None = Field(
+        default=None,
+        description="PEM file of the authority that signed the SMTP server's certificate "
+        "(a private one); the system's authorities otherwise.",
+    )
     timeout_seconds: float = Field(default=30.0, description="Timeout of one SMTP exchange.")
+    retry_delays_seconds: Annotated[list[float], NoDecode, BeforeValidator(comma_separated)] = (
+        Field(
+            default_factory=lambda: [60.0, 300.0, 1800.0, 7200.0],
+            description="Waits before each retry of a message the server put off (4xx, "
+            "unreachable); once they are used up the message is `failed`.",
+        )
+    )
+    lease_seconds: float = Field(
+        default=300.0,
+        description="A message queued or being sent is left alone this long; then the "
+        "scheduler sends it again (message lost) or marks it `unknown` (worker died while "
+        "handing it over).",
+    )
     sender: str = Field(
         default="agency <no-reply@localhost>", description="The From of every message."
     )

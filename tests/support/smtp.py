@@ -1,21 +1,35 @@
 """A real SMTP server on loopback (aiosmtpd) that keeps what it is sent, for mail tests.
 
-It asks for a login (PLAIN/LOGIN, without TLS on loopback) and refuses for good any
-recipient at ``refused.example``, as a server does for an address that does not exist.
+It asks for a login (PLAIN/LOGIN; without TLS on loopback, or only after STARTTLS with
+``starttls=True``, on a certificate of its own whose authority file is ``ca_file``) and
+refuses for good any recipient at ``refused.example``, as a server does for an address that
+does not exist. ``handler.answers`` lists the replies to the next DATA commands ("451 ..."
+puts a message off, "554 ..." refuses it); ``handler.hold`` keeps DATA unanswered (the
+message stored) until it is set, for tests that kill the sender mid-send.
 """
 
 from __future__ import annotations
 
+import asyncio
+import datetime
+import ipaddress
 import re
+import ssl
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests.support.servers import free_port
 
@@ -34,6 +48,18 @@ class Received:
 class SmtpHandler:
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    answers: list[str] = field(default_factory=list)
+    hold: threading.Event = field(default_factory=threading.Event)
+    holding: threading.Event = field(default_factory=threading.Event)
+    data_commands: int = 0
+
+    def reset(self) -> None:
+        with self.lock:
+            self.received.clear()
+            self.answers.clear()
+            self.data_commands = 0
+        self.hold.set()
+        self.holding.clear()
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -44,6 +70,11 @@ class SmtpHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.data_commands += 1
+            answer = self.answers.pop(0) if self.answers else "250 Message accepted"
+        if not answer.startswith("250"):
+            return answer
         message = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(message, EmailMessage)
         login = session.auth_data.login.decode() if session.auth_data else None
@@ -51,7 +82,11 @@ class SmtpHandler:
             self.received.append(
                 Received(envelope.mail_from, list(envelope.rcpt_tos), message, login)
             )
-        return "250 Message accepted"
+        if not self.hold.is_set():
+            self.holding.set()
+            # The sender waits for our answer meanwhile.
+            await asyncio.to_thread(self.hold.wait, 120)
+        return answer
 
     def to(self, address: str, timeout: float = 10.0) -> list[Received]:
         """The messages ``address`` received, waiting for at least one."""
@@ -75,17 +110,63 @@ def _authenticate(
     return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
 
+def _certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (its own authority): (cert file, key file)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "smtp.pem", folder / "smtp.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
 class SmtpServer:
-    def __init__(self) -> None:
+    def __init__(self, starttls: bool = False) -> None:
         self.handler = SmtpHandler()
+        self.handler.hold.set()
         self.port = free_port()
+        self.starttls = starttls
+        self.ca_file: str | None = None
+        options: dict[str, Any] = {
+            # Plain on loopback: aiosmtpd warns about it on each session.
+            "auth_require_tls": False
+        }
+        if starttls:
+            self._folder = tempfile.TemporaryDirectory(prefix="agency-smtp-")
+            cert, key = _certificate(Path(self._folder.name))
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(cert, key)
+            self.ca_file = str(cert)
+            options = {"tls_context": context, "require_starttls": True, "auth_require_tls": True}
         self.controller = Controller(
             self.handler,
             hostname="127.0.0.1",
             port=self.port,
             authenticator=_authenticate,
-            auth_require_tls=False,  # loopback only; aiosmtpd warns about it on each session
             auth_required=True,
+            **options,
         )
 
     def __enter__(self) -> SmtpServer:
@@ -93,7 +174,10 @@ class SmtpServer:
         return self
 
     def __exit__(self, *_: object) -> None:
+        self.handler.hold.set()
         self.controller.stop()
+        if self.starttls:
+            self._folder.cleanup()
 
 
 def smtp_settings(server: SmtpServer, **fields: Any) -> Any:
@@ -103,7 +187,8 @@ def smtp_settings(server: SmtpServer, **fields: Any) -> Any:
     values: dict[str, Any] = {
         "smtp_host": "127.0.0.1",
         "smtp_port": server.port,
-        "smtp_security": "none",
+        "smtp_security": "starttls" if server.starttls else "none",
+        "smtp_ca_file": server.ca_file,
         "smtp_username": USERNAME,
         "smtp_password": PASSWORD,
         "timeout_seconds": 5.0,

@@ -92,6 +92,7 @@ async def send_link(
             "valid_for": _duration(ttl, member.locale),
             **context,
         },
+        settings=runtime.settings.mail,
     )
 
 
