@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dramatiq
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -20,9 +21,10 @@ from agency.client.models import ClientMember
 from agency.kernel.scheduling import tick
 from agency.kernel.tenancy import bind_tenant
 from agency.webhook.models import WebhookEvent
-from tests.conftest import count_rows
+from tests.conftest import Tenant, count_rows
 from tests.helpers import add_client_member, assert_problem, bearer, client_session, invite_and_join
 from tests.support.publishing import running_worker, soon
+from tests.support.smtp import SmtpServer
 from tests.test_publishing import World, scheduled_post
 from tests.test_publishing import stubnet as stubnet
 from tests.test_publishing import world as world
@@ -201,7 +203,7 @@ async def test_a_crisis_switched_on_during_publishing_lets_the_call_in_flight_fi
     events = (
         await world.client.get(f"/crises/{crisis.json()['id']}/timeline", headers=world.headers)
     ).json()["events"]
-    assert [e["kind"] for e in events] == ["started", "published"]
+    assert [e["kind"] for e in events] == ["started", "notified", "published"]
 
 
 async def test_who_may_switch_a_crisis(world: World) -> None:
@@ -364,3 +366,64 @@ async def test_crisis_events_reach_the_webhooks(world: World) -> None:
     assert [e.type for e in found] == ["crisis.started", "crisis.ended"]
     assert crisis["id"] in found[0].body and "Bad buzz" in found[0].body
     assert "the storm is over" in found[1].body
+
+
+async def test_the_decision_makers_are_told_in_their_language(
+    client: httpx.AsyncClient,
+    tenant_a: Tenant,
+    smtp_on: SmtpServer,
+    mail_worker: dramatiq.Worker,
+) -> None:
+    """Over real SMTP: the client's general management who decide, in their locale, and the
+    agency's managers, in the brand's; nobody else."""
+    created = await client.post(
+        "/brands",
+        json={"name": "Maison Dupont", "slug": "dupont", "timezone": "Europe/Paris"},
+        headers=tenant_a.headers,
+    )
+    brand = created.json()["id"]
+    await add_client_member(
+        client,
+        tenant_a,
+        brand,
+        "dg@dupont.example",
+        ["approve"],
+        reporting_line="management",
+        locale="en",
+        name="Diane Director",
+        invite=False,
+    )
+    await add_client_member(client, tenant_a, brand, "mk@dupont.example", ["approve"], invite=False)
+    await invite_and_join(client, tenant_a, "lead@alpha.example", "manager", name="Lea Lead")
+    started = await client.post(
+        f"/brands/{brand}/crisis", json={"reason": "Recall rumours"}, headers=tenant_a.headers
+    )
+    assert started.status_code == 201, started.text
+    [to_dg] = smtp_on.handler.to("dg@dupont.example")
+    assert to_dg.message["Subject"] == "Crisis mode is on for Maison Dupont"
+    body = to_dg.message.get_content()
+    assert body.startswith("Hello Diane Director,") and "Reason: Recall rumours" in body
+    [to_lead] = smtp_on.handler.to("lead@alpha.example")
+    assert to_lead.message["Subject"] == "Mode crise activé pour Maison Dupont"
+    assert "Motif : Recall rumours" in to_lead.message.get_content()
+    ended = await client.post(
+        f"/brands/{brand}/crisis/end", json={"reason": "All clear"}, headers=tenant_a.headers
+    )
+    assert ended.status_code == 200, ended.text
+    assert len(smtp_on.handler.to("dg@dupont.example")) >= 1
+    deadline = asyncio.get_running_loop().time() + 10
+    while len(smtp_on.handler.to("dg@dupont.example")) < 2:
+        assert asyncio.get_running_loop().time() < deadline, "no end-of-crisis e-mail"
+        await asyncio.sleep(0.1)
+    last = smtp_on.handler.to("dg@dupont.example")[-1].message
+    assert last["Subject"] == "Crisis mode is off for Maison Dupont"
+    assert "All clear" in last.get_content()
+    # The marketing lead approves day to day, but does not decide in a crisis.
+    with smtp_on.handler.lock:
+        recipients = {r for m in smtp_on.handler.received for r in m.recipients}
+    assert "mk@dupont.example" not in recipients
+    timeline = await client.get(
+        f"/crises/{started.json()['id']}/timeline", headers=tenant_a.headers
+    )
+    told = [e["detail"] for e in timeline.json()["events"] if e["kind"] == "notified"]
+    assert told == [{"people": 3, "about": "started"}, {"people": 3, "about": "ended"}]

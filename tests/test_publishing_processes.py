@@ -241,6 +241,7 @@ async def _crisis_mid_batch(world: World, processes: Processes) -> None:
     assert {p["text"] for p in world.net.posts} == {p["variants"][0]["text"] for p in published}
     timeline = await world.client.get(f"/crises/{crisis_id}/timeline", headers=world.headers)
     events = timeline.json()["events"]
-    assert sorted(e["kind"] for e in events) == ["held"] * 5 + ["published"] * 2 + ["started"]
+    kinds = sorted(e["kind"] for e in events)
+    assert kinds == ["held"] * 5 + ["notified"] + ["published"] * 2 + ["started"]
     by_worker = [e for e in events if e["kind"] == "held" and e["actor"]["kind"] == "system"]
     assert [e["publication_id"] for e in by_worker] == [statement["id"]]

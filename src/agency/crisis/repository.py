@@ -9,10 +9,14 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agency.access.permissions import ROLE_PERMISSIONS, Permission
 from agency.client.models import ClientMember
 from agency.kernel.tenancy import Subject, scoped_select, scoped_update
+from agency.member.models import Membership, User
 from agency.publication.models import Publication, Variant
 from agency.publication.states import Delivery
+
+CRISIS = Permission.CRISIS_MANAGE.value
 
 
 class HeldQueueRepository:
@@ -111,3 +115,30 @@ class DecisionMakerRepository:
         )
         found: ClientMember | None = (await self.session.execute(stmt)).scalar_one_or_none()
         return found
+
+    async def of_brand(self, brand_id: uuid.UUID) -> list[ClientMember]:
+        """The client's general management on the brand who decide (``approve`` or
+        ``crisis``): with the agency's managers, the brand's decision makers in a crisis."""
+        stmt = (
+            scoped_select(ClientMember, self.subject)
+            .where(
+                ClientMember.brand_id == brand_id,
+                ClientMember.reporting_line == "management",
+                ClientMember.disabled_at.is_(None),
+            )
+            .order_by(ClientMember.id)
+        )
+        members = (await self.session.execute(stmt)).scalars().all()
+        return [m for m in members if {"approve", "crisis"} & set(m.permissions)]
+
+    async def managers(self) -> list[User]:
+        """The agency's members who may switch a crisis (managers and above)."""
+        roles = [r.value for r, granted in ROLE_PERMISSIONS.items() if CRISIS in granted]
+        stmt = (
+            scoped_select(Membership, self.subject)
+            .join(User, User.id == Membership.user_id)
+            .with_only_columns(User)
+            .where(Membership.role.in_(roles), User.disabled_at.is_(None))
+            .order_by(User.id)
+        )
+        return list((await self.session.execute(stmt)).scalars().all())

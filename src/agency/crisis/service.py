@@ -22,6 +22,7 @@ from agency.audit.repository import AuditRepository
 from agency.brand.crisis import crisis_event
 from agency.brand.models import Brand, Crisis, CrisisEvent
 from agency.brand.repository import BrandRepository, CrisisEventRepository, CrisisRepository
+from agency.crisis.notify import tell_decision_makers
 from agency.crisis.repository import DecisionMakerRepository, HeldQueueRepository
 from agency.crisis.schemas import (
     CrisisEnd,
@@ -155,6 +156,7 @@ class CrisisService:
             "crisis.started", "brand", brand.id, {"crisis_id": str(crisis.id), "held": len(held)}
         )
         await self._emit("crisis.started", crisis, brand, held=len(held))
+        await self._notify(brand, crisis, len(held))
         return crisis
 
     async def end(self, brand_id: uuid.UUID, data: CrisisEnd) -> Crisis:
@@ -189,7 +191,23 @@ class CrisisService:
         )
         self.audit.record("crisis.ended", "brand", brand.id, {"crisis_id": str(crisis.id)})
         await self._emit("crisis.ended", crisis, brand, held=held)
+        await self._notify(brand, crisis, held)
         return crisis
+
+    async def _notify(self, brand: Brand, crisis: Crisis, held: int) -> None:
+        told = await tell_decision_makers(
+            self.session, self.subject, self.runtime, brand, crisis, held
+        )
+        self.session.add(
+            crisis_event(
+                self.subject.agency_id,
+                crisis.id,
+                brand.id,
+                "notified",
+                people=told,
+                about="ended" if crisis.ended_at else "started",
+            )
+        )
 
     async def _require_may_switch(self, brand: Brand) -> None:
         """A manager (the route asks ``crisis:manage``), or the client's general management
