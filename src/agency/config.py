@@ -292,6 +292,42 @@ class PublishingSettings(BaseSettings):
     )
 
 
+class ReportingSettings(BaseSettings):
+    """Metric pulls: the rhythm a post is read at, batches, leases."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENCY_REPORTING__", extra="ignore")
+
+    post_rhythm_hours: Annotated[list[float], NoDecode, BeforeValidator(comma_separated)] = Field(
+        default=[1, 6, 24, 72, 168, 720],
+        description="Hours after publishing at which a post's metrics are read "
+        "(comma-separated, increasing).",
+    )
+    account_every_hours: float = Field(
+        default=24.0, description="How often a channel's account metrics are read."
+    )
+    enrol_window_hours: float = Field(
+        default=72.0, description="Posts published this recently start being followed."
+    )
+    lease_seconds: float = Field(
+        default=300.0, description="A claimed pull is not claimed again for this long."
+    )
+    claim_batch: int = Field(default=1000, description="Pulls claimed per transaction.")
+    pull_batch: int = Field(default=50, description="Pulls of one agency per job.")
+    concurrency: int = Field(
+        default=8, description="Calls a job makes to the networks side by side."
+    )
+    rate_limit_default_seconds: float = Field(
+        default=300.0, description="Wait after a 429 that names no Retry-After."
+    )
+
+    @field_validator("post_rhythm_hours")
+    @classmethod
+    def _increasing(cls, value: list[float]) -> list[float]:
+        if not value or any(h <= 0 for h in value) or sorted(set(value)) != value:
+            raise ValueError("post_rhythm_hours must be positive and increasing")
+        return value
+
+
 class MailSettings(BaseSettings):
     """Outgoing e-mail: SMTP when a host is set, else ``.eml`` files in a local outbox."""
 
@@ -353,6 +389,7 @@ class Settings:
         media: MediaSettings | None = None,
         webhooks: WebhookSettings | None = None,
         publishing: PublishingSettings | None = None,
+        reporting: ReportingSettings | None = None,
         mail: MailSettings | None = None,
         outbound: OutboundSettings | None = None,
         rate_limits: RateLimitSettings | None = None,
@@ -368,6 +405,7 @@ class Settings:
         self.media = media or read(MediaSettings)
         self.webhooks = webhooks or read(WebhookSettings)
         self.publishing = publishing or read(PublishingSettings)
+        self.reporting = reporting or read(ReportingSettings)
         self.rate_limits = rate_limits or read(RateLimitSettings)
         self.mail = mail or read(MailSettings)
         self.outbound = outbound or read(OutboundSettings)

@@ -6,6 +6,7 @@ from agency.mail import tasks as mail_tasks
 from agency.maintenance import tasks as maintenance_tasks
 from agency.media import tasks as media_tasks
 from agency.publication import tasks as publication_tasks
+from agency.reporting import tasks as reporting_tasks
 from agency.webhook import tasks as webhook_tasks
 
 __all__ = [
@@ -15,5 +16,6 @@ __all__ = [
     "maintenance_tasks",
     "media_tasks",
     "publication_tasks",
+    "reporting_tasks",
     "webhook_tasks",
 ]

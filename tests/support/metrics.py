@@ -24,19 +24,19 @@ def _subject(agency_id: uuid.UUID) -> Subject:
     return Subject(agency_id=agency_id, kind="system")
 
 
-async def published_post(
+async def published_variant(
     runtime: Runtime,
     agency_id: uuid.UUID,
     brand_id: str,
     channel_id: str,
     network: str,
     published_at: datetime,
-    timezone: str,
     title: str = "A post",
     campaign: str | None = None,
     utm: dict[str, str] | None = None,
-) -> str:
-    """A publication published on one channel at ``published_at``, followed by reporting."""
+    post_id: str | None = None,
+) -> tuple[Publication, Variant]:
+    """A publication published on one channel at ``published_at``, as the pipeline leaves it."""
     async with runtime.session() as session:
         await bind_tenant(session, agency_id)
         publication = Publication(
@@ -60,16 +60,37 @@ async def published_post(
             status="published",
             due_at=published_at,
             published_at=published_at,
-            post_id=f"post-{uuid.uuid4().hex[:10]}",
+            post_id=post_id or f"post-{uuid.uuid4().hex[:10]}",
             post_url=f"https://{network}.example/p/{uuid.uuid4().hex[:6]}",
         )
         session.add(variant)
-        await session.flush()
+        await session.commit()
+        return publication, variant
+
+
+async def published_post(
+    runtime: Runtime,
+    agency_id: uuid.UUID,
+    brand_id: str,
+    channel_id: str,
+    network: str,
+    published_at: datetime,
+    timezone: str,
+    title: str = "A post",
+    campaign: str | None = None,
+    utm: dict[str, str] | None = None,
+) -> str:
+    """A published post, followed by reporting (as the follow job would)."""
+    publication, variant = await published_variant(
+        runtime, agency_id, brand_id, channel_id, network, published_at, title, campaign, utm
+    )
+    async with runtime.session() as session:
+        await bind_tenant(session, agency_id)
         await Collector(session, _subject(agency_id)).enrol(
             [post_row(variant, publication, timezone, published_at)]
         )
         await session.commit()
-        return str(variant.id)
+    return str(variant.id)
 
 
 async def post_answer(

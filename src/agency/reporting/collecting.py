@@ -10,7 +10,7 @@ makes no sense (negative counts...) is recorded, and kept out of the rollups.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,6 +48,7 @@ def post_row(
         "brand_id": variant.brand_id,
         "channel_id": variant.channel_id,
         "network": variant.network,
+        "post_id": variant.post_id,
         "title": (publication.title or "")[:200],
         "post_url": variant.post_url,
         "campaign": publication.campaign,
@@ -67,7 +68,7 @@ class Collector:
         self.rollups = RollupRepository(session, subject)
         self.posts = PostMetricRepository(session, subject)
 
-    async def enrol(self, rows: list[Mapping[str, Any]]) -> int:
+    async def enrol(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Follow published variants (``PostMetric`` fields); each new one counts as a post
         of its day. Variants already followed are left as they are."""
         added = set(await self.posts.enrol(rows))

@@ -108,6 +108,8 @@ class PostMetric(_PostMeasures, TenantMixin, TimestampMixin, Base):
     brand_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
     channel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
     network: Mapped[str] = mapped_column(String(40))
+    # The post's id at the network (what the connector reads the metrics of).
+    post_id: Mapped[str] = mapped_column(String(300))
     title: Mapped[str] = mapped_column(String(200))
     post_url: Mapped[str | None] = mapped_column(String(2000))
     campaign: Mapped[str | None] = mapped_column(String(100))

@@ -13,14 +13,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, text
+from sqlalchemy import ColumnElement, case, exists, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agency.brand.models import Brand
 from agency.channel.models import Channel
 from agency.kernel.repository import TenantRepository
+from agency.kernel.system import SystemRepository
 from agency.kernel.tenancy import Subject, scoped_select
-from agency.publication.models import QueueSlot
+from agency.publication.models import Attempt, Publication, QueueSlot, Variant
+from agency.publication.states import Delivery
 from agency.reporting.kpis import SUMMED
 from agency.reporting.models import (
     BrandDay,
@@ -284,6 +287,44 @@ class ChannelMetricRepository(TenantRepository[ChannelMetric]):
         found: ChannelMetric | None = (await self.session.execute(stmt)).scalar_one_or_none()
         return found
 
+    async def lock_many(self, ids: Sequence[uuid.UUID]) -> list[ChannelMetric]:
+        stmt = (
+            self.select()
+            .where(ChannelMetric.id.in_(ids))
+            .order_by(ChannelMetric.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return list((await self.session.execute(stmt)).scalars().all())
+
+    async def add_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Follow these channels (those followed already are left as they are)."""
+        if rows:
+            await self.session.execute(
+                _insert(self.session, ChannelMetric)
+                .values([{"agency_id": self.subject.agency_id, **row} for row in rows])
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+
+    async def publishing_waits(
+        self, channel_ids: Sequence[uuid.UUID], since: datetime
+    ) -> Sequence[Any]:
+        """``(channel_id, started_at, retry_after_seconds)`` of publishing calls since
+        ``since`` that the network rate limited: their Retry-After holds pulls back too."""
+        if not channel_ids:
+            return []
+        stmt = (
+            scoped_select(Attempt, self.subject)
+            .join(Variant, Variant.id == Attempt.variant_id)
+            .with_only_columns(Variant.channel_id, Attempt.started_at, Attempt.retry_after_seconds)
+            .where(
+                Attempt.outcome == "rate_limited",
+                Attempt.started_at >= since,
+                Variant.channel_id.in_(channel_ids),
+            )
+        )
+        return (await self.session.execute(stmt)).all()
+
 
 class ReportRepository:
     """What a report reads: rollup rows of a period, never raw snapshots."""
@@ -366,6 +407,17 @@ class ReportRepository:
         )
         return (await self.session.execute(stmt)).all()
 
+    async def zones(self, brand_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """Each brand's time zone."""
+        if not brand_ids:
+            return {}
+        stmt = (
+            scoped_select(Brand, self.subject)
+            .with_only_columns(Brand.id, Brand.timezone)
+            .where(Brand.id.in_(set(brand_ids)))
+        )
+        return {row[0]: row[1] for row in (await self.session.execute(stmt)).all()}
+
     async def slots(self, channel_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
         """``(channel_id, weekday, local_time)`` of the channels' queue slots."""
         if not channel_ids:
@@ -376,3 +428,97 @@ class ReportRepository:
             .where(QueueSlot.channel_id.in_(channel_ids))
         )
         return (await self.session.execute(stmt)).all()
+
+
+class MetricSweepRepository(SystemRepository):
+    """Across agencies: posts and channels to start following, and the pulls that are due
+    (the scheduler's claims, ``FOR UPDATE SKIP LOCKED``: two schedulers never take a row)."""
+
+    async def published_unfollowed(self, since: datetime, limit: int) -> Sequence[Any]:
+        """``(Variant, Publication, brand time zone)`` of variants published since ``since``
+        that reporting does not follow yet."""
+        stmt = (
+            select(Variant, Publication, Brand.timezone)
+            .join(Publication, Publication.id == Variant.publication_id)
+            .join(Brand, Brand.id == Variant.brand_id)
+            .where(
+                Variant.status == Delivery.PUBLISHED,
+                Variant.due_at >= since,
+                Variant.published_at >= since,
+                Variant.post_id.is_not(None),
+                ~exists().where(PostMetric.id == Variant.id),
+            )
+            .order_by(Variant.published_at)
+            .limit(limit)
+        )
+        return (await self.session.execute(stmt)).all()
+
+    async def channels_unfollowed(self, limit: int) -> Sequence[Any]:
+        """``(agency_id, channel_id, brand_id, network)`` of connected channels without
+        account pulls yet (a disconnected one is not followed)."""
+        stmt = (
+            select(Channel.agency_id, Channel.id, Channel.brand_id, Channel.network)
+            .where(
+                Channel.health != "revoked",
+                ~exists().where(ChannelMetric.id == Channel.id),
+            )
+            .limit(limit)
+        )
+        return (await self.session.execute(stmt)).all()
+
+    async def claim_posts(self, now: datetime, lease: datetime, limit: int) -> Sequence[Any]:
+        """``(agency_id, post id)`` of due post pulls, leased until ``lease``; a channel
+        waiting out a Retry-After is passed over."""
+        blocked = exists().where(
+            ChannelMetric.id == PostMetric.channel_id, ChannelMetric.blocked_until > now
+        )
+        stmt = (
+            select(PostMetric.agency_id, PostMetric.id)
+            .where(
+                PostMetric.next_pull_at <= now,
+                or_(PostMetric.lease_until.is_(None), PostMetric.lease_until < now),
+                ~blocked,
+            )
+            .order_by(PostMetric.next_pull_at)
+            .limit(limit)
+            .with_for_update(of=PostMetric, skip_locked=True)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        if rows:
+            await self.session.execute(
+                update(PostMetric)
+                .where(PostMetric.id.in_([row[1] for row in rows]))
+                .values(lease_until=lease)
+                .execution_options(synchronize_session=False)
+            )
+        return rows
+
+    async def claim_accounts(self, now: datetime, lease: datetime, limit: int) -> Sequence[Any]:
+        """``(agency_id, channel_id)`` of due account pulls, leased until ``lease``."""
+        stmt = (
+            select(ChannelMetric.agency_id, ChannelMetric.id)
+            .where(
+                ChannelMetric.next_pull_at <= now,
+                or_(ChannelMetric.lease_until.is_(None), ChannelMetric.lease_until < now),
+                or_(ChannelMetric.blocked_until.is_(None), ChannelMetric.blocked_until <= now),
+            )
+            .order_by(ChannelMetric.next_pull_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        if rows:
+            await self.session.execute(
+                update(ChannelMetric)
+                .where(ChannelMetric.id.in_([row[1] for row in rows]))
+                .values(lease_until=lease)
+                .execution_options(synchronize_session=False)
+            )
+        return rows
+
+    async def ensure_months(self, days: Sequence[date]) -> None:
+        """The raw table's partitions for these months exist (PostgreSQL)."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return
+        for day in days:
+            await self.session.execute(_ENSURE_MONTH, {"day": day.replace(day=1)})
