@@ -93,14 +93,8 @@ LATE_IMPORTS_ALLOWED: dict[tuple[str, str], str] = {
             "agency.openapi",
         )
     },
-    # TODO(publication/calendar split, issue 10): the calendar should react to publication
-    # events instead of being called from inside PublicationService.
-    ("agency.publication.service", "agency.calendar.series"): "publication <-> calendar",
 }
-CYCLE_EDGES_ALLOWED: dict[tuple[str, str], str] = {
-    # TODO(publication/calendar split, issue 10): the same call, seen as a package edge.
-    ("publication", "calendar"): "publication.service calls the calendar's SeriesService",
-}
+CYCLE_EDGES_ALLOWED: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)

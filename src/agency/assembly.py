@@ -2,17 +2,20 @@
 
 The kernel knows no domain. Here the connectors are found (the ``agency.connectors`` entry
 points), every model and job module is imported (a job's flush needs the whole mapper
-graph), and the jobs are declared on the broker, bound to the runtime they run with. The
-API (``agency.app``), the processes (``agency.cli``) and the embedded default all start here.
+graph), the hooks by which one domain follows another are wired, and the jobs are declared
+on the broker, bound to the runtime they run with. The API (``agency.app``), the processes
+(``agency.cli``) and the embedded default all start here.
 """
 
 from __future__ import annotations
 
 from agency import models, tasks
+from agency.calendar.series import SERIES_HOOK
 from agency.config import Settings, get_settings
 from agency.connector.registry import Registry, installed
 from agency.kernel.jobs import declare_actors, setup_broker
 from agency.kernel.runtime import Runtime
+from agency.publication.hooks import publication_hooks
 
 # Imported for what importing them does: the mappers and the job declarations.
 JOB_MODULES = (models, tasks)
@@ -27,5 +30,12 @@ def build_runtime(settings: Settings | None = None, connectors: Registry | None 
     runtime = Runtime(
         settings, setup_broker(settings), connectors if connectors is not None else installed()
     )
+    wire(runtime)
     declare_actors(runtime)
     return runtime
+
+
+def wire(runtime: Runtime) -> None:
+    """What one domain does when another's rows move: handed in here, so that the lower
+    domain never imports the higher one. The calendar follows publications' schedules."""
+    runtime.component(publication_hooks).add(SERIES_HOOK)

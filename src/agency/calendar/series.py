@@ -59,8 +59,6 @@ class SeriesService:
         self.runtime = runtime
         self.repo = SeriesRepository(session, subject)
         self.publications = PublicationService(session, subject, runtime)
-        # Occurrences are scheduled here: that must not start another refill.
-        self.publications.extend_series = False
         self.audit = AuditRepository(session, subject)
 
     async def after_scheduled(self, publication: Publication) -> None:
@@ -144,6 +142,14 @@ class SeriesService:
 
     async def refill(self, series_id: uuid.UUID, now: datetime | None = None) -> PublicationSeries:
         """Materialize occurrences until :data:`UPCOMING` are ahead (or the rule ends)."""
+        refilling = _refilling(self.session)
+        refilling.add(series_id)
+        try:
+            return await self._refill(series_id, now)
+        finally:
+            refilling.discard(series_id)
+
+    async def _refill(self, series_id: uuid.UUID, now: datetime | None) -> PublicationSeries:
         series = await self.repo.get_for_update(series_id)
         now = now or utcnow()
         if series.canceled_at is not None or series.finished_at is not None:
@@ -274,6 +280,46 @@ class SeriesService:
         return SeriesOut.of(series, occurrences)
 
 
+class SeriesHook:
+    """The calendar's side of a publication's moves (wired by the app assembly)."""
+
+    async def scheduled(
+        self, session: AsyncSession, subject: Subject, runtime: Runtime, publication: Publication
+    ) -> None:
+        """A recurring publication on the calendar starts its series, or tops it up. The
+        occurrences a refill schedules are left alone: that refill is already running."""
+        if publication.series_id in _refilling(session):
+            return
+        if publication.recurrence or publication.series_id:
+            await SeriesService(session, subject, runtime).after_scheduled(publication)
+
+    async def recurrence_changed(
+        self,
+        session: AsyncSession,
+        subject: Subject,
+        runtime: Runtime,
+        publication: Publication,
+        old_rule: str | None,
+    ) -> None:
+        """A running series follows the new rule from this occurrence on; a scheduled
+        publication given a rule starts its series, as if scheduled with it."""
+        series = SeriesService(session, subject, runtime)
+        if publication.series_id is not None:
+            await series.change_rule(publication, old_rule)
+        elif publication.recurrence and publication.status == Status.SCHEDULED:
+            await series.after_scheduled(publication)
+
+
+SERIES_HOOK = SeriesHook()
+
+
+def _refilling(session: AsyncSession) -> set[uuid.UUID]:
+    """The series this unit of work is refilling (so scheduling their occurrences does
+    not start another refill of them)."""
+    found: set[uuid.UUID] = session.info.setdefault("calendar.refilling", set())
+    return found
+
+
 def _times(
     series: PublicationSeries, variants: list[Variant], start: datetime, zone: ZoneInfo
 ) -> dict[uuid.UUID, datetime]:
@@ -308,4 +354,4 @@ def _copy(publication: Publication, variants: list[Variant]) -> PublicationCreat
     )
 
 
-__all__ = ["UPCOMING", "SeriesService"]
+__all__ = ["SERIES_HOOK", "UPCOMING", "SeriesHook", "SeriesService"]

@@ -35,6 +35,7 @@ from agency.publication.drafting import (
     utm_fields,
     version_row,
 )
+from agency.publication.hooks import publication_hooks
 from agency.publication.models import Attempt, Publication, PublicationVersion, Variant
 from agency.publication.placement import Placement, schedule_time
 from agency.publication.repository import (
@@ -75,8 +76,8 @@ class PublicationService:
         self.audit = AuditRepository(session, subject)
         self.composer = VariantComposer(session, subject, runtime)
         self.placement = Placement(session, subject, runtime)
-        # Scheduling a recurring publication starts or tops up its series (agency.calendar).
-        self.extend_series = True
+        # What other domains do when a publication moves (the calendar's series).
+        self.hooks = runtime.component(publication_hooks)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -181,20 +182,11 @@ class PublicationService:
         self.audit.record(
             "publication.updated", "publication", publication.id, {"fields": sorted(changes)}
         )
-        if "recurrence" in changes and self.extend_series:
-            await self._recurrence_changed(publication, changes["recurrence"][0])
+        if "recurrence" in changes:
+            await self.hooks.recurrence_changed(
+                self.session, self.subject, self.runtime, publication, changes["recurrence"][0]
+            )
         return publication
-
-    async def _recurrence_changed(self, publication: Publication, old_rule: str | None) -> None:
-        """A running series follows the new rule from this occurrence on; a scheduled
-        publication given a rule starts its series, as if scheduled with it."""
-        from agency.calendar.series import SeriesService
-
-        series = SeriesService(self.session, self.subject, self.runtime)
-        if publication.series_id is not None:
-            await series.change_rule(publication, old_rule)
-        elif publication.recurrence and publication.status == Status.SCHEDULED:
-            await series.after_scheduled(publication)
 
     # -- moving through the states -----------------------------------------------------------
 
@@ -442,12 +434,7 @@ class PublicationService:
             variants,
             self.runtime.settings.webhooks,
         )
-        if self.extend_series and (publication.recurrence or publication.series_id):
-            from agency.calendar.series import SeriesService
-
-            await SeriesService(self.session, self.subject, self.runtime).after_scheduled(
-                publication
-            )
+        await self.hooks.scheduled(self.session, self.subject, self.runtime, publication)
         return publication
 
     def _schedule_variant(self, variant: Variant, when: datetime) -> None:
