@@ -15,9 +15,9 @@ from agency.brand.models import Brand
 from agency.calendar.models import CalendarFeed, PublicationSeries
 from agency.channel.models import Channel
 from agency.kernel.repository import TenantRepository
-from agency.kernel.tenancy import Subject, scoped_delete, scoped_select
+from agency.kernel.tenancy import Subject, scoped_select
 from agency.media.models import MediaAsset
-from agency.publication.models import Publication, QueueSlot, Variant
+from agency.publication.models import Publication, Variant
 from agency.publication.states import Delivery, Status
 
 # Posts that are (or will be) on the channel: what a rhythm is made of.
@@ -143,28 +143,6 @@ class CalendarRepository:
             .order_by(Variant.due_at, Variant.id)
         )
         return (await self.session.execute(stmt)).all()
-
-
-class SlotRepository(TenantRepository[QueueSlot]):
-    model = QueueSlot
-    noun = "queue slot"
-
-    async def replace(self, channel_id: uuid.UUID, slots: Sequence[tuple[int, str]]) -> None:
-        # A statement, not ORM deletes: the unit of work would insert before deleting and
-        # trip the unique index on a slot that is kept.
-        await self.session.execute(
-            scoped_delete(QueueSlot, self.subject).where(QueueSlot.channel_id == channel_id)
-        )
-        self.session.add_all(
-            QueueSlot(
-                agency_id=self.subject.agency_id,
-                channel_id=channel_id,
-                weekday=weekday,
-                local_time=local_time,
-            )
-            for weekday, local_time in slots
-        )
-        await self.flush()
 
 
 class SeriesRepository(TenantRepository[PublicationSeries]):

@@ -11,7 +11,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from agency.kernel.errors import NotFound
 from agency.kernel.repository import TenantRepository
-from agency.kernel.tenancy import scoped_select, scoped_update
+from agency.kernel.tenancy import scoped_delete, scoped_select, scoped_update
 from agency.publication.models import Attempt, Publication, PublicationVersion, QueueSlot, Variant
 from agency.publication.states import Delivery
 
@@ -251,6 +251,9 @@ class VersionRepository(TenantRepository[PublicationVersion]):
 
 
 class QueueSlotRepository(TenantRepository[QueueSlot]):
+    """A channel's weekly queue slots: "add to queue" places by them, the calendar edits
+    them and measures a channel's rhythm against them."""
+
     model = QueueSlot
     noun = "queue slot"
 
@@ -261,6 +264,30 @@ class QueueSlotRepository(TenantRepository[QueueSlot]):
             .order_by(QueueSlot.weekday, QueueSlot.local_time)
         )
         return list((await self.session.execute(stmt)).scalars().all())
+
+    async def of_channels(self, channel_ids: Sequence[uuid.UUID]) -> list[QueueSlot]:
+        if not channel_ids:
+            return []
+        stmt = self.select().where(QueueSlot.channel_id.in_(channel_ids))
+        return list((await self.session.execute(stmt)).scalars().all())
+
+    async def replace(self, channel_id: uuid.UUID, slots: Sequence[tuple[int, str]]) -> None:
+        """The channel's slots become ``slots`` (weekday, local "HH:MM")."""
+        # A statement, not ORM deletes: the unit of work would insert before deleting and
+        # trip the unique index on a slot that is kept.
+        await self.session.execute(
+            scoped_delete(QueueSlot, self.subject).where(QueueSlot.channel_id == channel_id)
+        )
+        self.session.add_all(
+            QueueSlot(
+                agency_id=self.subject.agency_id,
+                channel_id=channel_id,
+                weekday=weekday,
+                local_time=local_time,
+            )
+            for weekday, local_time in slots
+        )
+        await self.flush()
 
 
 async def insert_built(session: AsyncSession, objects: Sequence[Any]) -> None:

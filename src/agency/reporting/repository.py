@@ -22,7 +22,7 @@ from agency.channel.models import Channel
 from agency.kernel.repository import TenantRepository
 from agency.kernel.system import SystemRepository
 from agency.kernel.tenancy import Subject, scoped_select
-from agency.publication.models import Attempt, Publication, QueueSlot, Variant
+from agency.publication.models import Attempt, Publication, Variant
 from agency.publication.states import Delivery
 from agency.reporting.kpis import SUMMED
 from agency.reporting.models import (
@@ -417,17 +417,6 @@ class ReportRepository:
             .where(Brand.id.in_(set(brand_ids)))
         )
         return {row[0]: row[1] for row in (await self.session.execute(stmt)).all()}
-
-    async def slots(self, channel_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
-        """``(channel_id, weekday, local_time)`` of the channels' queue slots."""
-        if not channel_ids:
-            return []
-        stmt = (
-            scoped_select(QueueSlot, self.subject)
-            .with_only_columns(QueueSlot.channel_id, QueueSlot.weekday, QueueSlot.local_time)
-            .where(QueueSlot.channel_id.in_(channel_ids))
-        )
-        return (await self.session.execute(stmt)).all()
 
 
 class MetricSweepRepository(SystemRepository):

@@ -25,6 +25,7 @@ from agency.client.repository import ClientMemberRepository
 from agency.kernel.db import utcnow
 from agency.kernel.errors import InvalidInput
 from agency.kernel.tenancy import Subject
+from agency.publication.repository import QueueSlotRepository
 from agency.reporting import kpis
 from agency.reporting.kpis import ENGAGEMENT_BASIS, Sums
 from agency.reporting.models import PostMetric
@@ -262,8 +263,9 @@ class ReportService:
         ):
             times.setdefault(channel_id, []).append(published_at)
         slots: dict[uuid.UUID, list[tuple[int, str]]] = {c.id: [] for c in channels}
-        for channel_id, weekday, local_time in await self.reads.slots([c.id for c in channels]):
-            slots[channel_id].append((weekday, local_time))
+        slot_rows = QueueSlotRepository(self.session, self.subject)
+        for slot in await slot_rows.of_channels([c.id for c in channels]):
+            slots[slot.channel_id].append((slot.weekday, slot.local_time))
         occurrences = {
             c.id: kpis.slot_times(slots[c.id], period.start, period.end, zone) for c in channels
         }
