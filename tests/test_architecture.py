@@ -40,6 +40,7 @@ ASSEMBLY = frozenset(
 )
 DOMAINS = frozenset(
     {
+        "approval",
         "audit",
         "auth",
         "brand",

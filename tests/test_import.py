@@ -13,7 +13,7 @@ from sqlalchemy import event, text
 
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import bind_system
-from agency.publication.states import POLICIES, Status
+from agency.publication.states import POLICIES, Review, Status
 from tests.conftest import Tenant, count_rows
 from tests.helpers import assert_problem
 from tests.support.desk import Desk
@@ -379,10 +379,10 @@ class _Review:
 
     name = "review"
 
-    def on_submit(self) -> Status:
+    async def on_submit(self, review: Review) -> Status:
         return Status.IN_REVIEW
 
-    def on_edit(self, current: Status) -> Status:
+    async def on_edit(self, review: Review) -> Status:
         return Status.IN_REVIEW
 
 

@@ -51,11 +51,9 @@ ID_PARAMS = {
     "media_id": "media",
     "client_member_id": "client_member",
     "login_provider_id": "login_provider",
-    "cost_id": "cost",
-    "coverage_id": "press_coverage",
-    "saved_report_id": "saved_report",
     "crisis_id": "crisis",
     "mail_id": "mail",
+    "policy_id": "approval_policy",
 }
 # Path parameters of public routes that are not ids: a capability token, a network name.
 # The matrix sends a value that names nothing; the route must still answer 4xx, leak nothing.
@@ -110,24 +108,24 @@ BODIES: dict[tuple[str, str], Any] = {
         "issuer": "https://idp.example.com",
     },
     ("PATCH", "/login-providers/{login_provider_id}"): {"name": "Renamed"},
-    ("POST", "/brands/{brand_id}/campaign-results"): {
-        "rows": [{"campaign": "matrix", "day": "2027-03-01", "visits": 1}]
-    },
-    ("POST", "/brands/{brand_id}/costs"): {"day": "2027-03-01", "kind": "paid", "amount": "1"},
-    ("POST", "/brands/{brand_id}/press-coverage"): {
-        "outlet": "Matrix",
-        "published_on": "2027-03-01",
-        "tone": "neutral",
-    },
-    ("POST", "/brands/{brand_id}/press-coverage/import"): {
-        "rows": [{"outlet": "Matrix", "published_on": "2027-03-01", "tone": "neutral"}]
-    },
-    ("POST", "/brands/{brand_id}/saved-reports"): {"start": "2027-03-01", "end": "2027-03-31"},
-    ("PATCH", "/saved-reports/{saved_report_id}"): {"worked": "Renamed"},
     ("POST", "/brands/{brand_id}/crisis"): {"reason": "Matrix"},
     ("POST", "/brands/{brand_id}/crisis/end"): {"reason": "Matrix"},
     ("POST", "/brands/{brand_id}/held-publications/release"): {
         "items": [{"publication_id": "01900000-0000-7000-8000-000000000000", "action": "reconfirm"}]
+    },
+    ("POST", "/brands/{brand_id}/approval-policies"): {"name": "Matrix", "is_default": True},
+    ("PATCH", "/approval-policies/{policy_id}"): {"description": "Renamed"},
+    ("POST", "/publications/{publication_id}/decisions"): {
+        "decision": "approve",
+        "content_hash": "0" * 64,
+    },
+    ("POST", "/publications/{publication_id}/comments"): {"body": "Matrix"},
+    # Each item is its own decision, checked as if alone (tests/test_approvals.py sends
+    # another agency's and another brand's publications).
+    ("POST", "/approvals/bulk-approve"): {
+        "items": [
+            {"publication_id": "01900000-0000-7000-8000-00000000000b", "content_hash": "0" * 64}
+        ]
     },
 }
 
@@ -200,36 +198,20 @@ async def _objects_of(
     client_member = await add_client_member(
         client, tenant, brand.json()["id"], f"rp@{tenant.slug}-client.example"
     )
+    policy = await client.post(
+        f"/brands/{brand.json()['id']}/approval-policies",
+        json={"name": "B chain", "is_default": True},
+        headers=tenant.headers,
+    )
+    assert policy.status_code == 201, policy.text
     crisis = await client.post(
         f"/brands/{brand.json()['id']}/crisis", json={"reason": "B crisis"}, headers=tenant.headers
     )
     assert crisis.status_code == 201, crisis.text
-    b_brand = brand.json()["id"]
-    cost = await client.post(
-        f"/brands/{b_brand}/costs",
-        json={"day": "2027-03-01", "kind": "paid", "amount": "12.50"},
-        headers=tenant.headers,
-    )
-    assert cost.status_code == 201, cost.text
-    coverage = await client.post(
-        f"/brands/{b_brand}/press-coverage",
-        json={"outlet": "B Gazette", "published_on": "2027-03-01", "tone": "neutral"},
-        headers=tenant.headers,
-    )
-    assert coverage.status_code == 201, coverage.text
-    saved = await client.post(
-        f"/brands/{b_brand}/saved-reports",
-        json={"start": "2027-03-01", "end": "2027-03-31", "shared": True},
-        headers=tenant.headers,
-    )
-    assert saved.status_code == 201, saved.text
     # Its invitation is the e-mail the matrix reaches for.
     mails = (await client.get("/mail/messages", headers=tenant.headers)).json()["items"]
     return {
         "crisis": crisis.json()["id"],
-        "cost": cost.json()["id"],
-        "press_coverage": coverage.json()["id"],
-        "saved_report": saved.json()["id"],
         **channel_objects,
         "brand": brand.json()["id"],
         "publication": publication.json()["id"],
@@ -238,6 +220,7 @@ async def _objects_of(
         "client_member": client_member["id"],
         "login_provider": provider.json()["id"],
         "mail": mails[0]["id"],
+        "approval_policy": policy.json()["id"],
         "member": member["id"],
         "invitation": invitation.json()["id"],
         "api_token": token.json()["id"],
@@ -392,6 +375,8 @@ async def test_a_client_member_reaches_nothing_of_another_brand(
         ("POST", "/auth/logout"),
         ("POST", "/auth/session/renew"),
         ("POST", "/auth/logout/provider"),
+        # 200 with each item's own answer: here a 404 for a publication that is not theirs.
+        ("POST", "/approvals/bulk-approve"),
     }
 
 

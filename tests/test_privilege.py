@@ -14,7 +14,14 @@ from agency.kernel.migrate import alembic_config
 from agency.kernel.runtime import Runtime
 from tests import test_auth
 from tests.conftest import PASSWORD, Tenant, count_rows
-from tests.helpers import assert_problem, bearer, invite_and_join, login
+from tests.helpers import (
+    add_client_member,
+    assert_problem,
+    bearer,
+    client_session,
+    invite_and_join,
+    login,
+)
 from tests.support.connect_flow import create_brand
 from tests.support.servers import PostgresServer
 from tests.test_isolation import operations
@@ -215,6 +222,34 @@ async def test_only_an_owner_decides_how_staff_sign_in(
     assert_problem(created, 403, "publications:read")
 
 
+async def test_only_brand_managers_decide_who_approves(
+    client: httpx.AsyncClient, runtime: Runtime, tenant_a: Tenant
+) -> None:
+    """Who approves a brand's publications (or that nobody does) is the brand's setting:
+    a community manager, whose content the policy checks, cannot change it, nor can a
+    client member, whatever their place opens."""
+    brand = await create_brand(client, tenant_a, "maison")
+    cm = await invite_and_join(client, tenant_a, "cm@alpha.example", "community_manager")
+    member = await add_client_member(
+        client, tenant_a, brand, "dg@maison.example", ["approve", "comment", "calendar:read"]
+    )
+    dg = await client_session(runtime, tenant_a.agency_id, member["user_id"])
+    url = f"/brands/{brand}/approval-policies"
+    policy = await client.post(
+        url, json={"name": "Chain", "is_default": True}, headers=tenant_a.headers
+    )
+    assert policy.status_code == 201, policy.text
+    one = f"/approval-policies/{policy.json()['id']}"
+    for token in (cm["token"], dg):
+        headers = {**bearer(token), "If-Match": '"1"'}
+        body = {"name": "None", "conditions": {"tags": ["x"]}}
+        assert_problem(await client.post(url, json=body, headers=headers), 403, "brands:write")
+        assert_problem(await client.patch(one, json={"steps": []}, headers=headers), 403)
+        assert_problem(await client.delete(one, headers=headers), 403)
+    assert await count_rows(runtime, "approval_policies") == 1
+    assert (await client.get(one, headers=tenant_a.headers)).headers["etag"] == '"1"'
+
+
 # Every route that hands out power or takes it away, by the test holding it to the rule
 # (test_auth for token scopes). A new one fails the census below until it asks
 # agency.access.policy and is listed here.
@@ -239,6 +274,11 @@ POWER_ROUTES: dict[str, set[tuple[str, str]]] = {
         ("PATCH", "/login-providers/{login_provider_id}"),
         ("DELETE", "/login-providers/{login_provider_id}"),
     },
+    "test_only_brand_managers_decide_who_approves": {
+        ("POST", "/brands/{brand_id}/approval-policies"),
+        ("PATCH", "/approval-policies/{policy_id}"),
+        ("DELETE", "/approval-policies/{policy_id}"),
+    },
     # Removing a client's place gives no one anything.
     "-": {("DELETE", "/client-members/{client_member_id}")},
 }
@@ -254,6 +294,7 @@ async def test_every_route_that_grants_or_takes_power_is_reviewed(app: Litestar)
             handler.opt.get("permission") in _POWER
             or "client-members" in path
             or "login-providers" in path
+            or "approval-policies" in path
         )
     }
     assert found == set().union(*POWER_ROUTES.values())

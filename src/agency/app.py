@@ -14,6 +14,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Server
 
 from agency import __version__
+from agency.approval.endpoints import ROUTES as APPROVAL_ROUTES
 from agency.assembly import build_runtime
 from agency.audit.endpoints import AuditController
 from agency.auth.authentication import (
@@ -104,6 +105,7 @@ API_CONTROLLERS: list[Any] = [
     *WEBHOOK_ROUTES,
     *REPORTING_ROUTES,
     *MAIL_ROUTES,
+    *APPROVAL_ROUTES,
 ]
 
 

@@ -2,20 +2,23 @@
 
 The kernel knows no domain. Here the connectors are found (the ``agency.connectors`` entry
 points), every model and job module is imported (a job's flush needs the whole mapper
-graph), the hooks by which one domain follows another are wired, and the jobs are declared
-on the broker, bound to the runtime they run with. The API (``agency.app``), the processes
+graph), the hooks by which one domain follows another are wired (the approval engine
+plugged into the publication state machine among them), and the jobs are declared on the
+broker, bound to the runtime they run with. The API (``agency.app``), the processes
 (``agency.cli``) and the embedded default all start here.
 """
 
 from __future__ import annotations
 
 from agency import models, tasks
+from agency.approval.plug import RoutedApproval
 from agency.calendar.series import SERIES_HOOK
 from agency.config import Settings, get_settings
 from agency.connector.registry import Registry, installed
 from agency.kernel.jobs import declare_actors, setup_broker
 from agency.kernel.runtime import Runtime
 from agency.publication.hooks import publication_hooks
+from agency.publication.states import register_policy
 
 # Imported for what importing them does: the mappers and the job declarations.
 JOB_MODULES = (models, tasks)
@@ -37,5 +40,8 @@ def build_runtime(settings: Settings | None = None, connectors: Registry | None 
 
 def wire(runtime: Runtime) -> None:
     """What one domain does when another's rows move: handed in here, so that the lower
-    domain never imports the higher one. The calendar follows publications' schedules."""
+    domain never imports the higher one. The calendar follows publications' schedules; the
+    approval engine answers the state machine's questions for brands with policies (a
+    process-wide registry, as brands name their policy by name)."""
     runtime.component(publication_hooks).add(SERIES_HOOK)
+    register_policy(RoutedApproval())

@@ -1,5 +1,13 @@
 """Every model, imported in one place for Alembic and the metadata."""
 
+from agency.approval.models import (
+    ApprovalAssignment,
+    ApprovalComment,
+    ApprovalDecision,
+    ApprovalPolicy,
+    ApprovalRound,
+    ApprovalStep,
+)
 from agency.audit.models import AuditEvent
 from agency.auth.models import Credential
 from agency.brand.models import Brand, Crisis, CrisisEvent
@@ -16,34 +24,34 @@ from agency.member.models import Invitation, Membership, User
 from agency.publication.models import Attempt, Publication, PublicationVersion, QueueSlot, Variant
 from agency.reporting.models import (
     BrandDay,
-    CampaignResult,
     ChannelDay,
     ChannelMetric,
-    Cost,
     MetricSnapshot,
     PostMetric,
-    PressCoverage,
-    SavedReport,
 )
 from agency.tenant.models import Agency
 from agency.webhook.models import WebhookDelivery, WebhookEvent, WebhookSubscription
 
 __all__ = [
     "Agency",
+    "ApprovalAssignment",
+    "ApprovalComment",
+    "ApprovalDecision",
+    "ApprovalPolicy",
+    "ApprovalRound",
+    "ApprovalStep",
     "Attempt",
     "AuditEvent",
     "Base",
     "Brand",
     "BrandDay",
     "CalendarFeed",
-    "CampaignResult",
     "Channel",
     "ChannelDay",
     "ChannelMetric",
     "ClientMember",
     "ConnectLink",
     "Connection",
-    "Cost",
     "Credential",
     "Crisis",
     "CrisisEvent",
@@ -58,12 +66,10 @@ __all__ = [
     "OAuthApp",
     "PeriodicJob",
     "PostMetric",
-    "PressCoverage",
     "Publication",
     "PublicationSeries",
     "PublicationVersion",
     "QueueSlot",
-    "SavedReport",
     "SignInLink",
     "User",
     "Variant",

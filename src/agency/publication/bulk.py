@@ -9,8 +9,8 @@ with one statement per table. ``tests/test_import.py`` compares the two, table b
 
 The caller checks content and quota first (the import checks every row with
 ``PublicationService.problems`` and the quota ledger, in the same transaction): this path
-does not check them again. A brand whose policy does not approve on submit, and a recurring
-publication (its series starts when it is scheduled), take the per-publication path.
+does not check them again. A brand with an approval policy other than ``none``, and a
+recurring publication (its series starts when it is scheduled), take the per-publication path.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from agency.publication.models import Publication, PublicationVersion, Variant
 from agency.publication.repository import insert_built
 from agency.publication.schemas import PublicationCreate
 from agency.publication.service import PublicationService
-from agency.publication.states import Delivery, Status, check_move, policy_for
+from agency.publication.states import Delivery, NoApproval, Status, check_move, policy_for
 
 if TYPE_CHECKING:
     from agency.kernel.runtime import Runtime
@@ -71,9 +71,11 @@ class BulkScheduler:
     async def create_scheduled(self, brand: Brand, planned: Sequence[Planned]) -> list[uuid.UUID]:
         """Create and schedule each publication, as ``create`` then ``schedule_variants``
         would; their ids, in order. Raises :class:`PlannedRefused` (per-publication path)."""
-        target = policy_for(brand.approval_policy).on_submit()
-        if target != Status.APPROVED or any(p.data.recurrence for p in planned):
+        # Only the ``none`` policy approves on submit without asking anyone.
+        autonomous = policy_for(brand.approval_policy).name == NoApproval.name
+        if not autonomous or any(p.data.recurrence for p in planned):
             return await self._one_by_one(brand, planned)
+        target = Status.APPROVED
         check_move(Status.DRAFT, target, "submitted")
         check_move(target, Status.SCHEDULED, "scheduled")
         built = [self._build(brand, item) for item in planned]

@@ -54,7 +54,9 @@ from agency.publication.states import (
     CANCELABLE,
     DELETABLE,
     EDITABLE,
+    REVIEWED,
     Delivery,
+    Review,
     Status,
     check_move,
     policy_for,
@@ -163,8 +165,9 @@ class PublicationService:
             return publication
         publication.updated_at = utcnow()
         variants = await self.variants.of_publication(publication.id)
-        if content_changed and publication.status in (Status.APPROVED, Status.SCHEDULED):
-            target = policy_for(brand.approval_policy).on_edit(Status(publication.status))
+        if content_changed and publication.status in REVIEWED:
+            policy = policy_for(brand.approval_policy)
+            target = await policy.on_edit(self._review(publication, variants))
             if target in (Status.APPROVED, Status.SCHEDULED):
                 await self._require_publishable(publication, variants)
                 for variant in variants:
@@ -193,12 +196,25 @@ class PublicationService:
     async def submit(self, publication_id: uuid.UUID) -> Publication:
         publication = await self.repo.get_for_update(publication_id)
         brand = await self._brand(publication.brand_id)
-        target = policy_for(brand.approval_policy).on_submit()
-        check_move(publication.status, target, "submitted")
         variants = await self.variants.of_publication(publication.id, lock=True)
-        await self._require_publishable(publication, variants)
-        await self._enter(publication, variants, target, "submitted")
+        await self._submit(publication, brand, variants)
         return publication
+
+    async def _submit(
+        self, publication: Publication, brand: Brand, variants: list[Variant]
+    ) -> None:
+        """To the brand's approval policy: in review (its steps start) or approved at once."""
+        if publication.status not in (Status.DRAFT, Status.IN_REVIEW):
+            raise Conflict(
+                f"A publication that is {publication.status.replace('_', ' ')} cannot be "
+                "submitted.",
+                status=publication.status,
+            )
+        await self._require_publishable(publication, variants)
+        target = await policy_for(brand.approval_policy).on_submit(
+            self._review(publication, variants)
+        )
+        await self._enter(publication, variants, target, "submitted")
 
     async def schedule(
         self, publication_id: uuid.UUID, data: ScheduleIn, if_match: str | None
@@ -381,14 +397,14 @@ class PublicationService:
         variants: list[Variant],
         times: dict[uuid.UUID, datetime],
     ) -> Publication:
-        if publication.status in (Status.DRAFT,):
-            target = policy_for(brand.approval_policy).on_submit()
-            check_move(publication.status, target, "submitted")
-            await self._require_publishable(publication, variants)
-            await self._enter(publication, variants, target, "submitted")
+        if publication.status == Status.DRAFT:
+            await self._submit(publication, brand, variants)
         if publication.status == Status.IN_REVIEW:
-            # Scheduled once approved: the time is kept, nothing goes out before.
+            # Scheduled once approved: the times are kept (on the calendar, not claimed: the
+            # variants stay pending), nothing goes out before.
             publication.scheduled_at = min(times.values())
+            for variant in variants:
+                variant.due_at = times[variant.id]
             self._version(publication, "time_set", {"scheduled_at": [None, "set"]}, variants)
             return publication
         check_move(publication.status, Status.SCHEDULED, "scheduled")
@@ -451,7 +467,8 @@ class PublicationService:
     ) -> None:
         for variant in variants:
             variant.status = Delivery.PENDING
-            variant.due_at = None
+            if target != Status.IN_REVIEW:  # waiting for approval keeps its time
+                variant.due_at = None
             variant.lease_until = None
             variant.held_at = None
             if target not in (Status.APPROVED, Status.SCHEDULED):
@@ -499,6 +516,9 @@ class PublicationService:
         if brand.archived_at is not None and not allow_archived:
             raise InvalidInput("This brand is archived; restore it to publish for it.")
         return brand
+
+    def _review(self, publication: Publication, variants: Sequence[Variant]) -> Review:
+        return Review(self.session, self.subject, self.runtime, publication, variants)
 
     def _version(
         self,

@@ -5,17 +5,28 @@ channel), because networks succeed and fail independently. Once scheduled, the
 publication's status is the summary of its variants'.
 
 Approvals plug in through :class:`ApprovalPolicy`: the state machine asks the brand's
-policy where a submitted publication goes and where an edit sends an approved one. Until
-the approvals issue lands every brand has the ``none`` policy: approved on submit, and an
-edit keeps the approval (re-approved by the editor).
+policy where a submitted publication goes and where a content edit sends one in review,
+approved or scheduled. ``none`` (autonomous brands) approves on submit and keeps the
+approval through an edit (re-approved by the editor); the approval engine
+(``agency.approval``, installed by the app assembly with :func:`register_policy`) routes
+the publication through its brand's steps.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from agency.kernel.errors import Conflict
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from agency.kernel.runtime import Runtime
+    from agency.kernel.tenancy import Subject
+    from agency.publication.models import Publication, Variant
 
 
 class Status(StrEnum):
@@ -46,6 +57,8 @@ class Delivery(StrEnum):
 
 EDITABLE = frozenset({Status.DRAFT, Status.IN_REVIEW, Status.APPROVED, Status.SCHEDULED})
 DELETABLE = frozenset({Status.DRAFT, Status.IN_REVIEW, Status.APPROVED, Status.CANCELED})
+# Where a content edit asks the approval policy what becomes of the publication.
+REVIEWED = frozenset({Status.IN_REVIEW, Status.APPROVED, Status.SCHEDULED})
 CANCELABLE = frozenset({Status.DRAFT, Status.IN_REVIEW, Status.APPROVED, Status.SCHEDULED})
 FINISHED = frozenset(
     {Delivery.PUBLISHED, Delivery.FAILED, Delivery.MISSED, Delivery.CANCELED, Delivery.UNKNOWN}
@@ -78,14 +91,27 @@ def check_move(current: str, target: Status, what: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Review:
+    """What a policy is asked about: the publication (locked) and its variants, as they
+    are now, in the caller's transaction."""
+
+    session: AsyncSession
+    subject: Subject
+    runtime: Runtime
+    publication: Publication
+    variants: Sequence[Variant]
+
+
 class ApprovalPolicy(Protocol):
     name: str
 
-    def on_submit(self) -> Status:
+    async def on_submit(self, review: Review) -> Status:
         """Where a submitted draft goes: ``in_review`` or straight to ``approved``."""
 
-    def on_edit(self, current: Status) -> Status:
-        """Where an edit sends a publication that is approved or scheduled."""
+    async def on_edit(self, review: Review) -> Status:
+        """Where a content edit sends a publication that is in review, approved or scheduled
+        (its status is still the one before the edit)."""
 
 
 class NoApproval:
@@ -93,14 +119,19 @@ class NoApproval:
 
     name = "none"
 
-    def on_submit(self) -> Status:
+    async def on_submit(self, review: Review) -> Status:
         return Status.APPROVED
 
-    def on_edit(self, current: Status) -> Status:
-        return current
+    async def on_edit(self, review: Review) -> Status:
+        return Status(review.publication.status)
 
 
 POLICIES: dict[str, ApprovalPolicy] = {"none": NoApproval()}
+
+
+def register_policy(policy: ApprovalPolicy) -> None:
+    """Make ``policy`` available to brands whose ``approval_policy`` names it."""
+    POLICIES[policy.name] = policy
 
 
 def policy_for(name: str) -> ApprovalPolicy:

@@ -35,6 +35,9 @@ class EventType(StrEnum):
     CHANNEL_NEEDS_RECONNECT = "channel.needs_reconnect"
     CRISIS_STARTED = "crisis.started"
     CRISIS_ENDED = "crisis.ended"
+    APPROVAL_REQUESTED = "approval.requested"
+    APPROVAL_DECIDED = "approval.decided"
+    APPROVAL_OVERDUE = "approval.overdue"
 
 
 EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in EventType)

@@ -1,2 +1,0 @@
-"""What reports read beyond the networks: the client's results, costs, press coverage, and
-reports saved with their commentary."""
