@@ -51,6 +51,9 @@ ID_PARAMS = {
     "media_id": "media",
     "client_member_id": "client_member",
     "login_provider_id": "login_provider",
+    "cost_id": "cost",
+    "coverage_id": "press_coverage",
+    "saved_report_id": "saved_report",
     "crisis_id": "crisis",
     "mail_id": "mail",
     "policy_id": "approval_policy",
@@ -108,6 +111,20 @@ BODIES: dict[tuple[str, str], Any] = {
         "issuer": "https://idp.example.com",
     },
     ("PATCH", "/login-providers/{login_provider_id}"): {"name": "Renamed"},
+    ("POST", "/brands/{brand_id}/campaign-results"): {
+        "rows": [{"campaign": "matrix", "day": "2027-03-01", "visits": 1}]
+    },
+    ("POST", "/brands/{brand_id}/costs"): {"day": "2027-03-01", "kind": "paid", "amount": "1"},
+    ("POST", "/brands/{brand_id}/press-coverage"): {
+        "outlet": "Matrix",
+        "published_on": "2027-03-01",
+        "tone": "neutral",
+    },
+    ("POST", "/brands/{brand_id}/press-coverage/import"): {
+        "rows": [{"outlet": "Matrix", "published_on": "2027-03-01", "tone": "neutral"}]
+    },
+    ("POST", "/brands/{brand_id}/saved-reports"): {"start": "2027-03-01", "end": "2027-03-31"},
+    ("PATCH", "/saved-reports/{saved_report_id}"): {"worked": "Renamed"},
     ("POST", "/brands/{brand_id}/crisis"): {"reason": "Matrix"},
     ("POST", "/brands/{brand_id}/crisis/end"): {"reason": "Matrix"},
     ("POST", "/brands/{brand_id}/held-publications/release"): {
@@ -208,10 +225,32 @@ async def _objects_of(
         f"/brands/{brand.json()['id']}/crisis", json={"reason": "B crisis"}, headers=tenant.headers
     )
     assert crisis.status_code == 201, crisis.text
+    b_brand = brand.json()["id"]
+    cost = await client.post(
+        f"/brands/{b_brand}/costs",
+        json={"day": "2027-03-01", "kind": "paid", "amount": "12.50"},
+        headers=tenant.headers,
+    )
+    assert cost.status_code == 201, cost.text
+    coverage = await client.post(
+        f"/brands/{b_brand}/press-coverage",
+        json={"outlet": "B Gazette", "published_on": "2027-03-01", "tone": "neutral"},
+        headers=tenant.headers,
+    )
+    assert coverage.status_code == 201, coverage.text
+    saved = await client.post(
+        f"/brands/{b_brand}/saved-reports",
+        json={"start": "2027-03-01", "end": "2027-03-31", "shared": True},
+        headers=tenant.headers,
+    )
+    assert saved.status_code == 201, saved.text
     # Its invitation is the e-mail the matrix reaches for.
     mails = (await client.get("/mail/messages", headers=tenant.headers)).json()["items"]
     return {
         "crisis": crisis.json()["id"],
+        "cost": cost.json()["id"],
+        "press_coverage": coverage.json()["id"],
+        "saved_report": saved.json()["id"],
         **channel_objects,
         "brand": brand.json()["id"],
         "publication": publication.json()["id"],

@@ -121,6 +121,7 @@ def test_the_limits_are_documented(limited_app: Litestar) -> None:
     assert "429" not in schema["paths"]["/health"]["get"]["responses"]
 
 
+@pytest.mark.production_password_cost
 async def test_password_hashing_leaves_the_event_loop_free(
     client: httpx.AsyncClient, tenant_a: Tenant
 ) -> None:

@@ -383,3 +383,24 @@ async def test_client_members_read_their_brands_report_in_their_line(
         f"/brands/{maison.brand_id}/report", params=MARCH, headers=bearer(token)
     )
     assert denied.status_code in (403, 404), denied.text
+
+
+async def test_publishing_regularity_counts_the_queue_slots_kept(
+    client: httpx.AsyncClient, maison: Maison
+) -> None:
+    """Instagram posts on Wednesdays at 09:00 in Paris: the two March posts keep two of the
+    five Wednesday slots; X has no slots, so no regularity."""
+    slots = await client.put(
+        f"/channels/{maison.ig}/queue-slots",
+        json={"slots": [{"weekday": 2, "local_time": "09:00"}]},
+        headers=maison.tenant.headers,
+    )
+    assert slots.status_code == 200, slots.text
+    body = await report(client, maison)
+    channels = {c["channel_id"]: c for n in body["networks"] for c in n["channels"]}
+    instagram = channels[maison.ig]["publishing"]
+    assert (instagram["slots_planned"], instagram["slots_kept"]) == (5, 2)
+    assert instagram["regularity"] == pytest.approx(0.4)
+    assert channels[maison.x]["publishing"]["slots_planned"] == 0
+    assert channels[maison.x]["publishing"]["regularity"] is None
+    assert body["publishing"]["slots_kept"] == 2

@@ -218,12 +218,16 @@ async def known_ids(live_server: LiveServer, runtime: Runtime, tenant_a: Tenant)
                 },
             },
         )
+        saved = await create(
+            f"/brands/{brand_id}/saved-reports", json={"start": "2027-03-01", "end": "2027-03-31"}
+        )
         crisis = await create(f"/brands/{brand_id}/crisis", json={"reason": "Fuzzed"})
         ended = await http.post(f"/brands/{brand_id}/crisis/end", json={"reason": "Over"})
         assert ended.status_code == 200, ended.text
         return {
             "brand_id": brand_id,
             "crisis_id": crisis["id"],
+            "saved_report_id": saved["id"],
             "login_provider_id": provider["id"],
             "channel_id": objects["channel"],
             "connection_id": objects["connection"],

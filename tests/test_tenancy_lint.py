@@ -5,9 +5,13 @@ SQL is built and run in repositories.
   ``filter_by(agency_id=...)``, anywhere but the tenancy helper.
 - SQL outside a repository module (``repository.py``, the system scope ``kernel/system.py``,
   the helpers ``kernel/tenancy.py`` and ``kernel/repository.py``): a statement built with
-  SQLAlchemy's ``select``/``update``/``delete``/``insert``/``text``/``exists``, an ``.in_()``
-  or ``.filter_by()``, or a statement run (``.execute``/``.scalar``/``.scalars``). Controllers
-  import no repository module. Each exception below names its reason; stale ones fail.
+  SQLAlchemy's ``select``/``update``/``delete``/``insert``/``text``/``exists`` (imported by
+  name, or through the module: ``sa.select``) or the tenancy helper's
+  ``scoped_select``/``scoped_update``/``scoped_delete``; a statement refined
+  (``.where()``, ``.with_for_update()``, ``.returning()``), an ``.in_()`` or
+  ``.filter_by()``; or SQL run (``.execute``/``.scalar``/``.scalars``, and a session's
+  ``.get``/``.stream``/``.stream_scalars``). Controllers import no repository module. Each
+  exception below names its reason; stale ones fail.
 """
 
 from __future__ import annotations
@@ -98,7 +102,12 @@ def test_the_lint_catches_in_and_filter_by(tmp_path: Path) -> None:
 BUILDERS = frozenset(
     {"select", "update", "delete", "insert", "text", "exists", "union", "union_all"}
 )
-RUNNERS = frozenset({"execute", "scalar", "scalars", "in_", "filter_by"})
+TENANT_BUILDERS = frozenset({"scoped_select", "scoped_update", "scoped_delete"})
+RUNNERS = frozenset(
+    {"execute", "scalar", "scalars", "in_", "filter_by", "where", "with_for_update", "returning"}
+)
+# Run SQL when called on a session (``session.get(Model, id)``), not on anything else.
+SESSION_RUNNERS = frozenset({"get", "stream", "stream_scalars"})
 REPOSITORY_MODULES = {
     SRC / "kernel" / name for name in ("system.py", "tenancy.py", "repository.py")
 }
@@ -112,11 +121,6 @@ OUTSIDE_REPOSITORIES_ALLOWED: dict[str, str] = {
     "helper",
     # TODO(idempotency and authentication move, issue 10): their owner moves the SQL.
     "kernel/idempotency.py": "idempotency keys read and written where the request settles",
-    # TODO(publication/calendar split, issue 10): their owner moves the SQL.
-    "publication/claiming.py": "the scheduler's claim of due publications",
-    "publication/composing.py": "media of the variants",
-    "calendar/tasks.py": "the scheduler's claim of series",
-    "calendar/endpoints.py": "imports CalendarFilter from the calendar repository",
 }
 
 
@@ -125,16 +129,35 @@ def sql_outside_repositories(path: Path) -> list[str]:
     builders = {
         alias.asname or alias.name
         for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy")
+        if isinstance(node, ast.ImportFrom)
         for alias in node.names
-        if alias.name in BUILDERS
+        if ((node.module or "").startswith("sqlalchemy") and alias.name in BUILDERS)
+        or (node.module == "agency.kernel.tenancy" and alias.name in TENANT_BUILDERS)
+    }
+    modules = {  # import sqlalchemy as sa: sa.select(...)
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+        if alias.name.startswith("sqlalchemy")
     }
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             func = node.func
-            if (isinstance(func, ast.Name) and func.id in builders) or (
-                isinstance(func, ast.Attribute) and func.attr in RUNNERS
+            if (
+                (isinstance(func, ast.Name) and func.id in builders)
+                or (isinstance(func, ast.Attribute) and func.attr in RUNNERS)
+                or (
+                    isinstance(func, ast.Attribute)
+                    and func.attr in BUILDERS
+                    and _dotted(func.value) in modules
+                )
+                or (
+                    isinstance(func, ast.Attribute)
+                    and func.attr in SESSION_RUNNERS
+                    and _dotted(func.value).split(".")[-1] == "session"
+                )
             ):
                 found.append(f"{path.relative_to(SRC)}:{node.lineno}")
         if (
@@ -144,6 +167,16 @@ def sql_outside_repositories(path: Path) -> list[str]:
         ):
             found.append(f"{path.relative_to(SRC)}:{node.lineno}")
     return found
+
+
+def _dotted(node: ast.AST) -> str:
+    """``a.b.c`` for a chain of names and attributes, else ``""``."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        inner = _dotted(node.value)
+        return f"{inner}.{node.attr}" if inner else ""
+    return ""
 
 
 def _outside_repositories() -> dict[str, list[str]]:
@@ -182,6 +215,28 @@ def test_the_lint_catches_sql_outside_repositories() -> None:
             "sample_for_lint.py:2",
             "sample_for_lint.py:3",
             "sample_for_lint.py:3",
+        ]
+    finally:
+        sample.unlink()
+
+
+def test_the_lint_catches_statements_built_or_run_any_other_way() -> None:
+    sample = SRC / "sample_for_lint.py"
+    try:
+        sample.write_text(
+            "import sqlalchemy as sa\n"
+            "from agency.kernel.tenancy import scoped_select\n"
+            "a = sa.select(Brand.id)\n"
+            "b = scoped_select(Brand, subject)\n"
+            "c = repo.listing().where(Brand.name == name)\n"
+            "d = stmt.with_for_update()\n"
+            "e = await self.session.get(Brand, brand_id)\n"
+            "f = await session.stream_scalars(stmt)\n"
+            "g = settings.get('name')\n"  # not a session: fine
+            "h = request.stream()\n"  # not a session: fine
+        )
+        assert sql_outside_repositories(sample) == [
+            f"sample_for_lint.py:{line}" for line in (3, 4, 5, 6, 7, 8)
         ]
     finally:
         sample.unlink()

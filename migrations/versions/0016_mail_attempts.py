@@ -29,9 +29,7 @@ def upgrade() -> None:
         "ix_mail_messages_next_attempt_at", "mail_messages", ["next_attempt_at"], unique=False
     )
     # Messages queued before this version: due now, the scheduler sends them.
-    op.execute(
-        "UPDATE mail_messages SET next_attempt_at = created_at WHERE status = 'pending'"
-    )
+    op.execute("UPDATE mail_messages SET next_attempt_at = created_at WHERE status = 'pending'")
 
 
 def downgrade() -> None:

@@ -24,10 +24,14 @@ from agency.member.models import Invitation, Membership, User
 from agency.publication.models import Attempt, Publication, PublicationVersion, QueueSlot, Variant
 from agency.reporting.models import (
     BrandDay,
+    CampaignResult,
     ChannelDay,
     ChannelMetric,
+    Cost,
     MetricSnapshot,
     PostMetric,
+    PressCoverage,
+    SavedReport,
 )
 from agency.tenant.models import Agency
 from agency.webhook.models import WebhookDelivery, WebhookEvent, WebhookSubscription
@@ -46,12 +50,14 @@ __all__ = [
     "Brand",
     "BrandDay",
     "CalendarFeed",
+    "CampaignResult",
     "Channel",
     "ChannelDay",
     "ChannelMetric",
     "ClientMember",
     "ConnectLink",
     "Connection",
+    "Cost",
     "Credential",
     "Crisis",
     "CrisisEvent",
@@ -66,10 +72,12 @@ __all__ = [
     "OAuthApp",
     "PeriodicJob",
     "PostMetric",
+    "PressCoverage",
     "Publication",
     "PublicationSeries",
     "PublicationVersion",
     "QueueSlot",
+    "SavedReport",
     "SignInLink",
     "User",
     "Variant",

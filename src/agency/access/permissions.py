@@ -31,6 +31,9 @@ class Permission(StrEnum):
     CRISIS_MANAGE = "crisis:manage"
     COMMENTS_MODERATE = "comments:moderate"
     REPORTS_READ = "reports:read"
+    # Entering what reports read beyond the networks (costs, press coverage, the client's
+    # results) and saving a report with its commentary.
+    REPORTS_WRITE = "reports:write"
     REPORTS_MANAGE = "reports:manage"
     WEBHOOKS_MANAGE = "webhooks:manage"
 
@@ -45,6 +48,7 @@ _CM = _READ | {
     Permission.MEMBERS_READ,
     Permission.PUBLICATIONS_WRITE,
     Permission.COMMENTS_MODERATE,
+    Permission.REPORTS_WRITE,
 }
 _MANAGER = _CM | {
     Permission.BRANDS_WRITE,

@@ -18,8 +18,8 @@ from agency.brand.schemas import ReportingLine
 from agency.calendar.csvfile import COLUMNS, MAX_ROWS
 from agency.calendar.importing import ImportService
 from agency.calendar.queue import QueueService
-from agency.calendar.repository import CalendarFilter
 from agency.calendar.schemas import (
+    CalendarFilter,
     CalendarOut,
     FeedCreate,
     FeedCreated,

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agency.audit.repository import AuditRepository
 from agency.brand.models import Brand
 from agency.brand.repository import BrandRepository
-from agency.calendar.repository import CalendarRepository, SlotRepository
+from agency.calendar.repository import CalendarRepository
 from agency.calendar.rhythm import Mark, Post, Rhythm, analyse
 from agency.calendar.schemas import (
     BurstOut,
@@ -84,7 +84,7 @@ class QueueService:
         if errors:
             raise InvalidInput("Some queue slots are not valid; nothing was changed.", errors)
         ordered = sorted(seen)
-        await SlotRepository(self.session, self.subject).replace(channel_id, ordered)
+        await self.slots.replace(channel_id, ordered)
         AuditRepository(self.session, self.subject).record(
             "queue_slots.replaced",
             "channel",

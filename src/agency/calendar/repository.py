@@ -4,34 +4,25 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_
+from sqlalchemy import Select, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.brand.models import Brand
 from agency.calendar.models import CalendarFeed, PublicationSeries
+from agency.calendar.schemas import CalendarFilter
 from agency.channel.models import Channel
 from agency.kernel.repository import TenantRepository
-from agency.kernel.tenancy import Subject, scoped_delete, scoped_select
+from agency.kernel.system import SystemRepository
+from agency.kernel.tenancy import Subject, scoped_select
 from agency.media.models import MediaAsset
-from agency.publication.models import Publication, QueueSlot, Variant
+from agency.publication.models import Publication, Variant
 from agency.publication.states import Delivery, Status
 
 # Posts that are (or will be) on the channel: what a rhythm is made of.
 ON_CHANNEL = (Delivery.SCHEDULED, Delivery.PUBLISHING, Delivery.PUBLISHED, Delivery.UNKNOWN)
-
-
-@dataclass(frozen=True)
-class CalendarFilter:
-    brand_ids: Sequence[uuid.UUID] = ()
-    channel_ids: Sequence[uuid.UUID] = ()
-    networks: Sequence[str] = ()
-    statuses: Sequence[str] = ()
-    reporting_line: str | None = None
-    campaign: str | None = None
 
 
 ENTRY_COLUMNS = (
@@ -145,28 +136,6 @@ class CalendarRepository:
         return (await self.session.execute(stmt)).all()
 
 
-class SlotRepository(TenantRepository[QueueSlot]):
-    model = QueueSlot
-    noun = "queue slot"
-
-    async def replace(self, channel_id: uuid.UUID, slots: Sequence[tuple[int, str]]) -> None:
-        # A statement, not ORM deletes: the unit of work would insert before deleting and
-        # trip the unique index on a slot that is kept.
-        await self.session.execute(
-            scoped_delete(QueueSlot, self.subject).where(QueueSlot.channel_id == channel_id)
-        )
-        self.session.add_all(
-            QueueSlot(
-                agency_id=self.subject.agency_id,
-                channel_id=channel_id,
-                weekday=weekday,
-                local_time=local_time,
-            )
-            for weekday, local_time in slots
-        )
-        await self.flush()
-
-
 class SeriesRepository(TenantRepository[PublicationSeries]):
     model = PublicationSeries
     noun = "series"
@@ -199,6 +168,33 @@ class SeriesRepository(TenantRepository[PublicationSeries]):
             .order_by(Publication.scheduled_at)
         )
         return [r[0] for r in (await self.session.execute(stmt)).all() if r[0] is not None]
+
+
+class SeriesSweepRepository(SystemRepository):
+    """Series of every agency whose next occurrence fell due (the scheduler's claim, ``FOR
+    UPDATE SKIP LOCKED``: two schedulers never take the same series)."""
+
+    async def claim_due(
+        self, now: datetime, until: datetime, limit: int
+    ) -> Sequence[tuple[uuid.UUID, uuid.UUID]]:
+        """``(series_id, agency_id)`` of up to ``limit`` series due at ``now``, by due time;
+        each is not due again before ``until`` (a lost message is sent again then)."""
+        stmt = (
+            select(PublicationSeries.id, PublicationSeries.agency_id)
+            .where(PublicationSeries.refill_at <= now)
+            .order_by(PublicationSeries.refill_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        rows = [(row[0], row[1]) for row in (await self.session.execute(stmt)).all()]
+        if rows:
+            await self.session.execute(
+                update(PublicationSeries)
+                .where(PublicationSeries.id.in_([series_id for series_id, _ in rows]))
+                .values(refill_at=until)
+                .execution_options(synchronize_session=False)
+            )
+        return rows
 
 
 class FeedRepository(TenantRepository[CalendarFeed]):

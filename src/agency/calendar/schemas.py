@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -10,6 +12,19 @@ import msgspec
 from agency.calendar.models import CalendarFeed, PublicationSeries
 from agency.kernel.schemas import Input, Output
 from agency.publication.states import Delivery, Status
+
+
+@dataclass(frozen=True)
+class CalendarFilter:
+    """What a calendar read keeps (every list empty: no filter on it)."""
+
+    brand_ids: Sequence[uuid.UUID] = ()
+    channel_ids: Sequence[uuid.UUID] = ()
+    networks: Sequence[str] = ()
+    statuses: Sequence[str] = ()
+    reporting_line: str | None = None
+    campaign: str | None = None
+
 
 # -- queue slots ----------------------------------------------------------------------------
 

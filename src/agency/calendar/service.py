@@ -18,8 +18,8 @@ from agency.brand.models import Brand
 from agency.brand.repository import BrandRepository
 from agency.calendar import ics
 from agency.calendar.models import CalendarFeed
-from agency.calendar.repository import CalendarFilter, CalendarRepository, FeedRepository
-from agency.calendar.schemas import CalendarEntry
+from agency.calendar.repository import CalendarRepository, FeedRepository
+from agency.calendar.schemas import CalendarEntry, CalendarFilter
 from agency.calendar.wallclock import instant_range, local_iso
 from agency.kernel.db import new_id, utcnow
 from agency.kernel.errors import NotFound

@@ -5,11 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.access.permissions import ALL_PERMISSIONS
-from agency.calendar.models import PublicationSeries
+from agency.calendar.repository import SeriesSweepRepository
 from agency.calendar.series import SeriesService
 from agency.kernel.jobs import enqueue, job
 from agency.kernel.runtime import Runtime
@@ -25,21 +24,7 @@ BATCH = 500
 @claimer("publication_series")
 async def claim_series(session: AsyncSession, runtime: Runtime, now: datetime) -> int:
     """Series whose next occurrence fell due: each gets a job that materializes the next."""
-    stmt = (
-        select(PublicationSeries.id, PublicationSeries.agency_id)
-        .where(PublicationSeries.refill_at <= now)
-        .order_by(PublicationSeries.refill_at)
-        .limit(BATCH)
-        .with_for_update(skip_locked=True)
-    )
-    rows = (await session.execute(stmt)).all()
-    if rows:
-        await session.execute(
-            update(PublicationSeries)
-            .where(PublicationSeries.id.in_([r.id for r in rows]))
-            .values(refill_at=now + LEASE)
-            .execution_options(synchronize_session=False)
-        )
+    rows = await SeriesSweepRepository(session).claim_due(now, now + LEASE, BATCH)
     for series_id, agency_id in rows:
         enqueue(REFILL_JOB, str(agency_id), str(series_id))
     return len(rows)

@@ -20,8 +20,8 @@ from agency.channel.models import Channel
 from agency.channel.repository import ChannelRepository
 from agency.connector.base import Media
 from agency.kernel.errors import Conflict, InvalidInput
-from agency.kernel.tenancy import Subject, scoped_select
-from agency.media.models import MediaAsset
+from agency.kernel.tenancy import Subject
+from agency.media.repository import MediaRepository
 from agency.media.service import describe_for_validation
 from agency.publication.charter import charter_problems
 from agency.publication.content import content_hash, problems_of
@@ -211,8 +211,7 @@ class VariantComposer:
         if not media_ids:
             return []
         ids = [uuid.UUID(m) for m in media_ids]
-        stmt = scoped_select(MediaAsset, self.subject).where(MediaAsset.id.in_(ids))
-        found = {m.id: m for m in (await self.session.execute(stmt)).scalars()}
+        found = await MediaRepository(self.session, self.subject).many(ids)
         errors = []
         for index, media_id in enumerate(ids):
             asset = found.get(media_id)

@@ -5,13 +5,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, Text, and_, cast, func, insert, inspect, or_
+from sqlalchemy import Select, Text, and_, cast, func, insert, inspect, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from agency.brand.models import Brand
 from agency.kernel.errors import NotFound
 from agency.kernel.repository import TenantRepository
-from agency.kernel.tenancy import scoped_select, scoped_update
+from agency.kernel.system import SystemRepository
+from agency.kernel.tenancy import scoped_delete, scoped_select, scoped_update
 from agency.publication.models import Attempt, Publication, PublicationVersion, QueueSlot, Variant
 from agency.publication.states import Delivery
 
@@ -251,6 +253,9 @@ class VersionRepository(TenantRepository[PublicationVersion]):
 
 
 class QueueSlotRepository(TenantRepository[QueueSlot]):
+    """A channel's weekly queue slots: "add to queue" places by them, the calendar edits
+    them and measures a channel's rhythm against them."""
+
     model = QueueSlot
     noun = "queue slot"
 
@@ -261,6 +266,112 @@ class QueueSlotRepository(TenantRepository[QueueSlot]):
             .order_by(QueueSlot.weekday, QueueSlot.local_time)
         )
         return list((await self.session.execute(stmt)).scalars().all())
+
+    async def of_channels(self, channel_ids: Sequence[uuid.UUID]) -> list[QueueSlot]:
+        if not channel_ids:
+            return []
+        stmt = self.select().where(QueueSlot.channel_id.in_(channel_ids))
+        return list((await self.session.execute(stmt)).scalars().all())
+
+    async def replace(self, channel_id: uuid.UUID, slots: Sequence[tuple[int, str]]) -> None:
+        """The channel's slots become ``slots`` (weekday, local "HH:MM")."""
+        # A statement, not ORM deletes: the unit of work would insert before deleting and
+        # trip the unique index on a slot that is kept.
+        await self.session.execute(
+            scoped_delete(QueueSlot, self.subject).where(QueueSlot.channel_id == channel_id)
+        )
+        self.session.add_all(
+            QueueSlot(
+                agency_id=self.subject.agency_id,
+                channel_id=channel_id,
+                weekday=weekday,
+                local_time=local_time,
+            )
+            for weekday, local_time in slots
+        )
+        await self.flush()
+
+
+class PublishingSweepRepository(SystemRepository):
+    """Variants of every agency as the scheduler claims them (``FOR UPDATE SKIP LOCKED``: two
+    schedulers never take the same row), in a session bound to the system."""
+
+    async def due(self, now: datetime, limit: int) -> Sequence[Any]:
+        """``(id, agency_id, status, due_at, attempt_count, publish_grace_minutes)`` of
+        variants to publish (scheduled and due) or to reconcile (unknown, checked again at
+        ``not_before``), not leased, not held; locked, by due time."""
+        stmt = (
+            select(
+                Variant.id,
+                Variant.agency_id,
+                Variant.status,
+                Variant.due_at,
+                Variant.attempt_count,
+                Brand.publish_grace_minutes,
+            )
+            .join(Brand, Brand.id == Variant.brand_id)
+            .where(
+                or_(
+                    and_(Variant.status == Delivery.SCHEDULED, Variant.due_at <= now),
+                    and_(Variant.status == Delivery.UNKNOWN, Variant.not_before.is_not(None)),
+                ),
+                or_(Variant.not_before.is_(None), Variant.not_before <= now),
+                or_(Variant.lease_until.is_(None), Variant.lease_until < now),
+                Variant.held_at.is_(None),
+            )
+            .order_by(Variant.due_at)
+            .limit(limit)
+            .with_for_update(of=Variant, skip_locked=True)
+        )
+        return (await self.session.execute(stmt)).all()
+
+    async def lease(self, variant_ids: Sequence[uuid.UUID], until: datetime) -> None:
+        if not variant_ids:
+            return
+        await self.session.execute(
+            update(Variant)
+            .where(Variant.id.in_(variant_ids))
+            .values(lease_until=until)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def miss(self, variant_id: uuid.UUID, now: datetime, message: str) -> None:
+        """The variant is ``missed``: its time passed while nothing could publish it."""
+        await self.session.execute(
+            update(Variant)
+            .where(Variant.id == variant_id)
+            .values(status=Delivery.MISSED, finished_at=now, lease_until=None, last_error=message)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def stale_calls(self, now: datetime, limit: int) -> Sequence[Any]:
+        """``(id, agency_id)`` of variants still publishing after their lease (their worker
+        died during the call); locked."""
+        stmt = (
+            select(Variant.id, Variant.agency_id)
+            .where(Variant.status == Delivery.PUBLISHING, Variant.lease_until < now)
+            .with_for_update(skip_locked=True)
+            .limit(limit)
+        )
+        return (await self.session.execute(stmt)).all()
+
+    async def outcome_unknown(
+        self, variant_ids: Sequence[uuid.UUID], now: datetime, attempt: str, variant: str
+    ) -> None:
+        """The variants' pending attempts end ``unknown`` (``attempt`` says why), and the
+        variants become ``unknown``, to reconcile from ``now`` (``variant`` says why)."""
+        await self.session.execute(
+            update(Attempt)
+            .where(Attempt.variant_id.in_(variant_ids), Attempt.outcome == "pending")
+            .values(outcome="unknown", finished_at=now, message=attempt)
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.execute(
+            update(Variant)
+            .where(Variant.id.in_(variant_ids))
+            .values(status=Delivery.UNKNOWN, not_before=now, lease_until=None, last_error=variant)
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def insert_built(session: AsyncSession, objects: Sequence[Any]) -> None:

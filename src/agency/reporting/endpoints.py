@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, get
@@ -12,8 +12,10 @@ from litestar.params import FromPath, QueryParameter
 
 from agency.access.permissions import Permission
 from agency.brand.schemas import ReportingLine
+from agency.kernel.db import utcnow
 from agency.kernel.deps import provide_service
-from agency.reporting.schemas import BrandReport
+from agency.reporting.entries.endpoints import ROUTES as ENTRY_ROUTES
+from agency.reporting.schemas import AgencyReport, BrandReport
 from agency.reporting.service import ReportService, both_ends
 
 # A period checked by the service answers 422 naming what is wrong with it.
@@ -59,4 +61,25 @@ class BrandReportController(Controller):
         return await reports.brand_report(brand_id, *both_ends(start, end), line)
 
 
-ROUTES: list[Any] = [BrandReportController]
+@get(
+    "/reports",
+    opt=READ,
+    tags=["Reports"],
+    summary="Every brand of the agency consolidated, for a period (agency staff)",
+    dependencies={"reports": provide_service(ReportService)},
+)
+async def get_agency_report(
+    reports: NamedDependency[ReportService],
+    start: Start = None,
+    end: End = None,
+) -> AgencyReport:
+    """Each brand's figures from its rollups (its own local days), the totals and the
+    period before; without a period, the last full month (UTC). Client members: 403."""
+    if start is None and end is None:
+        today = utcnow().date()
+        end = today.replace(day=1) - timedelta(days=1)
+        start = end.replace(day=1)
+    return await reports.agency_report(*both_ends(start, end))
+
+
+ROUTES: list[Any] = [BrandReportController, get_agency_report, *ENTRY_ROUTES]

@@ -16,12 +16,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, PrimaryKeyConstraint, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    ForeignKey,
+    Index,
+    Numeric,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from agency.kernel.db import Base, TimestampMixin
+from agency.kernel.db import Base, IdMixin, TimestampMixin
 from agency.kernel.tenancy import TenantMixin
 
 # The common measures of a post, in the order reports show them.
@@ -178,3 +189,99 @@ class BrandDay(_Rollup, TenantMixin, Base):
 
     brand_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
     day: Mapped[date] = mapped_column(Date)
+
+
+# -- what the reporting lines add: the client's results, costs, press coverage ---------------
+
+
+class CampaignResult(IdMixin, TenantMixin, TimestampMixin, Base):
+    """A campaign's results on one day, as the client measured them (their site, their
+    shop): imported by CSV or through the API, one row per brand, campaign and day."""
+
+    __tablename__ = "report_campaign_results"
+    __tenant_indexes__ = (
+        Index(
+            "uq_report_campaign_results_day",
+            "agency_id",
+            "brand_id",
+            "campaign",
+            "day",
+            unique=True,
+        ),
+        Index("ix_report_campaign_results_brand_day", "agency_id", "brand_id", "day"),
+    )
+
+    brand_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
+    campaign: Mapped[str] = mapped_column(String(100))
+    day: Mapped[date] = mapped_column(Date)
+    visits: Mapped[int | None] = mapped_column(BigInteger)
+    leads: Mapped[int | None] = mapped_column(BigInteger)
+    sales: Mapped[int | None] = mapped_column(BigInteger)
+    revenue: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+class Cost(IdMixin, TenantMixin, TimestampMixin, Base):
+    """Money spent for a brand on a day: production or paid promotion, for a campaign or
+    the brand as a whole (the denominator of ROI and ROA)."""
+
+    __tablename__ = "report_costs"
+    __tenant_indexes__ = (Index("ix_report_costs_brand_day", "agency_id", "brand_id", "day"),)
+
+    brand_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
+    campaign: Mapped[str | None] = mapped_column(String(100))
+    day: Mapped[date] = mapped_column(Date)
+    # production | paid | other
+    kind: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    note: Mapped[str | None] = mapped_column(String(500))
+    created_by: Mapped[uuid.UUID | None]
+
+
+class PressCoverage(IdMixin, TenantMixin, TimestampMixin, Base):
+    """One piece of press coverage (*retombée presse*) or influencer mention of the brand."""
+
+    __tablename__ = "press_coverage"
+    __tenant_indexes__ = (
+        Index("ix_press_coverage_brand_day", "agency_id", "brand_id", "published_on"),
+    )
+
+    brand_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
+    # press | influencer
+    kind: Mapped[str] = mapped_column(String(20))
+    outlet: Mapped[str] = mapped_column(String(200))
+    published_on: Mapped[date] = mapped_column(Date)
+    url: Mapped[str | None] = mapped_column(String(2000))
+    title: Mapped[str | None] = mapped_column(String(300))
+    audience: Mapped[int | None] = mapped_column(BigInteger)
+    # positive | neutral | negative
+    tone: Mapped[str] = mapped_column(String(10))
+    note: Mapped[str | None] = mapped_column(String(1000))
+    created_by: Mapped[uuid.UUID | None]
+
+
+class SavedReport(IdMixin, TenantMixin, TimestampMixin, Base):
+    """A report kept as it was: its figures never change; the community manager's
+    commentary (what worked, what we correct) and RONI argument sit next to them."""
+
+    __tablename__ = "saved_reports"
+    __tenant_indexes__ = (
+        Index("ix_saved_reports_brand_period", "agency_id", "brand_id", "period_start"),
+    )
+
+    brand_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    line: Mapped[str] = mapped_column(String(30))
+    # The BrandReport as it was read, exactly (msgspec's JSON of it).
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON)
+    worked: Mapped[str] = mapped_column(Text, default="")
+    corrections: Mapped[str] = mapped_column(Text, default="")
+    roni: Mapped[str] = mapped_column(Text, default="")
+    # Shown to the brand's client members (those who may read reports).
+    shared: Mapped[bool] = mapped_column(default=False)
+    created_by: Mapped[uuid.UUID | None]
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}

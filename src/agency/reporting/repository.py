@@ -17,12 +17,12 @@ from sqlalchemy import ColumnElement, case, exists, func, or_, select, text, upd
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agency.brand.models import Brand
+from agency.brand.models import Brand, Crisis
 from agency.channel.models import Channel
 from agency.kernel.repository import TenantRepository
 from agency.kernel.system import SystemRepository
 from agency.kernel.tenancy import Subject, scoped_select
-from agency.publication.models import Attempt, Publication, QueueSlot, Variant
+from agency.publication.models import Attempt, Publication, Variant
 from agency.publication.states import Delivery
 from agency.reporting.kpis import SUMMED
 from agency.reporting.models import (
@@ -272,6 +272,20 @@ class PostMetricRepository(TenantRepository[PostMetric]):
         )
         return (await self.session.execute(stmt)).all()
 
+    async def utm_campaigns(self, brand_id: uuid.UUID, start: date, end: date) -> Sequence[Any]:
+        """``(utm_campaign, posts, link clicks)`` of the period's posts whose links carried
+        a UTM campaign."""
+        stmt = (
+            self._of_period(brand_id, start, end)
+            .with_only_columns(
+                PostMetric.utm_campaign, func.count(), func.sum(PostMetric.link_clicks)
+            )
+            .where(PostMetric.utm_campaign.is_not(None))
+            .group_by(PostMetric.utm_campaign)
+            .order_by(PostMetric.utm_campaign)
+        )
+        return (await self.session.execute(stmt)).all()
+
     def _of_period(self, brand_id: uuid.UUID, start: date, end: date) -> Any:
         return self.select().where(
             PostMetric.brand_id == brand_id, PostMetric.day >= start, PostMetric.day <= end
@@ -367,6 +381,28 @@ class ReportRepository:
         )
         return (await self.session.execute(stmt)).all()
 
+    async def brand_periods(self, previous_start: date, start: date, end: date) -> Sequence[Any]:
+        """Per brand of the agency and per period (``current``) from ``previous_start`` to
+        ``end``: brand_id, current, posts, then the sums of ROLLUP_SUMS (brand rollups)."""
+        current = (BrandDay.day >= start).label("current")
+        stmt = (
+            scoped_select(BrandDay, self.subject)
+            .with_only_columns(
+                BrandDay.brand_id,
+                current,
+                func.sum(BrandDay.posts),
+                *[func.sum(getattr(BrandDay, name)) for name in ROLLUP_SUMS],
+            )
+            .where(BrandDay.day >= previous_start, BrandDay.day <= end)
+            .group_by(BrandDay.brand_id, current)
+        )
+        return (await self.session.execute(stmt)).all()
+
+    async def brand_names(self) -> dict[uuid.UUID, str]:
+        """Every brand of the agency (archived too: their history is the agency's)."""
+        stmt = scoped_select(Brand, self.subject).with_only_columns(Brand.id, Brand.name)
+        return {row[0]: row[1] for row in (await self.session.execute(stmt)).all()}
+
     async def followers_on(
         self, channel_ids: Sequence[uuid.UUID], day: date
     ) -> dict[uuid.UUID, int]:
@@ -407,6 +443,20 @@ class ReportRepository:
         )
         return (await self.session.execute(stmt)).all()
 
+    async def crises(self, brand_id: uuid.UUID, start: datetime, end: datetime) -> Sequence[Any]:
+        """``(started_at, reason)`` of the brand's crises that overlap ``start``-``end``."""
+        stmt = (
+            scoped_select(Crisis, self.subject)
+            .with_only_columns(Crisis.started_at, Crisis.reason)
+            .where(
+                Crisis.brand_id == brand_id,
+                Crisis.started_at < end,
+                or_(Crisis.ended_at.is_(None), Crisis.ended_at >= start),
+            )
+            .order_by(Crisis.started_at)
+        )
+        return (await self.session.execute(stmt)).all()
+
     async def zones(self, brand_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
         """Each brand's time zone."""
         if not brand_ids:
@@ -417,17 +467,6 @@ class ReportRepository:
             .where(Brand.id.in_(set(brand_ids)))
         )
         return {row[0]: row[1] for row in (await self.session.execute(stmt)).all()}
-
-    async def slots(self, channel_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
-        """``(channel_id, weekday, local_time)`` of the channels' queue slots."""
-        if not channel_ids:
-            return []
-        stmt = (
-            scoped_select(QueueSlot, self.subject)
-            .with_only_columns(QueueSlot.channel_id, QueueSlot.weekday, QueueSlot.local_time)
-            .where(QueueSlot.channel_id.in_(channel_ids))
-        )
-        return (await self.session.execute(stmt)).all()
 
 
 class MetricSweepRepository(SystemRepository):

@@ -23,13 +23,18 @@ from agency.brand.schemas import ReportingLine
 from agency.channel.models import Channel
 from agency.client.repository import ClientMemberRepository
 from agency.kernel.db import utcnow
-from agency.kernel.errors import InvalidInput
+from agency.kernel.errors import Forbidden, InvalidInput
 from agency.kernel.tenancy import Subject
+from agency.publication.repository import QueueSlotRepository
 from agency.reporting import kpis
 from agency.reporting.kpis import ENGAGEMENT_BASIS, Sums
+from agency.reporting.lines import LineReader, Read
 from agency.reporting.models import PostMetric
 from agency.reporting.repository import ROLLUP_SUMS, PostMetricRepository, ReportRepository
 from agency.reporting.schemas import (
+    AgencyFiguresOut,
+    AgencyReport,
+    BrandLine,
     BrandReport,
     CampaignBreakdown,
     ChannelBreakdown,
@@ -144,6 +149,29 @@ class ReportService:
             )
         current = kpis.total(current_sums.values())
         before = kpis.total(previous_sums.values())
+        compared = _compared(current, before)
+        network_rows = [
+            self._network(network, items, current_sums, previous_sums)
+            for network, items in sorted(networks.items())
+        ]
+        campaigns = await self._campaigns(brand.id, period)
+        gaps = [
+            GapOut(channel_id=channel_id, day=day, reason=reason)
+            for channel_id, day, reason in await self.reads.gaps(brand.id, period.start, period.end)
+        ]
+        lines = await LineReader(self.session, self.subject).sections(
+            Read(
+                brand_id=brand.id,
+                timezone=brand.timezone,
+                start=period.start,
+                end=period.end,
+                current=compared["current"],
+                change=compared["change"],
+                networks=network_rows,
+                campaigns=campaigns,
+                gaps=gaps,
+            )
+        )
         return BrandReport(
             brand_id=brand.id,
             brand_name=brand.name,
@@ -153,21 +181,61 @@ class ReportService:
             period=period.out(),
             previous_period=previous.out(),
             generated_at=utcnow(),
-            **_compared(current, before),
+            **compared,
             publishing=RegularityOut.of(publishing),
-            networks=[
-                self._network(network, items, current_sums, previous_sums)
-                for network, items in sorted(networks.items())
-            ],
-            campaigns=await self._campaigns(brand.id, period),
+            networks=network_rows,
+            campaigns=campaigns,
             best_posts=await self._ranked(brand.id, period, best=True),
             worst_posts=await self._ranked(brand.id, period, best=False),
-            gaps=[
-                GapOut(channel_id=channel_id, day=day, reason=reason)
-                for channel_id, day, reason in await self.reads.gaps(
-                    brand.id, period.start, period.end
+            gaps=gaps,
+            lines=lines,
+        )
+
+    async def agency_report(self, start: date, end: date) -> AgencyReport:
+        """Every brand of the agency, from the brand rollups, for days ``start`` to ``end``
+        (each brand's own local days), next to the period before. Agency staff only."""
+        if self.subject.kind == "client":
+            raise Forbidden("The agency's consolidated report is for the agency's staff.")
+        period = check_period(start, end)
+        previous = period.previous()
+        names = await self.reads.brand_names()
+        found: dict[tuple[uuid.UUID, bool], Sums] = {}
+        for brand_id, is_current, posts, *sums in await self.reads.brand_periods(
+            previous.start, period.start, period.end
+        ):
+            values = dict(zip(ROLLUP_SUMS, sums, strict=True))
+            change = values.pop("followers_change")
+            found[(brand_id, bool(is_current))] = Sums(
+                posts=int(posts or 0),
+                values={k: _int(v) for k, v in values.items()},
+                followers_change=_int(change),
+            )
+        brands = []
+        for brand_id in sorted({key[0] for key in found}, key=lambda b: (names.get(b, ""), b)):
+            brands.append(
+                BrandLine(
+                    brand_id=brand_id,
+                    brand_name=names.get(brand_id, ""),
+                    current=_agency_figures(found.get((brand_id, True), Sums())),
+                    previous=_agency_figures(found.get((brand_id, False), Sums())),
                 )
-            ],
+            )
+        now = kpis.total(v for (_, current), v in found.items() if current)
+        before = kpis.total(v for (_, current), v in found.items() if not current)
+        current_out, previous_out = _agency_figures(now), _agency_figures(before)
+        return AgencyReport(
+            start=period.start,
+            end=period.end,
+            previous_start=previous.start,
+            previous_end=previous.end,
+            generated_at=utcnow(),
+            current=current_out,
+            previous=previous_out,
+            change={
+                name: kpis.change(getattr(current_out, name), getattr(previous_out, name))
+                for name in AgencyFiguresOut.__struct_fields__
+            },
+            brands=brands,
         )
 
     async def last_full_month(self, brand_id: uuid.UUID) -> tuple[date, date]:
@@ -207,8 +275,8 @@ class ReportService:
             change = values.pop("followers_change")
             target[channel_id] = Sums(
                 posts=int(posts or 0),
-                values={k: None if v is None else int(v) for k, v in values.items()},
-                followers_change=None if change is None else int(change),
+                values={k: _int(v) for k, v in values.items()},
+                followers_change=_int(change),
                 gap_days=int(gap_days or 0),
             )
         ids = [c.id for c in channels]
@@ -262,8 +330,9 @@ class ReportService:
         ):
             times.setdefault(channel_id, []).append(published_at)
         slots: dict[uuid.UUID, list[tuple[int, str]]] = {c.id: [] for c in channels}
-        for channel_id, weekday, local_time in await self.reads.slots([c.id for c in channels]):
-            slots[channel_id].append((weekday, local_time))
+        slot_rows = QueueSlotRepository(self.session, self.subject)
+        for slot in await slot_rows.of_channels([c.id for c in channels]):
+            slots[slot.channel_id].append((slot.weekday, slot.local_time))
         occurrences = {
             c.id: kpis.slot_times(slots[c.id], period.start, period.end, zone) for c in channels
         }
@@ -290,15 +359,15 @@ class ReportService:
         for campaign, posts, *sums in await self.posts.campaigns(
             brand_id, period.start, period.end
         ):
-            values = dict(zip(kpis.SUMMED, sums, strict=True))
+            values = {k: _int(v) for k, v in zip(kpis.SUMMED, sums, strict=True)}
             found.append(
                 CampaignBreakdown(
                     campaign=campaign,
                     posts=int(posts),
-                    impressions=_int(values["impressions"]),
-                    reach=_int(values["reach"]),
-                    interactions=_int(values["interactions"]),
-                    link_clicks=_int(values["link_clicks"]),
+                    impressions=values["impressions"],
+                    reach=values["reach"],
+                    interactions=values["interactions"],
+                    link_clicks=values["link_clicks"],
                     engagement_rate_reach=kpis.ratio(values["reach_interactions"], values["reach"]),
                 )
             )
@@ -307,6 +376,20 @@ class ReportService:
 
 def _int(value: object) -> int | None:
     return None if value is None else int(value)  # type: ignore[call-overload]
+
+
+def _agency_figures(sums: Sums) -> AgencyFiguresOut:
+    figures = kpis.figures(sums)
+    return AgencyFiguresOut(
+        posts=figures.posts,
+        impressions=figures.impressions,
+        reach=figures.reach,
+        interactions=figures.interactions,
+        engagement_rate_reach=figures.engagement_rate_reach,
+        link_clicks=figures.link_clicks,
+        video_views=figures.video_views,
+        audience_growth=figures.audience_growth,
+    )
 
 
 def _compared(now: Sums, before: Sums) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Approvals: policies per brand, rounds of a publication's exact version through their
 steps, the people asked, their decisions, and comments on a version.
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-03 08:00:00
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 from agency.kernel.rls import disable_tenant_rls, enable_tenant_rls, tenant_columns
 
-revision: str = "0018"
-down_revision: str | None = "0017"
+revision: str = "0019"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,2 @@
+"""What reports read beyond the networks: the client's results, costs, press coverage, and
+reports saved with their commentary."""
