@@ -22,6 +22,7 @@ from agency.auth.authentication import (
     provide_db_session,
     provide_subject,
 )
+from agency.auth.cookies import CSRF_HEADER
 from agency.auth.endpoints import (
     ApiTokenController,
     AuthController,
@@ -56,6 +57,8 @@ from agency.kernel.ratelimit import (
     rate_limit_middleware,
     rate_limit_store,
 )
+from agency.kernel.request_id import HEADER as REQUEST_ID_HEADER
+from agency.kernel.request_id import RequestIdMiddleware, echo_request_id
 from agency.kernel.runtime import Runtime
 from agency.kernel.serving import HeaderSizeLimit
 from agency.kernel.strict_bodies import refuse_loose_bodies
@@ -128,30 +131,16 @@ def create_app(
             "invite_client": Provide(provide_client_inviter, sync_to_thread=False),
         },
         middleware=[
+            RequestIdMiddleware(),
             HeaderSizeLimit(settings.server.max_header_bytes),
             *rate_limit_middleware(settings),
             transaction_middleware,
         ],
         stores={STORE_NAME: rate_limit_store(settings)},
         before_request=_before_request,
+        before_send=[echo_request_id],
         exception_handlers={**EXCEPTION_HANDLERS, IdempotentReplay: handle_replay},
-        cors_config=(
-            CORSConfig(
-                allow_origins=settings.server.cors_origins,
-                allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key"],
-                expose_headers=[
-                    "ETag",
-                    "Idempotent-Replayed",
-                    "Retry-After",
-                    "RateLimit-Limit",
-                    "RateLimit-Remaining",
-                    "RateLimit-Reset",
-                ],
-                allow_credentials=False,
-            )
-            if settings.server.cors_origins
-            else None
-        ),
+        cors_config=cors_config(settings),
         openapi_config=openapi_config(settings),
         plugins=[StrictStructSchemaPlugin()],
         request_max_body_size=settings.server.max_body_bytes,
@@ -166,6 +155,48 @@ def create_app(
     logging.getLogger("agency").setLevel(logging.INFO)
     guard_http_logs()
     return app
+
+
+# What a frontend on another origin may send, beyond CORS' safe list, and read in answers.
+CORS_REQUEST_HEADERS = [
+    "Accept-Language",
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "If-Match",
+    "If-None-Match",
+    CSRF_HEADER,
+    REQUEST_ID_HEADER,
+    # W3C Trace Context, so a frontend's trace continues into the API.
+    "traceparent",
+    "tracestate",
+]
+CORS_RESPONSE_HEADERS = [
+    "Content-Disposition",
+    "Content-Language",
+    "ETag",
+    "Idempotent-Replayed",
+    "Location",
+    "Retry-After",
+    "RateLimit-Limit",
+    "RateLimit-Policy",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    REQUEST_ID_HEADER,
+]
+
+
+def cors_config(settings: Settings) -> CORSConfig | None:
+    """The frontend's origins may call with credentials (the session cookie, with its CSRF
+    header): they are listed one by one, never ``*``."""
+    if not settings.server.cors_origins:
+        return None
+    return CORSConfig(
+        allow_origins=settings.server.cors_origins,
+        allow_headers=CORS_REQUEST_HEADERS,
+        expose_headers=CORS_RESPONSE_HEADERS,
+        allow_credentials=True,
+    )
 
 
 async def _before_request(request: Request[Any, Any, Any]) -> None:
