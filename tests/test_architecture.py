@@ -55,6 +55,7 @@ DOMAINS = frozenset(
         "media",
         "member",
         "publication",
+        "report_mail",
         "reporting",
         "tenant",
         "webhook",

@@ -57,6 +57,8 @@ ID_PARAMS = {
     "crisis_id": "crisis",
     "mail_id": "mail",
     "policy_id": "approval_policy",
+    "report_schedule_id": "report_schedule",
+    "report_run_id": "report_run",
 }
 # Path parameters of public routes that are not ids: a capability token, a network name.
 # The matrix sends a value that names nothing; the route must still answer 4xx, leak nothing.
@@ -125,6 +127,13 @@ BODIES: dict[tuple[str, str], Any] = {
     },
     ("POST", "/brands/{brand_id}/saved-reports"): {"start": "2027-03-01", "end": "2027-03-31"},
     ("PATCH", "/saved-reports/{saved_report_id}"): {"worked": "Renamed"},
+    ("POST", "/brands/{brand_id}/report-schedules"): {"name": "Matrix", "rule": "FREQ=WEEKLY"},
+    ("PATCH", "/report-schedules/{report_schedule_id}"): {"name": "Renamed"},
+    ("POST", "/report-schedules/{report_schedule_id}/send"): {},
+    ("POST", "/report-schedules/{report_schedule_id}/addresses/confirmation"): {
+        "email": "matrix@client.example"
+    },
+    ("PATCH", "/agency/report-branding"): {"accent_color": "#112233"},
     ("POST", "/brands/{brand_id}/crisis"): {"reason": "Matrix"},
     ("POST", "/brands/{brand_id}/crisis/end"): {"reason": "Matrix"},
     ("POST", "/brands/{brand_id}/held-publications/release"): {
@@ -246,6 +255,20 @@ async def _objects_of(
     assert saved.status_code == 201, saved.text
     # Its invitation is the e-mail the matrix reaches for.
     mails = (await client.get("/mail/messages", headers=tenant.headers)).json()["items"]
+    schedule = await client.post(
+        f"/brands/{brand.json()['id']}/report-schedules",
+        json={
+            "name": "B weekly",
+            "rule": "FREQ=WEEKLY",
+            "recipients": {"addresses": [{"email": f"board@{tenant.slug}-client.example"}]},
+        },
+        headers=tenant.headers,
+    )
+    assert schedule.status_code == 201, schedule.text
+    run = await client.post(
+        f"/report-schedules/{schedule.json()['id']}/send", json={}, headers=tenant.headers
+    )
+    assert run.status_code == 202, run.text
     return {
         "crisis": crisis.json()["id"],
         "cost": cost.json()["id"],
@@ -260,6 +283,8 @@ async def _objects_of(
         "login_provider": provider.json()["id"],
         "mail": mails[0]["id"],
         "approval_policy": policy.json()["id"],
+        "report_schedule": schedule.json()["id"],
+        "report_run": run.json()["id"],
         "member": member["id"],
         "invitation": invitation.json()["id"],
         "api_token": token.json()["id"],
@@ -451,6 +476,10 @@ async def test_public_routes_are_the_expected_few(app: Litestar) -> None:
         ("POST", "/connect/{token}"),
         ("GET", "/feeds/{token}/calendar.ics"),
         ("GET", "/media/{media_id}/signed"),
+        ("GET", "/report-mail/unsubscribe/{token}"),
+        ("POST", "/report-mail/unsubscribe/{token}"),
+        ("GET", "/report-mail/confirm/{token}"),
+        ("POST", "/report-mail/confirm/{token}"),
     }
 
 

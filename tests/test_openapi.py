@@ -36,6 +36,8 @@ PUBLIC = {
     "/connect/{token}",
     "/feeds/{token}/calendar.ics",
     "/media/{media_id}/signed",
+    "/report-mail/unsubscribe/{token}",
+    "/report-mail/confirm/{token}",
 }
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 PROBLEM = "application/problem+json"

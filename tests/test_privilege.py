@@ -279,8 +279,12 @@ POWER_ROUTES: dict[str, set[tuple[str, str]]] = {
         ("PATCH", "/approval-policies/{policy_id}"),
         ("DELETE", "/approval-policies/{policy_id}"),
     },
-    # Removing a client's place gives no one anything.
-    "-": {("DELETE", "/client-members/{client_member_id}")},
+    # Removing a client's place, or the look and sender name of the agency's report
+    # e-mails, gives no one anything.
+    "-": {
+        ("DELETE", "/client-members/{client_member_id}"),
+        ("PATCH", "/agency/report-branding"),
+    },
 }
 _POWER = {"agency:manage", "members:manage", "ownership:manage", "tokens:manage"}
 

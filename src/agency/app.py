@@ -74,6 +74,7 @@ from agency.mail.endpoints import ROUTES as MAIL_ROUTES
 from agency.media.endpoints import ROUTES as MEDIA_ROUTES
 from agency.member.endpoints import InvitationController, MemberController
 from agency.publication.endpoints import ROUTES as PUBLICATION_ROUTES
+from agency.report_mail.endpoints import ROUTES as REPORT_MAIL_ROUTES
 from agency.reporting.endpoints import ROUTES as REPORTING_ROUTES
 from agency.tenant.endpoints import AgencyController
 from agency.webhook.endpoints import ROUTES as WEBHOOK_ROUTES
@@ -109,6 +110,7 @@ API_CONTROLLERS: list[Any] = [
     *REPORTING_ROUTES,
     *MAIL_ROUTES,
     *APPROVAL_ROUTES,
+    *REPORT_MAIL_ROUTES,
 ]
 
 

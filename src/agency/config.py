@@ -374,6 +374,36 @@ class MailSettings(BaseSettings):
     )
 
 
+class ReportMailSettings(BaseSettings):
+    """Report e-mails: how long a run waits for its data, its lease, who may send as whom."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENCY_REPORT_MAIL__", extra="ignore")
+
+    recheck_minutes: float = Field(
+        default=30.0,
+        description="A run whose metrics are still being collected looks again this often.",
+    )
+    max_wait_hours: float = Field(
+        default=24.0,
+        description="Past this wait for late metrics the report is sent with what is in "
+        "(the days not measured are shown as such).",
+    )
+    lease_seconds: float = Field(
+        default=300.0, description="A claimed run is not claimed again for this long."
+    )
+    max_attempts: int = Field(
+        default=3, description="Attempts to render a run (an error each time) before it fails."
+    )
+    confirmation_ttl_hours: int = Field(
+        default=168, description="Lifetime of the link that confirms an address."
+    )
+    sender_domains: Annotated[list[str], NoDecode, BeforeValidator(comma_separated)] = Field(
+        default_factory=list,
+        description="Domains an agency may send its reports from (its own `sender_address`); "
+        "the domain of AGENCY_MAIL__SENDER is always allowed.",
+    )
+
+
 class Settings:
     """All settings groups, read once per process (tests build their own)."""
 
@@ -393,6 +423,7 @@ class Settings:
         mail: MailSettings | None = None,
         outbound: OutboundSettings | None = None,
         rate_limits: RateLimitSettings | None = None,
+        report_mail: ReportMailSettings | None = None,
         app_tenant_filter: bool = True,
     ) -> None:
         self.database = database or read(DatabaseSettings)
@@ -409,6 +440,7 @@ class Settings:
         self.rate_limits = rate_limits or read(RateLimitSettings)
         self.mail = mail or read(MailSettings)
         self.outbound = outbound or read(OutboundSettings)
+        self.report_mail = report_mail or read(ReportMailSettings)
         # Tests switch the app-level tenant filter off to prove RLS holds on its own.
         self.app_tenant_filter = app_tenant_filter
 

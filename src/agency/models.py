@@ -22,6 +22,14 @@ from agency.mail.models import MailMessage
 from agency.media.models import MediaAsset
 from agency.member.models import Invitation, Membership, User
 from agency.publication.models import Attempt, Publication, PublicationVersion, QueueSlot, Variant
+from agency.report_mail.models import (
+    ReportBranding,
+    ReportDelivery,
+    ReportOptOut,
+    ReportRun,
+    ReportSchedule,
+    ScheduleAddress,
+)
 from agency.reporting.models import (
     BrandDay,
     CampaignResult,
@@ -77,7 +85,13 @@ __all__ = [
     "PublicationSeries",
     "PublicationVersion",
     "QueueSlot",
+    "ReportBranding",
+    "ReportDelivery",
+    "ReportOptOut",
+    "ReportRun",
+    "ReportSchedule",
     "SavedReport",
+    "ScheduleAddress",
     "SignInLink",
     "User",
     "Variant",

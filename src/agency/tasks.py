@@ -7,6 +7,7 @@ from agency.mail import tasks as mail_tasks
 from agency.maintenance import tasks as maintenance_tasks
 from agency.media import tasks as media_tasks
 from agency.publication import tasks as publication_tasks
+from agency.report_mail import tasks as report_mail_tasks
 from agency.reporting import tasks as reporting_tasks
 from agency.webhook import tasks as webhook_tasks
 
@@ -18,6 +19,7 @@ __all__ = [
     "maintenance_tasks",
     "media_tasks",
     "publication_tasks",
+    "report_mail_tasks",
     "reporting_tasks",
     "webhook_tasks",
 ]

@@ -51,6 +51,9 @@ class SmtpHandler:
     answers: list[str] = field(default_factory=list)
     hold: threading.Event = field(default_factory=threading.Event)
     holding: threading.Event = field(default_factory=threading.Event)
+    # Recipients whose RCPT TO is left unanswered while ``hold`` is clear (before DATA).
+    hold_at_rcpt: set[str] = field(default_factory=set)
+    holding_rcpt: threading.Event = field(default_factory=threading.Event)
     data_commands: int = 0
 
     def reset(self) -> None:
@@ -58,14 +61,19 @@ class SmtpHandler:
             self.received.clear()
             self.answers.clear()
             self.data_commands = 0
+            self.hold_at_rcpt.clear()
         self.hold.set()
         self.holding.clear()
+        self.holding_rcpt.clear()
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
         if address.endswith("@refused.example"):
             return "550 5.1.1 No such user here"
+        if address in self.hold_at_rcpt and not self.hold.is_set():
+            self.holding_rcpt.set()
+            await asyncio.to_thread(self.hold.wait, 120)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

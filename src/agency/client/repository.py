@@ -26,3 +26,12 @@ class ClientMemberRepository(TenantRepository[ClientMember]):
     async def on_brand_by_email(self, brand_id: uuid.UUID, email: str) -> ClientMember | None:
         stmt = self.of_brand(brand_id).where(ClientMember.email == email)
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def on_lines(self, brand_id: uuid.UUID, lines: Sequence[str]) -> Sequence[ClientMember]:
+        """The brand's client members on these reporting lines (disabled ones too)."""
+        stmt = (
+            self.of_brand(brand_id)
+            .where(ClientMember.reporting_line.in_(list(lines)))
+            .order_by(ClientMember.email)
+        )
+        return (await self.session.execute(stmt)).scalars().all()

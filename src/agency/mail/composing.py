@@ -51,8 +51,6 @@ def compose(
     message["To"] = recipient
     message["Subject"] = subject
     message["Message-ID"] = message_id
-    for name, value in (headers or {}).items():
-        message[name] = value
     message.set_content(text)
     if html is not None:
         message.add_alternative(html, subtype="html")
@@ -74,4 +72,7 @@ def compose(
             subtype=attachment.subtype,
             filename=attachment.filename,
         )
+    # Last: turning the message multipart moves its Content-* headers into the first part.
+    for name, value in (headers or {}).items():
+        message[name] = value
     return message

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 from email.message import EmailMessage
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,7 @@ async def queue_message(
     send it once the transaction commits, as :func:`queue_mail` does."""
     text = message.get_body(("plain",))
     mail = MailMessage(
-        recipient=str(message["To"]),
+        recipient=parseaddr(str(message["To"]))[1],
         template=template,
         locale=locale,
         subject=str(message["Subject"])[:300],

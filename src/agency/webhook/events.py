@@ -33,6 +33,8 @@ class EventType(StrEnum):
     PUBLICATION_MISSED = "publication.missed"
     PUBLICATION_CANCELED = "publication.canceled"
     CHANNEL_NEEDS_RECONNECT = "channel.needs_reconnect"
+    REPORT_SENT = "report.sent"
+    REPORT_FAILED = "report.failed"
     CRISIS_STARTED = "crisis.started"
     CRISIS_ENDED = "crisis.ended"
     APPROVAL_REQUESTED = "approval.requested"

@@ -1,0 +1,360 @@
+"""Report e-mails end to end through a real SMTP server (aiosmtpd) and a real worker: the
+message taken apart (MIME parts, inline charts, the PDF opened, headers, each recipient's
+language), exactly one run per schedule and period, preview, send now, confirmation and
+one-click unsubscribe, and the bad inputs."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from PIL import Image
+
+from agency.kernel.runtime import Runtime
+from agency.kernel.scheduling import tick
+from tests.conftest import Tenant, count_rows
+from tests.helpers import add_client_member, assert_problem
+from tests.support.report_mail import (
+    create_schedule,
+    execute,
+    make_due,
+    parts,
+    pdf_text,
+    report_worker,
+    rows,
+    send_now,
+    settled_run,
+    unsubscribe_url,
+)
+from tests.support.smtp import SmtpServer
+from tests.test_reporting import Maison, maison, make_brand  # noqa: F401 - the fixture
+
+MARCH = {"period_start": "2027-03-01", "period_end": "2027-03-31"}
+RECEIVE = ["calendar:read", "reports:receive"]
+
+
+@pytest.fixture
+async def scene(client: httpx.AsyncClient, runtime: Runtime, tenant_a: Tenant) -> Maison:
+    """The reporting tests' worked example: Maison, Instagram and X, March 2027."""
+    brand_id = await make_brand(client, tenant_a, reporting_line="marketing")
+    found = Maison(runtime, tenant_a, brand_id)
+    await found.setup()
+    return found
+
+
+@pytest.fixture
+async def worker(runtime: Runtime) -> AsyncIterator[None]:
+    with report_worker(runtime):
+        yield
+
+
+async def people(client: httpx.AsyncClient, scene: Maison) -> None:
+    """The client's people on the Maison brand: who should get the marketing report."""
+    t, b = scene.tenant, scene.brand_id
+    await add_client_member(
+        client, t, b, "claire@maison.example", RECEIVE, name="Claire Dupont", invite=False
+    )
+    await add_client_member(
+        client, t, b, "john@maison.example", RECEIVE, name="John Smith", locale="en", invite=False
+    )
+    # Same line, without reports:receive; and another line: neither receives it.
+    await add_client_member(client, t, b, "nope@maison.example", name="No Permission", invite=False)
+    await add_client_member(
+        client,
+        t,
+        b,
+        "rp@maison.example",
+        RECEIVE,
+        name="Rita Press",
+        reporting_line="press_relations",
+        invite=False,
+    )
+
+
+async def test_a_report_goes_out_once_in_each_recipients_language(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    scene: Maison,
+    smtp_on: SmtpServer,
+    worker: None,
+) -> None:
+    await people(client, scene)
+    schedule = await create_schedule(
+        client,
+        scene.tenant,
+        scene.brand_id,
+        period="last_month",
+        recipients={"client_lines": ["marketing"]},
+    )
+    run = await send_now(client, scene.tenant, schedule["id"], **MARCH)
+    done = await settled_run(client, scene.tenant, run["id"])
+    assert done["status"] == "sent", done
+    assert {(d["email"], d["locale"], d["status"]) for d in done["deliveries"]} == {
+        ("claire@maison.example", "fr", "sent"),
+        ("john@maison.example", "en", "sent"),
+    }
+    [fr] = [r.message for r in smtp_on.handler.to("claire@maison.example")]
+    [en] = [r.message for r in smtp_on.handler.to("john@maison.example")]
+    assert smtp_on.handler.to("nope@maison.example", timeout=0.2) == []
+    assert smtp_on.handler.to("rp@maison.example", timeout=0.2) == []
+
+    assert fr["Subject"] == "Rapport Maison : 1\u201331 mars 2027"
+    assert en["Subject"] == "Maison report: Mar 1 \u2013 31, 2027"
+    assert (fr["Content-Language"], en["Content-Language"]) == ("fr", "en")
+    assert fr["From"] == "Alpha <no-reply@agence-durand.example>"
+    assert fr["To"] == "Claire Dupont <claire@maison.example>"
+    assert fr["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert unsubscribe_url(fr) != unsubscribe_url(en)
+    assert parts(fr) == [
+        "0:multipart/mixed",
+        "1:multipart/alternative",
+        "2:text/plain",
+        "2:multipart/related",
+        "3:text/html",
+        "3:image/png",
+        "3:image/png",
+        "1:application/pdf",
+    ]
+    html = fr.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    text = fr.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    for image in (p for p in fr.walk() if p.get_content_type() == "image/png"):
+        cid = image["Content-ID"].strip("<>")
+        assert f'src="cid:{cid}"' in html
+        picture = Image.open(io.BytesIO(image.get_payload(decode=True)))
+        assert picture.format == "PNG" and picture.width == 1200
+    # The marketing line's figures, in French: 410 interactions, engagement 5,00 %.
+    assert "Bonjour Claire Dupont," in text and "Interactions : 410" not in text
+    assert "- Interactions: 410 (+925,0\u00a0%)" in text
+    assert "5,00\u00a0%" in html and "Spring opening" in html
+    assert "Clics sur les liens: n.d." in text  # not available, never 0
+    assert unsubscribe_url(fr) in text and unsubscribe_url(fr) in html
+    assert "Hello John Smith," in en.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+    fr_pdf, en_pdf = pdf_text(fr), pdf_text(en)
+    assert "Rapport de Maison" in fr_pdf and "Portée" in fr_pdf and "Spring opening" in fr_pdf
+    assert "Maison report" in en_pdf and "Reach" in en_pdf and "Portée" not in en_pdf
+    assert "14\u00a0400" in fr_pdf or "14 400" in fr_pdf
+    assert "14,400" in en_pdf
+
+    # Sent once: the run's e-mails are in the mail log, sent, one attempt each.
+    mails = await rows(runtime, "SELECT status, attempts, template FROM mail_messages")
+    assert sorted((m["status"], m["attempts"], m["template"]) for m in mails) == [
+        ("sent", 1, "report"),
+        ("sent", 1, "report"),
+    ]
+
+
+async def test_preview_shows_the_email_and_who_gets_it_without_sending(
+    client: httpx.AsyncClient, runtime: Runtime, scene: Maison, smtp_on: SmtpServer
+) -> None:
+    await people(client, scene)
+    schedule = await create_schedule(
+        client, scene.tenant, scene.brand_id, recipients={"client_lines": ["marketing"]}
+    )
+    before = await count_rows(runtime, "mail_messages")
+    preview = await client.get(
+        f"/report-schedules/{schedule['id']}/preview",
+        params={"locale": "en", **MARCH},
+        headers=scene.tenant.headers,
+    )
+    assert preview.status_code == 200, preview.text
+    body = preview.json()
+    assert body["subject"] == "Maison report: Mar 1 \u2013 31, 2027"
+    assert "Hello John Smith," in body["text"] and "Spring opening" in body["html"]
+    kinds = [p["content_type"] for p in body["parts"]]
+    assert kinds == ["text/plain", "text/html", "image/png", "image/png", "application/pdf"]
+    assert all(p["size"] > 500 for p in body["parts"][2:])
+    why = {r["email"]: r["excluded"] for r in body["recipients"]}
+    assert why == {
+        "claire@maison.example": None,
+        "john@maison.example": None,
+        "nope@maison.example": "lacks the reports:receive permission on this brand",
+    }
+    assert await count_rows(runtime, "mail_messages") == before
+    assert await count_rows(runtime, "report_runs") == 0
+
+
+async def test_bad_schedules_are_refused_naming_the_field(
+    client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    brand = await make_brand(client, tenant_a)
+    url = f"/brands/{brand}/report-schedules"
+
+    async def refused(status: int, words: str, **body: Any) -> dict[str, Any]:
+        response = await client.post(
+            url, json={"name": "R", "rule": "FREQ=WEEKLY", **body}, headers=tenant_a.headers
+        )
+        assert_problem(response, status, words)
+        found: dict[str, Any] = response.json()
+        return found
+
+    never = await refused(422, "never fires", rule="FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30")
+    assert never["errors"][0]["field"] == "rule"
+    await refused(422, "never fires", rule="FREQ=DAILY;UNTIL=20200101T000000Z")
+    await refused(422, "at most daily", rule="FREQ=MINUTELY")
+    bad = await refused(422, "cannot be expanded", rule="FREQ=WEEKLY;BYDAY=XX")
+    assert bad["errors"][0]["field"] == "rule"
+    await refused(400, "", period="last_year")
+    await refused(400, "", recipients={"addresses": [{"email": "not an address"}]})
+    twice = {"addresses": [{"email": "a@b.example"}, {"email": "A@b.example"}]}
+    named = await refused(422, "cannot receive", recipients=twice)
+    assert named["errors"][0]["field"] == "recipients.addresses.1.email"
+    ghost = {"members": [{"member_id": "01900000-0000-7000-8000-000000000001"}]}
+    assert (await refused(422, "cannot receive", recipients=ghost))["errors"][0]["field"] == (
+        "recipients.members.0.member_id"
+    )
+    assert await client.get(url, headers=tenant_a.headers) and (
+        (await client.get(url, headers=tenant_a.headers)).json()["items"] == []
+    )
+    schedule = await create_schedule(client, tenant_a, brand)
+    patch = await client.patch(
+        f"/report-schedules/{schedule['id']}", json={"name": "x"}, headers=tenant_a.headers
+    )
+    assert_problem(patch, 428)
+    etag = await client.get(f"/report-schedules/{schedule['id']}", headers=tenant_a.headers)
+    never_again = await client.patch(
+        f"/report-schedules/{schedule['id']}",
+        json={"rule": "FREQ=MONTHLY;BYMONTHDAY=31;BYMONTH=4"},
+        headers={**tenant_a.headers, "If-Match": etag.headers["etag"]},
+    )
+    assert_problem(never_again, 422, "never fires")
+
+
+async def test_an_address_confirms_then_unsubscribes_in_one_click(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    scene: Maison,
+    smtp_on: SmtpServer,
+    worker: None,
+) -> None:
+    t = scene.tenant
+    schedule = await create_schedule(
+        client,
+        t,
+        scene.brand_id,
+        recipients={"addresses": [{"email": "Board@Maison.example", "locale": "en"}]},
+    )
+    [address] = schedule["recipients"]["addresses"]
+    assert (address["email"], address["confirmed"]) == ("board@maison.example", False)
+    [invite] = [r.message for r in smtp_on.handler.to("board@maison.example")]
+    assert invite["Subject"] == "Alpha would like to send you the Maison reports"
+    link = next(w for w in invite.get_content().split() if "/report-mail/confirm/" in w)
+    path = urlsplit(link).path
+    # Opening the link changes nothing (mail scanners open links); the button does.
+    page = await client.get(path)
+    assert page.status_code == 200 and "Confirm" in page.text
+    run = await send_now(client, t, schedule["id"], **MARCH)
+    assert (await settled_run(client, t, run["id"]))["status"] == "canceled"
+    assert (await client.post(path)).status_code == 200
+    again = await client.get(f"/report-schedules/{schedule['id']}", headers=t.headers)
+    assert again.json()["recipients"]["addresses"][0]["confirmed"] is True
+    assert_problem(await client.post(path[:-3] + "abc"), 404, "not valid")
+
+    run = await send_now(client, t, schedule["id"], **MARCH)
+    assert (await settled_run(client, t, run["id"]))["status"] == "sent"
+    [report] = [
+        r.message
+        for r in smtp_on.handler.to("board@maison.example")
+        if r.message["Subject"].startswith("Maison report")
+    ]
+    one_click = urlsplit(unsubscribe_url(report)).path
+    assert (await client.get(one_click)).status_code == 200  # a page, nothing changes
+    preview = await client.get(f"/report-schedules/{schedule['id']}/preview", headers=t.headers)
+    assert preview.json()["recipients"][0]["excluded"] is None
+    # RFC 8058: the mail program POSTs List-Unsubscribe=One-Click to the header's URL.
+    clicked = await client.post(
+        one_click,
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert clicked.status_code == 200, clicked.text
+    assert (await client.post(one_click)).status_code == 200  # twice: the same
+    preview = await client.get(f"/report-schedules/{schedule['id']}/preview", headers=t.headers)
+    assert preview.json()["recipients"][0]["excluded"] == "unsubscribed"
+    run = await send_now(client, t, schedule["id"], **MARCH)
+    done = await settled_run(client, t, run["id"])
+    assert done["status"] == "canceled" and "nobody receives it" in done["note"]
+    assert (
+        len(
+            [
+                r
+                for r in smtp_on.handler.to("board@maison.example")
+                if r.message["Subject"].startswith("Maison report")
+            ]
+        )
+        == 1
+    )
+
+
+async def test_a_schedule_sends_each_period_once_whatever_the_ticks(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    tenant_a: Tenant,
+    smtp_on: SmtpServer,
+    worker: None,
+) -> None:
+    brand = await make_brand(client, tenant_a, "quiet")
+    await add_client_member(client, tenant_a, brand, "m@quiet.example", RECEIVE, invite=False)
+    schedule = await create_schedule(
+        client,
+        tenant_a,
+        brand,
+        rule="FREQ=DAILY;BYHOUR=7;BYMINUTE=0",
+        period="last_week",
+        data_delay_hours=0,
+        recipients={"client_lines": ["marketing"]},
+    )
+    for _ in range(3):  # fired three times this week: the same period, one run
+        await make_due(runtime, schedule["id"], timedelta(seconds=1))
+        await asyncio.gather(tick(runtime), tick(runtime))
+    runs = (
+        await client.get(f"/report-schedules/{schedule['id']}/runs", headers=tenant_a.headers)
+    ).json()["items"]
+    assert len(runs) == 1 and runs[0]["trigger"] == "schedule"
+    done = await settled_run(client, tenant_a, runs[0]["id"], ticks=True, runtime=runtime)
+    assert done["status"] == "sent"
+    assert len(smtp_on.handler.to("m@quiet.example")) == 1
+    after = await client.get(f"/report-schedules/{schedule['id']}", headers=tenant_a.headers)
+    assert after.json()["next_run_at"] > runs[0]["created_at"]
+
+
+async def test_a_period_still_being_collected_waits(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    scene: Maison,
+    smtp_on: SmtpServer,
+    worker: None,
+) -> None:
+    """Account pulls due before the period's end have not run: the run waits for them."""
+    await people(client, scene)
+    schedule = await create_schedule(
+        client,
+        scene.tenant,
+        scene.brand_id,
+        rule="FREQ=DAILY",
+        period="last_week",
+        data_delay_hours=0,
+        recipients={"client_lines": ["marketing"]},
+    )
+    await execute(runtime, "UPDATE metric_channels SET next_pull_at = now() - interval '10 days'")
+    await make_due(runtime, schedule["id"], timedelta(seconds=1))
+    await tick(runtime)
+    for _ in range(50):
+        [run] = await rows(runtime, "SELECT id, status, note, not_before FROM report_runs")
+        if run["note"]:
+            break
+        await asyncio.sleep(0.1)
+    assert run["status"] == "pending" and "still being collected (2 pulls due)" in run["note"]
+    assert smtp_on.handler.to("claire@maison.example", timeout=0.3) == []
+    # The pulls are taken: the next look sends it.
+    await execute(runtime, "UPDATE metric_channels SET next_pull_at = now() + interval '1 day'")
+    await execute(runtime, "UPDATE report_runs SET not_before = now()")
+    done = await settled_run(client, scene.tenant, str(run["id"]), ticks=True, runtime=runtime)
+    assert done["status"] == "sent"
+    assert len(smtp_on.handler.to("claire@maison.example")) == 1
