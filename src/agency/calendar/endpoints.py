@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath, JSONBody, QueryParameter
@@ -35,7 +36,14 @@ from agency.calendar.schemas import (
 from agency.calendar.series import SeriesService
 from agency.calendar.service import CalendarService, FeedService, open_feed
 from agency.kernel.db import utcnow
-from agency.kernel.deps import AppRuntime, CurrentSubject, DbSession, IdempotencyGuard, Paging
+from agency.kernel.deps import (
+    AppRuntime,
+    DbSession,
+    IdempotencyGuard,
+    Paging,
+    provide_runtime_service,
+    provide_service,
+)
 from agency.kernel.problems import problem_spec
 from agency.publication.states import Delivery
 
@@ -80,34 +88,32 @@ async def _slots(service: QueueService, channel_id: uuid.UUID) -> SlotsOut:
 class QueueController(Controller):
     path = "/channels/{channel_id:uuid}"
     tags = ["Calendar"]
+    dependencies = {"queue": provide_service(QueueService)}
 
     @get("/queue-slots", opt=READ, summary="A channel's weekly posting slots")
     async def get_queue_slots(
-        self, channel_id: FromPath[uuid.UUID], db_session: DbSession, subject: CurrentSubject
+        self, channel_id: FromPath[uuid.UUID], queue: NamedDependency[QueueService]
     ) -> SlotsOut:
         """Wall-clock times in the brand's time zone; "add to queue" takes the next free one."""
-        return await _slots(QueueService(db_session, subject), channel_id)
+        return await _slots(queue, channel_id)
 
     @put("/queue-slots", opt=WRITE, summary="Replace a channel's weekly posting slots")
     async def put_queue_slots(
         self,
         channel_id: FromPath[uuid.UUID],
         data: JSONBody[SlotsIn],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        queue: NamedDependency[QueueService],
     ) -> SlotsOut:
         """The whole weekly set: weekday 0 (Monday) to 6, local_time HH:MM in the brand's
         zone. A bad or repeated item is a 422 naming it, and nothing changes."""
-        service = QueueService(db_session, subject)
-        await service.replace(channel_id, data.slots)
-        return await _slots(service, channel_id)
+        await queue.replace(channel_id, data.slots)
+        return await _slots(queue, channel_id)
 
     @get("/queue", opt=RANGE_READ, summary="A channel's posts against its slots: gaps and bursts")
     async def get_queue_health(
         self,
         channel_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        queue: NamedDependency[QueueService],
         start: From = None,
         end: To = None,
         min_spacing_minutes: Annotated[
@@ -122,7 +128,7 @@ class QueueController(Controller):
         """From now for two weeks unless a range is given (at most 92 days). The timeline
         lists filled slots, gaps (empty slots) and off-slot posts in time order; days and
         bursts summarize the rhythm."""
-        return await QueueService(db_session, subject).health(
+        return await queue.health(
             channel_id,
             start,
             end,
@@ -132,11 +138,15 @@ class QueueController(Controller):
         )
 
 
-@get("/calendar", opt=RANGE_READ, tags=["Calendar"], summary="Variants due in a range")
+@get(
+    "/calendar",
+    opt=RANGE_READ,
+    tags=["Calendar"],
+    summary="Variants due in a range",
+    dependencies={"calendar": provide_runtime_service(CalendarService)},
+)
 async def get_calendar(
-    runtime: AppRuntime,
-    db_session: DbSession,
-    subject: CurrentSubject,
+    calendar: NamedDependency[CalendarService],
     start: From = None,
     end: To = None,
     brand_id: Annotated[
@@ -170,8 +180,7 @@ async def get_calendar(
         reporting_line=str(reporting_line) if reporting_line else None,
         campaign=campaign,
     )
-    service = CalendarService(db_session, subject, runtime)
-    first, last, items, next_cursor = await service.entries(start, end, where, cursor, limit)
+    first, last, items, next_cursor = await calendar.entries(start, end, where, cursor, limit)
     return CalendarOut(start=first, end=last, items=items, next_cursor=next_cursor)
 
 
@@ -210,6 +219,11 @@ class ImportOperation(Operation):
 class BrandCalendarController(Controller):
     path = "/brands/{brand_id:uuid}"
     tags = ["Calendar"]
+    dependencies = {
+        "calendar": provide_runtime_service(CalendarService),
+        "feeds": provide_runtime_service(FeedService),
+        "imports": provide_runtime_service(ImportService),
+    }
 
     @get(
         "/calendar.ics",
@@ -218,15 +232,11 @@ class BrandCalendarController(Controller):
         summary="The brand's publications as an iCalendar feed",
     )
     async def get_brand_ics(
-        self,
-        runtime: AppRuntime,
-        brand_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        self, brand_id: FromPath[uuid.UUID], calendar: NamedDependency[CalendarService]
     ) -> Response[bytes]:
         """One event per variant scheduled or published, from 92 days back to a year ahead;
         the UID is the variant's, times are UTC, the brand's zone is X-WR-TIMEZONE."""
-        brand, body = await CalendarService(db_session, subject, runtime).feed(brand_id)
+        brand, body = await calendar.feed(brand_id)
         return _ics_response(brand.slug, body)
 
     @post(
@@ -237,28 +247,21 @@ class BrandCalendarController(Controller):
     )
     async def create_calendar_feed(
         self,
-        runtime: AppRuntime,
         brand_id: FromPath[uuid.UUID],
         data: JSONBody[FeedCreate],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        feeds: NamedDependency[FeedService],
         idempotency: IdempotencyGuard,
     ) -> FeedCreated:
         """For apps that cannot send a token: whoever has the address reads the feed, until
         the feed is revoked. Only a hash of its secret is stored."""
-        feed, url = await FeedService(db_session, subject, runtime).create(brand_id, data.name)
+        feed, url = await feeds.create(brand_id, data.name)
         return FeedCreated(**_fields(FeedOut.of(feed)), url=url)
 
     @get("/calendar-feeds", opt=READ, summary="A brand's calendar feed addresses")
     async def list_calendar_feeds(
-        self,
-        runtime: AppRuntime,
-        brand_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
-        page: Paging,
+        self, brand_id: FromPath[uuid.UUID], feeds: NamedDependency[FeedService], page: Paging
     ) -> FeedPage:
-        rows, cursor = await FeedService(db_session, subject, runtime).list(brand_id, page)
+        rows, cursor = await feeds.list(brand_id, page)
         return FeedPage(items=[FeedOut.of(f) for f in rows], next_cursor=cursor)
 
     @post(
@@ -272,10 +275,8 @@ class BrandCalendarController(Controller):
     async def import_publications(
         self,
         request: Request[Any, Any, Any],
-        runtime: AppRuntime,
         brand_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        imports: NamedDependency[ImportService],
         idempotency: IdempotencyGuard,
         dry_run: Annotated[
             bool, QueryParameter(description="Only check and report; import nothing.")
@@ -285,9 +286,8 @@ class BrandCalendarController(Controller):
         quota) and reported. One refused row: 422 with the report in ``rows``, nothing
         imported. All accepted: 201, every publication scheduled. ``dry_run``: 200, the
         report only."""
-        service = ImportService(db_session, subject, runtime)
-        brand = await service.brand(brand_id)  # another agency's brand: 404 before all else
-        report = await service.run(brand, await _csv_body(request), dry_run=dry_run)
+        brand = await imports.brand(brand_id)  # another agency's brand: 404 before all else
+        report = await imports.run(brand, await _csv_body(request), dry_run=dry_run)
         return Response(report, status_code=200 if dry_run else 201)
 
 
@@ -320,6 +320,7 @@ async def _csv_body(request: Request[Any, Any, Any]) -> bytes:
 class FeedController(Controller):
     path = "/calendar-feeds"
     tags = ["Calendar"]
+    dependencies = {"feeds": provide_runtime_service(FeedService)}
 
     @post(
         "/{feed_id:uuid}/revoke",
@@ -328,13 +329,9 @@ class FeedController(Controller):
         status_code=200,
     )
     async def revoke_calendar_feed(
-        self,
-        runtime: AppRuntime,
-        feed_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        self, feed_id: FromPath[uuid.UUID], feeds: NamedDependency[FeedService]
     ) -> FeedOut:
-        return FeedOut.of(await FeedService(db_session, subject, runtime).revoke(feed_id))
+        return FeedOut.of(await feeds.revoke(feed_id))
 
 
 @get(
@@ -348,6 +345,7 @@ async def get_feed_ics(
     runtime: AppRuntime, token: FromPath[str], db_session: DbSession
 ) -> Response[bytes]:
     """The address is the credential: for calendar apps that cannot send a bearer token."""
+    # The subject comes from the feed, so the service is built here rather than provided.
     subject, feed = await open_feed(db_session, token)
     brand, body = await CalendarService(db_session, subject, runtime).feed(feed.brand_id)
     return _ics_response(brand.slug, body)
@@ -356,6 +354,7 @@ async def get_feed_ics(
 class SeriesController(Controller):
     path = "/publications/{publication_id:uuid}"
     tags = ["Publications"]
+    dependencies = {"series": provide_runtime_service(SeriesService)}
 
     @get(
         "/series",
@@ -363,13 +362,9 @@ class SeriesController(Controller):
         summary="The recurring series a publication belongs to",
     )
     async def get_series(
-        self,
-        runtime: AppRuntime,
-        publication_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        self, publication_id: FromPath[uuid.UUID], series: NamedDependency[SeriesService]
     ) -> SeriesOut:
-        return await SeriesService(db_session, subject, runtime).of_publication(publication_id)
+        return await series.of_publication(publication_id)
 
     @post(
         "/cancel-series",
@@ -378,15 +373,11 @@ class SeriesController(Controller):
         status_code=200,
     )
     async def cancel_series(
-        self,
-        runtime: AppRuntime,
-        publication_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        self, publication_id: FromPath[uuid.UUID], series: NamedDependency[SeriesService]
     ) -> SeriesOut:
         """Published occurrences stay as they are; nothing more is created. Canceling a
         canceled series answers it again."""
-        return await SeriesService(db_session, subject, runtime).cancel(publication_id)
+        return await series.cancel(publication_id)
 
 
 ROUTES: list[Any] = [

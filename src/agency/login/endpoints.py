@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_202_ACCEPTED
@@ -18,11 +19,12 @@ from agency.auth.service import CredentialService
 from agency.client.service import Inviter
 from agency.kernel.deps import (
     AppRuntime,
-    CurrentSubject,
     DbSession,
     IdempotencyGuard,
     IfMatch,
     Paging,
+    provide_runtime_service,
+    provide_service,
     request_runtime,
     request_session,
     request_subject,
@@ -88,7 +90,7 @@ class MagicLinkController(Controller):
         )
 
 
-def _providers(session: AsyncSession, subject: Subject, runtime: Runtime) -> ProviderService:
+def provider_service(session: AsyncSession, subject: Subject, runtime: Runtime) -> ProviderService:
     return ProviderService(session, subject, runtime.secrets, runtime.outbound)
 
 
@@ -96,6 +98,7 @@ class LoginProviderController(Controller):
     path = "/login-providers"
     tags = ["Sign-in providers"]
     opt = {"permission": Permission.BRANDS_WRITE}
+    dependencies = {"providers": provide_runtime_service(provider_service)}
 
     @post(
         opt={"problems": [404]},
@@ -104,12 +107,11 @@ class LoginProviderController(Controller):
     async def create_login_provider(
         self,
         data: JSONBody[ProviderCreate],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        providers: NamedDependency[ProviderService],
         runtime: AppRuntime,
         idempotency: IdempotencyGuard,
     ) -> Response[ProviderOut]:
-        provider = await _providers(db_session, subject, runtime).create(data)
+        provider = await providers.create(data)
         return Response(
             ProviderOut.of(provider, runtime.settings.server.public_url),
             status_code=201,
@@ -118,9 +120,9 @@ class LoginProviderController(Controller):
 
     @get(summary="The agency's identity providers")
     async def list_login_providers(
-        self, db_session: DbSession, subject: CurrentSubject, runtime: AppRuntime, page: Paging
+        self, providers: NamedDependency[ProviderService], runtime: AppRuntime, page: Paging
     ) -> ProviderPage:
-        rows, cursor = await _providers(db_session, subject, runtime).list(page)
+        rows, cursor = await providers.list(page)
         url = runtime.settings.server.public_url
         return ProviderPage(items=[ProviderOut.of(p, url) for p in rows], next_cursor=cursor)
 
@@ -128,12 +130,10 @@ class LoginProviderController(Controller):
     async def get_login_provider(
         self,
         login_provider_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        providers: NamedDependency[ProviderService],
         runtime: AppRuntime,
     ) -> Response[ProviderOut]:
-        service = _providers(db_session, subject, runtime)
-        provider = await service.get(login_provider_id)
+        provider = await providers.get(login_provider_id)
         return Response(
             ProviderOut.of(provider, runtime.settings.server.public_url),
             headers={"ETag": etag(provider.version)},
@@ -144,13 +144,11 @@ class LoginProviderController(Controller):
         self,
         login_provider_id: FromPath[uuid.UUID],
         data: JSONBody[ProviderUpdate],
-        db_session: DbSession,
-        subject: CurrentSubject,
+        providers: NamedDependency[ProviderService],
         runtime: AppRuntime,
         if_match: IfMatch,
     ) -> Response[ProviderOut]:
-        service = _providers(db_session, subject, runtime)
-        provider = await service.update(login_provider_id, data, if_match)
+        provider = await providers.update(login_provider_id, data, if_match)
         return Response(
             ProviderOut.of(provider, runtime.settings.server.public_url),
             headers={"ETag": etag(provider.version)},
@@ -158,13 +156,9 @@ class LoginProviderController(Controller):
 
     @delete("/{login_provider_id:uuid}", summary="Remove an identity provider")
     async def remove_login_provider(
-        self,
-        login_provider_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
-        runtime: AppRuntime,
+        self, login_provider_id: FromPath[uuid.UUID], providers: NamedDependency[ProviderService]
     ) -> None:
-        await _providers(db_session, subject, runtime).remove(login_provider_id)
+        await providers.remove(login_provider_id)
 
 
 class ProviderSignInController(Controller):
@@ -236,6 +230,7 @@ class ProviderSignInController(Controller):
 class ProviderLogoutController(Controller):
     path = "/auth/logout/provider"
     tags = ["Authentication"]
+    dependencies = {"credentials": provide_service(CredentialService)}
 
     @post(
         opt={"problems": [409]},
@@ -244,8 +239,8 @@ class ProviderLogoutController(Controller):
     )
     async def logout_everywhere(
         self,
+        credentials: NamedDependency[CredentialService],
         db_session: DbSession,
-        subject: CurrentSubject,
         runtime: AppRuntime,
         return_to: Annotated[
             str | None,
@@ -256,6 +251,6 @@ class ProviderLogoutController(Controller):
             ),
         ] = None,
     ) -> Response[ProviderLogoutOut]:
-        credential = await CredentialService(db_session, subject).logout()
+        credential = await credentials.logout()
         url = await end_session_url(db_session, runtime, credential, return_to)
         return Response(ProviderLogoutOut(end_session_url=url), cookies=cleared_cookies())
