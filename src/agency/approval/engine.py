@@ -39,7 +39,7 @@ from agency.kernel.tenancy import Subject
 from agency.publication.drafting import version_row
 from agency.publication.models import Publication, Variant
 from agency.publication.repository import VariantRepository, VersionRepository
-from agency.publication.service import PublicationService
+from agency.publication.scheduling import PublicationScheduling
 from agency.publication.states import Delivery, Review, Status, check_move
 
 if TYPE_CHECKING:
@@ -214,7 +214,7 @@ class Rounds:
             return
         try:
             async with self.session.begin_nested():
-                await PublicationService(
+                await PublicationScheduling(
                     self.session, self.subject, self.runtime
                 ).schedule_variants(publication.id, times)
         except AppError as exc:

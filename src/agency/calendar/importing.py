@@ -34,11 +34,11 @@ from agency.kernel.errors import AppError, InvalidInput
 from agency.kernel.tenancy import Subject
 from agency.media.service import describe_for_validation
 from agency.publication.bulk import BulkScheduler, Planned, PlannedRefused
+from agency.publication.composing import VariantComposer
 from agency.publication.drafting import variant_fields
 from agency.publication.models import Publication, Variant
 from agency.publication.repository import VariantRepository
 from agency.publication.schemas import PublicationCreate, VariantIn
-from agency.publication.service import PublicationService
 from agency.publication.timing import QUOTA_WINDOW, quota_allows
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ class ImportService:
         self.session = session
         self.subject = subject
         self.runtime = runtime
-        self.publications = PublicationService(session, subject, runtime)
+        self.composer = VariantComposer(session, subject, runtime)
         self.lookups = ImportRepository(session, subject)
 
     async def brand(self, brand_id: uuid.UUID) -> Brand:
@@ -262,9 +262,7 @@ class ImportService:
         assert checked.channel is not None and checked.data is not None
         publication = Publication(brand_id=brand.id, title=checked.data.title, utm={}, tags=[])
         variant = Variant(id=new_id(), network=checked.channel.network, **variant_fields(item))
-        found = await self.publications.composer.problems(
-            publication, [variant], brand, lookup.described
-        )
+        found = await self.composer.problems(publication, [variant], brand, lookup.described)
         for problem in found.get(variant.id, []):
             checked.refuse(_column(problem.field), problem.message, problem.code)
 

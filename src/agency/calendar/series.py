@@ -37,10 +37,12 @@ from agency.kernel.db import utcnow
 from agency.kernel.errors import AppError, Conflict, InvalidInput
 from agency.kernel.tenancy import Subject
 from agency.publication.drafting import CONTENT_FIELDS
+from agency.publication.editing import PublicationEditing
+from agency.publication.lifecycle import PublicationLifecycle
 from agency.publication.models import Publication, Variant
 from agency.publication.repository import PublicationRepository, VariantRepository
+from agency.publication.scheduling import PublicationScheduling
 from agency.publication.schemas import PublicationCreate, Utm, VariantIn
-from agency.publication.service import PublicationService
 from agency.publication.states import CANCELABLE, Status
 
 if TYPE_CHECKING:
@@ -58,7 +60,9 @@ class SeriesService:
         self.subject = subject
         self.runtime = runtime
         self.repo = SeriesRepository(session, subject)
-        self.publications = PublicationService(session, subject, runtime)
+        self.editing = PublicationEditing(session, subject, runtime)
+        self.scheduling = PublicationScheduling(session, subject, runtime)
+        self.lifecycle = PublicationLifecycle(session, subject, runtime)
         self.audit = AuditRepository(session, subject)
 
     async def after_scheduled(self, publication: Publication) -> None:
@@ -105,7 +109,7 @@ class SeriesService:
         for occurrence in await self.repo.occurrences(series.id):
             later = occurrence.scheduled_at and occurrence.scheduled_at > publication.scheduled_at
             if later and occurrence.id != publication.id and occurrence.status in CANCELABLE:
-                await self.publications.cancel(occurrence.id)
+                await self.lifecycle.cancel(occurrence.id)
         self.audit.record(
             "publication_series.rule_changed",
             "publication_series",
@@ -198,9 +202,9 @@ class SeriesService:
         data = _copy(publication, variants)
         try:
             async with self.session.begin_nested():
-                created = await self.publications.create(series.brand_id, data)
+                created = await self.editing.create(series.brand_id, data)
                 created.series_id = series.id
-                await self.publications.schedule_variants(created.id, times)
+                await self.scheduling.schedule_variants(created.id, times)
         except AppError as exc:
             series = await self.repo.get_for_update(series.id)
             reasons = "; ".join(e["message"] for e in exc.extensions.get("errors", []))
@@ -261,7 +265,7 @@ class SeriesService:
     async def _cancel_pending(self, series_id: uuid.UUID) -> None:
         for occurrence in await self.repo.occurrences(series_id):
             if occurrence.status in CANCELABLE:
-                await self.publications.cancel(occurrence.id)
+                await self.lifecycle.cancel(occurrence.id)
 
     async def _series_of(self, publication_id: uuid.UUID) -> PublicationSeries:
         publication = await PublicationRepository(self.session, self.subject).get(publication_id)

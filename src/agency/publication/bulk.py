@@ -1,16 +1,18 @@
 """Many new publications created and scheduled at once (a CSV import), in a few statements.
 
-``PublicationService.create`` then ``schedule_variants`` take about 25 statements for one
-publication: reads of what the caller already holds, a savepoint and a flush per step, one
-INSERT per row. Here the same rows (publication, variant, the ``created``, ``submitted`` and
-``scheduled`` versions with their audit rows, the ``publication.scheduled`` event and its
-deliveries) are built in memory, each step as the per-publication path takes it, then written
-with one statement per table. ``tests/test_import.py`` compares the two, table by table.
+``PublicationEditing.create`` then ``PublicationScheduling.schedule_variants`` take about 25
+statements for one publication: reads of what the caller already holds, a savepoint and a
+flush per step, one INSERT per row. Here the same rows (publication, variant, the
+``created``, ``submitted`` and ``scheduled`` versions with their audit rows, the
+``publication.scheduled`` event and its deliveries) are built in memory, each step as the
+per-publication path takes it, then written with one statement per table.
+``tests/test_import.py`` compares the two, table by table.
 
 The caller checks content and quota first (the import checks every row with
-``PublicationService.problems`` and the quota ledger, in the same transaction): this path
-does not check them again. A brand with an approval policy other than ``none``, and a
-recurring publication (its series starts when it is scheduled), take the per-publication path.
+``VariantComposer.problems`` and the quota ledger, in the same transaction): this path
+does not check them again, and calls no hook (:mod:`agency.publication.hooks`). A brand with
+an approval policy other than ``none``, and a recurring publication (its series starts when
+it is scheduled, through the hooks), take the per-publication path.
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ from agency.kernel.tenancy import Subject
 from agency.publication import events
 from agency.publication.content import content_hash
 from agency.publication.drafting import iso, new_draft, variant_fields, version_row
+from agency.publication.editing import PublicationEditing
 from agency.publication.models import Publication, PublicationVersion, Variant
 from agency.publication.repository import insert_built
+from agency.publication.scheduling import PublicationScheduling
 from agency.publication.schemas import PublicationCreate
-from agency.publication.service import PublicationService
 from agency.publication.states import Delivery, NoApproval, Status, check_move, policy_for
 
 if TYPE_CHECKING:
@@ -64,7 +67,8 @@ class BulkScheduler:
     def __init__(self, session: AsyncSession, subject: Subject, runtime: Runtime) -> None:
         self.session = session
         self.subject = subject
-        self.publications = PublicationService(session, subject, runtime)
+        self.editing = PublicationEditing(session, subject, runtime)
+        self.scheduling = PublicationScheduling(session, subject, runtime)
         self.webhooks = runtime.settings.webhooks
         self.audit = AuditRepository(session, subject)
 
@@ -94,8 +98,8 @@ class BulkScheduler:
         created = []
         for index, item in enumerate(planned):
             try:
-                publication = await self.publications.create(brand.id, item.data)
-                await self.publications.schedule_variants(
+                publication = await self.editing.create(brand.id, item.data)
+                await self.scheduling.schedule_variants(
                     publication.id, {item.channel.id: item.when}
                 )
             except AppError as exc:

@@ -1,8 +1,7 @@
 """The rows a draft is made of, and the versions that record each change of a publication.
 
-Plain functions over the models, shared by the one-at-a-time path
-(:class:`agency.publication.service.PublicationService`) and the bulk one
-(:mod:`agency.publication.bulk`).
+Plain functions over the models, shared by the one-at-a-time path (the use cases of
+:mod:`agency.publication.service`) and the bulk one (:mod:`agency.publication.bulk`).
 """
 
 from __future__ import annotations

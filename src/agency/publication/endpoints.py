@@ -4,19 +4,17 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, Response, delete, get, patch, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from agency.access.permissions import Permission
-from agency.kernel.deps import (
-    AppRuntime,
-    CurrentSubject,
-    DbSession,
-    IdempotencyGuard,
-    IfMatch,
-    Paging,
-)
+from agency.kernel.deps import IdempotencyGuard, IfMatch, Paging, provide_runtime_service
 from agency.kernel.http import etag
+from agency.publication.editing import PublicationEditing
+from agency.publication.lifecycle import PublicationLifecycle
 from agency.publication.models import Publication
+from agency.publication.reading import PublicationReading
+from agency.publication.scheduling import PublicationScheduling
 from agency.publication.schemas import (
     AttemptList,
     AttemptOut,
@@ -30,7 +28,7 @@ from agency.publication.schemas import (
     VersionList,
     VersionOut,
 )
-from agency.publication.service import PublicationService
+from agency.publication.service import PublicationUseCase
 from agency.publication.states import Status
 
 READ = {"permission": Permission.PUBLICATIONS_READ}
@@ -38,9 +36,10 @@ WRITE = {"permission": Permission.PUBLICATIONS_WRITE}
 
 
 async def _answer(
-    service: PublicationService, publication: Publication, status_code: int = 200
+    use_case: PublicationUseCase, publication: Publication, status_code: int = 200
 ) -> Response[PublicationOut]:
-    publication, variants, problems = await service.get(publication.id)
+    """The publication as it now is, read in the same snapshot as its variants."""
+    publication, variants, problems = await use_case.get(publication.id)
     return Response(
         PublicationOut.of(publication, variants, problems),
         status_code=status_code,
@@ -51,32 +50,34 @@ async def _answer(
 class BrandPublicationController(Controller):
     path = "/brands/{brand_id:uuid}/publications"
     tags = ["Publications"]
+    dependencies = {"editing": provide_runtime_service(PublicationEditing)}
 
     @post(opt=WRITE, summary="Draft a publication with one variant per channel")
     async def create_publication(
         self,
-        runtime: AppRuntime,
+        editing: NamedDependency[PublicationEditing],
         brand_id: FromPath[uuid.UUID],
         data: JSONBody[PublicationCreate],
-        db_session: DbSession,
-        subject: CurrentSubject,
         idempotency: IdempotencyGuard,
     ) -> Response[PublicationOut]:
-        service = PublicationService(db_session, subject, runtime)
-        publication = await service.create(brand_id, data)
-        return await _answer(service, publication, 201)
+        publication = await editing.create(brand_id, data)
+        return await _answer(editing, publication, 201)
 
 
 class PublicationController(Controller):
     path = "/publications"
     tags = ["Publications"]
+    dependencies = {
+        "reading": provide_runtime_service(PublicationReading),
+        "editing": provide_runtime_service(PublicationEditing),
+        "scheduling": provide_runtime_service(PublicationScheduling),
+        "lifecycle": provide_runtime_service(PublicationLifecycle),
+    }
 
     @get(opt=READ, summary="List publications")
     async def list_publications(
         self,
-        runtime: AppRuntime,
-        db_session: DbSession,
-        subject: CurrentSubject,
+        reading: NamedDependency[PublicationReading],
         page: Paging,
         brand_id: Annotated[uuid.UUID | None, QueryParameter(description="Of one brand.")] = None,
         status: Annotated[Status | None, QueryParameter(description="In this state.")] = None,
@@ -84,8 +85,7 @@ class PublicationController(Controller):
             str | None, QueryParameter(max_length=100, description="Of this campaign.")
         ] = None,
     ) -> PublicationPage:
-        service = PublicationService(db_session, subject, runtime)
-        rows, cursor = await service.page(page, brand_id, status, campaign)
+        rows, cursor = await reading.page(page, brand_id, status, campaign)
         return PublicationPage(
             items=[
                 PublicationSummary(
@@ -107,13 +107,10 @@ class PublicationController(Controller):
     @get("/{publication_id:uuid}", opt=READ, summary="A publication, its variants and problems")
     async def get_publication(
         self,
-        runtime: AppRuntime,
+        reading: NamedDependency[PublicationReading],
         publication_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
     ) -> Response[PublicationOut]:
-        service = PublicationService(db_session, subject, runtime)
-        return await _answer(service, await service.repo.get(publication_id))
+        return await _answer(reading, await reading.repo.get(publication_id))
 
     @patch(
         "/{publication_id:uuid}",
@@ -122,15 +119,12 @@ class PublicationController(Controller):
     )
     async def update_publication(
         self,
-        runtime: AppRuntime,
+        editing: NamedDependency[PublicationEditing],
         publication_id: FromPath[uuid.UUID],
         data: JSONBody[PublicationUpdate],
-        db_session: DbSession,
-        subject: CurrentSubject,
         if_match: IfMatch,
     ) -> Response[PublicationOut]:
-        service = PublicationService(db_session, subject, runtime)
-        return await _answer(service, await service.update(publication_id, data, if_match))
+        return await _answer(editing, await editing.update(publication_id, data, if_match))
 
     @post(
         "/{publication_id:uuid}/submit",
@@ -140,13 +134,10 @@ class PublicationController(Controller):
     )
     async def submit_publication(
         self,
-        runtime: AppRuntime,
+        scheduling: NamedDependency[PublicationScheduling],
         publication_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
     ) -> Response[PublicationOut]:
-        service = PublicationService(db_session, subject, runtime)
-        return await _answer(service, await service.submit(publication_id))
+        return await _answer(scheduling, await scheduling.submit(publication_id))
 
     @post(
         "/{publication_id:uuid}/schedule",
@@ -156,15 +147,12 @@ class PublicationController(Controller):
     )
     async def schedule_publication(
         self,
-        runtime: AppRuntime,
+        scheduling: NamedDependency[PublicationScheduling],
         publication_id: FromPath[uuid.UUID],
         data: JSONBody[ScheduleIn],
-        db_session: DbSession,
-        subject: CurrentSubject,
         if_match: IfMatch,
     ) -> Response[PublicationOut]:
-        service = PublicationService(db_session, subject, runtime)
-        return await _answer(service, await service.schedule(publication_id, data, if_match))
+        return await _answer(scheduling, await scheduling.schedule(publication_id, data, if_match))
 
     @post(
         "/{publication_id:uuid}/queue",
@@ -174,14 +162,11 @@ class PublicationController(Controller):
     )
     async def queue_publication(
         self,
-        runtime: AppRuntime,
+        scheduling: NamedDependency[PublicationScheduling],
         publication_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
         if_match: IfMatch,
     ) -> Response[PublicationOut]:
-        service = PublicationService(db_session, subject, runtime)
-        return await _answer(service, await service.add_to_queue(publication_id, if_match))
+        return await _answer(scheduling, await scheduling.add_to_queue(publication_id, if_match))
 
     @post(
         "/{publication_id:uuid}/unschedule",
@@ -191,13 +176,10 @@ class PublicationController(Controller):
     )
     async def unschedule_publication(
         self,
-        runtime: AppRuntime,
+        scheduling: NamedDependency[PublicationScheduling],
         publication_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
     ) -> Response[PublicationOut]:
-        service = PublicationService(db_session, subject, runtime)
-        return await _answer(service, await service.unschedule(publication_id))
+        return await _answer(scheduling, await scheduling.unschedule(publication_id))
 
     @post(
         "/{publication_id:uuid}/cancel",
@@ -207,13 +189,10 @@ class PublicationController(Controller):
     )
     async def cancel_publication(
         self,
-        runtime: AppRuntime,
+        lifecycle: NamedDependency[PublicationLifecycle],
         publication_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
     ) -> Response[PublicationOut]:
-        service = PublicationService(db_session, subject, runtime)
-        return await _answer(service, await service.cancel(publication_id))
+        return await _answer(lifecycle, await lifecycle.cancel(publication_id))
 
     @delete(
         "/{publication_id:uuid}",
@@ -222,12 +201,10 @@ class PublicationController(Controller):
     )
     async def delete_publication(
         self,
-        runtime: AppRuntime,
+        lifecycle: NamedDependency[PublicationLifecycle],
         publication_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
     ) -> None:
-        await PublicationService(db_session, subject, runtime).delete(publication_id)
+        await lifecycle.delete(publication_id)
 
     @post(
         "/{publication_id:uuid}/duplicate",
@@ -236,13 +213,10 @@ class PublicationController(Controller):
     )
     async def duplicate_publication(
         self,
-        runtime: AppRuntime,
+        editing: NamedDependency[PublicationEditing],
         publication_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
     ) -> Response[PublicationOut]:
-        service = PublicationService(db_session, subject, runtime)
-        return await _answer(service, await service.duplicate(publication_id), 201)
+        return await _answer(editing, await editing.duplicate(publication_id), 201)
 
     @post(
         "/{publication_id:uuid}/variants/{variant_id:uuid}/resolve",
@@ -252,16 +226,13 @@ class PublicationController(Controller):
     )
     async def resolve_variant(
         self,
-        runtime: AppRuntime,
+        lifecycle: NamedDependency[PublicationLifecycle],
         publication_id: FromPath[uuid.UUID],
         variant_id: FromPath[uuid.UUID],
         data: JSONBody[ResolveIn],
-        db_session: DbSession,
-        subject: CurrentSubject,
     ) -> Response[PublicationOut]:
-        service = PublicationService(db_session, subject, runtime)
-        resolved = await service.resolve(publication_id, variant_id, data)
-        return await _answer(service, resolved)
+        resolved = await lifecycle.resolve(publication_id, variant_id, data)
+        return await _answer(lifecycle, resolved)
 
     @get(
         "/{publication_id:uuid}/attempts",
@@ -270,13 +241,10 @@ class PublicationController(Controller):
     )
     async def list_attempts(
         self,
-        runtime: AppRuntime,
+        reading: NamedDependency[PublicationReading],
         publication_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
     ) -> AttemptList:
-        service = PublicationService(db_session, subject, runtime)
-        return AttemptList(items=[AttemptOut.of(a) for a in await service.attempts(publication_id)])
+        return AttemptList(items=[AttemptOut.of(a) for a in await reading.attempts(publication_id)])
 
     @get(
         "/{publication_id:uuid}/versions",
@@ -285,13 +253,10 @@ class PublicationController(Controller):
     )
     async def list_versions(
         self,
-        runtime: AppRuntime,
+        reading: NamedDependency[PublicationReading],
         publication_id: FromPath[uuid.UUID],
-        db_session: DbSession,
-        subject: CurrentSubject,
     ) -> VersionList:
-        service = PublicationService(db_session, subject, runtime)
-        return VersionList(items=[VersionOut.of(v) for v in await service.history(publication_id)])
+        return VersionList(items=[VersionOut.of(v) for v in await reading.history(publication_id)])
 
 
 ROUTES: list[Any] = [BrandPublicationController, PublicationController]

@@ -9,7 +9,10 @@ transaction: what a hook refuses (a rule that cannot expand) refuses the whole r
 what it writes (the series' id on the publication) is in the answer.
 
 A hook is stateless: each call receives the session, subject and runtime of the unit of
-work. A runtime built by hand, without the assembly, has no hooks.
+work. A runtime built by hand, without the assembly, has no hooks. The bulk path
+(:mod:`agency.publication.bulk`) calls none: it takes only publications no hook acts on
+(without a recurrence rule); give it the same calls before adding a hook that acts on every
+scheduled publication.
 """
 
 from __future__ import annotations

@@ -9,7 +9,12 @@ policy where a submitted publication goes and where a content edit sends one in 
 approved or scheduled. ``none`` (autonomous brands) approves on submit and keeps the
 approval through an edit (re-approved by the editor); the approval engine
 (``agency.approval``, installed by the app assembly with :func:`register_policy`) routes
-the publication through its brand's steps.
+the publication through its brand's steps. The policy is asked in two places:
+``on_submit`` by :mod:`agency.publication.scheduling` (submit, and scheduling a draft),
+``on_edit`` by :mod:`agency.publication.editing` (content of a publication in review,
+approved or scheduled changed). The moves themselves go through
+:class:`agency.publication.service.PublicationUseCase` (``enter``, ``place``,
+``take_off``), so that they are versioned and audited as every other move.
 """
 
 from __future__ import annotations
