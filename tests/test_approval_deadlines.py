@@ -5,6 +5,7 @@ approved at its time held (never published), the team told by e-mail over real S
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -167,3 +168,34 @@ async def test_a_new_time_moves_the_deadlines(team: Team, runtime: Runtime) -> N
     await tick(runtime)
     step = (await team.history(publication["id"]))["rounds"][0]["steps"][0]
     assert step["due_at"] == "2030-03-06T07:00:00Z"
+
+
+async def test_a_held_publication_given_a_new_time_is_no_longer_held(
+    team: Team, runtime: Runtime, approval_worker: dramatiq.Worker
+) -> None:
+    at = datetime.fromisoformat("2030-03-05T09:00:00+00:00")
+    publication = await scheduled_in_review(team, at)
+    await tick(runtime, at + timedelta(seconds=1))
+    for _ in range(50):
+        current = await team.publication(publication["id"])
+        if current["variants"][0]["hold_reason"]:
+            break
+        await asyncio.sleep(0.1)
+    assert current["variants"][0]["hold_reason"].startswith("Held")
+    moved = await team.client.post(
+        f"/publications/{publication['id']}/schedule",
+        json={"at": (at + timedelta(days=2)).isoformat()},
+        headers={**team.as_("cm"), "If-Match": f'"{current["version"]}"'},
+    )
+    assert moved.status_code == 200, moved.text
+    await tick(runtime, at + timedelta(minutes=5))
+    current = await team.publication(publication["id"])
+    assert current["variants"][0]["hold_reason"] is None
+    assert (await team.history(publication["id"]))["rounds"][0]["held_at"] is None
+    # Its new time passes unapproved too: held again.
+    await tick(runtime, at + timedelta(days=2, seconds=1))
+    for _ in range(50):
+        if (await team.publication(publication["id"]))["variants"][0]["hold_reason"]:
+            break
+        await asyncio.sleep(0.1)
+    assert len([e for e in await events(runtime, "approval.overdue") if e["reason"] == "held"]) == 2

@@ -530,3 +530,44 @@ async def test_bulk_approve_refuses_the_authors_own_content(team: Team) -> None:
     assert second["ok"] is True
     assert (await team.publication(mine["id"]))["status"] == "in_review"
     assert (await team.publication(theirs["id"]))["status"] == "approved"
+
+
+async def test_content_written_through_an_api_token_is_its_creators(team: Team) -> None:
+    await team.policy(
+        {
+            "name": "Admins",
+            "is_default": True,
+            "steps": [{"name": "Admin", "approvers": {"roles": ["admin"]}}],
+        }
+    )
+    await team.staff("admin", "admin")
+    await team.staff("admin2", "admin")
+    token = await team.client.post(
+        "/api-tokens",
+        json={"name": "scheduler tool", "scopes": ["publications:read", "publications:write"]},
+        headers=team.as_("admin"),
+    )
+    assert token.status_code == 201, token.text
+    team.people["tool"] = {"token": token.json()["token"], "user_id": team.user("admin")}
+    draft = await team.draft(by="tool")
+    assert (await team.submit(draft["id"], by="tool")).json()["status"] == "in_review"
+    assert_problem(await team.decide("admin", draft["id"]), 403, "four eyes")
+    assert (await team.decide("admin2", draft["id"])).status_code == 201
+
+
+async def test_an_edit_routing_to_no_policy_approves_what_was_in_review(team: Team) -> None:
+    await team.policy(PRESS_CHAIN)
+    draft = await team.draft(reporting_line="press_relations")
+    await team.submit(draft["id"])
+    current = await team.publication(draft["id"])
+    edited = await team.client.patch(
+        f"/publications/{draft['id']}",
+        json={
+            "reporting_line": "marketing",
+            "variants": [{"channel_id": team.channel, "text": "Offre du jour."}],
+        },
+        headers={**team.as_("cm"), "If-Match": f'"{current["version"]}"'},
+    )
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["status"] == "approved"
+    assert [r["status"] for r in (await team.history(draft["id"]))["rounds"]] == ["superseded"]

@@ -26,6 +26,8 @@ class Permission(StrEnum):
     CHANNELS_CONNECT = "channels:connect"
     PUBLICATIONS_READ = "publications:read"
     PUBLICATIONS_WRITE = "publications:write"
+    # Who decides on a publication is its brand's approval policy (agency.approval), not a
+    # permission; this one marks the agency's managers, to whom an overdue step escalates.
     PUBLICATIONS_APPROVE = "publications:approve"
     # Switch a brand's crisis mode on and off (the queue pauses; see docs/crisis.md).
     CRISIS_MANAGE = "crisis:manage"

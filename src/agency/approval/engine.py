@@ -31,6 +31,7 @@ from agency.approval.repository import (
 )
 from agency.approval.routing import applies, content_hash, facts_of, route
 from agency.audit.repository import AuditRepository
+from agency.auth.repository import CredentialRepository
 from agency.brand.models import Brand
 from agency.brand.repository import BrandRepository
 from agency.kernel.db import utcnow
@@ -347,16 +348,24 @@ class Rounds:
 
     async def _authors(self, review: Review, after_edit: bool) -> list[str]:
         """Everyone who wrote any of this content: the creator and every editor of a variant
-        (the one editing now included); none of them may decide on it."""
+        (the one editing now included; through an API token, its creator); none of them may
+        decide on it."""
         publication = review.publication
         found = {publication.created_by}
         versions = await VersionRepository(self.session, self.inside).of_publication(publication.id)
+        tokens = CredentialRepository(self.session, self.inside)
         for version in versions:
             wrote = version.action == "created" or any(
                 key.startswith("variants") for key in version.changes
             )
-            if wrote and version.actor_kind in ("user", "client"):
+            if not wrote:
+                continue
+            if version.actor_kind in ("user", "client"):
                 found.add(version.actor_id)
+            elif version.actor_kind == "api_token" and version.actor_id is not None:
+                # Written through an API token: its creator wrote it.
+                token = await tokens.find(version.actor_id)
+                found.add(token.created_by if token is not None else None)
         if after_edit:
             found.add(review.subject.user_id or review.subject.on_behalf_of)
         return sorted(str(a) for a in found if a is not None)

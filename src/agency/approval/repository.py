@@ -25,7 +25,7 @@ from agency.kernel.system import SystemRepository
 from agency.kernel.tenancy import scoped_select
 from agency.media.models import MediaAsset
 from agency.member.models import Membership
-from agency.publication.models import Publication
+from agency.publication.models import Publication, Variant
 from agency.publication.states import Status
 
 
@@ -312,11 +312,29 @@ class ApprovalSweepRepository(SystemRepository):
         )
         return (await self.session.execute(stmt)).scalars().all()
 
-    async def mark(self, model: Any, ids: Sequence[uuid.UUID], **values: Any) -> None:
-        if ids:
+    async def held_with_a_new_time(self, now: datetime, limit: int) -> Sequence[ApprovalRound]:
+        """Held rounds whose publication was given a time still to come: no longer held."""
+        stmt = (
+            select(ApprovalRound)
+            .join(Publication, Publication.id == ApprovalRound.publication_id)
+            .where(
+                ApprovalRound.status.in_(("open", "changes_requested")),
+                ApprovalRound.held_at.is_not(None),
+                Publication.scheduled_at > now,
+            )
+            .limit(limit)
+            .with_for_update(of=ApprovalRound, skip_locked=True)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def clear_hold(self, publication_ids: Sequence[uuid.UUID], reason: str) -> None:
+        """Their variants no longer say they are held (only where the hold said so)."""
+        if publication_ids:
             await self.session.execute(
-                update(model)
-                .where(model.id.in_(list(ids)))
-                .values(**values)
+                update(Variant)
+                .where(
+                    Variant.publication_id.in_(list(publication_ids)), Variant.hold_reason == reason
+                )
+                .values(hold_reason=None)
                 .execution_options(synchronize_session=False)
             )

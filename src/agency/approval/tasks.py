@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agency.approval.deadlines import Deadlines
+from agency.approval.deadlines import HELD, Deadlines
 from agency.approval.engine import deadlines
 from agency.approval.repository import ApprovalSweepRepository
 from agency.kernel.jobs import enqueue, job
@@ -41,13 +41,18 @@ async def claim_approval_deadlines(session: AsyncSession, runtime: Runtime, now:
     for step in overdue:
         step.escalated_at = now
         enqueue("approval.escalate", str(step.agency_id), str(step.id))
+    given_a_new_time = await sweep.held_with_a_new_time(now, BATCH)
+    for round_ in given_a_new_time:
+        round_.held_at = None  # held again, and the team told again, if that time passes too
+    await sweep.clear_hold([r.publication_id for r in given_a_new_time], HELD)
     late = await sweep.past_their_time(now, BATCH)
     for round_ in late:
         round_.held_at = now
         enqueue("approval.hold", str(round_.agency_id), str(round_.id))
-    if BATCH in (len(untimed), len(remind), len(overdue), len(late)):
+    counts = [len(untimed), len(remind), len(overdue), len(given_a_new_time), len(late)]
+    if BATCH in counts:
         backlog("approvals")
-    return len(untimed) + len(remind) + len(overdue) + len(late)
+    return sum(counts)
 
 
 @job("approval.remind")

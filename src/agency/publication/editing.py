@@ -104,6 +104,8 @@ class PublicationEditing(PublicationUseCase):
                 await self.require_publishable(publication, variants)
                 for variant in variants:
                     variant.approved_version = variant.content_version
+                if publication.status == Status.IN_REVIEW:  # the new version asks no one
+                    await self.enter(publication, variants, Status.APPROVED, "approved")
             else:
                 await self.take_off(publication, variants, target)
         if publication.status == Status.SCHEDULED:
