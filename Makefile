@@ -28,12 +28,17 @@ test: $(STAMP) test-deps $(PEERS_STAMP)
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-## redis-server from Debian when missing (only when we may: root or passwordless sudo).
+## redis-server, and chromium for the browser tests, from Debian when missing
+## (only when we may: root or passwordless sudo).
 test-deps:
 	@command -v redis-server >/dev/null 2>&1 || command -v /usr/bin/redis-server >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
 	  elif sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
 	  else echo "redis-server is missing: install Debian's redis-server package" >&2; exit 1; fi; }
+	@command -v /usr/bin/chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  elif sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "chromium is missing: install Debian's chromium package" >&2; exit 1; fi; }
 
 $(PEERS_STAMP): $(PEERS)/package.json $(PEERS)/package-lock.json
 	npm ci --prefix $(PEERS) --no-audit --no-fund --loglevel=error

@@ -22,7 +22,7 @@ from agency.kernel.tenancy import bind_system
 from tests.conftest import Tenant
 from tests.support.approvals import Team, make_team
 from tests.support.publishing import running_worker
-from tests.support.smtp import SmtpServer
+from tests.support.smtp import Received, SmtpServer
 
 DUE, REMIND = 120, 60  # minutes before the publication's time, and before the due time
 
@@ -113,13 +113,13 @@ async def test_a_reminder_then_escalation_then_the_hold(
     await tick(runtime, at - timedelta(minutes=DUE + REMIND + 1))
     await tick(runtime, at - timedelta(minutes=DUE + REMIND - 1))
     await tick(runtime, at - timedelta(minutes=DUE + REMIND - 2))
-    [reminder] = smtp_on.handler.to("presse@client.example")
+    [reminder] = await titled(smtp_on, "presse@client.example", "Rappel")
     assert reminder.message["Subject"].startswith("Rappel : « Launch » (Maison)")
     assert "2030-03-05 08:00" in reminder.message.get_content()  # due time, in Paris
 
     # Overdue: general management, next in the line, may decide; told by e-mail and webhook.
     await tick(runtime, at - timedelta(minutes=DUE - 1))
-    [escalated] = smtp_on.handler.to("dg@client.example")
+    [escalated] = await titled(smtp_on, "dg@client.example", "En retard")
     assert escalated.message["Subject"].startswith("En retard")
     step = (await team.history(publication["id"]))["rounds"][0]["steps"][0]
     assert [(a["name"], a["escalated"]) for a in step["assignees"]] == [
@@ -134,7 +134,7 @@ async def test_a_reminder_then_escalation_then_the_hold(
 
     # The time comes, not approved: held, the author told; nothing goes to the calendar.
     await tick(runtime, at + timedelta(seconds=1))
-    [held] = smtp_on.handler.to("cm@alpha.example")
+    [held] = await titled(smtp_on, "cm@alpha.example", "Retenue")
     assert held.message["Subject"].startswith("Retenue : « Launch »")
     current = await team.publication(publication["id"])
     assert current["status"] == "in_review"
@@ -199,3 +199,14 @@ async def test_a_held_publication_given_a_new_time_is_no_longer_held(
             break
         await asyncio.sleep(0.1)
     assert len([e for e in await events(runtime, "approval.overdue") if e["reason"] == "held"]) == 2
+
+
+async def titled(smtp: SmtpServer, address: str, prefix: str) -> list[Received]:
+    """The messages to ``address`` whose subject starts with ``prefix`` (the request e-mail,
+    with its decision link, came first), waiting for at least one."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        found = [r for r in smtp.handler.to(address) if r.message["Subject"].startswith(prefix)]
+        if found or asyncio.get_running_loop().time() > deadline:
+            return found
+        await asyncio.sleep(0.1)

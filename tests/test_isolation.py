@@ -55,6 +55,7 @@ ID_PARAMS = {
     "coverage_id": "press_coverage",
     "saved_report_id": "saved_report",
     "crisis_id": "crisis",
+    "decision_link_id": "decision_link",
     "mail_id": "mail",
     "policy_id": "approval_policy",
     "report_schedule_id": "report_schedule",
@@ -141,6 +142,11 @@ BODIES: dict[tuple[str, str], Any] = {
     },
     ("POST", "/brands/{brand_id}/approval-policies"): {"name": "Matrix", "is_default": True},
     ("PATCH", "/approval-policies/{policy_id}"): {"description": "Renamed"},
+    # A form, really (the decision page's); sent as JSON it is refused all the same.
+    ("POST", "/decide"): {
+        "token": "agd_bm9uZQ.not-a-real-link-secret-000000",
+        "decision": "approve",
+    },
     ("POST", "/publications/{publication_id}/decisions"): {
         "decision": "approve",
         "content_hash": "0" * 64,
@@ -291,7 +297,38 @@ async def _objects_of(
         "webhook": webhook.json()["id"],
         "webhook_delivery": ping.json()["id"],
         "media": await _insert_media(runtime, tenant.agency_id, brand.json()["id"]),
+        "decision_link": await _insert_decision_link(
+            runtime, tenant.agency_id, publication.json(), client_member
+        ),
     }
+
+
+async def _insert_decision_link(
+    runtime: Runtime, agency_id: uuid.UUID, publication: dict[str, Any], member: dict[str, Any]
+) -> str:
+    """A decision link row, as if e-mailed to the brand's client member."""
+    from datetime import timedelta
+
+    from agency.approval.link.models import DecisionLink
+    from agency.kernel.db import utcnow
+
+    async with runtime.session() as session:
+        await bind_tenant(session, agency_id)
+        link = DecisionLink(
+            agency_id=agency_id,
+            brand_id=uuid.UUID(publication["brand_id"]),
+            publication_id=uuid.UUID(publication["id"]),
+            client_member_id=uuid.UUID(member["id"]),
+            user_id=uuid.UUID(member["user_id"]),
+            content_hash="0" * 64,
+            step_position=0,
+            step_name="Matrix",
+            secret_hash="0" * 64,
+            expires_at=utcnow() + timedelta(hours=1),
+        )
+        session.add(link)
+        await session.commit()
+        return str(link.id)
 
 
 async def _insert_media(runtime: Runtime, agency_id: uuid.UUID, brand_id: str) -> str:
@@ -480,6 +517,8 @@ async def test_public_routes_are_the_expected_few(app: Litestar) -> None:
         ("POST", "/report-mail/unsubscribe/{token}"),
         ("GET", "/report-mail/confirm/{token}"),
         ("POST", "/report-mail/confirm/{token}"),
+        ("GET", "/decide/{token}"),
+        ("POST", "/decide"),
     }
 
 

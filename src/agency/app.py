@@ -15,6 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme, Server
 
 from agency import __version__
 from agency.approval.endpoints import ROUTES as APPROVAL_ROUTES
+from agency.approval.link.endpoints import ROUTES as DECISION_LINK_ROUTES
 from agency.assembly import build_runtime
 from agency.audit.endpoints import AuditController
 from agency.auth.authentication import (
@@ -111,6 +112,7 @@ API_CONTROLLERS: list[Any] = [
     *MAIL_ROUTES,
     *APPROVAL_ROUTES,
     *REPORT_MAIL_ROUTES,
+    *DECISION_LINK_ROUTES,
 ]
 
 

@@ -372,6 +372,10 @@ class MailSettings(BaseSettings):
     magic_link_ttl_minutes: int = Field(
         default=15, description="Lifetime of an e-mailed sign-in link."
     )
+    decision_link_ttl_hours: int = Field(
+        default=72,
+        description="Lifetime of an e-mailed decision link (a client approver decides from it).",
+    )
 
 
 class ReportMailSettings(BaseSettings):

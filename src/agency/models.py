@@ -1,5 +1,6 @@
 """Every model, imported in one place for Alembic and the metadata."""
 
+from agency.approval.link.models import DecisionLink
 from agency.approval.models import (
     ApprovalAssignment,
     ApprovalComment,
@@ -69,6 +70,7 @@ __all__ = [
     "Credential",
     "Crisis",
     "CrisisEvent",
+    "DecisionLink",
     "IdempotencyKey",
     "Invitation",
     "LoginAttempt",

@@ -14,12 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agency.approval.link.mailing import mail_asked
 from agency.approval.models import (
     ApprovalAssignment,
     ApprovalDecision,
     ApprovalRound,
     ApprovalStep,
 )
+from agency.brand.repository import BrandRepository
+from agency.kernel.tenancy import Subject
 from agency.publication.models import Publication
 from agency.webhook.events import emit
 
@@ -82,6 +85,20 @@ async def requested(
             "approvers": people_data(assignments),
         },
         runtime.settings.webhooks,
+    )
+    brand = await BrandRepository(session, Subject(publication.agency_id, "system")).get(
+        publication.brand_id
+    )
+    await mail_asked(
+        session,
+        runtime,
+        brand,
+        publication,
+        round_.content_hash,
+        step.position,
+        step.name,
+        step.due_at,
+        assignments,
     )
 
 

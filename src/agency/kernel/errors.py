@@ -40,6 +40,14 @@ class Conflict(AppError):
     title = "Conflict"
 
 
+class Gone(AppError):
+    """A single-use or expiring capability (a decision link) that served or ran out."""
+
+    status_code = 410
+    type_slug = "gone"
+    title = "Gone"
+
+
 class PreconditionFailed(AppError):
     status_code = 412
     type_slug = "precondition-failed"

@@ -127,7 +127,10 @@ def _envelope(settings: MailSettings, message: EmailMessage) -> smtplib.SMTP:
 
 def _data(smtp: smtplib.SMTP, message: EmailMessage) -> None:
     try:
-        code, reply = smtp.data(message.as_bytes())
+        # CRLF line ends, as SMTP requires: smtplib leaves bytes' bare LFs as they are, so a
+        # server reads the message as a few long lines, and a line that quoted-printable
+        # starts with "." keeps the dot smtplib doubled (a link in it breaks).
+        code, reply = smtp.data(message.as_bytes(policy=message.policy.clone(linesep="\r\n")))
     except smtplib.SMTPDataError as exc:
         # The server answered: it refused the message, it does not have it.
         raise _classified(exc) from exc
