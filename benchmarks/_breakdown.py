@@ -24,9 +24,9 @@ from agency.audit.models import AuditEvent
 from agency.config import Settings
 from agency.kernel.serving import tune_gc
 from agency.kernel.tenancy import bind_tenant
-from benchmarks._data import APP_PW, APP_ROLE, CREDENTIAL_SQL, DB, LIST_SQL
+from benchmarks._data import APP_PW, APP_ROLE, AUTHENTICATE_SQL, DB, LIST_SQL
 from benchmarks._profile import GcTimer
-from benchmarks._server import BARE_PATH, LIST_PATH, bench_app
+from benchmarks._server import BARE_PATH, FLOOR_PATH, LIST_PATH, bench_app
 
 
 @dataclass
@@ -102,12 +102,12 @@ async def breakdown(
         await measure("asyncpg: the list query (51 rows)", lambda: bound.fetch(LIST_SQL, agency_id))
 
         async def raw_request() -> None:
+            """The app's statements with no framework: the floor."""
             async with raw.transaction():
-                await raw.execute("SELECT set_config('app.agency_id', $1, true)", str(agency_id))
-                await raw.fetchrow(CREDENTIAL_SQL, agency_id, bearer.object_id)
+                await raw.fetchrow(AUTHENTICATE_SQL, agency_id, bearer.object_id)
                 await raw.fetch(LIST_SQL, agency_id)
 
-        await measure("asyncpg: BEGIN, set_config, credential, list, COMMIT", raw_request)
+        await measure("asyncpg floor: BEGIN, authenticate, list, COMMIT", raw_request)
     finally:
         await bound.close()
         await raw.close()
@@ -135,7 +135,7 @@ async def breakdown(
         await measure("SQLAlchemy ORM: the list query, 51 AuditEvent objects", orm_rows)
         await session.rollback()
 
-    for path in (LIST_PATH, BARE_PATH):
+    for path in (LIST_PATH, FLOOR_PATH, BARE_PATH):
         await measure(f"app in-process: GET {path}", partial(_asgi_get, app, path, token))
     await runtime.dispose_current_loop()
     return costs

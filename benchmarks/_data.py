@@ -14,12 +14,17 @@ import os
 import platform
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import psycopg
+from tests.conftest import make_tenant
+from tests.support.desk import Desk
 from tests.support.servers import PostgresServer
 
 from agency.access.permissions import ALL_PERMISSIONS, Permission
+from agency.app import create_app
 from agency.assembly import build_runtime
 from agency.auth.service import CredentialService
 from agency.config import DatabaseSettings, RedisSettings, Settings
@@ -36,10 +41,9 @@ LIST_SQL = (
     "audit_events.created_at, audit_events.id, audit_events.agency_id FROM audit_events "
     "WHERE audit_events.agency_id = $1 ORDER BY audit_events.id DESC LIMIT 51"
 )
-CREDENTIAL_SQL = (
-    "SELECT kind, name, user_id, created_by, scopes, secret_hash, expires_at, revoked_at, "
-    "last_used_at, id, agency_id, created_at FROM credentials WHERE agency_id = $1 AND id = $2"
-)
+# Authentication's one call (``CredentialRepository.bind_and_find_held``): it binds the agency
+# for the transaction, then reads the credential joined to its holder's membership.
+AUTHENTICATE_SQL = "SELECT * FROM authenticate_credential($1, $2)"
 
 
 @dataclass(frozen=True)
@@ -210,3 +214,60 @@ def machine_info(pg: PostgresServer) -> dict[str, str]:
         "postgresql": str(shown[0]) if shown else "unknown",
         **{name: importlib.metadata.version(name) for name in packages},
     }
+
+
+CALENDAR_NETWORKS = (
+    ("mastodon", 3),
+    ("x", 2),
+    ("threads", 2),
+    ("bluesky", 2),
+    ("linkedin", 1),
+)  # 10 channels of networks that take text alone
+CALENDAR_POSTS = 300
+
+
+@dataclass(frozen=True)
+class CalendarScene:
+    token: str
+    path: str  # GET /calendar over the month, of the brand
+
+
+async def seed_calendar(settings: Settings) -> CalendarScene:
+    """One agency's brand with 10 channels and 300 publications over the next month, through
+    the app's own import endpoint (in this process); the month's calendar request."""
+    runtime = build_runtime(settings)
+    try:
+        app = create_app(settings, runtime)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            tenant = await make_tenant(runtime, "calendar")
+            desk = Desk(client, runtime, tenant)
+            brand = await desk.brand("maison-calendrier")
+            channels = [
+                await desk.channel(brand, network)
+                for network, count in CALENDAR_NETWORKS
+                for _ in range(count)
+            ]
+            start = (datetime.now(UTC) + timedelta(days=2)).replace(
+                hour=0, minute=0, second=0, microsecond=0, tzinfo=None
+            )
+            lines = ["title;channel_id;text;local_time;campaign;tags"]
+            step = timedelta(days=30) / CALENDAR_POSTS
+            for i in range(CALENDAR_POSTS):
+                when = (start + i * step).strftime("%Y-%m-%d %H:%M")
+                lines.append(f"Post {i};{channels[i % len(channels)]};Text {i};{when};spring;a")
+            done = await client.post(
+                f"/brands/{brand}/publications/import",
+                content="\n".join(lines) + "\n",
+                headers={**desk.headers, "Content-Type": "text/csv"},
+            )
+            if done.status_code != 201 or done.json()["accepted"] != CALENDAR_POSTS:
+                raise RuntimeError(f"calendar import answered {done.status_code}: {done.text}")
+        end = start + timedelta(days=31)
+        path = (
+            f"/calendar?from={start:%Y-%m-%dT%H:%M:%SZ}&to={end:%Y-%m-%dT%H:%M:%SZ}"
+            f"&brand_id={brand}"
+        )
+        return CalendarScene(token=tenant.token, path=path)
+    finally:
+        await runtime.dispose_current_loop()

@@ -243,6 +243,7 @@ class Result:
     rps: float
     p50_ms: float
     p90_ms: float
+    p95_ms: float
     p99_ms: float
     max_ms: float
     mean_body_bytes: float
@@ -273,6 +274,7 @@ def summarise(endpoint: str, workers: int, concurrency: int, rnd: str, s: Sample
         rps=ok / s.elapsed,
         p50_ms=_percentile(lat, 0.50),
         p90_ms=_percentile(lat, 0.90),
+        p95_ms=_percentile(lat, 0.95),
         p99_ms=_percentile(lat, 0.99),
         max_ms=lat[-1] / 1e6 if lat else float("nan"),
         mean_body_bytes=s.body_bytes / ok if ok else 0.0,
@@ -285,7 +287,8 @@ def summarise(endpoint: str, workers: int, concurrency: int, rnd: str, s: Sample
 
 HEADER = (
     f"{'endpoint':<8} {'wrk':>3} {'conc':>4} {'round':>5} {'requests':>9} {'errors':>6} "
-    f"{'rps':>7} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7} {'bytes':>6} "
+    f"{'rps':>7} {'p50 ms':>7} {'p90 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+    f"{'bytes':>6} "
     f"{'cpu srv':>7} {'cpu pg':>6} {'cpu gen':>7} {'srv ms/req':>10}"
 )
 
@@ -293,7 +296,8 @@ HEADER = (
 def row(r: Result) -> str:
     return (
         f"{r.endpoint:<8} {r.workers:>3} {r.concurrency:>4} {r.round:>5} {r.requests:>9,} "
-        f"{r.errors:>6} {r.rps:>7,.0f} {r.p50_ms:>7.2f} {r.p90_ms:>7.2f} {r.p99_ms:>7.2f} "
+        f"{r.errors:>6} {r.rps:>7,.0f} {r.p50_ms:>7.2f} {r.p90_ms:>7.2f} {r.p95_ms:>7.2f} "
+        f"{r.p99_ms:>7.2f} "
         f"{r.max_ms:>7.1f} {r.mean_body_bytes:>6.0f} {r.cpu_server:>7.2f} {r.cpu_postgres:>6.2f} "
         f"{r.cpu_loadgen:>7.2f} {r.server_cpu_ms_per_request:>10.3f}"
     )

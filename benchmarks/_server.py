@@ -18,22 +18,28 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from litestar import Litestar, get
+import asyncpg  # type: ignore[import-untyped]
+import msgspec
+from litestar import Litestar, Request, Response, get
 from tests.support.servers import PostgresServer
 
+from agency.access.secrets import SESSION_PREFIX, parse_bearer, secret_matches
 from agency.app import create_app
 from agency.assembly import build_runtime
 from agency.config import Settings
+from agency.kernel.pagination import encode_cursor
 from agency.kernel.runtime import Runtime
 from agency.kernel.serving import tune_gc
 from benchmarks import _profile
-from benchmarks._data import APP_PW, APP_ROLE, DB, OWNER, OWNER_PW
+from benchmarks._data import APP_PW, APP_ROLE, AUTHENTICATE_SQL, DB, LIST_SQL, OWNER, OWNER_PW
 from benchmarks._load import HOST
 
 ROOT = Path(__file__).resolve().parents[1]
 LIST_PATH = "/audit-events?limit=50"
 BARE_PATH = "/bench/bare"
+FLOOR_PATH = "/bench/floor?limit=50"
 
 
 @get(BARE_PATH, opt={"public": True})
@@ -41,8 +47,55 @@ async def bare() -> dict[str, str]:
     return {"status": "ok"}
 
 
+_FLOOR_POOLS: dict[str, Any] = {}
+
+
+async def _floor_pool() -> Any:
+    """One asyncpg pool per process, as large as the app's, JSON decoded as the app does."""
+    if "pool" not in _FLOOR_POOLS:
+        url = os.environ["AGENCY_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
+        size = int(os.environ.get("AGENCY_DATABASE_POOL_SIZE", "10"))
+
+        async def init(conn: Any) -> None:
+            await conn.set_type_codec(
+                "json", encoder=str, decoder=msgspec.json.decode, schema="pg_catalog"
+            )
+
+        _FLOOR_POOLS["pool"] = await asyncpg.create_pool(url, min_size=1, max_size=size, init=init)
+    return _FLOOR_POOLS["pool"]
+
+
+_UNAUTHORIZED = Response(b"", status_code=401)
+
+
+@get(FLOOR_PATH.partition("?")[0], opt={"public": True})
+async def floor(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """The floor: the list's statements through raw asyncpg in the same app and process.
+
+    Authentication's call (the agency bound, the credential and its holder's role read), the
+    secret checked, the page of 50 read and encoded to JSON: what ``GET /audit-events`` does,
+    without SQLAlchemy, the app's dependencies or its response structs.
+    """
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    bearer = parse_bearer(token, SESSION_PREFIX) if scheme.lower() == "bearer" else None
+    if bearer is None:
+        return _UNAUTHORIZED
+    pool = await _floor_pool()
+    async with pool.acquire() as conn, conn.transaction():
+        held = await conn.fetchrow(AUTHENTICATE_SQL, bearer.agency_id, bearer.object_id)
+        if held is None or held["revoked_at"] is not None:
+            return _UNAUTHORIZED
+        if not secret_matches(bearer.secret, held["secret_hash"]):
+            return _UNAUTHORIZED
+        rows = await conn.fetch(LIST_SQL, bearer.agency_id)
+    items = [dict(row) for row in rows[:50]]
+    cursor = encode_cursor(items[-1]["id"]) if len(rows) > 50 else None
+    body = msgspec.json.encode({"items": items, "next_cursor": cursor})
+    return Response(body, media_type="application/json")
+
+
 def bench_app(settings: Settings, runtime: Runtime) -> Litestar:
-    return create_app(settings, runtime, extra_route_handlers=[bare])
+    return create_app(settings, runtime, extra_route_handlers=[bare, floor])
 
 
 def server_app() -> Litestar:
@@ -134,3 +187,6 @@ def sanity_check(port: int, token: str) -> None:
     status, _ = _http_get(port, LIST_PATH, None)
     if status != 401:
         raise RuntimeError(f"list endpoint without a token answered {status}, not 401")
+    status, floor_body = _http_get(port, FLOOR_PATH, token)
+    if status != 200 or json.loads(floor_body)["items"] != page["items"]:
+        raise RuntimeError(f"floor endpoint answered {status}: {floor_body[:300]!r}")

@@ -47,6 +47,7 @@ from agency.contract import StrictStructSchemaPlugin, document_contract
 from agency.crisis.endpoints import ROUTES as CRISIS_ROUTES
 from agency.health.endpoints import health, ready
 from agency.kernel.decoding import AgencyRequest
+from agency.kernel.deps import resolve_dependencies_in_turn
 from agency.kernel.guards import refuse_nul_characters
 from agency.kernel.idempotency import IdempotentReplay, handle_replay, provide_idempotency
 from agency.kernel.logs import guard_http_logs
@@ -124,6 +125,7 @@ def create_app(
     """Build the API. ``extra_route_handlers`` lets tests and benchmarks add probes."""
     settings = settings or get_settings()
     runtime = runtime or build_runtime(settings)
+    resolve_dependencies_in_turn()
     app = Litestar(
         route_handlers=[health, ready, *API_CONTROLLERS, *extra_route_handlers],
         dependencies={

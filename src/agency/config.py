@@ -59,6 +59,19 @@ class DatabaseSettings(BaseSettings):
     )
     pool_size: int = Field(default=10, description="Connections kept per process.")
     max_overflow: int = Field(default=10, description="Extra connections under load.")
+    pool_pre_ping: bool = Field(
+        default=False,
+        description=(
+            "Test each connection with a round trip whenever it leaves the pool. Off by "
+            "default: that trip costs every request; without it, a connection the server "
+            "dropped fails the one statement that finds out and the pool replaces every "
+            "connection older than it."
+        ),
+    )
+    pool_recycle_seconds: int = Field(
+        default=1800,
+        description="Connections older than this are replaced when next taken from the pool.",
+    )
     echo: bool = False
 
     @field_validator("url", "migration_url")

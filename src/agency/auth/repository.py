@@ -4,13 +4,44 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func
+from sqlalchemy import JSON, Boolean, Row, Select, String, Uuid, func, text
 
 from agency.auth.models import Credential
+from agency.kernel.db import UTCDateTime
 from agency.kernel.errors import NotFound
 from agency.kernel.repository import TenantRepository
-from agency.kernel.tenancy import scoped_update
+from agency.kernel.tenancy import bind_tenant, scoped_update
 from agency.member.models import Membership
+
+# What authentication reads of a credential, and its holder's current role.
+_HELD = (
+    Credential.id,
+    Credential.kind,
+    Credential.user_id,
+    Credential.created_by,
+    Credential.system_issued,
+    Credential.scopes,
+    Credential.secret_hash,
+    Credential.expires_at,
+    Credential.revoked_at,
+    Credential.last_used_at,
+)
+# On PostgreSQL one call binds the agency for the transaction, then reads the credential as
+# ``_with_holder_role`` does, under RLS (the migration that creates authenticate_credential).
+# Built once: it runs on every request.
+_AUTHENTICATE = text("SELECT * FROM authenticate_credential(:agency, :credential)").columns(
+    id=Uuid(),
+    kind=String(),
+    user_id=Uuid(),
+    created_by=Uuid(),
+    system_issued=Boolean(),
+    scopes=JSON(),
+    secret_hash=String(),
+    expires_at=UTCDateTime(),
+    revoked_at=UTCDateTime(),
+    last_used_at=UTCDateTime(),
+    role=String(),
+)
 
 
 class CredentialRepository(TenantRepository[Credential]):
@@ -44,16 +75,21 @@ class CredentialRepository(TenantRepository[Credential]):
             )
         )
 
-    async def find_with_holder_role(
-        self, credential_id: uuid.UUID
-    ) -> tuple[Credential, str | None] | None:
-        """A credential being authenticated, with its holder's role read in the same trip."""
-        row = (
-            await self.session.execute(
-                self._with_holder_role().where(Credential.id == credential_id)
-            )
-        ).one_or_none()
-        return None if row is None else (row[0], row[1])
+    async def bind_and_find_held(self, credential_id: uuid.UUID) -> Row[Any] | None:
+        """Bind this agency for the transaction, then read a credential being authenticated
+        with its holder's current role: one round trip on PostgreSQL.
+
+        The row has the columns of ``_HELD`` and ``role`` (None when the holder is no longer
+        a member, or for tokens nobody created).
+        """
+        agency_id = self.subject.agency_id
+        if self.session.get_bind().dialect.name == "postgresql":
+            params = {"agency": agency_id, "credential": credential_id}
+            return (await self.session.execute(_AUTHENTICATE, params)).one_or_none()
+        await bind_tenant(self.session, agency_id)  # a no-op off PostgreSQL, said for clarity
+        stmt = self._with_holder_role().with_only_columns(*_HELD, Membership.role)
+        stmt = stmt.where(Credential.id == credential_id)
+        return (await self.session.execute(stmt)).one_or_none()
 
     async def get_api_token_with_creator_role(
         self, token_id: uuid.UUID

@@ -95,7 +95,8 @@ def create_engine(settings: DatabaseSettings, url: str | None = None) -> AsyncEn
     else:
         kwargs["pool_size"] = settings.pool_size
         kwargs["max_overflow"] = settings.max_overflow
-        kwargs["pool_pre_ping"] = True
+        kwargs["pool_pre_ping"] = settings.pool_pre_ping
+        kwargs["pool_recycle"] = settings.pool_recycle_seconds
     engine = create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
