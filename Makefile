@@ -8,8 +8,10 @@ PEERS := tests/peers
 PEERS_STAMP := $(PEERS)/node_modules/.installed
 # Python trees we lint and format-check (only those that exist in this checkout).
 CODE := $(wildcard src tests migrations connectors benchmarks)
+# pytest-xdist workers, each with its own PostgreSQL and Redis (docs/testing.md).
+TEST_WORKERS ?= 2
 
-.PHONY: run test lint typecheck openapi bench-api bench-scheduler clean
+.PHONY: run test test-fast lint typecheck openapi bench-api bench-scheduler clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,12 +23,16 @@ run: $(STAMP)
 	$(BIN)/agency run
 
 ## Install what is missing, then run lint, types and the whole test suite against
-## throwaway PostgreSQL and Redis servers that the test run starts and stops itself.
+## throwaway PostgreSQL and Redis servers that the test run starts and stops itself
+## (one of each per worker). `make test-fast` skips the slow tier (docs/testing.md).
 test: $(STAMP) test-deps $(PEERS_STAMP)
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+
+test-fast: $(STAMP) test-deps
+	$(BIN)/pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile
 
 ## redis-server, and chromium for the browser tests, from Debian when missing
 ## (only when we may: root or passwordless sudo).

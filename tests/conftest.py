@@ -50,6 +50,43 @@ PASSWORD = "correct horse battery staple"
 PRODUCTION_HASHING = secrets._hasher, secrets._DUMMY_HASH
 
 
+# A test using one of these starts or waits on something outside the test process (a peer, a
+# server on a socket, a Dramatiq worker, moto's S3, processes): it belongs to the slow tier.
+# Modules whose every test is slow say so themselves (``pytestmark = pytest.mark.slow``).
+SLOW_FIXTURES = frozenset(
+    {
+        "appview",
+        "bounded_server",
+        "idp_a",
+        "idp_b",
+        "live_server",
+        "mail_worker",
+        "media_worker",
+        "metricnet",
+        "oauth_server",
+        "pds",
+        "pds_peer",
+        "prism_mastodon",
+        "prism_pinterest",
+        "prism_x",
+        "processes",
+        "receiver",
+        "s3_endpoint",
+        "stubnet",
+        "testnet",
+        "two_schedulers",
+        "worker",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        uses = getattr(item, "fixturenames", ())
+        if SLOW_FIXTURES.intersection(uses) or item.get_closest_marker("production_password_cost"):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def pg() -> Iterator[PostgresServer]:
     server = PostgresServer()

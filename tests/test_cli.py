@@ -18,6 +18,8 @@ from tests.conftest import APP_ROLE, DB, OWNER
 from tests.support.cli import clean_env, run_agency
 from tests.support.servers import PostgresServer, RedisServer, free_port
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 REAL_KEY = "k3Q9pX2vN7mR4tY8wB1cE6hJ0sL5fA2gD9uZ"
 

@@ -19,6 +19,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 CHART_DIR = ROOT / "helm" / "agency"
 RELEASE = "prod"

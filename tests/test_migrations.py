@@ -29,6 +29,8 @@ from agency.models import Base
 from tests.conftest import APP_ROLE, OWNER
 from tests.support.servers import PostgresServer
 
+pytestmark = pytest.mark.slow
+
 OWNER_PW, APP_PW = "owner-pw", "app-pw"
 
 

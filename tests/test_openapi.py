@@ -22,6 +22,8 @@ from agency.connector.registry import Registry
 from agency.kernel.runtime import Runtime
 from agency.openapi import render
 
+pytestmark = pytest.mark.slow
+
 COMMITTED = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
 PUBLIC = {
     "/health",

@@ -21,6 +21,8 @@ from tests.helpers import add_client_member, assert_problem, bearer, login
 from tests.support.connect_flow import create_brand
 from tests.support.oidc import OidcProvider
 
+pytestmark = pytest.mark.slow
+
 PUBLIC_URL = "http://127.0.0.1:8000"  # the settings' default public URL
 CALLBACK = f"{PUBLIC_URL}/auth/providers/callback"
 FRONTEND = "https://app.agence-durand.example"

@@ -29,6 +29,8 @@ from tests.support.servers import PostgresServer, RedisServer
 from tests.support.stubnet import StubNetConnector, StubNetState, build_stubnet
 from tests.test_publishing import World, scheduled_post
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 STALE_SECONDS = 2
 

@@ -24,6 +24,8 @@ from agency.maintenance.tasks import purge_expired
 from tests.conftest import Tenant
 from tests.support.servers import PostgresServer
 
+pytestmark = pytest.mark.slow
+
 PERIODIC = "maintenance.purge_expired"
 
 

@@ -62,6 +62,8 @@ from tests.conftest import LiveServer, Tenant
 from tests.helpers import add_client_member, insert_channel_objects, invite_and_join
 from tests.support.images import picture
 
+pytestmark = pytest.mark.slow
+
 CheckFunction = Callable[[CheckContext, Response, schemathesis.Case], Any]
 
 # Left out on purpose: positive_data_acceptance demands 2xx for every schema-valid request,

@@ -38,7 +38,11 @@ def test_without_the_key_nothing_opens() -> None:
         box(f"2:{NEW}").decrypt(stored)
 
 
-@pytest.mark.parametrize("setting", ["nope", "x:" + OLD, "1:not-a-fernet-key"])
+@pytest.mark.parametrize(
+    "setting",
+    ["nope", "x:" + OLD, "1:not-a-fernet-key"],
+    ids=["no-id", "id-not-a-number", "not-a-key"],  # stable: workers collect the same ids
+)
 def test_malformed_key_settings_are_refused(setting: str) -> None:
     with pytest.raises(SecretError):
         box(setting)

@@ -22,6 +22,8 @@ from tests.support.cli import run_agency as _agency
 from tests.support.connect_flow import create_brand
 from tests.support.servers import free_port
 
+pytestmark = pytest.mark.slow
+
 REAL_KEY = "k3Q9pX2vN7mR4tY8wB1cE6hJ0sL5fA2gD9uZ"
 
 

@@ -42,6 +42,8 @@ from tests.support.fakes.asgi import FakeServer
 from tests.support.oauth_peers import OAUTH_NETWORKS, OAuthPeer, oauth_peer
 from tests.support.servers import PostgresServer, RedisServer
 
+pytestmark = pytest.mark.slow
+
 T = TypeVar("T")
 
 

@@ -40,6 +40,8 @@ from tests.support.connect_flow import (
 from tests.support.pds import PdsServer
 from tests.support.testnet import CLIENT_ID, CLIENT_SECRET, TestNetState, network_settings
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 async def api(

@@ -52,6 +52,8 @@ from tests.support.prism import (
 )
 from tests.support.publishing import jobs_see, running_worker
 
+pytestmark = pytest.mark.slow
+
 CONNECTORS = {"x": XConnector, "pinterest": PinterestConnector}
 X_POST = {
     "data": {

@@ -80,6 +80,8 @@ from tests.support.publishing import (
 from tests.support.testnet import CLIENT_SECRET, TestNetState, network_settings
 from tests.support.video import mjpeg_movie
 
+pytestmark = pytest.mark.slow
+
 TEXT = "Nouvelle collection d'hiver : les manteaux arrivent en boutique."
 COMMENT = "Toutes les tailles sont en ligne."
 LINK = "https://maison.example/hiver"
