@@ -5,8 +5,8 @@ with its holder's role: two round trips. ``authenticate_credential`` does both, 
 in one call. It runs as the caller (not ``SECURITY DEFINER``), so Row-Level Security binds
 its read as it bound the two statements.
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-03 08:00:00
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0021"
-down_revision: str | None = "0020"
+revision: str = "0022"
+down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
