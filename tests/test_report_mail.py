@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -32,7 +33,7 @@ from tests.support.report_mail import (
     settled_run,
     unsubscribe_url,
 )
-from tests.support.smtp import SmtpServer
+from tests.support.smtp import SmtpServer, smtp_settings
 from tests.test_reporting import Maison, maison, make_brand  # noqa: F401 - the fixture
 
 MARCH = {"period_start": "2027-03-01", "period_end": "2027-03-31"}
@@ -358,3 +359,169 @@ async def test_a_period_still_being_collected_waits(
     done = await settled_run(client, scene.tenant, str(run["id"]), ticks=True, runtime=runtime)
     assert done["status"] == "sent"
     assert len(smtp_on.handler.to("claire@maison.example")) == 1
+
+
+async def subscribe(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    created = await client.post(
+        "/webhooks",
+        json={
+            "url": "https://hooks.example.com/reports",
+            "event_types": ["report.sent", "report.failed"],
+        },
+        headers=tenant.headers,
+    )
+    assert created.status_code == 201, created.text
+
+
+async def events(runtime: Runtime) -> list[dict[str, Any]]:
+    found = await rows(runtime, "SELECT type, body FROM webhook_events ORDER BY created_at")
+    return [{"type": e["type"], **json.loads(e["body"])["data"]} for e in found]
+
+
+async def until_settled_mail(runtime: Runtime) -> None:
+    for _ in range(100):
+        found = await rows(runtime, "SELECT status FROM mail_messages")
+        if all(m["status"] in ("sent", "failed") for m in found):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(found)
+
+
+async def test_a_server_refusing_then_recovering_and_a_refused_address(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    tenant_a: Tenant,
+    smtp_on: SmtpServer,
+    worker: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """451 then accepted: sent on the retry. 550 for a recipient: that delivery fails at
+    once, never retried, and the run says report.failed naming who did not get it."""
+    monkeypatch.setattr(
+        runtime.settings, "mail", smtp_settings(smtp_on, retry_delays_seconds=[0.2, 0.2])
+    )
+    await subscribe(client, tenant_a)
+    brand = await make_brand(client, tenant_a, "refus")
+    schedule = await create_schedule(
+        client,
+        tenant_a,
+        brand,
+        recipients={
+            "addresses": [{"email": "later@client.example"}, {"email": "ghost@refused.example"}]
+        },
+    )
+    await execute(runtime, "UPDATE report_schedule_addresses SET confirmed_at = now()")
+    await until_settled_mail(runtime)  # the confirmation links went first
+    smtp_on.handler.answers.append("451 4.3.0 Try again later")
+    run = await send_now(client, tenant_a, schedule["id"])
+    done = await settled_run(client, tenant_a, run["id"], ticks=True, runtime=runtime)
+    outcomes = {d["email"]: (d["status"], d["detail"]) for d in done["deliveries"]}
+    assert outcomes["later@client.example"] == ("sent", None)
+    assert outcomes["ghost@refused.example"][0] == "failed"
+    assert "No such user here" in outcomes["ghost@refused.example"][1]
+    assert done["status"] == "failed"
+    reports = [
+        r
+        for r in smtp_on.handler.to("later@client.example")
+        if r.message["Subject"].startswith("Rapport")
+    ]
+    assert len(reports) == 1  # the 451 left nothing behind; the retry went through
+    mails = await rows(
+        runtime, "SELECT recipient, attempts FROM mail_messages WHERE template = 'report'"
+    )
+    assert {m["recipient"]: m["attempts"] for m in mails} == {
+        "later@client.example": 2,
+        "ghost@refused.example": 1,
+    }
+    [event] = await events(runtime)
+    assert event["type"] == "report.failed" and event["run_id"] == run["id"]
+    assert {d["email"]: d["status"] for d in event["deliveries"]} == {
+        "later@client.example": "sent",
+        "ghost@refused.example": "failed",
+    }
+
+
+async def test_report_sent_event_and_a_brand_archived_meanwhile(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    tenant_a: Tenant,
+    smtp_on: SmtpServer,
+) -> None:
+    await subscribe(client, tenant_a)
+    brand = await make_brand(client, tenant_a, "ferme")
+    await add_client_member(client, tenant_a, brand, "m@ferme.example", RECEIVE, invite=False)
+    schedule = await create_schedule(
+        client, tenant_a, brand, recipients={"client_lines": ["marketing"]}
+    )
+    with report_worker(runtime):
+        first = await send_now(client, tenant_a, schedule["id"])
+        assert (await settled_run(client, tenant_a, first["id"]))["status"] == "sent"
+    [sent] = await events(runtime)
+    assert sent["type"] == "report.sent" and sent["deliveries"][0]["status"] == "sent"
+    # Queued while no worker runs; the brand is archived before one picks it up.
+    second = await send_now(client, tenant_a, schedule["id"])
+    current = await client.get(f"/brands/{brand}", headers=tenant_a.headers)
+    archived = await client.patch(
+        f"/brands/{brand}",
+        json={"archived": True},
+        headers={**tenant_a.headers, "If-Match": current.headers["etag"]},
+    )
+    assert archived.status_code == 200, archived.text
+    with report_worker(runtime):
+        done = await settled_run(client, tenant_a, second["id"])
+    assert done["status"] == "canceled" and "archived" in done["note"]
+    assert done["deliveries"] == []
+    assert len(smtp_on.handler.to("m@ferme.example")) == 1
+    assert [e["type"] for e in await events(runtime)] == ["report.sent", "report.failed"]
+    refused = await client.post(
+        f"/report-schedules/{schedule['id']}/send", json={}, headers=tenant_a.headers
+    )
+    assert_problem(refused, 409, "archived")
+
+
+async def test_the_agency_brands_its_reports(
+    client: httpx.AsyncClient, runtime: Runtime, tenant_a: Tenant, smtp_on: SmtpServer
+) -> None:
+    current = await client.get("/agency/report-branding", headers=tenant_a.headers)
+    assert current.status_code == 200, current.text
+    assert current.json()["sender"] == "Alpha <no-reply@agence-durand.example>"
+    elsewhere = await client.patch(
+        "/agency/report-branding",
+        json={"sender_address": "reports@elsewhere.example"},
+        headers={**tenant_a.headers, "If-Match": current.headers["etag"]},
+    )
+    assert_problem(elsewhere, 422, "domain")
+    changed = await client.patch(
+        "/agency/report-branding",
+        json={
+            "sender_name": "Agence Durand",
+            "sender_address": "rapports@agence-durand.example",
+            "reply_to": "cm@agence-durand.example",
+            "subjects": {"fr": "{agency} \u2013 {brand} \u2013 {period} {brand.__class__}"},
+            "footers": {"fr": "Agence Durand, 12 rue des Lilas, Lyon"},
+            "accent_color": "#aa3366",
+        },
+        headers={**tenant_a.headers, "If-Match": current.headers["etag"]},
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["sender"] == "Agence Durand <rapports@agence-durand.example>"
+    brand = await make_brand(client, tenant_a, "marque")
+    schedule = await create_schedule(client, tenant_a, brand)
+    preview = (
+        await client.get(
+            f"/report-schedules/{schedule['id']}/preview",
+            params={"period_start": "2027-03-01", "period_end": "2027-03-07"},
+            headers=tenant_a.headers,
+        )
+    ).json()
+    assert preview["sender"] == "Agence Durand <rapports@agence-durand.example>"
+    assert preview["reply_to"] == "cm@agence-durand.example"
+    # Only the three names are replaced: a template is text, never code.
+    assert preview["subject"] == "Alpha \u2013 Marque \u2013 1\u20137 mars 2027 {brand.__class__}"
+    assert "Agence Durand, 12 rue des Lilas" in preview["html"] and "#AA3366" in preview["html"]
+    stale = await client.patch(
+        "/agency/report-branding",
+        json={"accent_color": "#000000"},
+        headers={**tenant_a.headers, "If-Match": current.headers["etag"]},
+    )
+    assert_problem(stale, 412)

@@ -30,7 +30,7 @@ WEEKLY = "FREQ=WEEKLY;BYDAY=MO;BYHOUR=8;BYMINUTE=0"
 
 @contextmanager
 def report_worker(runtime: Runtime) -> Iterator[dramatiq.Worker]:
-    with running_worker(runtime, {"mail", "reports", "webhooks"}, threads=2) as worker:
+    with running_worker(runtime, {"mail", "reports"}, threads=2) as worker:
         yield worker
 
 
