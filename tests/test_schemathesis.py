@@ -226,6 +226,16 @@ async def known_ids(live_server: LiveServer, runtime: Runtime, tenant_a: Tenant)
         crisis = await create(f"/brands/{brand_id}/crisis", json={"reason": "Fuzzed"})
         ended = await http.post(f"/brands/{brand_id}/crisis/end", json={"reason": "Over"})
         assert ended.status_code == 200, ended.text
+        schedule = await create(
+            f"/brands/{brand_id}/report-schedules",
+            json={
+                "name": "Fuzzed",
+                "rule": "FREQ=WEEKLY",
+                "recipients": {"addresses": [{"email": "board@fuzzed.example"}]},
+            },
+        )
+        run = await http.post(f"/report-schedules/{schedule['id']}/send", json={})
+        assert run.status_code == 202, run.text
         return {
             "brand_id": brand_id,
             "crisis_id": crisis["id"],
@@ -257,6 +267,9 @@ async def known_ids(live_server: LiveServer, runtime: Runtime, tenant_a: Tenant)
                     json={"name": "Fuzzed", "is_default": True},
                 )
             )["id"],
+            "report_schedule_id": schedule["id"],
+            "report_run_id": run.json()["id"],
+            "mail_id": (await http.get("/mail/messages")).json()["items"][0]["id"],
         }
 
 
