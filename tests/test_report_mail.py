@@ -441,6 +441,7 @@ async def test_a_server_refusing_then_recovering_and_a_refused_address(
     }
 
 
+@pytest.mark.slow  # a Dramatiq worker, started twice
 async def test_report_sent_event_and_a_brand_archived_meanwhile(
     client: httpx.AsyncClient,
     runtime: Runtime,
