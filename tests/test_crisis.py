@@ -76,6 +76,14 @@ async def test_a_crisis_holds_the_queue_and_nothing_leaves_until_released(
     first = (await world.schedule(first, soon())).json()
     second = await world.draft(brand, {"channel_id": channel, "text": "Jeu concours"})
     second = (await world.schedule(second, soon(7 * 86400))).json()
+    # Approved before the crisis, not yet on the calendar.
+    ready = await world.draft(
+        brand, {"channel_id": channel, "text": "Statement"}, title="Statement"
+    )
+    submitted = await world.client.post(
+        f"/publications/{ready['id']}/submit", headers=world.headers
+    )
+    assert submitted.json()["status"] == "approved", submitted.text
 
     manager = await invite_and_join(
         world.client, world.tenant, "lead@alpha.example", "manager", name="Lea Lead"
@@ -101,20 +109,19 @@ async def test_a_crisis_holds_the_queue_and_nothing_leaves_until_released(
     assert held["variants"][0]["held_at"] is not None
     assert "crisis" in held["variants"][0]["hold_reason"]
 
-    # The community manager can still draft, and schedule: the worker holds it when due.
+    # The community manager can still draft (what leaves needs the decision makers: below).
     cm = await invite_and_join(world.client, world.tenant, "cm@alpha.example", "community_manager")
-    statement = await world.client.post(
+    drafted = await world.client.post(
         f"/brands/{brand}/publications",
-        json={"title": "Statement", "variants": [{"channel_id": channel, "text": "We hear you"}]},
+        json={"title": "Draft", "variants": [{"channel_id": channel, "text": "We hear you"}]},
         headers=bearer(cm["token"]),
     )
-    assert statement.status_code == 201, statement.text
-    scheduled = await world.schedule(statement.json(), soon())
-    assert scheduled.status_code == 200, scheduled.text
-    await world.make_due(statement.json()["id"])
-    third = await world.until(
-        statement.json()["id"], lambda p: p["variants"][0]["held_at"] is not None
-    )
+    assert drafted.status_code == 201, drafted.text
+    # Approved before the crisis and scheduled during it: the worker holds it when due.
+    statement = await world.schedule(await world.get(ready["id"]), soon())
+    assert statement.status_code == 200, statement.text
+    await world.make_due(ready["id"])
+    third = await world.until(ready["id"], lambda p: p["variants"][0]["held_at"] is not None)
     assert third["variants"][0]["status"] == "scheduled"
     assert world.net.posts == []
 
@@ -135,7 +142,7 @@ async def test_a_crisis_holds_the_queue_and_nothing_leaves_until_released(
     assert {p["publication_id"] for p in listed.json()["items"]} == {
         first["id"],
         second["id"],
-        statement.json()["id"],
+        ready["id"],
     }
     # One call for many: re-confirm the promo (its time passed: it goes now), reschedule the
     # contest; the statement stays held (staying silent is a choice).
@@ -157,7 +164,7 @@ async def test_a_crisis_holds_the_queue_and_nothing_leaves_until_released(
     assert abs(datetime.fromisoformat(contest["scheduled_at"]) - later) < timedelta(seconds=1)
     await ticks(world, 0.5)
     assert [p["text"] for p in world.net.posts] == ["Promo d'été -50 %"]
-    assert (await world.get(statement.json()["id"]))["variants"][0]["held_at"] is not None
+    assert (await world.get(ready["id"]))["variants"][0]["held_at"] is not None
 
     # The timeline: who switched it, what was held (by whom), ended, released, rescheduled.
     timeline = await world.client.get(f"/crises/{crisis['id']}/timeline", headers=world.headers)
@@ -427,3 +434,77 @@ async def test_the_decision_makers_are_told_in_their_language(
     )
     told = [e["detail"] for e in timeline.json()["events"] if e["kind"] == "notified"]
     assert told == [{"people": 3, "about": "started"}, {"people": 3, "about": "ended"}]
+
+
+async def test_in_a_crisis_only_the_decision_makers_let_anything_leave(
+    world: World, worker: dramatiq.Worker
+) -> None:
+    """An autonomous brand (no approval at all) in crisis: the statement the community
+    manager writes goes to the brand's decision makers; once one of them approves, it is
+    published during the crisis, while the queue stays held."""
+    client, tenant = world.client, world.tenant
+    brand = await world.brand()
+    channel = await world.channel(brand)
+    queued = await world.draft(brand, {"channel_id": channel, "text": "Promo"})
+    queued = (await world.schedule(queued, soon())).json()
+    cm = await invite_and_join(client, tenant, "cm@alpha.example", "community_manager")
+    dg = await add_client_member(
+        client, tenant, brand, "dg@maison.example", ["approve"], reporting_line="management"
+    )
+    mk = await add_client_member(client, tenant, brand, "mk@maison.example", ["approve"])
+    as_dg = bearer(await client_session(world.runtime, tenant.agency_id, dg["user_id"]))
+    as_mk = bearer(await client_session(world.runtime, tenant.agency_id, mk["user_id"]))
+    assert (await start(world, brand)).status_code == 201
+
+    statement = await client.post(
+        f"/brands/{brand}/publications",
+        json={"title": "Statement", "variants": [{"channel_id": channel, "text": "We hear you"}]},
+        headers=bearer(cm["token"]),
+    )
+    publication = statement.json()["id"]
+    submitted = await client.post(
+        f"/publications/{publication}/submit", headers=bearer(cm["token"])
+    )
+    assert submitted.status_code == 200, submitted.text
+    assert submitted.json()["status"] == "in_review"
+    history = await client.get(f"/publications/{publication}/approvals", headers=world.headers)
+    (round_,) = history.json()["rounds"]
+    assert (round_["policy_name"], round_["routed_by"]) == ("Crisis", "crisis mode")
+    version = history.json()["content_hash"]
+
+    def decide(headers: dict[str, str]) -> Any:
+        return client.post(
+            f"/publications/{publication}/decisions",
+            json={"decision": "approve", "content_hash": version},
+            headers=headers,
+        )
+
+    assert_problem(await decide(bearer(cm["token"])), 403)  # four eyes
+    assert_problem(await decide(as_mk), 403)  # marketing does not decide in a crisis
+    decided = await decide(as_dg)
+    assert decided.status_code == 201, decided.text
+    approved = await world.get(publication)
+    assert approved["status"] == "approved"
+    assert (await world.schedule(approved, soon())).status_code == 200
+    await world.make_due(publication)
+    await world.make_due(queued["id"])
+    done = await world.until(publication, lambda p: p["status"] == "published")
+    assert done["variants"][0]["held_at"] is None
+    await ticks(world, 0.5)
+    assert [p["text"] for p in world.net.posts] == ["We hear you"]
+    assert (await world.get(queued["id"]))["variants"][0]["held_at"] is not None
+
+    crisis_id = (await state(world, brand))["crisis"]["id"]
+    events = (await client.get(f"/crises/{crisis_id}/timeline", headers=world.headers)).json()
+    lines = [(e["kind"], e["actor"]["name"]) for e in events["events"]]
+    assert ("decided", "Claire Client") in lines
+    assert ("published", None) in lines
+    decided_line = next(e for e in events["events"] if e["kind"] == "decided")
+    assert decided_line["detail"]["decision"] == "approve"
+    assert decided_line["publication_title"] == "Statement"
+
+    # Once the crisis is over, the brand is autonomous again.
+    assert (await end(world, brand)).status_code == 200
+    after = await world.draft(brand, {"channel_id": channel, "text": "Back to normal"})
+    normal = await client.post(f"/publications/{after['id']}/submit", headers=world.headers)
+    assert normal.json()["status"] == "approved"

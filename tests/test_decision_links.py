@@ -234,6 +234,7 @@ async def test_a_link_is_bound_to_its_person(
     assert uuid.UUID(member["id"])
 
 
+@pytest.mark.slow
 async def test_deciding_in_a_real_browser(
     team: Team, smtp_on: SmtpServer, live_server: LiveServer, tmp_path: Path
 ) -> None:

@@ -185,7 +185,7 @@ async def test_a_crisis_started_mid_batch_stops_what_has_not_left(
     """Six due posts go out two by two through a real worker (one thread); the crisis starts
     while the first pair is on the wire. That pair was already leaving and is published; the
     worker's re-check before each later call sees the pause and sends nothing more, and a
-    post scheduled during the crisis is held by the worker when it comes due."""
+    post approved before the crisis and scheduled during it is held by the worker when due."""
     env = process_env(world.runtime.settings, stubnet[1])
     env.update(
         {
@@ -212,6 +212,12 @@ async def _crisis_mid_batch(world: World, processes: Processes) -> None:
         scheduled = await world.schedule(draft, soon())
         assert scheduled.status_code == 200, scheduled.text
         ids.append(draft["id"])
+    # Approved before the crisis, scheduled during it.
+    statement = await world.draft(brand, {"channel_id": channel, "text": "Statement"})
+    submitted = await world.client.post(
+        f"/publications/{statement['id']}/submit", headers=world.headers
+    )
+    assert submitted.json()["status"] == "approved", submitted.text
     world.net.plan.append("hold")  # the first call of the first pair waits on the wire
     for n, publication_id in enumerate(ids):
         await world.make_due(publication_id, seconds_ago=10 - n)
@@ -225,7 +231,7 @@ async def _crisis_mid_batch(world: World, processes: Processes) -> None:
     )
     assert started.status_code == 201, started.text
     crisis_id = started.json()["id"]
-    statement = await world.draft(brand, {"channel_id": channel, "text": "Statement"})
+    statement = await world.get(statement["id"])
     assert (await world.schedule(statement, soon())).status_code == 200
     await world.make_due(statement["id"])
     world.net.released.set()

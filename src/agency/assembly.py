@@ -11,7 +11,7 @@ broker, bound to the runtime they run with. The API (``agency.app``), the proces
 from __future__ import annotations
 
 from agency import models, tasks
-from agency.approval.plug import RoutedApproval
+from agency.approval.plug import CrisisApproval, RoutedApproval
 from agency.calendar.series import SERIES_HOOK
 from agency.config import Settings, get_settings
 from agency.connector.registry import Registry, installed
@@ -45,3 +45,4 @@ def wire(runtime: Runtime) -> None:
     process-wide registry, as brands name their policy by name)."""
     runtime.component(publication_hooks).add(SERIES_HOOK)
     register_policy(RoutedApproval())
+    register_policy(CrisisApproval())

@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.approval import notices
-from agency.approval.models import ApprovalAssignment, ApprovalRound, ApprovalStep
+from agency.approval.models import (
+    ApprovalAssignment,
+    ApprovalPolicy,
+    ApprovalRound,
+    ApprovalStep,
+)
 from agency.approval.people import People, Person, without
 from agency.approval.repository import (
     AssignmentRepository,
@@ -29,7 +34,14 @@ from agency.approval.repository import (
     RoundRepository,
     StepRepository,
 )
-from agency.approval.routing import applies, content_hash, facts_of, route
+from agency.approval.routing import (
+    CRISIS_ROUTE,
+    applies,
+    content_hash,
+    crisis_policy,
+    facts_of,
+    route,
+)
 from agency.audit.repository import AuditRepository
 from agency.auth.repository import CredentialRepository
 from agency.brand.models import Brand
@@ -117,7 +129,11 @@ class Rounds:
         brand = await self._brand(publication.brand_id)
         kinds = await self.people.repo.media_kinds([m for v in variants for m in v.media_ids])
         facts = facts_of(publication, variants, kinds)
-        policy, routed_by = route(await self.policies.of_brand(publication.brand_id), facts)
+        policy: ApprovalPolicy | None
+        if brand.crisis_id is not None:  # the brand's decision makers, whatever else applies
+            policy, routed_by = crisis_policy(brand.id), CRISIS_ROUTE
+        else:
+            policy, routed_by = route(await self.policies.of_brand(publication.brand_id), facts)
         definitions = [s for s in (policy.steps if policy else []) if applies(s, facts)]
         if policy is None or not definitions:
             return Status.APPROVED
@@ -190,6 +206,8 @@ class Rounds:
         if await self._open_next(round_, steps, publication, brand):
             return
         round_.status, round_.closed_at, round_.current_step = "approved", utcnow(), None
+        if round_.routed_by == CRISIS_ROUTE:
+            publication.crisis_cleared = brand.crisis_id  # may leave during this crisis
         await self.approve(publication, variants, person)
 
     async def approve(

@@ -21,6 +21,7 @@ from agency.approval.models import (
     ApprovalRound,
     ApprovalStep,
 )
+from agency.brand.crisis import crisis_event
 from agency.brand.repository import BrandRepository
 from agency.kernel.tenancy import Subject
 from agency.publication.models import Publication
@@ -129,6 +130,26 @@ async def decided(
         },
         runtime.settings.webhooks,
     )
+    brand = await BrandRepository(session, Subject(publication.agency_id, "system")).get(
+        publication.brand_id
+    )
+    if brand.crisis_id is not None:  # the post-mortem reads every decision of the crisis
+        session.add(
+            crisis_event(
+                publication.agency_id,
+                brand.crisis_id,
+                brand.id,
+                "decided",
+                actor=(decision.actor_kind, decision.user_id),
+                actor_name=decision.name,
+                publication_id=publication.id,
+                decision=decision.decision,
+                comment=decision.comment,
+                counted=decision.counted,
+                via=decision.via,
+                policy=round_.policy_name,
+            )
+        )
 
 
 async def overdue(

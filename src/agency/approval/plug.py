@@ -8,7 +8,7 @@ it (``agency.publication.states.register_policy``); publication never imports ap
 from __future__ import annotations
 
 from agency.approval.engine import Rounds
-from agency.publication.states import Review, Status
+from agency.publication.states import CRISIS, Review, Status
 
 ROUTED = "routed"
 
@@ -21,3 +21,10 @@ class RoutedApproval:
 
     async def on_edit(self, review: Review) -> Status:
         return await Rounds(review.session, review.subject, review.runtime).edited(review)
+
+
+class CrisisApproval(RoutedApproval):
+    """Every brand in crisis, whatever its own policy: the engine routes to the brand's
+    decision makers (:func:`agency.approval.routing.crisis_policy`)."""
+
+    name = CRISIS

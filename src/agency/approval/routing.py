@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from agency.approval.models import ApprovalPolicy
+from agency.approval.people import AGENCY_MANAGERS, MANAGEMENT
 from agency.publication.content import URL
 from agency.publication.drafting import CONTENT_FIELDS
 from agency.publication.models import Publication, Variant
@@ -79,6 +81,28 @@ def describe(conditions: Mapping[str, Any]) -> str:
         shown = ",".join(str(v) for v in value) if isinstance(value, list) else str(value).lower()
         parts.append(f"{name}={shown}")
     return "; ".join(parts)[:500]
+
+
+# Why a round went to the crisis policy (its ``routed_by``): its approval clears the version
+# to leave during that crisis.
+CRISIS_ROUTE = "crisis mode"
+
+
+def crisis_policy(brand_id: uuid.UUID) -> ApprovalPolicy:
+    """While the brand is in crisis, whatever its policies say: one step, any one of the
+    brand's decision makers (the agency's managers, the client's general management)."""
+    return ApprovalPolicy(
+        brand_id=brand_id,
+        name="Crisis",
+        conditions={},
+        steps=[
+            {
+                "name": "Crisis decision makers",
+                "approvers": {"roles": list(AGENCY_MANAGERS), "reporting_lines": [MANAGEMENT]},
+                "rule": "any",
+            }
+        ],
+    )
 
 
 def route(policies: Sequence[ApprovalPolicy], facts: Facts) -> tuple[ApprovalPolicy | None, str]:

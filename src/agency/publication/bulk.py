@@ -76,7 +76,8 @@ class BulkScheduler:
         """Create and schedule each publication, as ``create`` then ``schedule_variants``
         would; their ids, in order. Raises :class:`PlannedRefused` (per-publication path)."""
         # Only the ``none`` policy approves on submit without asking anyone.
-        autonomous = policy_for(brand.approval_policy).name == NoApproval.name
+        policy = policy_for(brand.approval_policy, brand.crisis_id is not None)
+        autonomous = policy.name == NoApproval.name
         if not autonomous or any(p.data.recurrence for p in planned):
             return await self._one_by_one(brand, planned)
         target = Status.APPROVED

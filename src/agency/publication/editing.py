@@ -98,7 +98,7 @@ class PublicationEditing(PublicationUseCase):
         publication.updated_at = utcnow()
         variants = await self.variants.of_publication(publication.id)
         if content_changed and publication.status in REVIEWED:
-            policy = policy_for(brand.approval_policy)
+            policy = policy_for(brand.approval_policy, brand.crisis_id is not None)
             target = await policy.on_edit(self.review(publication, variants))
             if target in (Status.APPROVED, Status.SCHEDULED):
                 await self.require_publishable(publication, variants)

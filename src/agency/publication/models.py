@@ -51,6 +51,9 @@ class Publication(IdMixin, TenantMixin, TimestampMixin, Base):
     approved_at: Mapped[datetime | None]
     approved_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     canceled_at: Mapped[datetime | None]
+    # The crisis during which the brand's decision makers approved this version: only such
+    # content leaves while that crisis lasts (the worker checks; docs/crisis.md).
+    crisis_cleared: Mapped[uuid.UUID | None]
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}

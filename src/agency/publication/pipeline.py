@@ -157,7 +157,8 @@ class Publisher:
         for publication, variant in locked:
             if not await self._ready(publication, variant, now):
                 continue
-            if (crisis_id := crises.get(variant.brand_id)) is not None:
+            crisis_id = crises.get(variant.brand_id)
+            if crisis_id is not None and publication.crisis_cleared != crisis_id:
                 self._hold_for_crisis(variant, crisis_id, now)
                 continue
             channel = channels.get(variant.channel_id)
@@ -459,7 +460,7 @@ class Publisher:
         locked = await self._lock(variant_id)
         if locked is None:  # pragma: no cover
             return
-        _, variant = locked
+        publication, variant = locked
         cls = self.runtime.connectors.get(variant.network)
         if cls is None:
             return
@@ -468,7 +469,9 @@ class Publisher:
             await self._commit()
             return
         crisis_id = (await self._crises([locked], share=True)).get(variant.brand_id)
-        if crisis_id is not None:  # a comment leaves too: not while the brand is in crisis
+        if (
+            crisis_id is not None and publication.crisis_cleared != crisis_id
+        ):  # a comment leaves too: not while the brand is in crisis
             variant.first_comment_status = "held"
             self._crisis_line(crisis_id, variant, "first_comment_held")
             await self._commit()

@@ -58,7 +58,7 @@ class PublicationScheduling(PublicationUseCase):
                 status=publication.status,
             )
         await self.require_publishable(publication, variants)
-        target = await policy_for(brand.approval_policy).on_submit(
+        target = await policy_for(brand.approval_policy, brand.crisis_id is not None).on_submit(
             self.review(publication, variants)
         )
         await self.enter(publication, variants, target, "submitted")

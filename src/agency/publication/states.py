@@ -139,7 +139,14 @@ def register_policy(policy: ApprovalPolicy) -> None:
     POLICIES[policy.name] = policy
 
 
-def policy_for(name: str) -> ApprovalPolicy:
+# While a brand is in crisis, whatever its policy, the one registered under this name decides
+# (agency.approval routes everything to the brand's decision makers; docs/crisis.md).
+CRISIS = "crisis"
+
+
+def policy_for(name: str, in_crisis: bool = False) -> ApprovalPolicy:
+    if in_crisis and CRISIS in POLICIES:
+        return POLICIES[CRISIS]
     return POLICIES.get(name, POLICIES["none"])
 
 
