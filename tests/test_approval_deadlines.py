@@ -116,11 +116,14 @@ async def test_a_reminder_then_escalation_then_the_hold(
     [reminder] = await titled(smtp_on, "presse@client.example", "Rappel")
     assert reminder.message["Subject"].startswith("Rappel : « Launch » (Maison)")
     assert "2030-03-05 08:00" in reminder.message.get_content()  # due time, in Paris
+    assert "/decide/agd_" in reminder.message.get_content()
 
     # Overdue: general management, next in the line, may decide; told by e-mail and webhook.
     await tick(runtime, at - timedelta(minutes=DUE - 1))
     [escalated] = await titled(smtp_on, "dg@client.example", "En retard")
     assert escalated.message["Subject"].startswith("En retard")
+    # A client approver decides from this e-mail too, like from the first one.
+    assert "/decide/agd_" in escalated.message.get_content()
     step = (await team.history(publication["id"]))["rounds"][0]["steps"][0]
     assert [(a["name"], a["escalated"]) for a in step["assignees"]] == [
         ("Presse", False),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.approval import notices
 from agency.approval.engine import OPEN, UNSETTLED, Rounds
+from agency.approval.link.mailing import decision_url, issue
 from agency.approval.models import ApprovalAssignment, ApprovalRound, ApprovalStep
 from agency.brand.models import Brand
 from agency.kernel.tenancy import Subject
@@ -174,6 +175,29 @@ class Deadlines:
                 email,
                 template,
                 locale,
-                {**context, "name": name},
+                {**context, "name": name, "link": await self._link(person, publication, step)},
                 settings=self.runtime.settings.mail,
             )
+
+    async def _link(
+        self,
+        person: ApprovalAssignment | tuple[str, str, str],
+        publication: Publication,
+        step: ApprovalStep,
+    ) -> str | None:
+        """A client approver asked on this step decides from the e-mail, like the first one."""
+        if isinstance(person, tuple) or person.kind != "client" or step.status != "open":
+            return None
+        round_ = await self.engine.rounds.get(step.round_id)
+        ttl = timedelta(hours=self.runtime.settings.mail.decision_link_ttl_hours)
+        token = await issue(
+            self.session,
+            self.subject,
+            person,
+            publication,
+            round_.content_hash,
+            step.position,
+            step.name,
+            ttl,
+        )
+        return decision_url(self.runtime.settings, token)
