@@ -49,6 +49,11 @@ def period_end_instant(end: date, zone: ZoneInfo) -> datetime:
 def rule_of(rule: str, starts_on: date, zone: ZoneInfo) -> Rule:
     """The schedule's rule, checked: RFC 5545, daily or less often. 422 naming ``rule``."""
     frequency = _frequency(rule)
+    if frequency is None:
+        raise InvalidInput(
+            "The rule is not RFC 5545: it names no FREQ.",
+            [{"field": "rule", "message": "FREQ is required (e.g. FREQ=WEEKLY;BYDAY=MO)"}],
+        )
     if frequency not in ALLOWED_FREQUENCIES:
         raise InvalidInput(
             "A report is sent at most daily.",
