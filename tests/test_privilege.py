@@ -284,6 +284,8 @@ POWER_ROUTES: dict[str, set[tuple[str, str]]] = {
     "-": {
         ("DELETE", "/client-members/{client_member_id}"),
         ("PATCH", "/agency/report-branding"),
+        ("PUT", "/agency/report-branding/logo"),
+        ("DELETE", "/agency/report-branding/logo"),
     },
 }
 _POWER = {"agency:manage", "members:manage", "ownership:manage", "tokens:manage"}

@@ -21,6 +21,7 @@ from agency.kernel.runtime import Runtime
 from agency.kernel.scheduling import tick
 from tests.conftest import Tenant, count_rows
 from tests.helpers import add_client_member, assert_problem
+from tests.support.images import picture
 from tests.support.report_mail import (
     create_schedule,
     execute,
@@ -526,3 +527,33 @@ async def test_the_agency_brands_its_reports(
         headers={**tenant_a.headers, "If-Match": current.headers["etag"]},
     )
     assert_problem(stale, 412)
+
+
+async def test_the_agency_logo_heads_the_email_and_the_pdf(
+    client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    url = "/agency/report-branding/logo"
+    etag = (await client.get("/agency/report-branding", headers=tenant_a.headers)).headers["etag"]
+    headers = {**tenant_a.headers, "If-Match": etag, "Content-Type": "image/jpeg"}
+    put = await client.put(url, content=picture("JPEG", (1800, 600)), headers=headers)
+    assert put.status_code == 200, put.text
+    assert put.json()["has_logo"] is True
+    brand = await make_brand(client, tenant_a, "logo")
+    schedule = await create_schedule(client, tenant_a, brand)
+    preview = (
+        await client.get(f"/report-schedules/{schedule['id']}/preview", headers=tenant_a.headers)
+    ).json()
+    logo = [p for p in preview["parts"] if p["content_id"] == "<logo@report>"]
+    assert len(logo) == 1 and logo[0]["content_type"] == "image/png"
+    assert 'src="cid:logo@report"' in preview["html"]
+
+    now = {**tenant_a.headers, "If-Match": put.headers["etag"]}
+    text = await client.put(url, content=b"not an image at all", headers=now)
+    assert_problem(text, 415, "PNG or JPEG")
+    broken = await client.put(url, content=picture("PNG")[:60], headers=now)
+    assert_problem(broken, 400, "does not decode")
+    huge = await client.put(url, content=b"\x89PNG" + b"0" * 600_000, headers=now)
+    assert_problem(huge, 413, "512 KiB")
+    assert_problem(await client.put(url, content=picture("PNG"), headers=tenant_a.headers), 428)
+    removed = await client.delete(url, headers=now)
+    assert removed.status_code == 200 and removed.json()["has_logo"] is False

@@ -4,12 +4,14 @@ the links of report e-mails open (public: the signed link is the credential)."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from html import escape
 from typing import Annotated, Any
 
-from litestar import Controller, Response, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,7 +29,7 @@ from agency.kernel.http import etag
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject
 from agency.report_mail import public
-from agency.report_mail.branding import BrandingService
+from agency.report_mail.branding import LOGO_TYPES, BrandingService
 from agency.report_mail.links import CONFIRM, UNSUBSCRIBE
 from agency.report_mail.schemas import (
     AddressOut,
@@ -200,6 +202,22 @@ class ReportRunController(Controller):
         return RunOut.of(run, list(deliveries))
 
 
+@dataclass
+class LogoOperation(Operation):
+    """The logo route reads its body itself: the image's bytes."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            content={
+                mime: OpenAPIMediaType(
+                    schema=Schema(type=OpenAPIType.STRING, content_media_type=mime)
+                )
+                for mime in sorted(LOGO_TYPES)
+            },
+            required=True,
+        )
+
+
 class ReportBrandingController(Controller):
     path = "/agency/report-branding"
     tags = ["Report e-mails"]
@@ -224,6 +242,36 @@ class ReportBrandingController(Controller):
     ) -> Response[BrandingOut]:
         """``sender_address`` must be on a domain this server sends for (422 otherwise)."""
         row, sender = await branding.update(data, if_match)
+        return Response(BrandingOut.of(row, sender), headers={"ETag": etag(row.version)})
+
+    @put(
+        "/logo",
+        opt={"permission": Permission.AGENCY_MANAGE, "problems": [400, 413, 415]},
+        summary="Put the agency's logo on its reports (PNG or JPEG, up to 512 KiB)",
+        operation_class=LogoOperation,
+    )
+    async def put_report_logo(
+        self,
+        request: Request[Any, Any, Any],
+        branding: NamedDependency[BrandingService],
+        if_match: IfMatch,
+    ) -> Response[BrandingOut]:
+        """The image's own bytes as the body. It is kept as a PNG of at most 600 x 200
+        pixels, shown at the top of the e-mail and of the PDF."""
+        data = await request.body()
+        row, sender = await branding.set_logo(data, if_match)
+        return Response(BrandingOut.of(row, sender), headers={"ETag": etag(row.version)})
+
+    @delete(
+        "/logo",
+        opt={"permission": Permission.AGENCY_MANAGE},
+        status_code=200,
+        summary="Take the logo off the agency's reports",
+    )
+    async def delete_report_logo(
+        self, branding: NamedDependency[BrandingService], if_match: IfMatch
+    ) -> Response[BrandingOut]:
+        row, sender = await branding.remove_logo(if_match)
         return Response(BrandingOut.of(row, sender), headers={"ETag": etag(row.version)})
 
 
