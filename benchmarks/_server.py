@@ -6,6 +6,7 @@ the ``AGENCY_*`` variables, as ``agency serve`` does.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -47,22 +48,23 @@ async def bare() -> dict[str, str]:
     return {"status": "ok"}
 
 
-_FLOOR_POOLS: dict[str, Any] = {}
+_FLOOR_POOLS: dict[asyncio.AbstractEventLoop, Any] = {}
 
 
-async def _floor_pool() -> Any:
-    """One asyncpg pool per process, as large as the app's, JSON decoded as the app does."""
-    if "pool" not in _FLOOR_POOLS:
-        url = os.environ["AGENCY_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
-        size = int(os.environ.get("AGENCY_DATABASE_POOL_SIZE", "10"))
+async def _floor_pool(settings: Settings) -> Any:
+    """One asyncpg pool per event loop, as large as the app's, JSON decoded as the app does."""
+    loop = asyncio.get_running_loop()
+    if loop not in _FLOOR_POOLS:
+        url = settings.database.url.replace("postgresql+asyncpg://", "postgresql://")
+        size = settings.database.pool_size
 
         async def init(conn: Any) -> None:
             await conn.set_type_codec(
                 "json", encoder=str, decoder=msgspec.json.decode, schema="pg_catalog"
             )
 
-        _FLOOR_POOLS["pool"] = await asyncpg.create_pool(url, min_size=1, max_size=size, init=init)
-    return _FLOOR_POOLS["pool"]
+        _FLOOR_POOLS[loop] = await asyncpg.create_pool(url, min_size=1, max_size=size, init=init)
+    return _FLOOR_POOLS[loop]
 
 
 _UNAUTHORIZED = Response(b"", status_code=401)
@@ -80,7 +82,7 @@ async def floor(request: Request[Any, Any, Any]) -> Response[bytes]:
     bearer = parse_bearer(token, SESSION_PREFIX) if scheme.lower() == "bearer" else None
     if bearer is None:
         return _UNAUTHORIZED
-    pool = await _floor_pool()
+    pool = await _floor_pool(request.app.state.runtime.settings)
     async with pool.acquire() as conn, conn.transaction():
         held = await conn.fetchrow(AUTHENTICATE_SQL, bearer.agency_id, bearer.object_id)
         if held is None or held["revoked_at"] is not None:
@@ -188,5 +190,6 @@ def sanity_check(port: int, token: str) -> None:
     if status != 401:
         raise RuntimeError(f"list endpoint without a token answered {status}, not 401")
     status, floor_body = _http_get(port, FLOOR_PATH, token)
-    if status != 200 or json.loads(floor_body)["items"] != page["items"]:
+    floor_ids = [item["id"] for item in json.loads(floor_body)["items"]] if status == 200 else []
+    if floor_ids != [item["id"] for item in page["items"]]:
         raise RuntimeError(f"floor endpoint answered {status}: {floor_body[:300]!r}")
