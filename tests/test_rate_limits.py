@@ -19,6 +19,7 @@ from agency.kernel.ratelimit import LoopLocalRedisStore, rate_limit_store
 from agency.kernel.runtime import Runtime
 from tests.conftest import PASSWORD, Tenant
 from tests.helpers import assert_problem
+from tests.support.servers import RedisServer
 
 PER_IP, PER_ACCOUNT = 6, 3
 
@@ -111,6 +112,18 @@ async def test_replicas_share_the_counters_in_redis(
         await first.post("/auth/login", json=_login(tenant_a.owner_email))
         await second.post("/auth/login", json=_login(tenant_a.owner_email))
         assert_problem(await first.post("/auth/login", json=_login(tenant_a.owner_email)), 429)
+
+
+async def test_a_redis_restart_costs_no_request_an_error(
+    settings: Settings, runtime: Runtime, tenant_a: Tenant, redis_server: RedisServer
+) -> None:
+    """The counters' pooled connections die with Redis; the next request still gets its
+    answer (here 401 for a wrong password), counted on a new connection."""
+    app = create_app(_limited(settings, account=5), runtime)
+    async with _client(app, "203.0.113.12") as client:
+        assert_problem(await client.post("/auth/login", json=_login(tenant_a.owner_email)), 401)
+        redis_server.restart()
+        assert_problem(await client.post("/auth/login", json=_login(tenant_a.owner_email)), 401)
 
 
 def test_the_limits_are_documented(limited_app: Litestar) -> None:

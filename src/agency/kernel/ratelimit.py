@@ -40,6 +40,7 @@ from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
 from litestar.types import Message, Receive, Scope, Send
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from agency.config import Settings
 
@@ -193,25 +194,37 @@ class LoopLocalRedisStore(Store):
             self._stores[loop] = store
         return store
 
+    async def _call(self, operation: Callable[[RedisStore], Awaitable[Any]]) -> Any:
+        """Run one store operation; after a Redis restart the pooled connections are dead,
+        so a lost connection drops this loop's client and the operation runs once more on a
+        new one (a restart costs no request a 500)."""
+        try:
+            return await operation(self._store())
+        except RedisConnectionError:
+            self._stores.pop(asyncio.get_running_loop(), None)
+            return await operation(self._store())
+
     async def set(
         self, key: str, value: str | bytes, expires_in: int | timedelta | None = None
     ) -> None:
-        await self._store().set(key, value, expires_in)
+        await self._call(lambda store: store.set(key, value, expires_in))
 
     async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
-        return await self._store().get(key, renew_for)
+        result: bytes | None = await self._call(lambda store: store.get(key, renew_for))
+        return result
 
     async def delete(self, key: str) -> None:
-        await self._store().delete(key)
+        await self._call(lambda store: store.delete(key))
 
     async def delete_all(self) -> None:
-        await self._store().delete_all()
+        await self._call(lambda store: store.delete_all())
 
     async def exists(self, key: str) -> bool:
-        return await self._store().exists(key)
+        return bool(await self._call(lambda store: store.exists(key)))
 
     async def expires_in(self, key: str) -> int | None:
-        return await self._store().expires_in(key)
+        result: int | None = await self._call(lambda store: store.expires_in(key))
+        return result
 
 
 def rate_limit_store(settings: Settings) -> Store:
