@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import uuid_utils
 from sqlalchemy import DateTime, Dialect, MetaData, TypeDecorator, Uuid, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -87,6 +89,8 @@ def _json_loads(text: str) -> Any:
 
 def create_engine(settings: DatabaseSettings, url: str | None = None) -> AsyncEngine:
     url = url or settings.url
+    if url.startswith("sqlite"):
+        require_sqlite_directory(url)
     kwargs: dict[str, Any] = {"echo": settings.echo, "json_deserializer": _json_loads}
     if url.startswith("sqlite"):
         # One file, shared by api, scheduler and worker threads of the embedded process.
@@ -101,6 +105,16 @@ def create_engine(settings: DatabaseSettings, url: str | None = None) -> AsyncEn
     if url.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def require_sqlite_directory(url: str) -> None:
+    """Refuse, before connecting, a SQLite file whose directory is missing: the driver would
+    only say "unable to open database file", from a thread that outlives the event loop."""
+    path = make_url(url).database
+    if path and path != ":memory:" and not Path(path).parent.is_dir():
+        raise FileNotFoundError(
+            errno.ENOENT, "the directory of the SQLite database does not exist", path
+        )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

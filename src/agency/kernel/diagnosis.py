@@ -107,6 +107,8 @@ def explain(
         if isinstance(cause, sqlite3.OperationalError) and "unable to open" in str(cause):
             return _sqlite_file(database_url)
         if isinstance(cause, FileNotFoundError | NotADirectoryError) and cause.filename:
+            if cause.strerror and "SQLite" in cause.strerror:
+                return _sqlite_file(database_url or f"sqlite:///{cause.filename}")
             return f"no such file or directory: {cause.filename}"
         if isinstance(cause, PermissionError) and cause.filename:
             return f"permission denied: {cause.filename}"
