@@ -19,11 +19,13 @@ from sqlalchemy import text
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from agency.config import OutboundSettings, WebhookSettings
-from agency.kernel.db import utcnow
+from agency.kernel.db import new_id, utcnow
 from agency.kernel.jobs import JobBuffer, collecting
 from agency.kernel.runtime import Runtime
 from agency.kernel.scheduling import tick
 from agency.kernel.tenancy import bind_system, bind_tenant
+from agency.publication.events import VariantOutcomeData
+from agency.publication.states import Delivery
 from agency.webhook.events import EVENT_TYPES, emit, lease
 from agency.webhook.repository import purge_events
 from tests.conftest import LiveServer, Tenant, count_rows
@@ -80,6 +82,24 @@ def verify(secret: str, request: Request) -> dict[str, Any]:
     return payload
 
 
+def outcome_data(title: str) -> VariantOutcomeData:
+    """What the pipeline sends when a post is live; ``title`` tells the events apart."""
+    return VariantOutcomeData(
+        publication_id=new_id(),
+        brand_id=new_id(),
+        title=title,
+        variant_id=new_id(),
+        channel_id=new_id(),
+        network="mastodon",
+        status=Delivery.PUBLISHED,
+        due_at=utcnow(),
+        post_id="109",
+        post_url="https://mastodon.example/@brand/109",
+        published_at=utcnow(),
+        error=None,
+    )
+
+
 @dataclass
 class Scene:
     """An agency with a receiver on loopback, a Dramatiq worker, and the scheduler at hand."""
@@ -111,7 +131,7 @@ class Scene:
     async def emit(
         self,
         event_type: str = "publication.published",
-        data: dict[str, Any] | None = None,
+        title: str = "p-1",
         *,
         system: bool = False,
         commit: bool = True,
@@ -129,7 +149,7 @@ class Scene:
                     session,
                     self.tenant.agency_id,
                     event_type,
-                    data or {"id": "p-1"},
+                    outcome_data(title),
                     self.runtime.settings.webhooks,
                 )
             if not commit:
@@ -351,7 +371,7 @@ async def test_every_known_event_type_can_be_chosen(
 @pytest.mark.parametrize("system", [False, True], ids=["tenant-session", "system-session"])
 async def test_an_emitted_event_arrives_signed(scene: Scene, system: bool) -> None:
     hook = await scene.subscribe()
-    await scene.emit("publication.published", {"publication_id": "p-42"}, system=system)
+    await scene.emit("publication.published", "p-42", system=system)
     delivery = await scene.finished(hook["id"])
     assert delivery["status"] == "succeeded", delivery
     assert delivery["attempts"] == 1
@@ -361,7 +381,8 @@ async def test_an_emitted_event_arrives_signed(scene: Scene, system: bool) -> No
     [request] = scene.requests
     payload = verify(hook["secret"], request)
     assert payload["type"] == "publication.published"
-    assert payload["data"] == {"publication_id": "p-42"}
+    assert payload["data"]["title"] == "p-42"
+    assert payload["data"]["status"] == "published"
     assert payload["timestamp"].endswith("Z")
     assert request.headers["webhook-id"] == delivery["event_id"]
     assert request.headers["content-type"] == "application/json"
@@ -399,13 +420,13 @@ async def test_an_event_emitted_in_a_rolled_back_transaction_is_never_sent(
     scene: Scene,
 ) -> None:
     hook = await scene.subscribe()
-    await scene.emit(data={"n": "rolled back"}, commit=False)
-    await scene.emit(data={"n": "committed"})
+    await scene.emit(title="rolled back", commit=False)
+    await scene.emit(title="committed")
     await scene.finished(hook["id"])
     # Time passes well beyond any lease: the scheduler finds nothing to re-send either.
     await tick(scene.runtime, utcnow() + timedelta(hours=1))
     await asyncio.sleep(0.5)
-    assert [verify(hook["secret"], r)["data"] for r in scene.requests] == [{"n": "committed"}]
+    assert [verify(hook["secret"], r)["data"]["title"] for r in scene.requests] == ["committed"]
     assert await count_rows(scene.runtime, "webhook_events") == 1
 
 
@@ -477,7 +498,7 @@ async def test_a_timeout_is_retried(scene: Scene) -> None:
 async def test_replay_sends_the_same_event_again_as_a_new_delivery(scene: Scene) -> None:
     scene.receiver.script = [Response(500)] * 3
     hook = await scene.subscribe()
-    await scene.emit(data={"publication_id": "p-7"})
+    await scene.emit(title="p-7")
     failed = await scene.finished(hook["id"])
     assert failed["status"] == "failed"
 
@@ -490,7 +511,7 @@ async def test_replay_sends_the_same_event_again_as_a_new_delivery(scene: Scene)
     assert replayed["id"] == replay.json()["id"]
     assert replayed["status"] == "succeeded"
     assert {r.headers["webhook-id"] for r in scene.requests} == {failed["event_id"]}
-    assert verify(hook["secret"], scene.requests[-1])["data"] == {"publication_id": "p-7"}
+    assert verify(hook["secret"], scene.requests[-1])["data"]["title"] == "p-7"
     listed = await scene.deliveries(hook["id"])
     assert [d["id"] for d in listed] == [replayed["id"], failed["id"]]  # newest first
     first_page = await scene.client.get(

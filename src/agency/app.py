@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from litestar import Litestar, Request, Router
@@ -43,12 +43,20 @@ from agency.channel.endpoints import (
 )
 from agency.client.endpoints import BrandClientMemberController, ClientMemberController
 from agency.config import Settings, get_settings
-from agency.contract import StrictStructSchemaPlugin, document_contract
+from agency.contract import (
+    StrictStructSchemaPlugin,
+    created_locations,
+    document_contract,
+    document_headers,
+    operation_id,
+)
 from agency.crisis.endpoints import ROUTES as CRISIS_ROUTES
+from agency.document import document_examples, document_webhooks
 from agency.health.endpoints import health, ready
 from agency.kernel.decoding import AgencyRequest
 from agency.kernel.deps import resolve_dependencies_in_turn
 from agency.kernel.guards import refuse_nul_characters
+from agency.kernel.http import CreatedLocation
 from agency.kernel.idempotency import IdempotentReplay, handle_replay, provide_idempotency
 from agency.kernel.logs import guard_http_logs
 from agency.kernel.pagination import provide_page_request
@@ -126,6 +134,7 @@ def create_app(
     settings = settings or get_settings()
     runtime = runtime or build_runtime(settings)
     resolve_dependencies_in_turn()
+    locations: dict[Callable[..., Any], str] = {}  # known once the routes are
     app = Litestar(
         route_handlers=[health, ready, *API_CONTROLLERS, *extra_route_handlers],
         dependencies={
@@ -139,6 +148,7 @@ def create_app(
         middleware=[
             RequestIdMiddleware(),
             HeaderSizeLimit(settings.server.max_header_bytes),
+            CreatedLocation(locations),
             *rate_limit_middleware(settings),
             transaction_middleware,
         ],
@@ -157,7 +167,11 @@ def create_app(
     app.state.runtime = runtime
     app.state.app_tenant_filter = settings.app_tenant_filter
     document_contract(app)
+    locations.update(created_locations(app))
+    document_headers(app, app.openapi_schema)
     document_rate_limits(app, app.openapi_schema)
+    document_webhooks(app, app.openapi_schema)
+    document_examples(app.openapi_schema)
     logging.getLogger("agency").setLevel(logging.INFO)
     guard_http_logs()
     return app
@@ -236,5 +250,6 @@ def openapi_config(settings: Settings) -> OpenAPIConfig:
         ),
         render_plugins=[ScalarRenderPlugin()],
         use_handler_docstrings=True,
+        operation_id_creator=operation_id,
         create_examples=False,
     )

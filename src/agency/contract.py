@@ -14,7 +14,14 @@ by hand per route, so that the document cannot drift from the behaviour:
   in the document only;
 - an ``Idempotency-Key`` parameter: 409 while its twin runs, 422 when reused;
 - a route where credentials are presented without a login: 429 (rate limited);
-- anything else a route can answer is named in ``opt={"problems": [...]}`` next to it.
+- response headers: ``ETag`` on every answer whose type some ``PATCH`` edits (with
+  ``If-Match``), ``Location`` on a 201 whose type a ``GET /things/{id}`` reads (sent by
+  :class:`agency.kernel.http.CreatedLocation`), ``Idempotent-Replayed`` where an
+  ``Idempotency-Key`` is taken;
+- anything else a route can answer is named in ``opt={"problems": [...]}`` next to it;
+- the ``operationId`` is the handler's name in camelCase (``list_brands``: ``listBrands``),
+  or the ``operation_id`` its decorator gives where the name alone would be unclear: client
+  generators turn it into a method name, so it stays stable when the path changes.
 
 Request bodies that refuse unknown fields (msgspec ``forbid_unknown_fields``) say
 ``additionalProperties: false``: see :class:`StrictStructSchemaPlugin`.
@@ -22,17 +29,25 @@ Request bodies that refuse unknown fields (msgspec ``forbid_unknown_fields``) sa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Response
 
 # Litestar's own Struct plugin is not exported; it is extended rather than copied.
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.enums import ParamType
 from litestar.handlers import HTTPRouteHandler
-from litestar.openapi.spec import Operation, Parameter, Schema
+from litestar.openapi.spec import (
+    OpenAPI,
+    OpenAPIHeader,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Parameter,
+    Schema,
+)
 from litestar.params import ParameterKwarg
 from litestar.routes import HTTPRoute
 from litestar.typing import FieldDefinition
@@ -60,6 +75,12 @@ class StrictStructSchemaPlugin(StructSchemaPlugin):
         schema = super().to_openapi_schema(field_definition, schema_creator)
         schema.additional_properties = False
         return schema
+
+
+def operation_id(handler: HTTPRouteHandler, method: Any, path_components: list[Any]) -> str:
+    """``list_brands`` -> ``listBrands`` (Litestar's default prefixes the whole path)."""
+    first, *rest = handler.handler_name.split("_")
+    return first + "".join(word.title() for word in rest)
 
 
 def document_contract(app: Litestar) -> None:
@@ -153,3 +174,92 @@ def _requiring_header(base: type[Operation], name: str) -> type[Operation]:
     subclass = type(f"{base.__name__}Requiring{name.replace('-', '')}", (base,), {})
     subclass.__post_init__ = __post_init__  # type: ignore[attr-defined]
     return dataclass(subclass)
+
+
+RESPONSE_HEADERS = {
+    "ETag": OpenAPIHeader(
+        description="The object's version: send it back in `If-Match` to edit it.",
+        schema=Schema(type=OpenAPIType.STRING),
+    ),
+    "Location": OpenAPIHeader(
+        description="Where the object just created is read.",
+        schema=Schema(type=OpenAPIType.STRING, format=None),
+    ),
+    "Idempotent-Replayed": OpenAPIHeader(
+        description=(
+            "`true` when this is the stored answer to an earlier request with the same "
+            "`Idempotency-Key` (nothing was done again)."
+        ),
+        schema=Schema(type=OpenAPIType.STRING, enum=["true"]),
+    ),
+}
+
+
+def returned_type(handler: HTTPRouteHandler) -> type | None:
+    """The body type a handler answers with (``Response[T]``: ``T``)."""
+    annotation = handler.parsed_fn_signature.return_type
+    if annotation.is_subclass_of(Response) and annotation.inner_types:
+        annotation = annotation.inner_types[0]
+    found = annotation.annotation
+    return found if isinstance(found, type) else None
+
+
+def editable_types(app: Litestar) -> set[type]:
+    """The answer types of the edits that take ``If-Match``: their answers carry an ETag."""
+    return {
+        found
+        for _, handler in _handlers(app)
+        if IF_MATCH in header_parameters(handler) and (found := returned_type(handler))
+    }
+
+
+def created_locations(app: Litestar) -> dict[Callable[..., Any], str]:
+    """Each creating handler's function, and the path that reads what it creates."""
+    readers: list[tuple[str, type]] = []
+    for route, handler in _handlers(app):
+        path = route.path_format
+        if "GET" in handler.http_methods and len(route.path_parameters) == 1 and path.endswith("}"):
+            found = returned_type(handler)
+            if found is not None:
+                readers.append((path, found))
+    locations = {}
+    for _, handler in _handlers(app):
+        created = returned_type(handler)
+        # A caller without credentials (a connect link) could not read it anyway.
+        if handler.status_code != 201 or created is None or handler.opt.get("public"):
+            continue
+        paths = sorted(path for path, read in readers if issubclass(created, read))
+        if paths:
+            locations[handler.fn] = paths[0]
+    return locations
+
+
+def document_headers(app: Litestar, schema: OpenAPI) -> None:
+    """Each success answer lists the ``ETag``, ``Location`` and ``Idempotent-Replayed``
+    headers its handler sends."""
+    editable = editable_types(app)
+    locations = created_locations(app)
+    for route, handler in _handlers(app):
+        item = (schema.paths or {})[route.path_format or "/"]
+        names: dict[str, bool] = {}
+        answer = returned_type(handler)
+        if answer is not None and any(issubclass(answer, t) for t in editable):
+            # A replayed creation answers the stored body only.
+            names["ETag"] = handler.status_code != 201
+        if handler.fn in locations:
+            names["Location"] = True
+        if IDEMPOTENCY_KEY in header_parameters(handler):
+            names["Idempotent-Replayed"] = False
+        for method in handler.http_methods:
+            operation: Operation | None = getattr(item, method.lower(), None)
+            for status, response in (operation.responses or {}).items() if operation else ():
+                if status.startswith("2") and isinstance(response, OpenAPIResponse):
+                    response.headers = {
+                        **(response.headers or {}),
+                        **{name: _header(name, required) for name, required in names.items()},
+                    }
+
+
+def _header(name: str, required: bool) -> OpenAPIHeader:
+    header = RESPONSE_HEADERS[name]
+    return OpenAPIHeader(description=header.description, schema=header.schema, required=required)

@@ -34,7 +34,10 @@ from agency.approval.schemas import (
     DecisionResult,
     PendingStepOut,
     PendingStepPage,
+    PersonKind,
+    RoundStatus,
     StepRule,
+    StepStatus,
 )
 from agency.approval.service import ApprovalPolicyService, ApprovalService
 from agency.kernel.deps import (
@@ -45,6 +48,7 @@ from agency.kernel.deps import (
     provide_service,
 )
 from agency.kernel.http import etag
+from agency.publication.states import Status
 
 READ_BRANDS = {"permission": Permission.BRANDS_READ}
 WRITE_BRANDS = {"permission": Permission.BRANDS_WRITE}
@@ -126,7 +130,7 @@ def _decision(d: ApprovalDecision, round_number: int, step: str) -> DecisionOut:
         content_hash=d.content_hash,
         user_id=d.user_id,
         name=d.name,
-        actor_kind=d.actor_kind,
+        actor_kind=PersonKind(d.actor_kind),
         counted=d.counted,
         via=d.via,
         decided_at=d.created_at,
@@ -136,8 +140,8 @@ def _decision(d: ApprovalDecision, round_number: int, step: str) -> DecisionOut:
 def _result(outcome: Outcome) -> DecisionResult:
     return DecisionResult(
         decision=_decision(outcome.decision, outcome.round.number, outcome.step.name),
-        publication_status=outcome.publication.status,
-        round_status=outcome.round.status,
+        publication_status=Status(outcome.publication.status),
+        round_status=RoundStatus(outcome.round.status),
         current_step=outcome.round.current_step,
     )
 
@@ -157,7 +161,7 @@ def _steps(
             rule=StepRule(s.rule),
             needed=s.needed,
             approvals=s.approvals,
-            status=s.status,
+            status=StepStatus(s.status),
             due_at=s.due_at,
             remind_at=s.remind_at,
             reminded_at=s.reminded_at,
@@ -171,7 +175,7 @@ def _steps(
                 ApproverOut(
                     user_id=a.user_id,
                     name=a.name,
-                    kind=a.kind,
+                    kind=PersonKind(a.kind),
                     reason=a.reason,
                     escalated=a.escalated,
                 )
@@ -224,6 +228,7 @@ class ApprovalController(Controller):
 
     @post(
         "/bulk-approve",
+        operation_id="approveInBulk",
         opt=READ,
         status_code=200,
         summary="Approve several publications at once, each checked as if alone",
@@ -262,7 +267,7 @@ class PublicationApprovalController(Controller):
         rounds = [
             ApprovalRoundOut(
                 number=r.number,
-                status=r.status,
+                status=RoundStatus(r.status),
                 policy_id=r.policy_id,
                 policy_name=r.policy_name,
                 routed_by=r.routed_by,
@@ -286,7 +291,7 @@ class PublicationApprovalController(Controller):
         publication = found["publication"]
         return ApprovalHistory(
             publication_id=publication.id,
-            status=publication.status,
+            status=Status(publication.status),
             content_hash=found["content_hash"],
             rounds=rounds,
         )
@@ -356,7 +361,7 @@ def _comment(c: Any) -> ApprovalCommentOut:
         body=c.body,
         user_id=c.user_id,
         name=c.name,
-        actor_kind=c.actor_kind,
+        actor_kind=PersonKind(c.actor_kind),
         created_at=c.created_at,
     )
 

@@ -8,10 +8,13 @@ due time passes or a publication's time comes before its approval.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.approval.link.mailing import mail_asked
@@ -21,49 +24,118 @@ from agency.approval.models import (
     ApprovalRound,
     ApprovalStep,
 )
+from agency.approval.schemas import DecisionKind, PersonKind, RoundStatus, StepRule, StepStatus
 from agency.brand.crisis import crisis_event
 from agency.brand.repository import BrandRepository
 from agency.kernel.tenancy import Subject
 from agency.publication.models import Publication
-from agency.webhook.events import emit
+from agency.publication.states import Status
+from agency.webhook.events import EventType, emit, payload_of
 
 if TYPE_CHECKING:
     from agency.kernel.runtime import Runtime
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+class StepData(msgspec.Struct, kw_only=True):
+    position: int
+    name: str
+    rule: StepRule
+    needed: int
+    approvals: int
+    status: StepStatus
+    due_at: datetime | None
 
 
-def step_data(step: ApprovalStep) -> dict[str, Any]:
-    return {
-        "position": step.position,
-        "name": step.name,
-        "rule": step.rule,
-        "needed": step.needed,
-        "approvals": step.approvals,
-        "status": step.status,
-        "due_at": _iso(step.due_at),
-    }
+class PersonData(msgspec.Struct, kw_only=True):
+    user_id: uuid.UUID
+    kind: PersonKind
+    name: str
+    escalated: bool
+
+
+class DeciderData(msgspec.Struct, kw_only=True):
+    user_id: uuid.UUID | None
+    kind: PersonKind
+    name: str
+    via: str
+
+
+class RoundData(msgspec.Struct, kw_only=True):
+    """A publication's approval round: which content version it decides on."""
+
+    publication_id: uuid.UUID
+    brand_id: uuid.UUID
+    title: str
+    publication_status: Status
+    scheduled_at: datetime | None
+    round: int
+    round_status: RoundStatus
+    policy_name: str
+    content_hash: str
+
+
+@payload_of(EventType.APPROVAL_REQUESTED)
+class ApprovalRequested(RoundData, kw_only=True):
+    """A step of an approval round opened: these people are asked."""
+
+    step: StepData
+    approvers: list[PersonData]
+
+
+@payload_of(EventType.APPROVAL_DECIDED)
+class ApprovalDecided(RoundData, kw_only=True):
+    """Someone approved, asked for changes or rejected (counted or not)."""
+
+    step: StepData
+    decision: DecisionKind
+    comment: str | None
+    counted: bool
+    by: DeciderData
+
+
+class OverdueReason(StrEnum):
+    STEP_DUE = "step_due"  # the step's deadline passed: escalated
+    HELD = "held"  # the publication's time came before its approval: not published
+
+
+@payload_of(EventType.APPROVAL_OVERDUE)
+class ApprovalOverdue(RoundData, kw_only=True):
+    """An approval is late: a step's deadline passed, or the publication's time came."""
+
+    reason: OverdueReason
+    step: StepData | None
+    escalated_to: list[PersonData]
+
+
+def step_data(step: ApprovalStep) -> StepData:
+    return StepData(
+        position=step.position,
+        name=step.name,
+        rule=StepRule(step.rule),
+        needed=step.needed,
+        approvals=step.approvals,
+        status=StepStatus(step.status),
+        due_at=step.due_at,
+    )
 
 
 def round_data(publication: Publication, round_: ApprovalRound) -> dict[str, Any]:
     return {
-        "publication_id": str(publication.id),
-        "brand_id": str(publication.brand_id),
+        "publication_id": publication.id,
+        "brand_id": publication.brand_id,
         "title": publication.title,
-        "publication_status": publication.status,
-        "scheduled_at": _iso(publication.scheduled_at),
+        "publication_status": Status(publication.status),
+        "scheduled_at": publication.scheduled_at,
         "round": round_.number,
-        "round_status": round_.status,
-        "policy": round_.policy_name,
+        "round_status": RoundStatus(round_.status),
+        "policy_name": round_.policy_name,
         "content_hash": round_.content_hash,
     }
 
 
-def people_data(assignments: Sequence[ApprovalAssignment]) -> list[dict[str, Any]]:
+def people_data(assignments: Sequence[ApprovalAssignment]) -> list[PersonData]:
     return [
-        {"user_id": str(a.user_id), "kind": a.kind, "name": a.name, "escalated": a.escalated}
+        PersonData(user_id=a.user_id, kind=PersonKind(a.kind), name=a.name, escalated=a.escalated)
         for a in assignments
     ]
 
@@ -79,12 +151,12 @@ async def requested(
     await emit(
         session,
         publication.agency_id,
-        "approval.requested",
-        {
+        EventType.APPROVAL_REQUESTED,
+        ApprovalRequested(
             **round_data(publication, round_),
-            "step": step_data(step),
-            "approvers": people_data(assignments),
-        },
+            step=step_data(step),
+            approvers=people_data(assignments),
+        ),
         runtime.settings.webhooks,
     )
     brand = await BrandRepository(session, Subject(publication.agency_id, "system")).get(
@@ -114,20 +186,20 @@ async def decided(
     await emit(
         session,
         publication.agency_id,
-        "approval.decided",
-        {
+        EventType.APPROVAL_DECIDED,
+        ApprovalDecided(
             **round_data(publication, round_),
-            "step": step_data(step),
-            "decision": decision.decision,
-            "comment": decision.comment,
-            "counted": decision.counted,
-            "by": {
-                "user_id": str(decision.user_id) if decision.user_id else None,
-                "kind": decision.actor_kind,
-                "name": decision.name,
-                "via": decision.via,
-            },
-        },
+            step=step_data(step),
+            decision=DecisionKind(decision.decision),
+            comment=decision.comment,
+            counted=decision.counted,
+            by=DeciderData(
+                user_id=decision.user_id,
+                kind=PersonKind(decision.actor_kind),
+                name=decision.name,
+                via=decision.via,
+            ),
+        ),
         runtime.settings.webhooks,
     )
     brand = await BrandRepository(session, Subject(publication.agency_id, "system")).get(
@@ -166,12 +238,12 @@ async def overdue(
     await emit(
         session,
         publication.agency_id,
-        "approval.overdue",
-        {
+        EventType.APPROVAL_OVERDUE,
+        ApprovalOverdue(
             **round_data(publication, round_),
-            "reason": reason,
-            "step": step_data(step) if step is not None else None,
-            "escalated_to": people_data(assignments),
-        },
+            reason=OverdueReason(reason),
+            step=step_data(step) if step is not None else None,
+            escalated_to=people_data(assignments),
+        ),
         runtime.settings.webhooks,
     )

@@ -13,6 +13,7 @@ from agency.access.permissions import Role
 from agency.approval.models import ApprovalPolicy
 from agency.brand.schemas import NetworkName, ReportingLine, Word
 from agency.kernel.schemas import Input, Output
+from agency.publication.states import Status
 
 PolicyName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 StepName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
@@ -32,6 +33,33 @@ class StepRule(StrEnum):
     ANY = "any"  # one approval settles the step
     ALL = "all"  # every person asked when the step opened
     COUNT = "count"  # ``count`` of them
+
+
+class RoundStatus(StrEnum):
+    OPEN = "open"
+    CHANGES_REQUESTED = "changes_requested"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    SUPERSEDED = "superseded"  # the content was edited: a new round decides
+    CLOSED = "closed"
+
+
+class StepStatus(StrEnum):
+    WAITING = "waiting"
+    OPEN = "open"
+    APPROVED = "approved"
+    CHANGES_REQUESTED = "changes_requested"
+    REJECTED = "rejected"
+    SKIPPED = "skipped"
+    KEPT = "kept"  # approved in an earlier round, and not asked again after an edit
+    SUPERSEDED = "superseded"
+
+
+class PersonKind(StrEnum):
+    """Who is asked or decides: agency staff, or a client member of the brand."""
+
+    STAFF = "staff"
+    CLIENT = "client"
 
 
 class DecisionKind(StrEnum):
@@ -207,7 +235,7 @@ class ApprovalCommentIn(Input):
 class ApproverOut(Output):
     user_id: uuid.UUID
     name: str
-    kind: str
+    kind: PersonKind
     reason: str
     escalated: bool
 
@@ -222,7 +250,7 @@ class DecisionOut(Output):
     content_hash: str
     user_id: uuid.UUID | None
     name: str
-    actor_kind: str
+    actor_kind: PersonKind
     counted: bool
     via: str
     decided_at: datetime
@@ -234,7 +262,7 @@ class ApprovalStepOut(Output):
     rule: StepRule
     needed: int
     approvals: int
-    status: str
+    status: StepStatus
     due_at: datetime | None
     remind_at: datetime | None
     reminded_at: datetime | None
@@ -248,7 +276,7 @@ class ApprovalStepOut(Output):
 
 class ApprovalRoundOut(Output):
     number: int
-    status: str
+    status: RoundStatus
     policy_id: uuid.UUID | None
     policy_name: str
     routed_by: str
@@ -265,15 +293,15 @@ class ApprovalHistory(Output):
     """Every round of a publication, newest first: who, when, which version, what was said."""
 
     publication_id: uuid.UUID
-    status: str
+    status: Status
     content_hash: str
     rounds: list[ApprovalRoundOut]
 
 
 class DecisionResult(Output):
     decision: DecisionOut
-    publication_status: str
-    round_status: str
+    publication_status: Status
+    round_status: RoundStatus
     current_step: int | None
 
 
@@ -342,7 +370,7 @@ class ApprovalCommentOut(Output):
     body: str
     user_id: uuid.UUID | None
     name: str
-    actor_kind: str
+    actor_kind: PersonKind
     created_at: datetime
 
 

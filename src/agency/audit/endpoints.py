@@ -19,7 +19,7 @@ class AuditController(Controller):
     opt = {"permission": Permission.AUDIT_READ}
     dependencies = {"audit_log": provide_service(AuditLog)}
 
-    @get(summary="The audit log, newest first")
+    @get(operation_id="listAuditEvents", summary="The audit log, newest first")
     async def list_events(
         self,
         audit_log: NamedDependency[AuditLog],

@@ -8,11 +8,12 @@ from sqlalchemy import Row
 
 from agency.audit.models import AuditEvent
 from agency.kernel.schemas import Output
+from agency.kernel.tenancy import ActorKind
 
 
 class AuditEventOut(Output):
     id: uuid.UUID
-    actor_type: str
+    actor_type: ActorKind
     actor_id: uuid.UUID | None
     action: str
     object_type: str
@@ -24,7 +25,7 @@ class AuditEventOut(Output):
     def of(cls, e: AuditEvent | Row[Any]) -> AuditEventOut:
         return cls(
             id=e.id,
-            actor_type=e.actor_type,
+            actor_type=ActorKind(e.actor_type),
             actor_id=e.actor_id,
             action=e.action,
             object_type=e.object_type,

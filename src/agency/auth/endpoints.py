@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
-from agency.access.permissions import Permission
+from agency.access.permissions import Permission, Role
 from agency.access.secrets import INVITATION_PREFIX, parse_bearer
 from agency.auth.cookies import cleared_cookies, session_cookies
 from agency.auth.models import Credential
@@ -17,10 +17,13 @@ from agency.auth.schemas import (
     ApiTokenCreate,
     ApiTokenCreated,
     ApiTokenOut,
+    ApiTokenPage,
+    CredentialKind,
     LoginInput,
     MeOut,
     MeUser,
     SessionOut,
+    SessionRole,
 )
 from agency.auth.service import CredentialService, Issued, login, start_session
 from agency.kernel.deps import (
@@ -32,7 +35,6 @@ from agency.kernel.deps import (
     provide_service,
 )
 from agency.kernel.errors import NotFound
-from agency.kernel.pagination import Page
 from agency.member.models import Membership
 from agency.member.schemas import InvitationAccept
 from agency.member.service import accept_invitation
@@ -58,7 +60,7 @@ def _session_out(issued: Issued, membership: Membership) -> SessionOut:
         expires_at=issued.credential.expires_at,
         agency_id=membership.agency_id,
         user_id=membership.user_id,
-        role=membership.role,
+        role=SessionRole(membership.role),
     )
 
 
@@ -95,6 +97,7 @@ class AuthController(Controller):
 
     @post(
         "/session/renew",
+        operation_id="renewSession",
         opt={"problems": [409]},
         status_code=201,
         summary="Trade this session for a fresh one (the old token ends now)",
@@ -115,7 +118,7 @@ class AuthController(Controller):
             expires_at=expires_at,
             agency_id=subject.agency_id,
             user_id=subject.user_id,
-            role=subject.role or "client",
+            role=SessionRole(subject.role or SessionRole.CLIENT),
         )
         # A browser signed in by cookie gets the new token as cookies too.
         by_cookie = "authorization" not in request.headers
@@ -123,7 +126,7 @@ class AuthController(Controller):
         cookies = session_cookies(issued.token, expires_at, key) if by_cookie else []
         return Response(body, status_code=201, cookies=cookies)
 
-    @get("/me", summary="Who the credential belongs to and what it may do")
+    @get("/me", operation_id="getMe", summary="Who the credential belongs to and what it may do")
     async def me(
         self,
         credentials: NamedDependency[CredentialService],
@@ -132,8 +135,8 @@ class AuthController(Controller):
         user = await credentials.person()
         return MeOut(
             agency_id=subject.agency_id,
-            kind=subject.kind,
-            role=subject.role,
+            kind=CredentialKind(subject.kind),
+            role=Role(subject.role) if subject.role else None,
             permissions=sorted(subject.permissions),
             user=MeUser(id=user.id, email=user.email, name=user.name) if user else None,
             brand_ids=sorted(subject.brand_ids) if subject.brand_ids is not None else None,
@@ -146,7 +149,10 @@ class ApiTokenController(Controller):
     opt = {"permission": Permission.TOKENS_MANAGE}
     dependencies = {"credentials": provide_service(CredentialService)}
 
-    @post(summary="Create an API token (its secret is shown only in this answer)")
+    @post(
+        operation_id="createApiToken",
+        summary="Create an API token (its secret is shown only in this answer)",
+    )
     async def create_token(
         self,
         data: JSONBody[ApiTokenCreate],
@@ -158,16 +164,16 @@ class ApiTokenController(Controller):
             **msgspec.structs.asdict(_token_out(issued.credential)), token=issued.token
         )
 
-    @get(summary="List API tokens")
+    @get(operation_id="listApiTokens", summary="List API tokens")
     async def list_tokens(
         self,
         credentials: NamedDependency[CredentialService],
         page: Paging,
-    ) -> Page[ApiTokenOut]:
+    ) -> ApiTokenPage:
         rows, cursor = await credentials.list_api_tokens(page)
-        return Page(items=[_token_out(c) for c in rows], next_cursor=cursor)
+        return ApiTokenPage(items=[_token_out(c) for c in rows], next_cursor=cursor)
 
-    @get("/{token_id:uuid}", summary="Get an API token")
+    @get("/{token_id:uuid}", operation_id="getApiToken", summary="Get an API token")
     async def get_token(
         self,
         token_id: FromPath[uuid.UUID],
@@ -175,7 +181,12 @@ class ApiTokenController(Controller):
     ) -> ApiTokenOut:
         return _token_out(await credentials.get_api_token(token_id))
 
-    @post("/{token_id:uuid}/revoke", status_code=HTTP_204_NO_CONTENT, summary="Revoke an API token")
+    @post(
+        "/{token_id:uuid}/revoke",
+        operation_id="revokeApiToken",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Revoke an API token",
+    )
     async def revoke_token(
         self,
         token_id: FromPath[uuid.UUID],
@@ -193,6 +204,7 @@ class InvitationAcceptController(Controller):
 
     @post(
         "/accept",
+        operation_id="acceptInvitation",
         opt={"public": True, "problems": [403, 404]},
         summary="Accept an invitation (no login needed: the token is the proof)",
         status_code=201,

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
 import msgspec
 
+from agency.access.permissions import Role
 from agency.kernel.schemas import Email, Input, Name, Output
 
 Scope = Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
@@ -17,12 +19,31 @@ class LoginInput(Input):
     agency_id: uuid.UUID | None = None
 
 
+class SessionRole(StrEnum):
+    """A session's role: an agency :class:`Role`, or ``client`` for a client member (a test
+    holds the two together)."""
+
+    OWNER = Role.OWNER.value
+    ADMIN = Role.ADMIN.value
+    MANAGER = Role.MANAGER.value
+    COMMUNITY_MANAGER = Role.COMMUNITY_MANAGER.value
+    ANALYST = Role.ANALYST.value
+    CLIENT = "client"
+
+
+class CredentialKind(StrEnum):
+    SESSION = "session"
+    API_TOKEN = "api_token"
+    CLIENT = "client"  # a client member's session
+    SYSTEM = "system"
+
+
 class SessionOut(Output):
     token: str = msgspec.field(name="token")
     expires_at: datetime
     agency_id: uuid.UUID
     user_id: uuid.UUID
-    role: str
+    role: SessionRole
 
 
 class ApiTokenCreate(Input):
@@ -42,6 +63,11 @@ class ApiTokenOut(Output):
     created_by: uuid.UUID | None
 
 
+class ApiTokenPage(Output):
+    items: list[ApiTokenOut]
+    next_cursor: str | None = None
+
+
 class ApiTokenCreated(ApiTokenOut):
     token: str
 
@@ -54,8 +80,8 @@ class MeUser(Output):
 
 class MeOut(Output):
     agency_id: uuid.UUID
-    kind: str
-    role: str | None
+    kind: CredentialKind
+    role: Role | None
     permissions: list[str]
     user: MeUser | None
     # A client member's brands; absent for agency staff and API tokens (the whole agency).

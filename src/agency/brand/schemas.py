@@ -8,7 +8,7 @@ from typing import Annotated
 import msgspec
 
 from agency.brand.models import Brand
-from agency.kernel.schemas import Input, Name, Output, Slug
+from agency.kernel.schemas import Input, Locale, Name, Output, Slug
 
 Text = Annotated[str, msgspec.Meta(max_length=2000)]
 Word = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
@@ -25,9 +25,12 @@ GraceMinutes = Annotated[
 ]
 
 
-class Locale(StrEnum):
-    FR = "fr"
-    EN = "en"
+class ApprovalPolicyName(StrEnum):
+    """Where a brand's submitted publications go: the policies registered in
+    ``publication.states.POLICIES`` (the assembly registers the approval engine's)."""
+
+    NONE = "none"  # approved as submitted
+    ROUTED = "routed"  # routed through the brand's approval policies (approval package)
 
 
 class ReportingLine(StrEnum):
@@ -105,7 +108,7 @@ class BrandOut(Output):
     community_charter: CommunityCharter
     network_objectives: dict[str, NetworkObjective]
     publish_grace_minutes: int
-    approval_policy: str
+    approval_policy: ApprovalPolicyName
     archived: bool
     archived_at: datetime | None
     # The crisis under way (GET /brands/{id}/crisis); null: the brand speaks normally.
@@ -125,7 +128,7 @@ class BrandOut(Output):
             community_charter=msgspec.convert(b.community_charter, CommunityCharter),
             network_objectives=msgspec.convert(b.network_objectives, dict[str, NetworkObjective]),
             publish_grace_minutes=b.publish_grace_minutes,
-            approval_policy=b.approval_policy,
+            approval_policy=ApprovalPolicyName(b.approval_policy),
             archived=b.archived_at is not None,
             archived_at=b.archived_at,
             crisis_id=b.crisis_id,

@@ -97,7 +97,12 @@ class QueueController(Controller):
         """Wall-clock times in the brand's time zone; "add to queue" takes the next free one."""
         return await _slots(queue, channel_id)
 
-    @put("/queue-slots", opt=WRITE, summary="Replace a channel's weekly posting slots")
+    @put(
+        "/queue-slots",
+        operation_id="replaceQueueSlots",
+        opt=WRITE,
+        summary="Replace a channel's weekly posting slots",
+    )
     async def put_queue_slots(
         self,
         channel_id: FromPath[uuid.UUID],
@@ -227,6 +232,7 @@ class BrandCalendarController(Controller):
 
     @get(
         "/calendar.ics",
+        operation_id="getBrandCalendarIcs",
         opt=READ,
         media_type=ICS,
         summary="The brand's publications as an iCalendar feed",
@@ -336,6 +342,7 @@ class FeedController(Controller):
 
 @get(
     "/feeds/{token:str}/calendar.ics",
+    operation_id="getCalendarFeedIcs",
     opt={"public": True},
     media_type=ICS,
     tags=["Calendar"],
@@ -358,6 +365,7 @@ class SeriesController(Controller):
 
     @get(
         "/series",
+        operation_id="getPublicationSeries",
         opt={**READ, "problems": [409]},  # a publication outside any series
         summary="The recurring series a publication belongs to",
     )

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from agency.brand.schemas import ReportingLine
 from agency.calendar.models import CalendarFeed, PublicationSeries
 from agency.kernel.schemas import Input, Output
 from agency.publication.states import Delivery, Status
@@ -152,7 +153,7 @@ class CalendarEntry(Output):
     status: Delivery
     publication_status: Status
     campaign: str | None
-    reporting_line: str | None
+    reporting_line: ReportingLine | None
     series_id: uuid.UUID | None
     published_at: datetime | None
     post_url: str | None

@@ -16,6 +16,7 @@ from agency.access.secrets import hash_secret, new_bearer, parse_bearer, secret_
 from agency.audit.repository import AuditRepository
 from agency.brand.models import Brand
 from agency.brand.repository import BrandRepository
+from agency.brand.schemas import ReportingLine
 from agency.calendar import ics
 from agency.calendar.models import CalendarFeed
 from agency.calendar.repository import CalendarRepository, FeedRepository
@@ -111,7 +112,7 @@ def _entry(row: Any) -> CalendarEntry:
         status=Delivery(row.status),
         publication_status=Status(row.publication_status),
         campaign=row.campaign,
-        reporting_line=row.reporting_line,
+        reporting_line=ReportingLine(row.reporting_line) if row.reporting_line else None,
         series_id=row.series_id,
         published_at=row.published_at,
         post_url=row.post_url,

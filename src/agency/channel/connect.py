@@ -28,7 +28,7 @@ from agency.channel.repository import (
     ConnectLinkRepository,
     OAuthAppRepository,
 )
-from agency.channel.schemas import ConnectionStart, Health
+from agency.channel.schemas import ChannelHealth, ConnectionStart
 from agency.connector.base import (
     Account,
     AccountKind,
@@ -474,7 +474,10 @@ class ConnectService:
         action = "channel.reconnected" if channel else "channel.connected"
         if channel is None:
             channel = Channel(
-                id=new_id(), brand_id=connection.brand_id, network=cls.network, health=Health.OK
+                id=new_id(),
+                brand_id=connection.brand_id,
+                network=cls.network,
+                health=ChannelHealth.OK,
             )
         channel.account_id = account.account_id
         channel.account_kind = account.kind
@@ -488,9 +491,9 @@ class ConnectService:
         channel.credentials = seal(self.runtime.secrets, creds)
         channel.connected_by = connection.started_by
         channel.connected_at = now
-        if channel.health != Health.OK:
+        if channel.health != ChannelHealth.OK:
             channel.health_changed_at = now
-        channel.health = Health.OK
+        channel.health = ChannelHealth.OK
         channel.last_error = None
         if action == "channel.connected":
             await self.channels.add(channel, conflict="This account was just connected; retry.")

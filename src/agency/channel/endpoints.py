@@ -230,6 +230,7 @@ class ConnectLinkController(Controller):
 
 @get(
     "/oauth/callback/{network:str}",
+    operation_id="finishConnection",
     opt={"public": True, "problems": [400, 502]},
     tags=["Channels"],
     summary="Where the network sends the user back (state checked, then the code exchanged)",

@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, Select, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.channel.models import Channel, Connection, ConnectLink, OAuthApp
-from agency.channel.schemas import Health
+from agency.channel.schemas import ChannelHealth
 from agency.kernel.repository import TenantRepository
 from agency.kernel.system import SystemRepository
 
@@ -82,7 +82,7 @@ class OAuthAppRepository:
 def _live() -> ColumnElement[bool]:
     return and_(
         Channel.credentials.is_not(None),
-        or_(Channel.health == Health.OK, Channel.health == Health.EXPIRING),
+        or_(Channel.health == ChannelHealth.OK, Channel.health == ChannelHealth.EXPIRING),
     )
 
 
@@ -108,8 +108,8 @@ class ChannelSweepRepository(SystemRepository):
             .where(
                 _live(),
                 Channel.refreshable.is_(False),
-                Channel.health == Health.OK,
+                Channel.health == ChannelHealth.OK,
                 Channel.token_expires_at < before,
             )
-            .values(health=Health.EXPIRING, health_changed_at=now, last_error=message)
+            .values(health=ChannelHealth.EXPIRING, health_changed_at=now, last_error=message)
         )

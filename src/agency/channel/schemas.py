@@ -9,18 +9,37 @@ import msgspec
 
 from agency.brand.schemas import NetworkName
 from agency.channel.models import Channel, Connection, ConnectLink
+from agency.connector.types import AuthKind, Capability
 from agency.kernel.schemas import Input, Output
+from agency.webhook.events import EventType, payload_of
 
 ServerUrl = Annotated[
     str, msgspec.Meta(max_length=500, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
 ]
 
 
-class Health(StrEnum):
+class ChannelHealth(StrEnum):
     OK = "ok"
     EXPIRING = "expiring"
     NEEDS_RECONNECT = "needs_reconnect"
     REVOKED = "revoked"
+
+
+class AccountKind(StrEnum):
+    """What kind of account a channel publishes as, in the network's terms."""
+
+    USER = "user"
+    PAGE = "page"
+    ORGANIZATION = "organization"
+    CHANNEL = "channel"
+    BUSINESS = "business"
+
+
+class ConnectionStatus(StrEnum):
+    PENDING = "pending"  # waiting for the network's authorization
+    AWAITING_SELECTION = "awaiting_selection"  # authorized: choose the accounts
+    COMPLETED = "completed"
+    FAILED = "failed"
 
 
 class ChannelOut(Output):
@@ -28,7 +47,7 @@ class ChannelOut(Output):
     brand_id: uuid.UUID
     network: str
     account_id: str
-    account_kind: str
+    account_kind: AccountKind
     name: str
     handle: str | None
     avatar_url: str | None
@@ -36,7 +55,7 @@ class ChannelOut(Output):
     scopes: list[str]
     token_expires_at: datetime | None
     refreshable: bool
-    health: Health
+    health: ChannelHealth
     last_error: str | None
     health_changed_at: datetime | None
     last_refreshed_at: datetime | None
@@ -50,7 +69,7 @@ class ChannelOut(Output):
             brand_id=c.brand_id,
             network=c.network,
             account_id=c.account_id,
-            account_kind=c.account_kind,
+            account_kind=AccountKind(c.account_kind),
             name=c.name,
             handle=c.handle,
             avatar_url=c.avatar_url,
@@ -58,7 +77,7 @@ class ChannelOut(Output):
             scopes=list(c.scopes),
             token_expires_at=c.token_expires_at,
             refreshable=c.refreshable,
-            health=Health(c.health),
+            health=ChannelHealth(c.health),
             last_error=c.last_error,
             health_changed_at=c.health_changed_at,
             last_refreshed_at=c.last_refreshed_at,
@@ -95,7 +114,7 @@ class AccountChoice(Output):
     account_id: str
     name: str
     handle: str | None
-    kind: str
+    kind: AccountKind
     avatar_url: str | None
 
 
@@ -103,7 +122,7 @@ class ConnectionOut(Output):
     id: uuid.UUID
     brand_id: uuid.UUID
     network: str
-    status: str
+    status: ConnectionStatus
     authorization_url: str | None
     accounts: list[AccountChoice]
     channel_ids: list[uuid.UUID]
@@ -116,9 +135,9 @@ class ConnectionOut(Output):
             id=c.id,
             brand_id=c.brand_id,
             network=c.network,
-            status=c.status,
+            status=ConnectionStatus(c.status),
             authorization_url=authorization_url,
-            accounts=[AccountChoice(**a) for a in c.accounts],
+            accounts=[msgspec.convert(a, AccountChoice) for a in c.accounts],
             channel_ids=[uuid.UUID(i) for i in c.channel_ids],
             error=c.error,
             expires_at=c.expires_at,
@@ -173,12 +192,25 @@ class ConnectLinkPage(Output):
     next_cursor: str | None = None
 
 
+@payload_of(EventType.CHANNEL_NEEDS_RECONNECT)
+class ReconnectNeeded(msgspec.Struct, kw_only=True):
+    """A channel's token was refused and could not be renewed: connect the account again."""
+
+    channel_id: uuid.UUID
+    brand_id: uuid.UUID
+    network: str
+    name: str
+    handle: str | None
+    # The network's message, or ours.
+    reason: str
+
+
 class NetworkOut(Output):
     network: str
     display_name: str
-    auth_kind: str
+    auth_kind: AuthKind
     configured: bool
-    capabilities: list[str]
+    capabilities: list[Capability]
     limits: dict[str, Any]
     scopes: list[str]
     pkce: bool

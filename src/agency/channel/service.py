@@ -28,7 +28,7 @@ from agency.channel.connect import (
 from agency.channel.credentials import seal, unseal
 from agency.channel.models import Channel, ConnectLink
 from agency.channel.repository import ChannelRepository, ConnectLinkRepository
-from agency.channel.schemas import ConnectLinkCreate, Health
+from agency.channel.schemas import ChannelHealth, ConnectLinkCreate, ReconnectNeeded
 from agency.connector.base import Capability, Connector, ConnectorContext
 from agency.connector.errors import AuthExpired, ConnectorError, Refused, Transient
 from agency.kernel.db import new_id, utcnow
@@ -72,12 +72,12 @@ class ChannelService:
         """
         channel = await self.repo.get(channel_id)
         revoked: bool | None = None
-        words = channel.last_error if channel.health == Health.REVOKED else None
+        words = channel.last_error if channel.health == ChannelHealth.REVOKED else None
         if channel.credentials is not None and channel.network in self.runtime.connectors:
             revoked, words = await self._revoke_at_network(channel)
         channel.credentials = None
         channel.refreshable = False
-        self._set_health(channel, Health.REVOKED, words or "Disconnected by the agency.")
+        self._set_health(channel, ChannelHealth.REVOKED, words or "Disconnected by the agency.")
         await self.repo.flush()
         self.audit.record(
             "channel.disconnected",
@@ -139,7 +139,7 @@ class ChannelService:
 
     async def call(self, channel: Channel, operation: Callable[[Connector], Awaitable[T]]) -> T:
         """Run ``operation``; on an expired token refresh once and retry once."""
-        if channel.health in (Health.NEEDS_RECONNECT, Health.REVOKED):
+        if channel.health in (ChannelHealth.NEEDS_RECONNECT, ChannelHealth.REVOKED):
             raise AuthExpired(channel.last_error or "This channel needs to be reconnected.")
         try:
             return await operation(self.connector(channel))
@@ -159,7 +159,7 @@ class ChannelService:
         them), just :meth:`call` with the new ones."""
         if channel.credentials != used:
             return await self.call(channel, operation)
-        if channel.health in (Health.NEEDS_RECONNECT, Health.REVOKED):
+        if channel.health in (ChannelHealth.NEEDS_RECONNECT, ChannelHealth.REVOKED):
             raise AuthExpired(channel.last_error or "This channel needs to be reconnected.")
         return await self._refresh_and_retry(channel, operation, expired)
 
@@ -203,7 +203,7 @@ class ChannelService:
         channel.refreshable = bool(fresh.refresh_token)
         channel.last_refreshed_at = utcnow()
         channel.last_error = None
-        self._set_health(channel, Health.OK, None)
+        self._set_health(channel, ChannelHealth.OK, None)
         await self.repo.flush()
         self.audit.record("channel.refreshed", "channel", channel.id, {"network": channel.network})
         return True
@@ -216,8 +216,8 @@ class ChannelService:
             raise failure_for(exc, channel.server_url) from exc
 
     async def _needs_reconnect(self, channel: Channel, words: str) -> None:
-        news = channel.health != Health.NEEDS_RECONNECT
-        self._set_health(channel, Health.NEEDS_RECONNECT, words)
+        news = channel.health != ChannelHealth.NEEDS_RECONNECT
+        self._set_health(channel, ChannelHealth.NEEDS_RECONNECT, words)
         self.audit.record(
             "channel.needs_reconnect",
             "channel",
@@ -229,18 +229,18 @@ class ChannelService:
                 self.session,
                 channel.agency_id,
                 EventType.CHANNEL_NEEDS_RECONNECT,
-                {
-                    "channel_id": str(channel.id),
-                    "brand_id": str(channel.brand_id),
-                    "network": channel.network,
-                    "name": channel.name,
-                    "handle": channel.handle,
-                    "reason": words[:1000],
-                },
+                ReconnectNeeded(
+                    channel_id=channel.id,
+                    brand_id=channel.brand_id,
+                    network=channel.network,
+                    name=channel.name,
+                    handle=channel.handle,
+                    reason=words[:1000],
+                ),
                 self.runtime.settings.webhooks,
             )
 
-    def _set_health(self, channel: Channel, health: Health, words: str | None) -> None:
+    def _set_health(self, channel: Channel, health: ChannelHealth, words: str | None) -> None:
         if channel.health != health:
             channel.health_changed_at = utcnow()
         channel.health = health

@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.channel.repository import ChannelSweepRepository
-from agency.channel.schemas import Health
+from agency.channel.schemas import ChannelHealth
 from agency.channel.service import EXPIRING_WARNING, ChannelService
 from agency.connector.errors import ConnectorError
 from agency.kernel.db import utcnow
@@ -52,7 +52,7 @@ async def refresh_channel(
     if (
         channel is None
         or not channel.refreshable
-        or channel.health not in (Health.OK, Health.EXPIRING)
+        or channel.health not in (ChannelHealth.OK, ChannelHealth.EXPIRING)
         or channel.token_expires_at is None
         or channel.token_expires_at >= utcnow() + lead  # another worker got there first
     ):

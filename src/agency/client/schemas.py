@@ -7,9 +7,9 @@ from typing import Annotated
 import msgspec
 
 from agency.access.client_permissions import ClientPermission
-from agency.brand.schemas import Locale, ReportingLine
+from agency.brand.schemas import ReportingLine
 from agency.client.models import ClientMember
-from agency.kernel.schemas import Email, Input, Name, Output
+from agency.kernel.schemas import Email, Input, Locale, Name, Output
 
 Permissions = Annotated[list[ClientPermission], msgspec.Meta(max_length=10)]
 

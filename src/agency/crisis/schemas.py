@@ -9,7 +9,9 @@ import msgspec
 
 from agency.brand.models import Crisis, CrisisEvent
 from agency.kernel.schemas import Input, Output
+from agency.kernel.tenancy import ActorKind
 from agency.publication.schemas import ScheduleIn
+from agency.webhook.events import EventType, payload_of
 
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 
@@ -22,8 +24,39 @@ class CrisisEnd(Input):
     reason: Annotated[Reason, msgspec.Meta(description="Why the brand may speak again.")]
 
 
+class TimelineKind(StrEnum):
+    """What a line of a crisis's timeline records."""
+
+    STARTED = "started"
+    HELD = "held"  # a post the pause kept from going out
+    FIRST_COMMENT_HELD = "first_comment_held"
+    PUBLISHED = "published"  # already in flight when the crisis began
+    NOTIFIED = "notified"  # the decision makers were e-mailed
+    DECIDED = "decided"  # someone approved, asked for changes or rejected, during the crisis
+    RELEASED = "released"
+    RESCHEDULED = "rescheduled"
+    ENDED = "ended"
+
+
+@payload_of(EventType.CRISIS_STARTED, EventType.CRISIS_ENDED)
+class CrisisData(msgspec.Struct, kw_only=True):
+    """A brand went silent (crisis mode), or may speak again."""
+
+    crisis_id: uuid.UUID
+    brand_id: uuid.UUID
+    brand: str
+    reason: str
+    started_at: datetime
+    started_by: str | None
+    ended_at: datetime | None
+    ended_by: str | None
+    end_reason: str | None
+    # Publications the pause holds until someone releases them.
+    held_publications: int
+
+
 class ActorOut(Output):
-    kind: str
+    kind: ActorKind
     id: uuid.UUID | None
     name: str | None
 
@@ -42,7 +75,7 @@ class CrisisOut(Output):
     @classmethod
     def of(cls, c: Crisis) -> CrisisOut:
         ended = (
-            ActorOut(kind=c.ended_by_kind, id=c.ended_by, name=c.ended_by_name)
+            ActorOut(kind=ActorKind(c.ended_by_kind), id=c.ended_by, name=c.ended_by_name)
             if c.ended_by_kind
             else None
         )
@@ -52,7 +85,9 @@ class CrisisOut(Output):
             active=c.ended_at is None,
             reason=c.reason,
             started_at=c.started_at,
-            started_by=ActorOut(kind=c.started_by_kind, id=c.started_by, name=c.started_by_name),
+            started_by=ActorOut(
+                kind=ActorKind(c.started_by_kind), id=c.started_by, name=c.started_by_name
+            ),
             ended_at=c.ended_at,
             ended_by=ended,
             end_reason=c.end_reason,
@@ -75,7 +110,7 @@ class CrisisPage(Output):
 
 class TimelineEventOut(Output):
     at: datetime
-    kind: str
+    kind: TimelineKind
     actor: ActorOut
     publication_id: uuid.UUID | None
     publication_title: str | None
@@ -86,8 +121,8 @@ class TimelineEventOut(Output):
     def of(cls, e: CrisisEvent, titles: dict[uuid.UUID, str]) -> TimelineEventOut:
         return cls(
             at=e.at,
-            kind=e.kind,
-            actor=ActorOut(kind=e.actor_kind, id=e.actor_id, name=e.actor_name),
+            kind=TimelineKind(e.kind),
+            actor=ActorOut(kind=ActorKind(e.actor_kind), id=e.actor_id, name=e.actor_name),
             publication_id=e.publication_id,
             publication_title=titles.get(e.publication_id) if e.publication_id else None,
             variant_id=e.variant_id,

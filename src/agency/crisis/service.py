@@ -25,6 +25,7 @@ from agency.brand.repository import BrandRepository, CrisisEventRepository, Cris
 from agency.crisis.notify import tell_decision_makers
 from agency.crisis.repository import DecisionMakerRepository, HeldQueueRepository
 from agency.crisis.schemas import (
+    CrisisData,
     CrisisEnd,
     CrisisStart,
     ReleaseAction,
@@ -237,18 +238,18 @@ class CrisisService:
             self.session,
             self.subject.agency_id,
             event_type,
-            {
-                "crisis_id": str(crisis.id),
-                "brand_id": str(brand.id),
-                "brand": brand.name,
-                "reason": crisis.reason,
-                "started_at": iso(crisis.started_at),
-                "started_by": crisis.started_by_name,
-                "ended_at": iso(crisis.ended_at),
-                "ended_by": crisis.ended_by_name,
-                "end_reason": crisis.end_reason,
-                "held_publications": held,
-            },
+            CrisisData(
+                crisis_id=crisis.id,
+                brand_id=brand.id,
+                brand=brand.name,
+                reason=crisis.reason,
+                started_at=crisis.started_at,
+                started_by=crisis.started_by_name,
+                ended_at=crisis.ended_at,
+                ended_by=crisis.ended_by_name,
+                end_reason=crisis.end_reason,
+                held_publications=held,
+            ),
             self.runtime.settings.webhooks,
         )
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 from litestar import Request, Response, get
 from sqlalchemy import text
@@ -12,18 +12,25 @@ from agency.kernel.runtime import Runtime
 from agency.kernel.schemas import Output
 
 
-class Health(Output, omit_defaults=True):
-    status: str
+class ProcessHealth(Output, omit_defaults=True):
+    status: Literal["ok"]
     checks: dict[str, str] | None = None
 
 
-@get("/health", opt={"public": True}, tags=["Health"], summary="The process is up")
-async def health() -> Health:
-    return Health(status="ok")
+@get(
+    "/health",
+    operation_id="getHealth",
+    opt={"public": True},
+    tags=["Health"],
+    summary="The process is up",
+)
+async def health() -> ProcessHealth:
+    return ProcessHealth(status="ok")
 
 
 @get(
     "/ready",
+    operation_id="getReadiness",
     opt={"public": True},
     tags=["Health"],
     summary="Database and broker reachable",
@@ -31,10 +38,10 @@ async def health() -> Health:
         503: problem_spec("The database or the broker is unreachable; `checks` says which.")
     },
 )
-async def ready(request: Request[Any, Any, Any], runtime: AppRuntime) -> Response[Health]:
+async def ready(request: Request[Any, Any, Any], runtime: AppRuntime) -> Response[ProcessHealth]:
     checks = await readiness_checks(runtime)
     if all(v == "ok" for v in checks.values()):
-        return Response(Health(status="ok", checks=checks))
+        return Response(ProcessHealth(status="ok", checks=checks))
     failing = ", ".join(name for name, v in checks.items() if v != "ok")
     return problem_response(
         request,

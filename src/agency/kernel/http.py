@@ -1,6 +1,15 @@
-"""HTTP conventions shared by the controllers: ETags and If-Match."""
+"""HTTP conventions shared by the controllers: ETags, If-Match, Location."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import msgspec
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
 from agency.kernel.errors import PreconditionFailed, PreconditionRequired
 
@@ -22,3 +31,57 @@ def check_if_match(if_match: str | None, version: int) -> None:
         "This object changed since you read it; fetch it again and reapply your change.",
         current_etag=etag(version),
     )
+
+
+class CreatedLocation(ASGIMiddleware):
+    """``Location`` on a 201: where the object just created is read.
+
+    ``templates`` maps a creating handler's function to the path of the object it creates
+    (``/brands/{brand_id}``), filled in by the app assembly once the routes exist; the last
+    parameter is the ``id`` of the answer's body. Replayed answers (``Idempotency-Key``) get
+    it too.
+    """
+
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(self, templates: Mapping[Callable[..., Any], str]) -> None:
+        self.templates = templates
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        fn = getattr(scope.get("route_handler"), "fn", None)
+        template = self.templates.get(fn) if fn is not None else None
+        if template is None:
+            await next_app(scope, receive, send)
+            return
+        held: list[HTTPResponseStartEvent] = []
+        chunks: list[bytes] = []
+
+        async def locate(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 201:
+                held.append(message)
+                return
+            if not held or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            start, body = held.pop(), b"".join(chunks)
+            location = _location(template, body)
+            if location is not None:
+                start = {**start, "headers": [*start.get("headers", ()), (b"location", location)]}
+            await send(start)
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+
+        await next_app(scope, receive, locate)
+
+
+def _location(template: str, body: bytes) -> bytes | None:
+    try:
+        found = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return None
+    if not isinstance(found, dict) or not isinstance(found.get("id"), str):
+        return None
+    head, _, _ = template.rpartition("{")
+    return (head + quote(found["id"], safe="")).encode("latin-1")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, TypeVar
 
 import msgspec
 from litestar.params import QueryParameter
@@ -19,11 +19,6 @@ class InvalidCursor(AppError):
     status_code = 400
     type_slug = "invalid-cursor"
     title = "Invalid cursor"
-
-
-class Page(msgspec.Struct, Generic[T]):
-    items: list[T]
-    next_cursor: str | None = None
 
 
 class PageRequest(msgspec.Struct, frozen=True):

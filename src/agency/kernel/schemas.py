@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import msgspec
+
+
+class Locale(StrEnum):
+    """The languages of messages and e-mails: the product's users are French agencies."""
+
+    FR = "fr"
+    EN = "en"
 
 
 class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy import ColumnElement, ForeignKey, Index, Select, delete, false, select, text, update
@@ -26,6 +27,15 @@ from sqlalchemy.sql.dml import Delete, Update
 from agency.kernel.errors import Forbidden
 
 SubjectKind = Literal["session", "api_token", "client", "system"]
+
+
+class ActorKind(StrEnum):
+    """Who did something, as the audit log and a publication's history name them."""
+
+    USER = "user"
+    API_TOKEN = "api_token"
+    CLIENT = "client"
+    SYSTEM = "system"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,15 +63,15 @@ class Subject:
             raise Forbidden(f"This credential lacks the '{permission}' permission.")
 
     @property
-    def actor(self) -> tuple[str, uuid.UUID | None]:
+    def actor(self) -> tuple[ActorKind, uuid.UUID | None]:
         """How the audit log names this caller."""
         if self.kind == "api_token":
-            return "api_token", self.credential_id
+            return ActorKind.API_TOKEN, self.credential_id
         if self.kind == "system":
-            return "system", None
+            return ActorKind.SYSTEM, None
         if self.kind == "client":
-            return "client", self.user_id
-        return "user", self.user_id
+            return ActorKind.CLIENT, self.user_id
+        return ActorKind.USER, self.user_id
 
 
 class TenantMixin:

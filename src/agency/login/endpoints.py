@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.access.permissions import Permission
 from agency.auth.cookies import cleared_cookies, session_cookies
-from agency.auth.schemas import SessionOut
+from agency.auth.schemas import SessionOut, SessionRole
 from agency.auth.service import CredentialService
 from agency.client.service import Inviter
 from agency.kernel.deps import (
@@ -59,6 +59,7 @@ class MagicLinkController(Controller):
     tags = ["Authentication"]
 
     @post(
+        operation_id="requestMagicLink",
         opt={"public": True},
         status_code=HTTP_202_ACCEPTED,
         summary="E-mail a client member a single-use sign-in link",
@@ -72,6 +73,7 @@ class MagicLinkController(Controller):
 
     @post(
         "/redeem",
+        operation_id="redeemMagicLink",
         opt={"public": True, "problems": [401]},
         summary="Trade a sign-in link for a client member's session",
     )
@@ -86,7 +88,7 @@ class MagicLinkController(Controller):
             expires_at=issued.credential.expires_at,
             agency_id=subject.agency_id,
             user_id=subject.user_id,
-            role="client",
+            role=SessionRole.CLIENT,
         )
 
 
@@ -167,6 +169,7 @@ class ProviderSignInController(Controller):
 
     @get(
         "/{agency_id:uuid}/{login_provider_id:uuid}/sign-in",
+        operation_id="startProviderSignIn",
         opt={"public": True, "problems": [502]},
         status_code=303,
         summary="Send the browser to the identity provider to sign in",
@@ -199,6 +202,7 @@ class ProviderSignInController(Controller):
 
     @get(
         "/callback",
+        operation_id="finishProviderSignIn",
         opt={"public": True, "problems": [401, 502]},
         status_code=303,
         summary="Where identity providers send the browser back (the redirect URI)",
@@ -233,6 +237,7 @@ class ProviderLogoutController(Controller):
     dependencies = {"credentials": provide_service(CredentialService)}
 
     @post(
+        operation_id="logoutFromProvider",
         opt={"problems": [409]},
         status_code=200,
         summary="End this session, and say where to end the identity provider's session",

@@ -2,17 +2,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated
 
 import msgspec
 
 from agency.access.client_permissions import ClientPermission
-from agency.brand.schemas import Locale, ReportingLine
-from agency.kernel.schemas import Email, Input, Name, Output
+from agency.brand.schemas import ReportingLine
+from agency.kernel.schemas import Email, Input, Locale, Name, Output
 from agency.login.models import LoginProvider
 
 # The one redirect URI of every provider: register it exactly (no wildcard, no variant).
 CALLBACK_PATH = "/auth/providers/callback"
+
+
+class ProviderKind(StrEnum):
+    OIDC = "oidc"  # OpenID Connect, with discovery
+    OAUTH2 = "oauth2"  # plain OAuth 2.0 and a userinfo endpoint
 
 
 class MagicLinkRequest(Input):
@@ -53,7 +59,7 @@ class ProviderCreate(Input):
     name: Name
     client_id: ClientId
     brand_id: uuid.UUID | None = None
-    kind: Literal["oidc", "oauth2"] = "oidc"
+    kind: ProviderKind = ProviderKind.OIDC
     issuer: Url | None = None
     authorization_endpoint: Url | None = None
     token_endpoint: Url | None = None
@@ -110,7 +116,7 @@ class ProviderUpdate(Input):
 class ProviderOut(Output):
     id: uuid.UUID
     brand_id: uuid.UUID | None
-    kind: str
+    kind: ProviderKind
     name: str
     issuer: str | None
     authorization_endpoint: str | None
@@ -125,11 +131,11 @@ class ProviderOut(Output):
     email_claim: str
     name_claim: str
     reporting_line_claim: str | None
-    reporting_lines: dict[str, str]
-    default_reporting_line: str | None
+    reporting_lines: dict[str, ReportingLine]
+    default_reporting_line: ReportingLine | None
     just_in_time: bool
     member_permissions: list[str]
-    member_locale: str
+    member_locale: Locale
     enabled: bool
     # Register exactly this redirect URI with the provider.
     redirect_uri: str
@@ -143,7 +149,7 @@ class ProviderOut(Output):
         return cls(
             id=p.id,
             brand_id=p.brand_id,
-            kind=p.kind,
+            kind=ProviderKind(p.kind),
             name=p.name,
             issuer=p.issuer,
             authorization_endpoint=p.authorization_endpoint,
@@ -158,11 +164,13 @@ class ProviderOut(Output):
             email_claim=p.email_claim,
             name_claim=p.name_claim,
             reporting_line_claim=p.reporting_line_claim,
-            reporting_lines=dict(p.reporting_lines),
-            default_reporting_line=p.default_reporting_line,
+            reporting_lines={k: ReportingLine(v) for k, v in p.reporting_lines.items()},
+            default_reporting_line=(
+                ReportingLine(p.default_reporting_line) if p.default_reporting_line else None
+            ),
             just_in_time=p.just_in_time,
             member_permissions=list(p.member_permissions),
-            member_locale=p.member_locale,
+            member_locale=Locale(p.member_locale),
             enabled=p.enabled,
             redirect_uri=f"{base}{CALLBACK_PATH}",
             sign_in_url=f"{base}/auth/providers/{p.agency_id}/{p.id}/sign-in",

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from agency.kernel.schemas import Output
+from agency.kernel.schemas import Locale, Output
 from agency.mail.models import MailMessage
 from agency.mail.sending import outbox_name
 
@@ -27,7 +27,7 @@ class MailOut(Output):
     recipient: str
     subject: str
     template: str
-    locale: str
+    locale: Locale
     status: MailState
     attempts: int
     last_error: str | None
@@ -46,7 +46,7 @@ class MailOut(Output):
             recipient=m.recipient,
             subject=m.subject,
             template=m.template,
-            locale=m.locale,
+            locale=Locale(m.locale),
             status=MailState(m.status),
             attempts=m.attempts,
             last_error=m.last_error,

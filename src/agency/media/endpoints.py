@@ -219,6 +219,7 @@ _INVALID_LINK = "This media link is invalid or has expired."
 
 @get(
     "/media/{media_id:uuid}/signed",
+    operation_id="downloadSignedMedia",
     opt={"public": True, "problems": [404]},
     tags=["Media"],
     summary="The file, through an expiring signed link (what networks fetch)",

@@ -8,6 +8,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from agency.access.permissions import Permission
+from agency.brand.schemas import ReportingLine
 from agency.kernel.deps import IdempotencyGuard, IfMatch, Paging, provide_runtime_service
 from agency.kernel.http import etag
 from agency.publication.editing import PublicationEditing
@@ -95,7 +96,7 @@ class PublicationController(Controller):
                     status=Status(p.status),
                     scheduled_at=p.scheduled_at,
                     campaign=p.campaign,
-                    reporting_line=p.reporting_line,
+                    reporting_line=ReportingLine(p.reporting_line) if p.reporting_line else None,
                     tags=list(p.tags),
                     created_at=p.created_at,
                 )
@@ -236,6 +237,7 @@ class PublicationController(Controller):
 
     @get(
         "/{publication_id:uuid}/attempts",
+        operation_id="listPublicationAttempts",
         opt=READ,
         summary="Every call made to the networks, with their answers in plain words",
     )
@@ -248,6 +250,7 @@ class PublicationController(Controller):
 
     @get(
         "/{publication_id:uuid}/versions",
+        operation_id="listPublicationVersions",
         opt=READ,
         summary="Every change: who, when, what",
     )

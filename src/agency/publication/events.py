@@ -2,45 +2,90 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.config import WebhookSettings
 from agency.kernel.tenancy import Subject
 from agency.publication.models import Publication, Variant
-from agency.webhook.events import EventType, emit, new_event, queue_delivery
+from agency.publication.states import Delivery, Status
+from agency.webhook.events import EventType, emit, new_event, payload_of, queue_delivery
 from agency.webhook.repository import SubscriptionRepository
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
+class VariantState(msgspec.Struct, kw_only=True):
+    """One channel's post of a publication, as webhooks tell it."""
+
+    variant_id: uuid.UUID
+    channel_id: uuid.UUID
+    network: str
+    status: Delivery
+    due_at: datetime | None
+    post_id: str | None
+    post_url: str | None
+    published_at: datetime | None
+    # The network's message when it refused the post.
+    error: str | None
 
 
-def variant_data(variant: Variant) -> dict[str, Any]:
+@payload_of(EventType.PUBLICATION_SCHEDULED, EventType.PUBLICATION_CANCELED)
+class PublicationData(msgspec.Struct, kw_only=True):
+    """A publication and each of its channels' posts."""
+
+    publication_id: uuid.UUID
+    brand_id: uuid.UUID
+    title: str
+    status: Status
+    scheduled_at: datetime | None
+    variants: list[VariantState]
+
+
+@payload_of(
+    EventType.PUBLICATION_PUBLISHED,
+    EventType.PUBLICATION_FAILED,
+    EventType.PUBLICATION_UNKNOWN,
+    EventType.PUBLICATION_MISSED,
+)
+class VariantOutcomeData(VariantState, kw_only=True):
+    """One channel's outcome, with the publication it belongs to."""
+
+    publication_id: uuid.UUID
+    brand_id: uuid.UUID
+    title: str
+
+
+def variant_state(variant: Variant) -> VariantState:
+    return VariantState(**_variant_fields(variant))
+
+
+def _variant_fields(variant: Variant) -> dict[str, Any]:
     return {
-        "variant_id": str(variant.id),
-        "channel_id": str(variant.channel_id),
+        "variant_id": variant.id,
+        "channel_id": variant.channel_id,
         "network": variant.network,
-        "status": variant.status,
-        "due_at": _iso(variant.due_at),
+        "status": Delivery(variant.status),
+        "due_at": variant.due_at,
         "post_id": variant.post_id,
         "post_url": variant.post_url,
-        "published_at": _iso(variant.published_at),
+        "published_at": variant.published_at,
         "error": variant.last_error,
     }
 
 
-def publication_data(publication: Publication, variants: Sequence[Variant]) -> dict[str, Any]:
-    return {
-        "publication_id": str(publication.id),
-        "brand_id": str(publication.brand_id),
-        "title": publication.title,
-        "status": publication.status,
-        "scheduled_at": _iso(publication.scheduled_at),
-        "variants": [variant_data(v) for v in variants],
-    }
+def publication_data(publication: Publication, variants: Sequence[Variant]) -> PublicationData:
+    return PublicationData(
+        publication_id=publication.id,
+        brand_id=publication.brand_id,
+        title=publication.title,
+        status=Status(publication.status),
+        scheduled_at=publication.scheduled_at,
+        variants=[variant_state(v) for v in variants],
+    )
 
 
 async def publication_event(
@@ -94,11 +139,11 @@ async def variant_event(
         session,
         variant.agency_id,
         event_type,
-        {
-            "publication_id": str(publication.id),
-            "brand_id": str(variant.brand_id),
-            "title": publication.title,
-            **variant_data(variant),
-        },
+        VariantOutcomeData(
+            publication_id=publication.id,
+            brand_id=variant.brand_id,
+            title=publication.title,
+            **_variant_fields(variant),
+        ),
         webhooks,
     )

@@ -31,7 +31,7 @@ from agency.brand.crisis import crisis_event
 from agency.brand.repository import BrandRepository
 from agency.channel.models import Channel
 from agency.channel.repository import ChannelRepository
-from agency.channel.schemas import Health
+from agency.channel.schemas import ChannelHealth
 from agency.channel.service import ChannelService
 from agency.connector.base import Capability, Comment, Connector, Media, Post, Published
 from agency.connector.errors import (
@@ -282,7 +282,10 @@ class Publisher:
     async def _channel_ready(
         self, publication: Publication, variant: Variant, channel: Channel, now: datetime
     ) -> bool:
-        if channel.health in (Health.NEEDS_RECONNECT, Health.REVOKED) or not channel.credentials:
+        if (
+            channel.health in (ChannelHealth.NEEDS_RECONNECT, ChannelHealth.REVOKED)
+            or not channel.credentials
+        ):
             reason = channel.last_error or "The channel must be reconnected."
             self._hold(variant, f"Held: the channel needs reconnecting ({reason})", now)
             return False

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 import msgspec
 
 from agency.brand.schemas import ReportingLine
 from agency.kernel.schemas import Input, Output
+from agency.kernel.tenancy import ActorKind
 from agency.publication.models import Attempt, Publication, PublicationVersion, Variant
 from agency.publication.states import Delivery, Status
 
@@ -137,7 +139,7 @@ class VariantOut(Output):
     post_id: str | None
     post_url: str | None
     published_at: datetime | None
-    first_comment_status: str | None
+    first_comment_status: FirstCommentStatus | None
     last_error: str | None
     problems: list[ProblemOut]
 
@@ -162,7 +164,9 @@ class VariantOut(Output):
             post_id=v.post_id,
             post_url=v.post_url,
             published_at=v.published_at,
-            first_comment_status=v.first_comment_status,
+            first_comment_status=(
+                FirstCommentStatus(v.first_comment_status) if v.first_comment_status else None
+            ),
             last_error=v.last_error,
             problems=problems,
         )
@@ -223,7 +227,7 @@ class PublicationSummary(Output):
     status: Status
     scheduled_at: datetime | None
     campaign: str | None
-    reporting_line: str | None
+    reporting_line: ReportingLine | None
     tags: list[str]
     created_at: datetime
 
@@ -233,12 +237,35 @@ class PublicationPage(Output):
     next_cursor: str | None
 
 
+class AttemptKind(StrEnum):
+    PUBLISH = "publish"
+    FIRST_COMMENT = "first_comment"
+    RECONCILE = "reconcile"  # asking the network whether an unknown call published
+
+
+class AttemptOutcome(StrEnum):
+    PENDING = "pending"  # committed before the call; the network is being called
+    PUBLISHED = "published"
+    FAILED = "failed"
+    RETRY = "retry"
+    RATE_LIMITED = "rate_limited"
+    HELD = "held"  # the channel needs reconnecting
+    UNKNOWN = "unknown"  # timed out or crashed mid-call: reconciled next
+    FOUND = "found"  # reconciliation found the post
+    NOT_FOUND = "not_found"
+
+
+class FirstCommentStatus(StrEnum):
+    POSTED = "posted"
+    FAILED = "failed"
+
+
 class AttemptOut(Output):
     id: uuid.UUID
     variant_id: uuid.UUID
     number: int
-    kind: str
-    outcome: str
+    kind: AttemptKind
+    outcome: AttemptOutcome
     started_at: datetime
     finished_at: datetime | None
     http_status: int | None
@@ -252,8 +279,8 @@ class AttemptOut(Output):
             id=a.id,
             variant_id=a.variant_id,
             number=a.number,
-            kind=a.kind,
-            outcome=a.outcome,
+            kind=AttemptKind(a.kind),
+            outcome=AttemptOutcome(a.outcome),
             started_at=a.started_at,
             finished_at=a.finished_at,
             http_status=a.http_status,
@@ -270,7 +297,7 @@ class AttemptList(Output):
 class VersionOut(Output):
     number: int
     action: str
-    actor_kind: str
+    actor_kind: ActorKind
     actor_id: uuid.UUID | None
     at: datetime
     changes: dict[str, Any]
@@ -280,7 +307,7 @@ class VersionOut(Output):
         return cls(
             number=v.number,
             action=v.action,
-            actor_kind=v.actor_kind,
+            actor_kind=ActorKind(v.actor_kind),
             actor_id=v.actor_id,
             at=v.at,
             changes=dict(v.changes),

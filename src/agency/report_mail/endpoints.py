@@ -16,7 +16,6 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.access.permissions import Permission
-from agency.brand.schemas import Locale
 from agency.kernel.deps import (
     AppRuntime,
     DbSession,
@@ -27,6 +26,7 @@ from agency.kernel.deps import (
 )
 from agency.kernel.http import etag
 from agency.kernel.runtime import Runtime
+from agency.kernel.schemas import Locale
 from agency.kernel.tenancy import Subject
 from agency.report_mail import public
 from agency.report_mail.branding import LOGO_TYPES, BrandingService

@@ -7,10 +7,11 @@ from typing import Annotated
 
 import msgspec
 
-from agency.brand.schemas import Locale, ReportingLine
-from agency.kernel.schemas import Email, Input, Name, Output
+from agency.brand.schemas import ReportingLine
+from agency.kernel.schemas import Email, Input, Locale, Name, Output
 from agency.report_mail.models import ReportBranding, ReportDelivery, ReportRun, ReportSchedule
 from agency.report_mail.timing import PeriodKind
+from agency.webhook.events import EventType, payload_of
 
 Rule = Annotated[
     str,
@@ -150,13 +151,19 @@ class DeliveryState(StrEnum):
     CANCELED = "canceled"
 
 
-class DeliveryOut(Output):
+class RecipientKind(StrEnum):
+    CLIENT_MEMBER = "client_member"
+    MEMBER = "member"  # of the agency
+    ADDRESS = "address"  # an e-mail address typed on the schedule
+
+
+class ReportDeliveryOut(Output):
     """The run's e-mail to one recipient (the mail log has its attempts: ``mail_id``)."""
 
     id: uuid.UUID
     email: str
     name: str | None
-    kind: str
+    kind: RecipientKind
     locale: Locale
     status: DeliveryState
     detail: str | None
@@ -164,12 +171,12 @@ class DeliveryOut(Output):
     settled_at: datetime | None
 
     @classmethod
-    def of(cls, d: ReportDelivery) -> DeliveryOut:
+    def of(cls, d: ReportDelivery) -> ReportDeliveryOut:
         return cls(
             id=d.id,
             email=d.email,
             name=d.name,
-            kind=d.kind,
+            kind=RecipientKind(d.kind),
             locale=Locale(d.locale),
             status=DeliveryState(d.status),
             detail=d.detail,
@@ -192,7 +199,7 @@ class RunOut(Output):
     note: str | None
     created_at: datetime
     finished_at: datetime | None
-    deliveries: list[DeliveryOut] | None = None
+    deliveries: list[ReportDeliveryOut] | None = None
 
     @classmethod
     def of(cls, r: ReportRun, deliveries: list[ReportDelivery] | None = None) -> RunOut:
@@ -210,7 +217,9 @@ class RunOut(Output):
             note=r.note,
             created_at=r.created_at,
             finished_at=r.finished_at,
-            deliveries=[DeliveryOut.of(d) for d in deliveries] if deliveries is not None else None,
+            deliveries=(
+                [ReportDeliveryOut.of(d) for d in deliveries] if deliveries is not None else None
+            ),
         )
 
 
@@ -241,7 +250,7 @@ class PreviewPart(Output):
 class RecipientPreview(Output):
     email: str
     name: str | None
-    kind: str
+    kind: RecipientKind
     locale: Locale
     # Why someone named on the schedule does not receive it (None: they do).
     excluded: str | None
@@ -310,3 +319,30 @@ class BrandingOut(Output):
             has_logo=b.logo_png is not None,
             sender=sender,
         )
+
+
+class PeriodData(msgspec.Struct, kw_only=True):
+    start: date
+    end: date
+
+
+class RecipientData(msgspec.Struct, kw_only=True):
+    email: str
+    kind: RecipientKind
+    status: DeliveryState
+    detail: str | None
+
+
+@payload_of(EventType.REPORT_SENT, EventType.REPORT_FAILED)
+class ReportData(msgspec.Struct, kw_only=True):
+    """A scheduled report e-mail went out to everyone, or some could not get it."""
+
+    run_id: uuid.UUID
+    schedule_id: uuid.UUID | None
+    brand_id: uuid.UUID | None
+    schedule: str
+    trigger: str
+    period: PeriodData
+    status: RunState
+    note: str | None
+    deliveries: list[RecipientData]

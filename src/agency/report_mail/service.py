@@ -45,6 +45,7 @@ from agency.report_mail.schemas import (
     AddressRecipient,
     PreviewOut,
     PreviewPart,
+    RecipientKind,
     RecipientPreview,
     Recipients,
     ScheduleCreate,
@@ -328,7 +329,7 @@ class ScheduleService:
                 RecipientPreview(
                     email=r.email,
                     name=r.name,
-                    kind=r.kind,
+                    kind=RecipientKind(r.kind),
                     locale=r.locale,  # type: ignore[arg-type]
                     excluded=r.excluded,
                 )

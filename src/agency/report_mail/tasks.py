@@ -47,6 +47,14 @@ from agency.report_mail.repository import (
     RunRepository,
     ScheduleRepository,
 )
+from agency.report_mail.schemas import (
+    DeliveryState,
+    PeriodData,
+    RecipientData,
+    RecipientKind,
+    ReportData,
+    RunState,
+)
 from agency.report_mail.service import RENDER_JOB
 from agency.report_mail.timing import (
     last_firing,
@@ -232,20 +240,25 @@ async def _finish(
         session,
         run.agency_id,
         event,
-        {
-            "run_id": str(run.id),
-            "schedule_id": str(run.schedule_id) if run.schedule_id else None,
-            "brand_id": str(run.brand_id) if run.brand_id else None,
-            "schedule": run.schedule_name,
-            "trigger": run.trigger,
-            "period": {"start": run.period_start.isoformat(), "end": run.period_end.isoformat()},
-            "status": status,
-            "note": note,
-            "deliveries": [
-                {"email": d.email, "kind": d.kind, "status": d.status, "detail": d.detail}
+        ReportData(
+            run_id=run.id,
+            schedule_id=run.schedule_id,
+            brand_id=run.brand_id,
+            schedule=run.schedule_name,
+            trigger=run.trigger,
+            period=PeriodData(start=run.period_start, end=run.period_end),
+            status=RunState(status),
+            note=note,
+            deliveries=[
+                RecipientData(
+                    email=d.email,
+                    kind=RecipientKind(d.kind),
+                    status=DeliveryState(d.status),
+                    detail=d.detail,
+                )
                 for d in deliveries
             ],
-        },
+        ),
         runtime.settings.webhooks,
     )
 

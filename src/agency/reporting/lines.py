@@ -36,6 +36,7 @@ from agency.reporting.schemas import (
     CampaignBreakdown,
     CampaignResultsOut,
     CommunicationSection,
+    CoverageKind,
     CoverageOut,
     FiguresOut,
     GapOut,
@@ -317,7 +318,7 @@ class LineReader:
             coverage=[
                 CoverageOut(
                     id=e.id,
-                    kind=e.kind,
+                    kind=CoverageKind(e.kind),
                     outlet=e.outlet,
                     published_on=e.published_on,
                     url=e.url,

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.channel.models import Channel
 from agency.channel.repository import ChannelRepository
-from agency.channel.schemas import Health
+from agency.channel.schemas import ChannelHealth
 from agency.channel.service import ChannelService
 from agency.connector.base import Connector
 from agency.connector.errors import (
@@ -142,7 +142,7 @@ class Puller:
         await self._begin()
         for index, (channel, operation) in enumerate(calls):
             expired = answers[index]
-            if isinstance(expired, AuthExpired) and channel.health != Health.NEEDS_RECONNECT:
+            if isinstance(expired, AuthExpired) and channel.health != ChannelHealth.NEEDS_RECONNECT:
                 answers[index] = await _guarded(
                     channel, _retried(self.channels, channel, operation, expired)
                 )
@@ -176,9 +176,9 @@ class Puller:
             post.step = current_step(post.published_at, steps, min(post.step, len(steps) - 1), now)
             due = post.published_at + steps[post.step]
             channel = channels.get(post.channel_id)
-            if channel is None or channel.health == Health.REVOKED:
+            if channel is None or channel.health == ChannelHealth.REVOKED:
                 post.next_pull_at = None  # disconnected: followed no more
-            elif channel.health == Health.NEEDS_RECONNECT or channel.credentials is None:
+            elif channel.health == ChannelHealth.NEEDS_RECONNECT or channel.credentials is None:
                 await self.collector.post_gap(post, due, now, _reconnect(channel))
                 self._advance(post, steps, now)
             elif post.channel_id not in blocked:
@@ -267,9 +267,9 @@ class Puller:
             due = state.next_pull_at
             channel = channels.get(state.id)
             zone = zones.get(state.brand_id, "UTC")
-            if channel is None or channel.health == Health.REVOKED:
+            if channel is None or channel.health == ChannelHealth.REVOKED:
                 state.next_pull_at = _after(due, every, now)  # disconnected: nothing to read
-            elif channel.health == Health.NEEDS_RECONNECT or channel.credentials is None:
+            elif channel.health == ChannelHealth.NEEDS_RECONNECT or channel.credentials is None:
                 await self.collector.account_gap(state, due, now, _reconnect(channel), zone)
                 state.next_pull_at = _after(due, every, now)
             elif state.id not in blocked:

@@ -7,12 +7,13 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
 from agency.brand.schemas import ReportingLine
-from agency.kernel.schemas import Input, Output
+from agency.channel.schemas import ChannelHealth
+from agency.kernel.schemas import Input, Locale, Output
 from agency.reporting.kpis import Figures, Regularity
 
 
@@ -72,7 +73,7 @@ class ChannelBreakdown(Output):
     name: str
     handle: str | None
     network: str
-    health: str
+    health: ChannelHealth
     current: FiguresOut
     previous: FiguresOut
     change: dict[str, float | None]
@@ -136,8 +137,8 @@ class BrandReport(Output):
     brand_id: uuid.UUID
     brand_name: str
     timezone: str
-    locale: str
-    line: str
+    locale: Locale
+    line: ReportingLine
     period: PeriodOut
     previous_period: PeriodOut
     generated_at: datetime
@@ -214,7 +215,7 @@ class ToneOut(Output):
 class AlertOut(Output):
     """Something to look at for the brand's reputation in the period."""
 
-    kind: str  # crisis | negative_coverage | audience_loss | engagement_drop | gap
+    kind: Literal["crisis", "negative_coverage", "audience_loss", "engagement_drop", "gap"]
     day: date
     detail: str
 
@@ -234,7 +235,7 @@ class CommunicationSection(Output):
 
 class CoverageOut(Output):
     id: uuid.UUID
-    kind: str
+    kind: CoverageKind
     outlet: str
     published_on: date
     url: str | None
@@ -336,7 +337,7 @@ class CampaignResultOut(Output):
     currency: str
 
 
-class RowProblem(Output):
+class ImportRowProblem(Output):
     row: int
     field: str
     message: str
@@ -348,7 +349,7 @@ class ImportReport(Output):
     rows: int
     accepted: int
     dry_run: bool
-    problems: list[RowProblem]
+    problems: list[ImportRowProblem]
 
 
 class CostIn(Input):
@@ -364,7 +365,7 @@ class CostOut(Output):
     id: uuid.UUID
     brand_id: uuid.UUID
     day: date
-    kind: str
+    kind: CostKind
     amount: float
     currency: str
     campaign: str | None
@@ -414,7 +415,7 @@ class SavedReportSummary(Output):
     brand_id: uuid.UUID
     start: date
     end: date
-    line: str
+    line: ReportingLine
     shared: bool
     created_at: datetime
     version: int

@@ -21,9 +21,11 @@ from agency.brand.models import Brand
 from agency.brand.repository import BrandRepository
 from agency.brand.schemas import ReportingLine
 from agency.channel.models import Channel
+from agency.channel.schemas import ChannelHealth
 from agency.client.repository import ClientMemberRepository
 from agency.kernel.db import utcnow
 from agency.kernel.errors import Forbidden, InvalidInput
+from agency.kernel.schemas import Locale
 from agency.kernel.tenancy import Subject
 from agency.publication.repository import QueueSlotRepository
 from agency.reporting import kpis
@@ -142,7 +144,7 @@ class ReportService:
                     name=channel.name,
                     handle=channel.handle,
                     network=channel.network,
-                    health=channel.health,
+                    health=ChannelHealth(channel.health),
                     **_compared(now, before),
                     publishing=RegularityOut.of(regularity[channel.id]),
                 )
@@ -176,8 +178,8 @@ class ReportService:
             brand_id=brand.id,
             brand_name=brand.name,
             timezone=brand.timezone,
-            locale=brand.locale,
-            line=str(line or await self._line_of(brand)),
+            locale=Locale(brand.locale),
+            line=ReportingLine(line or await self._line_of(brand)),
             period=period.out(),
             previous_period=previous.out(),
             generated_at=utcnow(),

@@ -9,10 +9,10 @@ if its message is lost (the scheduler finds the pending delivery again).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TypeVar
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,7 +46,55 @@ EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in EventType)
 # Sent by ``POST /webhooks/{id}/ping`` to that subscription alone; not a type to subscribe to.
 PING = "webhook.ping"
 
+
+class DeliveredEventType(StrEnum):
+    """What a delivery can carry: every :class:`EventType`, and the ping (a test holds the
+    two together)."""
+
+    PUBLICATION_SCHEDULED = EventType.PUBLICATION_SCHEDULED.value
+    PUBLICATION_PUBLISHED = EventType.PUBLICATION_PUBLISHED.value
+    PUBLICATION_FAILED = EventType.PUBLICATION_FAILED.value
+    PUBLICATION_UNKNOWN = EventType.PUBLICATION_UNKNOWN.value
+    PUBLICATION_MISSED = EventType.PUBLICATION_MISSED.value
+    PUBLICATION_CANCELED = EventType.PUBLICATION_CANCELED.value
+    CHANNEL_NEEDS_RECONNECT = EventType.CHANNEL_NEEDS_RECONNECT.value
+    CRISIS_STARTED = EventType.CRISIS_STARTED.value
+    CRISIS_ENDED = EventType.CRISIS_ENDED.value
+    APPROVAL_REQUESTED = EventType.APPROVAL_REQUESTED.value
+    APPROVAL_DECIDED = EventType.APPROVAL_DECIDED.value
+    APPROVAL_OVERDUE = EventType.APPROVAL_OVERDUE.value
+    REPORT_SENT = EventType.REPORT_SENT.value
+    REPORT_FAILED = EventType.REPORT_FAILED.value
+    WEBHOOK_PING = PING
+
+
 DELIVER_JOB = "webhook.deliver"
+
+S = TypeVar("S", bound=type[msgspec.Struct])
+# What ``data`` holds for each event type: the OpenAPI document's ``webhooks`` section is
+# written from it, and :func:`emit` refuses data of another shape.
+PAYLOADS: dict[str, type[msgspec.Struct]] = {}
+
+
+def payload_of(*event_types: str) -> Callable[[S], S]:
+    """Declare a Struct as the ``data`` of ``event_types``."""
+
+    def register(struct: S) -> S:
+        for event_type in event_types:
+            if PAYLOADS.get(event_type, struct) is not struct:
+                raise ValueError(f"{event_type} already has a payload: {PAYLOADS[event_type]}")
+            PAYLOADS[event_type] = struct
+        return struct
+
+    return register
+
+
+@payload_of(PING)
+class PingData(msgspec.Struct, kw_only=True):
+    """``webhook.ping``: a test of the receiving endpoint."""
+
+    webhook_id: uuid.UUID
+    message: str
 
 
 def lease(settings: WebhookSettings) -> timedelta:
@@ -58,14 +106,14 @@ async def emit(
     session: AsyncSession,
     agency_id: uuid.UUID,
     event_type: str,
-    data: Mapping[str, Any],
+    data: msgspec.Struct,
     webhooks: WebhookSettings,
 ) -> None:
     """Record ``event_type`` for the agency in the current transaction (delivered after commit).
 
-    Works in a session bound to the agency or to the system. ``data`` must be JSON-encodable
-    (str, numbers, bools, None, lists, dicts; UUIDs and aware datetimes are written as
-    strings). Call it inside a request, a job or a claimer: their transaction sends the jobs.
+    Works in a session bound to the agency or to the system. ``data`` is the Struct declared
+    for the type with :func:`payload_of`. Call it inside a request, a job or a claimer: their
+    transaction sends the jobs.
     """
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {event_type!r}; add it to EventType")
@@ -86,9 +134,12 @@ async def has_subscribers(session: AsyncSession, agency_id: uuid.UUID) -> bool:
     return await SubscriptionRepository(session, Subject(agency_id, "system")).any_enabled()
 
 
-def new_event(agency_id: uuid.UUID, event_type: str, data: Mapping[str, Any]) -> WebhookEvent:
+def new_event(agency_id: uuid.UUID, event_type: str, data: msgspec.Struct) -> WebhookEvent:
+    declared = PAYLOADS.get(event_type)
+    if type(data) is not declared:
+        raise TypeError(f"{event_type} carries {declared}, not {type(data)}: see payload_of")
     now = utcnow()
-    body = msgspec.json.encode({"type": event_type, "timestamp": now, "data": dict(data)})
+    body = msgspec.json.encode({"type": event_type, "timestamp": now, "data": data})
     return WebhookEvent(
         id=new_id(), agency_id=agency_id, type=event_type, body=body.decode(), created_at=now
     )

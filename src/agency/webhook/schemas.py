@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import msgspec
 
 from agency.kernel.schemas import Input, Output
-from agency.webhook.events import EventType
+from agency.webhook.events import DeliveredEventType, EventType
 from agency.webhook.models import WebhookDelivery, WebhookSubscription
 from agency.webhook.targets import MAX_URL_LENGTH
 
@@ -47,7 +47,7 @@ class WebhookOut(Output):
     id: uuid.UUID
     url: str
     description: str
-    event_types: list[str]
+    event_types: list[EventType]
     enabled: bool
     created_at: datetime
     # Until then the secret replaced by the last rotation signs too.
@@ -59,7 +59,7 @@ class WebhookOut(Output):
             "id": s.id,
             "url": s.url,
             "description": s.description,
-            "event_types": list(s.event_types),
+            "event_types": [EventType(t) for t in s.event_types],
             "enabled": s.enabled,
             "created_at": s.created_at,
             "previous_secret_expires_at": s.previous_secret_expires_at,
@@ -95,7 +95,7 @@ class DeliveryOut(Output):
     id: uuid.UUID
     webhook_id: uuid.UUID
     event_id: uuid.UUID  # the webhook-id header: the same for every delivery of the event
-    event_type: str
+    event_type: DeliveredEventType
     status: DeliveryStatus
     attempts: int
     next_attempt_at: datetime | None
@@ -113,7 +113,7 @@ class DeliveryOut(Output):
             "id": d.id,
             "webhook_id": d.subscription_id,
             "event_id": d.event_id,
-            "event_type": d.event_type,
+            "event_type": DeliveredEventType(d.event_type),
             "status": DeliveryStatus(d.status),
             "attempts": d.attempts,
             "next_attempt_at": d.next_attempt_at,

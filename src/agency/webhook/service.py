@@ -26,7 +26,7 @@ from agency.kernel.pagination import PageRequest
 from agency.kernel.runtime import Runtime
 from agency.kernel.secrets import SecretBox
 from agency.kernel.tenancy import Subject
-from agency.webhook.events import EVENT_TYPES, PING, new_event, queue_delivery
+from agency.webhook.events import EVENT_TYPES, PING, PingData, new_event, queue_delivery
 from agency.webhook.models import WebhookDelivery, WebhookEvent, WebhookSubscription
 from agency.webhook.repository import DeliveryRepository, EventRepository, SubscriptionRepository
 from agency.webhook.schemas import WebhookCreate, WebhookUpdate
@@ -141,7 +141,7 @@ class WebhookService:
         event = new_event(
             self.subject.agency_id,
             PING,
-            {"webhook_id": str(subscription.id), "message": "Your endpoint receives our events."},
+            PingData(webhook_id=subscription.id, message="Your endpoint receives our events."),
         )
         self.session.add(event)
         return queue_delivery(self.session, event, subscription, self.settings)

@@ -12,6 +12,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from agency.access.permissions import Permission
+from agency.brand.schemas import ReportingLine
 from agency.kernel.deps import IdempotencyGuard, IfMatch, Paging, provide_service
 from agency.kernel.http import etag
 from agency.kernel.schemas import Output
@@ -22,9 +23,11 @@ from agency.reporting.schemas import (
     CampaignResultOut,
     CampaignResultsImport,
     CostIn,
+    CostKind,
     CostOut,
     CoverageImport,
     CoverageIn,
+    CoverageKind,
     CoverageOut,
     ImportReport,
     SavedReportIn,
@@ -64,7 +67,7 @@ def _cost(cost: Cost) -> CostOut:
         id=cost.id,
         brand_id=cost.brand_id,
         day=cost.day,
-        kind=cost.kind,
+        kind=CostKind(cost.kind),
         amount=float(cost.amount),
         currency=cost.currency,
         campaign=cost.campaign,
@@ -75,7 +78,7 @@ def _cost(cost: Cost) -> CostOut:
 def _coverage(entry: PressCoverage) -> CoverageOut:
     return CoverageOut(
         id=entry.id,
-        kind=entry.kind,
+        kind=CoverageKind(entry.kind),
         outlet=entry.outlet,
         published_on=entry.published_on,
         url=entry.url,
@@ -92,7 +95,7 @@ def _summary(saved: SavedReport) -> SavedReportSummary:
         brand_id=saved.brand_id,
         start=saved.period_start,
         end=saved.period_end,
-        line=saved.line,
+        line=ReportingLine(saved.line),
         shared=saved.shared,
         created_at=saved.created_at,
         version=saved.version,

@@ -40,7 +40,7 @@ from agency.reporting.schemas import (
     CoverageImport,
     CoverageIn,
     ImportReport,
-    RowProblem,
+    ImportRowProblem,
     SavedReportIn,
     SavedReportUpdate,
 )
@@ -258,7 +258,7 @@ def _report(rows: int, problems: Sequence[Problem], dry_run: bool) -> ImportRepo
         accepted=0,
         dry_run=dry_run,
         problems=[
-            RowProblem(row=p.row, field=p.field, message=p.message)
+            ImportRowProblem(row=p.row, field=p.field, message=p.message)
             for p in sorted(problems, key=lambda p: p.row)
         ],
     )
