@@ -1,17 +1,52 @@
-"""HTTP conventions shared by the controllers: ETags, If-Match, Location."""
+"""HTTP conventions shared by the controllers: ETags, If-Match, Location, deprecation."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, time
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import quote
 
 import msgspec
+from litestar.datastructures import ResponseHeader
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
 from agency.kernel.errors import PreconditionFailed, PreconditionRequired
+
+
+def deprecated(since: date, sunset: date, successor: str | None = None) -> dict[str, Any]:
+    """Route options of a deprecated operation (docs/api.md, "Versioning and deprecation").
+
+    ``@get("/old", **deprecated(date(2027, 1, 4), date(2027, 7, 5), "/v2/new"))``: the
+    document marks it deprecated and lists the headers; every answer carries ``Deprecation``
+    (RFC 9745), ``Sunset`` (RFC 8594) and, given a successor, ``Link: rel="successor-version"``.
+    """
+    if (sunset - since).days < 182:
+        raise ValueError("a sunset comes at least six months after the deprecation")
+    headers = [
+        ResponseHeader(
+            name="Deprecation",
+            value=f"@{int(datetime.combine(since, time(), UTC).timestamp())}",
+            description="When this operation was deprecated (RFC 9745).",
+        ),
+        ResponseHeader(
+            name="Sunset",
+            value=format_datetime(datetime.combine(sunset, time(), UTC), usegmt=True),
+            description="After this date the operation may be removed (RFC 8594).",
+        ),
+    ]
+    if successor is not None:
+        headers.append(
+            ResponseHeader(
+                name="Link",
+                value=f'<{successor}>; rel="successor-version"',
+                description="What replaces this operation.",
+            )
+        )
+    return {"deprecated": True, "response_headers": headers}
 
 
 def etag(version: int) -> str:
