@@ -20,6 +20,8 @@ from tests.support.servers import PostgresServer, RedisServer, free_port
 
 pytestmark = pytest.mark.slow
 
+pytestmark = pytest.mark.slow  # every test starts the command in a process of its own
+
 ROOT = Path(__file__).resolve().parents[1]
 REAL_KEY = "k3Q9pX2vN7mR4tY8wB1cE6hJ0sL5fA2gD9uZ"
 

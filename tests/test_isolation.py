@@ -502,6 +502,8 @@ async def test_public_routes_are_the_expected_few(app: Litestar) -> None:
     assert public == {
         ("GET", "/health"),
         ("GET", "/ready"),
+        # Prometheus' scrape: no tenant data; behind AGENCY_METRICS__TOKEN when one is set.
+        ("GET", "/metrics"),
         ("POST", "/auth/login"),
         ("POST", "/invitations/accept"),
         ("POST", "/auth/magic-link"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from litestar import Litestar, Request, Router
@@ -12,6 +13,9 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Server
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+from litestar.types import Scope
+from opentelemetry import trace
 
 from agency import __version__
 from agency.approval.endpoints import ROUTES as APPROVAL_ROUTES
@@ -58,7 +62,8 @@ from agency.kernel.deps import resolve_dependencies_in_turn
 from agency.kernel.guards import refuse_nul_characters
 from agency.kernel.http import CreatedLocation
 from agency.kernel.idempotency import IdempotentReplay, handle_replay, provide_idempotency
-from agency.kernel.logs import guard_http_logs
+from agency.kernel.logs import AccessLog, guard_http_logs
+from agency.kernel.metrics import http_metrics, metrics_route
 from agency.kernel.pagination import provide_page_request
 from agency.kernel.problems import EXCEPTION_HANDLERS
 from agency.kernel.ratelimit import (
@@ -72,6 +77,7 @@ from agency.kernel.request_id import RequestIdMiddleware, echo_request_id
 from agency.kernel.runtime import Runtime
 from agency.kernel.serving import HeaderSizeLimit
 from agency.kernel.strict_bodies import refuse_loose_bodies
+from agency.kernel.telemetry import RouteSpanName
 from agency.kernel.transaction import transaction_middleware
 from agency.login.endpoints import (
     LoginProviderController,
@@ -135,8 +141,9 @@ def create_app(
     runtime = runtime or build_runtime(settings)
     resolve_dependencies_in_turn()
     locations: dict[Callable[..., Any], str] = {}  # known once the routes are
+    observed = observability(settings, runtime)
     app = Litestar(
-        route_handlers=[health, ready, *API_CONTROLLERS, *extra_route_handlers],
+        route_handlers=[health, ready, *API_CONTROLLERS, *observed.routes, *extra_route_handlers],
         dependencies={
             "db_session": Provide(provide_db_session),
             "subject": Provide(provide_subject),
@@ -147,6 +154,7 @@ def create_app(
         },
         middleware=[
             RequestIdMiddleware(),
+            *observed.middleware,
             HeaderSizeLimit(settings.server.max_header_bytes),
             CreatedLocation(locations),
             *rate_limit_middleware(settings),
@@ -158,7 +166,7 @@ def create_app(
         exception_handlers={**EXCEPTION_HANDLERS, IdempotentReplay: handle_replay},
         cors_config=cors_config(settings),
         openapi_config=openapi_config(settings),
-        plugins=[StrictStructSchemaPlugin()],
+        plugins=[StrictStructSchemaPlugin(), *observed.plugins],
         request_max_body_size=settings.server.max_body_bytes,
         request_class=AgencyRequest,
         debug=False,
@@ -175,6 +183,43 @@ def create_app(
     logging.getLogger("agency").setLevel(logging.INFO)
     guard_http_logs()
     return app
+
+
+@dataclass
+class Observed:
+    routes: list[Any] = field(default_factory=list)
+    middleware: list[Any] = field(default_factory=list)
+    plugins: list[Any] = field(default_factory=list)
+
+
+# Probes and scrapes: neither traced nor worth a span each.
+UNTRACED = ["/health", "/ready", "/metrics"]
+
+
+def observability(settings: Settings, runtime: Runtime) -> Observed:
+    """The access log, the request metrics and ``/metrics``, the request spans."""
+    observed = Observed()
+    if settings.logs.access:
+        observed.middleware.append(AccessLog())
+    if settings.metrics.enabled:
+        observed.middleware.append(http_metrics(settings.metrics).middleware)
+        observed.routes.append(metrics_route(settings.metrics, runtime.broker))
+    if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        # A provider is configured (kernel.telemetry, or a test's): spans per request.
+        config = OpenTelemetryConfig(
+            scope_span_details_extractor=_span_name,
+            exclude=UNTRACED,
+            exclude_spans=["receive", "send"],
+        )
+        observed.plugins.append(OpenTelemetryPlugin(config))
+        observed.middleware.append(RouteSpanName())
+    return observed
+
+
+def _span_name(scope: Scope) -> tuple[str, dict[Any, str]]:
+    """The method alone until routing names the route (RouteSpanName): never the raw path,
+    which holds ids and tokens."""
+    return str(scope.get("method", "HTTP")), {}
 
 
 # What a frontend on another origin may send, beyond CORS' safe list, and read in answers.

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +18,7 @@ import click
 from agency import __version__
 from agency.config import get_settings
 from agency.kernel.diagnosis import explain
-from agency.kernel.logs import guard_http_logs
+from agency.kernel.logs import configure_logging as configure_process_logging
 
 if TYPE_CHECKING:
     from agency.kernel.runtime import Runtime
@@ -27,10 +29,24 @@ AS_OWNER = "agency.as_owner"
 
 
 def configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    guard_http_logs()
+    """The process's log lines, as ``AGENCY_LOGS__*`` say (text, or JSON for a collector)."""
+    configure_process_logging(get_settings().logs)
+
+
+def observe(process: str, runtime: Runtime | None = None) -> None:
+    """Traces, if exported, and the metrics port of a process that serves no HTTP."""
+    from agency.kernel.metrics import serve_metrics
+    from agency.kernel.telemetry import configure_tracing
+
+    configure_tracing(f"agency-{process}")
+    settings = get_settings().metrics
+    if runtime is not None and settings.enabled:
+        try:
+            serve_metrics(settings.port, runtime.broker)
+        except OSError as exc:  # the port is taken: run anyway, unscraped, and say so
+            logging.getLogger("agency.metrics").warning(
+                "metrics not served on port %s: %s", settings.port, exc.strerror or exc
+            )
 
 
 def require_production_settings() -> None:
@@ -98,6 +114,11 @@ def serve(host: str, port: int, workers: int) -> None:
     require_production_settings()
     from agency.kernel.serving import uvicorn_options
 
+    if workers > 1 and get_settings().metrics.enabled:
+        # Each process counts in files of one directory; /metrics adds them up.
+        os.environ.setdefault(
+            "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="agency-metrics-")
+        )
     uvicorn.run(
         "agency.asgi:app",
         host=host,
@@ -112,6 +133,9 @@ def run_worker(runtime: Runtime, threads: int | None = None) -> None:
     """Consume jobs from the runtime's broker until SIGINT or SIGTERM."""
     import dramatiq
 
+    from agency.kernel.outages import quiet_consumers
+
+    quiet_consumers(runtime.broker, runtime.settings.redis.url)
     consumer = dramatiq.Worker(
         runtime.broker, worker_threads=threads or runtime.settings.worker.threads
     )
@@ -147,7 +171,9 @@ def worker(threads: int | None) -> None:
 
     configure_logging()
     require_production_settings()
-    run_worker(build_runtime(), threads)
+    runtime = build_runtime()
+    observe("worker", runtime)
+    run_worker(runtime, threads)
 
 
 @main.command()
@@ -157,7 +183,9 @@ def scheduler() -> None:
 
     configure_logging()
     require_production_settings()
-    run_scheduler_process(build_runtime())
+    runtime = build_runtime()
+    observe("scheduler", runtime)
+    run_scheduler_process(runtime)
 
 
 @main.command()

@@ -421,6 +421,33 @@ class ReportMailSettings(BaseSettings):
     )
 
 
+class LogSettings(BaseSettings):
+    """What the processes write to standard error."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENCY_LOGS__", extra="ignore")
+
+    format: Literal["text", "json"] = Field(
+        default="text", description="`json`: one JSON object a line, for a log collector."
+    )
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    access: bool = Field(default=True, description="One line per HTTP request answered.")
+
+
+class MetricsSettings(BaseSettings):
+    """Prometheus metrics (kernel/metrics.py)."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENCY_METRICS__", extra="ignore")
+
+    enabled: bool = True
+    path: str = Field(default="/metrics", description="Where the api shows them.")
+    port: int = Field(
+        default=9100, description="Where the worker and the scheduler show them (no HTTP else)."
+    )
+    token: SecretStr | None = Field(
+        default=None, description="A bearer token the scraper sends; unset: open to anyone."
+    )
+
+
 class Settings:
     """All settings groups, read once per process (tests build their own)."""
 
@@ -441,6 +468,8 @@ class Settings:
         outbound: OutboundSettings | None = None,
         rate_limits: RateLimitSettings | None = None,
         report_mail: ReportMailSettings | None = None,
+        logs: LogSettings | None = None,
+        metrics: MetricsSettings | None = None,
         app_tenant_filter: bool = True,
     ) -> None:
         self.database = database or read(DatabaseSettings)
@@ -458,6 +487,8 @@ class Settings:
         self.mail = mail or read(MailSettings)
         self.outbound = outbound or read(OutboundSettings)
         self.report_mail = report_mail or read(ReportMailSettings)
+        self.logs = logs or read(LogSettings)
+        self.metrics = metrics or read(MetricsSettings)
         # Tests switch the app-level tenant filter off to prove RLS holds on its own.
         self.app_tenant_filter = app_tenant_filter
 

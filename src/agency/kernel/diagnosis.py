@@ -18,7 +18,7 @@ from pathlib import Path
 import asyncpg  # type: ignore[import-untyped]
 import redis.exceptions
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from agency.config import BadSetting
 from agency.kernel.secrets import SecretError
@@ -95,6 +95,10 @@ def explain(
             return f"bad setting {cause}"
         if isinstance(cause, SecretError):
             return f"bad setting AGENCY_ENCRYPTION_KEYS: {cause}"
+        if isinstance(cause, _LOST_CONNECTION) or (
+            isinstance(cause, DBAPIError) and cause.connection_invalidated
+        ):
+            return f"lost the connection to {database} (it stopped or restarted)"
         if isinstance(cause, asyncpg.PostgresError):
             state = getattr(cause, "sqlstate", None) or ""
             hint = SQLSTATE_HINTS.get(state)
@@ -115,6 +119,37 @@ def explain(
         if isinstance(cause, OSError) and _raised_in(cause, DATABASE_MODULES):
             return f"cannot reach {database}: {_os_reason(cause)}"
     return None
+
+
+# asyncpg's words for a connection that is gone or cannot be had now.
+_LOST_CONNECTION = (
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.InterfaceError,
+)
+
+
+def database_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database went away (or cannot be reached), not that a
+    statement was wrong."""
+    for cause in chain(exc):
+        if isinstance(cause, DBAPIError) and cause.connection_invalidated:
+            return True
+        if isinstance(cause, _LOST_CONNECTION):
+            return True
+        if isinstance(cause, OSError) and _raised_in(cause, DATABASE_MODULES):
+            return True
+    return False
+
+
+def broker_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says Redis went away."""
+    return any(
+        isinstance(cause, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError)
+        for cause in chain(exc)
+    )
 
 
 def _sqlite_file(url: str | None) -> str:

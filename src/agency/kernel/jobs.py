@@ -9,6 +9,7 @@ assembly imports the task modules and declares them on a runtime's broker.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Iterator
@@ -22,11 +23,25 @@ from dramatiq.middleware import AgeLimit, AsyncIO, Callbacks, CurrentMessage, Re
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.config import Settings
+from agency.kernel.diagnosis import broker_lost, database_lost, explain
+from agency.kernel.metrics import JobMetrics
+from agency.kernel.outages import BROKER, DATABASE
+from agency.kernel.outages import broker_lost as report_broker_lost
+from agency.kernel.telemetry import TracePropagation, job_span
 
 if TYPE_CHECKING:
     from agency.kernel.runtime import Runtime
 
 logger = logging.getLogger("agency.jobs")
+OUTCOME = "outcome"  # a message option the metrics read: "interrupted"
+
+
+class JobInterrupted(Exception):
+    """A job stopped by an outage, having said in its message what became of its work.
+
+    Logged as one line, and not retried: the database is the source of truth, and the
+    scheduler finds unfinished work again (leases, stale attempts) once it is back."""
+
 
 JobFunction = Callable[..., Awaitable[None]]
 
@@ -112,6 +127,8 @@ def setup_broker(settings: Settings) -> dramatiq.Broker:
         Retries(max_retries=5, min_backoff=1_000, max_backoff=300_000),
         CurrentMessage(),
         AsyncIO(),
+        JobMetrics(),
+        TracePropagation(),
     ]
     broker: dramatiq.Broker
     if settings.redis.url:
@@ -143,21 +160,56 @@ def declare_actors(runtime: Runtime) -> None:
         declare(_runner(definition, runtime))
 
 
+def _interrupted(name: str, exc: Exception, database_url: str) -> bool:
+    """Say what an outage did to this job, once, and whether it stopped the job."""
+    if isinstance(exc, JobInterrupted):
+        logger.warning("%s: %s", name, exc)
+    elif database_lost(exc):
+        DATABASE.lost(explain(exc, database_url=database_url) or type(exc).__name__)
+        logger.debug("%s not run: the database is unreachable", name)
+    else:
+        return False
+    message = CurrentMessage.get_current_message()
+    if message is not None:
+        message.options[OUTCOME] = "interrupted"
+    return True
+
+
 def _runner(definition: JobDefinition, runtime: Runtime) -> Callable[..., Awaitable[None]]:
     async def run(*args: Any, **kwargs: Any) -> None:
-        buffer = JobBuffer()
-        session: AsyncSession = runtime.session()
-        try:
-            with collecting(buffer):
-                await definition.fn(session, runtime, *args, **kwargs)
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            buffer.discard()
-            raise
-        finally:
-            await session.close()
-        buffer.flush(runtime.broker)
+        with job_span(definition.name):
+            buffer = JobBuffer()
+            session: AsyncSession = runtime.session()
+            try:
+                with collecting(buffer):
+                    await definition.fn(session, runtime, *args, **kwargs)
+                await session.commit()
+            except Exception as exc:
+                with contextlib.suppress(Exception):  # a lost connection refuses even this
+                    await session.rollback()
+                buffer.discard()
+                if _interrupted(definition.name, exc, runtime.settings.database.url):
+                    return
+                raise
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await session.rollback()
+                buffer.discard()
+                raise
+            finally:
+                with contextlib.suppress(Exception):
+                    await session.close()
+            DATABASE.back()
+            try:
+                if buffer.flush(runtime.broker):  # inside the span: what it sends follows it
+                    BROKER.back()
+            except Exception as exc:
+                if not broker_lost(exc):
+                    raise
+                # Committed; what it sends next is found again by its claimer once Redis is.
+                report_broker_lost(
+                    runtime.broker, explain(exc, redis_url=runtime.settings.redis.url) or str(exc)
+                )
 
     run.__name__ = definition.name.replace(".", "_")
     return run

@@ -28,6 +28,7 @@ from agency.config import Settings
 from agency.connector.registry import Registry
 from agency.kernel import outbound as outbound_policy
 from agency.kernel.db import create_engine, create_session_maker
+from agency.kernel.outages import watch_engine
 from agency.kernel.secrets import SecretBox
 
 T = TypeVar("T")
@@ -109,6 +110,7 @@ class Runtime:
             engine = self._engines.get(loop)
             if engine is None:
                 engine = create_engine(self.settings.database)
+                watch_engine(engine)
                 self._engines[loop] = engine
                 self._makers[loop] = create_session_maker(engine)
             return engine
@@ -116,6 +118,14 @@ class Runtime:
     def session(self) -> AsyncSession:
         self.engine  # noqa: B018 - creates this loop's engine on first use
         return self._makers[asyncio.get_running_loop()]()
+
+    def renew_pools(self) -> None:
+        """Forget every loop's pooled connections without closing them (a restarted database
+        closed them already): each engine's next use connects anew."""
+        with self._lock:
+            engines = list(self._engines.values())
+        for engine in engines:
+            engine.sync_engine.dispose(close=False)
 
     async def dispose_current_loop(self) -> None:
         loop = asyncio.get_running_loop()

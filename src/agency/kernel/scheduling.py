@@ -19,7 +19,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.kernel.db import utcnow
+from agency.kernel.diagnosis import broker_lost, database_lost, explain
 from agency.kernel.jobs import JobBuffer, collecting, enqueue
+from agency.kernel.outages import BROKER, DATABASE
+from agency.kernel.outages import broker_lost as report_broker_lost
 from agency.kernel.runtime import Runtime
 from agency.kernel.system import PeriodicJobRepository
 from agency.kernel.tenancy import bind_system
@@ -102,12 +105,27 @@ async def _tick(runtime: Runtime, now: datetime | None = None) -> tuple[int, boo
                     with collecting(buffer):
                         claimed += await fn(session, runtime, now or utcnow())
                     await session.commit()
-                except Exception:
-                    await session.rollback()
+                except Exception as exc:
+                    with contextlib.suppress(Exception):  # a lost connection refuses this too
+                        await session.rollback()
                     buffer.discard()
+                    if database_lost(exc):  # said once (kernel.outages); the next tick retries
+                        DATABASE.lost(explain(exc, runtime.settings.database.url) or str(exc))
+                        return claimed, False
                     logger.exception("claimer %s failed", name)
                     continue
-            buffer.flush(runtime.broker)
+            DATABASE.back()
+            try:
+                if buffer.flush(runtime.broker):
+                    BROKER.back()
+            except Exception as exc:
+                if not broker_lost(exc):
+                    raise
+                # Claimed with a lease: sent again once the lease ends and Redis is back.
+                report_broker_lost(
+                    runtime.broker, explain(exc, redis_url=runtime.settings.redis.url) or str(exc)
+                )
+                return claimed, False
     finally:
         _backlog.reset(token)
     return claimed, bool(more)

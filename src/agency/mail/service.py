@@ -18,6 +18,7 @@ from agency.config import MailSettings
 from agency.kernel.db import utcnow
 from agency.kernel.errors import NotFound
 from agency.kernel.jobs import enqueue
+from agency.kernel.metrics import delivered
 from agency.kernel.pagination import PageRequest
 from agency.kernel.runtime import Runtime
 from agency.kernel.secrets import SecretBox
@@ -102,6 +103,7 @@ async def _queue(
 def finish(mail: MailMessage, status: str, error: str | None) -> None:
     """Put ``mail`` in a final state and tell whoever asked to know (after the commit)."""
     mail.status, mail.last_error, mail.next_attempt_at = status, error, None
+    delivered("mail", status)
     if status == MailStatus.SENT:
         mail.sent_at = utcnow()
     if mail.on_settled:

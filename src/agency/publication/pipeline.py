@@ -44,6 +44,9 @@ from agency.connector.errors import (
     Transient,
 )
 from agency.kernel.db import utcnow
+from agency.kernel.diagnosis import database_lost, explain
+from agency.kernel.jobs import JobInterrupted
+from agency.kernel.metrics import LATENESS
 from agency.kernel.tenancy import Subject, bind_tenant
 from agency.media.service import load_for_publish
 from agency.publication import events
@@ -191,6 +194,20 @@ class Publisher:
                 # Refresh the token once and try once more (this writes the channel).
                 outcomes[index] = await self._try_refreshed(call, expired)
 
+        try:
+            published = await self._record(calls, outcomes)
+        except Exception as exc:
+            if not database_lost(exc):
+                raise
+            raise self._unsaved(calls, outcomes, exc) from None
+        for variant_id, result, post in published:
+            await self._first_comment(variant_id, result, post)
+
+    async def _record(
+        self, calls: list[Call], outcomes: list[Published | ConnectorError]
+    ) -> list[tuple[uuid.UUID, Published, Post]]:
+        """The networks' answers, saved in one transaction; the posts whose first comment
+        follows."""
         relocked = await self._lock_many([call.variant_id for call in calls], skip_locked=False)
         by_id = {variant.id: (publication, variant) for publication, variant in relocked}
         crises = await self._crises(relocked)
@@ -210,8 +227,22 @@ class Publisher:
                 await self._apply_error(publication, variant, call.attempt, outcome, now)
         await self._summarize_many([publication for publication, _ in relocked])
         await self._commit(rebind=bool(published))
-        for variant_id, result, post in published:
-            await self._first_comment(variant_id, result, post)
+        return published
+
+    def _unsaved(
+        self, calls: list[Call], outcomes: list[Published | ConnectorError], exc: Exception
+    ) -> JobInterrupted:
+        """The one line to say when the database goes between the calls and their record."""
+        sent = [c for c, o in zip(calls, outcomes, strict=True) if isinstance(o, Published)]
+        networks = ", ".join(sorted({c.channel.network for c in sent})) or "none"
+        stale = self.runtime.settings.publishing.stale_attempt_seconds
+        why = explain(exc, database_url=self.runtime.settings.database.url) or str(exc)
+        return JobInterrupted(
+            f"{len(sent)} of {len(calls)} posts of agency {self.agency_id} were sent "
+            f"({networks}) but their outcome could not be saved: {why}. They stay "
+            f"'publishing' and are reconciled with the networks once the database is back "
+            f"(after {stale:.0f}s, AGENCY_PUBLISHING__STALE_ATTEMPT_SECONDS): never sent twice."
+        )
 
     async def _try(self, call: Call) -> Published | ConnectorError:
         """One publish call; every failure becomes a typed error, none escapes."""
@@ -369,6 +400,9 @@ class Publisher:
         await self._event("publication.published", publication, variant)
 
     def _published(self, variant: Variant, published: Published, now: datetime) -> None:
+        if variant.due_at is not None:
+            late = (now - variant.due_at).total_seconds()
+            LATENESS.labels(variant.network).observe(max(late, 0.0))
         variant.status = Delivery.PUBLISHED
         variant.post_id = published.post_id
         variant.post_url = published.url

@@ -22,6 +22,7 @@ from standardwebhooks import Webhook
 
 from agency import __version__
 from agency.config import WebhookSettings
+from agency.kernel.metrics import delivered
 from agency.kernel.outbound import OutboundPolicy, OutboundRefused, transport
 from agency.webhook.models import WebhookDelivery
 
@@ -169,9 +170,11 @@ def settle(
     elif wait is None:
         delivery.status = "failed"
     delivery.next_attempt_at = now + wait if wait is not None else None
+    delivered("webhook", "retry" if wait is not None else delivery.status)
 
 
 def give_up(delivery: WebhookDelivery, reason: str) -> None:
+    delivered("webhook", "failed")
     delivery.status = "failed"
     delivery.next_attempt_at = None
     delivery.last_error = reason
