@@ -38,7 +38,16 @@ ENCRYPTION_KEYS = [
     "q0bT3v9yZl7l0n3H2ZQ2m3kGJ4pR5s6t7u8v9w0x1y4=",
     "aW4gdGhlIGJlZ2lubmluZyB3YXMgdGhlIHdvcmQuLi4=",
 ]
+NETWORK_SECRET = "x-app-secret-71aa"
+SMTP_PASSWORD = "smtp-pw-c0ffee"
+S3_KEY_ID, S3_SECRET = "AKIAAGENCYMEDIA0", "s3-secret-e4d9b7"
+METRICS_TOKEN = "scrape-token-19fe"
 SECRET_STRINGS = [
+    NETWORK_SECRET,
+    SMTP_PASSWORD,
+    S3_KEY_ID,
+    S3_SECRET,
+    METRICS_TOKEN,
     DATABASE_URL,
     MIGRATION_URL,
     REDIS_URL,
@@ -62,6 +71,7 @@ REQUIRED_SECRETS: dict[str, Any] = {
         "corsOrigins": ["https://app.example.com", "https://admin.example.com"],
         "publicUrl": "https://api.example.com",
     },
+    "media": {"s3": {"bucket": "agency-media"}},
 }
 
 EXISTING_SECRET = "agency-prod-secrets"
@@ -74,6 +84,42 @@ EXISTING_KEYS = {
 }
 EXISTING_SECRET_VALUES: dict[str, Any] = {
     "secrets": {"existingSecret": EXISTING_SECRET, "keys": EXISTING_KEYS},
+    "media": {"s3": {"bucket": "agency-media"}},
+    "networks": {"linkedin": {"clientId": "li-app"}},
+}
+# Everything an operator configures: network apps, SMTP, S3 keys, metrics, traces, a shared
+# volume instead of S3, network policies with peers, the ServiceMonitor.
+OPERATED_VALUES: dict[str, Any] = {
+    **REQUIRED_SECRETS,
+    "secrets": {
+        **REQUIRED_SECRETS["secrets"],
+        "networks": {"x": NETWORK_SECRET},
+        "smtpPassword": SMTP_PASSWORD,
+        "metricsToken": METRICS_TOKEN,
+    },
+    "networks": {
+        "x": {"clientId": "x-app", "redirectUri": "https://api.example.com/oauth/callback/x"},
+        "linkedin": {"clientId": "li-app"},
+    },
+    "mail": {"smtpHost": "smtp.example.com", "smtpUsername": "agency", "sender": "A <a@b.fr>"},
+    "media": {"storage": "volume", "volume": {"size": "200Gi", "storageClassName": "nfs"}},
+    "observability": {
+        "otlpEndpoint": "http://otel-collector.monitoring:4318",
+        "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
+    },
+    "networkPolicy": {
+        "apiFrom": [{"namespaceSelector": {"matchLabels": {"name": "ingress-nginx"}}}],
+        "metricsFrom": [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}],
+    },
+}
+S3_KEYS_VALUES: dict[str, Any] = {
+    **REQUIRED_SECRETS,
+    "secrets": {
+        **REQUIRED_SECRETS["secrets"],
+        "s3AccessKeyId": S3_KEY_ID,
+        "s3SecretAccessKey": S3_SECRET,
+    },
+    "media": {"s3": {"bucket": "agency-media", "endpointUrl": "https://s3.fr-par.scw.cloud"}},
 }
 
 INGRESS_HPA_VALUES: dict[str, Any] = {
@@ -102,7 +148,11 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "defaults": REQUIRED_SECRETS,
     "existing-secret": EXISTING_SECRET_VALUES,
     "ingress-hpa": INGRESS_HPA_VALUES,
+    "operated": OPERATED_VALUES,
+    "s3-keys": S3_KEYS_VALUES,
 }
+# Custom resources kubernetes-validate has no schema for; checked by their own tests.
+CUSTOM_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
 
 # Environment variables whose values are secrets: they must come from a Secret.
 SECRET_ENV = {
@@ -219,6 +269,7 @@ def test_default_values_alone_fail_naming_what_is_missing(chart: helm.Chart) -> 
         assert key in message
     assert "secrets.encryptionKeys" in message
     assert "secrets.existingSecret" in message
+    assert "media.s3.bucket" in message  # media need a store api and workers share
 
 
 def test_notes_render(chart: helm.Chart) -> None:
@@ -235,6 +286,8 @@ def test_manifests_validate_against_kubernetes_schemas(scenario: list[dict[str, 
     failures = []
     for doc in scenario:
         where = f"{doc['metadata']['x-template']} {doc['kind']}/{doc['metadata']['name']}"
+        if (doc["apiVersion"], doc["kind"]) in CUSTOM_KINDS:
+            continue
         for version in KUBE_VERSIONS:
             try:
                 kubernetes_validate.validate(strip_marker(doc), version, strict=True)
@@ -366,7 +419,7 @@ def test_chart_created_secret_holds_the_values(chart: helm.Chart) -> None:
         "redis-url": REDIS_URL,
         "secret-key": SECRET_KEY,
         "encryption-keys": ",".join(ENCRYPTION_KEYS),
-    }
+    }  # and nothing for what was not given (SMTP, S3 keys, networks, metrics token)
     hook = secrets[f"{FULLNAME}-migrations"]
     assert base64.b64decode(hook["data"]["database-migration-url"]).decode() == MIGRATION_URL
     assert "helm.sh/hook" not in secrets[FULLNAME]["metadata"].get("annotations", {})
@@ -389,6 +442,12 @@ def test_existing_secret_renders_no_secret_and_is_referenced(chart: helm.Chart) 
     assert len(workloads) == 4
     for doc in workloads:
         env = env_of(the_container(doc))
+        client_secret = env["AGENCY_NETWORKS__LINKEDIN__CLIENT_SECRET"]["valueFrom"]
+        assert client_secret["secretKeyRef"] == {
+            "name": EXISTING_SECRET,
+            "key": "network-linkedin-client-secret",
+            "optional": True,  # a key the Secret may not have
+        }
         for name, value_key in SECRET_ENV.items():
             if name not in env:
                 assert name == "AGENCY_DATABASE_MIGRATION_URL" and doc["kind"] == "Deployment"
@@ -420,7 +479,7 @@ def test_probes_on_every_deployment(scenario: list[dict[str, Any]]) -> None:
 
 
 def test_api_service_selects_only_api_pods(scenario: list[dict[str, Any]]) -> None:
-    (service,) = of_kind(scenario, "Service")
+    service = by_component(scenario, "Service")["api"]
     selector = service["spec"]["selector"]
     for component, deployment in by_component(scenario, "Deployment").items():
         labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -441,7 +500,7 @@ def test_defaults_have_no_ingress_or_hpa(chart: helm.Chart) -> None:
 
 def test_ingress_and_hpa(chart: helm.Chart) -> None:
     docs = render(chart, INGRESS_HPA_VALUES)
-    (service,) = of_kind(docs, "Service")
+    service = by_component(docs, "Service")["api"]
     (ingress,) = of_kind(docs, "Ingress")
     assert ingress["spec"]["ingressClassName"] == "nginx"
     assert ingress["spec"]["tls"] == [{"hosts": ["api.example.com"], "secretName": "agency-tls"}]
@@ -461,7 +520,7 @@ def test_ingress_and_hpa(chart: helm.Chart) -> None:
     assert {m["resource"]["name"] for m in hpa["spec"]["metrics"]} == {"cpu", "memory"}
     assert "replicas" not in api["spec"], "the HPA owns the api replica count"
     assert by_component(docs, "Deployment")["scheduler"]["spec"]["replicas"] == 2
-    (pdb,) = of_kind(docs, "PodDisruptionBudget")
+    pdb = by_component(docs, "PodDisruptionBudget")["api"]
     assert pdb["spec"]["selector"]["matchLabels"] == api["spec"]["selector"]["matchLabels"]
 
 
@@ -499,6 +558,7 @@ CUSTOMISED_VALUES: dict[str, Any] = {
         "existingSecret": EXISTING_SECRET,
         "existingMigrationSecret": "agency-owner",
     },
+    "media": {"s3": {"bucket": "agency-media"}},
     "serviceAccount": {"create": False, "name": "agency-shared"},
     "image": {"repository": "registry.example.com/agency", "digest": "sha256:" + "ab" * 32},
     "imagePullSecrets": [{"name": "regcred"}],
@@ -545,7 +605,7 @@ def test_customised_values_render_valid_manifests(chart: helm.Chart) -> None:
         assert spec["serviceAccountName"] == "agency-shared"
         assert spec["imagePullSecrets"] == [{"name": "regcred"}]
         assert env_of(the_container(deployment))["AGENCY_WORKER_THREADS"]["value"] == "8"
-    (pdb,) = of_kind(docs, "PodDisruptionBudget")
+    pdb = by_component(docs, "PodDisruptionBudget")["api"]
     assert pdb["spec"]["maxUnavailable"] == 1
 
 
@@ -559,3 +619,163 @@ def test_chart_user_matches_the_image_user(chart: helm.Chart) -> None:
     assert (str(context["runAsUser"]), str(context["runAsGroup"])) == (uid, gid)
     assert int(uid) != 0
     assert 'CMD ["agency", "serve", "--host", "0.0.0.0", "--port", "8000"]' in dockerfile
+
+
+# --- what an operator configures ---------------------------------------------
+
+
+def test_media_go_to_s3_by_default_with_keys_from_the_secret(chart: helm.Chart) -> None:
+    docs = render(chart, S3_KEYS_VALUES)
+    assert of_kind(docs, "PersistentVolumeClaim") == []
+    for deployment in of_kind(docs, "Deployment"):
+        env = env_of(the_container(deployment))
+        assert env["AGENCY_MEDIA__STORAGE"]["value"] == "s3"
+        assert env["AGENCY_MEDIA__S3_BUCKET"]["value"] == "agency-media"
+        assert env["AGENCY_MEDIA__S3_ENDPOINT_URL"]["value"] == "https://s3.fr-par.scw.cloud"
+        for name, key in (
+            ("AGENCY_MEDIA__S3_ACCESS_KEY_ID", "s3-access-key-id"),
+            ("AGENCY_MEDIA__S3_SECRET_ACCESS_KEY", "s3-secret-access-key"),
+        ):
+            assert env[name]["valueFrom"]["secretKeyRef"] == {"name": FULLNAME, "key": key}
+    [secret] = [d for d in of_kind(docs, "Secret") if d["metadata"]["name"] == FULLNAME]
+    assert base64.b64decode(secret["data"]["s3-secret-access-key"]).decode() == S3_SECRET
+
+
+def test_a_shared_volume_instead_of_s3_is_mounted_by_api_and_workers(chart: helm.Chart) -> None:
+    docs = render(chart, OPERATED_VALUES)
+    [claim] = of_kind(docs, "PersistentVolumeClaim")
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert claim["spec"]["storageClassName"] == "nfs"
+    assert claim["spec"]["resources"]["requests"]["storage"] == "200Gi"
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    deployments = by_component(docs, "Deployment")
+    for name, mounted in (("api", True), ("worker", True), ("scheduler", False)):
+        container = the_container(deployments[name])
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod_spec(deployments[name])["volumes"]}
+        assert ("media" in mounts) is mounted, name
+        if mounted:
+            assert mounts["media"] == "/var/lib/agency/media"
+            claim_name = volumes["media"]["persistentVolumeClaim"]["claimName"]
+            assert claim_name == claim["metadata"]["name"]
+        env = env_of(container)
+        assert env["AGENCY_MEDIA__STORAGE"]["value"] == "local"
+        assert env["AGENCY_MEDIA__LOCAL_PATH"]["value"] == "/var/lib/agency/media"
+    existing = {
+        **OPERATED_VALUES,
+        "media": {"storage": "volume", "volume": {"existingClaim": "nfs-media"}},
+    }
+    docs = render(chart, existing)
+    assert of_kind(docs, "PersistentVolumeClaim") == []
+    api = by_component(docs, "Deployment")["api"]
+    volumes = {v["name"]: v for v in pod_spec(api)["volumes"]}
+    assert volumes["media"]["persistentVolumeClaim"]["claimName"] == "nfs-media"
+
+
+def test_network_apps_smtp_and_traces_are_values(chart: helm.Chart) -> None:
+    docs = render(chart, OPERATED_VALUES)
+    secrets = {d["metadata"]["name"]: d for d in of_kind(docs, "Secret")}
+    data = secrets[FULLNAME]["data"]
+    assert base64.b64decode(data["network-x-client-secret"]).decode() == NETWORK_SECRET
+    assert base64.b64decode(data["smtp-password"]).decode() == SMTP_PASSWORD
+    assert "network-linkedin-client-secret" not in data  # none given: none referenced
+    for deployment in of_kind(docs, "Deployment"):
+        name = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
+        env = env_of(the_container(deployment))
+        assert env["AGENCY_NETWORKS__X__CLIENT_ID"]["value"] == "x-app"
+        assert env["AGENCY_NETWORKS__X__REDIRECT_URI"]["value"].endswith("/oauth/callback/x")
+        assert env["AGENCY_NETWORKS__X__CLIENT_SECRET"]["valueFrom"]["secretKeyRef"] == {
+            "name": FULLNAME,
+            "key": "network-x-client-secret",
+        }
+        assert env["AGENCY_NETWORKS__LINKEDIN__CLIENT_ID"]["value"] == "li-app"
+        assert "AGENCY_NETWORKS__LINKEDIN__CLIENT_SECRET" not in env
+        assert env["AGENCY_MAIL__SMTP_HOST"]["value"] == "smtp.example.com"
+        assert env["AGENCY_MAIL__SMTP_PORT"]["value"] == "587"
+        assert env["AGENCY_MAIL__SMTP_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == (
+            "smtp-password"
+        )
+        assert env["AGENCY_LOGS__FORMAT"]["value"] == "json"
+        assert (
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == "http://otel-collector.monitoring:4318"
+        )
+        assert env["OTEL_SERVICE_NAME"]["value"] == f"agency-{name}"
+
+
+def test_pdbs_keep_workers_and_schedulers_drained_one_at_a_time(
+    scenario: list[dict[str, Any]],
+) -> None:
+    budgets = by_component(scenario, "PodDisruptionBudget")
+    for name in ("worker", "scheduler"):
+        spec = budgets[name]["spec"]
+        assert spec == {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": {**SELECTOR, "app.kubernetes.io/component": name}},
+        }
+
+
+SELECTOR = {"app.kubernetes.io/name": "agency", "app.kubernetes.io/instance": RELEASE}
+
+
+def test_network_policies_open_only_what_each_pod_serves(chart: helm.Chart) -> None:
+    policies = by_component(render(chart, OPERATED_VALUES), "NetworkPolicy")
+    assert set(policies) == {"api", "worker", "scheduler", "migrations"}
+    api = policies["api"]["spec"]
+    assert api["policyTypes"] == ["Ingress"]
+    [rule] = api["ingress"]
+    assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert rule["from"] == OPERATED_VALUES["networkPolicy"]["apiFrom"]
+    for name in ("worker", "scheduler"):
+        [rule] = policies[name]["spec"]["ingress"]
+        assert rule["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+        assert rule["from"] == OPERATED_VALUES["networkPolicy"]["metricsFrom"]
+    assert policies["migrations"]["spec"]["ingress"] == []
+    # Each selects its own pods: the Deployments carry the labels the policies name.
+    deployments = by_component(render(chart, OPERATED_VALUES), "Deployment")
+    for name, deployment in deployments.items():
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert policies[name]["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+
+
+def test_service_monitor_scrapes_the_api_and_the_metrics_ports(chart: helm.Chart) -> None:
+    docs = render(chart, OPERATED_VALUES)
+    [monitor] = of_kind(docs, "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "prom"
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    scraped = [
+        s for s in of_kind(docs, "Service") if selector.items() <= s["metadata"]["labels"].items()
+    ]
+    ports = {
+        s["metadata"]["labels"]["app.kubernetes.io/component"]: {
+            p["name"] for p in s["spec"]["ports"]
+        }
+        for s in scraped
+    }
+    assert ports == {"api": {"http"}, "worker": {"metrics"}, "scheduler": {"metrics"}}
+    endpoints = {e["port"]: e for e in monitor["spec"]["endpoints"]}
+    assert set(endpoints) == {"http", "metrics"}
+    for endpoint in endpoints.values():
+        assert endpoint["path"] == "/metrics"
+        assert endpoint["authorization"]["credentials"] == {
+            "name": FULLNAME,
+            "key": "metrics-token",
+        }
+    deployments = by_component(docs, "Deployment")
+    for name in ("worker", "scheduler"):
+        container = the_container(deployments[name])
+        assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"metrics": 9100}
+        assert env_of(container)["AGENCY_METRICS__TOKEN"]["valueFrom"]["secretKeyRef"] == {
+            "name": FULLNAME,
+            "key": "metrics-token",
+        }
+    assert of_kind(render(chart, REQUIRED_SECRETS), "ServiceMonitor") == []  # off by default
+
+
+def test_the_api_believes_forwarded_addresses_from_private_ranges_only(
+    scenario: list[dict[str, Any]],
+) -> None:
+    deployments = by_component(scenario, "Deployment")
+    api = env_of(the_container(deployments["api"]))
+    assert api["FORWARDED_ALLOW_IPS"]["value"] == "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
+    for name in ("worker", "scheduler"):
+        assert "FORWARDED_ALLOW_IPS" not in env_of(the_container(deployments[name]))

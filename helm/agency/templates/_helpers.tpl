@@ -165,16 +165,22 @@ Fail early, with every missing value named, when the chart is to create the
 Secret but some of its values are empty.
 */}}
 {{- define "agency.validateSecrets" -}}
-{{- if not .Values.secrets.existingSecret }}
 {{- $missing := list }}
+{{- if not .Values.secrets.existingSecret }}
 {{- range $key := list "databaseUrl" "redisUrl" "secretKey" "encryptionKeys" }}
 {{- if not (include "agency.commaList" (index $.Values.secrets $key)) }}
 {{- $missing = append $missing (printf "secrets.%s" $key) }}
 {{- end }}
 {{- end }}
-{{- if $missing }}
-{{- fail (printf "\n\nagency: set %s, or point secrets.existingSecret at a Secret that holds them (keys: secrets.keys)." (join ", " $missing)) }}
 {{- end }}
+{{- $media := "" }}
+{{- if and (eq .Values.media.storage "s3") (not .Values.media.s3.bucket) }}
+{{- $media = " Uploaded media need a store the api and the workers share: set media.s3.bucket, or media.storage=volume (a ReadWriteMany claim)." }}
+{{- end }}
+{{- if $missing }}
+{{- fail (printf "\n\nagency: set %s, or point secrets.existingSecret at a Secret that holds them (keys: secrets.keys).%s" (join ", " $missing) $media) }}
+{{- else if $media }}
+{{- fail (printf "\n\nagency:%s" $media) }}
 {{- end }}
 {{- end }}
 
@@ -192,6 +198,40 @@ the migration hook Secret also carries the owner-role URL when it is set.
 {{- if and .migrations $s.databaseMigrationUrl }}
 {{ $k.databaseMigrationUrl }}: {{ $s.databaseMigrationUrl | b64enc | quote }}
 {{- end }}
+{{- range $name := list "smtpPassword" "s3AccessKeyId" "s3SecretAccessKey" "metricsToken" }}
+{{- with (index $s $name) }}
+{{ index $k $name }}: {{ . | b64enc | quote }}
+{{- end }}
+{{- end }}
+{{- range $network, $secret := $s.networks }}
+{{ printf $k.networkClientSecret $network }}: {{ $secret | b64enc | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+An optional secret value as an env entry: referenced when the chart's Secret holds it (the
+value was given), or, from an existing Secret, when its key is there. Call with
+(dict "ctx" $ "env" "AGENCY_..." "value" "<the value or empty>" "key" "<key>" "secret" "<name>").
+*/}}
+{{- define "agency.optionalSecretEnv" -}}
+{{- if or .value .ctx.Values.secrets.existingSecret }}
+- name: {{ .env }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secret }}
+      key: {{ .key }}
+      {{- if .ctx.Values.secrets.existingSecret }}
+      optional: true
+      {{- end }}
+{{- end }}
+{{- end }}
+
+
+{{/*
+Whether a component reads or writes media files: "true" or empty.
+*/}}
+{{- define "agency.usesMedia" -}}
+{{- if and (eq .ctx.Values.media.storage "volume") (has .name (list "api" "worker")) }}true{{ end }}
 {{- end }}
 
 {{/*
@@ -247,6 +287,77 @@ Secrets are only ever referenced (secretKeyRef), never inlined.
 - name: AGENCY_PUBLIC_URL
   value: {{ . | quote }}
 {{- end }}
+{{- if eq .name "api" }}
+- name: FORWARDED_ALLOW_IPS
+  value: {{ .component.forwardedAllowIps | quote }}
+{{- end }}
+{{- if eq $v.media.storage "s3" }}
+- name: AGENCY_MEDIA__STORAGE
+  value: s3
+- name: AGENCY_MEDIA__S3_BUCKET
+  value: {{ $v.media.s3.bucket | quote }}
+- name: AGENCY_MEDIA__S3_REGION
+  value: {{ $v.media.s3.region | quote }}
+{{- with $v.media.s3.endpointUrl }}
+- name: AGENCY_MEDIA__S3_ENDPOINT_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- include "agency.optionalSecretEnv" (dict "ctx" .ctx "env" "AGENCY_MEDIA__S3_ACCESS_KEY_ID" "value" $v.secrets.s3AccessKeyId "key" $keys.s3AccessKeyId "secret" $secret) }}
+{{- include "agency.optionalSecretEnv" (dict "ctx" .ctx "env" "AGENCY_MEDIA__S3_SECRET_ACCESS_KEY" "value" $v.secrets.s3SecretAccessKey "key" $keys.s3SecretAccessKey "secret" $secret) }}
+{{- else }}
+- name: AGENCY_MEDIA__STORAGE
+  value: local
+- name: AGENCY_MEDIA__LOCAL_PATH
+  value: {{ $v.media.volume.mountPath | quote }}
+{{- end }}
+{{- with $v.media.maxUploadBytes }}
+- name: AGENCY_MEDIA__MAX_UPLOAD_BYTES
+  value: {{ . | quote }}
+{{- end }}
+{{- range $network, $app := $v.networks }}
+{{- $prefix := printf "AGENCY_NETWORKS__%s__" (upper $network) }}
+- name: {{ $prefix }}CLIENT_ID
+  value: {{ $app.clientId | quote }}
+{{- with $app.redirectUri }}
+- name: {{ $prefix }}REDIRECT_URI
+  value: {{ . | quote }}
+{{- end }}
+{{- include "agency.optionalSecretEnv" (dict "ctx" $.ctx "env" (printf "%sCLIENT_SECRET" $prefix) "value" (index ($v.secrets.networks | default dict) $network | default "") "key" (printf $keys.networkClientSecret $network) "secret" $secret) }}
+{{- end }}
+{{- with $v.mail.smtpHost }}
+- name: AGENCY_MAIL__SMTP_HOST
+  value: {{ . | quote }}
+- name: AGENCY_MAIL__SMTP_PORT
+  value: {{ $v.mail.smtpPort | quote }}
+- name: AGENCY_MAIL__SMTP_SECURITY
+  value: {{ $v.mail.smtpSecurity | quote }}
+{{- end }}
+{{- with $v.mail.smtpUsername }}
+- name: AGENCY_MAIL__SMTP_USERNAME
+  value: {{ . | quote }}
+{{- end }}
+{{- include "agency.optionalSecretEnv" (dict "ctx" .ctx "env" "AGENCY_MAIL__SMTP_PASSWORD" "value" $v.secrets.smtpPassword "key" $keys.smtpPassword "secret" $secret) }}
+{{- with $v.mail.sender }}
+- name: AGENCY_MAIL__SENDER
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.mail.frontendUrl }}
+- name: AGENCY_MAIL__FRONTEND_URL
+  value: {{ . | quote }}
+{{- end }}
+- name: AGENCY_LOGS__FORMAT
+  value: {{ $v.observability.logFormat | quote }}
+- name: AGENCY_METRICS__ENABLED
+  value: {{ $v.observability.metrics.enabled | quote }}
+- name: AGENCY_METRICS__PORT
+  value: {{ $v.observability.metrics.port | quote }}
+{{- include "agency.optionalSecretEnv" (dict "ctx" .ctx "env" "AGENCY_METRICS__TOKEN" "value" $v.secrets.metricsToken "key" $keys.metricsToken "secret" $secret) }}
+{{- with $v.observability.otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+- name: OTEL_SERVICE_NAME
+  value: {{ printf "agency-%s" $.name | quote }}
+{{- end }}
 {{- with $v.extraEnv }}
 {{ toYaml . }}
 {{- end }}
@@ -276,6 +387,10 @@ envFrom:
 volumeMounts:
   - name: tmp
     mountPath: /tmp
+  {{- if include "agency.usesMedia" . }}
+  - name: media
+    mountPath: {{ .ctx.Values.media.volume.mountPath }}
+  {{- end }}
   {{- with .component.extraVolumeMounts }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
@@ -335,6 +450,11 @@ volumes:
       {{- else }}
       {}
       {{- end }}
+  {{- if include "agency.usesMedia" . }}
+  - name: media
+    persistentVolumeClaim:
+      claimName: {{ .ctx.Values.media.volume.existingClaim | default (printf "%s-media" (include "agency.fullname" .ctx)) }}
+  {{- end }}
   {{- with .component.extraVolumes }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
