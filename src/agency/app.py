@@ -171,6 +171,9 @@ def create_app(
         request_class=AgencyRequest,
         debug=False,
         state=None,
+        # The process sets its logging up (kernel/logs.py: text or JSON, the request id);
+        # Litestar's own would add a second root handler in another format.
+        logging_config=None,
     )
     app.state.runtime = runtime
     app.state.app_tenant_filter = settings.app_tenant_filter
