@@ -452,3 +452,44 @@ async def test_who_may_enter_what(
     assert_problem(await client.post(f"/brands/{brand}/costs", json=cost, headers=headers), 403)
     assert (await client.get(f"/brands/{brand}/costs", headers=headers)).status_code == 200
     assert uuid.UUID(entered.json()["id"])
+
+
+async def test_the_csv_export_has_every_figure_in_the_brands_language(
+    client: httpx.AsyncClient, runtime: Runtime, maison: Maison, tenant_a: Tenant
+) -> None:
+    url = f"/brands/{maison.brand_id}/report.csv"
+    found = await client.get(url, params=MARCH, headers=tenant_a.headers)
+    assert found.status_code == 200, found.text
+    assert found.headers["content-type"].startswith("text/csv")
+    assert 'filename="report-2027-03-01-2027-03-31.csv"' in found.headers["content-disposition"]
+    rows = [line.split(";") for line in found.text.splitlines()]
+    assert rows[0] == [
+        "rubrique",
+        "périmètre",
+        "indicateur",
+        "période",
+        "période précédente",
+        "évolution",
+    ]
+    by_key = {(r[0], r[1], r[2]): r[3:] for r in rows[1:]}
+    assert by_key[("total", "Maison", "interactions")] == ["410", "40", "9,25"]
+    assert by_key[("total", "Maison", "taux d'engagement (portée)")] == ["0,05", "0,04", "0,25"]
+    assert by_key[("total", "Maison", "clics sur les liens")] == ["", "", ""]  # n/a, not 0
+    assert by_key[("réseaux", "x", "portée")] == ["", "", ""]
+    assert by_key[("réseaux", "instagram", "engagement rate")] == ["0,05"]
+    best = [r for r in rows if r[0] == "meilleures publications" and r[2] == "interactions"]
+    assert [r[3] for r in best] == ["200", "160", "50"]
+    assert by_key[("direction générale", "Maison", "publications")] == ["3"]
+
+    english = await make_brand(client, tenant_a, "lune", locale="en")
+    found = await client.get(
+        f"/brands/{english}/report.csv", params=MARCH, headers=tenant_a.headers
+    )
+    assert found.text.splitlines()[0] == "section,scope,figure,period,previous period,change"
+    assert "total,Lune,posts,0,0," in found.text
+    assert_problem(
+        await client.get(
+            url, params={"start": "2027-03-02", "end": "2027-03-01"}, headers=tenant_a.headers
+        ),
+        422,
+    )

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from litestar import Controller, get
+from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
@@ -15,6 +15,7 @@ from agency.brand.schemas import ReportingLine
 from agency.kernel.db import utcnow
 from agency.kernel.deps import provide_service
 from agency.reporting.entries.endpoints import ROUTES as ENTRY_ROUTES
+from agency.reporting.export import report_csv
 from agency.reporting.schemas import AgencyReport, BrandReport
 from agency.reporting.service import ReportService, both_ends
 
@@ -32,33 +33,72 @@ End = Annotated[
     date | None,
     QueryParameter(description="Last local day of the period (included), e.g. 2027-03-31."),
 ]
+Line = Annotated[
+    ReportingLine | None,
+    QueryParameter(description="The reporting line it speaks to (default: yours)."),
+]
+
+
+async def _period(
+    reports: ReportService, brand_id: uuid.UUID, start: date | None, end: date | None
+) -> tuple[date, date]:
+    """The period asked for; neither end: the brand's last full month."""
+    if start is None and end is None:
+        return await reports.last_full_month(brand_id)
+    return both_ends(start, end)
 
 
 class BrandReportController(Controller):
-    path = "/brands/{brand_id:uuid}/report"
+    path = "/brands/{brand_id:uuid}"
     tags = ["Reports"]
     dependencies = {"reports": provide_service(ReportService)}
 
-    @get(opt=READ, summary="A brand's report for a period, compared with the period before")
+    @get(
+        "/report",
+        opt=READ,
+        summary="A brand's report for a period, compared with the period before",
+    )
     async def get_brand_report(
         self,
         brand_id: FromPath[uuid.UUID],
         reports: NamedDependency[ReportService],
         start: Start = None,
         end: End = None,
-        line: Annotated[
-            ReportingLine | None,
-            QueryParameter(description="The reporting line it speaks to (default: yours)."),
-        ] = None,
+        line: Line = None,
     ) -> BrandReport:
         """Every network of the brand consolidated, for local days ``start`` to ``end`` of
         the brand's time zone (at most 3 years; neither: the last full month), next to the
         period of the same length just before. Per network and channel, per campaign, best
         and worst posts, publishing regularity, and the days a channel could not be read.
         ``null`` figures are not available (the network does not give them), never zero."""
-        if start is None and end is None:
-            start, end = await reports.last_full_month(brand_id)
-        return await reports.brand_report(brand_id, *both_ends(start, end), line)
+        period = await _period(reports, brand_id, start, end)
+        return await reports.brand_report(brand_id, *period, line)
+
+    @get(
+        "/report.csv",
+        opt=READ,
+        media_type="text/csv",
+        summary="A brand's report as CSV: every figure, in the brand's language",
+    )
+    async def get_brand_report_csv(
+        self,
+        brand_id: FromPath[uuid.UUID],
+        reports: NamedDependency[ReportService],
+        start: Start = None,
+        end: End = None,
+        line: Line = None,
+    ) -> Response[str]:
+        """One row per figure (section, scope, figure, current, previous, change); labels,
+        decimal mark and separator in the brand's locale (French: ``;`` and ``,``). A
+        figure that is not available is an empty cell, never 0."""
+        start, end = await _period(reports, brand_id, start, end)
+        report = await reports.brand_report(brand_id, start, end, line)
+        name = f"report-{start.isoformat()}-{end.isoformat()}.csv"
+        return Response(
+            report_csv(report),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
 
 
 @get(

@@ -30,7 +30,7 @@ from agency.reporting.entries.repository import (
     SavedReportRepository,
 )
 from agency.reporting.models import PressCoverage
-from agency.reporting.repository import PostMetricRepository, ReportRepository
+from agency.reporting.repository import ReportRepository
 from agency.reporting.schemas import (
     AlertOut,
     CampaignBreakdown,
@@ -122,6 +122,7 @@ class Read:
     change: dict[str, float | None]
     networks: list[NetworkBreakdown]
     campaigns: list[CampaignBreakdown]
+    utm_campaigns: list[UtmOut]
     gaps: list[GapOut]
 
 
@@ -131,7 +132,6 @@ class LineReader:
         self.costs = CostRepository(session, subject)
         self.coverage = PressCoverageRepository(session, subject)
         self.saved = SavedReportRepository(session, subject)
-        self.posts = PostMetricRepository(session, subject)
         self.reads = ReportRepository(session, subject)
 
     async def sections(self, read: Read) -> LineSections:
@@ -230,12 +230,7 @@ class LineReader:
             money=money.out(),
             cost_per_lead=kpis.ratio(float(cost) if cost else None, total["leads"]),
             campaigns=campaigns,
-            utm_campaigns=[
-                UtmOut(utm_campaign=name, posts=int(posts_count), link_clicks=_int(clicks))
-                for name, posts_count, clicks in await self.posts.utm_campaigns(
-                    read.brand_id, read.start, read.end
-                )
-            ],
+            utm_campaigns=read.utm_campaigns,
         )
 
     async def _communication(
@@ -337,7 +332,3 @@ def _sum(values: Iterable[int | None]) -> int | None:
     for value in values:
         total = kpis.add(total, value)
     return total
-
-
-def _int(value: object) -> int | None:
-    return None if value is None else int(value)  # type: ignore[call-overload]

@@ -10,10 +10,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, case, exists, func, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,8 +43,10 @@ from agency.reporting.models import (
     MetricSnapshot,
     PostMetric,
 )
+from agency.reporting.posts import COLUMNS as POST_COLUMNS
 
 ROLLUP_SUMS = (*SUMMED, "followers_change")
+T = TypeVar("T")
 
 
 def _insert(session: AsyncSession, model: type[Any]) -> Any:
@@ -199,6 +212,14 @@ class RollupRepository:
         )
 
 
+# Rows per multi-row INSERT: PostgreSQL takes at most 32,767 parameters in one statement.
+CHUNK = 1000
+
+
+def _chunks(rows: Sequence[T]) -> list[Sequence[T]]:
+    return [rows[start : start + CHUNK] for start in range(0, len(rows), CHUNK)]
+
+
 def _plus(a: int | None, b: int | None) -> int | None:
     if a is None:
         return b
@@ -213,15 +234,16 @@ class PostMetricRepository(TenantRepository[PostMetric]):
 
     async def enrol(self, rows: Sequence[Mapping[str, Any]]) -> list[uuid.UUID]:
         """Follow these published variants; the ids not followed before."""
-        if not rows:
-            return []
-        stmt = (
-            _insert(self.session, PostMetric)
-            .values([{"agency_id": self.subject.agency_id, **row} for row in rows])
-            .on_conflict_do_nothing(index_elements=["id"])
-            .returning(PostMetric.id)
-        )
-        return list((await self.session.execute(stmt)).scalars().all())
+        added: list[uuid.UUID] = []
+        for chunk in _chunks(rows):
+            stmt = (
+                _insert(self.session, PostMetric)
+                .values([{"agency_id": self.subject.agency_id, **row} for row in chunk])
+                .on_conflict_do_nothing(index_elements=["id"])
+                .returning(PostMetric.id)
+            )
+            added += (await self.session.execute(stmt)).scalars().all()
+        return added
 
     async def lock_many(self, ids: Sequence[uuid.UUID]) -> list[PostMetric]:
         stmt = (
@@ -233,56 +255,10 @@ class PostMetricRepository(TenantRepository[PostMetric]):
         )
         return list((await self.session.execute(stmt)).scalars().all())
 
-    async def ranked(
-        self, brand_id: uuid.UUID, start: date, end: date, best: bool, limit: int
-    ) -> Sequence[PostMetric]:
-        """The period's posts by interactions (those without any figure last)."""
-        order = PostMetric.interactions.desc() if best else PostMetric.interactions.asc()
-        stmt = (
-            self._of_period(brand_id, start, end)
-            .where(PostMetric.interactions.is_not(None))
-            .order_by(order, PostMetric.published_at)
-            .limit(limit)
-        )
-        return (await self.session.execute(stmt)).scalars().all()
-
-    async def campaigns(self, brand_id: uuid.UUID, start: date, end: date) -> Sequence[Any]:
-        """Per campaign of the period: posts, then the sums of :data:`SUMMED`."""
-        interactions_with_reach = case(
-            (PostMetric.reach.is_not(None), PostMetric.interactions), else_=None
-        )
-        sums = [
-            func.sum(interactions_with_reach)
-            if name == "reach_interactions"
-            else func.sum(getattr(PostMetric, name))
-            for name in SUMMED
-        ]
-        stmt = (
-            self._of_period(brand_id, start, end)
-            .with_only_columns(PostMetric.campaign, func.count(), *sums)
-            .group_by(PostMetric.campaign)
-            .order_by(PostMetric.campaign)
-        )
-        return (await self.session.execute(stmt)).all()
-
-    async def published_times(self, brand_id: uuid.UUID, start: date, end: date) -> Sequence[Any]:
-        """``(channel_id, published_at)`` of the period's posts."""
+    async def period_rows(self, brand_id: uuid.UUID, start: date, end: date) -> Sequence[Any]:
+        """The period's posts as rows of ``columns`` (no ORM objects: they are only read)."""
         stmt = self._of_period(brand_id, start, end).with_only_columns(
-            PostMetric.channel_id, PostMetric.published_at
-        )
-        return (await self.session.execute(stmt)).all()
-
-    async def utm_campaigns(self, brand_id: uuid.UUID, start: date, end: date) -> Sequence[Any]:
-        """``(utm_campaign, posts, link clicks)`` of the period's posts whose links carried
-        a UTM campaign."""
-        stmt = (
-            self._of_period(brand_id, start, end)
-            .with_only_columns(
-                PostMetric.utm_campaign, func.count(), func.sum(PostMetric.link_clicks)
-            )
-            .where(PostMetric.utm_campaign.is_not(None))
-            .group_by(PostMetric.utm_campaign)
-            .order_by(PostMetric.utm_campaign)
+            *[getattr(PostMetric, name) for name in POST_COLUMNS]
         )
         return (await self.session.execute(stmt)).all()
 
@@ -313,10 +289,10 @@ class ChannelMetricRepository(TenantRepository[ChannelMetric]):
 
     async def add_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Follow these channels (those followed already are left as they are)."""
-        if rows:
+        for chunk in _chunks(rows):
             await self.session.execute(
                 _insert(self.session, ChannelMetric)
-                .values([{"agency_id": self.subject.agency_id, **row} for row in rows])
+                .values([{"agency_id": self.subject.agency_id, **row} for row in chunk])
                 .on_conflict_do_nothing(index_elements=["id"])
             )
 
@@ -403,30 +379,42 @@ class ReportRepository:
         stmt = scoped_select(Brand, self.subject).with_only_columns(Brand.id, Brand.name)
         return {row[0]: row[1] for row in (await self.session.execute(stmt)).all()}
 
-    async def followers_on(
-        self, channel_ids: Sequence[uuid.UUID], day: date
-    ) -> dict[uuid.UUID, int]:
-        """Each channel's last follower count counted on or before ``day``."""
-        if not channel_ids:
+    async def followers_at(
+        self, brand_id: uuid.UUID, days: Sequence[date], window: timedelta
+    ) -> dict[tuple[int, uuid.UUID], int]:
+        """``{(index of the day, channel): count}``: each channel's last follower count
+        read on or before each of ``days``, within ``window`` before it.
+
+        One statement: per channel and day, a correlated probe of the primary key
+        ``(agency_id, channel_id, day)`` backwards, which stops at the first count.
+        """
+        if not days:
             return {}
-        found: dict[uuid.UUID, int] = {}
-        for channel_id in channel_ids:
-            # One index probe per channel (agency, channel, day): a brand has a handful.
-            stmt = (
+        parts = []
+        for index, day in enumerate(days):
+            last = (
                 scoped_select(ChannelDay, self.subject)
                 .with_only_columns(ChannelDay.followers)
                 .where(
-                    ChannelDay.channel_id == channel_id,
-                    ChannelDay.day <= day,
+                    ChannelDay.channel_id == Channel.id,
                     ChannelDay.followers.is_not(None),
+                    ChannelDay.day <= day,
+                    ChannelDay.day > day - window,
                 )
                 .order_by(ChannelDay.day.desc())
                 .limit(1)
+                .correlate(Channel)
+                .scalar_subquery()
             )
-            value = await self.session.scalar(stmt)
-            if value is not None:
-                found[channel_id] = int(value)
-        return found
+            parts.append(
+                scoped_select(Channel, self.subject)
+                .with_only_columns(literal(index), Channel.id, last)
+                .where(Channel.brand_id == brand_id)
+            )
+        rows = (await self.session.execute(union_all(*parts))).all()
+        return {
+            (int(k), channel_id): int(found) for k, channel_id, found in rows if found is not None
+        }
 
     async def gaps(self, brand_id: uuid.UUID, start: date, end: date) -> Sequence[Any]:
         """``(channel_id, day, reason)`` of the days a channel could not be read."""

@@ -31,26 +31,25 @@ from agency.publication.repository import QueueSlotRepository
 from agency.reporting import kpis
 from agency.reporting.kpis import ENGAGEMENT_BASIS, Sums
 from agency.reporting.lines import LineReader, Read
-from agency.reporting.models import PostMetric
+from agency.reporting.posts import PeriodPosts
 from agency.reporting.repository import ROLLUP_SUMS, PostMetricRepository, ReportRepository
 from agency.reporting.schemas import (
     AgencyFiguresOut,
     AgencyReport,
     BrandLine,
     BrandReport,
-    CampaignBreakdown,
     ChannelBreakdown,
     FiguresOut,
     GapOut,
     NetworkBreakdown,
     PeriodOut,
-    PostOut,
     RegularityOut,
 )
 
 # The longest period a report covers (three years, a leap day included).
 MAX_DAYS = 3 * 366
-RANKED_POSTS = 5
+# A follower count older than this before a period's end is not the count at its end.
+FOLLOWERS_WINDOW = timedelta(days=92)
 
 
 @dataclass(frozen=True)
@@ -132,8 +131,9 @@ class ReportService:
         previous = period.previous()
         channels = await self._channels(brand)
         rows = await self.reads.channel_periods(brand.id, previous.start, period.start, period.end)
-        current_sums, previous_sums = await self._sums(rows, channels, period, previous)
-        regularity, publishing = await self._regularity(brand, channels, period, zone)
+        current_sums, previous_sums = await self._sums(brand.id, rows, channels, period, previous)
+        posts = PeriodPosts(await self.posts.period_rows(brand.id, period.start, period.end))
+        regularity, publishing = await self._regularity(channels, posts, period, zone)
 
         networks: dict[str, list[ChannelBreakdown]] = {}
         for channel in channels:
@@ -156,7 +156,7 @@ class ReportService:
             self._network(network, items, current_sums, previous_sums)
             for network, items in sorted(networks.items())
         ]
-        campaigns = await self._campaigns(brand.id, period)
+        campaigns = posts.campaigns()
         gaps = [
             GapOut(channel_id=channel_id, day=day, reason=reason)
             for channel_id, day, reason in await self.reads.gaps(brand.id, period.start, period.end)
@@ -171,6 +171,7 @@ class ReportService:
                 change=compared["change"],
                 networks=network_rows,
                 campaigns=campaigns,
+                utm_campaigns=posts.utm_campaigns(),
                 gaps=gaps,
             )
         )
@@ -187,8 +188,8 @@ class ReportService:
             publishing=RegularityOut.of(publishing),
             networks=network_rows,
             campaigns=campaigns,
-            best_posts=await self._ranked(brand.id, period, best=True),
-            worst_posts=await self._ranked(brand.id, period, best=False),
+            best_posts=posts.ranked(best=True),
+            worst_posts=posts.ranked(best=False),
             gaps=gaps,
             lines=lines,
         )
@@ -262,6 +263,7 @@ class ReportService:
 
     async def _sums(
         self,
+        brand_id: uuid.UUID,
         rows: Sequence[Any],
         channels: Sequence[Channel],
         period: Period,
@@ -281,21 +283,12 @@ class ReportService:
                 followers_change=_int(change),
                 gap_days=int(gap_days or 0),
             )
-        ids = [c.id for c in channels]
-        counts = {
-            "before_previous": await self.reads.followers_on(
-                ids, previous.start - timedelta(days=1)
-            ),
-            "end_previous": await self.reads.followers_on(ids, previous.end),
-            "end": await self.reads.followers_on(ids, period.end),
-        }
-        for channel_id in ids:
-            before[channel_id].with_followers(
-                counts["before_previous"].get(channel_id), counts["end_previous"].get(channel_id)
-            )
-            current[channel_id].with_followers(
-                counts["end_previous"].get(channel_id), counts["end"].get(channel_id)
-            )
+        days = [previous.start - timedelta(days=1), previous.end, period.end]
+        counts = await self.reads.followers_at(brand_id, days, FOLLOWERS_WINDOW)
+        for channel in channels:
+            at = [counts.get((k, channel.id)) for k in range(len(days))]
+            before[channel.id].with_followers(at[0], at[1])
+            current[channel.id].with_followers(at[1], at[2])
         return current, before
 
     def _network(
@@ -322,15 +315,13 @@ class ReportService:
         )
 
     async def _regularity(
-        self, brand: Brand, channels: Sequence[Channel], period: Period, zone: ZoneInfo
+        self, channels: Sequence[Channel], posts: PeriodPosts, period: Period, zone: ZoneInfo
     ) -> tuple[dict[uuid.UUID, kpis.Regularity], kpis.Regularity]:
         """Each channel's publishing regularity, and the brand's (every post and slot)."""
         start, end = period.instants(zone)
         times: dict[uuid.UUID, list[datetime]] = {c.id: [] for c in channels}
-        for channel_id, published_at in await self.posts.published_times(
-            brand.id, period.start, period.end
-        ):
-            times.setdefault(channel_id, []).append(published_at)
+        for channel_id, published in posts.times().items():
+            times.setdefault(channel_id, []).extend(published)
         slots: dict[uuid.UUID, list[tuple[int, str]]] = {c.id: [] for c in channels}
         slot_rows = QueueSlotRepository(self.session, self.subject)
         for slot in await slot_rows.of_channels([c.id for c in channels]):
@@ -351,29 +342,6 @@ class ReportService:
             regularity=kpis.ratio(sum(r.slots_kept for r in per_channel.values()), len(every_slot)),
         )
         return per_channel, overall
-
-    async def _ranked(self, brand_id: uuid.UUID, period: Period, best: bool) -> list[PostOut]:
-        found = await self.posts.ranked(brand_id, period.start, period.end, best, RANKED_POSTS)
-        return [_post(p) for p in found]
-
-    async def _campaigns(self, brand_id: uuid.UUID, period: Period) -> list[CampaignBreakdown]:
-        found = []
-        for campaign, posts, *sums in await self.posts.campaigns(
-            brand_id, period.start, period.end
-        ):
-            values = {k: _int(v) for k, v in zip(kpis.SUMMED, sums, strict=True)}
-            found.append(
-                CampaignBreakdown(
-                    campaign=campaign,
-                    posts=int(posts),
-                    impressions=values["impressions"],
-                    reach=values["reach"],
-                    interactions=values["interactions"],
-                    link_clicks=values["link_clicks"],
-                    engagement_rate_reach=kpis.ratio(values["reach_interactions"], values["reach"]),
-                )
-            )
-        return found
 
 
 def _int(value: object) -> int | None:
@@ -401,25 +369,3 @@ def _compared(now: Sums, before: Sums) -> dict[str, Any]:
         "previous": FiguresOut.of(previous),
         "change": kpis.changes(current, previous),
     }
-
-
-def _post(found: PostMetric) -> PostOut:
-    return PostOut(
-        variant_id=found.id,
-        publication_id=found.publication_id,
-        channel_id=found.channel_id,
-        network=found.network,
-        title=found.title,
-        post_url=found.post_url,
-        published_at=found.published_at,
-        campaign=found.campaign,
-        impressions=found.impressions,
-        reach=found.reach,
-        reactions=found.reactions,
-        comments=found.comments,
-        shares=found.shares,
-        saves=found.saves,
-        link_clicks=found.link_clicks,
-        video_views=found.video_views,
-        interactions=found.interactions,
-    )

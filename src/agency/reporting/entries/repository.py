@@ -14,6 +14,7 @@ from agency.kernel.repository import TenantRepository
 from agency.reporting.models import CampaignResult, Cost, PressCoverage, SavedReport
 
 RESULT_KEY = ["agency_id", "brand_id", "campaign", "day"]
+CHUNK = 1000
 
 
 class CampaignResultRepository(TenantRepository[CampaignResult]):
@@ -22,19 +23,21 @@ class CampaignResultRepository(TenantRepository[CampaignResult]):
 
     async def upsert(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Write these rows; a row of the same brand, campaign and day is replaced."""
-        if not rows:
-            return
         dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(CampaignResult).values(
-            [{"agency_id": self.subject.agency_id, **row} for row in rows]
-        )
         columns = ("visits", "leads", "sales", "revenue", "currency")
-        await self.session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=RESULT_KEY,
-                set_={name: getattr(stmt.excluded, name) for name in columns},
+        for start in range(0, len(rows), CHUNK):  # 32,767 parameters at most per statement
+            stmt = dialect.insert(CampaignResult).values(
+                [
+                    {"agency_id": self.subject.agency_id, **row}
+                    for row in rows[start : start + CHUNK]
+                ]
             )
-        )
+            await self.session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=RESULT_KEY,
+                    set_={name: getattr(stmt.excluded, name) for name in columns},
+                )
+            )
 
     def of_period(self, brand_id: uuid.UUID, start: date, end: date) -> Select[CampaignResult]:
         return self.select().where(
