@@ -11,7 +11,7 @@ CODE := $(wildcard src tests migrations connectors benchmarks)
 # pytest-xdist workers, each with its own PostgreSQL and Redis (docs/testing.md).
 TEST_WORKERS ?= 2
 
-.PHONY: run test test-fast lint typecheck openapi bench-api bench-scheduler clean
+.PHONY: run test test-fast lint typecheck openapi messages bench-api bench-scheduler clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,15 @@ test-deps:
 $(PEERS_STAMP): $(PEERS)/package.json $(PEERS)/package-lock.json
 	npm ci --prefix $(PEERS) --no-audit --no-fund --loglevel=error
 	touch $@
+
+## Extract the messages marked for translation (agency.kernel.i18n) and update each language's
+## catalogue under src/agency/locale; then translate what is new (tests/test_i18n.py checks).
+messages: $(STAMP)
+	mkdir -p var
+	$(BIN)/pybabel extract -F babel.cfg --no-default-keywords -k Text -k Plural:1,2 -k N_ \
+	  --sort-output --no-location --project agency -o var/agency.pot src/agency
+	$(BIN)/pybabel update -i var/agency.pot -d src/agency/locale -D agency \
+	  --no-fuzzy-matching --ignore-obsolete -w 100
 
 openapi: $(STAMP)
 	$(BIN)/agency openapi --output openapi/openapi.json

@@ -56,6 +56,7 @@ DOMAINS = frozenset(
         "maintenance",
         "media",
         "member",
+        "problem",
         "publication",
         "report_mail",
         "reporting",

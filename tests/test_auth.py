@@ -55,9 +55,9 @@ async def test_a_person_in_two_agencies_chooses_one(
         "/auth/login", json={"email": tenant_a.owner_email, "password": PASSWORD}
     )
     body = assert_problem(ambiguous, 422, "agency_id")
-    assert {str(tenant_a.agency_id), str(other.agency_id)} <= {
-        e["message"].split()[2] for e in body["errors"]
-    }
+    [error] = body["errors"]
+    assert (error["pointer"], error["code"]) == ("/agency_id", "agency_required")
+    assert set(error["params"]["allowed"]) == {str(tenant_a.agency_id), str(other.agency_id)}
     chosen = await client.post(
         "/auth/login",
         json={

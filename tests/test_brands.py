@@ -91,7 +91,7 @@ async def test_bad_brands_are_refused_with_every_problem(
         response = await client.post(
             "/brands", json={**BRAND, field: value}, headers=tenant_a.headers
         )
-        assert_problem(response, 400, field)
+        assert_problem(response, 422, field)
     assert await count_rows(runtime, "brands") == 0
 
 

@@ -75,7 +75,7 @@ async def test_bad_client_member_input_names_the_field(
         response = await client.post(
             f"/brands/{brand}/client-members", json={**good, field: bad}, headers=tenant_a.headers
         )
-        assert_problem(response, 400, field)
+        assert_problem(response, 422, field)
 
 
 async def test_one_identity_across_brands_and_agencies(

@@ -304,13 +304,13 @@ async def test_bad_crisis_requests_are_problems_and_change_nothing(
     brand = await world.brand("autre")
     assert_problem(await end(world, brand), 409, "not in crisis")
     assert_problem(
-        await world.client.post(f"/brands/{brand}/crisis", json={}, headers=world.headers), 400
+        await world.client.post(f"/brands/{brand}/crisis", json={}, headers=world.headers), 422
     )
     assert_problem(
         await world.client.post(
             f"/brands/{brand}/crisis", json={"reason": ""}, headers=world.headers
         ),
-        400,
+        422,
     )
     assert (await start(world, brand)).status_code == 201
     assert_problem(await start(world, brand), 409, "already")

@@ -67,12 +67,14 @@ PUBLIC_PARAMS = {
     "token": "acl_bm9uZQ.not-a-real-link-secret-000000",
     "network": "x",
     "agency_id": "01900000-0000-7000-8000-00000000000a",
+    "slug": "no-such-problem",
 }
 
 # Valid bodies, so that a request gets past validation to the tenant lookup.
 BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/agency"): {"name": "Renamed"},
     ("POST", "/auth/login"): {"email": "nobody@example.com", "password": "x"},
+    ("PUT", "/auth/me/locale"): {"locale": "en"},
     ("POST", "/api-tokens"): {"name": "matrix", "scopes": ["agency:read"]},
     ("PATCH", "/members/{member_id}"): {"role": "analyst"},
     ("POST", "/invitations"): {"email": "matrix@example.com", "role": "analyst"},
@@ -476,6 +478,7 @@ async def test_a_client_member_reaches_nothing_of_another_brand(
         ("POST", "/auth/logout"),
         ("POST", "/auth/session/renew"),
         ("POST", "/auth/logout/provider"),
+        ("PUT", "/auth/me/locale"),
         # 200 with each item's own answer: here a 404 for a publication that is not theirs.
         ("POST", "/approvals/bulk-approve"),
     }
@@ -504,6 +507,8 @@ async def test_public_routes_are_the_expected_few(app: Litestar) -> None:
         ("GET", "/ready"),
         # Prometheus' scrape: no tenant data; behind AGENCY_METRICS__TOKEN when one is set.
         ("GET", "/metrics"),
+        ("GET", "/problems"),
+        ("GET", "/problems/{slug}"),
         ("POST", "/auth/login"),
         ("POST", "/invitations/accept"),
         ("POST", "/auth/magic-link"),

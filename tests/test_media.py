@@ -392,7 +392,7 @@ async def test_a_refused_upload_says_why_and_stores_nothing(
     assert spool_files() <= spooled_before
 
 
-async def test_malformed_upload_requests_are_400_naming_the_field(
+async def test_malformed_uploads_are_400_and_bad_fields_422_naming_them(
     local_env: MediaEnv, tenant_a: Tenant
 ) -> None:
     brand_id = await make_brand(local_env.client, tenant_a)
@@ -400,24 +400,25 @@ async def test_malformed_upload_requests_are_400_naming_the_field(
     as_json = await local_env.client.post(url, json={"file": "x"}, headers=headers)
     assert_problem(as_json, 400, "multipart/form-data")
     no_file = await local_env.client.post(url, data={"alt_text": "x"}, headers=headers, files={})
-    assert_problem(no_file, 400)
+    assert_problem(no_file, 400, "multipart")
     only_alt = await local_env.client.post(
         url, files={"alt_text": (None, "just text")}, headers=headers
     )
-    assert_problem(only_alt, 400, "file")
+    assert_problem(only_alt, 422, "file")
     png = picture()
     two = await local_env.client.post(
         url, files=[("file", ("a.png", png)), ("file", ("b.png", png))], headers=headers
     )
-    assert_problem(two, 400, "exactly one file")
+    assert_problem(two, 422, "exactly one file")
     extra = await local_env.client.post(
         url, files={"file": ("a.png", png), "caption": (None, "hi")}, headers=headers
     )
-    assert_problem(extra, 400, "caption")
+    body = assert_problem(extra, 422, "caption")
+    assert body["errors"][0]["code"] == "unknown_field"
     long_alt = await upload(local_env, tenant_a, brand_id, png, alt_text="x" * 1501)
-    assert_problem(long_alt, 400, "alt_text")
+    assert_problem(long_alt, 422, "alt_text")
     nul_alt = await upload(local_env, tenant_a, brand_id, png, alt_text="a\x00b")
-    assert_problem(nul_alt, 400, "alt_text")
+    assert_problem(nul_alt, 422, "alt_text")
     assert await count_rows(local_env.runtime, "media") == 0
     assert local_env.stored_keys() == []
 
@@ -471,7 +472,7 @@ async def test_alt_text_changes_against_the_etag(local_env: MediaEnv, tenant_a: 
     too_long = await local_env.client.patch(
         url, json={"alt_text": "x" * 1501}, headers={**tenant_a.headers, "If-Match": "*"}
     )
-    assert_problem(too_long, 400)
+    assert_problem(too_long, 422)
 
 
 @pytest.fixture

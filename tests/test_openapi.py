@@ -28,6 +28,8 @@ COMMITTED = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
 PUBLIC = {
     "/health",
     "/ready",
+    "/problems",
+    "/problems/{slug}",
     "/auth/login",
     "/invitations/accept",
     "/auth/magic-link",

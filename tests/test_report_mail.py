@@ -202,8 +202,8 @@ async def test_bad_schedules_are_refused_naming_the_field(
     await refused(422, "at most daily", rule="FREQ=MINUTELY")
     bad = await refused(422, "cannot be expanded", rule="FREQ=WEEKLY;BYDAY=XX")
     assert bad["errors"][0]["field"] == "rule"
-    await refused(400, "", period="last_year")
-    await refused(400, "", recipients={"addresses": [{"email": "not an address"}]})
+    await refused(422, "", period="last_year")
+    await refused(422, "", recipients={"addresses": [{"email": "not an address"}]})
     twice = {"addresses": [{"email": "a@b.example"}, {"email": "A@b.example"}]}
     named = await refused(422, "cannot receive", recipients=twice)
     assert named["errors"][0]["field"] == "recipients.addresses.1.email"

@@ -337,7 +337,7 @@ async def test_unknown_event_types_and_bad_edits_are_refused(
         json={"url": "https://hooks.example.com/x", "event_types": ["publication.exploded"]},
         headers=tenant_a.headers,
     )
-    assert_problem(unknown, 400, "event_types")
+    assert_problem(unknown, 422, "event_types")
     created = await subscribe(client, tenant_a, "https://hooks.example.com/x")
     url = f"/webhooks/{created['id']}"
     no_if_match = await client.patch(url, json={"enabled": False}, headers=tenant_a.headers)

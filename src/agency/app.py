@@ -57,6 +57,7 @@ from agency.contract import (
 from agency.crisis.endpoints import ROUTES as CRISIS_ROUTES
 from agency.document import document_examples, document_webhooks
 from agency.health.endpoints import health, ready
+from agency.kernel.conditional import ConditionalReads
 from agency.kernel.decoding import AgencyRequest
 from agency.kernel.deps import resolve_dependencies_in_turn
 from agency.kernel.guards import refuse_nul_characters
@@ -89,6 +90,7 @@ from agency.login.endpoints import (
 from agency.mail.endpoints import ROUTES as MAIL_ROUTES
 from agency.media.endpoints import ROUTES as MEDIA_ROUTES
 from agency.member.endpoints import InvitationController, MemberController
+from agency.problem.endpoints import ROUTES as PROBLEM_ROUTES
 from agency.publication.endpoints import ROUTES as PUBLICATION_ROUTES
 from agency.report_mail.endpoints import ROUTES as REPORT_MAIL_ROUTES
 from agency.reporting.endpoints import ROUTES as REPORTING_ROUTES
@@ -143,7 +145,14 @@ def create_app(
     locations: dict[Callable[..., Any], str] = {}  # known once the routes are
     observed = observability(settings, runtime)
     app = Litestar(
-        route_handlers=[health, ready, *API_CONTROLLERS, *observed.routes, *extra_route_handlers],
+        route_handlers=[
+            health,
+            ready,
+            *PROBLEM_ROUTES,
+            *API_CONTROLLERS,
+            *observed.routes,
+            *extra_route_handlers,
+        ],
         dependencies={
             "db_session": Provide(provide_db_session),
             "subject": Provide(provide_subject),
@@ -158,6 +167,7 @@ def create_app(
             HeaderSizeLimit(settings.server.max_header_bytes),
             CreatedLocation(locations),
             *rate_limit_middleware(settings),
+            ConditionalReads(),
             transaction_middleware,
         ],
         stores={STORE_NAME: rate_limit_store(settings)},

@@ -5,6 +5,8 @@ by hand per route, so that the document cannot drift from the behaviour:
 
 - guards: a route that is not ``public`` answers 401 without credentials and 403 without
   the permission; every route answers 400 for a malformed request and 500 for a fault;
+- a query, header or cookie parameter, or a body: 422 naming every field that is not valid
+  (:mod:`agency.kernel.validation`);
 - a path parameter: 404 (a missing object and another agency's look the same);
 - a body it reads: 413 when it is larger than the limit;
 - a write (POST, PUT, PATCH, DELETE): 409 against the object's state, 422 against a rule;
@@ -110,7 +112,9 @@ def problem_statuses(route: HTTPRoute, handler: HTTPRouteHandler) -> set[int]:
     if methods & WRITES:
         codes |= {409, 422}
     if methods & BODIES and reads_body(handler):
-        codes.add(413)
+        codes |= {413, 422}
+    if takes_parameters(route, handler):
+        codes.add(422)
     headers = header_parameters(handler)
     if IF_MATCH in headers:
         codes |= {412, 428}
@@ -132,8 +136,8 @@ def reads_body(handler: HTTPRouteHandler) -> bool:
     return handler.operation_class().request_body is not None
 
 
-def header_parameters(handler: HTTPRouteHandler) -> set[str]:
-    """Names of the headers the handler, or a dependency it uses, takes as parameters."""
+def _fields(handler: HTTPRouteHandler) -> list[FieldDefinition]:
+    """The parameters of the handler and of every dependency it uses, directly or not."""
     providers = handler.resolve_dependencies()
     fields: list[FieldDefinition] = []
     pending = [handler.parsed_fn_signature.parameters]
@@ -144,6 +148,31 @@ def header_parameters(handler: HTTPRouteHandler) -> set[str]:
             if name in providers and name not in seen:
                 seen.add(name)
                 pending.append(providers[name].parsed_fn_signature.parameters)
+    return fields
+
+
+# Names Litestar gives a handler itself rather than reading them from the request's fields.
+_RESERVED = frozenset({"request", "state", "headers", "cookies", "query", "scope", "body", "data"})
+
+
+def takes_parameters(route: HTTPRoute, handler: HTTPRouteHandler) -> bool:
+    """Whether the handler reads a query, header or cookie parameter (whose value may be
+    refused)."""
+    providers = handler.resolve_dependencies()
+    for field in _fields(handler):
+        if field.name in route.path_parameters or field.name in providers:
+            continue
+        kwarg = field.kwarg_definition
+        if isinstance(kwarg, ParameterKwarg) and kwarg.param_type != ParamType.PATH:
+            return True
+        if kwarg is None and field.name not in _RESERVED:
+            return True
+    return False
+
+
+def header_parameters(handler: HTTPRouteHandler) -> set[str]:
+    """Names of the headers the handler, or a dependency it uses, takes as parameters."""
+    fields = _fields(handler)
     return {
         field.kwarg_definition.name or field.name
         for field in fields

@@ -19,7 +19,8 @@ from collections.abc import Iterable
 
 from agency.access.client_permissions import ClientPermission, opened_by
 from agency.access.permissions import ALL_PERMISSIONS, Permission, Role, permissions_of
-from agency.kernel.errors import Forbidden, InvalidInput
+from agency.kernel.errors import FieldError, Forbidden, InvalidInput
+from agency.kernel.i18n import Text
 from agency.kernel.tenancy import Subject
 
 
@@ -83,16 +84,26 @@ def require_grantable_scopes(subject: Subject, scopes: Iterable[str]) -> None:
     """A token's scopes: known permissions, each held by its creator (422 lists each)."""
     scopes = list(scopes)
     problems = [
-        {"field": "scopes", "message": f"unknown scope '{scope}'"}
+        FieldError(
+            Text("Unknown scope: {scope}.", scope=scope),
+            "unknown_scope",
+            "scopes",
+            params={"scope": scope},
+        )
         for scope in scopes
         if scope not in ALL_PERMISSIONS
     ] + [
-        {"field": "scopes", "message": f"you cannot grant '{scope}', which you do not hold"}
+        FieldError(
+            Text("You cannot grant {scope}, which you do not hold.", scope=scope),
+            "scope_not_held",
+            "scopes",
+            params={"scope": scope},
+        )
         for scope in scopes
         if scope in ALL_PERMISSIONS and not subject.can(scope)
     ]
     if problems:
-        raise InvalidInput("Some scopes cannot be granted.", errors=problems)
+        raise InvalidInput(Text("Some scopes cannot be granted."), errors=problems)
 
 
 def issuer(subject: Subject) -> uuid.UUID | None:

@@ -244,7 +244,7 @@ class ApprovalController(Controller):
                 )
             else:
                 problem = BulkApproveProblem(
-                    status=found.status_code, title=found.title, detail=found.detail
+                    status=found.status_code, title=found.title, detail=str(found.detail)
                 )
                 items.append(
                     BulkApproveResult(publication_id=publication_id, ok=False, problem=problem)

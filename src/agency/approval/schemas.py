@@ -12,6 +12,7 @@ import msgspec
 from agency.access.permissions import Role
 from agency.approval.models import ApprovalPolicy
 from agency.brand.schemas import NetworkName, ReportingLine, Word
+from agency.kernel.http import etag
 from agency.kernel.schemas import Input, Output
 from agency.publication.states import Status
 
@@ -160,10 +161,13 @@ class ApprovalPolicyOut(Output):
     created_at: datetime
     updated_at: datetime | None
     version: int
+    # What an edit sends in If-Match (the ETag its GET answers with), so a list can edit.
+    etag: str
 
     @classmethod
     def of(cls, p: ApprovalPolicy) -> ApprovalPolicyOut:
         return cls(
+            etag=etag(p.version),
             id=p.id,
             brand_id=p.brand_id,
             name=p.name,

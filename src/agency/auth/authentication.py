@@ -26,16 +26,17 @@ from agency.auth.cookies import (
 from agency.auth.repository import CredentialRepository
 from agency.client.repository import ClientMemberRepository
 from agency.kernel.db import utcnow
-from agency.kernel.deps import SUBJECT_STATE, request_runtime, request_subject
+from agency.kernel.deps import request_runtime, request_subject
 from agency.kernel.errors import Forbidden, Unauthorized
-from agency.kernel.tenancy import Subject
+from agency.kernel.i18n import N_, Text
+from agency.kernel.tenancy import SUBJECT_STATE, Subject
 from agency.kernel.transaction import request_context
 
 if TYPE_CHECKING:
     import uuid
 
 LAST_USED_GRANULARITY = timedelta(minutes=5)
-_INVALID = "The bearer credential is missing, malformed, expired or revoked."
+_INVALID = N_("The bearer credential is missing, malformed, expired or revoked.")
 
 
 async def provide_db_session(request: Request[Any, Any, Any]) -> AsyncSession:
@@ -54,7 +55,7 @@ async def authenticate_request(request: Request[Any, Any, Any]) -> None:
         return
     bearer = _credential(request)
     if bearer is None:
-        raise Unauthorized(_INVALID)
+        raise Unauthorized(Text(_INVALID))
     app_filter: bool = request.app.state.app_tenant_filter
     session = request_context(request.scope).get_session()
     permission = handler.opt.get("permission")
@@ -78,8 +79,12 @@ def _credential(request: Request[Any, Any, Any]) -> BearerSecret | None:
         cookie, request.headers.get(CSRF_HEADER), key
     ):
         raise Forbidden(
-            f"A request signed in by cookie must repeat the {CSRF_COOKIE} cookie's value "
-            f"in the {CSRF_HEADER} header."
+            Text(
+                "A request signed in by cookie must repeat the {cookie} cookie's value in the "
+                "{header} header.",
+                cookie=CSRF_COOKIE,
+                header=CSRF_HEADER,
+            )
         )
     return parse_bearer(cookie, SESSION_PREFIX)
 
@@ -107,17 +112,17 @@ async def authenticate(
     credential = await credentials.bind_and_find_held(bearer.object_id)
     now = utcnow()
     if credential is None:
-        raise Unauthorized(_INVALID)
+        raise Unauthorized(Text(_INVALID))
     role: str | None = credential.role
     if (
         credential.revoked_at is not None
         or (credential.expires_at is not None and credential.expires_at <= now)
         or not secret_matches(secret, credential.secret_hash)
     ):
-        raise Unauthorized(_INVALID)
+        raise Unauthorized(Text(_INVALID))
     if credential.kind == "session":
         if role is None:
-            raise Unauthorized("This login no longer belongs to a member of the agency.")
+            raise Unauthorized(Text("This login no longer belongs to a member of the agency."))
         subject = Subject(
             agency_id=agency_id,
             kind="session",
@@ -126,14 +131,19 @@ async def authenticate(
             role=role,
             permissions=permissions_of(role),
             app_filter=app_filter,
+            locale=credential.locale,
         )
     elif credential.kind == "client_session":
         assert credential.user_id is not None
-        subject = await _client_subject(session, claimed, credential.id, credential.user_id, needed)
+        subject = await _client_subject(
+            session, claimed, credential.id, credential.user_id, needed, credential.locale
+        )
     else:
         permissions = token_permissions(credential.scopes, role, credential.system_issued)
         if permissions is None:
-            raise Unauthorized("The member who created this API token is no longer in the agency.")
+            raise Unauthorized(
+                Text("The member who created this API token is no longer in the agency.")
+            )
         subject = Subject(
             agency_id=agency_id,
             kind="api_token",
@@ -153,6 +163,7 @@ async def _client_subject(
     credential_id: uuid.UUID,
     user_id: uuid.UUID,
     needed: str | None,
+    locale: str | None,
 ) -> Subject:
     """A client member, narrowed to the brands on which they hold what the route needs.
 
@@ -160,7 +171,7 @@ async def _client_subject(
     """
     places = await ClientMemberRepository(session, claimed).active_places_of(user_id)
     if not places:
-        raise Unauthorized("This login no longer belongs to a client member of the agency.")
+        raise Unauthorized(Text("This login no longer belongs to a client member of the agency."))
     by_brand = {p.brand_id: list(p.permissions) for p in places}
     return Subject(
         agency_id=claimed.agency_id,
@@ -170,4 +181,7 @@ async def _client_subject(
         permissions=opened_by(p for granted in by_brand.values() for p in granted),
         brand_ids=brands_granting(by_brand, needed),
         app_filter=claimed.app_filter,
+        locale=locale,
+        # The agency gave each place a language; the first place's speaks for the person.
+        given_locale=places[0].locale,
     )

@@ -4,7 +4,7 @@ import uuid
 from datetime import timedelta
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
@@ -19,6 +19,8 @@ from agency.auth.schemas import (
     ApiTokenOut,
     ApiTokenPage,
     CredentialKind,
+    Language,
+    LocaleChoice,
     LoginInput,
     MeOut,
     MeUser,
@@ -35,7 +37,9 @@ from agency.kernel.deps import (
     provide_service,
 )
 from agency.kernel.errors import NotFound
-from agency.member.models import Membership
+from agency.kernel.pagination import Page
+from agency.kernel.tenancy import Subject
+from agency.member.models import Membership, User
 from agency.member.schemas import InvitationAccept
 from agency.member.service import accept_invitation
 
@@ -51,6 +55,25 @@ def _token_out(c: Credential) -> ApiTokenOut:
         last_used_at=c.last_used_at,
         created_by=c.created_by,
     )
+
+
+def _me(subject: Subject, user: User | None) -> MeOut:
+    return MeOut(
+        agency_id=subject.agency_id,
+        kind=CredentialKind(subject.kind),
+        role=Role(subject.role) if subject.role else None,
+        permissions=sorted(subject.permissions),
+        user=(
+            MeUser(id=user.id, email=user.email, name=user.name, locale=_language(user.locale))
+            if user
+            else None
+        ),
+        brand_ids=sorted(subject.brand_ids) if subject.brand_ids is not None else None,
+    )
+
+
+def _language(locale: str | None) -> Language | None:
+    return "fr" if locale == "fr" else "en" if locale == "en" else None
 
 
 def _session_out(issued: Issued, membership: Membership) -> SessionOut:
@@ -132,15 +155,21 @@ class AuthController(Controller):
         credentials: NamedDependency[CredentialService],
         subject: CurrentSubject,
     ) -> MeOut:
-        user = await credentials.person()
-        return MeOut(
-            agency_id=subject.agency_id,
-            kind=CredentialKind(subject.kind),
-            role=Role(subject.role) if subject.role else None,
-            permissions=sorted(subject.permissions),
-            user=MeUser(id=user.id, email=user.email, name=user.name) if user else None,
-            brand_ids=sorted(subject.brand_ids) if subject.brand_ids is not None else None,
-        )
+        return _me(subject, await credentials.person())
+
+    @put(
+        "/me/locale",
+        opt={"problems": [409]},
+        summary="Choose the language of the API's messages and e-mails to you",
+    )
+    async def choose_locale(
+        self,
+        data: JSONBody[LocaleChoice],
+        credentials: NamedDependency[CredentialService],
+        subject: CurrentSubject,
+    ) -> MeOut:
+        """It wins over each request's Accept-Language (null gives the choice back to it)."""
+        return _me(subject, await credentials.choose_locale(data.locale))
 
 
 class ApiTokenController(Controller):

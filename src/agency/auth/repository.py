@@ -11,7 +11,7 @@ from agency.kernel.db import UTCDateTime
 from agency.kernel.errors import NotFound
 from agency.kernel.repository import TenantRepository
 from agency.kernel.tenancy import bind_tenant, scoped_update
-from agency.member.models import Membership
+from agency.member.models import Membership, User
 
 # What authentication reads of a credential, and its holder's current role.
 _HELD = (
@@ -41,6 +41,7 @@ _AUTHENTICATE = text("SELECT * FROM authenticate_credential(:agency, :credential
     revoked_at=UTCDateTime(),
     last_used_at=UTCDateTime(),
     role=String(),
+    locale=String(),
 )
 
 
@@ -79,16 +80,21 @@ class CredentialRepository(TenantRepository[Credential]):
         """Bind this agency for the transaction, then read a credential being authenticated
         with its holder's current role: one round trip on PostgreSQL.
 
-        The row has the columns of ``_HELD`` and ``role`` (None when the holder is no longer
-        a member, or for tokens nobody created).
+        The row has the columns of ``_HELD``, ``role`` (None when the holder is no longer a
+        member, or for tokens nobody created) and ``locale``, the language the person of a
+        session chose (None if they chose none, and for API tokens).
         """
         agency_id = self.subject.agency_id
         if self.session.get_bind().dialect.name == "postgresql":
             params = {"agency": agency_id, "credential": credential_id}
             return (await self.session.execute(_AUTHENTICATE, params)).one_or_none()
         await bind_tenant(self.session, agency_id)  # a no-op off PostgreSQL, said for clarity
-        stmt = self._with_holder_role().with_only_columns(*_HELD, Membership.role)
-        stmt = stmt.where(Credential.id == credential_id)
+        stmt = (
+            self._with_holder_role()
+            .outerjoin(User, User.id == Credential.user_id)
+            .with_only_columns(*_HELD, Membership.role, User.locale)
+            .where(Credential.id == credential_id)
+        )
         return (await self.session.execute(stmt)).one_or_none()
 
     async def get_api_token_with_creator_role(

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -72,10 +72,22 @@ class ApiTokenCreated(ApiTokenOut):
     token: str
 
 
+Language = Literal["fr", "en"]
+
+
 class MeUser(Output):
     id: uuid.UUID
     email: str
     name: str
+    # The language the person chose (None: each request's Accept-Language decides).
+    locale: Language | None = None
+
+
+class LocaleChoice(Input):
+    """The language of the API's messages and e-mails to this person; null: let each
+    request's Accept-Language decide."""
+
+    locale: Language | None
 
 
 class MeOut(Output):

@@ -21,7 +21,8 @@ from agency.audit.repository import AuditRepository
 from agency.auth.models import Credential
 from agency.auth.repository import CredentialRepository
 from agency.kernel.db import new_id, utcnow
-from agency.kernel.errors import Conflict, InvalidInput, Unauthorized
+from agency.kernel.errors import Conflict, FieldError, InvalidInput, Unauthorized
+from agency.kernel.i18n import Text
 from agency.kernel.pagination import PageRequest
 from agency.kernel.tenancy import Subject, bind_tenant
 from agency.member.models import Membership, User
@@ -94,18 +95,23 @@ async def login(
     user = await users.by_email(email)
     valid = await verify_password_off_loop(password, user.password_hash if user else None)
     if user is None or not valid or user.disabled_at is not None:
-        raise Unauthorized("Unknown e-mail address or wrong password.")
+        raise Unauthorized(Text("Unknown e-mail address or wrong password."))
     memberships = await users.memberships_of(user.id)
     if agency_id is not None:
         memberships = [m for m in memberships if m.agency_id == agency_id]
     if not memberships:
-        raise Unauthorized("This account is not a member of that agency.")
+        raise Unauthorized(Text("This account is not a member of that agency."))
     if len(memberships) > 1:
+        choices = [str(m.agency_id) for m in memberships]
         raise InvalidInput(
-            "This account belongs to several agencies: say which one in agency_id.",
+            Text("This account belongs to several agencies: say which one in agency_id."),
             errors=[
-                {"field": "agency_id", "message": f"one of: {m.agency_id} ({m.role})"}
-                for m in memberships
+                FieldError(
+                    Text("One of: {allowed}.", allowed=", ".join(choices)),
+                    "agency_required",
+                    "agency_id",
+                    params={"allowed": choices},
+                )
             ],
         )
     membership = memberships[0]
@@ -124,6 +130,17 @@ class CredentialService:
     async def person(self) -> User | None:
         """The person logged in (staff or client member); None for an API token."""
         return await self.users.by_id(self.subject.user_id) if self.subject.user_id else None
+
+    async def choose_locale(self, locale: str | None) -> User:
+        """The language of messages and e-mails to the person logged in."""
+        person = await self.person()
+        if person is None:
+            raise Conflict(
+                Text("Only a person chooses a language; an API token sends Accept-Language.")
+            )
+        person.locale = locale
+        self.audit.record("user.locale_chosen", "user", person.id, {"locale": locale})
+        return person
 
     async def _own_session(self, verb: str) -> Credential:
         if self.subject.kind not in {"session", "client"} or self.subject.credential_id is None:

@@ -8,6 +8,7 @@ from typing import Annotated
 import msgspec
 
 from agency.brand.models import Brand
+from agency.kernel.http import etag
 from agency.kernel.schemas import Input, Locale, Name, Output, Slug
 
 Text = Annotated[str, msgspec.Meta(max_length=2000)]
@@ -114,10 +115,13 @@ class BrandOut(Output):
     # The crisis under way (GET /brands/{id}/crisis); null: the brand speaks normally.
     crisis_id: uuid.UUID | None
     created_at: datetime
+    # What an edit sends in If-Match (the ETag its GET answers with), so a list can edit.
+    etag: str
 
     @classmethod
     def of(cls, b: Brand) -> BrandOut:
         return cls(
+            etag=etag(b.version),
             id=b.id,
             name=b.name,
             slug=b.slug,

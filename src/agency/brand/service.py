@@ -15,15 +15,16 @@ from agency.brand.models import Brand
 from agency.brand.repository import BrandRepository
 from agency.brand.schemas import BrandCreate, BrandUpdate, CommunityCharter
 from agency.kernel.db import utcnow
-from agency.kernel.errors import InvalidInput
+from agency.kernel.errors import FieldError, InvalidInput
 from agency.kernel.http import check_if_match
+from agency.kernel.i18n import Text
 from agency.kernel.pagination import PageRequest
 from agency.kernel.tenancy import Subject
 
 _SLUG_TAKEN = "Another brand of this agency already uses this slug."
 
 
-def _problems(timezone: str | None, community: CommunityCharter | None) -> list[dict[str, str]]:
+def _problems(timezone: str | None, community: CommunityCharter | None) -> list[FieldError]:
     problems = []
     if timezone is not None:
         try:
@@ -32,15 +33,13 @@ def _problems(timezone: str | None, community: CommunityCharter | None) -> list[
         except (ZoneInfoNotFoundError, ValueError):
             valid = False
         if not valid:
-            problems.append(
-                {"field": "timezone", "message": f"'{timezone}' is not an IANA time zone"}
-            )
+            message = Text("Not an IANA time zone: {value}.", value=timezone)
+            problems.append(FieldError(message, "unknown_timezone", "timezone"))
     if community is not None:
         numbers = [c.number for c in community.clauses]
         if len(numbers) != len(set(numbers)):
-            problems.append(
-                {"field": "community_charter.clauses", "message": "clause numbers must be unique"}
-            )
+            message = Text("Clause numbers must be unique.")
+            problems.append(FieldError(message, "duplicate_number", "community_charter.clauses"))
     return problems
 
 
@@ -52,7 +51,7 @@ class BrandService:
     async def create(self, data: BrandCreate) -> Brand:
         problems = _problems(data.timezone, data.community_charter)
         if problems:
-            raise InvalidInput("The brand cannot be created as sent.", errors=problems)
+            raise InvalidInput(Text("The brand cannot be created as sent."), errors=problems)
         fields = msgspec.to_builtins(data)
         brand = Brand(**fields)
         await self.repo.add(brand, conflict=_SLUG_TAKEN)
@@ -74,7 +73,7 @@ class BrandService:
         timezone = data.timezone if data.timezone is not msgspec.UNSET else None
         problems = _problems(timezone, community)
         if problems:
-            raise InvalidInput("The brand cannot be changed as sent.", errors=problems)
+            raise InvalidInput(Text("The brand cannot be changed as sent."), errors=problems)
         changes: dict[str, Any] = {}
         for name, value in msgspec.structs.asdict(data).items():
             if value is msgspec.UNSET:

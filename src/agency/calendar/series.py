@@ -164,7 +164,7 @@ class SeriesService:
         try:
             rule = parse_rule(series.rule, parse_wall(series.dtstart), zone)
         except InvalidInput as exc:
-            return self._finish(series, now, exc.detail)
+            return self._finish(series, now, str(exc.detail))
         upcoming = await self.repo.upcoming(series.id, now)
         held: datetime | None = None
         for _ in range(MAX_STARTS_PER_REFILL):

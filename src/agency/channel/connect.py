@@ -47,6 +47,7 @@ from agency.connector.errors import (
 from agency.connector.oauth import OAuthClient, authorization_request, exchange_code
 from agency.kernel.db import new_id, utcnow
 from agency.kernel.errors import AppError, InvalidInput, NotFound
+from agency.kernel.i18n import N_
 from agency.kernel.outbound import OutboundRefused, check_url, refusal_in
 from agency.kernel.tenancy import Subject
 
@@ -60,19 +61,32 @@ STATE_PREFIX = "acs"
 class InvalidState(AppError):
     status_code = 400
     type_slug = "invalid-state"
-    title = "Invalid or expired authorization state"
+    title = N_("Invalid or expired authorization state")
+    explanation = N_(
+        "The network sent the browser back with a state this API did not issue, one already "
+        "used, or one older than the connection's time limit. Start connecting again."
+    )
 
 
 class AuthorizationFailed(AppError):
     status_code = 400
     type_slug = "authorization-failed"
-    title = "The network did not grant access"
+    title = N_("The network did not grant access")
+    explanation = N_(
+        "The social network refused the authorization (the person declined, or the app lacks "
+        "a permission), or its answer gave access to no account. The connection records what "
+        "the network said; connect again once the cause is fixed."
+    )
 
 
 class NetworkUnavailable(AppError):
     status_code = 502
     type_slug = "network-unavailable"
-    title = "The network could not be reached"
+    title = N_("The network could not be reached")
+    explanation = N_(
+        "The social network (or the server named) did not answer, answered with an error of "
+        "its own, or is limiting our calls. Nothing was changed; try again later."
+    )
 
 
 def failure_for(error: ConnectorError, server_url: str | None = None) -> AppError:
@@ -377,7 +391,7 @@ class ConnectService:
             accounts = await self.connector(cls, connection.server_url, credentials).identify()
         except ConnectorError as exc:
             problem = failure_for(exc, connection.server_url)
-            self._fail(connection, problem.detail)
+            self._fail(connection, str(problem.detail))
             raise problem from exc
         await self._finish(connection, cls, accounts, credentials)
 

@@ -18,8 +18,10 @@ class ClientMemberRepository(TenantRepository[ClientMember]):
 
     async def active_places_of(self, user_id: uuid.UUID) -> Sequence[ClientMember]:
         """The places a person holds in this agency and may use now (not disabled)."""
-        stmt = self.select().where(
-            ClientMember.user_id == user_id, ClientMember.disabled_at.is_(None)
+        stmt = (
+            self.select()
+            .where(ClientMember.user_id == user_id, ClientMember.disabled_at.is_(None))
+            .order_by(ClientMember.id)
         )
         return (await self.session.execute(stmt)).scalars().all()
 

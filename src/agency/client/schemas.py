@@ -9,6 +9,7 @@ import msgspec
 from agency.access.client_permissions import ClientPermission
 from agency.brand.schemas import ReportingLine
 from agency.client.models import ClientMember
+from agency.kernel.http import etag
 from agency.kernel.schemas import Email, Input, Locale, Name, Output
 
 Permissions = Annotated[list[ClientPermission], msgspec.Meta(max_length=10)]
@@ -45,10 +46,13 @@ class ClientMemberOut(Output):
     permissions: list[ClientPermission]
     disabled: bool
     created_at: datetime
+    # What an edit sends in If-Match (the ETag its GET answers with), so a list can edit.
+    etag: str
 
     @classmethod
     def of(cls, m: ClientMember) -> ClientMemberOut:
         return cls(
+            etag=etag(m.version),
             id=m.id,
             brand_id=m.brand_id,
             user_id=m.user_id,

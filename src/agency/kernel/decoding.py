@@ -15,7 +15,8 @@ from typing import Any
 
 from litestar import Request
 
-from agency.kernel.errors import AppError
+from agency.kernel.errors import AppError, FieldError
+from agency.kernel.i18n import N_
 
 # No document this API takes nests beyond a handful of levels.
 MAX_JSON_DEPTH = 32
@@ -24,7 +25,12 @@ MAX_JSON_DEPTH = 32
 class MalformedBody(AppError):
     status_code = 400
     type_slug = "malformed-body"
-    title = "Malformed request body"
+    title = N_("Malformed request body")
+    explanation = N_(
+        "The request body cannot be read: it is not valid JSON (or not the encoding its "
+        "Content-Type names), not UTF-8, or nested deeper than the API accepts. Nothing was "
+        "stored."
+    )
 
 
 def json_depth_exceeds(value: Any, limit: int) -> bool:
@@ -42,7 +48,7 @@ def json_depth_exceeds(value: Any, limit: int) -> bool:
 def _malformed(reason: str) -> MalformedBody:
     return MalformedBody(
         f"The request body is malformed: {reason}.",
-        errors=[{"field": "body", "source": "body", "message": reason}],
+        errors=[FieldError(reason, "malformed", None, "body")],
     )
 
 

@@ -26,13 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agency.kernel.idempotency import Idempotency
 from agency.kernel.pagination import PageRequest
 from agency.kernel.runtime import Runtime
-from agency.kernel.tenancy import Subject
+from agency.kernel.tenancy import SUBJECT_STATE, Subject
 from agency.kernel.transaction import request_context
 
 T = TypeVar("T")
-
-# Where authentication leaves the request's subject (``request.state``).
-SUBJECT_STATE = "agency.subject"
 
 DbSession: TypeAlias = NamedDependency[AsyncSession]
 CurrentSubject: TypeAlias = NamedDependency[Subject]

@@ -1,8 +1,8 @@
 """Request guards that run before any parameter or body is decoded.
 
 PostgreSQL cannot store U+0000 in text or jsonb, and no legitimate name, message or filter
-holds it: a request carrying one is refused with a 400 naming where it is, instead of failing
-deep inside the database driver.
+holds it: a request carrying one is refused as invalid input naming where it is, instead of
+failing deep inside the database driver.
 """
 
 from __future__ import annotations
@@ -13,17 +13,12 @@ from typing import Any
 
 from litestar import Request
 
-from agency.kernel.errors import AppError
+from agency.kernel.errors import FieldError, InvalidInput, invalid_fields
+from agency.kernel.i18n import Text
 
 # \u0000 escaped in JSON, preceded by an even number of backslashes (so not "\\u0000" text).
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 _URL_NUL = re.compile(rb"%00|\x00")
-
-
-class NulCharacter(AppError):
-    status_code = 400
-    type_slug = "validation"
-    title = "Invalid request"
 
 
 def _pointer_to_nul(value: Any, path: str = "") -> str | None:
@@ -46,22 +41,20 @@ def _pointer_to_nul(value: Any, path: str = "") -> str | None:
     return None
 
 
-def _refuse(field: str, source: str) -> NulCharacter:
-    return NulCharacter(
-        "Text may not contain the NUL character (U+0000).",
-        errors=[{"message": "contains U+0000", "field": field, "source": source}],
-    )
+def _refuse(field: str | None, source: str) -> InvalidInput:
+    message = Text("Contains the NUL character (U+0000), which text may not hold.")
+    return invalid_fields([FieldError(message, "nul_character", field, source)])
 
 
 async def refuse_nul_characters(request: Request[Any, Any, Any]) -> None:
-    """A Litestar ``before_request`` hook: 400 if the URL or the JSON body holds U+0000."""
+    """A Litestar ``before_request`` hook: 422 if the URL or the JSON body holds U+0000."""
     scope = request.scope
     if _URL_NUL.search(scope.get("query_string", b"")):
         bad = next((k for k, v in request.query_params.multi_items() if "\x00" in k + v), "")
-        raise _refuse(bad or "query", "query")
+        raise _refuse(bad or None, "query")
     raw_path = scope.get("raw_path") or scope.get("path", "").encode()
     if _URL_NUL.search(raw_path):
-        raise _refuse("path", "path")
+        raise _refuse(None, "path")
     # A route that streams its body (a media upload) checks its own text fields.
     if request.method not in {"POST", "PUT", "PATCH"} or request.route_handler.opt.get(
         "streamed_body"

@@ -15,6 +15,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
 from agency.kernel.errors import PreconditionFailed, PreconditionRequired
+from agency.kernel.i18n import Text
 
 
 def deprecated(since: date, sunset: date, successor: str | None = None) -> dict[str, Any]:
@@ -57,13 +58,13 @@ def check_if_match(if_match: str | None, version: int) -> None:
     """Refuse an edit made against a stale representation (RFC 9110 strong comparison)."""
     if if_match is None:
         raise PreconditionRequired(
-            "Send If-Match with the ETag of the version you edited, to avoid lost updates."
+            Text("Send If-Match with the ETag of the version you edited, to avoid lost updates.")
         )
     candidates = [tag.strip() for tag in if_match.split(",")]
     if "*" in candidates or etag(version) in candidates:
         return
     raise PreconditionFailed(
-        "This object changed since you read it; fetch it again and reapply your change.",
+        Text("This object changed since you read it; fetch it again and reapply your change."),
         current_etag=etag(version),
     )
 

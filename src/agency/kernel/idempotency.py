@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from agency.kernel.db import Base, IdMixin, utcnow
 from agency.kernel.errors import AppError, Conflict, IdempotencyKeyReused
+from agency.kernel.i18n import Text
 from agency.kernel.repository import TenantRepository
 from agency.kernel.secrets import EncryptedBytes, SecretBox
 from agency.kernel.tenancy import Subject, TenantMixin, scoped_update
@@ -195,10 +196,10 @@ async def claim_idempotency_key(
 def _replay_or_refuse(existing: IdempotencyKey, digest: str) -> None:
     if existing.request_hash != digest:
         raise IdempotencyKeyReused(
-            "This Idempotency-Key was used with another request body or path."
+            Text("This Idempotency-Key was used with another request body or path.")
         )
     if existing.status_code is None:
-        raise Conflict("Another request with this Idempotency-Key is in progress.")
+        raise Conflict(Text("Another request with this Idempotency-Key is in progress."))
     raise IdempotentReplay(existing)
 
 

@@ -11,6 +11,7 @@ import msgspec
 from litestar.params import QueryParameter
 
 from agency.kernel.errors import AppError
+from agency.kernel.i18n import N_, Text
 
 T = TypeVar("T")
 
@@ -18,7 +19,11 @@ T = TypeVar("T")
 class InvalidCursor(AppError):
     status_code = 400
     type_slug = "invalid-cursor"
-    title = "Invalid cursor"
+    title = N_("Invalid cursor")
+    explanation = N_(
+        "The cursor parameter is not one this API gave: pass back the next_cursor of the "
+        "previous page as it is, or leave it out to start from the first page."
+    )
 
 
 class PageRequest(msgspec.Struct, frozen=True):
@@ -38,7 +43,7 @@ def decode_cursor(cursor: str) -> uuid.UUID:
         return uuid.UUID(bytes=raw)
     except (ValueError, binascii.Error) as exc:
         raise InvalidCursor(
-            "The cursor is not one this API returned; start again without it."
+            Text("The cursor is not one this API returned; start again without it.")
         ) from exc
 
 

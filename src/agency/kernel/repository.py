@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.kernel.db import Base
 from agency.kernel.errors import Conflict, NotFound
+from agency.kernel.i18n import Text, Translatable
 from agency.kernel.pagination import PageRequest, encode_cursor
 from agency.kernel.tenancy import Subject, TenantMixin, scoped_delete, scoped_select
 
@@ -33,8 +34,14 @@ class TenantRepository(Generic[M]):
     async def get(self, object_id: uuid.UUID) -> M:
         found = await self.find(object_id)
         if found is None:
-            raise NotFound(f"No {self.noun} with id {object_id} in this agency.")
+            raise self.not_found(object_id)
         return found
+
+    def not_found(self, object_id: object) -> NotFound:
+        """Another agency's object is answered exactly like a missing one."""
+        return NotFound(
+            Text("No {noun} with id {id} in this agency.", noun=Text(self.noun), id=object_id)
+        )
 
     async def find(self, object_id: uuid.UUID) -> M | None:
         result = await self.session.execute(self.select().where(self.model.id == object_id))
@@ -73,29 +80,33 @@ class TenantRepository(Generic[M]):
             return rows, encode_cursor(rows[-1].id)
         return rows, None
 
-    async def add(self, obj: M, conflict: str | None = None) -> M:
+    async def add(self, obj: M, conflict: Translatable | None = None) -> M:
         if isinstance(obj, TenantMixin):
             obj.agency_id = self.subject.agency_id
         try:
             async with self.session.begin_nested():
                 self.session.add(obj)
         except IntegrityError as exc:
-            raise Conflict(conflict or f"This {self.noun} already exists.") from exc
+            raise Conflict(
+                conflict or Text("This {noun} already exists.", noun=Text(self.noun))
+            ) from exc
         return obj
 
-    async def flush(self, conflict: str | None = None) -> None:
+    async def flush(self, conflict: Translatable | None = None) -> None:
         try:
             async with self.session.begin_nested():
                 await self.session.flush()
         except IntegrityError as exc:
-            raise Conflict(conflict or f"This {self.noun} conflicts with another.") from exc
+            raise Conflict(
+                conflict or Text("This {noun} conflicts with another.", noun=Text(self.noun))
+            ) from exc
 
     async def delete(self, object_id: uuid.UUID) -> None:
         result = await self.session.execute(
             scoped_delete(self.model, self.subject).where(self.model.id == object_id)
         )
         if getattr(result, "rowcount", 0) == 0:
-            raise NotFound(f"No {self.noun} with id {object_id} in this agency.")
+            raise self.not_found(object_id)
 
 
 __all__ = ["Base", "TenantRepository"]

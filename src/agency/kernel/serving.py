@@ -13,6 +13,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from agency.config import get_settings
 from agency.kernel.errors import AppError
+from agency.kernel.i18n import N_, Text
 
 # Allocations (less deallocations) of container objects between two collections of the
 # youngest generation. CPython's default, 700, is reached within one request that reads a page
@@ -38,7 +39,11 @@ def tune_gc() -> None:
 class HeadersTooLarge(AppError):
     status_code = 431
     type_slug = "headers-too-large"
-    title = "Request header fields too large"
+    title = N_("Request header fields too large")
+    explanation = N_(
+        "The request's header fields together are larger than the server accepts "
+        "(AGENCY_MAX_HEADER_BYTES). Usually a cookie or a token that grew: clear it."
+    )
 
 
 def header_bytes(headers: list[tuple[bytes, bytes]]) -> int:
@@ -61,8 +66,11 @@ class HeaderSizeLimit(ASGIMiddleware):
         size = header_bytes(list(scope["headers"]))
         if size > self.max_bytes:
             raise HeadersTooLarge(
-                f"The request's header fields total {size} bytes; at most {self.max_bytes} "
-                "are accepted.",
+                Text(
+                    "The request's header fields total {size} bytes; at most {max} are accepted.",
+                    size=size,
+                    max=self.max_bytes,
+                ),
                 max_bytes=self.max_bytes,
             )
         await next_app(scope, receive, send)

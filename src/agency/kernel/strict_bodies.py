@@ -1,4 +1,4 @@
-"""JSON bodies are decoded strictly: a value of another JSON type than the schema's is a 400.
+"""JSON bodies are decoded strictly: a value of another JSON type than the schema's is refused.
 
 Litestar converts a decoded body into the handler's ``data`` type in msgspec's lax mode, which
 query strings and headers need but a JSON body does not: ``"archived": 0`` read as false,
@@ -6,23 +6,23 @@ query strings and headers need but a JSON body does not: ``"archived": 0`` read 
 document says boolean, date-time string and integer. This ``before_request`` hook converts the
 decoded body (``request.json()``, which the app's request class guards against malformed and
 deeply nested input and caches for Litestar) to the same type in strict mode first, so the
-API refuses what its document refuses, and names the field, the unknown one included.
+API refuses what its document refuses. A refused body is answered with every field that is
+wrong, unknown ones included (:func:`agency.kernel.validation.body_errors`), in one 422.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
 from litestar import Request
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import SerializationException, ValidationException
+from litestar.exceptions import SerializationException
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import BodyKwarg
 
-_NAMED = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
-_INDEX = re.compile(r"\[(\d+)\]")
+from agency.kernel.errors import invalid_fields
+from agency.kernel.validation import body_errors
 
 
 def _json_body_type(handler: HTTPRouteHandler) -> Any:
@@ -36,17 +36,8 @@ def _json_body_type(handler: HTTPRouteHandler) -> Any:
     return field.annotation
 
 
-def _field(message: str) -> tuple[str, str | None]:
-    """msgspec's "Expected `int`, got `str` - at `$.items[0].n`" as (message, "items.0.n")."""
-    text, _, where = message.partition(" - at `")
-    parts = [_INDEX.sub(r".\1", where.rstrip("`")).removeprefix("$").lstrip(".")]
-    if named := _NAMED.search(text):
-        parts.append(named.group(1))
-    return text, ".".join(p for p in parts if p) or None
-
-
 async def refuse_loose_bodies(request: Request[Any, Any, Any]) -> None:
-    """A Litestar ``before_request`` hook: 400 naming the field a strict decoding refuses."""
+    """A Litestar ``before_request`` hook: 422 naming every field a strict decoding refuses."""
     if request.method not in {"POST", "PUT", "PATCH"}:
         return
     body_type = _json_body_type(request.route_handler)
@@ -58,13 +49,7 @@ async def refuse_loose_bodies(request: Request[Any, Any, Any]) -> None:
         return  # not JSON: Litestar's own decoding answers it, a 400
     try:
         msgspec.convert(value, body_type, strict=True)
-    except msgspec.ValidationError as exc:
-        message, field = _field(str(exc))
-        error: dict[str, str] = {"message": message, "source": "body"}
-        if field:
-            error["key"] = field
-        raise ValidationException(
-            detail=f"Validation failed for {request.method} {request.url.path}", extra=[error]
-        ) from None
+    except msgspec.ValidationError:
+        raise invalid_fields(body_errors(value, body_type)) from None
     except TypeError:  # a type msgspec cannot convert alone: Litestar's conversion decides
         return

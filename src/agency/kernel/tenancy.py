@@ -25,8 +25,11 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from sqlalchemy.sql.dml import Delete, Update
 
 from agency.kernel.errors import Forbidden
+from agency.kernel.i18n import Text
 
 SubjectKind = Literal["session", "api_token", "client", "system"]
+# Where authentication leaves the request's subject (``request.state``).
+SUBJECT_STATE = "agency.subject"
 
 
 class ActorKind(StrEnum):
@@ -54,13 +57,19 @@ class Subject:
     brand_ids: frozenset[uuid.UUID] | None = None
     # Only tests turn this off, to prove that RLS alone keeps tenants apart.
     app_filter: bool = True
+    # The language the person chose for themselves, and the one the agency gave a client
+    # member on their brand (agency.kernel.i18n.choose weighs them with Accept-Language).
+    locale: str | None = None
+    given_locale: str | None = None
 
     def can(self, permission: str) -> bool:
         return permission in self.permissions
 
     def require(self, permission: str) -> None:
         if permission not in self.permissions:
-            raise Forbidden(f"This credential lacks the '{permission}' permission.")
+            raise Forbidden(
+                Text("This credential lacks the '{permission}' permission.", permission=permission)
+            )
 
     @property
     def actor(self) -> tuple[ActorKind, uuid.UUID | None]:

@@ -27,6 +27,7 @@ from joserfc.errors import ExpiredTokenError, InvalidClaimError, JoseError, Miss
 from joserfc.jwk import KeySet
 
 from agency.kernel.errors import AppError
+from agency.kernel.i18n import N_
 from agency.kernel.outbound import refusal_in
 from agency.kernel.runtime import Runtime
 from agency.login.models import LoginProvider
@@ -40,13 +41,23 @@ _ERROR_CODE = re.compile(r"[a-z_]{1,64}")
 class ProviderUnavailable(AppError):
     status_code = 502
     type_slug = "provider-unavailable"
-    title = "Identity provider unavailable"
+    title = N_("Identity provider unavailable")
+    explanation = N_(
+        "The identity provider configured for this sign-in could not be reached, or answered "
+        "in a way that is not OpenID Connect or OAuth 2.0. Try again later, or ask the agency "
+        "to check the provider's settings."
+    )
 
 
 class LoginRefused(AppError):
     status_code = 401
     type_slug = "login-refused"
-    title = "Sign-in refused"
+    title = N_("Sign-in refused")
+    explanation = N_(
+        "The identity provider's answer was refused: the sign-in was unknown, used or "
+        "expired, the person declined, or their identity does not satisfy the provider's "
+        "rules here (allowed domains, a required group). Start signing in again."
+    )
 
 
 @dataclass(frozen=True)

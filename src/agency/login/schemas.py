@@ -9,6 +9,7 @@ import msgspec
 
 from agency.access.client_permissions import ClientPermission
 from agency.brand.schemas import ReportingLine
+from agency.kernel.http import etag
 from agency.kernel.schemas import Email, Input, Locale, Name, Output
 from agency.login.models import LoginProvider
 
@@ -142,11 +143,14 @@ class ProviderOut(Output):
     # Where the frontend sends a browser to sign in with this provider.
     sign_in_url: str
     created_at: datetime
+    # What an edit sends in If-Match (the ETag its GET answers with), so a list can edit.
+    etag: str
 
     @classmethod
     def of(cls, p: LoginProvider, public_url: str) -> ProviderOut:
         base = public_url.rstrip("/")
         return cls(
+            etag=etag(p.version),
             id=p.id,
             brand_id=p.brand_id,
             kind=ProviderKind(p.kind),

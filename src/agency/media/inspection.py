@@ -26,6 +26,7 @@ import filetype
 from PIL import Image
 
 from agency.kernel.errors import AppError
+from agency.kernel.i18n import N_
 
 logger = logging.getLogger("agency.media")
 
@@ -44,19 +45,31 @@ _FULL_FRAME_DECODE = threading.BoundedSemaphore(1)
 class MediaTooLarge(AppError):
     status_code = 413
     type_slug = "media-too-large"
-    title = "Media file too large"
+    title = N_("Media file too large")
+    explanation = N_(
+        "The file is larger than this server accepts (AGENCY_MEDIA__MAX_UPLOAD_BYTES), or "
+        "larger than what the networks take for its kind. max_bytes says the limit."
+    )
 
 
 class UnsupportedMediaType(AppError):
     status_code = 415
     type_slug = "unsupported-media-type"
-    title = "Unsupported media type"
+    title = N_("Unsupported media type")
+    explanation = N_(
+        "The file's content is not an image or video format this API accepts, whatever its "
+        "name or declared type says."
+    )
 
 
 class InvalidMedia(AppError):
     status_code = 400
     type_slug = "invalid-media"
-    title = "Invalid media file"
+    title = N_("Invalid media file")
+    explanation = N_(
+        "The file claims a format it does not hold, is truncated, or its dimensions cannot be "
+        "read. Export it again and upload the new file."
+    )
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import msgspec
 
+from agency.kernel.http import etag
 from agency.kernel.schemas import Input, Output
 from agency.media.models import MediaAsset
 from agency.media.upload import MAX_ALT_TEXT
@@ -43,10 +44,13 @@ class MediaOut(Output):
     alt_text: str | None
     created_by: uuid.UUID | None
     created_at: datetime
+    # What an edit sends in If-Match (the ETag its GET answers with), so a list can edit.
+    etag: str
 
     @classmethod
     def of(cls, m: MediaAsset) -> MediaOut:
         return cls(
+            etag=etag(m.version),
             id=m.id,
             brand_id=m.brand_id,
             kind=MediaKind(m.kind),

@@ -27,7 +27,9 @@ from multipart import (  # type: ignore[import-untyped]
     PushMultipartParser,
 )
 
-from agency.kernel.errors import AppError
+from agency.kernel.decoding import MalformedBody
+from agency.kernel.errors import FieldError, InvalidInput
+from agency.kernel.i18n import Text
 from agency.media.inspection import MediaTooLarge
 
 FILE_FIELD = "file"
@@ -36,12 +38,6 @@ MAX_ALT_TEXT = 1500
 # Room for the multipart framing and the alt_text part around the file itself.
 FRAMING_ALLOWANCE = 64 * 1024
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
-
-
-class InvalidUpload(AppError):
-    status_code = 400
-    type_slug = "validation"
-    title = "Invalid request"
 
 
 @dataclass
@@ -69,13 +65,10 @@ def _clean_filename(raw: str | None) -> str | None:
 def _boundary(request: Request[Any, Any, Any]) -> str:
     content_type, options = request.content_type
     if content_type != "multipart/form-data":
-        raise InvalidUpload(
-            "Send the file as multipart/form-data with a part named 'file'.",
-            errors=[{"field": "body", "message": "expected multipart/form-data"}],
-        )
+        raise MalformedBody("Send the file as multipart/form-data with a part named 'file'.")
     boundary = options.get("boundary")
     if not boundary:
-        raise InvalidUpload("The multipart Content-Type has no boundary.")
+        raise MalformedBody("The multipart Content-Type has no boundary.")
     return boundary
 
 
@@ -109,18 +102,22 @@ class _Receiver:
         if name == FILE_FIELD:
             self.files += 1
             if self.files > 1 or segment.filename is None:
-                raise InvalidUpload(
+                raise InvalidInput(
                     "Send exactly one file, in a part named 'file' with a filename.",
-                    errors=[{"field": FILE_FIELD, "message": "one file part expected"}],
+                    errors=[
+                        {"field": FILE_FIELD, "code": "one_file", "message": "one file expected"}
+                    ],
                 )
             self.filename = _clean_filename(segment.filename)
             self.declared_type = segment.content_type
         elif name == ALT_TEXT_FIELD and self.alt_text is None:
             self.alt_text = bytearray()
         else:
-            raise InvalidUpload(
+            raise InvalidInput(
                 f"Unexpected form field {name!r}: send 'file' and, optionally, 'alt_text'.",
-                errors=[{"field": name or "body", "message": "unexpected field"}],
+                errors=[
+                    FieldError(Text("Unknown field: not accepted here."), "unknown_field", name)
+                ],
             )
         self.current = name
 
@@ -134,10 +131,18 @@ class _Receiver:
         self.digest.update(data)
         await anyio.to_thread.run_sync(self.spool.write, data)
 
-    def bad_alt_text(self) -> InvalidUpload:
-        return InvalidUpload(
+    def bad_alt_text(self) -> InvalidInput:
+        message = Text("At most {n} characters of UTF-8 text, without U+0000.", n=MAX_ALT_TEXT)
+        return InvalidInput(
             f"alt_text is at most {MAX_ALT_TEXT} characters of text without U+0000.",
-            errors=[{"field": ALT_TEXT_FIELD, "message": "too long or not valid text"}],
+            errors=[
+                FieldError(
+                    message,
+                    "invalid_text",
+                    ALT_TEXT_FIELD,
+                    params={"max": MAX_ALT_TEXT},
+                )
+            ],
         )
 
     def decoded_alt_text(self) -> str | None:
@@ -175,12 +180,12 @@ async def receive_upload(request: Request[Any, Any, Any], max_bytes: int) -> Asy
                     if parser.closed:
                         break
         except (ParserError, ParserLimitReached) as exc:
-            raise InvalidUpload(f"The multipart body is malformed: {exc}.") from exc
+            raise MalformedBody(f"The multipart body is malformed: {exc}.") from exc
         await anyio.to_thread.run_sync(spool.close)
         if receiver.files == 0:
-            raise InvalidUpload(
+            raise InvalidInput(
                 "No file was sent: add a part named 'file'.",
-                errors=[{"field": FILE_FIELD, "message": "required"}],
+                errors=[FieldError(Text("Required."), "required", FILE_FIELD)],
             )
         yield Upload(
             path=path,

@@ -43,7 +43,12 @@ class MemberController(Controller):
         rows, cursor = await members.list(page)
         return MemberPage(items=[MemberOut.of(m) for m in rows], next_cursor=cursor)
 
-    @get("/{member_id:uuid}", opt={"permission": Permission.MEMBERS_READ}, summary="Get a member")
+    @get(
+        "/{member_id:uuid}",
+        # The name and e-mail come from the person's account, not the membership's version.
+        opt={"permission": Permission.MEMBERS_READ, "partial_etag": True},
+        summary="Get a member",
+    )
     async def get_member(
         self,
         member_id: FromPath[uuid.UUID],

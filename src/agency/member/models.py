@@ -20,6 +20,9 @@ class User(IdMixin, TimestampMixin, Base):
     # Null for people who only sign in through an identity provider.
     password_hash: Mapped[str | None] = mapped_column(String(200))
     disabled_at: Mapped[datetime | None]
+    # The language the person chose for the API's messages and e-mails (PUT /auth/me/locale);
+    # None: their requests' Accept-Language decides.
+    locale: Mapped[str | None] = mapped_column(String(8))
 
 
 class Membership(IdMixin, TenantMixin, TimestampMixin, Base):

@@ -4,6 +4,7 @@ import uuid
 from datetime import datetime
 
 from agency.access.permissions import Role
+from agency.kernel.http import etag
 from agency.kernel.schemas import Email, Input, Name, Output, Password
 from agency.member.models import Invitation, Membership
 
@@ -15,10 +16,13 @@ class MemberOut(Output):
     name: str
     role: Role
     created_at: datetime
+    # What an edit sends in If-Match (the ETag its GET answers with), so a list can edit.
+    etag: str
 
     @classmethod
     def of(cls, m: Membership) -> MemberOut:
         return cls(
+            etag=etag(m.version),
             id=m.id,
             user_id=m.user_id,
             email=m.user.email,

@@ -21,8 +21,9 @@ from agency.access.secrets import (
 )
 from agency.audit.repository import AuditRepository
 from agency.kernel.db import new_id, utcnow
-from agency.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
+from agency.kernel.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from agency.kernel.http import check_if_match
+from agency.kernel.i18n import Text
 from agency.kernel.pagination import PageRequest
 from agency.kernel.tenancy import Subject, bind_tenant
 from agency.member.models import Invitation, Membership, User
@@ -70,7 +71,9 @@ class MemberService:
 
     async def _keep_an_owner(self) -> None:
         if await self.members.count_owners() <= 1:
-            raise Conflict("An agency keeps at least one owner: make someone else owner first.")
+            raise Conflict(
+                Text("An agency keeps at least one owner: make someone else owner first.")
+            )
 
     async def invite(self, email: str, role: Role, ttl: timedelta) -> tuple[Invitation, str]:
         policy.require_may_grant(self.subject, role)
@@ -98,7 +101,7 @@ class MemberService:
         invitation = await self.invitations.get(invitation_id)
         policy.require_may_act_on(self.subject, invitation.role, "revoke this invitation")
         if invitation.accepted_at is not None:
-            raise Conflict("This invitation was already accepted; remove the member instead.")
+            raise Conflict(Text("This invitation was already accepted; remove the member instead."))
         invitation.revoked_at = utcnow()
         self.audit.record("invitation.revoked", "invitation", invitation.id)
 
@@ -120,29 +123,29 @@ async def accept_invitation(
         or invitation.accepted_at is not None
         or invitation.expires_at <= now
     ):
-        raise NotFound("This invitation does not exist, was used, revoked or has expired.")
+        raise NotFound(Text("This invitation does not exist, was used, revoked or has expired."))
     if not invitation.system_issued and not policy.may_still_grant(inviter_role, invitation.role):
         raise Forbidden(
-            "Whoever sent this invitation may no longer grant its role: ask for a new one."
+            Text("Whoever sent this invitation may no longer grant its role: ask for a new one.")
         )
     users = UserRepository(session)
     user = await users.by_email(invitation.email)
     if user is None:
         if not name:
             raise InvalidInput(
-                "A name is needed to create the account.",
-                errors=[{"field": "name", "message": "required for a new account"}],
+                Text("A name is needed to create the account."),
+                errors=[FieldError(Text("Required for a new account."), "required", "name")],
             )
         password_hash = await hash_password_off_loop(password)
         user = users.add(User(email=invitation.email, name=name, password_hash=password_hash))
         await session.flush()
     elif not await verify_password_off_loop(password, user.password_hash):
-        raise Forbidden("This e-mail already has an account: give its password to accept.")
+        raise Forbidden(Text("This e-mail already has an account: give its password to accept."))
     members = MembershipRepository(
         session, Subject(agency_id=bearer.agency_id, kind="system", user_id=user.id)
     )
     if await members.of_user(user.id) is not None:
-        raise Conflict("This account is already a member of the agency.")
+        raise Conflict(Text("This account is already a member of the agency."))
     membership = Membership(user_id=user.id, role=invitation.role)
     await members.add(membership)
     invitation.accepted_at = now

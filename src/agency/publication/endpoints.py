@@ -99,13 +99,20 @@ class PublicationController(Controller):
                     reporting_line=ReportingLine(p.reporting_line) if p.reporting_line else None,
                     tags=list(p.tags),
                     created_at=p.created_at,
+                    version=p.version,
+                    etag=etag(p.version),
                 )
                 for p in rows
             ],
             next_cursor=cursor,
         )
 
-    @get("/{publication_id:uuid}", opt=READ, summary="A publication, its variants and problems")
+    @get(
+        "/{publication_id:uuid}",
+        # Variants move on (published, failed) without the publication's version.
+        opt={**READ, "partial_etag": True},
+        summary="A publication, its variants and problems",
+    )
     async def get_publication(
         self,
         reading: NamedDependency[PublicationReading],

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import msgspec
 
 from agency.brand.schemas import ReportingLine
+from agency.kernel.http import etag
 from agency.kernel.schemas import Input, Output
 from agency.kernel.tenancy import ActorKind
 from agency.publication.models import Attempt, Publication, PublicationVersion, Variant
@@ -191,6 +192,8 @@ class PublicationOut(Output):
     approved_at: datetime | None
     canceled_at: datetime | None
     version: int
+    # What an edit sends in If-Match (the ETag its GET answers with), so a list can edit.
+    etag: str
 
     @classmethod
     def of(
@@ -215,6 +218,7 @@ class PublicationOut(Output):
             approved_at=p.approved_at,
             canceled_at=p.canceled_at,
             version=p.version,
+            etag=etag(p.version),
         )
 
 
@@ -230,6 +234,9 @@ class PublicationSummary(Output):
     reporting_line: ReportingLine | None
     tags: list[str]
     created_at: datetime
+    version: int
+    # What an edit sends in If-Match (the ETag its GET answers with), so a list can edit.
+    etag: str
 
 
 class PublicationPage(Output):

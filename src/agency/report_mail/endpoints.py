@@ -92,7 +92,8 @@ class ReportScheduleController(Controller):
     tags = ["Report e-mails"]
     dependencies = {"schedules": provide_runtime_service(ScheduleService)}
 
-    @get(opt=READ, summary="A report schedule")
+    # The addresses' subscription states are rows of their own.
+    @get(opt={**READ, "partial_etag": True}, summary="A report schedule")
     async def get_report_schedule(
         self,
         report_schedule_id: FromPath[uuid.UUID],

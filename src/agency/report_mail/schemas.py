@@ -8,6 +8,7 @@ from typing import Annotated
 import msgspec
 
 from agency.brand.schemas import ReportingLine
+from agency.kernel.http import etag
 from agency.kernel.schemas import Email, Input, Locale, Name, Output
 from agency.report_mail.models import ReportBranding, ReportDelivery, ReportRun, ReportSchedule
 from agency.report_mail.timing import PeriodKind
@@ -107,10 +108,13 @@ class ScheduleOut(Output):
     enabled: bool
     next_run_at: datetime | None
     created_at: datetime
+    # What an edit sends in If-Match (the ETag its GET answers with), so a list can edit.
+    etag: str
 
     @classmethod
     def of(cls, s: ReportSchedule, addresses: list[AddressOut]) -> ScheduleOut:
         return cls(
+            etag=etag(s.version),
             id=s.id,
             brand_id=s.brand_id,
             name=s.name,
@@ -306,10 +310,13 @@ class BrandingOut(Output):
     has_logo: bool
     # What the From of a report e-mail reads now.
     sender: str
+    # What an edit sends in If-Match (the ETag its GET answers with), so a list can edit.
+    etag: str
 
     @classmethod
     def of(cls, b: ReportBranding, sender: str) -> BrandingOut:
         return cls(
+            etag=etag(b.version),
             sender_name=b.sender_name,
             sender_address=b.sender_address,
             reply_to=b.reply_to,

@@ -419,6 +419,8 @@ class SavedReportSummary(Output):
     shared: bool
     created_at: datetime
     version: int
+    # What an edit sends in If-Match (the ETag its GET answers with), so a list can edit.
+    etag: str
 
 
 class SavedReportOut(SavedReportSummary):

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import msgspec
 
+from agency.kernel.http import etag
 from agency.kernel.schemas import Input, Name, Output
 from agency.tenant.models import Agency
 
@@ -16,10 +17,13 @@ class AgencyOut(Output):
     slug: str
     login_origins: list[str]
     created_at: datetime
+    # What an edit sends in If-Match (the ETag its GET answers with), so a list can edit.
+    etag: str
 
     @classmethod
     def of(cls, agency: Agency) -> AgencyOut:
         return cls(
+            etag=etag(agency.version),
             id=agency.id,
             name=agency.name,
             slug=agency.slug,

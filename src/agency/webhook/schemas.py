@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from agency.kernel.http import etag
 from agency.kernel.schemas import Input, Output
 from agency.webhook.events import DeliveredEventType, EventType
 from agency.webhook.models import WebhookDelivery, WebhookSubscription
@@ -52,6 +53,8 @@ class WebhookOut(Output):
     created_at: datetime
     # Until then the secret replaced by the last rotation signs too.
     previous_secret_expires_at: datetime | None
+    # What an edit sends in If-Match (the ETag its GET answers with), so a list can edit.
+    etag: str
 
     @classmethod
     def fields_of(cls, s: WebhookSubscription) -> dict[str, Any]:
@@ -63,6 +66,7 @@ class WebhookOut(Output):
             "enabled": s.enabled,
             "created_at": s.created_at,
             "previous_secret_expires_at": s.previous_secret_expires_at,
+            "etag": etag(s.version),
         }
 
     @classmethod

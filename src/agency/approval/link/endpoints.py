@@ -37,6 +37,7 @@ from agency.approval.schemas import DecisionKind
 from agency.approval.service import ApprovalService
 from agency.kernel.deps import AppRuntime, CurrentSubject, DbSession
 from agency.kernel.errors import Conflict, Forbidden, InvalidInput
+from agency.kernel.i18n import render as translated
 from agency.kernel.runtime import Runtime
 
 PUBLIC = {"public": True}
@@ -149,7 +150,12 @@ async def decide_from_link(
         if not _wants_html(request):
             raise
         return await _decide_page(
-            db_session, runtime, opened, data.token, error=exc.detail, status=422
+            db_session,
+            runtime,
+            opened,
+            data.token,
+            error=translated(exc.detail, opened.member.locale),
+            status=422,
         )
     except Conflict as exc:
         reason = "stale" if exc.extensions.get("code") == "stale_version" else "not_asked"

@@ -99,6 +99,7 @@ def _summary(saved: SavedReport) -> SavedReportSummary:
         shared=saved.shared,
         created_at=saved.created_at,
         version=saved.version,
+        etag=etag(saved.version),
     )
 
 

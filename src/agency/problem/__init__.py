@@ -1,0 +1,1 @@
+"""The pages a problem's ``type`` leads to: what each kind of error means and what to do."""
