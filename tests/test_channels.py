@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text, update
 
 from agency.app import create_app
-from agency.channel.models import Channel, Connection
+from agency.channel.models import Channel, Connection, ConnectLink
 from agency.channel.service import ChannelService
 from agency.config import ConnectorSettings, NetworkSettings, ServerSettings
 from agency.connector.errors import AuthExpired
@@ -499,3 +499,175 @@ async def test_no_token_in_any_response_or_log_line(
     for secret in secrets:
         assert all(secret not in body for body in bodies), secret
         assert secret not in logged, secret
+
+
+# -- landing: back to the frontend with the outcome, or a page in the brand's language ---------
+
+FRONTEND = "https://app.agence-durand.example"
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+async def _allow_frontend(world: World) -> None:
+    agency = await world.client.get("/agency", headers=world.tenant.headers)
+    allowed = await world.client.patch(
+        "/agency",
+        json={"login_origins": [FRONTEND]},
+        headers={**world.tenant.headers, "If-Match": agency.headers["etag"]},
+    )
+    assert allowed.status_code == 200, allowed.text
+
+
+def _outcome(response: httpx.Response) -> tuple[str, dict[str, list[str]]]:
+    assert response.status_code == 303, response.text
+    location = urlsplit(response.headers["location"])
+    return f"{location.scheme}://{location.netloc}{location.path}", parse_qs(location.query)
+
+
+async def test_the_browser_goes_back_to_the_frontend_with_the_outcome(world: World) -> None:
+    await _allow_frontend(world)
+    brand_id = await world.brand()
+    started = await world.client.post(
+        f"/brands/{brand_id}/connections",
+        json={"network": "testnet", "return_url": f"{FRONTEND}/channels/done?tab=new"},
+        headers=world.tenant.headers,
+    )
+    assert started.status_code == 201, started.text
+    assert started.json()["return_url"] == f"{FRONTEND}/channels/done?tab=new"
+    back = await world.client.get(await world.consent(started.json()["authorization_url"]))
+    where, outcome = _outcome(back)
+    assert where == f"{FRONTEND}/channels/done"
+    assert outcome["tab"] == ["new"]  # what the frontend put there stays
+    assert outcome["connection_id"] == [started.json()["id"]]
+    assert outcome["status"] == ["completed"]
+    connection = await world.client.get(
+        f"/connections/{started.json()['id']}", headers=world.tenant.headers
+    )
+    assert outcome["channel_id"] == connection.json()["channel_ids"]
+    assert "problem" not in outcome
+    # The state is spent: coming back again says so, to the same place.
+    again = await world.client.get(await world.consent(started.json()["authorization_url"]))
+    _, outcome = _outcome(again)
+    assert outcome["problem"] == ["/problems/invalid-state"]
+
+
+async def test_a_refusal_goes_back_with_the_problem_type(world: World) -> None:
+    await _allow_frontend(world)
+    world.network.deny_next = "access_denied"
+    started = await world.client.post(
+        f"/brands/{await world.brand()}/connections",
+        json={"network": "testnet", "return_url": f"{FRONTEND}/done"},
+        headers=world.tenant.headers,
+    )
+    back = await world.client.get(await world.consent(started.json()["authorization_url"]))
+    _, outcome = _outcome(back)
+    assert outcome["status"] == ["failed"]
+    assert outcome["problem"] == ["/problems/authorization-failed"]
+    assert "channel_id" not in outcome
+    page = await world.client.get(outcome["problem"][0])
+    assert page.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "elsewhere",
+    [
+        "https://evil.example/steal",
+        "https://app.agence-durand.example.evil.example/",
+        "https://user@app.agence-durand.example/",
+        "http://app.agence-durand.example/",  # another scheme is another origin
+    ],
+)
+async def test_a_return_url_elsewhere_is_refused(world: World, elsewhere: str) -> None:
+    await _allow_frontend(world)
+    brand_id = await world.brand()
+    for path, body in [
+        (f"/brands/{brand_id}/connections", {"network": "testnet", "return_url": elsewhere}),
+        (f"/brands/{brand_id}/connect-links", {"network": "testnet", "return_url": elsewhere}),
+    ]:
+        refused = await world.client.post(path, json=body, headers=world.tenant.headers)
+        error = assert_problem(refused, 422)["errors"][0]
+        assert (error["pointer"], error["code"]) == ("/return_url", "origin_not_allowed")
+    for scripted in ("javascript:alert(1)", "//evil.example/x", "/relative"):
+        refused = await world.client.post(
+            f"/brands/{brand_id}/connections",
+            json={"network": "testnet", "return_url": scripted},
+            headers=world.tenant.headers,
+        )
+        assert assert_problem(refused, 422)["errors"][0]["code"] == "pattern"
+
+
+async def _link(world: World, brand_id: str, **fields: str) -> str:
+    created = await world.client.post(
+        f"/brands/{brand_id}/connect-links",
+        json={"network": "testnet", **fields},
+        headers=world.tenant.headers,
+    )
+    assert created.status_code == 201, created.text
+    return urlsplit(created.json()["url"]).path
+
+
+async def test_a_connect_link_sends_the_client_back_to_its_return_url(world: World) -> None:
+    await _allow_frontend(world)
+    link = await _link(world, await world.brand(), return_url=f"{FRONTEND}/merci")
+    followed = await world.client.get(link, headers=BROWSER)
+    assert followed.status_code == 303
+    back = await world.client.get(await world.consent(followed.headers["location"]))
+    where, outcome = _outcome(back)
+    assert where == f"{FRONTEND}/merci" and outcome["status"] == ["completed"]
+
+
+async def test_without_a_frontend_the_client_reads_a_page_in_the_brands_language(
+    world: World,
+) -> None:
+    brand_id = await world.brand()  # a French brand
+    link = await _link(world, brand_id)
+    followed = await world.client.get(link, headers=BROWSER)
+    done = await world.client.get(
+        await world.consent(followed.headers["location"]), headers=BROWSER
+    )
+    assert done.status_code == 200, done.text
+    assert done.headers["content-type"].startswith("text/html")
+    assert '<html lang="fr">' in done.text
+    assert "Compte connecté" in done.text and "Maison Dupont" in done.text
+    assert "Vous pouvez fermer cette page." in done.text
+    # An API client following the same kind of link still gets JSON.
+    followed = await world.client.get(await _link(world, brand_id))
+    api = await world.client.get(await world.consent(followed.headers["location"]))
+    assert api.json()["status"] == "completed"
+
+
+async def test_a_refusal_and_a_dead_link_are_said_on_the_page(world: World) -> None:
+    brand_id = await world.brand()
+    world.network.deny_next = "access_denied"
+    followed = await world.client.get(await _link(world, brand_id), headers=BROWSER)
+    refused = await world.client.get(
+        await world.consent(followed.headers["location"]), headers=BROWSER
+    )
+    assert refused.status_code == 400
+    assert "Non connecté" in refused.text and "access_denied" in refused.text
+    expired = await _link(world, brand_id)
+    async with world.runtime.session() as session:
+        await bind_tenant(session, world.tenant.agency_id)
+        await session.execute(
+            update(ConnectLink).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        await session.commit()
+    dead = await world.client.get(expired, headers=BROWSER)
+    assert dead.status_code == 404
+    assert "Ce lien de connexion n'existe pas" in dead.text.replace("&#39;", "'")
+    assert_problem(await world.client.get(expired), 404)  # an API client: the problem
+
+
+async def test_a_dead_link_with_a_frontend_goes_back_with_the_problem(world: World) -> None:
+    await _allow_frontend(world)
+    brand_id = await world.brand()
+    link = await _link(world, brand_id, return_url=f"{FRONTEND}/merci")
+    async with world.runtime.session() as session:
+        await bind_tenant(session, world.tenant.agency_id)
+        await session.execute(update(ConnectLink).values(revoked_at=utcnow()))
+        await session.commit()
+    where, outcome = _outcome(await world.client.get(link, headers=BROWSER))
+    assert where == f"{FRONTEND}/merci"
+    assert outcome == {"problem": ["/problems/not-found"]}
+    # A token that is not the link's own never learns where the link would go.
+    forged = link[:-4] + "AAAA"
+    assert (await world.client.get(forged, headers=BROWSER)).status_code == 404

@@ -50,6 +50,7 @@ from agency.kernel.errors import AppError, InvalidInput, NotFound
 from agency.kernel.i18n import N_
 from agency.kernel.outbound import OutboundRefused, check_url, refusal_in
 from agency.kernel.tenancy import Subject
+from agency.tenant.origins import require_allowed_origin
 
 if TYPE_CHECKING:
     from agency.connector.base import OAuthMetadata
@@ -296,6 +297,10 @@ class ConnectService:
             raise InvalidInput("This brand is archived; restore it before connecting accounts.")
         cls = self.connector_class(data.network)
         check_server_url(self.runtime, data.server_url)
+        if link is None and data.return_url is not None:
+            await require_allowed_origin(
+                self.session, self.subject, self.runtime.settings, data.return_url, "return_url"
+            )
         connection = Connection(
             id=new_id(),
             brand_id=brand.id,
@@ -304,6 +309,7 @@ class ConnectService:
             connect_link_id=link.id if link else None,
             server_url=data.server_url,
             expires_at=utcnow() + timedelta(minutes=self.settings.connection_ttl_minutes),
+            return_url=link.return_url if link is not None else data.return_url,
         )
         if cls.auth_kind is AuthKind.APP_PASSWORD:
             await self._connect_with_password(connection, cls, data)
@@ -349,6 +355,19 @@ class ConnectService:
         await self._finish(connection, cls, accounts, credentials)
 
     # -- the callback ----------------------------------------------------------------------------
+
+    async def known_by_state(self, network: str, state: BearerSecret) -> Connection | None:
+        """The connection a state names, whatever became of it (used, expired), if the state
+        is really its own: where to send the browser back when the state is refused."""
+        connection = await self.connections.find(state.object_id)
+        if (
+            connection is None
+            or connection.network != network
+            or connection.state_hash is None
+            or not secret_matches(state.secret, connection.state_hash)
+        ):
+            return None
+        return connection
 
     async def find_by_state(self, network: str, state: BearerSecret) -> Connection:
         connection = await self.connections.get_for_update(state.object_id)

@@ -5,13 +5,18 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.access.permissions import Permission
 from agency.access.secrets import parse_bearer
+from agency.brand.models import Brand
+from agency.brand.repository import BrandRepository
 from agency.channel.connect import STATE_PREFIX, ConnectService, InvalidState
+from agency.channel.landing import land
+from agency.channel.models import Connection
 from agency.channel.schemas import (
     AccountSelection,
     ChannelOut,
@@ -26,7 +31,12 @@ from agency.channel.schemas import (
     NetworkList,
     NetworkOut,
 )
-from agency.channel.service import ChannelService, ConnectLinkService, open_connect_link
+from agency.channel.service import (
+    ChannelService,
+    ConnectLinkService,
+    DeadLink,
+    open_connect_link,
+)
 from agency.connector.base import AuthKind
 from agency.kernel.deps import (
     AppRuntime,
@@ -35,7 +45,8 @@ from agency.kernel.deps import (
     Paging,
     provide_runtime_service,
 )
-from agency.kernel.errors import InvalidInput
+from agency.kernel.errors import AppError, InvalidInput
+from agency.kernel.i18n import Text
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject, bind_tenant
 
@@ -234,32 +245,57 @@ class ConnectLinkController(Controller):
     opt={"public": True, "problems": [400, 502]},
     tags=["Channels"],
     summary="Where the network sends the user back (state checked, then the code exchanged)",
+    responses={303: ResponseSpec(None, description="Back to the connection's return_url.")},
 )
 async def oauth_callback(
+    request: Request[Any, Any, Any],
     runtime: AppRuntime,
     network: FromPath[str],
     oauth_state: Annotated[str, QueryParameter(name="state", max_length=300)],
     code: Annotated[str | None, QueryParameter(max_length=2000)] = None,
     error: Annotated[str | None, QueryParameter(max_length=200)] = None,
     error_description: Annotated[str | None, QueryParameter(max_length=1000)] = None,
-) -> ConnectionOut:
+) -> Response[ConnectionOut]:
     """Runs in its own transaction: a failure the network reports is recorded on the
-    connection (so the user sees it) and still answered as an error."""
+    connection (so the user sees it) and still answered as an error. A connection started
+    with a ``return_url`` sends the browser back there (303) with the outcome in the query:
+    ``connection_id``, ``status``, each ``channel_id``, and ``problem`` (its type) if it
+    failed. A browser (``Accept: text/html``) without one gets a page in the brand's
+    language; an API client, the connection as JSON."""
     bearer = parse_bearer(oauth_state, STATE_PREFIX)
+    unknown = InvalidState(Text("This authorization does not belong to a connection we started."))
     if bearer is None:
-        raise InvalidState("This authorization does not belong to a connection we started.")
+        return land(request, None, None, None, unknown)
     subject = Subject(agency_id=bearer.agency_id, kind="system")
     async with runtime.session() as session:
         await bind_tenant(session, bearer.agency_id)
         service = connect_service(session, subject, runtime)
-        connection = await service.find_by_state(network, bearer)
+        try:
+            connection = await service.find_by_state(network, bearer)
+        except InvalidState as refused:
+            # Used or expired: still its own, so the browser goes back where it was to go.
+            known = await service.known_by_state(network, bearer)
+            brand = await _brand_of(session, subject, known)
+            return land(request, brand, known, known.return_url if known else None, refused)
+        brand = await _brand_of(session, subject, connection)
         try:
             await service.complete(connection, code, error, error_description)
-        except Exception:
+        except AppError as failed:
             await session.commit()  # keeps the failure on the connection, nothing else
+            return land(request, brand, connection, connection.return_url, failed)
+        except Exception:
+            await session.commit()
             raise
         await session.commit()
-        return ConnectionOut.of(connection)
+        return land(request, brand, connection, connection.return_url)
+
+
+async def _brand_of(
+    session: AsyncSession, subject: Subject, connection: Connection | None
+) -> Brand | None:
+    if connection is None:
+        return None
+    return await BrandRepository(session, subject).find(connection.brand_id)
 
 
 @get(
@@ -268,22 +304,45 @@ async def oauth_callback(
     tags=["Channels"],
     summary="A connect link: redirects the client's admin to the network",
     status_code=303,
+    responses={
+        303: ResponseSpec(
+            None,
+            description="To the network's consent page (Location), or a dead link's "
+            "return_url with its problem.",
+        )
+    },
 )
 async def follow_connect_link(
     request: Request[Any, Any, Any],
     runtime: AppRuntime,
     token: FromPath[str],
     db_session: DbSession,
-) -> Redirect:
+) -> Response[Any]:
     """OAuth networks at their usual server only: the redirect goes nowhere a link's URL can
     choose. Bluesky (an app password) and a Mastodon account on another server: POST to the
-    same URL, with the ``server_url``."""
-    subject, link = await open_connect_link(db_session, token)
+    same URL, with the ``server_url``. A link that is dead (revoked, expired) sends the
+    browser back to its ``return_url`` with ``problem``, or shows a page in the brand's
+    language (``Accept: text/html``), or answers 404."""
+    try:
+        subject, link = await open_connect_link(db_session, token)
+    except DeadLink as dead:
+        if dead.found is None:
+            return land(request, None, None, None, dead)
+        subject, link = dead.found
+        brand = await BrandRepository(db_session, subject).find(link.brand_id)
+        return land(request, brand, None, link.return_url, dead)
     if "server_url" in request.query_params:
         # A query parameter anyone can add to a shared link would make us an open redirect.
         raise InvalidInput(
             "This link does not take a server in its URL: POST the server_url to it instead.",
-            errors=[{"field": "server_url", "message": "not accepted in the query; POST it"}],
+            errors=[
+                {
+                    "field": "server_url",
+                    "source": "query",
+                    "code": "unknown_field",
+                    "message": "not accepted in the query; POST it",
+                }
+            ],
         )
     start = ConnectionStart(network=link.network)
     service = connect_service(db_session, subject, runtime)

@@ -73,6 +73,8 @@ class Connection(IdMixin, TenantMixin, TimestampMixin, Base):
     error: Mapped[str | None] = mapped_column(String(1000))
     expires_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+    # Where the browser goes back with the outcome (the frontend), if the starter said.
+    return_url: Mapped[str | None] = mapped_column(String(2000))
 
 
 class ConnectLink(IdMixin, TenantMixin, TimestampMixin, Base):
@@ -88,6 +90,8 @@ class ConnectLink(IdMixin, TenantMixin, TimestampMixin, Base):
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
     used_at: Mapped[datetime | None]
+    # Where the client's browser goes back with the outcome; None: a page of ours says it.
+    return_url: Mapped[str | None] = mapped_column(String(2000))
 
 
 class OAuthApp(IdMixin, TimestampMixin, Base):

@@ -13,6 +13,9 @@ from agency.connector.types import AuthKind, Capability
 from agency.kernel.schemas import Input, Output
 from agency.webhook.events import EventType, payload_of
 
+# Where the browser goes back after the network's consent screen, with the outcome in its
+# query: an origin the agency allows (its login_origins, CORS origins or frontend).
+ReturnUrl = Annotated[str, msgspec.Meta(max_length=2000, pattern=r"^https?://[^\s]+$")]
 ServerUrl = Annotated[
     str, msgspec.Meta(max_length=500, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
 ]
@@ -100,6 +103,7 @@ class ConnectionStart(Input):
     # Bluesky only: the handle (or e-mail) and an app password, never the main password.
     identifier: Annotated[str, msgspec.Meta(min_length=1, max_length=320)] | None = None
     app_password: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    return_url: ReturnUrl | None = None
 
 
 class LinkConnectionStart(Input):
@@ -128,6 +132,7 @@ class ConnectionOut(Output):
     channel_ids: list[uuid.UUID]
     error: str | None
     expires_at: datetime
+    return_url: str | None
 
     @classmethod
     def of(cls, c: Connection, authorization_url: str | None = None) -> ConnectionOut:
@@ -141,6 +146,7 @@ class ConnectionOut(Output):
             channel_ids=[uuid.UUID(i) for i in c.channel_ids],
             error=c.error,
             expires_at=c.expires_at,
+            return_url=c.return_url,
         )
 
 
@@ -155,6 +161,7 @@ class ConnectLinkCreate(Input):
     network: NetworkName
     expires_in_hours: Annotated[int, msgspec.Meta(ge=1, le=720)] | None = None
     note: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    return_url: ReturnUrl | None = None
 
 
 class ConnectLinkOut(Output):
@@ -166,6 +173,7 @@ class ConnectLinkOut(Output):
     revoked_at: datetime | None
     used_at: datetime | None
     created_at: datetime
+    return_url: str | None
 
     @classmethod
     def of(cls, link: ConnectLink) -> Self:
@@ -178,6 +186,7 @@ class ConnectLinkOut(Output):
             revoked_at=link.revoked_at,
             used_at=link.used_at,
             created_at=link.created_at,
+            return_url=link.return_url,
         )
 
 

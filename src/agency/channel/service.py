@@ -33,8 +33,10 @@ from agency.connector.base import Capability, Connector, ConnectorContext
 from agency.connector.errors import AuthExpired, ConnectorError, Refused, Transient
 from agency.kernel.db import new_id, utcnow
 from agency.kernel.errors import InvalidInput, NotFound
+from agency.kernel.i18n import Text
 from agency.kernel.pagination import PageRequest
 from agency.kernel.tenancy import Subject, bind_tenant
+from agency.tenant.origins import require_allowed_origin
 from agency.webhook.events import EventType, emit
 
 if TYPE_CHECKING:
@@ -252,22 +254,32 @@ def _clause(message: str) -> str:
     return message[:1].lower() + message[1:].rstrip(".")
 
 
+class DeadLink(NotFound):
+    """A connect link that does not exist, was revoked or has expired; ``found`` is the link
+    when the token is really its own (to answer in its brand's language, or go back)."""
+
+    def __init__(self, found: tuple[Subject, ConnectLink] | None) -> None:
+        super().__init__(Text("This connect link does not exist, was revoked or has expired."))
+        self.found = found
+
+
 async def open_connect_link(session: AsyncSession, token: str) -> tuple[Subject, ConnectLink]:
     """The live connect link a token names, in its agency (bound as the system there)."""
+    found = await _link_of(session, token)
+    if found is None or found[1].revoked_at is not None or found[1].expires_at <= utcnow():
+        raise DeadLink(found)
+    return found
+
+
+async def _link_of(session: AsyncSession, token: str) -> tuple[Subject, ConnectLink] | None:
     bearer = parse_bearer(token, LINK_PREFIX)
-    missing = NotFound("This connect link does not exist, was revoked or has expired.")
     if bearer is None:
-        raise missing
+        return None
     await bind_tenant(session, bearer.agency_id)
     subject = Subject(agency_id=bearer.agency_id, kind="system")
     link = await ConnectLinkRepository(session, subject).find(bearer.object_id)
-    if (
-        link is None
-        or not secret_matches(bearer.secret, link.secret_hash)
-        or link.revoked_at is not None
-        or link.expires_at <= utcnow()
-    ):
-        raise missing
+    if link is None or not secret_matches(bearer.secret, link.secret_hash):
+        return None
     return subject, link
 
 
@@ -285,6 +297,10 @@ class ConnectLinkService:
         if brand.archived_at is not None:
             raise InvalidInput("This brand is archived; restore it before connecting accounts.")
         settings = self.runtime.settings
+        if data.return_url is not None:
+            await require_allowed_origin(
+                self.session, self.subject, settings, data.return_url, "return_url"
+            )
         hours = data.expires_in_hours or settings.connectors.connect_link_ttl_hours
         link_id = new_id()
         bearer = new_bearer(self.subject.agency_id, link_id)
@@ -296,6 +312,7 @@ class ConnectLinkService:
             created_by=self.subject.user_id,
             note=data.note,
             expires_at=utcnow() + timedelta(hours=hours),
+            return_url=data.return_url,
         )
         await self.repo.add(link)
         self.audit.record(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from authlib.common.security import generate_token
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +26,7 @@ from agency.auth.models import Credential
 from agency.auth.service import Issued, start_client_session, start_session
 from agency.config import Settings
 from agency.kernel.db import new_id, utcnow
-from agency.kernel.errors import AppError, InvalidInput, NotFound
+from agency.kernel.errors import AppError, NotFound
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject, bind_tenant
 from agency.login.identity import claimed_person, client_place, staff_membership
@@ -42,7 +42,7 @@ from agency.login.oidc import (
 )
 from agency.login.repository import LoginAttemptRepository, LoginProviderRepository
 from agency.login.schemas import CALLBACK_PATH
-from agency.tenant.repository import AgencyRepository
+from agency.tenant.origins import require_allowed_origin
 
 STATE_PREFIX = "ags"
 ATTEMPT_TTL = timedelta(minutes=10)
@@ -57,13 +57,6 @@ class SignedIn:
     mode: str
 
 
-def origin(url: str) -> str | None:
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname or "@" in parts.netloc:
-        return None
-    return f"{parts.scheme}://{parts.netloc.lower()}"
-
-
 def redirect_uri(settings: Settings) -> str:
     return settings.server.public_url.rstrip("/") + CALLBACK_PATH
 
@@ -71,15 +64,7 @@ def redirect_uri(settings: Settings) -> str:
 async def _check_return_to(
     session: AsyncSession, system: Subject, settings: Settings, return_to: str
 ) -> None:
-    agency = await AgencyRepository(session, system).current()
-    allowed = {origin(o) for o in [*agency.login_origins, *settings.server.cors_origins]}
-    if settings.mail.frontend_url:
-        allowed.add(origin(settings.mail.frontend_url))
-    if origin(return_to) not in allowed - {None}:
-        raise InvalidInput(
-            "A sign-in may only land on an origin the agency allows.",
-            errors=[{"field": "return_to", "message": "not one of the agency's login origins"}],
-        )
+    await require_allowed_origin(session, system, settings, return_to, "return_to", "query")
 
 
 async def start(
