@@ -246,7 +246,7 @@ async def test_an_approver_of_another_brand_or_agency_cannot_decide(
     before = await count_rows(runtime, "approval_decisions")
     for who in ("rp-autre", "outsider"):
         refused = await team.decide(who, draft["id"], content_hash=content_hash)
-        assert_problem(refused, 404, "No publication")
+        assert_problem(refused, 404, "publication")
         bulk = await team.client.post(
             "/approvals/bulk-approve",
             json={"items": [{"publication_id": draft["id"], "content_hash": content_hash}]},

@@ -250,7 +250,7 @@ async def test_mastodon_registers_an_app_on_the_server_once(
         json={"network": "mastodon", "server_url": "ftp://nowhere"},
         headers=tenant_a.headers,
     )
-    assert_problem(missing, 400, "server_url")
+    assert_problem(missing, 422, "server_url")
 
 
 async def test_mastodon_account_connects_through_the_api(

@@ -37,7 +37,6 @@ from agency.kernel.deps import (
     provide_service,
 )
 from agency.kernel.errors import NotFound
-from agency.kernel.pagination import Page
 from agency.kernel.tenancy import Subject
 from agency.member.models import Membership, User
 from agency.member.schemas import InvitationAccept

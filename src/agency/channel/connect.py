@@ -53,6 +53,7 @@ from agency.kernel.tenancy import Subject
 from agency.tenant.origins import require_allowed_origin
 
 if TYPE_CHECKING:
+    from agency.brand.models import Brand
     from agency.connector.base import OAuthMetadata
     from agency.kernel.runtime import Runtime
 
@@ -180,6 +181,15 @@ def redirect_uri(runtime: Runtime, network: str) -> str:
 # Renews a channel's token (``ChannelService.refresh``, which builds on this module: handed
 # in rather than imported).
 Refresh = Callable[[Channel], Awaitable[bool]]
+
+
+async def brand_of(
+    session: AsyncSession, subject: Subject, brand_id: uuid.UUID | None
+) -> Brand | None:
+    """The brand a connect flow lands for (its language and name on our page), if known."""
+    if brand_id is None:
+        return None
+    return await BrandRepository(session, subject).find(brand_id)
 
 
 class ConnectService:

@@ -12,11 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.access.permissions import Permission
 from agency.access.secrets import parse_bearer
-from agency.brand.models import Brand
-from agency.brand.repository import BrandRepository
-from agency.channel.connect import STATE_PREFIX, ConnectService, InvalidState
+from agency.channel.connect import STATE_PREFIX, ConnectService, InvalidState, brand_of
 from agency.channel.landing import land
-from agency.channel.models import Connection
 from agency.channel.schemas import (
     AccountSelection,
     ChannelOut,
@@ -275,9 +272,9 @@ async def oauth_callback(
         except InvalidState as refused:
             # Used or expired: still its own, so the browser goes back where it was to go.
             known = await service.known_by_state(network, bearer)
-            brand = await _brand_of(session, subject, known)
+            brand = await brand_of(session, subject, known.brand_id if known else None)
             return land(request, brand, known, known.return_url if known else None, refused)
-        brand = await _brand_of(session, subject, connection)
+        brand = await brand_of(session, subject, connection.brand_id)
         try:
             await service.complete(connection, code, error, error_description)
         except AppError as failed:
@@ -288,14 +285,6 @@ async def oauth_callback(
             raise
         await session.commit()
         return land(request, brand, connection, connection.return_url)
-
-
-async def _brand_of(
-    session: AsyncSession, subject: Subject, connection: Connection | None
-) -> Brand | None:
-    if connection is None:
-        return None
-    return await BrandRepository(session, subject).find(connection.brand_id)
 
 
 @get(
@@ -329,7 +318,7 @@ async def follow_connect_link(
         if dead.found is None:
             return land(request, None, None, None, dead)
         subject, link = dead.found
-        brand = await BrandRepository(db_session, subject).find(link.brand_id)
+        brand = await brand_of(db_session, subject, link.brand_id)
         return land(request, brand, None, link.return_url, dead)
     if "server_url" in request.query_params:
         # A query parameter anyone can add to a shared link would make us an open redirect.
