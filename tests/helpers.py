@@ -36,16 +36,27 @@ def bearer(token: str) -> dict[str, str]:
 
 
 async def invite_and_join(
-    client: httpx.AsyncClient, tenant: Tenant, email: str, role: str, name: str = "Invitee"
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    email: str,
+    role: str,
+    name: str = "Invitee",
+    smtp: Any = None,
 ) -> dict[str, Any]:
-    """Invite ``email`` into ``tenant`` and accept; returns the new session answer."""
+    """Invite ``email`` into ``tenant`` and accept; returns the new session answer. With an
+    SMTP server configured the token is only in the invitee's mailbox: pass ``smtp``, the
+    test server, and it is read (and that e-mail taken out) there."""
     invited = await client.post(
         "/invitations", json={"email": email, "role": role}, headers=tenant.headers
     )
     assert invited.status_code == 201, invited.text
+    token = invited.json()["token"]
+    if token is None:
+        assert smtp is not None, "an SMTP server is configured: pass smtp= to read the e-mail"
+        token = smtp.handler.take_link(email, "/accept-invitation#token=")
     accepted = await client.post(
         "/invitations/accept",
-        json={"token": invited.json()["token"], "password": PASSWORD, "name": name},
+        json={"token": token, "password": PASSWORD, "name": name},
     )
     assert accepted.status_code == 201, accepted.text
     body: dict[str, Any] = accepted.json()
@@ -156,11 +167,10 @@ async def client_session(runtime: Any, agency_id: Any, user_id: Any) -> str:
     import uuid
     from datetime import timedelta
 
-    from agency.auth.service import start_client_session
+    from agency.auth.service import SessionLife, start_client_session
 
     async with runtime.session() as session:
-        issued, _ = await start_client_session(
-            session, agency_id, uuid.UUID(str(user_id)), timedelta(hours=1)
-        )
+        life = SessionLife(timedelta(hours=1), timedelta(hours=1))
+        issued, _ = await start_client_session(session, agency_id, uuid.UUID(str(user_id)), life)
         await session.commit()
         return issued.token

@@ -401,7 +401,9 @@ async def test_the_decision_makers_are_told_in_their_language(
         invite=False,
     )
     await add_client_member(client, tenant_a, brand, "mk@dupont.example", ["approve"], invite=False)
-    await invite_and_join(client, tenant_a, "lead@alpha.example", "manager", name="Lea Lead")
+    await invite_and_join(
+        client, tenant_a, "lead@alpha.example", "manager", name="Lea Lead", smtp=smtp_on
+    )
     started = await client.post(
         f"/brands/{brand}/crisis", json={"reason": "Recall rumours"}, headers=tenant_a.headers
     )

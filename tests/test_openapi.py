@@ -34,6 +34,8 @@ PUBLIC = {
     "/invitations/accept",
     "/auth/magic-link",
     "/auth/magic-link/redeem",
+    "/auth/password/forgotten",
+    "/auth/password/reset",
     "/auth/providers/{agency_id}/{login_provider_id}/sign-in",
     "/auth/providers/callback",
     "/oauth/callback/{network}",

@@ -94,6 +94,12 @@ async def test_an_address_is_limited_across_credential_routes(
         assert response.status_code in (400, 401, 404, 422), response.text
     for path, body in attempts[2:4]:
         assert_problem(await limited.post(path, json=body), 429)
+    # A forgotten password (an e-mail sent) and its reset (a token guessed) count the same.
+    for path, body in (
+        ("/auth/password/forgotten", {"email": "a@x.example"}),
+        ("/auth/password/reset", {"token": "agr_x.y", "new_password": PASSWORD}),
+    ):
+        assert_problem(await limited.post(path, json=body), 429)
     # Routes where nothing is guessed are not counted, and other addresses are served.
     health = await limited.get("/health")
     assert health.status_code == 200 and "RateLimit-Limit" not in health.headers

@@ -83,9 +83,11 @@ from agency.kernel.transaction import transaction_middleware
 from agency.login.endpoints import (
     LoginProviderController,
     MagicLinkController,
+    PasswordResetController,
     ProviderLogoutController,
     ProviderSignInController,
     provide_client_inviter,
+    provide_invitation_mailer,
 )
 from agency.mail.endpoints import ROUTES as MAIL_ROUTES
 from agency.media.endpoints import ROUTES as MEDIA_ROUTES
@@ -101,6 +103,7 @@ API_CONTROLLERS: list[Any] = [
     AgencyController,
     AuthController,
     MagicLinkController,
+    PasswordResetController,
     ProviderSignInController,
     ProviderLogoutController,
     LoginProviderController,
@@ -160,6 +163,7 @@ def create_app(
             "page": Provide(provide_page_request),
             "runtime": Provide(lambda: runtime, sync_to_thread=False),
             "invite_client": Provide(provide_client_inviter, sync_to_thread=False),
+            "mail_invitation": Provide(provide_invitation_mailer, sync_to_thread=False),
         },
         middleware=[
             RequestIdMiddleware(),

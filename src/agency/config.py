@@ -122,7 +122,17 @@ class AuthSettings(BaseSettings):
         ),
     )
     session_ttl_hours: int = Field(default=12, description="Lifetime of a login session token.")
+    session_max_hours: int = Field(
+        default=168,
+        description=(
+            "However often it is renewed, a session ends this long after its sign-in; then "
+            "sign in again."
+        ),
+    )
     invitation_ttl_hours: int = Field(default=168, description="Lifetime of an invitation.")
+    password_reset_ttl_minutes: int = Field(
+        default=60, description="Lifetime of an e-mailed password reset link."
+    )
 
 
 class ServerSettings(BaseSettings):

@@ -1,6 +1,7 @@
 """Imports every module that declares jobs or periodic schedules."""
 
 from agency.approval import tasks as approval_tasks
+from agency.auth import tasks as auth_tasks
 from agency.calendar import tasks as calendar_tasks
 from agency.channel import tasks as channel_tasks
 from agency.mail import tasks as mail_tasks
@@ -13,6 +14,7 @@ from agency.webhook import tasks as webhook_tasks
 
 __all__ = [
     "approval_tasks",
+    "auth_tasks",
     "calendar_tasks",
     "channel_tasks",
     "mail_tasks",

@@ -96,6 +96,22 @@ class SmtpHandler:
             await asyncio.to_thread(self.hold.wait, 120)
         return answer
 
+    def take_link(self, address: str, marker: str, timeout: float = 10.0) -> str:
+        """The secret after ``marker`` in the e-mail to ``address`` holding it, taken out of
+        the mailbox (so a test counting that person's other e-mails is not disturbed)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                for received in self.received:
+                    text = received.message.get_body(("plain",))
+                    content = text.get_content() if text is not None else ""
+                    found = re.search(re.escape(marker) + r"(\S+)", content)
+                    if address in received.recipients and found:
+                        self.received.remove(received)
+                        return found.group(1)
+            time.sleep(0.05)
+        raise AssertionError(f"no e-mail to {address} holds {marker}")
+
     def to(self, address: str, timeout: float = 10.0) -> list[Received]:
         """The messages ``address`` received, waiting for at least one."""
         deadline = time.monotonic() + timeout

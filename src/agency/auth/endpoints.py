@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
@@ -24,10 +23,17 @@ from agency.auth.schemas import (
     LoginInput,
     MeOut,
     MeUser,
+    PasswordChange,
     SessionOut,
     SessionRole,
 )
-from agency.auth.service import CredentialService, Issued, login, start_session
+from agency.auth.service import (
+    CredentialService,
+    Issued,
+    SessionLife,
+    login,
+    start_session,
+)
 from agency.kernel.deps import (
     AppRuntime,
     CurrentSubject,
@@ -80,6 +86,7 @@ def _session_out(issued: Issued, membership: Membership) -> SessionOut:
     return SessionOut(
         token=issued.token,
         expires_at=issued.credential.expires_at,
+        renewable_until=issued.credential.renewable_until,
         agency_id=membership.agency_id,
         user_id=membership.user_id,
         role=SessionRole(membership.role),
@@ -100,8 +107,10 @@ class AuthController(Controller):
         db_session: DbSession,
         runtime: AppRuntime,
     ) -> SessionOut:
-        ttl = timedelta(hours=runtime.settings.auth.session_ttl_hours)
-        issued, membership = await login(db_session, data.email, data.password, data.agency_id, ttl)
+        life = SessionLife.of(runtime.settings.auth)
+        issued, membership = await login(
+            db_session, data.email, data.password, data.agency_id, life
+        )
         return _session_out(issued, membership)
 
     @post(
@@ -131,13 +140,13 @@ class AuthController(Controller):
         subject: CurrentSubject,
         runtime: AppRuntime,
     ) -> Response[SessionOut]:
-        ttl = timedelta(hours=runtime.settings.auth.session_ttl_hours)
-        issued = await credentials.renew(ttl)
+        issued = await credentials.renew(SessionLife.of(runtime.settings.auth))
         expires_at = issued.credential.expires_at
         assert expires_at is not None and subject.user_id is not None
         body = SessionOut(
             token=issued.token,
             expires_at=expires_at,
+            renewable_until=issued.credential.renewable_until,
             agency_id=subject.agency_id,
             user_id=subject.user_id,
             role=SessionRole(subject.role or SessionRole.CLIENT),
@@ -147,6 +156,21 @@ class AuthController(Controller):
         key = runtime.settings.auth.secret_key.get_secret_value()
         cookies = session_cookies(issued.token, expires_at, key) if by_cookie else []
         return Response(body, status_code=201, cookies=cookies)
+
+    @post(
+        "/password",
+        operation_id="changePassword",
+        # Each attempt costs a password hash: counted per address like a login.
+        opt={"problems": [409], "rate_limit": True},
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Change your password (your other sessions end, in every agency)",
+    )
+    async def change_password(
+        self, data: JSONBody[PasswordChange], credentials: NamedDependency[CredentialService]
+    ) -> None:
+        """A wrong current password is a 422 naming ``current_password`` (code
+        ``wrong_password``); this session stays, every other one of yours ends."""
+        await credentials.change_password(data.current_password, data.new_password)
 
     @get("/me", operation_id="getMe", summary="Who the credential belongs to and what it may do")
     async def me(
@@ -247,6 +271,7 @@ class InvitationAcceptController(Controller):
         if bearer is None:
             raise NotFound("This invitation does not exist, was used, revoked or has expired.")
         membership = await accept_invitation(db_session, bearer, data.name, data.password)
-        ttl = timedelta(hours=runtime.settings.auth.session_ttl_hours)
-        issued, _ = await start_session(db_session, membership, ttl)
+        issued, _ = await start_session(
+            db_session, membership, SessionLife.of(runtime.settings.auth)
+        )
         return _session_out(issued, membership)

@@ -38,6 +38,8 @@ class Credential(IdMixin, TenantMixin, TimestampMixin, Base):
     scopes: Mapped[list[Any]] = mapped_column(JSON, default=list)
     secret_hash: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime | None]
+    # A session: renewals never take it past this (its sign-in plus the longest life).
+    renewable_until: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
     # A session opened through an identity provider: which one, and its ID token (sealed),

@@ -4,12 +4,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Row, Select, String, Uuid, func, text
+from sqlalchemy import JSON, Boolean, Row, Select, String, Uuid, func, text, update
 
 from agency.auth.models import Credential
 from agency.kernel.db import UTCDateTime
 from agency.kernel.errors import NotFound
 from agency.kernel.repository import TenantRepository
+from agency.kernel.system import SystemRepository
 from agency.kernel.tenancy import bind_tenant, scoped_update
 from agency.member.models import Membership, User
 
@@ -43,6 +44,25 @@ _AUTHENTICATE = text("SELECT * FROM authenticate_credential(:agency, :credential
     role=String(),
     locale=String(),
 )
+
+
+SESSION_KINDS = ("session", "client_session")
+
+
+class SessionSweepRepository(SystemRepository):
+    """A person's sessions in every agency (their password changed: all of them end)."""
+
+    async def end_sessions_of(
+        self, user_id: uuid.UUID, keep: uuid.UUID | None, at: datetime
+    ) -> None:
+        stmt = update(Credential).where(
+            Credential.user_id == user_id,
+            Credential.kind.in_(SESSION_KINDS),
+            Credential.revoked_at.is_(None),
+        )
+        if keep is not None:
+            stmt = stmt.where(Credential.id != keep)
+        await self.session.execute(stmt.values(revoked_at=at))
 
 
 class CredentialRepository(TenantRepository[Credential]):
@@ -125,6 +145,19 @@ class CredentialRepository(TenantRepository[Credential]):
             frontier = list((await self.session.execute(stmt)).scalars().all())
             revoked += frontier
         return revoked
+
+    async def end_sessions_of(
+        self, user_id: uuid.UUID, keep: uuid.UUID | None, at: datetime
+    ) -> None:
+        """Revoke every live session of a person in this agency but ``keep``."""
+        stmt = scoped_update(Credential, self.subject).where(
+            Credential.user_id == user_id,
+            Credential.kind.in_(SESSION_KINDS),
+            Credential.revoked_at.is_(None),
+        )
+        if keep is not None:
+            stmt = stmt.where(Credential.id != keep)
+        await self.session.execute(stmt.values(revoked_at=at))
 
     async def mark_used(self, credential_id: uuid.UUID, at: datetime) -> None:
         await self.session.execute(

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from agency.access.permissions import Role
-from agency.kernel.schemas import Email, Input, Name, Output
+from agency.kernel.schemas import Email, Input, Name, Output, Password
 
 Scope = Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
 
@@ -41,6 +41,8 @@ class CredentialKind(StrEnum):
 class SessionOut(Output):
     token: str = msgspec.field(name="token")
     expires_at: datetime
+    # Renewals (POST /auth/session/renew) never carry the session past this: sign in again.
+    renewable_until: datetime | None
     agency_id: uuid.UUID
     user_id: uuid.UUID
     role: SessionRole
@@ -81,6 +83,11 @@ class MeUser(Output):
     name: str
     # The language the person chose (None: each request's Accept-Language decides).
     locale: Language | None = None
+
+
+class PasswordChange(Input):
+    current_password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    new_password: Password
 
 
 class LocaleChoice(Input):

@@ -13,6 +13,7 @@ from agency.access import policy
 from agency.access.permissions import permissions_of
 from agency.access.secrets import (
     SESSION_PREFIX,
+    hash_password_off_loop,
     hash_secret,
     new_bearer,
     verify_password_off_loop,
@@ -20,9 +21,12 @@ from agency.access.secrets import (
 from agency.audit.repository import AuditRepository
 from agency.auth.models import Credential
 from agency.auth.repository import CredentialRepository
+from agency.auth.tasks import END_SESSIONS
+from agency.config import AuthSettings
 from agency.kernel.db import new_id, utcnow
 from agency.kernel.errors import Conflict, FieldError, InvalidInput, Unauthorized
 from agency.kernel.i18n import Text
+from agency.kernel.jobs import enqueue
 from agency.kernel.pagination import PageRequest
 from agency.kernel.tenancy import Subject, bind_tenant
 from agency.member.models import Membership, User
@@ -35,6 +39,22 @@ class Issued:
 
     credential: Credential
     token: str
+
+
+@dataclass(frozen=True)
+class SessionLife:
+    """How long a session lasts (``ttl``), and how long after its sign-in renewals may carry
+    it (``max_age``): a stolen session cannot be kept alive for ever by renewing it."""
+
+    ttl: timedelta
+    max_age: timedelta
+
+    @classmethod
+    def of(cls, settings: AuthSettings) -> SessionLife:
+        return cls(
+            ttl=timedelta(hours=settings.session_ttl_hours),
+            max_age=timedelta(hours=max(settings.session_max_hours, settings.session_ttl_hours)),
+        )
 
 
 def _issue(
@@ -54,8 +74,12 @@ def _issue(
     return Issued(credential, bearer.render(SESSION_PREFIX))
 
 
+def _session_fields(life: SessionLife) -> dict[str, object]:
+    return {"renewable_until": utcnow() + life.max_age, "scopes": []}
+
+
 async def start_session(
-    session: AsyncSession, membership: Membership, ttl: timedelta
+    session: AsyncSession, membership: Membership, life: SessionLife
 ) -> tuple[Issued, Subject]:
     subject = Subject(
         agency_id=membership.agency_id,
@@ -66,19 +90,31 @@ async def start_session(
     )
     await bind_tenant(session, membership.agency_id)
     issued = _issue(
-        membership.agency_id, "session", "login", ttl, user_id=membership.user_id, scopes=[]
+        membership.agency_id,
+        "session",
+        "login",
+        life.ttl,
+        user_id=membership.user_id,
+        **_session_fields(life),
     )
     await CredentialRepository(session, subject).add(issued.credential)
     return issued, subject
 
 
 async def start_client_session(
-    session: AsyncSession, agency_id: uuid.UUID, user_id: uuid.UUID, ttl: timedelta
+    session: AsyncSession, agency_id: uuid.UUID, user_id: uuid.UUID, life: SessionLife
 ) -> tuple[Issued, Subject]:
     """A session of a client member in one agency: it reaches all their brands there."""
     subject = Subject(agency_id=agency_id, kind="client", user_id=user_id, brand_ids=frozenset())
     await bind_tenant(session, agency_id)
-    issued = _issue(agency_id, "client_session", "client login", ttl, user_id=user_id, scopes=[])
+    issued = _issue(
+        agency_id,
+        "client_session",
+        "client login",
+        life.ttl,
+        user_id=user_id,
+        **_session_fields(life),
+    )
     await CredentialRepository(session, subject).add(issued.credential)
     return issued, subject
 
@@ -88,7 +124,7 @@ async def login(
     email: str,
     password: str,
     agency_id: uuid.UUID | None,
-    ttl: timedelta,
+    life: SessionLife,
 ) -> tuple[Issued, Membership]:
     """Check a password and open a session in one of the user's agencies."""
     users = UserRepository(session)
@@ -115,13 +151,23 @@ async def login(
             ],
         )
     membership = memberships[0]
-    issued, subject = await start_session(session, membership, ttl)
+    issued, subject = await start_session(session, membership, life)
     AuditRepository(session, subject).record("auth.login", "user", user.id)
     return issued, membership
 
 
+async def end_sessions(
+    session: AsyncSession, subject: Subject, user_id: uuid.UUID, keep: uuid.UUID | None
+) -> None:
+    """End a person's sessions but ``keep``: in this agency now, in their other agencies by
+    a job sent after the commit (a request never reaches across agencies)."""
+    await CredentialRepository(session, subject).end_sessions_of(user_id, keep, utcnow())
+    enqueue(END_SESSIONS, str(user_id), str(keep) if keep else "")
+
+
 class CredentialService:
     def __init__(self, session: AsyncSession, subject: Subject) -> None:
+        self.session = session
         self.subject = subject
         self.repo = CredentialRepository(session, subject)
         self.users = UserRepository(session)
@@ -142,6 +188,27 @@ class CredentialService:
         self.audit.record("user.locale_chosen", "user", person.id, {"locale": locale})
         return person
 
+    async def change_password(self, current: str, new: str) -> None:
+        """A person changes their password: their other sessions end, everywhere."""
+        person = await self.person()
+        if person is None:
+            raise Conflict(Text("Only a person signed in changes a password, not an API token."))
+        if person.password_hash is None:
+            raise Conflict(
+                Text(
+                    "This account signs in without a password (an identity provider or "
+                    "e-mailed links): there is none to change."
+                )
+            )
+        if not await verify_password_off_loop(current, person.password_hash):
+            raise InvalidInput(
+                Text("The current password is wrong."),
+                errors=[FieldError(Text("Wrong password."), "wrong_password", "current_password")],
+            )
+        person.password_hash = await hash_password_off_loop(new)
+        await end_sessions(self.session, self.subject, person.id, self.subject.credential_id)
+        self.audit.record("user.password_changed", "user", person.id)
+
     async def _own_session(self, verb: str) -> Credential:
         if self.subject.kind not in {"session", "client"} or self.subject.credential_id is None:
             raise Conflict(
@@ -156,20 +223,28 @@ class CredentialService:
         credential.revoked_at = utcnow()
         return credential
 
-    async def renew(self, ttl: timedelta) -> Issued:
-        """A fresh session token for the same person, this one ending now (rotation)."""
+    async def renew(self, life: SessionLife) -> Issued:
+        """A fresh session token for the same person, this one ending now (rotation). It
+        lives ``life.ttl``, but never past the end its sign-in set (``renewable_until``)."""
         current = await self._own_session("is renewed")
-        current.revoked_at = utcnow()
+        now = utcnow()
+        current.revoked_at = now
+        # Sessions from before the cap existed count from their own creation.
+        cap = current.renewable_until or current.created_at + life.max_age
         issued = _issue(
             self.subject.agency_id,
             current.kind,
             current.name,
-            ttl,
+            life.ttl,
             user_id=current.user_id,
             scopes=[],
+            renewable_until=cap,
             login_provider_id=current.login_provider_id,
             id_token=current.id_token,
         )
+        # One instant for both ends: the new session never outlives its cap, not even by the
+        # microseconds between two clock readings.
+        issued.credential.expires_at = min(now + life.ttl, cap)
         await self.repo.add(issued.credential)
         return issued
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.access.secrets import BearerSecret, hash_secret, new_bearer, secret_matches
 from agency.audit.repository import AuditRepository
+from agency.brand.models import Brand
 from agency.brand.repository import BrandRepository
 from agency.channel.credentials import from_plain, seal, to_plain
 from agency.channel.models import Channel, Connection, ConnectLink, OAuthApp
@@ -53,7 +54,6 @@ from agency.kernel.tenancy import Subject
 from agency.tenant.origins import require_allowed_origin
 
 if TYPE_CHECKING:
-    from agency.brand.models import Brand
     from agency.connector.base import OAuthMetadata
     from agency.kernel.runtime import Runtime
 
@@ -183,15 +183,6 @@ def redirect_uri(runtime: Runtime, network: str) -> str:
 Refresh = Callable[[Channel], Awaitable[bool]]
 
 
-async def brand_of(
-    session: AsyncSession, subject: Subject, brand_id: uuid.UUID | None
-) -> Brand | None:
-    """The brand a connect flow lands for (its language and name on our page), if known."""
-    if brand_id is None:
-        return None
-    return await BrandRepository(session, subject).find(brand_id)
-
-
 class ConnectService:
     def __init__(
         self, session: AsyncSession, subject: Subject, runtime: Runtime, refresh: Refresh
@@ -207,6 +198,10 @@ class ConnectService:
 
     async def connection(self, connection_id: uuid.UUID) -> Connection:
         return await self.connections.get(connection_id)
+
+    async def brand(self, brand_id: uuid.UUID) -> Brand | None:
+        """The brand a connection (or a link) is for: its page speaks the brand's language."""
+        return await BrandRepository(self.session, self.subject).find(brand_id)
 
     # -- which network, which app ------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.access.permissions import Permission
 from agency.access.secrets import parse_bearer
-from agency.channel.connect import STATE_PREFIX, ConnectService, InvalidState, brand_of
+from agency.channel.connect import STATE_PREFIX, ConnectService, InvalidState
 from agency.channel.landing import land
 from agency.channel.schemas import (
     AccountSelection,
@@ -272,9 +272,11 @@ async def oauth_callback(
         except InvalidState as refused:
             # Used or expired: still its own, so the browser goes back where it was to go.
             known = await service.known_by_state(network, bearer)
-            brand = await brand_of(session, subject, known.brand_id if known else None)
-            return land(request, brand, known, known.return_url if known else None, refused)
-        brand = await brand_of(session, subject, connection.brand_id)
+            if known is None:
+                return land(request, None, None, None, refused)
+            brand = await service.brand(known.brand_id)
+            return land(request, brand, known, known.return_url, refused)
+        brand = await service.brand(connection.brand_id)
         try:
             await service.complete(connection, code, error, error_description)
         except AppError as failed:
@@ -318,7 +320,7 @@ async def follow_connect_link(
         if dead.found is None:
             return land(request, None, None, None, dead)
         subject, link = dead.found
-        brand = await brand_of(db_session, subject, link.brand_id)
+        brand = await connect_service(db_session, subject, runtime).brand(link.brand_id)
         return land(request, brand, None, link.return_url, dead)
     if "server_url" in request.query_params:
         # A query parameter anyone can add to a shared link would make us an open redirect.

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -9,13 +8,13 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Redirect
-from litestar.status_codes import HTTP_202_ACCEPTED
+from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.access.permissions import Permission
 from agency.auth.cookies import cleared_cookies, session_cookies
 from agency.auth.schemas import SessionOut, SessionRole
-from agency.auth.service import CredentialService
+from agency.auth.service import CredentialService, SessionLife
 from agency.client.service import Inviter
 from agency.kernel.deps import (
     AppRuntime,
@@ -30,21 +29,38 @@ from agency.kernel.deps import (
     request_subject,
 )
 from agency.kernel.http import etag
+from agency.kernel.i18n import negotiate
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject
 from agency.login.flow import end_session_url, finish, start
-from agency.login.links import client_inviter, redeem, request_magic_link
+from agency.login.links import (
+    client_inviter,
+    redeem,
+    request_magic_link,
+    staff_invitation_mailer,
+)
+from agency.login.passwords import request_password_reset, reset_password
 from agency.login.providers import ProviderService
 from agency.login.schemas import (
     Accepted,
     MagicLinkRedeem,
     MagicLinkRequest,
+    PasswordForgotten,
+    PasswordReset,
     ProviderCreate,
     ProviderLogoutOut,
     ProviderOut,
     ProviderPage,
     ProviderUpdate,
 )
+from agency.member.service import InvitationMailer
+
+
+def provide_invitation_mailer(request: Request[Any, Any, Any]) -> InvitationMailer:
+    """``mail_invitation``: how the invitation route mails a new staff member their token."""
+    return staff_invitation_mailer(
+        request_session(request), request_subject(request), request_runtime(request)
+    )
 
 
 def provide_client_inviter(request: Request[Any, Any, Any]) -> Inviter:
@@ -52,6 +68,39 @@ def provide_client_inviter(request: Request[Any, Any, Any]) -> Inviter:
     return client_inviter(
         request_session(request), request_subject(request), request_runtime(request)
     )
+
+
+class PasswordResetController(Controller):
+    path = "/auth/password"
+    tags = ["Authentication"]
+
+    @post(
+        "/forgotten",
+        opt={"public": True},
+        status_code=HTTP_202_ACCEPTED,
+        summary="E-mail a link to choose a new password",
+    )
+    async def forgotten(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[PasswordForgotten],
+        db_session: DbSession,
+        runtime: AppRuntime,
+    ) -> Accepted:
+        """The answer is the same whether or not the address has an account. The e-mail is
+        in the person's language, else the request's (Accept-Language)."""
+        locale = negotiate(request.headers.get("accept-language"))
+        await request_password_reset(db_session, runtime, data.email, data.agency_id, locale)
+        return Accepted(detail="If this address has an account, a link is on its way.")
+
+    @post(
+        "/reset",
+        opt={"public": True, "problems": [401]},
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Choose a new password with the e-mailed link (every session ends)",
+    )
+    async def reset(self, data: JSONBody[PasswordReset], db_session: DbSession) -> None:
+        await reset_password(db_session, data.token, data.new_password)
 
 
 class MagicLinkController(Controller):
@@ -80,12 +129,14 @@ class MagicLinkController(Controller):
     async def redeem_link(
         self, data: JSONBody[MagicLinkRedeem], db_session: DbSession, runtime: AppRuntime
     ) -> SessionOut:
-        ttl = timedelta(hours=runtime.settings.auth.session_ttl_hours)
-        issued, subject = await redeem(db_session, data.token, ttl)
+        issued, subject = await redeem(
+            db_session, data.token, SessionLife.of(runtime.settings.auth)
+        )
         assert issued.credential.expires_at is not None and subject.user_id is not None
         return SessionOut(
             token=issued.token,
             expires_at=issued.credential.expires_at,
+            renewable_until=issued.credential.renewable_until,
             agency_id=subject.agency_id,
             user_id=subject.user_id,
             role=SessionRole.CLIENT,

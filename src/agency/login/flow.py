@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agency.access.secrets import hash_secret, new_bearer, parse_bearer
 from agency.audit.repository import AuditRepository, record_refusal
 from agency.auth.models import Credential
-from agency.auth.service import Issued, start_client_session, start_session
+from agency.auth.service import Issued, SessionLife, start_client_session, start_session
 from agency.config import Settings
 from agency.kernel.db import new_id, utcnow
 from agency.kernel.errors import AppError, NotFound
@@ -173,14 +173,14 @@ async def _complete(
     )
     claims = await verified_claims(http, where, provider, tokens, attempt.nonce)
     claimed = claimed_person(provider, claims)
-    ttl = timedelta(hours=runtime.settings.auth.session_ttl_hours)
+    life = SessionLife.of(runtime.settings.auth)
     if provider.brand_id is None:
         membership = await staff_membership(session, system, claimed)
-        issued, subject = await start_session(session, membership, ttl)
+        issued, subject = await start_session(session, membership, life)
         created = False
     else:
         place, created = await client_place(session, system, provider, claimed)
-        issued, subject = await start_client_session(session, system.agency_id, place.user_id, ttl)
+        issued, subject = await start_client_session(session, system.agency_id, place.user_id, life)
     issued.credential.login_provider_id = provider.id
     id_token = tokens.get("id_token")
     if isinstance(id_token, str):

@@ -15,26 +15,29 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.access.secrets import hash_secret, new_bearer, parse_bearer
 from agency.audit.repository import AuditRepository, record_refusal
-from agency.auth.service import Issued, start_client_session
+from agency.auth.service import Issued, SessionLife, start_client_session
 from agency.client.models import ClientMember
 from agency.client.repository import ClientMemberRepository
 from agency.client.service import Inviter
 from agency.config import Settings
 from agency.kernel.db import new_id, utcnow
 from agency.kernel.errors import Unauthorized
+from agency.kernel.i18n import N_, translate
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject, bind_tenant
 from agency.login.models import SignInLink
 from agency.login.repository import SignInLinkRepository
 from agency.mail.service import queue_mail
+from agency.member.models import Invitation
 from agency.member.repository import UserRepository
+from agency.member.service import InvitationMailed, InvitationMailer
 from agency.tenant.repository import AgencyRepository
 
 LINK_PREFIX = "agm"
 _REFUSED = "This sign-in link is unknown, already used or expired: ask for a new one."
 
 
-def _duration(ttl: timedelta, locale: str) -> str:
+def duration(ttl: timedelta, locale: str) -> str:
     minutes = int(ttl.total_seconds() // 60)
     fr = locale == "fr"
     if minutes < 120:
@@ -89,7 +92,7 @@ async def send_link(
             "name": member.name,
             "agency": agency.name,
             "link": link_url(runtime.settings, token),
-            "valid_for": _duration(ttl, member.locale),
+            "valid_for": duration(ttl, member.locale),
             **context,
         },
         settings=runtime.settings.mail,
@@ -125,7 +128,7 @@ async def request_magic_link(
     await send_link(session, subject, runtime, places[0], "magic_link", ttl)
 
 
-async def redeem(session: AsyncSession, token: str, ttl: timedelta) -> tuple[Issued, Subject]:
+async def redeem(session: AsyncSession, token: str, life: SessionLife) -> tuple[Issued, Subject]:
     """Trade a sign-in link for a client session; the link is spent, whatever follows."""
     bearer = parse_bearer(token, LINK_PREFIX)
     if bearer is None:
@@ -155,8 +158,50 @@ async def redeem(session: AsyncSession, token: str, ttl: timedelta) -> tuple[Iss
             {"reason": "no active client member place"},
         )
         raise Unauthorized("This person is no longer an active client member of the agency.")
-    issued, subject = await start_client_session(session, bearer.agency_id, link.user_id, ttl)
+    issued, subject = await start_client_session(session, bearer.agency_id, link.user_id, life)
     AuditRepository(session, subject).record(
         "auth.sign_in_link", "sign_in_link", link.id, {"purpose": link.purpose}
     )
     return issued, subject
+
+
+# The role an invitation grants, as the invitee reads it.
+ROLE_NAMES = {
+    "owner": N_("owner"),
+    "admin": N_("administrator"),
+    "manager": N_("manager"),
+    "community_manager": N_("community manager"),
+    "analyst": N_("analyst"),
+}
+
+
+def staff_invitation_mailer(
+    session: AsyncSession, subject: Subject, runtime: Runtime
+) -> InvitationMailer:
+    """What mails a new staff member their invitation, in this transaction: the token goes
+    to their mailbox, in a link to the frontend's ``/accept-invitation``."""
+
+    async def mail(invitation: Invitation, token: str, locale: str) -> InvitationMailed:
+        settings = runtime.settings
+        agency = await AgencyRepository(session, subject).current()
+        inviter = await UserRepository(session).by_id(subject.user_id) if subject.user_id else None
+        base = (settings.mail.frontend_url or settings.server.public_url).rstrip("/")
+        queued = await queue_mail(
+            session,
+            subject,
+            runtime.secrets,
+            invitation.email,
+            "staff_invitation",
+            locale,
+            {
+                "agency": agency.name,
+                "inviter": inviter.name if inviter is not None else agency.name,
+                "role": translate(locale, ROLE_NAMES.get(invitation.role, invitation.role)),
+                "link": f"{base}/accept-invitation#token={token}",
+                "valid_for": duration(timedelta(hours=settings.auth.invitation_ttl_hours), locale),
+            },
+            settings=settings.mail,
+        )
+        return InvitationMailed(queued.id, by_smtp=settings.mail.smtp_host is not None)
+
+    return mail

@@ -10,7 +10,7 @@ import msgspec
 from agency.access.client_permissions import ClientPermission
 from agency.brand.schemas import ReportingLine
 from agency.kernel.http import etag
-from agency.kernel.schemas import Email, Input, Locale, Name, Output
+from agency.kernel.schemas import Email, Input, Locale, Name, Output, Password
 from agency.login.models import LoginProvider
 
 # The one redirect URI of every provider: register it exactly (no wildcard, no variant).
@@ -29,6 +29,17 @@ class MagicLinkRequest(Input):
 
 class MagicLinkRedeem(Input):
     token: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+
+
+class PasswordForgotten(Input):
+    email: Email
+    # The agency whose frontend asks (its name is in the e-mail); default: the person's first.
+    agency_id: uuid.UUID | None = None
+
+
+class PasswordReset(Input):
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+    new_password: Password
 
 
 class Accepted(Output):

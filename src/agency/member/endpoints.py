@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import msgspec
-from litestar import Controller, Response, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
@@ -17,6 +18,7 @@ from agency.kernel.deps import (
     provide_service,
 )
 from agency.kernel.http import etag
+from agency.kernel.problems import request_locale
 from agency.member.schemas import (
     InvitationCreate,
     InvitationCreated,
@@ -26,7 +28,7 @@ from agency.member.schemas import (
     MemberPage,
     MemberUpdate,
 )
-from agency.member.service import MemberService
+from agency.member.service import InvitationMailer, MemberService
 
 
 class MemberController(Controller):
@@ -93,15 +95,25 @@ class InvitationController(Controller):
     @post(opt={"permission": Permission.MEMBERS_MANAGE}, summary="Invite someone by e-mail")
     async def create_invitation(
         self,
+        request: Request[Any, Any, Any],
         data: JSONBody[InvitationCreate],
         members: NamedDependency[MemberService],
         idempotency: IdempotencyGuard,
         runtime: AppRuntime,
+        mail_invitation: NamedDependency[InvitationMailer],
     ) -> InvitationCreated:
+        """The invitee receives the token by e-mail, in ``locale`` (default: this request's
+        language). ``mail_id`` follows the e-mail (``GET /mail/messages/{id}``). ``token``
+        is answered only while no SMTP server is configured (the embedded default writes
+        e-mails to an outbox folder, which reaches nobody): with one, it stays in the
+        invitee's mailbox."""
         ttl = timedelta(hours=runtime.settings.auth.invitation_ttl_hours)
         invitation, token = await members.invite(data.email, data.role, ttl)
+        mailed = await mail_invitation(invitation, token, data.locale or request_locale(request))
         return InvitationCreated(
-            **msgspec.structs.asdict(InvitationOut.of(invitation)), token=token
+            **msgspec.structs.asdict(InvitationOut.of(invitation)),
+            token=None if mailed.by_smtp else token,
+            mail_id=mailed.mail_id,
         )
 
     @get(opt={"permission": Permission.MEMBERS_READ}, summary="List pending invitations")

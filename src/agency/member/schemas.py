@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from agency.access.permissions import Role
 from agency.kernel.http import etag
@@ -44,6 +45,8 @@ class MemberUpdate(Input):
 class InvitationCreate(Input):
     email: Email
     role: Role
+    # The language of the invitation e-mail; default: the request's.
+    locale: Literal["fr", "en"] | None = None
 
 
 class InvitationOut(Output):
@@ -67,9 +70,13 @@ class InvitationOut(Output):
 
 
 class InvitationCreated(InvitationOut):
-    """The only answer that holds the invitation token: send it to the invitee."""
+    """The invitation, e-mailed to the invitee."""
 
-    token: str
+    # The e-mail carrying the invitation (GET /mail/messages/{id} says where it stands).
+    mail_id: uuid.UUID
+    # The invitation's token, only while no SMTP server is configured (the outbox reaches
+    # nobody): deprecated, it will go; with SMTP it is only in the invitee's mailbox.
+    token: str | None = None
 
 
 class InvitationPage(Output):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +29,18 @@ from agency.kernel.pagination import PageRequest
 from agency.kernel.tenancy import Subject, bind_tenant
 from agency.member.models import Invitation, Membership, User
 from agency.member.repository import InvitationRepository, MembershipRepository, UserRepository
+
+
+@dataclass(frozen=True)
+class InvitationMailed:
+    mail_id: uuid.UUID
+    # Sent by an SMTP server: the token stays out of the API's answer (it is in the mailbox).
+    by_smtp: bool
+
+
+# Mails an invitation (its token, in a language): the login package provides it, as it
+# provides the client members' (``invite_client``).
+InvitationMailer = Callable[[Invitation, str, str], Awaitable[InvitationMailed]]
 
 
 class MemberService:
