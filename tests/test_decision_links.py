@@ -43,7 +43,7 @@ async def team(
     live_server: LiveServer,
 ) -> AsyncIterator[Team]:
     monkeypatch.setattr(runtime.settings.server, "public_url", live_server.url)
-    team = await make_team(client, runtime, tenant_a)
+    team = await make_team(client, runtime, tenant_a, smtp=smtp_on)
     await team.client_member("dg", "management")
     await team.policy(STEP)
     yield team

@@ -328,9 +328,9 @@ async def test_bad_periods_and_other_brands_are_refused(
     not_a_date = await client.get(
         url, params={"start": "March", "end": "2027-03-01"}, headers=tenant_a.headers
     )
-    assert_problem(not_a_date, 400, "start")
+    assert_problem(not_a_date, 422, "start")
     bad_line = await client.get(url, params={**MARCH, "line": "sales"}, headers=tenant_a.headers)
-    assert_problem(bad_line, 400, "line")
+    assert_problem(bad_line, 422, "line")
     unknown = await client.get(
         f"/brands/{uuid.uuid4()}/report", params=MARCH, headers=tenant_a.headers
     )

@@ -180,7 +180,7 @@ async def test_an_import_with_a_bad_row_imports_nothing(
         json={"rows": [{"campaign": "x", "day": "2027-01-01", "clicks": 3}]},
         headers=tenant_a.headers,
     )
-    assert_problem(unknown_field, 400, "clicks")
+    assert_problem(unknown_field, 422, "clicks")
     cost = await client.post(
         f"/brands/{brand}/costs",
         json={"day": "2027-03-01", "kind": "paid", "amount": "-3"},
@@ -192,7 +192,7 @@ async def test_an_import_with_a_bad_row_imports_nothing(
         json={"day": "2027-03-01", "kind": "bribe", "amount": "3"},
         headers=tenant_a.headers,
     )
-    assert_problem(other_kind, 400, "kind")
+    assert_problem(other_kind, 422, "kind")
 
 
 async def test_press_relations_read_coverage_and_roa(
@@ -258,7 +258,7 @@ async def test_press_relations_read_coverage_and_roa(
         json={"rows": [{"outlet": "A", "published_on": "2027-03-01", "tone": "meh"}]},
         headers=tenant.headers,
     )
-    assert_problem(bad, 400, "tone")
+    assert_problem(bad, 422, "tone")
     bad_csv = await client.post(
         f"/brands/{brand}/press-coverage/import",
         json={"csv": "outlet,published_on,tone\nA,2027-03-01,meh\nB,2027-03-02,positive\n"},
@@ -331,7 +331,7 @@ async def test_a_saved_report_keeps_its_figures_and_carries_the_commentary(
         json={"report": {}},
         headers={**tenant.headers, "If-Match": again.headers["etag"]},
     )
-    assert_problem(figures, 400, "report")
+    assert_problem(figures, 422, "report")
     shared = await client.patch(
         f"/saved-reports/{saved['id']}",
         json={"shared": True, "worked": "The spring opening, again"},

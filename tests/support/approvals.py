@@ -32,6 +32,8 @@ class Team:
     channel: str
     network: str
     people: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The test SMTP server when one is on: invitations are then read from its mailbox.
+    smtp: Any = None
 
     def as_(self, who: str) -> dict[str, str]:
         return bearer(self.people[who]["token"])
@@ -41,7 +43,10 @@ class Team:
 
     async def staff(self, who: str, role: str) -> None:
         joined = await invite_and_join(
-            self.client, self.tenant, f"{who}@{self.tenant.slug}.example", role, name=who.title()
+            self.client, self.tenant, f"{who}@{self.tenant.slug}.example",
+            role,
+            name=who.title(),
+            smtp=self.smtp,
         )
         self.people[who] = {"token": joined["token"], "user_id": joined["user_id"]}
 
@@ -138,6 +143,7 @@ async def make_team(
     network: str = "mastodon",
     slug: str = "maison",
     token: str = "tok",
+    smtp: Any = None,
 ) -> Team:
     """A brand with one channel, a community manager (``cm``) and a manager (``manager``)."""
     created = await client.post(
@@ -148,7 +154,7 @@ async def make_team(
     assert created.status_code == 201, created.text
     brand = str(created.json()["id"])
     channel = await insert_channel(runtime, tenant.agency_id, brand, network, token)
-    team = Team(client, runtime, tenant, brand, channel, network)
+    team = Team(client, runtime, tenant, brand, channel, network, smtp=smtp)
     await team.staff("cm", "community_manager")
     await team.staff("manager", "manager")
     return team
