@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import statistics
 import time
 from collections.abc import AsyncIterator
@@ -10,18 +11,20 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from litestar import Litestar
+from litestar.handlers import HTTPRouteHandler
 from litestar.stores.memory import MemoryStore
 
 from agency.access.secrets import hash_password, verify_password
 from agency.app import create_app
+from agency.auth.cookies import SESSION_COOKIE
 from agency.config import RateLimitSettings, RedisSettings, Settings
-from agency.kernel.ratelimit import LoopLocalRedisStore, rate_limit_store
+from agency.kernel.ratelimit import LoopLocalRedisStore, rate_limit_store, rate_limited
 from agency.kernel.runtime import Runtime
 from tests.conftest import PASSWORD, Tenant
 from tests.helpers import assert_problem
 from tests.support.servers import RedisServer
 
-PER_IP, PER_ACCOUNT = 6, 3
+PER_IP, PER_ACCOUNT, PER_CREDENTIAL = 6, 3, 1000
 
 
 def _limited(settings: Settings, **limits: int) -> Settings:
@@ -32,6 +35,7 @@ def _limited(settings: Settings, **limits: int) -> Settings:
         rate_limits=RateLimitSettings(
             credentials_per_ip_per_minute=limits.get("ip", PER_IP),
             credentials_per_account_per_hour=limits.get("account", PER_ACCOUNT),
+            requests_per_credential_per_minute=limits.get("credential", PER_CREDENTIAL),
         ),
     )
 
@@ -132,12 +136,81 @@ async def test_a_redis_restart_costs_no_request_an_error(
         assert_problem(await client.post("/auth/login", json=_login(tenant_a.owner_email)), 401)
 
 
+async def test_each_credential_has_its_own_budget(
+    settings: Settings,
+    runtime: Runtime,
+    tenant_a: Tenant,
+    tenant_b: Tenant,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "agency.access")
+    app = create_app(_limited(settings, credential=4, ip=1000, account=1000), runtime)
+    async with _client(app, "198.51.100.77") as client:
+        for used in range(4):
+            served = await client.get("/brands", headers=tenant_a.headers)
+            assert served.status_code == 200, served.text
+            assert served.headers["RateLimit-Remaining"] == str(4 - used - 1)
+        refused = await client.get("/audit-events", headers=tenant_a.headers)
+        assert_problem(refused, 429, "retry in")
+        assert 0 < int(refused.headers["Retry-After"]) <= 60
+        # A write is counted in the same budget, and refused before it changes anything.
+        write = await client.post(
+            "/brands", json={"name": "Late", "slug": "late"}, headers=tenant_a.headers
+        )
+        assert_problem(write, 429)
+        # Another credential, even from the same address, keeps its whole budget.
+        other = await client.get("/brands", headers=tenant_b.headers)
+        assert other.status_code == 200, other.text
+        # No credential is not a budget: it is refused as unauthenticated, not counted.
+        for _ in range(6):
+            assert_problem(await client.get("/brands"), 401)
+        # A session cookie is a credential too, counted apart from the bearer tokens.
+        login = await client.post("/auth/login", json=_login(tenant_a.owner_email, PASSWORD))
+        assert login.status_code == 201, login.text
+        # (a password login answers the token; a browser would hold it as this cookie)
+        cookie = {"Cookie": f"{SESSION_COOKIE}={login.json()['token']}"}
+        by_cookie = await client.get("/brands", headers=cookie)
+        assert by_cookie.status_code == 200, by_cookie.text
+        assert by_cookie.headers["RateLimit-Remaining"] == "3"
+    # The access log says what the caller saw.
+    logged = [r.getMessage() for r in caplog.records if r.name == "agency.access"]
+    assert "GET /audit-events 429" in " ".join(logged), logged
+    slugs = {b["slug"] for b in (await _brands(app, tenant_b))}
+    assert "late" not in slugs
+
+
+async def _brands(app: Litestar, tenant: Tenant) -> list[dict[str, str]]:
+    async with _client(app, "192.0.2.44") as client:
+        listed = await client.get("/brands", headers=tenant.headers)
+    assert listed.status_code == 200, listed.text
+    return list(listed.json()["items"])
+
+
 def test_the_limits_are_documented(limited_app: Litestar) -> None:
     schema = limited_app.openapi_schema.to_schema()
     login = schema["paths"]["/auth/login"]["post"]["responses"]
     assert "Retry-After" in login["429"]["headers"]
     assert "RateLimit-Remaining" in login["201"]["headers"]
     assert "429" not in schema["paths"]["/health"]["get"]["responses"]
+    brands = schema["paths"]["/brands"]["get"]["responses"]
+    assert "Retry-After" in brands["429"]["headers"]
+
+
+def test_the_document_names_429_on_every_route_that_counts(limited_app: Litestar) -> None:
+    document = limited_app.openapi_schema.to_schema()
+    counted = 0
+    for route in limited_app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if not isinstance(handler, HTTPRouteHandler) or not rate_limited(handler):
+                continue
+            item = document["paths"].get(route.path_format)
+            if item is None:  # the document's own routes (/schema/...) are not in it
+                continue
+            for method in handler.http_methods - {"HEAD", "OPTIONS"}:
+                responses = item[method.lower()]["responses"]
+                assert "429" in responses, f"{method} {route.path_format}"
+                counted += 1
+    assert counted > 100
 
 
 @pytest.mark.production_password_cost

@@ -27,7 +27,7 @@ from agency.auth.authentication import (
     provide_db_session,
     provide_subject,
 )
-from agency.auth.cookies import CSRF_HEADER
+from agency.auth.cookies import CSRF_HEADER, SESSION_COOKIE
 from agency.auth.endpoints import (
     ApiTokenController,
     AuthController,
@@ -170,7 +170,7 @@ def create_app(
             *observed.middleware,
             HeaderSizeLimit(settings.server.max_header_bytes),
             CreatedLocation(locations),
-            *rate_limit_middleware(settings),
+            *rate_limit_middleware(settings, SESSION_COOKIE),
             ConditionalReads(),
             transaction_middleware,
         ],

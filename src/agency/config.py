@@ -157,7 +157,7 @@ class ServerSettings(BaseSettings):
 
 
 class RateLimitSettings(BaseSettings):
-    """Limits on the public routes where credentials are presented (kernel/ratelimit.py)."""
+    """Limits where credentials are presented, and per credential elsewhere (kernel/ratelimit)."""
 
     model_config = SettingsConfigDict(env_prefix="AGENCY_RATE_LIMITS__", extra="ignore")
 
@@ -167,6 +167,10 @@ class RateLimitSettings(BaseSettings):
     )
     credentials_per_account_per_hour: int = Field(
         default=20, description="Logins and sign-in links naming one e-mail address per hour."
+    )
+    requests_per_credential_per_minute: int = Field(
+        default=1200,
+        description="Requests per minute with one bearer token or session, on every other route.",
     )
 
 

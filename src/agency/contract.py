@@ -55,7 +55,7 @@ from litestar.routes import HTTPRoute
 from litestar.typing import FieldDefinition
 
 from agency.kernel.problems import STANDARD_RESPONSES, problem_spec
-from agency.kernel.ratelimit import guards_credentials
+from agency.kernel.ratelimit import rate_limited
 
 IF_MATCH = "If-Match"
 IDEMPOTENCY_KEY = "Idempotency-Key"
@@ -120,8 +120,8 @@ def problem_statuses(route: HTTPRoute, handler: HTTPRouteHandler) -> set[int]:
         codes |= {412, 428}
     if IDEMPOTENCY_KEY in headers:
         codes |= {409, 422}
-    if guards_credentials(handler):
-        codes.add(429)  # rate limited where credentials are presented without a login
+    if rate_limited(handler):
+        codes.add(429)  # per address and account where credentials are presented, else per token
     codes |= set(handler.opt.get("problems", ()))
     return codes
 

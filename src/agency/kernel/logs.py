@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from litestar.enums import ScopeType
+from litestar.exceptions import HTTPException
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from opentelemetry import trace
@@ -157,6 +158,11 @@ class AccessLog(ASGIMiddleware):
 
         try:
             await next_app(scope, receive, noting)
+        except HTTPException as exc:
+            # Raised by a middleware (a rate limit, a body too large): the app's exception
+            # handler, outside this one, answers with the exception's status.
+            status = exc.status_code
+            raise
         finally:
             route = str(scope.get("path_template") or "(unrouted)")
             method = str(scope.get("method", "-"))

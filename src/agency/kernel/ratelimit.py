@@ -10,13 +10,17 @@ guess costs no password hash.
 
 Guarded by default: the public routes that take a body, which is where a password, an
 invitation or a one-time token is presented (login, magic links, invitation acceptance,
-connect links). A handler says otherwise with ``opt={"rate_limit": True | False}``. Limits
-per credential on authenticated routes are another policy in :func:`policies`.
+connect links). A handler says otherwise with ``opt={"rate_limit": True | False}``.
+
+Every other route is counted per credential: the bearer token or session cookie a request
+presents (counted by a digest, never the token itself), so one integration or one leaked token
+cannot take the whole API, while every other credential of the same agency keeps its budget.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -81,6 +85,37 @@ async def named_account(request: Request[Any, Any, Any]) -> str | None:
     return named.email.strip().lower()[:320]
 
 
+def counts_per_credential(handler: HTTPRouteHandler) -> bool:
+    """Whether a route counts requests per presented credential: every route that is not
+    public (the public ones are counted per address and per account, or not at all)."""
+    return not handler.opt.get("public") and handler.opt.get("rate_limit") is not False
+
+
+def rate_limited(handler: HTTPRouteHandler) -> bool:
+    """Whether some policy may answer this route with a 429."""
+    return guards_credentials(handler) or counts_per_credential(handler)
+
+
+def presented_credential(session_cookie: str) -> Identify:
+    """What a request presents to authenticate (a bearer token or the session cookie), as a
+    digest: the counters in Redis never hold a usable credential. A request that presents
+    none is not counted here (it is refused with a 401 before it costs anything)."""
+
+    async def identify(request: Request[Any, Any, Any]) -> str | None:
+        if not counts_per_credential(request.route_handler):
+            return None
+        authorization = request.headers.get("authorization", "")
+        scheme, _, token = authorization.partition(" ")
+        presented = token.strip() if scheme.lower() == "bearer" else ""
+        if not presented:
+            presented = request.cookies.get(session_cookie, "")
+        if not presented:
+            return None
+        return hashlib.blake2b(presented.encode(), digest_size=16).hexdigest()
+
+    return identify
+
+
 def _identities(scope: Scope) -> dict[str, str | None]:
     found: dict[str, str | None] = scope[_SCOPE_KEY]  # type: ignore[literal-required]
     return found
@@ -141,7 +176,7 @@ class PolicyMiddleware(RateLimitMiddleware):
         return f"{self.policy.name}:{identity}"
 
 
-def policies(settings: Settings) -> list[Policy]:
+def policies(settings: Settings, session_cookie: str) -> list[Policy]:
     limits = settings.rate_limits
     return [
         Policy(
@@ -158,10 +193,17 @@ def policies(settings: Settings) -> list[Policy]:
             named_account,
             "attempts per hour naming one account",
         ),
+        Policy(
+            "credential",
+            "minute",
+            limits.requests_per_credential_per_minute,
+            presented_credential(session_cookie),
+            "requests per minute with one token or session",
+        ),
     ]
 
 
-def rate_limit_middleware(settings: Settings) -> list[Any]:
+def rate_limit_middleware(settings: Settings, session_cookie: str) -> list[Any]:
     if not settings.rate_limits.enabled:
         return []
     return [
@@ -171,7 +213,7 @@ def rate_limit_middleware(settings: Settings) -> list[Any]:
             store=STORE_NAME,
             policy=policy,
         ).middleware
-        for policy in policies(settings)
+        for policy in policies(settings, session_cookie)
     ]
 
 
@@ -246,14 +288,14 @@ HEADERS = {
 
 
 def document_rate_limits(app: Litestar, schema: OpenAPI) -> None:
-    """Each guarded operation's success and 429 answers list the headers they carry."""
+    """Each rate-limited operation's success and 429 answers list the headers they carry."""
     if schema.components.headers is None:
         schema.components.headers = {}
     schema.components.headers.update(HEADERS)
     ref = {name: Reference(ref=f"#/components/headers/{name}") for name in HEADERS}
     for route in app.routes:
         for handler in getattr(route, "route_handlers", []):
-            if not isinstance(handler, HTTPRouteHandler) or not guards_credentials(handler):
+            if not isinstance(handler, HTTPRouteHandler) or not rate_limited(handler):
                 continue
             item = (schema.paths or {}).get(route.path_format or "/")
             for method in handler.http_methods:
