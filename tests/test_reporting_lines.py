@@ -5,6 +5,7 @@ agency's consolidation. Imports are all rows or none, with each bad row named.
 
 from __future__ import annotations
 
+import io
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -12,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from pypdf import PdfReader
 
 from agency.kernel.db import utcnow
 from agency.kernel.runtime import Runtime
@@ -24,6 +26,7 @@ from tests.helpers import (
     insert_channel,
     invite_and_join,
 )
+from tests.support.images import picture
 from tests.support.metrics import account_answer, followed_channel, post_answer, published_post
 from tests.test_reporting import MARCH, PARIS, Maison, maison, make_brand, report, utc
 
@@ -493,3 +496,50 @@ async def test_the_csv_export_has_every_figure_in_the_brands_language(
         ),
         422,
     )
+
+
+async def test_the_pdf_export_has_the_figures_charts_and_the_agency_colours(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    maison: Maison,
+    tenant_a: Tenant,
+    tenant_b: Tenant,
+) -> None:
+    url = f"/brands/{maison.brand_id}/report.pdf"
+    found = await client.get(url, params=MARCH, headers=tenant_a.headers)
+    assert found.status_code == 200, found.text
+    assert found.headers["content-type"] == "application/pdf"
+    assert 'filename="rapport-2027-03-01-2027-03-31.pdf"' in found.headers["content-disposition"]
+    reader = PdfReader(io.BytesIO(found.content))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert "Maison" in text and "mars 2027" in text
+    assert "410" in text and "9,25" not in text.replace(" ", "")  # the change reads as a %
+    assert "n.d." in text  # link clicks are not available here: never 0
+    charts = sum(len(page.images) for page in reader.pages)
+    assert charts >= 2, charts
+
+    # With the agency's logo, the document carries one more image.
+    etag = (await client.get("/agency/report-branding", headers=tenant_a.headers)).headers["etag"]
+    logo = {**tenant_a.headers, "If-Match": etag, "Content-Type": "image/jpeg"}
+    put = await client.put(
+        "/agency/report-branding/logo", content=picture("JPEG", (1800, 600)), headers=logo
+    )
+    assert put.status_code == 200, put.text
+    branded = await client.get(url, params=MARCH, headers=tenant_a.headers)
+    branded_pages = PdfReader(io.BytesIO(branded.content)).pages
+    assert sum(len(page.images) for page in branded_pages) == charts + 1
+
+    # A client member of the brand who may read reports reads it; others may not.
+    reader_member = await add_client_member(
+        client, tenant_a, maison.brand_id, "lecteur@client.example", permissions=["reports:read"]
+    )
+    headers = bearer(await client_session(runtime, tenant_a.agency_id, reader_member["user_id"]))
+    assert (await client.get(url, params=MARCH, headers=headers)).status_code == 200
+    approver = await add_client_member(
+        client, tenant_a, maison.brand_id, "valideur@client.example", permissions=["approve"]
+    )
+    headers = bearer(await client_session(runtime, tenant_a.agency_id, approver["user_id"]))
+    assert_problem(await client.get(url, params=MARCH, headers=headers), 403)
+    assert_problem(await client.get(url, params=MARCH, headers=tenant_b.headers), 404)
+    reversed_ = {"start": "2027-03-31", "end": "2027-03-01"}
+    assert_problem(await client.get(url, params=reversed_, headers=tenant_a.headers), 422)

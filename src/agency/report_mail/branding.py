@@ -95,6 +95,12 @@ class BrandingService:
         self.audit = AuditRepository(session, subject)
         self.settings = settings
 
+    async def look(self) -> Branding:
+        """What the agency's reports look like, for the renderer."""
+        row = await self.repo.current()
+        agency = await self.agencies.current()
+        return branding(self.settings, row, agency.name)
+
     async def get(self) -> tuple[ReportBranding, str]:
         """The agency's branding (defaults until it sets one) and the From it gives."""
         row = await self.repo.current() or ReportBranding(
@@ -185,11 +191,13 @@ class BrandingService:
 
 async def branding_of(session: AsyncSession, subject: Subject, settings: Settings) -> Branding:
     """What a report e-mail of this agency looks like, for the renderer."""
-    row = await BrandingRepository(session, subject).current()
-    agency = await AgencyRepository(session, subject).current()
+    return await BrandingService(session, subject, settings).look()
+
+
+def branding(settings: Settings, row: ReportBranding | None, agency_name: str) -> Branding:
     return Branding(
-        agency_name=agency.name,
-        sender=from_header(settings, row, agency.name),
+        agency_name=agency_name,
+        sender=from_header(settings, row, agency_name),
         reply_to=row.reply_to if row else None,
         subjects=dict(row.subjects) if row else {},
         footers=dict(row.footers) if row else {},

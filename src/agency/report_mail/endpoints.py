@@ -3,6 +3,7 @@ the links of report e-mails open (public: the signed link is the credential)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -23,6 +24,7 @@ from agency.kernel.deps import (
     IfMatch,
     Paging,
     provide_runtime_service,
+    provide_service,
 )
 from agency.kernel.http import etag
 from agency.kernel.runtime import Runtime
@@ -30,6 +32,7 @@ from agency.kernel.schemas import Locale
 from agency.kernel.tenancy import Subject
 from agency.report_mail import public
 from agency.report_mail.branding import LOGO_TYPES, BrandingService
+from agency.report_mail.content import edition
 from agency.report_mail.links import CONFIRM, UNSUBSCRIBE
 from agency.report_mail.schemas import (
     AddressOut,
@@ -46,6 +49,8 @@ from agency.report_mail.schemas import (
     SendNow,
 )
 from agency.report_mail.service import ScheduleService, address_out
+from agency.reporting.endpoints import End, Line, Start
+from agency.reporting.service import ReportService
 
 READ = {"permission": Permission.REPORTS_READ}
 MANAGE = {"permission": Permission.REPORTS_MANAGE, "problems": [422]}
@@ -373,7 +378,47 @@ async def confirm_now(
     return _page("Confirmed / Confirmé", f'{found.email} receives "{found.schedule}".')
 
 
+class BrandReportPdfController(Controller):
+    path = "/brands/{brand_id:uuid}"
+    tags = ["Reports"]
+    dependencies = {
+        "reports": provide_service(ReportService),
+        "branding": provide_runtime_service(provide_branding),
+    }
+
+    @get(
+        "/report.pdf",
+        opt={"permission": Permission.REPORTS_READ, "problems": [422]},
+        media_type="application/pdf",
+        summary="A brand's report as PDF, with its charts, in the agency's colours",
+    )
+    async def get_brand_report_pdf(
+        self,
+        brand_id: FromPath[uuid.UUID],
+        reports: NamedDependency[ReportService],
+        branding: NamedDependency[BrandingService],
+        start: Start = None,
+        end: End = None,
+        line: Line = None,
+    ) -> Response[bytes]:
+        """The document the report e-mails attach: the line's headline figures, the charts,
+        every figure with the previous period, per network, the best posts and the gaps, in
+        the brand's language, with the agency's logo and accent colour. A figure that is not
+        available reads "not available", never 0."""
+        start, end = await reports.period_asked(brand_id, start, end)
+        report = await reports.brand_report(brand_id, start, end, line)
+        look = await branding.look()
+        locale = Locale(report.locale).value
+        document = await asyncio.to_thread(edition, report, locale, look, "")
+        return Response(
+            document.pdf.data,
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{document.pdf.filename}"'},
+        )
+
+
 ROUTES: list[Any] = [
+    BrandReportPdfController,
     BrandReportScheduleController,
     ReportScheduleController,
     ReportRunController,

@@ -39,15 +39,6 @@ Line = Annotated[
 ]
 
 
-async def _period(
-    reports: ReportService, brand_id: uuid.UUID, start: date | None, end: date | None
-) -> tuple[date, date]:
-    """The period asked for; neither end: the brand's last full month."""
-    if start is None and end is None:
-        return await reports.last_full_month(brand_id)
-    return both_ends(start, end)
-
-
 class BrandReportController(Controller):
     path = "/brands/{brand_id:uuid}"
     tags = ["Reports"]
@@ -71,7 +62,7 @@ class BrandReportController(Controller):
         period of the same length just before. Per network and channel, per campaign, best
         and worst posts, publishing regularity, and the days a channel could not be read.
         ``null`` figures are not available (the network does not give them), never zero."""
-        period = await _period(reports, brand_id, start, end)
+        period = await reports.period_asked(brand_id, start, end)
         return await reports.brand_report(brand_id, *period, line)
 
     @get(
@@ -91,7 +82,7 @@ class BrandReportController(Controller):
         """One row per figure (section, scope, figure, current, previous, change); labels,
         decimal mark and separator in the brand's locale (French: ``;`` and ``,``). A
         figure that is not available is an empty cell, never 0."""
-        start, end = await _period(reports, brand_id, start, end)
+        start, end = await reports.period_asked(brand_id, start, end)
         report = await reports.brand_report(brand_id, start, end, line)
         name = f"report-{start.isoformat()}-{end.isoformat()}.csv"
         return Response(

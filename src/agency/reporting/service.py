@@ -241,6 +241,14 @@ class ReportService:
             brands=brands,
         )
 
+    async def period_asked(
+        self, brand_id: uuid.UUID, start: date | None, end: date | None
+    ) -> tuple[date, date]:
+        """The period a reader asked for; neither end: the brand's last full month."""
+        if start is None and end is None:
+            return await self.last_full_month(brand_id)
+        return both_ends(start, end)
+
     async def last_full_month(self, brand_id: uuid.UUID) -> tuple[date, date]:
         """The brand's last complete calendar month, in its time zone."""
         brand = await self.brands.get(brand_id)
