@@ -154,10 +154,12 @@ class Label:
 
 
 def _has_word(text: str, word: str) -> bool:
+    """``word`` in ``text`` as a whole word, its plural or feminine too ("abrutis")."""
     folded = word.casefold().strip()
     if not folded:
         return False
-    return regex.search(r"(?<!\w)" + regex.escape(folded) + r"(?!\w)", text) is not None
+    pattern = r"(?<!\w)" + regex.escape(folded) + r"(?:e|s|es)?(?!\w)"
+    return regex.search(pattern, text) is not None
 
 
 def _handle(value: str | None) -> str:
@@ -234,11 +236,13 @@ def effective_sla(rules: Mapping[str, Any]) -> dict[str, Any]:
 # -- saved replies ---------------------------------------------------------------------------
 
 PLACEHOLDER = regex.compile(r"\{(\w+)\}")
+# Anything in braces, to refuse what is not a known placeholder ("{author.__class__}").
+BRACED = regex.compile(r"\{([^{}]*)\}")
 PLACEHOLDERS = ("author", "first_name", "brand")
 
 
 def unknown_placeholders(text: str) -> list[str]:
-    return sorted({name for name in PLACEHOLDER.findall(text) if name not in PLACEHOLDERS})
+    return sorted({name for name in BRACED.findall(text) if name not in PLACEHOLDERS})
 
 
 def first_name(author_name: str | None) -> str:
