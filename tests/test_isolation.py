@@ -60,6 +60,10 @@ ID_PARAMS = {
     "policy_id": "approval_policy",
     "report_schedule_id": "report_schedule",
     "report_run_id": "report_run",
+    "message_id": "inbox_message",
+    "thread_id": "inbox_thread",
+    "answer_id": "inbox_answer",
+    "saved_reply_id": "saved_reply",
 }
 # Path parameters of public routes that are not ids: a capability token, a network name.
 # The matrix sends a value that names nothing; the route must still answer 4xx, leak nothing.
@@ -157,6 +161,13 @@ BODIES: dict[tuple[str, str], Any] = {
         "content_hash": "0" * 64,
     },
     ("POST", "/publications/{publication_id}/comments"): {"body": "Matrix"},
+    ("PATCH", "/inbox/messages/{message_id}"): {"status": "closed"},
+    ("POST", "/inbox/messages/{message_id}/notes"): {"text": "Matrix"},
+    ("POST", "/inbox/messages/{message_id}/answers"): {"text": "Matrix"},
+    ("POST", "/inbox/messages/{message_id}/hide"): {"clause": 1},
+    ("POST", "/inbox/messages/{message_id}/delete"): {"clause": 1},
+    ("PUT", "/brands/{brand_id}/inbox-rules"): {},
+    ("POST", "/brands/{brand_id}/saved-replies"): {"name": "Matrix", "text": "Matrix"},
     # Each item is its own decision, checked as if alone (tests/test_approvals.py sends
     # another agency's and another brand's publications).
     ("POST", "/approvals/bulk-approve"): {
@@ -305,7 +316,61 @@ async def _objects_of(
         "decision_link": await _insert_decision_link(
             runtime, tenant.agency_id, publication.json(), client_member
         ),
+        **await _insert_inbox(runtime, tenant.agency_id, b_brand, channel_objects["channel"]),
     }
+
+
+async def _insert_inbox(
+    runtime: Runtime, agency_id: uuid.UUID, brand_id: str, channel_id: str
+) -> dict[str, str]:
+    """A thread, a message, an answer held by the crisis and a saved reply, as collection
+    and a request would have written them."""
+    from agency.inbox.models import Answer, Message, SavedReply, Thread
+    from agency.kernel.db import utcnow
+
+    brand, channel, now = uuid.UUID(brand_id), uuid.UUID(channel_id), utcnow()
+    async with runtime.session() as session:
+        await bind_tenant(session, agency_id)
+        thread = Thread(
+            agency_id=agency_id, brand_id=brand, channel_id=channel, network="matrix", post_id="p1"
+        )
+        session.add(thread)
+        await session.flush()
+        message = Message(
+            agency_id=agency_id,
+            brand_id=brand,
+            channel_id=channel,
+            thread_id=thread.id,
+            network="matrix",
+            network_id="c1",
+            text="B message",
+            received_at=now,
+            origin="unknown",
+            origin_why="-",
+            kind="other",
+            kind_why="-",
+        )
+        session.add(message)
+        await session.flush()
+        answer = Answer(
+            agency_id=agency_id,
+            message_id=message.id,
+            brand_id=brand,
+            channel_id=channel,
+            text="B answer",
+            status="held",
+            author_kind="user",
+            idempotency_key=f"agency-answer-{message.id}",
+        )
+        saved = SavedReply(agency_id=agency_id, brand_id=brand, name="B", text="B reply")
+        session.add_all([answer, saved])
+        await session.commit()
+        return {
+            "inbox_thread": str(thread.id),
+            "inbox_message": str(message.id),
+            "inbox_answer": str(answer.id),
+            "saved_reply": str(saved.id),
+        }
 
 
 async def _insert_decision_link(

@@ -22,6 +22,7 @@ from agency.inbox.schemas import (
     MessageDetail,
     MessageOut,
     MessagePage,
+    MessageStatus,
     MessageUpdate,
     ModerationIn,
     NoteIn,
@@ -34,7 +35,6 @@ from agency.inbox.schemas import (
     SavedReplyPage,
     Sla,
     Sort,
-    Status,
     ThreadOut,
 )
 from agency.inbox.service import InboxService
@@ -78,7 +78,7 @@ class MessageController(Controller):
             uuid.UUID | None, QueryParameter(description="Of one channel.")
         ] = None,
         status: Annotated[
-            list[Status] | None, QueryParameter(description="In these statuses.")
+            list[MessageStatus] | None, QueryParameter(description="In these statuses.")
         ] = None,
         origin: Annotated[
             list[Origin] | None, QueryParameter(description="Of these origins.")

@@ -10,6 +10,7 @@ import msgspec
 from agency.inbox.models import Answer, AnswerAttempt, Message, Note, SavedReply, Thread
 from agency.kernel.http import etag
 from agency.kernel.schemas import Input, Output
+from agency.kernel.tenancy import ActorKind
 
 
 class Origin(StrEnum):
@@ -31,7 +32,7 @@ class Kind(StrEnum):
     OTHER = "other"
 
 
-class Status(StrEnum):
+class MessageStatus(StrEnum):
     NEW = "new"
     ASSIGNED = "assigned"
     WAITING = "waiting"
@@ -47,6 +48,22 @@ class AnswerStatus(StrEnum):
     FAILED = "failed"
     UNKNOWN = "unknown"
     CANCELED = "canceled"
+
+
+class AnswerAttemptKind(StrEnum):
+    SEND = "send"
+    RECONCILE = "reconcile"
+
+
+class AnswerAttemptOutcome(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    RATE_LIMITED = "rate_limited"
+    RETRY = "retry"
+    FOUND = "found"
+    NOT_FOUND = "not_found"
 
 
 class Sort(StrEnum):
@@ -94,7 +111,7 @@ class MessageUpdate(Input):
 
     origin: Origin | msgspec.UnsetType = msgspec.UNSET
     kind: Kind | msgspec.UnsetType = msgspec.UNSET
-    status: Status | msgspec.UnsetType = msgspec.UNSET
+    status: MessageStatus | msgspec.UnsetType = msgspec.UNSET
     assigned_to: uuid.UUID | msgspec.UnsetType | None = msgspec.UNSET
 
 
@@ -105,7 +122,7 @@ class NoteIn(Input):
 class NoteOut(Output):
     id: uuid.UUID
     message_id: uuid.UUID
-    author_kind: str
+    author_kind: ActorKind
     author_id: uuid.UUID | None
     text: str
     created_at: datetime
@@ -115,7 +132,7 @@ class NoteOut(Output):
         return cls(
             id=n.id,
             message_id=n.message_id,
-            author_kind=n.author_kind,
+            author_kind=ActorKind(n.author_kind),
             author_id=n.author_id,
             text=n.text,
             created_at=n.created_at,
@@ -131,10 +148,10 @@ class AnswerIn(Input):
     values: dict[Annotated[str, msgspec.Meta(max_length=40)], Word] = {}
 
 
-class AttemptOut(Output):
+class AnswerAttemptOut(Output):
     number: int
-    kind: str
-    outcome: str
+    kind: AnswerAttemptKind
+    outcome: AnswerAttemptOutcome
     started_at: datetime
     finished_at: datetime | None
     http_status: int | None
@@ -142,11 +159,11 @@ class AttemptOut(Output):
     reply_id: str | None
 
     @classmethod
-    def of(cls, a: AnswerAttempt) -> AttemptOut:
+    def of(cls, a: AnswerAttempt) -> AnswerAttemptOut:
         return cls(
             number=a.number,
-            kind=a.kind,
-            outcome=a.outcome,
+            kind=AnswerAttemptKind(a.kind),
+            outcome=AnswerAttemptOutcome(a.outcome),
             started_at=a.started_at,
             finished_at=a.finished_at,
             http_status=a.http_status,
@@ -169,7 +186,7 @@ class AnswerOut(Output):
     sent_at: datetime | None
     last_error: str | None
     created_at: datetime
-    attempts: list[AttemptOut] = []
+    attempts: list[AnswerAttemptOut] = []
 
     @classmethod
     def of(cls, a: Answer, attempts: list[AnswerAttempt] | None = None) -> AnswerOut:
@@ -187,7 +204,7 @@ class AnswerOut(Output):
             sent_at=a.sent_at,
             last_error=a.last_error,
             created_at=a.created_at,
-            attempts=[AttemptOut.of(x) for x in attempts or []],
+            attempts=[AnswerAttemptOut.of(x) for x in attempts or []],
         )
 
 
@@ -210,7 +227,7 @@ class MessageOut(Output):
     received_at: datetime
     origin: Label
     kind: Label
-    status: Status
+    status: MessageStatus
     assigned_to: uuid.UUID | None
     due_at: datetime | None
     overdue: bool
@@ -237,7 +254,7 @@ class MessageOut(Output):
             received_at=m.received_at,
             origin=Label(value=m.origin, why=m.origin_why),
             kind=Label(value=m.kind, why=m.kind_why),
-            status=Status(m.status),
+            status=MessageStatus(m.status),
             assigned_to=m.assigned_to,
             due_at=m.due_at,
             overdue=m.status in ("new", "assigned", "waiting")
