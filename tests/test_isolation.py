@@ -31,6 +31,7 @@ from tests.helpers import (
     bearer,
     client_session,
     insert_channel_objects,
+    insert_inbox_objects,
     invite_and_join,
 )
 
@@ -316,61 +317,10 @@ async def _objects_of(
         "decision_link": await _insert_decision_link(
             runtime, tenant.agency_id, publication.json(), client_member
         ),
-        **await _insert_inbox(runtime, tenant.agency_id, b_brand, channel_objects["channel"]),
+        **await insert_inbox_objects(
+            runtime, tenant.agency_id, b_brand, channel_objects["channel"]
+        ),
     }
-
-
-async def _insert_inbox(
-    runtime: Runtime, agency_id: uuid.UUID, brand_id: str, channel_id: str
-) -> dict[str, str]:
-    """A thread, a message, an answer held by the crisis and a saved reply, as collection
-    and a request would have written them."""
-    from agency.inbox.models import Answer, Message, SavedReply, Thread
-    from agency.kernel.db import utcnow
-
-    brand, channel, now = uuid.UUID(brand_id), uuid.UUID(channel_id), utcnow()
-    async with runtime.session() as session:
-        await bind_tenant(session, agency_id)
-        thread = Thread(
-            agency_id=agency_id, brand_id=brand, channel_id=channel, network="matrix", post_id="p1"
-        )
-        session.add(thread)
-        await session.flush()
-        message = Message(
-            agency_id=agency_id,
-            brand_id=brand,
-            channel_id=channel,
-            thread_id=thread.id,
-            network="matrix",
-            network_id="c1",
-            text="B message",
-            received_at=now,
-            origin="unknown",
-            origin_why="-",
-            kind="other",
-            kind_why="-",
-        )
-        session.add(message)
-        await session.flush()
-        answer = Answer(
-            agency_id=agency_id,
-            message_id=message.id,
-            brand_id=brand,
-            channel_id=channel,
-            text="B answer",
-            status="held",
-            author_kind="user",
-            idempotency_key=f"agency-answer-{message.id}",
-        )
-        saved = SavedReply(agency_id=agency_id, brand_id=brand, name="B", text="B reply")
-        session.add_all([answer, saved])
-        await session.commit()
-        return {
-            "inbox_thread": str(thread.id),
-            "inbox_message": str(message.id),
-            "inbox_answer": str(answer.id),
-            "saved_reply": str(saved.id),
-        }
 
 
 async def _insert_decision_link(
