@@ -107,6 +107,62 @@ async def insert_channel_objects(
         return {"channel": str(channel.id), "connection": str(connection.id), "link": str(link.id)}
 
 
+async def insert_inbox_objects(
+    runtime: Any, agency_id: Any, brand_id: str, channel_id: str
+) -> dict[str, str]:
+    """A thread, a message, an answer held by the crisis and a saved reply, as collection
+    and a request would have written them."""
+    import uuid
+
+    from agency.inbox.models import Answer, Message, SavedReply, Thread
+    from agency.kernel.db import utcnow
+    from agency.kernel.tenancy import bind_tenant
+
+    brand, channel, now = uuid.UUID(brand_id), uuid.UUID(channel_id), utcnow()
+    async with runtime.session() as session:
+        await bind_tenant(session, agency_id)
+        thread = Thread(
+            agency_id=agency_id, brand_id=brand, channel_id=channel, network="matrix", post_id="p1"
+        )
+        session.add(thread)
+        await session.flush()
+        message = Message(
+            agency_id=agency_id,
+            brand_id=brand,
+            channel_id=channel,
+            thread_id=thread.id,
+            network="matrix",
+            network_id="c1",
+            text="B message",
+            received_at=now,
+            origin="unknown",
+            origin_why="-",
+            kind="other",
+            kind_why="-",
+        )
+        session.add(message)
+        await session.flush()
+        answer = Answer(
+            agency_id=agency_id,
+            message_id=message.id,
+            brand_id=brand,
+            channel_id=channel,
+            text="B answer",
+            status="held",
+            author_kind="user",
+            idempotency_key=f"agency-answer-{message.id}",
+        )
+        saved = SavedReply(agency_id=agency_id, brand_id=brand, name="B", text="B reply")
+        session.add_all([answer, saved])
+        await session.commit()
+        return {
+            "inbox_thread": str(thread.id),
+            "inbox_message": str(message.id),
+            "inbox_answer": str(answer.id),
+            "saved_reply": str(saved.id),
+        }
+
+
 async def insert_channel(
     runtime: Any, agency_id: Any, brand_id: str, network: str, token: str = "tok", **fields: Any
 ) -> str:

@@ -51,6 +51,7 @@ DOMAINS = frozenset(
         "client",
         "crisis",
         "health",
+        "inbox",
         "login",
         "mail",
         "maintenance",

@@ -31,6 +31,7 @@ from tests.helpers import (
     bearer,
     client_session,
     insert_channel_objects,
+    insert_inbox_objects,
     invite_and_join,
 )
 
@@ -60,6 +61,10 @@ ID_PARAMS = {
     "policy_id": "approval_policy",
     "report_schedule_id": "report_schedule",
     "report_run_id": "report_run",
+    "message_id": "inbox_message",
+    "thread_id": "inbox_thread",
+    "answer_id": "inbox_answer",
+    "saved_reply_id": "saved_reply",
 }
 # Path parameters of public routes that are not ids: a capability token, a network name.
 # The matrix sends a value that names nothing; the route must still answer 4xx, leak nothing.
@@ -157,6 +162,13 @@ BODIES: dict[tuple[str, str], Any] = {
         "content_hash": "0" * 64,
     },
     ("POST", "/publications/{publication_id}/comments"): {"body": "Matrix"},
+    ("PATCH", "/inbox/messages/{message_id}"): {"status": "closed"},
+    ("POST", "/inbox/messages/{message_id}/notes"): {"text": "Matrix"},
+    ("POST", "/inbox/messages/{message_id}/answers"): {"text": "Matrix"},
+    ("POST", "/inbox/messages/{message_id}/hide"): {"clause": 1},
+    ("POST", "/inbox/messages/{message_id}/delete"): {"clause": 1},
+    ("PUT", "/brands/{brand_id}/inbox-rules"): {},
+    ("POST", "/brands/{brand_id}/saved-replies"): {"name": "Matrix", "text": "Matrix"},
     # Each item is its own decision, checked as if alone (tests/test_approvals.py sends
     # another agency's and another brand's publications).
     ("POST", "/approvals/bulk-approve"): {
@@ -304,6 +316,9 @@ async def _objects_of(
         "media": await _insert_media(runtime, tenant.agency_id, brand.json()["id"]),
         "decision_link": await _insert_decision_link(
             runtime, tenant.agency_id, publication.json(), client_member
+        ),
+        **await insert_inbox_objects(
+            runtime, tenant.agency_id, b_brand, channel_objects["channel"]
         ),
     }
 

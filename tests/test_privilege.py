@@ -497,3 +497,60 @@ def test_the_migration_trusts_only_what_the_audit_log_shows_the_system_issued(
         assert flags == {invited_by_cli: True, invited_by_token: False}
     finally:
         db.drop()
+
+
+# --- who may read, answer and moderate the inbox (docs/inbox.md) ----------------------------
+
+# Every inbox route and the permission it needs: reading is everyone's, answering a community
+# manager's and above, moderating (triage, hide, delete) too, approving what a crisis held a
+# crisis decision maker's, the brand's rules a brand manager's. A new inbox route fails the
+# census below until it is listed here.
+INBOX_ROUTES: dict[tuple[str, str], str] = {
+    ("GET", "/inbox/messages"): "comments:read",
+    ("GET", "/inbox/messages/{message_id}"): "comments:read",
+    ("PATCH", "/inbox/messages/{message_id}"): "comments:moderate",
+    ("POST", "/inbox/messages/{message_id}/notes"): "comments:answer",
+    ("POST", "/inbox/messages/{message_id}/answers"): "comments:answer",
+    ("POST", "/inbox/messages/{message_id}/hide"): "comments:moderate",
+    ("POST", "/inbox/messages/{message_id}/delete"): "comments:moderate",
+    ("GET", "/inbox/threads/{thread_id}"): "comments:read",
+    ("GET", "/inbox/answers/{answer_id}"): "comments:read",
+    ("POST", "/inbox/answers/{answer_id}/approve"): "crisis:manage",
+    ("POST", "/inbox/answers/{answer_id}/cancel"): "comments:answer",
+    ("GET", "/brands/{brand_id}/inbox-rules"): "comments:read",
+    ("PUT", "/brands/{brand_id}/inbox-rules"): "brands:write",
+    ("GET", "/brands/{brand_id}/saved-replies"): "comments:read",
+    ("POST", "/brands/{brand_id}/saved-replies"): "comments:answer",
+    ("DELETE", "/saved-replies/{saved_reply_id}"): "comments:answer",
+}
+
+
+async def test_every_inbox_route_asks_the_permission_listed(app: Litestar) -> None:
+    found = {
+        (method, path): handler.opt.get("permission")
+        for method, path, handler in operations(app)
+        if path.startswith("/inbox") or "inbox-rules" in path or "saved-replies" in path
+    }
+    assert found == INBOX_ROUTES
+
+
+async def test_an_analyst_reads_the_inbox_and_changes_nothing(
+    client: httpx.AsyncClient, tenant_a: Tenant
+) -> None:
+    """Walks every inbox route as an analyst: reads pass the permission check (404 for an
+    id that names nothing), everything else is a 403 naming the permission it lacks."""
+    analyst = await invite_and_join(client, tenant_a, "an@alpha.example", "analyst")
+    headers = {**bearer(analyst["token"]), "If-Match": "*"}
+    nowhere = str(uuid.uuid4())
+    for (method, path), permission in INBOX_ROUTES.items():
+        url = path
+        for param in ("message_id", "thread_id", "answer_id", "brand_id", "saved_reply_id"):
+            url = url.replace("{" + param + "}", nowhere)
+        body = {"text": "x", "name": "x", "clause": 1} if method in ("POST", "PATCH") else None
+        if method == "PUT":
+            body = {}
+        response = await client.request(method, url, json=body, headers=headers)
+        if permission == "comments:read":
+            assert response.status_code in (200, 404), f"{method} {url}: {response.text}"
+        else:
+            assert_problem(response, 403, permission)

@@ -59,7 +59,12 @@ from agency.connector.registry import Registry
 from agency.kernel.deps import IdempotencyGuard
 from agency.kernel.runtime import Runtime
 from tests.conftest import LiveServer, Tenant
-from tests.helpers import add_client_member, insert_channel_objects, invite_and_join
+from tests.helpers import (
+    add_client_member,
+    insert_channel_objects,
+    insert_inbox_objects,
+    invite_and_join,
+)
 from tests.support.images import picture
 
 pytestmark = pytest.mark.slow
@@ -236,7 +241,14 @@ async def known_ids(live_server: LiveServer, runtime: Runtime, tenant_a: Tenant)
         )
         run = await http.post(f"/report-schedules/{schedule['id']}/send", json={})
         assert run.status_code == 202, run.text
+        inbox = await insert_inbox_objects(
+            runtime, tenant_a.agency_id, brand_id, objects["channel"]
+        )
         return {
+            "message_id": inbox["inbox_message"],
+            "thread_id": inbox["inbox_thread"],
+            "answer_id": inbox["inbox_answer"],
+            "saved_reply_id": inbox["saved_reply"],
             "brand_id": brand_id,
             "crisis_id": crisis["id"],
             "saved_report_id": saved["id"],

@@ -362,6 +362,13 @@ class MastodonConnector(Connector):
         )
 
     async def reply(self, comment: Comment, text: str) -> Comment:
+        return await self._reply(comment, text, {})
+
+    async def reply_once(self, comment: Comment, text: str, idempotency_key: str) -> Comment:
+        """The reply with its ``Idempotency-Key``, as statuses are published."""
+        return await self._reply(comment, text, {"Idempotency-Key": idempotency_key})
+
+    async def _reply(self, comment: Comment, text: str, headers: dict[str, str]) -> Comment:
         # Mastodon notifies only those mentioned: address the reply to the comment's author.
         mention = f"@{comment.author_name}" if comment.author_name else ""
         if mention and mention.lower() not in text.lower():
@@ -370,7 +377,7 @@ class MastodonConnector(Connector):
         if problems:
             raise InvalidContent(problems)
         body = {"status": text, "in_reply_to_id": comment.comment_id}
-        status = await self._create_status(body, {})
+        status = await self._create_status(body, headers)
         return self._comment(status, comment.post_id)
 
     async def delete_comment(self, comment: Comment) -> None:

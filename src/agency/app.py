@@ -57,6 +57,7 @@ from agency.contract import (
 from agency.crisis.endpoints import ROUTES as CRISIS_ROUTES
 from agency.document import document_examples, document_webhooks
 from agency.health.endpoints import health, ready
+from agency.inbox.endpoints import ROUTES as INBOX_ROUTES
 from agency.kernel.conditional import ConditionalReads
 from agency.kernel.decoding import AgencyRequest
 from agency.kernel.deps import resolve_dependencies_in_turn
@@ -133,6 +134,7 @@ API_CONTROLLERS: list[Any] = [
     *APPROVAL_ROUTES,
     *REPORT_MAIL_ROUTES,
     *DECISION_LINK_ROUTES,
+    *INBOX_ROUTES,
 ]
 
 

@@ -355,6 +355,34 @@ class ReportingSettings(BaseSettings):
         return value
 
 
+class InboxSettings(BaseSettings):
+    """The inbox: how often comments are read, how far back, how answers are sent."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENCY_INBOX__", extra="ignore")
+
+    pull_every_seconds: float = Field(
+        default=300.0, description="How often each channel's new comments are read."
+    )
+    follow_days: float = Field(
+        default=14.0, description="Posts published this recently have their comments read."
+    )
+    lease_seconds: float = Field(
+        default=120.0, description="A claimed pull or answer is not claimed again for this long."
+    )
+    claim_batch: int = Field(default=500, description="Pulls or answers claimed per transaction.")
+    pull_batch: int = Field(default=20, description="Channels of one agency per pull job.")
+    overlap_seconds: float = Field(
+        default=120.0,
+        description="Each pull reads again this far before its cursor (clocks differ; "
+        "what was read twice is stored once).",
+    )
+    stale_answer_seconds: float = Field(
+        default=300.0,
+        description="An answer's call unanswered this long (worker died) is reconciled.",
+    )
+    max_attempts: int = Field(default=3, description="Attempts before an answer fails.")
+
+
 class MailSettings(BaseSettings):
     """Outgoing e-mail: SMTP when a host is set, else ``.eml`` files in a local outbox."""
 
@@ -478,6 +506,7 @@ class Settings:
         webhooks: WebhookSettings | None = None,
         publishing: PublishingSettings | None = None,
         reporting: ReportingSettings | None = None,
+        inbox: InboxSettings | None = None,
         mail: MailSettings | None = None,
         outbound: OutboundSettings | None = None,
         rate_limits: RateLimitSettings | None = None,
@@ -497,6 +526,7 @@ class Settings:
         self.webhooks = webhooks or read(WebhookSettings)
         self.publishing = publishing or read(PublishingSettings)
         self.reporting = reporting or read(ReportingSettings)
+        self.inbox = inbox or read(InboxSettings)
         self.rate_limits = rate_limits or read(RateLimitSettings)
         self.mail = mail or read(MailSettings)
         self.outbound = outbound or read(OutboundSettings)

@@ -15,6 +15,16 @@ from agency.brand.models import Brand, Crisis, CrisisEvent
 from agency.calendar.models import CalendarFeed, PublicationSeries
 from agency.channel.models import Channel, Connection, ConnectLink, OAuthApp
 from agency.client.models import ClientMember
+from agency.inbox.models import (
+    Answer,
+    AnswerAttempt,
+    InboxChannel,
+    InboxRules,
+    Message,
+    Note,
+    SavedReply,
+    Thread,
+)
 from agency.kernel.db import Base
 from agency.kernel.idempotency import IdempotencyKey
 from agency.kernel.periodic import PeriodicJob
@@ -47,6 +57,8 @@ from agency.webhook.models import WebhookDelivery, WebhookEvent, WebhookSubscrip
 
 __all__ = [
     "Agency",
+    "Answer",
+    "AnswerAttempt",
     "ApprovalAssignment",
     "ApprovalComment",
     "ApprovalDecision",
@@ -72,13 +84,17 @@ __all__ = [
     "CrisisEvent",
     "DecisionLink",
     "IdempotencyKey",
+    "InboxChannel",
+    "InboxRules",
     "Invitation",
     "LoginAttempt",
     "LoginProvider",
     "MailMessage",
     "MediaAsset",
     "Membership",
+    "Message",
     "MetricSnapshot",
+    "Note",
     "OAuthApp",
     "PeriodicJob",
     "PostMetric",
@@ -92,9 +108,11 @@ __all__ = [
     "ReportOptOut",
     "ReportRun",
     "ReportSchedule",
+    "SavedReply",
     "SavedReport",
     "ScheduleAddress",
     "SignInLink",
+    "Thread",
     "User",
     "Variant",
     "WebhookDelivery",

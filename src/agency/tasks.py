@@ -4,6 +4,7 @@ from agency.approval import tasks as approval_tasks
 from agency.auth import tasks as auth_tasks
 from agency.calendar import tasks as calendar_tasks
 from agency.channel import tasks as channel_tasks
+from agency.inbox import tasks as inbox_tasks
 from agency.mail import tasks as mail_tasks
 from agency.maintenance import tasks as maintenance_tasks
 from agency.media import tasks as media_tasks
@@ -17,6 +18,7 @@ __all__ = [
     "auth_tasks",
     "calendar_tasks",
     "channel_tasks",
+    "inbox_tasks",
     "mail_tasks",
     "maintenance_tasks",
     "media_tasks",

@@ -43,6 +43,8 @@ from agency.connector.base import MediaRule, Problem, files_missing
 from agency.connector.http import call, json_body
 
 TOKEN = "stubnet-access-token"
+# Who the network says wrote what the channel's token sent (the brand's account).
+BRAND = "brand-account"
 REFRESH_TOKEN = "stubnet-refresh-token"
 CLIENT_ID = "stubnet-app"
 CLIENT_SECRET = "stubnet-app-secret"
@@ -72,6 +74,14 @@ class StubNetState:
     # Every token request, and the token each publish call carried with its answer's status.
     refreshes: list[dict[str, str]] = field(default_factory=list)
     publish_tries: list[tuple[str, int]] = field(default_factory=list)
+    # The conversation (TalkNetConnector): what the next replies do ("lose": taken, the
+    # answer never comes; "500"; "refuse"; "429:<seconds>"), the replies by idempotency key,
+    # hide and delete calls, and what the next comment listings answer ("500").
+    reply_plan: deque[str] = field(default_factory=deque)
+    replies_by_key: dict[str, dict[str, Any]] = field(default_factory=dict)
+    listing_plan: deque[str] = field(default_factory=deque)
+    listings: int = 0
+    moderated: list[tuple[str, str]] = field(default_factory=list)
 
     def expire_token(self) -> None:
         """The access token dies now (its refresh token still renews it)."""
@@ -79,6 +89,35 @@ class StubNetState:
 
     def count(self, text: str) -> int:
         return sum(1 for p in self.posts if p["text"] == text)
+
+    def say(
+        self,
+        post_id: str,
+        text: str,
+        author: str = "camille",
+        name: str | None = None,
+        ago: timedelta = timedelta(0),
+        parent: str | None = None,
+    ) -> str:
+        """Someone of the audience comments under ``post_id`` (``ago``: that long ago)."""
+        with self.lock:
+            comment_id = f"c-{len(self.comments) + 1}"
+            self.comments.append(
+                {
+                    "id": comment_id,
+                    "post_id": post_id,
+                    "text": text,
+                    "author_id": author,
+                    "author_name": name or author,
+                    "created_at": (datetime.now(UTC) - ago).isoformat(),
+                    "in_reply_to": parent,
+                }
+            )
+        return comment_id
+
+    def replies(self, text: str) -> list[dict[str, Any]]:
+        """The brand's replies whose text is ``text``."""
+        return [c for c in self.comments if c.get("author_id") == BRAND and c["text"] == text]
 
 
 def build_stubnet(state: StubNetState) -> Litestar:
@@ -181,9 +220,68 @@ def build_stubnet(state: StubNetState) -> Litestar:
         if not authorized(request):
             return Response({"error": "invalid token"}, status_code=401)
         body = await request.json()
-        record = {"id": f"c-{len(state.comments) + 1}", "post_id": post_id, **body}
-        state.comments.append(record)
+        key = request.headers.get("idempotency-key")
+        step = state.reply_plan.popleft() if state.reply_plan and key else "ok"
+        if step.startswith("429"):
+            retry = step.split(":", 1)[1] if ":" in step else "30"
+            return Response({"error": "Slow down"}, status_code=429, headers={"Retry-After": retry})
+        if step == "500":
+            return Response({"error": "Internal error"}, status_code=500)
+        if step == "refuse":
+            return Response({"error": "Replies are closed on this post"}, status_code=403)
+        with state.lock:
+            if key and key in state.replies_by_key:
+                return Response(state.replies_by_key[key], status_code=201)
+            record = {
+                "id": f"c-{len(state.comments) + 1}",
+                "post_id": post_id,
+                "author_id": BRAND,
+                "author_name": "Maison",
+                "created_at": datetime.now(UTC).isoformat(),
+                **body,
+            }
+            state.comments.append(record)
+            if key:
+                state.replies_by_key[key] = record
+        if step == "lose":  # taken, but the answer never comes back in time
+            await asyncio.sleep(3600)
         return Response(record, status_code=201)
+
+    @get("/posts/{post_id:str}/comments", sync_to_thread=False)
+    def comments(post_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[Any]:
+        if not authorized(request):
+            return Response({"error": "invalid token"}, status_code=401)
+        state.listings += 1
+        if state.listing_plan and state.listing_plan.popleft() == "500":
+            return Response({"error": "Internal error"}, status_code=500)
+        since = request.query_params.get("since")
+        with state.lock:
+            items = [
+                c
+                for c in state.comments
+                if c["post_id"] == post_id
+                and not c.get("deleted")
+                and (since is None or c.get("created_at", "") >= since)
+            ]
+        return Response({"data": items})
+
+    @post("/comments/{comment_id:str}/hide", status_code=200)
+    async def hide(comment_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[Any]:
+        if not authorized(request):
+            return Response({"error": "invalid token"}, status_code=401)
+        hidden = bool((await request.json()).get("hidden", True))
+        state.moderated.append(("hide" if hidden else "show", comment_id))
+        return Response({"id": comment_id, "hidden": hidden})
+
+    @post("/comments/{comment_id:str}/delete", status_code=200)
+    async def remove(comment_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[Any]:
+        if not authorized(request):
+            return Response({"error": "invalid token"}, status_code=401)
+        state.moderated.append(("delete", comment_id))
+        for c in state.comments:
+            if c["id"] == comment_id:
+                c["deleted"] = True
+        return Response({"id": comment_id, "deleted": True})
 
     @post("/oauth/token", status_code=200)
     async def token(request: Request[Any, Any, Any]) -> Response[Any]:
@@ -218,7 +316,9 @@ def build_stubnet(state: StubNetState) -> Litestar:
                 }
             )
 
-    return Litestar([create_post, upload, recent, comment, token], debug=False)
+    return Litestar(
+        [create_post, upload, recent, comment, comments, hide, remove, token], debug=False
+    )
 
 
 class StubNetConnector(Connector):
@@ -333,6 +433,15 @@ class StubNetConnector(Connector):
         return Comment(comment_id=body["id"], post_id=comment.post_id, text=text)
 
 
+def _error_words(response: httpx.Response) -> str | None:
+    """The network's own words for a refusal (``{"error": ...}``)."""
+    try:
+        words = response.json().get("error")
+    except ValueError:
+        return None
+    return f"TalkNet: {words}" if words else None
+
+
 def _oauth_words(response: httpx.Response) -> str | None:
     """RFC 6749's error answer in words: the description, else the code."""
     try:
@@ -349,3 +458,75 @@ class QuotaNetConnector(StubNetConnector):
     network: ClassVar[str] = "quotanet"
     display_name: ClassVar[str] = "QuotaNet"
     limits = Limits(max_text_length=500, max_posts_per_day=2)
+
+
+class TalkNetConnector(StubNetConnector):
+    """The same network, with its conversation: comments read, replies sent with an
+    idempotency key, comments hidden and deleted (the inbox's tests)."""
+
+    network: ClassVar[str] = "talknet"
+    display_name: ClassVar[str] = "TalkNet"
+    limits = Limits(max_text_length=500, max_comment_length=280)
+    capabilities = frozenset(
+        {
+            *StubNetConnector.capabilities,
+            Capability.COMMENTS,
+            Capability.HIDE_COMMENT,
+            Capability.DELETE_COMMENT,
+        }
+    )
+
+    async def comments(self, post_id: str, since: datetime | None = None) -> list[Comment]:
+        params = {"since": since.astimezone(UTC).isoformat()} if since else {}
+        response = await call(
+            lambda: self.http.get(
+                f"{self.base_url}/posts/{post_id}/comments", params=params, headers=self._headers()
+            )
+        )
+        return [
+            Comment(
+                comment_id=item["id"],
+                post_id=post_id,
+                text=item.get("text", ""),
+                author_id=item.get("author_id"),
+                author_name=item.get("author_name"),
+                created_at=datetime.fromisoformat(item["created_at"]),
+                parent_id=item.get("in_reply_to"),
+            )
+            for item in json_body(response)["data"]
+        ]
+
+    async def reply(self, comment: Comment, text: str) -> Comment:
+        return await self._reply(comment, text, None)
+
+    async def reply_once(self, comment: Comment, text: str, idempotency_key: str) -> Comment:
+        return await self._reply(comment, text, idempotency_key)
+
+    async def _reply(self, comment: Comment, text: str, key: str | None) -> Comment:
+        response = await call(
+            lambda: self.http.post(
+                f"{self.base_url}/posts/{comment.post_id}/comments",
+                json={"text": text, "in_reply_to": comment.comment_id},
+                headers=self._headers(key),
+            ),
+            publishing=True,
+            describe=_error_words,
+        )
+        body = json_body(response)
+        return Comment(comment_id=body["id"], post_id=comment.post_id, text=text)
+
+    async def hide_comment(self, comment: Comment, hidden: bool = True) -> None:
+        await call(
+            lambda: self.http.post(
+                f"{self.base_url}/comments/{comment.comment_id}/hide",
+                json={"hidden": hidden},
+                headers=self._headers(),
+            )
+        )
+
+    async def delete_comment(self, comment: Comment) -> None:
+        await call(
+            lambda: self.http.post(
+                f"{self.base_url}/comments/{comment.comment_id}/delete", headers=self._headers()
+            )
+        )

@@ -33,8 +33,14 @@ _OPENS: dict[ClientPermission, frozenset[str]] = {
     ClientPermission.APPROVE: frozenset({Permission.BRANDS_READ, Permission.PUBLICATIONS_READ}),
     ClientPermission.REPORTS_READ: frozenset({Permission.BRANDS_READ, Permission.REPORTS_READ}),
     ClientPermission.REPORTS_RECEIVE: frozenset({Permission.BRANDS_READ}),
+    # The crisis decision makers read the inbox to approve the answers a crisis holds.
     ClientPermission.CRISIS: frozenset(
-        {Permission.BRANDS_READ, Permission.PUBLICATIONS_READ, Permission.CRISIS_MANAGE}
+        {
+            Permission.BRANDS_READ,
+            Permission.PUBLICATIONS_READ,
+            Permission.CRISIS_MANAGE,
+            Permission.COMMENTS_READ,
+        }
     ),
 }
 

@@ -31,6 +31,10 @@ class Permission(StrEnum):
     PUBLICATIONS_APPROVE = "publications:approve"
     # Switch a brand's crisis mode on and off (the queue pauses; see docs/crisis.md).
     CRISIS_MANAGE = "crisis:manage"
+    # The inbox (docs/inbox.md): read the messages, answer them in public, and moderate
+    # (triage, assign, hide or delete citing the community charter).
+    COMMENTS_READ = "comments:read"
+    COMMENTS_ANSWER = "comments:answer"
     COMMENTS_MODERATE = "comments:moderate"
     REPORTS_READ = "reports:read"
     # Entering what reports read beyond the networks (costs, press coverage, the client's
@@ -45,10 +49,12 @@ _READ = {
     Permission.BRANDS_READ,
     Permission.PUBLICATIONS_READ,
     Permission.REPORTS_READ,
+    Permission.COMMENTS_READ,
 }
 _CM = _READ | {
     Permission.MEMBERS_READ,
     Permission.PUBLICATIONS_WRITE,
+    Permission.COMMENTS_ANSWER,
     Permission.COMMENTS_MODERATE,
     Permission.REPORTS_WRITE,
 }

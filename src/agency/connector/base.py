@@ -190,6 +190,13 @@ class Connector:
         """
         raise NotSupported(f"{self.display_name}: replying is not supported")
 
+    async def reply_once(self, comment: Comment, text: str, idempotency_key: str) -> Comment:
+        """:meth:`reply`, with a key the network deduplicates on where it takes one
+        (``Capability.IDEMPOTENCY_KEY``): the inbox's answers go out through this. Networks
+        without such a key answer as :meth:`reply` does; the inbox reconciles a reply in
+        doubt by reading the thread before it sends it again."""
+        return await self.reply(comment, text)
+
     async def hide_comment(self, comment: Comment, hidden: bool = True) -> None:
         raise NotSupported(f"{self.display_name}: hiding comments is not supported")
 

@@ -36,6 +36,8 @@ class TimelineKind(StrEnum):
     RELEASED = "released"
     RESCHEDULED = "rescheduled"
     ENDED = "ended"
+    ANSWER_HELD = "answer_held"  # an answer in the inbox, held until a decision maker's word
+    ANSWER_DECIDED = "answer_decided"  # a decision maker let a held answer leave
 
 
 @payload_of(EventType.CRISIS_STARTED, EventType.CRISIS_ENDED)

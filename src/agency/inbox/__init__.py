@@ -1,0 +1,1 @@
+"""The inbox: comments under the brand's posts collected, triaged, answered, moderated."""

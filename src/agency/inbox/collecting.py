@@ -1,0 +1,208 @@
+"""Collection: the worker reads each due channel's new comments and stores them once.
+
+The scheduler's claim (:mod:`agency.inbox.tasks`) leases due channels and enqueues them per
+agency. The job locks its channels, skips those that need reconnecting (their cursor stays
+where it was, so nothing is missed once they are back), makes sure each post published
+lately has its thread, and commits before the calls. Each thread is read since the
+channel's cursor, less an overlap (clocks differ); the answers are stored in one transaction
+after: ``INSERT ... ON CONFLICT DO NOTHING`` on (channel, network id), so the same pull twice,
+or an overlap read again, stores nothing new. The cursor moves to the pull's start only when
+every thread of the channel was read; a failure leaves it, and the next pull reads again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agency.channel.models import Channel
+from agency.channel.repository import ChannelRepository
+from agency.channel.schemas import ChannelHealth
+from agency.channel.service import ChannelService
+from agency.connector.base import Comment
+from agency.connector.errors import ConnectorError, NotSupported, RateLimited
+from agency.inbox import triage
+from agency.inbox.models import InboxChannel, Thread
+from agency.inbox.repository import (
+    InboxChannelRepository,
+    MessageRepository,
+    RulesRepository,
+    ThreadRepository,
+)
+from agency.kernel.db import new_id, utcnow
+from agency.kernel.tenancy import Subject, bind_tenant
+
+if TYPE_CHECKING:
+    from agency.kernel.runtime import Runtime
+
+logger = logging.getLogger("agency.inbox")
+CONCURRENCY = 4
+RECONNECT = "The channel needs reconnecting; its comments are read again once it is."
+
+
+def message_row(
+    comment: Comment,
+    thread: Thread,
+    rules: dict[str, Any],
+    collected_at: datetime,
+) -> dict[str, Any]:
+    """The :class:`Message` columns of a comment, triaged by the brand's rules."""
+    received = comment.created_at or collected_at
+    text = comment.text or ""
+    origin = triage.origin_of(rules, comment.author_id, comment.author_name, text)
+    kind = triage.kind_of(rules, text)
+    return {
+        "id": new_id(),
+        "created_at": collected_at,
+        "brand_id": thread.brand_id,
+        "channel_id": thread.channel_id,
+        "thread_id": thread.id,
+        "network": thread.network,
+        "network_id": comment.comment_id[:300],
+        "parent_id": (comment.parent_id or None) and comment.parent_id[:300],
+        "author_id": comment.author_id and comment.author_id[:300],
+        "author_name": comment.author_name and comment.author_name[:300],
+        "text": text,
+        "received_at": received,
+        "origin": origin.value,
+        "origin_why": origin.why[:500],
+        "kind": kind.value,
+        "kind_why": kind.why[:500],
+        "status": "new" if kind.value not in triage.NO_ANSWER_EXPECTED else "closed",
+        "due_at": triage.due_at(rules, thread.network, origin.value, kind.value, received),
+        "hidden": comment.hidden,
+        "version": 1,
+    }
+
+
+def rules_dict(rules: Any) -> dict[str, Any]:
+    if rules is None:
+        return {}
+    return {
+        "handles": rules.handles,
+        "origin_keywords": rules.origin_keywords,
+        "type_keywords": rules.type_keywords,
+        "sla": rules.sla,
+    }
+
+
+class Collector:
+    """One agency's due channels, in the job's session (committed here between phases)."""
+
+    def __init__(self, session: AsyncSession, agency_id: uuid.UUID, runtime: Runtime) -> None:
+        self.session = session
+        self.agency_id = agency_id
+        self.runtime = runtime
+        self.settings = runtime.settings.inbox
+        self.subject = Subject(agency_id=agency_id, kind="system")
+        self.followed = InboxChannelRepository(session, self.subject)
+        self.threads = ThreadRepository(session, self.subject)
+        self.messages = MessageRepository(session, self.subject)
+        self.channels = ChannelService(session, self.subject, runtime)
+
+    async def pull(self, channel_ids: Sequence[uuid.UUID]) -> int:
+        """Read the due channels among ``channel_ids``; the messages stored."""
+        await bind_tenant(self.session, self.agency_id)
+        started = utcnow()
+        every = timedelta(seconds=self.settings.pull_every_seconds)
+        states = [
+            s
+            for s in await self.followed.lock_many(sorted(channel_ids))
+            if s.next_pull_at is not None and s.next_pull_at <= started + timedelta(seconds=1)
+        ]
+        if not states:
+            return 0
+        found = await ChannelRepository(self.session, self.subject).many({s.id for s in states})
+        ready: dict[uuid.UUID, tuple[InboxChannel, Channel]] = {}
+        for state in states:
+            channel = found.get(state.id)
+            state.lease_until = None
+            if channel is None or channel.health == ChannelHealth.REVOKED:
+                state.next_pull_at = None  # disconnected: read no more
+            elif channel.health == ChannelHealth.NEEDS_RECONNECT or channel.credentials is None:
+                state.last_error = RECONNECT
+                state.next_pull_at = started + every
+            else:
+                ready[state.id] = (state, channel)
+        await self.threads.follow_published(
+            set(ready), started - timedelta(days=self.settings.follow_days)
+        )
+        threads = await self.threads.of_channels(set(ready))
+        rules = await RulesRepository(self.session, self.subject).of_brands(
+            {t.brand_id for t in threads}
+        )
+        overlap = timedelta(seconds=self.settings.overlap_seconds)
+        calls = [
+            (thread, ready[thread.channel_id][1], ready[thread.channel_id][0].cursor)
+            for thread in threads
+        ]
+        await self.session.commit()  # no row stays locked while the networks answer
+
+        limit = asyncio.Semaphore(CONCURRENCY)
+
+        async def read(
+            thread: Thread, channel: Channel, cursor: datetime | None
+        ) -> list[Comment] | ConnectorError:
+            since = cursor - overlap if cursor is not None else None
+            async with limit:
+                try:
+                    return await self.channels.call(
+                        channel, lambda c: c.comments(thread.post_id, since)
+                    )
+                except ConnectorError as exc:
+                    return exc
+                except Exception as exc:  # a connector bug: read again next time, logged
+                    logger.exception("comments of thread %s failed unexpectedly", thread.id)
+                    return ConnectorError(f"Internal error while reading comments: {exc}")
+
+        answers = await asyncio.gather(*(read(*call) for call in calls))
+
+        await bind_tenant(self.session, self.agency_id)
+        now = utcnow()
+        failed: dict[uuid.UUID, ConnectorError] = {}
+        rows: list[dict[str, Any]] = []
+        for (thread, channel, _), answer in zip(calls, answers, strict=True):
+            if isinstance(answer, NotSupported):
+                continue  # the network gives no comments: nothing to read, nothing missed
+            if isinstance(answer, ConnectorError):
+                failed.setdefault(channel.id, answer)
+                continue
+            brand_rules = rules_dict(rules.get(thread.brand_id))
+            for comment in answer:
+                if channel.account_id and comment.author_id == channel.account_id:
+                    continue  # the brand's own replies are answers, not messages
+                rows.append(message_row(comment, thread, brand_rules, now))
+        stored = await self.messages.insert_new(rows)
+        if stored:
+            latest: dict[uuid.UUID, datetime] = {}
+            for row in rows:
+                if row["id"] in set(stored):
+                    current = latest.get(row["thread_id"])
+                    if current is None or row["received_at"] > current:
+                        latest[row["thread_id"]] = row["received_at"]
+            for thread in threads:
+                if thread.id in latest:
+                    thread.last_message_at = max(
+                        latest[thread.id], thread.last_message_at or latest[thread.id]
+                    )
+        for state in await self.followed.lock_many(sorted(ready)):
+            state.last_pulled_at = now
+            error = failed.get(state.id)
+            if error is None:
+                state.cursor = started  # everything dated before the pull began was read
+                state.last_error = None
+                state.next_pull_at = started + every
+            elif isinstance(error, RateLimited):
+                wait = timedelta(seconds=error.retry_after or self.settings.pull_every_seconds)
+                state.last_error = error.message[:500]
+                state.next_pull_at = now + wait
+            else:
+                state.last_error = error.message[:500]
+                state.next_pull_at = started + every
+        return len(stored)

@@ -1,0 +1,368 @@
+"""Every statement of the inbox: tenant repositories, and the scheduler's system one."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, exists, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from agency.channel.models import Channel
+from agency.inbox.models import (
+    Answer,
+    AnswerAttempt,
+    InboxChannel,
+    InboxRules,
+    Message,
+    Note,
+    SavedReply,
+    Thread,
+)
+from agency.inbox.triage import OPEN
+from agency.kernel.pagination import PageRequest, encode_cursor
+from agency.kernel.repository import TenantRepository
+from agency.kernel.system import SystemRepository
+from agency.kernel.tenancy import scoped_select
+from agency.publication.models import Publication, Variant
+
+
+def _insert(session: Any, model: type[Any]) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` in the session's dialect."""
+    dialect = session.get_bind().dialect.name
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(model)
+
+
+class RulesRepository(TenantRepository[InboxRules]):
+    model = InboxRules
+    noun = "inbox rules"
+
+    async def of_brands(self, brand_ids: set[uuid.UUID]) -> dict[uuid.UUID, InboxRules]:
+        if not brand_ids:
+            return {}
+        stmt = self.select().where(InboxRules.brand_id.in_(brand_ids))
+        return {r.brand_id: r for r in (await self.session.execute(stmt)).scalars()}
+
+
+class InboxChannelRepository(TenantRepository[InboxChannel]):
+    model = InboxChannel
+    noun = "inbox channel"
+
+    async def lock_many(self, ids: Sequence[uuid.UUID]) -> list[InboxChannel]:
+        stmt = (
+            self.select()
+            .where(InboxChannel.id.in_(ids))
+            .order_by(InboxChannel.id)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+
+class ThreadRepository(TenantRepository[Thread]):
+    model = Thread
+    noun = "thread"
+
+    async def of_channels(self, channel_ids: set[uuid.UUID]) -> list[Thread]:
+        stmt = self.select().where(Thread.channel_id.in_(channel_ids)).order_by(Thread.id)
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def follow_published(self, channel_ids: set[uuid.UUID], since: datetime) -> int:
+        """A thread for each post of these channels published since ``since`` that has none
+        (the same post twice is one thread: unique on channel and post id)."""
+        variants = (
+            scoped_select(Variant, self.subject)
+            .add_columns(Publication.title)
+            .join(Publication, Publication.id == Variant.publication_id)
+            .where(
+                Variant.channel_id.in_(channel_ids),
+                Variant.post_id.is_not(None),
+                Variant.published_at >= since,
+                ~exists().where(
+                    Thread.channel_id == Variant.channel_id, Thread.post_id == Variant.post_id
+                ),
+            )
+        )
+        rows = (await self.session.execute(variants)).all()
+        if not rows:
+            return 0
+        values = [
+            {
+                "id": uuid.uuid4(),
+                "agency_id": self.subject.agency_id,
+                "brand_id": v.brand_id,
+                "channel_id": v.channel_id,
+                "network": v.network,
+                "post_id": v.post_id,
+                "post_url": v.post_url,
+                "publication_id": v.publication_id,
+                "variant_id": v.id,
+                "title": (title or "")[:200],
+                "published_at": v.published_at,
+            }
+            for v, title in rows
+        ]
+        stmt = _insert(self.session, Thread).values(values).on_conflict_do_nothing()
+        await self.session.execute(stmt)
+        return len(values)
+
+
+class MessageRepository(TenantRepository[Message]):
+    model = Message
+    noun = "message"
+
+    async def insert_new(self, rows: Sequence[Mapping[str, Any]]) -> list[uuid.UUID]:
+        """Store what is not stored yet; the ids of the rows written (a message already
+        there, read again by an overlapping pull, changes nothing)."""
+        if not rows:
+            return []
+        values = [{**row, "agency_id": self.subject.agency_id} for row in rows]
+        stmt = (
+            _insert(self.session, Message)
+            .values(values)
+            .on_conflict_do_nothing()
+            .returning(Message.id)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def lock(self, message_id: uuid.UUID) -> Message:
+        stmt = (
+            self.select()
+            .where(Message.id == message_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        found = (await self.session.execute(stmt)).scalar_one_or_none()
+        if found is None:
+            raise self.not_found(message_id)
+        return found
+
+    def listing(
+        self,
+        *,
+        brand_id: uuid.UUID | None,
+        channel_id: uuid.UUID | None,
+        statuses: Sequence[str],
+        origins: Sequence[str],
+        kinds: Sequence[str],
+        assigned_to: uuid.UUID | None,
+        overdue: bool | None,
+        now: datetime,
+    ) -> Select[Message]:
+        stmt = self.select().where(Message.deleted_at.is_(None))
+        if brand_id is not None:
+            stmt = stmt.where(Message.brand_id == brand_id)
+        if channel_id is not None:
+            stmt = stmt.where(Message.channel_id == channel_id)
+        if statuses:
+            stmt = stmt.where(Message.status.in_(statuses))
+        if origins:
+            stmt = stmt.where(Message.origin.in_(origins))
+        if kinds:
+            stmt = stmt.where(Message.kind.in_(kinds))
+        if assigned_to is not None:
+            stmt = stmt.where(Message.assigned_to == assigned_to)
+        late = Message.status.in_(OPEN) & Message.due_at.is_not(None) & (Message.due_at < now)
+        if overdue is True:
+            stmt = stmt.where(late)
+        elif overdue is False:
+            stmt = stmt.where(~late)
+        return stmt
+
+    async def page_by_due(
+        self, page: PageRequest, stmt: Select[Message]
+    ) -> tuple[Sequence[Message], str | None]:
+        """Soonest deadline first (no deadline last), then by id: a keyset on (due, id),
+        the cursor naming the last message of the page."""
+        due = Message.due_at
+        if page.after_id is not None:
+            last = (
+                await self.session.execute(
+                    self.select().where(Message.id == page.after_id).with_only_columns(due)
+                )
+            ).first()
+            if last is not None:
+                key = last[0]
+                if key is None:
+                    stmt = stmt.where(due.is_(None), Message.id > page.after_id)
+                else:
+                    stmt = stmt.where(
+                        or_(
+                            due.is_(None),
+                            tuple_(due, Message.id) > tuple_(key, page.after_id),
+                        )
+                    )
+        stmt = stmt.order_by(due.is_(None), due, Message.id).limit(page.limit + 1)
+        rows = list((await self.session.execute(stmt)).scalars())
+        if len(rows) > page.limit:
+            rows = rows[: page.limit]
+            return rows, encode_cursor(rows[-1].id)
+        return rows, None
+
+    async def of_thread(self, thread_id: uuid.UUID, limit: int) -> list[Message]:
+        stmt = (
+            self.select()
+            .where(Message.thread_id == thread_id)
+            .order_by(Message.received_at, Message.id)
+            .limit(limit)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+
+class NoteRepository(TenantRepository[Note]):
+    model = Note
+    noun = "note"
+
+    async def of_message(self, message_id: uuid.UUID) -> list[Note]:
+        stmt = self.select().where(Note.message_id == message_id).order_by(Note.id)
+        return list((await self.session.execute(stmt)).scalars())
+
+
+class SavedReplyRepository(TenantRepository[SavedReply]):
+    model = SavedReply
+    noun = "saved reply"
+
+    def of_brand(self, brand_id: uuid.UUID) -> Select[SavedReply]:
+        return self.select().where(SavedReply.brand_id == brand_id)
+
+
+class AnswerRepository(TenantRepository[Answer]):
+    model = Answer
+    noun = "answer"
+
+    async def of_message(self, message_id: uuid.UUID) -> list[Answer]:
+        stmt = self.select().where(Answer.message_id == message_id).order_by(Answer.id)
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def lock(self, answer_id: uuid.UUID, *, skip_locked: bool = False) -> Answer | None:
+        stmt = (
+            self.select()
+            .where(Answer.id == answer_id)
+            .with_for_update(skip_locked=skip_locked)
+            .execution_options(populate_existing=True)
+        )
+        found: Answer | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return found
+
+
+class AnswerAttemptRepository(TenantRepository[AnswerAttempt]):
+    model = AnswerAttempt
+    noun = "answer attempt"
+
+    async def of_answers(self, answer_ids: Sequence[uuid.UUID]) -> list[AnswerAttempt]:
+        if not answer_ids:
+            return []
+        stmt = (
+            self.select()
+            .where(AnswerAttempt.answer_id.in_(answer_ids))
+            .order_by(AnswerAttempt.answer_id, AnswerAttempt.number)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def first_started(self, answer_id: uuid.UUID) -> datetime | None:
+        stmt = (
+            self.select()
+            .where(AnswerAttempt.answer_id == answer_id)
+            .order_by(AnswerAttempt.number)
+            .limit(1)
+        )
+        first = (await self.session.execute(stmt)).scalar_one_or_none()
+        return first.started_at if first is not None else None
+
+    async def pending(self, answer_id: uuid.UUID) -> list[AnswerAttempt]:
+        stmt = self.select().where(
+            AnswerAttempt.answer_id == answer_id, AnswerAttempt.outcome == "pending"
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+
+class InboxSweepRepository(SystemRepository):
+    """Across agencies: channels to follow, due pulls and due answers (the scheduler's claims,
+    ``FOR UPDATE SKIP LOCKED``: two schedulers never take a row)."""
+
+    async def channels_unfollowed(self, networks: Sequence[str], limit: int) -> Sequence[Any]:
+        """``(agency_id, channel_id, brand_id, network)`` of connected channels on networks
+        that give comments, not followed yet."""
+        stmt = (
+            select(Channel.agency_id, Channel.id, Channel.brand_id, Channel.network)
+            .where(
+                Channel.health != "revoked",
+                Channel.network.in_(networks),
+                ~exists().where(InboxChannel.id == Channel.id),
+            )
+            .limit(limit)
+        )
+        return (await self.session.execute(stmt)).all()
+
+    async def follow(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            stmt = _insert(self.session, InboxChannel).values(list(rows)).on_conflict_do_nothing()
+            await self.session.execute(stmt)
+
+    async def claim_pulls(self, now: datetime, lease: datetime, limit: int) -> Sequence[Any]:
+        """``(agency_id, channel_id)`` of due pulls, leased until ``lease``."""
+        stmt = (
+            select(InboxChannel.agency_id, InboxChannel.id)
+            .where(
+                InboxChannel.next_pull_at <= now,
+                or_(InboxChannel.lease_until.is_(None), InboxChannel.lease_until < now),
+            )
+            .order_by(InboxChannel.next_pull_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        if rows:
+            await self.session.execute(
+                update(InboxChannel)
+                .where(InboxChannel.id.in_([row[1] for row in rows]))
+                .values(lease_until=lease)
+                .execution_options(synchronize_session=False)
+            )
+        return rows
+
+    async def claim_answers(self, now: datetime, lease: datetime, limit: int) -> Sequence[Any]:
+        """``(agency_id, answer_id, status)`` of answers due to be sent (queued), to be
+        reconciled (unknown), or whose worker died mid-call (sending past its lease)."""
+        stmt = (
+            select(Answer.agency_id, Answer.id, Answer.status)
+            .where(
+                Answer.status.in_(("queued", "unknown", "sending")),
+                or_(Answer.not_before.is_(None), Answer.not_before <= now),
+                or_(Answer.lease_until.is_(None), Answer.lease_until < now),
+            )
+            .order_by(Answer.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        if rows:
+            await self.session.execute(
+                update(Answer)
+                .where(Answer.id.in_([row[1] for row in rows]))
+                .values(lease_until=lease)
+                .execution_options(synchronize_session=False)
+            )
+            stale = [row[1] for row in rows if row[2] == "sending"]
+            if stale:
+                # The worker died during the call: the network may have the reply.
+                await self.session.execute(
+                    update(Answer)
+                    .where(Answer.id.in_(stale))
+                    .values(status="unknown")
+                    .execution_options(synchronize_session=False)
+                )
+                await self.session.execute(
+                    update(AnswerAttempt)
+                    .where(AnswerAttempt.answer_id.in_(stale), AnswerAttempt.outcome == "pending")
+                    .values(
+                        outcome="unknown",
+                        finished_at=now,
+                        message="The worker stopped during the call; checking the thread.",
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+        return rows

@@ -1,0 +1,343 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import msgspec
+
+from agency.inbox.models import Answer, AnswerAttempt, Message, Note, SavedReply, Thread
+from agency.kernel.http import etag
+from agency.kernel.schemas import Input, Output
+from agency.kernel.tenancy import ActorKind
+
+
+class Origin(StrEnum):
+    CUSTOMER = "customer"
+    PROSPECT = "prospect"
+    BLOGGER = "blogger"
+    INFLUENCER = "influencer"
+    JOURNALIST = "journalist"
+    TROLL = "troll"
+    UNKNOWN = "unknown"
+
+
+class Kind(StrEnum):
+    QUESTION = "question"
+    COMPLAINT = "complaint"
+    PRAISE = "praise"
+    SPAM = "spam"
+    ABUSE = "abuse"
+    OTHER = "other"
+
+
+class MessageStatus(StrEnum):
+    NEW = "new"
+    ASSIGNED = "assigned"
+    WAITING = "waiting"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+
+
+class AnswerStatus(StrEnum):
+    HELD = "held"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    CANCELED = "canceled"
+
+
+class AnswerAttemptKind(StrEnum):
+    SEND = "send"
+    RECONCILE = "reconcile"
+
+
+class AnswerAttemptOutcome(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    RATE_LIMITED = "rate_limited"
+    RETRY = "retry"
+    FOUND = "found"
+    NOT_FOUND = "not_found"
+
+
+class Sort(StrEnum):
+    NEWEST = "newest"
+    DUE = "due"
+
+
+Word = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Words = Annotated[list[Word], msgspec.Meta(max_length=500)]
+Minutes = Annotated[int, msgspec.Meta(ge=1, le=10080)]
+NetworkName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+AnswerText = Annotated[str, msgspec.Meta(min_length=1, max_length=10000)]
+NoteText = Annotated[str, msgspec.Meta(min_length=1, max_length=5000)]
+
+
+class Sla(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Answer deadlines in minutes; the shortest that applies wins (docs/inbox.md)."""
+
+    default_minutes: Minutes = 240
+    networks: dict[NetworkName, Minutes] = msgspec.field(default_factory=lambda: {"x": 60})
+    origins: dict[Origin, Minutes] = msgspec.field(default_factory=lambda: {Origin.JOURNALIST: 30})
+
+
+class RulesIn(Input):
+    """The brand's triage rules and deadlines, replaced as a whole."""
+
+    handles: dict[Origin, Words] = {}
+    origin_keywords: dict[Origin, Words] = {}
+    type_keywords: dict[Kind, Words] = {}
+    sla: Sla = msgspec.field(default_factory=Sla)
+
+
+class RulesOut(Output):
+    brand_id: uuid.UUID
+    handles: dict[str, list[str]]
+    origin_keywords: dict[str, list[str]]
+    type_keywords: dict[str, list[str]]
+    sla: Sla
+    etag: str
+
+
+class MessageUpdate(Input):
+    """Only the fields present change. ``origin`` and ``kind`` override the rules' labels;
+    ``assigned_to`` is a member's user id (null: nobody)."""
+
+    origin: Origin | msgspec.UnsetType = msgspec.UNSET
+    kind: Kind | msgspec.UnsetType = msgspec.UNSET
+    status: MessageStatus | msgspec.UnsetType = msgspec.UNSET
+    assigned_to: uuid.UUID | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class NoteIn(Input):
+    text: NoteText
+
+
+class NoteOut(Output):
+    id: uuid.UUID
+    message_id: uuid.UUID
+    author_kind: ActorKind
+    author_id: uuid.UUID | None
+    text: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, n: Note) -> NoteOut:
+        return cls(
+            id=n.id,
+            message_id=n.message_id,
+            author_kind=ActorKind(n.author_kind),
+            author_id=n.author_id,
+            text=n.text,
+            created_at=n.created_at,
+        )
+
+
+class AnswerIn(Input):
+    """Either ``text``, or a ``saved_reply_id`` whose placeholders are filled in from the
+    message (``{author}``, ``{first_name}``, ``{brand}``) and from ``values``."""
+
+    text: AnswerText | None = None
+    saved_reply_id: uuid.UUID | None = None
+    values: dict[Annotated[str, msgspec.Meta(max_length=40)], Word] = {}
+
+
+class AnswerAttemptOut(Output):
+    number: int
+    kind: AnswerAttemptKind
+    outcome: AnswerAttemptOutcome
+    started_at: datetime
+    finished_at: datetime | None
+    http_status: int | None
+    message: str | None
+    reply_id: str | None
+
+    @classmethod
+    def of(cls, a: AnswerAttempt) -> AnswerAttemptOut:
+        return cls(
+            number=a.number,
+            kind=AnswerAttemptKind(a.kind),
+            outcome=AnswerAttemptOutcome(a.outcome),
+            started_at=a.started_at,
+            finished_at=a.finished_at,
+            http_status=a.http_status,
+            message=a.message,
+            reply_id=a.reply_id,
+        )
+
+
+class AnswerOut(Output):
+    id: uuid.UUID
+    message_id: uuid.UUID
+    brand_id: uuid.UUID
+    text: str
+    status: AnswerStatus
+    author_id: uuid.UUID | None
+    crisis_id: uuid.UUID | None
+    approved_by: uuid.UUID | None
+    approved_at: datetime | None
+    reply_id: str | None
+    sent_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    attempts: list[AnswerAttemptOut] = []
+
+    @classmethod
+    def of(cls, a: Answer, attempts: list[AnswerAttempt] | None = None) -> AnswerOut:
+        return cls(
+            id=a.id,
+            message_id=a.message_id,
+            brand_id=a.brand_id,
+            text=a.text,
+            status=AnswerStatus(a.status),
+            author_id=a.author_id,
+            crisis_id=a.crisis_id,
+            approved_by=a.approved_by,
+            approved_at=a.approved_at,
+            reply_id=a.reply_id,
+            sent_at=a.sent_at,
+            last_error=a.last_error,
+            created_at=a.created_at,
+            attempts=[AnswerAttemptOut.of(x) for x in attempts or []],
+        )
+
+
+class Label(Output):
+    value: str
+    why: str
+
+
+class MessageOut(Output):
+    id: uuid.UUID
+    brand_id: uuid.UUID
+    channel_id: uuid.UUID
+    thread_id: uuid.UUID
+    network: str
+    network_id: str
+    parent_id: str | None
+    author_id: str | None
+    author_name: str | None
+    text: str
+    received_at: datetime
+    origin: Label
+    kind: Label
+    status: MessageStatus
+    assigned_to: uuid.UUID | None
+    due_at: datetime | None
+    overdue: bool
+    answered_at: datetime | None
+    response_seconds: int | None
+    hidden: bool
+    deleted: bool
+    moderation: dict[str, Any] | None
+    etag: str
+
+    @classmethod
+    def of(cls, m: Message, now: datetime) -> MessageOut:
+        return cls(
+            id=m.id,
+            brand_id=m.brand_id,
+            channel_id=m.channel_id,
+            thread_id=m.thread_id,
+            network=m.network,
+            network_id=m.network_id,
+            parent_id=m.parent_id,
+            author_id=m.author_id,
+            author_name=m.author_name,
+            text=m.text,
+            received_at=m.received_at,
+            origin=Label(value=m.origin, why=m.origin_why),
+            kind=Label(value=m.kind, why=m.kind_why),
+            status=MessageStatus(m.status),
+            assigned_to=m.assigned_to,
+            due_at=m.due_at,
+            overdue=m.status in ("new", "assigned", "waiting")
+            and m.due_at is not None
+            and m.due_at < now,
+            answered_at=m.answered_at,
+            response_seconds=m.response_seconds,
+            hidden=m.hidden,
+            deleted=m.deleted_at is not None,
+            moderation=m.moderation,
+            etag=etag(m.version),
+        )
+
+
+class MessageDetail(MessageOut):
+    notes: list[NoteOut] = []
+    answers: list[AnswerOut] = []
+
+
+class MessagePage(Output):
+    items: list[MessageOut]
+    next_cursor: str | None
+
+
+class ThreadOut(Output):
+    id: uuid.UUID
+    brand_id: uuid.UUID
+    channel_id: uuid.UUID
+    network: str
+    post_id: str
+    post_url: str | None
+    publication_id: uuid.UUID | None
+    title: str
+    published_at: datetime | None
+    last_message_at: datetime | None
+    messages: list[MessageOut]
+
+    @classmethod
+    def of(cls, t: Thread, messages: list[Message], now: datetime) -> ThreadOut:
+        return cls(
+            id=t.id,
+            brand_id=t.brand_id,
+            channel_id=t.channel_id,
+            network=t.network,
+            post_id=t.post_id,
+            post_url=t.post_url,
+            publication_id=t.publication_id,
+            title=t.title,
+            published_at=t.published_at,
+            last_message_at=t.last_message_at,
+            messages=[MessageOut.of(m, now) for m in messages],
+        )
+
+
+class ModerationIn(Input):
+    """The clause of the brand's community charter that justifies the action (its number)."""
+
+    clause: Annotated[int, msgspec.Meta(ge=1, le=999)] | None = None
+
+
+class HideIn(ModerationIn):
+    """``hidden: false`` shows a hidden message again (a clause is still required)."""
+
+    hidden: bool = True
+
+
+class SavedReplyIn(Input):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    text: AnswerText
+
+
+class SavedReplyOut(Output):
+    id: uuid.UUID
+    brand_id: uuid.UUID
+    name: str
+    text: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, s: SavedReply) -> SavedReplyOut:
+        return cls(id=s.id, brand_id=s.brand_id, name=s.name, text=s.text, created_at=s.created_at)
+
+
+class SavedReplyPage(Output):
+    items: list[SavedReplyOut]
+    next_cursor: str | None

@@ -1,0 +1,325 @@
+"""The inbox on the request path: reading, triage, notes, rules, saved replies, moderation.
+
+Answers are in :mod:`agency.inbox.answers`. Services hold the rules and never commit: the
+request owns the transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agency.audit.repository import AuditRepository
+from agency.brand.repository import BrandRepository
+from agency.channel.connect import failure_for
+from agency.channel.repository import ChannelRepository
+from agency.channel.service import ChannelService
+from agency.connector.base import Comment
+from agency.connector.errors import ConnectorError, InvalidContent, NotSupported, Refused
+from agency.inbox import triage
+from agency.inbox.models import InboxRules, Message, Note, SavedReply, Thread
+from agency.inbox.repository import (
+    MessageRepository,
+    NoteRepository,
+    RulesRepository,
+    SavedReplyRepository,
+    ThreadRepository,
+)
+from agency.inbox.schemas import MessageUpdate, RulesIn, SavedReplyIn, Sort
+from agency.kernel.db import utcnow
+from agency.kernel.errors import Conflict, FieldError, InvalidInput
+from agency.kernel.http import check_if_match
+from agency.kernel.pagination import PageRequest
+from agency.kernel.runtime import Runtime
+from agency.kernel.tenancy import Subject
+from agency.member.repository import MembershipRepository
+
+
+class InboxService:
+    def __init__(self, session: AsyncSession, subject: Subject, runtime: Runtime) -> None:
+        self.session = session
+        self.subject = subject
+        self.runtime = runtime
+        self.messages = MessageRepository(session, subject)
+        self.threads = ThreadRepository(session, subject)
+        self.notes = NoteRepository(session, subject)
+        self.rules = RulesRepository(session, subject)
+        self.saved = SavedReplyRepository(session, subject)
+        self.brands = BrandRepository(session, subject)
+        self.audit = AuditRepository(session, subject)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def messages_page(
+        self,
+        page: PageRequest,
+        *,
+        brand_id: uuid.UUID | None,
+        channel_id: uuid.UUID | None,
+        statuses: Sequence[str],
+        origins: Sequence[str],
+        kinds: Sequence[str],
+        assigned_to: uuid.UUID | None,
+        overdue: bool | None,
+        sort: Sort,
+    ) -> tuple[Sequence[Message], str | None]:
+        stmt = self.messages.listing(
+            brand_id=brand_id,
+            channel_id=channel_id,
+            statuses=statuses,
+            origins=origins,
+            kinds=kinds,
+            assigned_to=assigned_to,
+            overdue=overdue,
+            now=utcnow(),
+        )
+        if sort == Sort.DUE:
+            return await self.messages.page_by_due(page, stmt)
+        return await self.messages.page(page, stmt)
+
+    async def get(self, message_id: uuid.UUID) -> Message:
+        return await self.messages.get(message_id)
+
+    async def notes_of(self, message_id: uuid.UUID) -> list[Note]:
+        return await self.notes.of_message(message_id)
+
+    async def thread(self, thread_id: uuid.UUID) -> tuple[Thread, list[Message]]:
+        thread = await self.threads.get(thread_id)
+        return thread, await self.messages.of_thread(thread.id, 500)
+
+    # -- triage ----------------------------------------------------------------------------
+
+    async def update(
+        self, message_id: uuid.UUID, data: MessageUpdate, if_match: str | None
+    ) -> Message:
+        """Override the origin or type, move the status, assign; the deadline follows the
+        origin (a journalist's comes sooner)."""
+        message = await self.messages.lock(message_id)
+        check_if_match(if_match, message.version)
+        changes: dict[str, Any] = {}
+        who = self._who()
+        if data.assigned_to is not msgspec.UNSET:
+            if data.assigned_to is not None:
+                member = await MembershipRepository(self.session, self.subject).of_user(
+                    data.assigned_to
+                )
+                if member is None:
+                    raise InvalidInput(
+                        "The message cannot be assigned as sent.",
+                        errors=[
+                            FieldError(
+                                f"No member of this agency has the user id {data.assigned_to}.",
+                                "unknown_member",
+                                "assigned_to",
+                            )
+                        ],
+                    )
+            changes["assigned_to"] = [_text(message.assigned_to), _text(data.assigned_to)]
+            message.assigned_to = data.assigned_to
+            if data.assigned_to is not None and message.status == "new":
+                message.status = "assigned"
+        if data.origin is not msgspec.UNSET and data.origin != message.origin:
+            changes["origin"] = [message.origin, str(data.origin)]
+            message.origin = str(data.origin)
+            message.origin_why = f"Set by {who}."
+            rules = await self._rules_of(message.brand_id)
+            message.due_at = triage.due_at(
+                rules, message.network, message.origin, message.kind, message.received_at
+            )
+        if data.kind is not msgspec.UNSET and data.kind != message.kind:
+            changes["kind"] = [message.kind, str(data.kind)]
+            message.kind = str(data.kind)
+            message.kind_why = f"Set by {who}."
+            rules = await self._rules_of(message.brand_id)
+            message.due_at = triage.due_at(
+                rules, message.network, message.origin, message.kind, message.received_at
+            )
+        if data.status is not msgspec.UNSET and data.status != message.status:
+            changes["status"] = [message.status, str(data.status)]
+            message.status = str(data.status)
+        if changes:
+            message.updated_at = utcnow()
+            await self.messages.flush()
+            self.audit.record("inbox.message.updated", "inbox_message", message.id, changes)
+        return message
+
+    async def add_note(self, message_id: uuid.UUID, text: str) -> Note:
+        message = await self.messages.get(message_id)
+        kind, actor = self.subject.actor
+        note = Note(
+            message_id=message.id,
+            brand_id=message.brand_id,
+            author_kind=str(kind),
+            author_id=actor,
+            text=text,
+        )
+        await self.notes.add(note)
+        return note
+
+    # -- rules -----------------------------------------------------------------------------
+
+    async def get_rules(self, brand_id: uuid.UUID) -> tuple[uuid.UUID, InboxRules | None]:
+        brand = await self.brands.get(brand_id)
+        return brand.id, await self.rules.find(brand.id)
+
+    async def put_rules(
+        self, brand_id: uuid.UUID, data: RulesIn, if_match: str | None
+    ) -> InboxRules:
+        """Replace the brand's rules; messages already triaged keep their labels."""
+        brand = await self.brands.get(brand_id)
+        rules = await self.rules.find(brand.id)
+        fields = {
+            "handles": {k: triage.words(v) for k, v in data.handles.items()},
+            "origin_keywords": {k: triage.words(v) for k, v in data.origin_keywords.items()},
+            "type_keywords": {k: triage.words(v) for k, v in data.type_keywords.items()},
+            "sla": msgspec.to_builtins(data.sla),
+        }
+        if rules is None:
+            check_if_match(if_match, 0)  # no rules yet: their ETag is "0"
+            rules = InboxRules(id=brand.id, brand_id=brand.id, **fields)
+            await self.rules.add(rules)
+        else:
+            check_if_match(if_match, rules.version)
+            for name, value in fields.items():
+                setattr(rules, name, value)
+            rules.updated_at = utcnow()
+            await self.rules.flush()
+        self.audit.record("inbox.rules.updated", "brand", brand.id, {"sla": fields["sla"]})
+        return rules
+
+    async def _rules_of(self, brand_id: uuid.UUID) -> dict[str, Any]:
+        found = await self.rules.find(brand_id)
+        if found is None:
+            return {}
+        return {
+            "handles": found.handles,
+            "origin_keywords": found.origin_keywords,
+            "type_keywords": found.type_keywords,
+            "sla": found.sla,
+        }
+
+    # -- saved replies ---------------------------------------------------------------------
+
+    async def saved_replies(
+        self, brand_id: uuid.UUID, page: PageRequest
+    ) -> tuple[Sequence[SavedReply], str | None]:
+        brand = await self.brands.get(brand_id)
+        return await self.saved.page(page, self.saved.of_brand(brand.id))
+
+    async def add_saved_reply(self, brand_id: uuid.UUID, data: SavedReplyIn) -> SavedReply:
+        brand = await self.brands.get(brand_id)
+        unknown = triage.unknown_placeholders(data.text)
+        if unknown:
+            known = ", ".join("{" + p + "}" for p in triage.PLACEHOLDERS)
+            raise InvalidInput(
+                "The saved reply cannot be created as sent.",
+                errors=[
+                    FieldError(
+                        f"Unknown placeholder {{{name}}}; the known ones are {known}.",
+                        "unknown_placeholder",
+                        "text",
+                        params={"placeholder": name},
+                    )
+                    for name in unknown
+                ],
+            )
+        saved = SavedReply(brand_id=brand.id, name=data.name, text=data.text)
+        await self.saved.add(saved, conflict="The brand already has a saved reply of this name.")
+        self.audit.record("inbox.saved_reply.created", "inbox_saved_reply", saved.id, {})
+        return saved
+
+    async def delete_saved_reply(self, saved_reply_id: uuid.UUID) -> None:
+        await self.saved.delete(saved_reply_id)
+        self.audit.record("inbox.saved_reply.deleted", "inbox_saved_reply", saved_reply_id, {})
+
+    # -- moderation ------------------------------------------------------------------------
+
+    async def moderate(
+        self, message_id: uuid.UUID, action: str, clause: int | None, hidden: bool = True
+    ) -> Message:
+        """Hide, show or delete a message at the network, citing the clause of the brand's
+        community charter that justifies it; the clause is kept with the message and in the
+        audit log. Nothing changes when the network refuses."""
+        message = await self.messages.lock(message_id)
+        brand = await self.brands.get(message.brand_id)
+        clauses = {
+            c["number"]: c["text"] for c in (brand.community_charter or {}).get("clauses", [])
+        }
+        if clause is None or clause not in clauses:
+            numbers = ", ".join(str(n) for n in sorted(clauses)) or "none yet"
+            words = (
+                "Cite the clause of the brand's community charter that justifies this"
+                if clause is None
+                else f"The brand's community charter has no clause {clause}"
+            )
+            raise InvalidInput(
+                f"{words} (its clauses: {numbers}).",
+                errors=[
+                    FieldError(
+                        f"{words}; its clauses: {numbers}.",
+                        "charter_clause_required" if clause is None else "unknown_clause",
+                        "clause",
+                        params={"clauses": sorted(clauses)},
+                    )
+                ],
+            )
+        if message.deleted_at is not None:
+            raise Conflict("This message was deleted.")
+        channel = await ChannelRepository(self.session, self.subject).get(message.channel_id)
+        thread = await self.threads.get(message.thread_id)
+        target = Comment(
+            comment_id=message.network_id,
+            post_id=thread.post_id,
+            text=message.text,
+            author_id=message.author_id,
+            author_name=message.author_name,
+            parent_id=message.parent_id,
+        )
+        service = ChannelService(self.session, self.subject, self.runtime)
+        try:
+            if action == "delete":
+                await service.call(channel, lambda c: c.delete_comment(target))
+            else:
+                await service.call(channel, lambda c: c.hide_comment(target, hidden))
+        except (NotSupported, Refused, InvalidContent) as exc:
+            raise InvalidInput(
+                f"{channel.network} refused: {exc.message}",
+                errors=[FieldError(exc.message, "network_refused", None)],
+            ) from exc
+        except ConnectorError as exc:
+            raise failure_for(exc) from exc
+        now = utcnow()
+        done = action if action == "delete" else ("hide" if hidden else "show")
+        message.moderation = {
+            "action": done,
+            "clause": clause,
+            "clause_text": clauses[clause],
+            "actor": self._who(),
+            "at": now.isoformat(),
+        }
+        if action == "delete":
+            message.deleted_at = now
+        else:
+            message.hidden = hidden
+        if message.status in triage.OPEN and done != "show":
+            message.status = "closed"
+        message.updated_at = now
+        self.audit.record(
+            f"inbox.message.{done}",
+            "inbox_message",
+            message.id,
+            {"clause": clause, "clause_text": clauses[clause], "network_id": message.network_id},
+        )
+        return message
+
+    def _who(self) -> str:
+        kind, actor = self.subject.actor
+        return f"{kind} {actor}" if actor else str(kind)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
