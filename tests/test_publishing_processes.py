@@ -182,7 +182,7 @@ async def test_killed_worker_and_scheduler_publish_once(world: World, processes:
 async def test_a_crisis_started_mid_batch_stops_what_has_not_left(
     world: World, stubnet: tuple[StubNetState, str]
 ) -> None:
-    """Six due posts go out two by two through a real worker (one thread); the crisis starts
+    """Six due posts go out two by two through a real worker (two calls at once); the crisis starts
     while the first pair is on the wire. That pair was already leaving and is published; the
     worker's re-check before each later call sees the pause and sends nothing more, and a
     post approved before the crisis and scheduled during it is held by the worker when due."""
@@ -191,6 +191,8 @@ async def test_a_crisis_started_mid_batch_stops_what_has_not_left(
         {
             "AGENCY_WORKER_THREADS": "1",
             "AGENCY_PUBLISHING__PUBLISH_BATCH": "2",
+            # Two calls in flight at once: a batch is re-checked when its calls may leave.
+            "AGENCY_PUBLISHING__CONCURRENCY": "2",
             "AGENCY_PUBLISHING__STALE_ATTEMPT_SECONDS": "60",
         }
     )

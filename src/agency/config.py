@@ -222,6 +222,11 @@ class ConnectorSettings(BaseSettings):
 
     networks: dict[str, NetworkSettings] = Field(default_factory=dict)
     http_timeout_seconds: float = Field(default=30.0, description="Timeout of network calls.")
+    http_max_connections: int = Field(
+        default=512,
+        description="Connections open at once to the networks, per worker process (one per "
+        "call in flight; httpx's default of 100 queues calls behind each other).",
+    )
     connection_ttl_minutes: int = Field(
         default=15, description="How long an OAuth authorization may take before it expires."
     )
@@ -310,8 +315,27 @@ class PublishingSettings(BaseSettings):
     )
     max_attempts: int = Field(default=5, description="Attempts before a publication fails.")
     stale_attempt_seconds: float = Field(
-        default=300.0,
-        description="An attempt unanswered this long (worker died) is reconciled.",
+        default=30.0,
+        description="Lease of a post a worker holds (waiting for its instant or on the wire), "
+        "renewed every third of it; a post whose lease ends while publishing (its worker died) "
+        "is reconciled.",
+    )
+    lookahead_seconds: float = Field(
+        default=3.0,
+        description="Posts are claimed this long before they are due; the worker releases "
+        "each call at its exact instant, after its last re-check.",
+    )
+    concurrency: int = Field(
+        default=256, description="Publish calls in flight at once in one worker process."
+    )
+    media_concurrency: int = Field(
+        default=64,
+        description="Calls of posts with media (long uploads) in flight at once in one worker "
+        "process, apart from the others so that they never hold up short posts.",
+    )
+    max_held: int = Field(
+        default=20_000,
+        description="Claimed posts one worker process takes from the broker before it waits.",
     )
 
 

@@ -80,6 +80,10 @@ class Runtime:
             if client is None:
                 options: dict[str, Any] = {
                     "timeout": self.settings.connectors.http_timeout_seconds,
+                    "limits": httpx.Limits(
+                        max_connections=self.settings.connectors.http_max_connections,
+                        max_keepalive_connections=self.settings.connectors.http_max_connections,
+                    ),
                     "headers": {"User-Agent": f"agency/{__version__}"},
                     "follow_redirects": False,
                 }
