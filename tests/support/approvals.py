@@ -43,7 +43,9 @@ class Team:
 
     async def staff(self, who: str, role: str) -> None:
         joined = await invite_and_join(
-            self.client, self.tenant, f"{who}@{self.tenant.slug}.example",
+            self.client,
+            self.tenant,
+            f"{who}@{self.tenant.slug}.example",
             role,
             name=who.title(),
             smtp=self.smtp,

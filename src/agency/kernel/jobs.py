@@ -194,6 +194,11 @@ def declare_actors(runtime: Runtime) -> None:
         declare(_runner(definition, runtime))
 
 
+def stopped_by_outage(name: str, exc: Exception, database_url: str) -> bool:
+    """Whether an outage stopped work done outside a job's run (said once, as for a job)."""
+    return _interrupted(name, exc, database_url)
+
+
 def _interrupted(name: str, exc: Exception, database_url: str) -> bool:
     """Say what an outage did to this job, once, and whether it stopped the job."""
     if isinstance(exc, JobInterrupted):

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 from agency.connector.base import Published
 from agency.connector.errors import ConnectorError
 from agency.kernel.db import utcnow
-from agency.kernel.jobs import JobBuffer, collecting, on_worker_shutdown
+from agency.kernel.jobs import JobBuffer, collecting, on_worker_shutdown, stopped_by_outage
 from agency.kernel.tenancy import bind_system
 from agency.publication.pipeline import Call, Publisher
 from agency.publication.repository import PublishingSweepRepository
@@ -59,6 +59,8 @@ FRESH = 0.5
 # What preparing a batch may take at most, and at least, to be ready at the instant.
 MAX_LEAD = 1.0
 MIN_LEAD = 0.05
+BATCH = "publication batch"
+BEAT = "publication lease renewal"
 # How long a stopping worker lets its calls on the wire answer.
 DRAIN_SECONDS = 5.0
 
@@ -187,10 +189,11 @@ class Dispatcher:
                 await self._publish(agency_id, holding, due, media, buffer)
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
             # The rows say what became of the posts: leased ones are claimed again, calls in
             # doubt reconciled, once their lease ends.
-            logger.exception("publishing a batch of agency %s failed", agency_id)
+            if not stopped_by_outage(BATCH, exc, self.runtime.settings.database.url):
+                logger.exception("publishing a batch of agency %s failed", agency_id)
         finally:
             self._let_go(holding)
 
@@ -269,8 +272,9 @@ class Dispatcher:
                         ids, utcnow() + timedelta(seconds=lease)
                     )
                     await session.commit()
-            except Exception:
-                logger.exception("the leases of %d posts could not be renewed", len(ids))
+            except Exception as exc:
+                if not stopped_by_outage(BEAT, exc, self.runtime.settings.database.url):
+                    logger.exception("the leases of %d posts could not be renewed", len(ids))
 
     async def drain(self, within: float) -> None:
         """The worker stops: let the calls on the wire answer for up to ``within`` seconds,
