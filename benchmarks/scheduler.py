@@ -60,6 +60,7 @@ HOST = "127.0.0.1"
 GOAL_P99 = 1.0
 GOAL_BURST = 15.0
 GOAL_RSS_MB = 300.0
+TIMELINE_STEP = 5  # seconds of due time per line of the lateness timeline
 
 
 @dataclass
@@ -300,6 +301,11 @@ def score(plan: Plan, dues: list[datetime], posts: list[list[Any]]) -> dict[str,
     ]
     late_media = [first[i] - dues[i].timestamp() for i in first if plan.with_media(i)]
     burst_at = dues[-1].timestamp() if plan.burst else 0.0
+    start = dues[0].timestamp()
+    timeline: dict[int, list[float]] = {}
+    for i, at in first.items():
+        bucket = int((dues[i].timestamp() - start) // TIMELINE_STEP)
+        timeline.setdefault(bucket, []).append(at - dues[i].timestamp())
     seconds = Counter(int(at) for at in first.values())
     best = 0.0
     if seconds:
@@ -310,6 +316,7 @@ def score(plan: Plan, dues: list[datetime], posts: list[list[Any]]) -> dict[str,
         "steady": late_steady,
         "burst": late_burst,
         "media": late_media,
+        "timeline": timeline,
         "burst_out": (max(late_burst) if len(late_burst) == plan.burst else None),
         "burst_first": burst_at,
         "sustained": best,
@@ -359,7 +366,8 @@ def run(plan: Plan, kill: bool, stale: float, latency: str) -> int:
                 "AGENCY_WORKER_SCHEDULER_INTERVAL_SECONDS": "0.2",
                 "AGENCY_PUBLISHING__STALE_ATTEMPT_SECONDS": str(stale),
                 "AGENCY_PUBLISHING__LEASE_SECONDS": "60",
-                "PYTHONPATH": str(ROOT),
+                # This checkout's code, not whichever copy the environment has installed.
+                "PYTHONPATH": os.pathsep.join(str(ROOT / d) for d in ("src", "connectors", "")),
             }
         )
         fleet = Fleet(env, logs)
@@ -421,6 +429,12 @@ def run(plan: Plan, kill: bool, stale: float, latency: str) -> int:
         print(summarise("lateness, steady", result["steady"]))
         print(summarise("lateness, burst ", result["burst"]))
         print(summarise("lateness, posts with media (in the above)", result["media"]))
+        print(f"lateness by due time ({TIMELINE_STEP} s steps from the first): p50 / p99 / max")
+        for bucket, values in sorted(result["timeline"].items()):
+            print(
+                f"  +{bucket * TIMELINE_STEP:>4}s n={len(values):<6} {pct(values, 0.5):7.3f}"
+                f" {pct(values, 0.99):7.3f} {max(values):7.3f}"
+            )
         out = result["burst_out"]
         print(
             f"burst of {plan.burst:,} fully out after: {out:.2f}s" if out else "burst: not all out"
