@@ -365,7 +365,6 @@ def run(plan: Plan, kill: bool, stale: float, latency: str) -> int:
                 "AGENCY_WORKER_THREADS": str(plan.threads),
                 "AGENCY_WORKER_SCHEDULER_INTERVAL_SECONDS": "0.2",
                 "AGENCY_PUBLISHING__STALE_ATTEMPT_SECONDS": str(stale),
-                "AGENCY_PUBLISHING__LEASE_SECONDS": "60",
                 # This checkout's code, not whichever copy the environment has installed.
                 "PYTHONPATH": os.pathsep.join(str(ROOT / d) for d in ("src", "connectors", "")),
             }
@@ -475,7 +474,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker")
     parser.add_argument("--lead", type=float, default=60.0, help="seconds before the first due")
-    parser.add_argument("--stale", type=float, default=10.0, help="stale attempt seconds")
+    parser.add_argument(
+        "--stale", type=float, default=30.0, help="a call's lease, renewed while it lasts"
+    )
     parser.add_argument(
         "--latency",
         default=REALISTIC,

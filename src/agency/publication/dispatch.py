@@ -19,10 +19,11 @@ Under a backlog, slots and database turns go first to posts less than :data:`FRE
 (oldest first), then to the backlog (oldest first): a burst drains with what the steady
 stream leaves, instead of making every later post wait behind it.
 
-A heartbeat renews the lease of every post the process holds
+A heartbeat renews the lease of every call the process has on the wire
 (``AGENCY_PUBLISHING__STALE_ATTEMPT_SECONDS``, every third of it). When the process dies, a
-post waiting for its instant is claimed again once its lease ends, and one on the wire
-(``publishing``) is turned into an unknown outcome by the claimer and reconciled.
+post waiting for its instant is claimed again once its claim's lease ends
+(``AGENCY_PUBLISHING__LEASE_SECONDS``), and one on the wire (``publishing``) is turned into an
+unknown outcome by the claimer and reconciled.
 """
 
 from __future__ import annotations

@@ -117,11 +117,17 @@ class Publisher:
             await self._begin()
 
     async def _lock_many(
-        self, variant_ids: Sequence[uuid.UUID], *, skip_locked: bool
+        self,
+        variant_ids: Sequence[uuid.UUID],
+        *,
+        skip_locked: bool,
+        owners: set[uuid.UUID] | None = None,
     ) -> list[tuple[Publication, Variant]]:
-        """Publications locked in id order first (as edits lock one), then the variants."""
-        owners = await self.variants.publications_of(variant_ids)
-        publications = {p.id: p for p in await self.publications.lock_many(set(owners.values()))}
+        """Publications locked in id order first (as edits lock one), then the variants.
+        ``owners``: the publications, when known (not read again)."""
+        if owners is None:
+            owners = set((await self.variants.publications_of(variant_ids)).values())
+        publications = {p.id: p for p in await self.publications.lock_many(owners)}
         variants = await self.variants.lock_many(variant_ids, skip_locked=skip_locked)
         return [
             (publications[v.publication_id], v)
@@ -243,7 +249,11 @@ class Publisher:
         """The networks' answers, applied (not committed); the posts whose first comment
         follows."""
         await self._begin()
-        relocked = await self._lock_many([call.variant_id for call in calls], skip_locked=False)
+        relocked = await self._lock_many(
+            [call.variant_id for call in calls],
+            skip_locked=False,
+            owners={call.attempt.publication_id for call in calls},
+        )
         by_id = {variant.id: (publication, variant) for publication, variant in relocked}
         crises = await self._crises(relocked)
         now = utcnow()

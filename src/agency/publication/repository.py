@@ -338,9 +338,10 @@ class PublishingSweepRepository(SystemRepository):
         )
 
     async def renew(self, variant_ids: Sequence[uuid.UUID], until: datetime) -> None:
-        """A worker's heartbeat: the leases of the posts it holds (waiting for their instant
-        or on the wire) end at ``until``. Rows locked by a transaction are skipped (never
-        waited for: the next beat renews them), and a row no longer leased stays so."""
+        """A worker's heartbeat: the leases of its calls on the wire (``publishing``) end at
+        ``until``. Rows locked by a transaction are skipped (never waited for: the next beat
+        renews them). Posts still ``scheduled`` are left alone: the worker's re-check takes
+        them with ``SKIP LOCKED``, and would pass over one the beat has locked."""
         if not variant_ids:
             return
         held = (
@@ -348,7 +349,7 @@ class PublishingSweepRepository(SystemRepository):
             .where(
                 Variant.id.in_(variant_ids),
                 Variant.lease_until.is_not(None),
-                Variant.status.in_([Delivery.SCHEDULED, Delivery.PUBLISHING]),
+                Variant.status == Delivery.PUBLISHING,
             )
             .with_for_update(skip_locked=True)
         )
