@@ -174,6 +174,12 @@ def wait_for(child: Child, marker: bytes, within: float = 60) -> None:
         time.sleep(0.05)
 
 
+def counted(port: int) -> int:
+    """Posts the network stored so far (cheap: polled every second during the run)."""
+    with urllib.request.urlopen(f"http://{HOST}:{port}/bench/count", timeout=30) as r:
+        return int(json.loads(r.read())["posts"])
+
+
 def received(port: int) -> dict[str, Any]:
     with urllib.request.urlopen(f"http://{HOST}:{port}/bench/received", timeout=30) as r:
         return dict(json.loads(r.read()))
@@ -386,7 +392,7 @@ def run(plan: Plan, kill: bool, stale: float, latency: str) -> int:
         for w in workers:
             wait_for(w, b"worker started")
         wait_for(scheduler, b"scheduler started")
-        while received(net_port) is None:  # the network is up
+        while counted(net_port) < 0:  # the network is up
             time.sleep(0.1)
         slack = (start - datetime.now(UTC)).total_seconds()
         print(f"processes up; first due in {slack:.1f}s", flush=True)
@@ -407,7 +413,7 @@ def run(plan: Plan, kill: bool, stale: float, latency: str) -> int:
                 scheduler = fleet.process("scheduler")
                 workers[0] = fleet.process("worker", plan.threads)
                 killed = True
-            got = len(received(net_port)["posts"])
+            got = counted(net_port)
             if got != last:
                 last, last_change = got, now
             if now > end and got >= plan.variants:

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 STALE_BATCH = 500
 # Posts of one batch are due within this span of its first (prepared together).
 BATCH_SPAN = timedelta(seconds=1)
+# Posts due less than this long ago are claimed before any older backlog.
+FRESH = timedelta(seconds=1)
 MISSED = "Not published: the system was down past the brand's grace period."
 INTERRUPTED = "The worker stopped during the call; the network may have published."
 UNKNOWN = "The outcome is unknown (the call was interrupted); checking the account."
@@ -40,7 +42,12 @@ async def claim_due(session: AsyncSession, now: datetime, runtime: Runtime) -> i
     sweep = PublishingSweepRepository(session)
     claimed = await _expire_stale_attempts(sweep, now)
     horizon = now + timedelta(seconds=settings.lookahead_seconds)
-    rows = await sweep.due(now, horizon, settings.claim_batch)
+    # The posts coming due now first, then any backlog (a burst already late), so that a
+    # burst being claimed never holds up the posts due just after it.
+    fresh = now - FRESH
+    rows = [*await sweep.due(now, horizon, settings.claim_batch, after=fresh)]
+    if len(rows) < settings.claim_batch:
+        rows += await sweep.due(now, fresh, settings.claim_batch - len(rows))
     if len(rows) >= settings.claim_batch:
         backlog("publications")  # more is due: the scheduler claims again at once
     take: list[uuid.UUID] = []

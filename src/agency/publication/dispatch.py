@@ -100,7 +100,7 @@ class Gate:
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():
                 self.release(permits)  # granted as it was canceled
-            else:
+            elif entry in self._waiting:
                 self._waiting.remove(entry)
             raise
         return permits
@@ -113,6 +113,9 @@ class Gate:
         while self._waiting:
             index = self._next()
             _, _, _, permits, future = self._waiting[index]
+            if future.done():  # canceled while waiting: nothing to grant
+                del self._waiting[index]
+                continue
             if permits > self.free:
                 return  # whole requests only: the next in line waits for room
             del self._waiting[index]

@@ -296,11 +296,14 @@ class PublishingSweepRepository(SystemRepository):
     """Variants of every agency as the scheduler claims them (``FOR UPDATE SKIP LOCKED``: two
     schedulers never take the same row), in a session bound to the system."""
 
-    async def due(self, now: datetime, horizon: datetime, limit: int) -> Sequence[Any]:
+    async def due(
+        self, now: datetime, horizon: datetime, limit: int, after: datetime | None = None
+    ) -> Sequence[Any]:
         """``(id, agency_id, status, due_at, attempt_count, publish_grace_minutes,
         media_ids)`` of variants to publish (scheduled and due by ``horizon``: claimed a
         little ahead) or to reconcile (unknown, checked again at ``not_before``), not leased,
-        not held; locked, by due time."""
+        not held; locked, by due time. With ``after``: only posts due after it (the fresh
+        ones; none to reconcile)."""
         stmt = (
             select(
                 Variant.id,
@@ -313,7 +316,13 @@ class PublishingSweepRepository(SystemRepository):
             )
             .join(Brand, Brand.id == Variant.brand_id)
             .where(
-                or_(
+                and_(
+                    Variant.status == Delivery.SCHEDULED,
+                    Variant.due_at <= horizon,
+                    Variant.due_at > after,
+                )
+                if after is not None
+                else or_(
                     and_(Variant.status == Delivery.SCHEDULED, Variant.due_at <= horizon),
                     and_(Variant.status == Delivery.UNKNOWN, Variant.not_before.is_not(None)),
                 ),
