@@ -1,23 +1,52 @@
 """The stand-in network of the scheduler benchmark, served by uvicorn in its own process.
 
-``net_app`` is the uvicorn factory: ``tests/support/stubnet.py`` with the latency of
-``BENCH_NET_LATENCY`` seconds per publish call, plus ``GET /bench/received`` that returns
-every stored post (text, idempotency key, arrival time) for the benchmark to score.
+``net_app`` is the uvicorn factory: ``tests/support/stubnet.py`` answering each publish call
+after ``BENCH_NET_LATENCY``: a number of seconds, or ``realistic`` (the default): a
+log-normal time with a median of 400 ms and a 99th percentile of 3 s, and 30 s
+(``BENCH_NET_MEDIA_SECONDS``) for a post with media, as a network takes an upload in. Plus
+``GET /bench/received``, every stored post (text, idempotency key, arrival time) for the
+benchmark to score, and ``GET /bench/count``, how many (polled while the run lasts). The
+arrival is taken before the wait: lateness is when the network hears of a post.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import random
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Litestar, get
 from tests.support.stubnet import StubNetState, build_stubnet
 
 LATENCY_ENV = "BENCH_NET_LATENCY"
+MEDIA_ENV = "BENCH_NET_MEDIA_SECONDS"
+REALISTIC = "realistic"
+MEDIAN = 0.4
+P99 = 3.0
+Z99 = 2.3263  # the standard normal's 99th percentile
+
+
+def realistic(media_seconds: float) -> Callable[[dict[str, Any]], float]:
+    """Log-normal (median 400 ms, p99 3 s); ``media_seconds`` for a post with media."""
+    sigma = math.log(P99 / MEDIAN) / Z99
+    draw = random.Random(1234)
+
+    def delay(body: dict[str, Any]) -> float:
+        if body.get("media_ids"):
+            return media_seconds
+        return draw.lognormvariate(math.log(MEDIAN), sigma)
+
+    return delay
 
 
 def net_app() -> Litestar:
-    state = StubNetState(latency=float(os.environ.get(LATENCY_ENV, "0.02")))
+    latency = os.environ.get(LATENCY_ENV, REALISTIC)
+    if latency == REALISTIC:
+        state = StubNetState(delay=realistic(float(os.environ.get(MEDIA_ENV, "30"))))
+    else:
+        state = StubNetState(latency=float(latency))
 
     @get("/bench/received", sync_to_thread=False)
     def received() -> dict[str, Any]:
@@ -25,6 +54,12 @@ def net_app() -> Litestar:
             posts = [[p["text"], p["key"], p["received_at"]] for p in state.posts]
         return {"calls": state.calls, "posts": posts}
 
+    @get("/bench/count", sync_to_thread=False)
+    def count() -> dict[str, int]:
+        """What the benchmark polls while it runs: cheap, unlike the whole list."""
+        return {"calls": state.calls, "posts": len(state.posts)}
+
     app = build_stubnet(state)
     app.register(received)
+    app.register(count)
     return app

@@ -6,7 +6,9 @@ scheduled over a window that starts shortly after the processes are up: a steady
 plus a burst on one second (the top of the hour). The scheduler and the workers run as
 their own processes (``python -m tests.support.processes``: what ``agency scheduler`` and
 ``agency worker`` run, with the stand-in connector installed); the network is
-``tests/support/stubnet.py`` served by uvicorn in its own process with 20 ms per call.
+``tests/support/stubnet.py`` served by uvicorn in its own process, answering after a
+realistic time (``--latency realistic``, the default: log-normal, median 400 ms, p99 3 s; the
+2 % of posts that carry a photo take 30 s, as media uploads do) or a fixed one.
 
 Printed: lateness from due time to the network call (p50/p95/p99/max) for the steady part
 and for the burst, the time for the burst to be fully out, the highest publications per
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -39,6 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks`, `tests` importable
 
+from tests.support.images import picture
 from tests.support.servers import PostgresServer, RedisServer, free_port
 from tests.support.stubnet import TOKEN
 
@@ -47,13 +51,16 @@ from agency.config import DatabaseSettings, RedisSettings, Settings
 from agency.connector.base import Credentials
 from agency.kernel.migrate import upgrade
 from agency.kernel.secrets import SecretBox
+from agency.media.storage import object_key
 from benchmarks._data import APP_PW, APP_ROLE, DB, OWNER, OWNER_PW
+from benchmarks._sched_net import LATENCY_ENV, REALISTIC
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 GOAL_P99 = 1.0
 GOAL_BURST = 15.0
 GOAL_RSS_MB = 300.0
+TIMELINE_STEP = 5  # seconds of due time per line of the lateness timeline
 
 
 @dataclass
@@ -65,9 +72,12 @@ class Plan:
     lead: float  # seconds from the end of seeding to the first due time
     workers: int
     threads: int
+    media_share: float = 0.02  # posts with a photo (their publish call takes 30 s)
 
     @classmethod
-    def scaled(cls, scale: float, workers: int, threads: int, lead: float) -> Plan:
+    def scaled(
+        cls, scale: float, workers: int, threads: int, lead: float, media_share: float
+    ) -> Plan:
         return cls(
             variants=int(100_000 * scale),
             brands=max(10, int(1_000 * scale)),
@@ -76,7 +86,15 @@ class Plan:
             lead=lead,
             workers=workers,
             threads=threads,
+            media_share=media_share,
         )
+
+    def with_media(self, i: int) -> bool:
+        """Whether post ``i`` carries a photo: every (1 / media_share)th post."""
+        if self.media_share <= 0:
+            return False
+        every = max(1, round(1 / self.media_share))
+        return i % every == every // 2
 
 
 # -- processes ------------------------------------------------------------------------------
@@ -156,6 +174,12 @@ def wait_for(child: Child, marker: bytes, within: float = 60) -> None:
         time.sleep(0.05)
 
 
+def counted(port: int) -> int:
+    """Posts the network stored so far (cheap: polled every second during the run)."""
+    with urllib.request.urlopen(f"http://{HOST}:{port}/bench/count", timeout=30) as r:
+        return int(json.loads(r.read())["posts"])
+
+
 def received(port: int) -> dict[str, Any]:
     with urllib.request.urlopen(f"http://{HOST}:{port}/bench/received", timeout=30) as r:
         return dict(json.loads(r.read()))
@@ -164,8 +188,11 @@ def received(port: int) -> dict[str, Any]:
 # -- data -----------------------------------------------------------------------------------
 
 
-def seed(pg: PostgresServer, settings: Settings, plan: Plan, start: datetime) -> list[datetime]:
-    """One agency, the brands, a channel each, and the publications; returns the due times."""
+def seed(
+    pg: PostgresServer, settings: Settings, plan: Plan, start: datetime, media_root: Path
+) -> list[datetime]:
+    """One agency, the brands, a channel each, a photo each (in the local media store), and
+    the publications; returns the due times."""
     box = SecretBox.from_settings(settings.secrets, settings.auth.secret_key.get_secret_value())
     sealed = seal(box, Credentials(access_token=TOKEN))
     steady = plan.variants - plan.burst
@@ -175,6 +202,12 @@ def seed(pg: PostgresServer, settings: Settings, plan: Plan, start: datetime) ->
     agency = uuid.uuid4()
     brands = [uuid.uuid4() for _ in range(plan.brands)]
     channels = [uuid.uuid4() for _ in range(plan.brands)]
+    photos = [uuid.uuid4() for _ in range(plan.brands)]
+    photo = picture("PNG", (640, 480))
+    for b, m in zip(brands, photos, strict=True):
+        path = media_root / object_key(agency, b, m)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(photo)
     now = datetime.now(UTC)
     with pg.connect(DB) as conn, conn.cursor() as cur:
         cur.execute(
@@ -202,6 +235,16 @@ def seed(pg: PostgresServer, settings: Settings, plan: Plan, start: datetime) ->
                     (c, agency, b, "stubnet", f"acct-{i}", "user", f"Account {i}", "[]",
                      False, "ok", now, sealed, 1, now)
                 )  # fmt: skip
+        with cur.copy(
+            "COPY media (id, agency_id, brand_id, kind, mime_type, size_bytes, width, height, "
+            "sha256, storage_key, version, created_at) FROM STDIN"
+        ) as copy:
+            digest = hashlib.sha256(photo).hexdigest()
+            for b, m in zip(brands, photos, strict=True):
+                copy.write_row(
+                    (m, agency, b, "image", "image/png", len(photo), 640, 480, digest,
+                     object_key(agency, b, m), 1, now)
+                )  # fmt: skip
         with (
             cur.copy(
                 "COPY publications (id, agency_id, brand_id, title, status, scheduled_at, "
@@ -221,9 +264,10 @@ def seed(pg: PostgresServer, settings: Settings, plan: Plan, start: datetime) ->
         ) as copy:
             for i, (p, due) in enumerate(zip(ids, dues, strict=True)):
                 k = i % plan.brands
+                media = json.dumps([str(photos[k])] if plan.with_media(i) else [])
                 copy.write_row(
                     (uuid.uuid4(), agency, p, brands[k], channels[k], "stubnet", f"bench-{i}",
-                     "{}", "[]", "scheduled", due, 1, 1, 0, now)
+                     "{}", media, "scheduled", due, 1, 1, 0, now)
                 )  # fmt: skip
         conn.commit()
         cur.execute("ANALYZE")
@@ -261,7 +305,13 @@ def score(plan: Plan, dues: list[datetime], posts: list[list[Any]]) -> dict[str,
     late_burst = [
         first[i] - dues[i].timestamp() for i in range(steady, plan.variants) if i in first
     ]
+    late_media = [first[i] - dues[i].timestamp() for i in first if plan.with_media(i)]
     burst_at = dues[-1].timestamp() if plan.burst else 0.0
+    start = dues[0].timestamp()
+    timeline: dict[int, list[float]] = {}
+    for i, at in first.items():
+        bucket = int((dues[i].timestamp() - start) // TIMELINE_STEP)
+        timeline.setdefault(bucket, []).append(at - dues[i].timestamp())
     seconds = Counter(int(at) for at in first.values())
     best = 0.0
     if seconds:
@@ -271,6 +321,8 @@ def score(plan: Plan, dues: list[datetime], posts: list[list[Any]]) -> dict[str,
     return {
         "steady": late_steady,
         "burst": late_burst,
+        "media": late_media,
+        "timeline": timeline,
         "burst_out": (max(late_burst) if len(late_burst) == plan.burst else None),
         "burst_first": burst_at,
         "sustained": best,
@@ -283,8 +335,9 @@ def score(plan: Plan, dues: list[datetime], posts: list[list[Any]]) -> dict[str,
 # -- the run --------------------------------------------------------------------------------
 
 
-def run(plan: Plan, kill: bool, stale: float) -> int:
+def run(plan: Plan, kill: bool, stale: float, latency: str) -> int:
     logs = Path(tempfile.mkdtemp(prefix="bench-scheduler-"))
+    media_root = logs / "media"
     print(f"plan: {plan}; kill={kill}; logs in {logs}", flush=True)
     pg = PostgresServer(settings={"shared_buffers": "1GB", "max_connections": "200"})
     redis = RedisServer()
@@ -308,15 +361,18 @@ def run(plan: Plan, kill: bool, stale: float) -> int:
             {
                 "AGENCY_DATABASE_URL": settings.database.url,
                 "AGENCY_DATABASE_APP_ROLE": APP_ROLE,
-                "AGENCY_DATABASE_POOL_SIZE": str(plan.threads + 2),
+                "AGENCY_DATABASE_POOL_SIZE": str(plan.threads + 4),
                 "AGENCY_DATABASE_MAX_OVERFLOW": "10",
+                "AGENCY_HTTP_TIMEOUT_SECONDS": "60",  # the 30 s media calls
+                "AGENCY_MEDIA__STORAGE": "local",
+                "AGENCY_MEDIA__LOCAL_PATH": str(media_root),
                 "AGENCY_REDIS_URL": redis.url,
                 "AGENCY_NETWORKS__STUBNET__BASE_URL": f"http://{HOST}:{net_port}",
                 "AGENCY_WORKER_THREADS": str(plan.threads),
                 "AGENCY_WORKER_SCHEDULER_INTERVAL_SECONDS": "0.2",
                 "AGENCY_PUBLISHING__STALE_ATTEMPT_SECONDS": str(stale),
-                "AGENCY_PUBLISHING__LEASE_SECONDS": "60",
-                "PYTHONPATH": str(ROOT),
+                # This checkout's code, not whichever copy the environment has installed.
+                "PYTHONPATH": os.pathsep.join(str(ROOT / d) for d in ("src", "connectors", "")),
             }
         )
         fleet = Fleet(env, logs)
@@ -325,18 +381,18 @@ def run(plan: Plan, kill: bool, stale: float) -> int:
             [sys.executable, "-m", "uvicorn", "benchmarks._sched_net:net_app", "--factory",
              "--host", HOST, "--port", str(net_port), "--loop", "uvloop", "--http", "httptools",
              "--no-access-log", "--log-level", "warning", "--backlog", "4096"],
-            {**env, "BENCH_NET_LATENCY": "0.02"},
+            {**env, LATENCY_ENV: latency},
         )  # fmt: skip
         t0 = time.time()
         start = datetime.now(UTC) + timedelta(seconds=plan.lead)
-        dues = seed(pg, settings, plan, start)
+        dues = seed(pg, settings, plan, start, media_root)
         print(f"seeded {plan.variants:,} variants in {time.time() - t0:.1f}s", flush=True)
         scheduler = fleet.process("scheduler")
         workers = [fleet.process("worker", plan.threads) for _ in range(plan.workers)]
         for w in workers:
             wait_for(w, b"worker started")
         wait_for(scheduler, b"scheduler started")
-        while received(net_port) is None:  # the network is up
+        while counted(net_port) < 0:  # the network is up
             time.sleep(0.1)
         slack = (start - datetime.now(UTC)).total_seconds()
         print(f"processes up; first due in {slack:.1f}s", flush=True)
@@ -357,7 +413,7 @@ def run(plan: Plan, kill: bool, stale: float) -> int:
                 scheduler = fleet.process("scheduler")
                 workers[0] = fleet.process("worker", plan.threads)
                 killed = True
-            got = len(received(net_port)["posts"])
+            got = counted(net_port)
             if got != last:
                 last, last_change = got, now
             if now > end and got >= plan.variants:
@@ -377,6 +433,13 @@ def run(plan: Plan, kill: bool, stale: float) -> int:
         print()
         print(summarise("lateness, steady", result["steady"]))
         print(summarise("lateness, burst ", result["burst"]))
+        print(summarise("lateness, posts with media (in the above)", result["media"]))
+        print(f"lateness by due time ({TIMELINE_STEP} s steps from the first): p50 / p99 / max")
+        for bucket, values in sorted(result["timeline"].items()):
+            print(
+                f"  +{bucket * TIMELINE_STEP:>4}s n={len(values):<6} {pct(values, 0.5):7.3f}"
+                f" {pct(values, 0.99):7.3f} {max(values):7.3f}"
+            )
         out = result["burst_out"]
         print(
             f"burst of {plan.burst:,} fully out after: {out:.2f}s" if out else "burst: not all out"
@@ -417,10 +480,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker")
     parser.add_argument("--lead", type=float, default=60.0, help="seconds before the first due")
-    parser.add_argument("--stale", type=float, default=10.0, help="stale attempt seconds")
+    parser.add_argument(
+        "--stale", type=float, default=30.0, help="a call's lease, renewed while it lasts"
+    )
+    parser.add_argument(
+        "--latency",
+        default=REALISTIC,
+        help="the network's answer time: 'realistic' (log-normal, median 400 ms, p99 3 s; "
+        "30 s for posts with media) or a number of seconds for every call",
+    )
+    parser.add_argument(
+        "--media-share", type=float, default=0.02, help="share of the posts with a photo"
+    )
     args = parser.parse_args(argv)
-    plan = Plan.scaled(args.scale, args.workers, args.threads, args.lead)
-    return run(plan, args.kill, args.stale)
+    plan = Plan.scaled(args.scale, args.workers, args.threads, args.lead, args.media_share)
+    return run(plan, args.kill, args.stale, args.latency)
 
 
 if __name__ == "__main__":

@@ -182,7 +182,7 @@ async def test_killed_worker_and_scheduler_publish_once(world: World, processes:
 async def test_a_crisis_started_mid_batch_stops_what_has_not_left(
     world: World, stubnet: tuple[StubNetState, str]
 ) -> None:
-    """Six due posts go out two by two through a real worker (one thread); the crisis starts
+    """Six due posts go out two by two through a real worker (two calls at once); the crisis starts
     while the first pair is on the wire. That pair was already leaving and is published; the
     worker's re-check before each later call sees the pause and sends nothing more, and a
     post approved before the crisis and scheduled during it is held by the worker when due."""
@@ -191,6 +191,8 @@ async def test_a_crisis_started_mid_batch_stops_what_has_not_left(
         {
             "AGENCY_WORKER_THREADS": "1",
             "AGENCY_PUBLISHING__PUBLISH_BATCH": "2",
+            # Two calls in flight at once: a batch is re-checked when its calls may leave.
+            "AGENCY_PUBLISHING__CONCURRENCY": "2",
             "AGENCY_PUBLISHING__STALE_ATTEMPT_SECONDS": "60",
         }
     )
@@ -220,7 +222,8 @@ async def _crisis_mid_batch(world: World, processes: Processes) -> None:
     assert submitted.json()["status"] == "approved", submitted.text
     world.net.plan.append("hold")  # the first call of the first pair waits on the wire
     for n, publication_id in enumerate(ids):
-        await world.make_due(publication_id, seconds_ago=10 - n)
+        # In due order, close enough to be sent two by two (a batch spans at most a second).
+        await world.make_due(publication_id, seconds_ago=10 - n / 10)
     processes.start("worker")
     processes.start("scheduler")
     await processes.ready()
@@ -253,3 +256,47 @@ async def _crisis_mid_batch(world: World, processes: Processes) -> None:
     assert kinds == ["held"] * 5 + ["notified"] + ["published"] * 2 + ["started"]
     by_worker = [e for e in events if e["kind"] == "held" and e["actor"]["kind"] == "system"]
     assert [e["publication_id"] for e in by_worker] == [statement["id"]]
+
+
+async def test_a_live_worker_keeps_its_lease_and_a_dead_ones_call_is_reconciled_soon(
+    world: World, processes: Processes
+) -> None:
+    """While its worker lives, a call held on the wire for three leases stays ``publishing``
+    (the worker renews its lease); once the worker is killed, the lease ends and the post is
+    reconciled within seconds (the lease, not the old five minutes)."""
+    processes.start("worker")
+    processes.start("scheduler")
+    await processes.ready()
+    text = "Long call, then a dead worker"
+    draft = await scheduled_post(world, text)
+    world.net.plan.append("hold")
+    await world.make_due(draft["id"])
+    assert await asyncio.to_thread(world.net.received.wait, 15), "no call reached the network"
+
+    await asyncio.sleep(3 * STALE_SECONDS)
+    current = await world.get(draft["id"])
+    assert current["variants"][0]["status"] == "publishing", current
+    attempts = await world.client.get(
+        f"/publications/{draft['id']}/attempts", headers=world.headers
+    )
+    assert [a["outcome"] for a in attempts.json()["items"]] == ["pending"]
+
+    processes.kill("worker")
+    killed = time.monotonic()
+    world.net.released.set()
+    processes.start("worker")
+    await world.until(
+        draft["id"],
+        lambda p: p["status"] == p["variants"][0]["status"] == "published",
+        30,
+        scheduler=False,
+    )
+    took = time.monotonic() - killed
+    assert took < 5 * STALE_SECONDS + 10, f"reconciled {took:.1f}s after the worker died"
+    assert world.net.count(text) == 1
+    attempts = await world.client.get(
+        f"/publications/{draft['id']}/attempts", headers=world.headers
+    )
+    outcomes = [(a["kind"], a["outcome"]) for a in attempts.json()["items"]]
+    assert outcomes == [("publish", "unknown"), ("reconcile", "found")]
+    sys.stderr.write(f"\nworker killed mid-call -> post reconciled: {took:.1f}s\n")

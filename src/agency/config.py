@@ -226,6 +226,16 @@ class ConnectorSettings(BaseSettings):
 
     networks: dict[str, NetworkSettings] = Field(default_factory=dict)
     http_timeout_seconds: float = Field(default=30.0, description="Timeout of network calls.")
+    http_max_connections: int = Field(
+        default=1024,
+        description="Connections open at once to the networks, per process and event loop "
+        "(one per call in flight; httpx's default of 100 queues calls behind each other).",
+    )
+    http_pools: int = Field(
+        default=16,
+        description="Clients (connection pools) sharing those connections, used in turn: "
+        "httpcore's cost per request grows with the size of its pool.",
+    )
     connection_ttl_minutes: int = Field(
         default=15, description="How long an OAuth authorization may take before it expires."
     )
@@ -306,7 +316,9 @@ class PublishingSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AGENCY_PUBLISHING__", extra="ignore")
 
     lease_seconds: float = Field(
-        default=120.0, description="A claimed publication is not claimed again for this long."
+        default=30.0,
+        description="A claimed publication is not claimed again for this long (a lost "
+        "message, or a worker that died holding the post before its instant).",
     )
     claim_batch: int = Field(default=1000, description="Rows claimed per transaction.")
     publish_batch: int = Field(
@@ -314,8 +326,27 @@ class PublishingSettings(BaseSettings):
     )
     max_attempts: int = Field(default=5, description="Attempts before a publication fails.")
     stale_attempt_seconds: float = Field(
-        default=300.0,
-        description="An attempt unanswered this long (worker died) is reconciled.",
+        default=30.0,
+        description="Lease of a post a worker holds (waiting for its instant or on the wire), "
+        "renewed every third of it; a post whose lease ends while publishing (its worker died) "
+        "is reconciled.",
+    )
+    lookahead_seconds: float = Field(
+        default=3.0,
+        description="Posts are claimed this long before they are due; the worker releases "
+        "each call at its exact instant, after its last re-check.",
+    )
+    concurrency: int = Field(
+        default=256, description="Publish calls in flight at once in one worker process."
+    )
+    media_concurrency: int = Field(
+        default=256,
+        description="Calls of posts with media (long uploads) in flight at once in one worker "
+        "process, apart from the others so that they never hold up short posts.",
+    )
+    max_held: int = Field(
+        default=20_000,
+        description="Claimed posts one worker process takes from the broker before it waits.",
     )
 
 

@@ -12,6 +12,9 @@ tests and the scheduler benchmark kill and restart these processes.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import faulthandler
+import signal
 import sys
 from pathlib import Path
 
@@ -33,12 +36,33 @@ def stub_runtime() -> Runtime:
     return build_runtime(get_settings(), connectors=registry)
 
 
+def dump_on_signals() -> None:
+    """``kill -USR1 <pid>``: the stacks of the worker's asyncio tasks; ``kill -USR2 <pid>``:
+    every thread's stack; to stderr (where a stuck benchmark or test waits)."""
+    faulthandler.register(signal.SIGUSR2, all_threads=True)
+
+    def tasks(*_: object) -> None:
+        from dramatiq.asyncio import get_event_loop_thread
+
+        found = get_event_loop_thread()
+        if found is not None:
+            found.loop.call_soon_threadsafe(_print_tasks)
+
+    signal.signal(signal.SIGUSR1, tasks)
+
+
+def _print_tasks() -> None:
+    for task in asyncio.all_tasks():
+        task.print_stack(limit=12)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.support.processes")
     parser.add_argument("process", choices=["worker", "scheduler"])
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
     configure_logging()
+    dump_on_signals()
     runtime = stub_runtime()
     if args.process == "worker":
         run_worker(runtime, args.threads)

@@ -19,6 +19,7 @@ import hashlib
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -55,6 +56,8 @@ class StubNetState:
     __test__ = False
 
     latency: float = 0.0  # seconds per publish call (the benchmark's 20 ms)
+    # Or seconds per publish call drawn for each call's body (the benchmark's distribution).
+    delay: Callable[[dict[str, Any]], float] | None = None
     posts: list[dict[str, Any]] = field(default_factory=list)
     comments: list[dict[str, Any]] = field(default_factory=list)
     calls: int = 0
@@ -162,8 +165,9 @@ def build_stubnet(state: StubNetState) -> Litestar:
         unknown = [m for m in body.get("media_ids", []) if m not in state.media]
         if unknown:
             return Response({"error": f"unknown media {unknown}"}, status_code=400)
-        if state.latency:
-            await asyncio.sleep(state.latency)
+        wait = state.delay(body) if state.delay is not None else state.latency
+        if wait:
+            await asyncio.sleep(wait)
         step = state.plan.popleft() if state.plan else "ok"
         answers = {"401": 401, "500": 500, "refuse": 403}
         status = 429 if step.startswith("429") else answers.get(step, 201)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import AgeLimit, AsyncIO, Callbacks, CurrentMessage, Retries, TimeLimit
+from dramatiq.middleware import (
+    AgeLimit,
+    AsyncIO,
+    Callbacks,
+    CurrentMessage,
+    Middleware,
+    Retries,
+    TimeLimit,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.config import Settings
@@ -118,6 +127,30 @@ def collecting(buffer: JobBuffer) -> Iterator[JobBuffer]:
         _buffer.reset(token)
 
 
+_shutdown_hooks: list[weakref.WeakMethod[Callable[[], None]]] = []
+
+
+def on_worker_shutdown(hook: Callable[[], None]) -> None:
+    """Call the bound method ``hook`` when a worker stops, before its async jobs' event loop
+    does (work a job left running on that loop can end cleanly). Held weakly."""
+    _shutdown_hooks.append(weakref.WeakMethod(hook))
+
+
+class WorkerShutdown(Middleware):
+    """Runs the hooks of :func:`on_worker_shutdown` as the worker begins to stop."""
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        for ref in list(_shutdown_hooks):
+            hook = ref()
+            if hook is None:
+                _shutdown_hooks.remove(ref)
+                continue
+            try:
+                hook()
+            except Exception:
+                logger.exception("a worker shutdown hook failed")
+
+
 def setup_broker(settings: Settings) -> dramatiq.Broker:
     """Redis broker when ``AGENCY_REDIS_URL`` is set, else the in-process stub broker."""
     middleware = [
@@ -126,6 +159,7 @@ def setup_broker(settings: Settings) -> dramatiq.Broker:
         Callbacks(),
         Retries(max_retries=5, min_backoff=1_000, max_backoff=300_000),
         CurrentMessage(),
+        WorkerShutdown(),  # before AsyncIO: its hooks run while the event loop still does
         AsyncIO(),
         JobMetrics(),
         TracePropagation(),
@@ -158,6 +192,11 @@ def declare_actors(runtime: Runtime) -> None:
             **definition.options,
         )
         declare(_runner(definition, runtime))
+
+
+def stopped_by_outage(name: str, exc: Exception, database_url: str) -> bool:
+    """Whether an outage stopped work done outside a job's run (said once, as for a job)."""
+    return _interrupted(name, exc, database_url)
 
 
 def _interrupted(name: str, exc: Exception, database_url: str) -> bool:

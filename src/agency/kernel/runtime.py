@@ -15,6 +15,7 @@ scheduler's), so each loop gets its own engine and HTTP client.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -49,11 +50,13 @@ class Runtime:
         self.connectors = connectors
         self._engines: dict[asyncio.AbstractEventLoop, AsyncEngine] = {}
         self._makers: dict[asyncio.AbstractEventLoop, async_sessionmaker[AsyncSession]] = {}
-        # Per event loop: the plain client (None) and the guarded one of each policy in force.
+        # Per event loop: the plain clients (None) and the guarded ones of each policy in force,
+        # used in turn.
         self._http: dict[
-            tuple[asyncio.AbstractEventLoop, outbound_policy.OutboundPolicy | None],
+            tuple[asyncio.AbstractEventLoop, outbound_policy.OutboundPolicy | None, int],
             httpx.AsyncClient,
         ] = {}
+        self._turn = itertools.count()
         self._components: dict[Callable[[Settings], Any], Any] = {}
         self._lock = threading.Lock()
 
@@ -73,13 +76,21 @@ class Runtime:
         return self._client(guarded=True)
 
     def _client(self, guarded: bool) -> httpx.AsyncClient:
+        """One of the loop's clients for the policy, in turn. Several small connection pools
+        rather than one large one: httpcore's pool walks all its connections (and, for each
+        idle one, all of them again) whenever a request starts or ends, which at hundreds of
+        calls in flight costs more CPU than the calls themselves."""
+        connectors = self.settings.connectors
         policy = self.outbound if guarded else None
-        key = (asyncio.get_running_loop(), policy)  # one connection pool per event loop
         with self._lock:
+            shard = next(self._turn) % max(1, connectors.http_pools)
+            key = (asyncio.get_running_loop(), policy, shard)  # pools belong to their loop
             client = self._http.get(key)
             if client is None:
+                size = max(1, connectors.http_max_connections // max(1, connectors.http_pools))
                 options: dict[str, Any] = {
-                    "timeout": self.settings.connectors.http_timeout_seconds,
+                    "timeout": connectors.http_timeout_seconds,
+                    "limits": httpx.Limits(max_connections=size, max_keepalive_connections=size),
                     "headers": {"User-Agent": f"agency/{__version__}"},
                     "follow_redirects": False,
                 }

@@ -1,9 +1,12 @@
 """The scheduler's side of publishing: claim due variants, hand them to the workers.
 
-A claim takes due variants with ``FOR UPDATE SKIP LOCKED`` (two schedulers never take the same
-row), gives each a lease and enqueues them per agency in batches (``publication.publish_many``);
-a lost message is re-sent when the lease ends, a duplicate finds the row already taken. Calls
-whose worker died (still ``publishing`` after their lease) become ``unknown`` and go to
+A claim takes variants due within the look-ahead (``AGENCY_PUBLISHING__LOOKAHEAD_SECONDS``,
+a few seconds: the worker then releases each call at its exact instant) with ``FOR UPDATE SKIP
+LOCKED`` (two schedulers never take the same row), gives each a lease and enqueues them per
+agency in batches, in due order, with the first due time (``publication.publish_many``, or
+``publication.publish_media`` for posts with media); a lost message is re-sent when the lease
+ends, a duplicate finds the row already taken. Calls whose worker died (still ``publishing``
+after their lease, which the worker renews while it lives) become ``unknown`` and go to
 reconciliation. What the worker does is in :mod:`agency.publication.pipeline`.
 """
 
@@ -24,6 +27,10 @@ if TYPE_CHECKING:
     from agency.kernel.runtime import Runtime
 
 STALE_BATCH = 500
+# Posts of one batch are due within this span of its first (prepared together).
+BATCH_SPAN = timedelta(seconds=1)
+# Posts due less than this long ago are claimed before any older backlog.
+FRESH = timedelta(seconds=1)
 MISSED = "Not published: the system was down past the brand's grace period."
 INTERRUPTED = "The worker stopped during the call; the network may have published."
 UNKNOWN = "The outcome is unknown (the call was interrupted); checking the account."
@@ -34,33 +41,65 @@ async def claim_due(session: AsyncSession, now: datetime, runtime: Runtime) -> i
     settings = runtime.settings.publishing
     sweep = PublishingSweepRepository(session)
     claimed = await _expire_stale_attempts(sweep, now)
-    rows = await sweep.due(now, settings.claim_batch)
+    horizon = now + timedelta(seconds=settings.lookahead_seconds)
+    # The posts coming due now first, then any backlog (a burst already late), so that a
+    # burst being claimed never holds up the posts due just after it.
+    fresh = now - FRESH
+    rows = [*await sweep.due(now, horizon, settings.claim_batch, after=fresh)]
+    if len(rows) < settings.claim_batch:
+        rows += await sweep.due(now, fresh, settings.claim_batch - len(rows))
     if len(rows) >= settings.claim_batch:
         backlog("publications")  # more is due: the scheduler claims again at once
     take: list[uuid.UUID] = []
     missed: list[tuple[uuid.UUID, uuid.UUID]] = []
-    batches: dict[uuid.UUID, list[str]] = {}
-    for variant_id, agency_id, status, due_at, attempts, grace in rows:
+    batches = Batches(settings.publish_batch)
+    for variant_id, agency_id, status, due_at, attempts, grace, media_ids in rows:
         late = now - due_at if due_at else timedelta(0)
         if status == Delivery.SCHEDULED and attempts == 0 and late > timedelta(minutes=grace):
             missed.append((agency_id, variant_id))
             continue
         take.append(variant_id)
         if status == Delivery.SCHEDULED:
-            batch = batches.setdefault(agency_id, [])
-            batch.append(str(variant_id))
-            if len(batch) >= settings.publish_batch:
-                enqueue("publication.publish_many", str(agency_id), batches.pop(agency_id))
+            batches.add(agency_id, variant_id, due_at or now, bool(media_ids))
         else:
             enqueue("publication.reconcile", str(agency_id), str(variant_id))
-    for agency_id, batch in batches.items():
-        enqueue("publication.publish_many", str(agency_id), batch)
+    batches.send_all()
     await sweep.lease(take, now + timedelta(seconds=settings.lease_seconds))
     for agency_id, variant_id in missed:
         # Settled by a job: it takes the publication's lock, which a claim never waits for.
         await sweep.miss(variant_id, now, MISSED)
         enqueue("publication.settle", str(agency_id), str(variant_id), "publication.missed")
     return claimed + len(rows)
+
+
+class Batches:
+    """Claimed posts grouped per agency and lane, in due order, each group sent with its
+    first due time (the worker waits for it): posts with media go to their own queue, so
+    that their long uploads never hold up the short posts."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.open: dict[tuple[uuid.UUID, bool], tuple[datetime, list[str]]] = {}
+
+    def add(self, agency_id: uuid.UUID, variant_id: uuid.UUID, due: datetime, media: bool) -> None:
+        key = (agency_id, media)
+        first, ids = self.open.setdefault(key, (due, []))
+        if ids and due - first > BATCH_SPAN:
+            # The batch is prepared just before its first post: the later ones would wait.
+            self._send(key)
+            first, ids = self.open.setdefault(key, (due, []))
+        ids.append(str(variant_id))
+        if len(ids) >= self.size:
+            self._send(key)
+
+    def send_all(self) -> None:
+        for key in list(self.open):
+            self._send(key)
+
+    def _send(self, key: tuple[uuid.UUID, bool]) -> None:
+        first, ids = self.open.pop(key)
+        actor = "publication.publish_media" if key[1] else "publication.publish_many"
+        enqueue(actor, str(key[0]), ids, first.isoformat())
 
 
 async def _expire_stale_attempts(sweep: PublishingSweepRepository, now: datetime) -> int:

@@ -89,6 +89,8 @@ class Call:
     post: Post
     # The channel's sealed credentials the call goes out with (a refresh replaces them).
     credentials: str | None = None
+    # The instant the call is released at (the variant's due time, read in the re-check).
+    due: datetime | None = None
 
 
 class Publisher:
@@ -109,16 +111,23 @@ class Publisher:
         await bind_tenant(self.session, self.agency_id)
 
     async def _commit(self, rebind: bool = True) -> None:
+        """The one place a publisher commits: its phases only change rows."""
         await self.session.commit()
         if rebind:
             await self._begin()
 
     async def _lock_many(
-        self, variant_ids: Sequence[uuid.UUID], *, skip_locked: bool
+        self,
+        variant_ids: Sequence[uuid.UUID],
+        *,
+        skip_locked: bool,
+        owners: set[uuid.UUID] | None = None,
     ) -> list[tuple[Publication, Variant]]:
-        """Publications locked in id order first (as edits lock one), then the variants."""
-        owners = await self.variants.publications_of(variant_ids)
-        publications = {p.id: p for p in await self.publications.lock_many(set(owners.values()))}
+        """Publications locked in id order first (as edits lock one), then the variants.
+        ``owners``: the publications, when known (not read again)."""
+        if owners is None:
+            owners = set((await self.variants.publications_of(variant_ids)).values())
+        publications = {p.id: p for p in await self.publications.lock_many(owners)}
         variants = await self.variants.lock_many(variant_ids, skip_locked=skip_locked)
         return [
             (publications[v.publication_id], v)
@@ -145,20 +154,34 @@ class Publisher:
         await self.publish_many([variant_id])
 
     async def publish_many(self, variant_ids: Sequence[uuid.UUID]) -> None:
-        """Publish a claimed batch: one transaction before the calls, the calls side by
-        side, one transaction after. Each variant keeps its own checks and outcome."""
+        """A claimed batch in one go, its calls released at once: prepare, call, record.
+        (Workers release each call at its own instant: :mod:`agency.publication.dispatch`.)"""
+        calls = await self.prepared(variant_ids)
+        if not calls:
+            return
+        outcomes = await self.call_all(calls, [self.send(call) for call in calls])
+        await self.record_and_comment(calls, outcomes)
+
+    async def prepare(
+        self, variant_ids: Sequence[uuid.UUID], horizon: timedelta = timedelta(seconds=1)
+    ) -> list[Call]:
+        """The re-check right before the calls: the batch's rows locked, each variant still
+        scheduled and due within ``horizon``, approved, its channel healthy, quota left, its
+        brand not in crisis; for each that goes, an attempt and the ``publishing`` state.
+        Nothing is committed here: the caller commits before any call."""
         await self._begin()
         locked = await self._lock_many(variant_ids, skip_locked=True)
         if not locked:
-            return
+            return []
         now = utcnow()
         channels = await ChannelRepository(self.session, self.subject).many(
             {variant.channel_id for _, variant in locked}
         )
         crises = await self._crises(locked, share=True)
+        lease = now + timedelta(seconds=self.runtime.settings.publishing.stale_attempt_seconds)
         calls: list[Call] = []
         for publication, variant in locked:
-            if not await self._ready(publication, variant, now):
+            if not await self._ready(publication, variant, now, horizon):
                 continue
             crisis_id = crises.get(variant.brand_id)
             if crisis_id is not None and publication.crisis_cleared != crisis_id:
@@ -176,26 +199,43 @@ class Publisher:
             attempt = self._start(variant, "publish", now)
             variant.status = Delivery.PUBLISHING
             variant.content_hash = content_hash(variant)
-            # The lease of the call itself: when it ends with the row still publishing, the
-            # worker died and the claimer turns the attempt into an unknown outcome.
-            variant.lease_until = now + timedelta(
-                seconds=self.runtime.settings.publishing.stale_attempt_seconds
-            )
-            calls.append(Call(variant.id, attempt, channel, post, channel.credentials))
+            # The lease of the call itself, renewed while the worker lives: when it ends with
+            # the row still publishing, the claimer turns the attempt into an unknown outcome.
+            variant.lease_until = lease
+            due = variant.due_at or now
+            calls.append(Call(variant.id, attempt, channel, post, channel.credentials, due))
         await self._summarize_many([publication for publication, _ in locked])
-        await self._commit()  # the attempts exist before the network hears of the posts
-        if not calls:
-            return
+        return calls
 
-        outcomes = list(await asyncio.gather(*(self._try(call) for call in calls)))
+    async def prepared(
+        self, variant_ids: Sequence[uuid.UUID], horizon: timedelta = timedelta(seconds=1)
+    ) -> list[Call]:
+        """:meth:`prepare`, committed: the attempts exist before the network hears."""
+        calls = await self.prepare(variant_ids, horizon)
+        await self._commit(rebind=False)  # no connection held while the calls wait
+        return calls
+
+    async def call_all(
+        self, calls: Sequence[Call], sending: Sequence[Awaitable[Published | ConnectorError]]
+    ) -> list[Published | ConnectorError]:
+        """The calls' answers (``sending``: one awaitable per call, side by side); an expired
+        token is refreshed once and the call tried once more (this writes the channel)."""
+        outcomes = list(await asyncio.gather(*sending))
         for index, call in enumerate(calls):
             expired = outcomes[index]
             if isinstance(expired, AuthExpired):
-                # Refresh the token once and try once more (this writes the channel).
+                await self._begin()
                 outcomes[index] = await self._try_refreshed(call, expired)
+        return outcomes
 
+    async def record_and_comment(
+        self, calls: Sequence[Call], outcomes: Sequence[Published | ConnectorError]
+    ) -> None:
+        """Save the answers in one transaction, then post the first comments under the posts
+        that went out."""
         try:
-            published = await self._record(calls, outcomes)
+            published = await self.record(calls, outcomes)
+            await self._commit(rebind=bool(published))
         except Exception as exc:
             if not database_lost(exc):
                 raise
@@ -203,12 +243,17 @@ class Publisher:
         for variant_id, result, post in published:
             await self._first_comment(variant_id, result, post)
 
-    async def _record(
-        self, calls: list[Call], outcomes: list[Published | ConnectorError]
+    async def record(
+        self, calls: Sequence[Call], outcomes: Sequence[Published | ConnectorError]
     ) -> list[tuple[uuid.UUID, Published, Post]]:
-        """The networks' answers, saved in one transaction; the posts whose first comment
+        """The networks' answers, applied (not committed); the posts whose first comment
         follows."""
-        relocked = await self._lock_many([call.variant_id for call in calls], skip_locked=False)
+        await self._begin()
+        relocked = await self._lock_many(
+            [call.variant_id for call in calls],
+            skip_locked=False,
+            owners={call.attempt.publication_id for call in calls},
+        )
         by_id = {variant.id: (publication, variant) for publication, variant in relocked}
         crises = await self._crises(relocked)
         now = utcnow()
@@ -226,11 +271,13 @@ class Publisher:
             else:
                 await self._apply_error(publication, variant, call.attempt, outcome, now)
         await self._summarize_many([publication for publication, _ in relocked])
-        await self._commit(rebind=bool(published))
         return published
 
     def _unsaved(
-        self, calls: list[Call], outcomes: list[Published | ConnectorError], exc: Exception
+        self,
+        calls: Sequence[Call],
+        outcomes: Sequence[Published | ConnectorError],
+        exc: Exception,
     ) -> JobInterrupted:
         """The one line to say when the database goes between the calls and their record."""
         sent = [c for c, o in zip(calls, outcomes, strict=True) if isinstance(o, Published)]
@@ -244,7 +291,7 @@ class Publisher:
             f"(after {stale:.0f}s, AGENCY_PUBLISHING__STALE_ATTEMPT_SECONDS): never sent twice."
         )
 
-    async def _try(self, call: Call) -> Published | ConnectorError:
+    async def send(self, call: Call) -> Published | ConnectorError:
         """One publish call; every failure becomes a typed error, none escapes."""
         try:
             connector = self.channels.connector(call.channel)
@@ -293,12 +340,14 @@ class Publisher:
             )
         )
 
-    async def _ready(self, publication: Publication, variant: Variant, now: datetime) -> bool:
+    async def _ready(
+        self, publication: Publication, variant: Variant, now: datetime, horizon: timedelta
+    ) -> bool:
         if variant.status != Delivery.SCHEDULED:
             return False  # canceled, edited off the calendar, or another worker's
         if variant.held_at is not None:
             return False  # held by a crisis until a person releases it
-        if variant.due_at is None or variant.due_at > now + timedelta(seconds=1):
+        if variant.due_at is None or variant.due_at > now + horizon:
             variant.lease_until = None  # moved later: the scheduler takes it then
             return False
         if variant.not_before is not None and variant.not_before > now:
@@ -323,7 +372,7 @@ class Publisher:
         cls = self.runtime.connectors.get(variant.network)
         if cls is None:
             missing = f"The {variant.network} connector is not installed."
-            await self._fail(publication, variant, None, missing, now)
+            await self._apply_fail(publication, variant, None, missing, now)
             return False
         limit = cls.limits.max_posts_per_day
         if limit:
@@ -479,18 +528,6 @@ class Publisher:
         variant.lease_until = None
         variant.last_error = message[:2000]
         await self._event("publication.failed", publication, variant)
-
-    async def _fail(
-        self,
-        publication: Publication,
-        variant: Variant,
-        exc: ConnectorError | None,
-        message: str,
-        now: datetime,
-    ) -> None:
-        await self._apply_fail(publication, variant, exc, message, now)
-        await self._summarize(publication)
-        await self._commit()
 
     async def _first_comment(self, variant_id: uuid.UUID, published: Published, post: Post) -> None:
         """The first comment goes under the post once it exists (never before)."""

@@ -79,13 +79,15 @@ class Reconciler(Publisher):
         attempt.outcome = "not_found"
         attempt.message = "The post is not on the account: it was not published."
         if variant.attempt_count >= self.runtime.settings.publishing.max_attempts:
-            await self._fail(
+            await self._apply_fail(
                 publication,
                 variant,
                 None,
                 "Not published after several attempts; the network never confirmed the post.",
                 now,
             )
+            await self._summarize(publication)
+            await self._commit()
             return
         # Not there: trying again cannot publish twice.
         self._again(variant, now, "The last attempt did not publish; trying again.")

@@ -296,10 +296,14 @@ class PublishingSweepRepository(SystemRepository):
     """Variants of every agency as the scheduler claims them (``FOR UPDATE SKIP LOCKED``: two
     schedulers never take the same row), in a session bound to the system."""
 
-    async def due(self, now: datetime, limit: int) -> Sequence[Any]:
-        """``(id, agency_id, status, due_at, attempt_count, publish_grace_minutes)`` of
-        variants to publish (scheduled and due) or to reconcile (unknown, checked again at
-        ``not_before``), not leased, not held; locked, by due time."""
+    async def due(
+        self, now: datetime, horizon: datetime, limit: int, after: datetime | None = None
+    ) -> Sequence[Any]:
+        """``(id, agency_id, status, due_at, attempt_count, publish_grace_minutes,
+        media_ids)`` of variants to publish (scheduled and due by ``horizon``: claimed a
+        little ahead) or to reconcile (unknown, checked again at ``not_before``), not leased,
+        not held; locked, by due time. With ``after``: only posts due after it (the fresh
+        ones; none to reconcile)."""
         stmt = (
             select(
                 Variant.id,
@@ -308,11 +312,18 @@ class PublishingSweepRepository(SystemRepository):
                 Variant.due_at,
                 Variant.attempt_count,
                 Brand.publish_grace_minutes,
+                Variant.media_ids,
             )
             .join(Brand, Brand.id == Variant.brand_id)
             .where(
-                or_(
-                    and_(Variant.status == Delivery.SCHEDULED, Variant.due_at <= now),
+                and_(
+                    Variant.status == Delivery.SCHEDULED,
+                    Variant.due_at <= horizon,
+                    Variant.due_at > after,
+                )
+                if after is not None
+                else or_(
+                    and_(Variant.status == Delivery.SCHEDULED, Variant.due_at <= horizon),
                     and_(Variant.status == Delivery.UNKNOWN, Variant.not_before.is_not(None)),
                 ),
                 or_(Variant.not_before.is_(None), Variant.not_before <= now),
@@ -331,6 +342,29 @@ class PublishingSweepRepository(SystemRepository):
         await self.session.execute(
             update(Variant)
             .where(Variant.id.in_(variant_ids))
+            .values(lease_until=until)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def renew(self, variant_ids: Sequence[uuid.UUID], until: datetime) -> None:
+        """A worker's heartbeat: the leases of its calls on the wire (``publishing``) end at
+        ``until``. Rows locked by a transaction are skipped (never waited for: the next beat
+        renews them). Posts still ``scheduled`` are left alone: the worker's re-check takes
+        them with ``SKIP LOCKED``, and would pass over one the beat has locked."""
+        if not variant_ids:
+            return
+        held = (
+            select(Variant.id)
+            .where(
+                Variant.id.in_(variant_ids),
+                Variant.lease_until.is_not(None),
+                Variant.status == Delivery.PUBLISHING,
+            )
+            .with_for_update(skip_locked=True)
+        )
+        await self.session.execute(
+            update(Variant)
+            .where(Variant.id.in_(held))
             .values(lease_until=until)
             .execution_options(synchronize_session=False)
         )

@@ -11,11 +11,12 @@ from agency.kernel.jobs import job
 from agency.kernel.runtime import Runtime
 from agency.kernel.scheduling import claimer
 from agency.publication.claiming import claim_due
-from agency.publication.pipeline import Publisher
+from agency.publication.dispatch import dispatcher, first_due
 from agency.publication.reconciling import Reconciler
 
 # Publishing has its own queue so that webhooks and token refreshes never delay a post.
 QUEUE = "publishing"
+MEDIA_QUEUE = "publishing_media"
 
 
 @claimer("publications")
@@ -26,17 +27,35 @@ async def claim_publications(session: AsyncSession, runtime: Runtime, now: datet
 @job("publication.publish", queue=QUEUE, max_retries=0)
 async def publish(session: AsyncSession, runtime: Runtime, agency_id: str, variant_id: str) -> None:
     """No Dramatiq retry: the row decides what happens next, and the claimer re-sends."""
-    publisher = Publisher(session, uuid.UUID(agency_id), runtime)
-    await publisher.publish(uuid.UUID(variant_id))
+    await dispatcher(runtime).take(uuid.UUID(agency_id), [uuid.UUID(variant_id)], first_due(None))
 
 
 @job("publication.publish_many", queue=QUEUE, max_retries=0)
 async def publish_many(
-    session: AsyncSession, runtime: Runtime, agency_id: str, variant_ids: list[str]
+    session: AsyncSession,
+    runtime: Runtime,
+    agency_id: str,
+    variant_ids: list[str],
+    due: str | None = None,
 ) -> None:
-    """A claimed batch of one agency: its calls go out side by side."""
-    publisher = Publisher(session, uuid.UUID(agency_id), runtime)
-    await publisher.publish_many([uuid.UUID(v) for v in variant_ids])
+    """A claimed batch of one agency, handed to this process's dispatcher: it waits for the
+    batch's first due time, re-checks and releases each call at its instant."""
+    ids = [uuid.UUID(v) for v in variant_ids]
+    await dispatcher(runtime).take(uuid.UUID(agency_id), ids, first_due(due))
+
+
+@job("publication.publish_media", queue=MEDIA_QUEUE, max_retries=0)
+async def publish_media(
+    session: AsyncSession,
+    runtime: Runtime,
+    agency_id: str,
+    variant_ids: list[str],
+    due: str | None = None,
+) -> None:
+    """As ``publish_many``, for posts with media: their long uploads have slots of their
+    own, so that they never hold up the short posts."""
+    ids = [uuid.UUID(v) for v in variant_ids]
+    await dispatcher(runtime).take(uuid.UUID(agency_id), ids, first_due(due), media=True)
 
 
 @job("publication.reconcile", queue=QUEUE, max_retries=0)
