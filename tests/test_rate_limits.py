@@ -136,6 +136,37 @@ async def test_a_redis_restart_costs_no_request_an_error(
         assert_problem(await client.post("/auth/login", json=_login(tenant_a.owner_email)), 401)
 
 
+async def test_with_redis_away_the_api_serves_and_the_limits_still_hold(
+    settings: Settings,
+    runtime: Runtime,
+    tenant_a: Tenant,
+    redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, "agency.kernel.ratelimit")
+    app = create_app(_limited(settings, account=2, credential=3), runtime)
+    redis_server.stop("fast")
+    try:
+        async with _client(app, "203.0.113.13") as client:
+            for _ in range(3):
+                served = await client.get("/brands", headers=tenant_a.headers)
+                assert served.status_code == 200, served.text
+            assert_problem(await client.get("/brands", headers=tenant_a.headers), 429)
+            for _ in range(2):
+                guess = await client.post("/auth/login", json=_login("away@x.example"))
+                assert_problem(guess, 401)
+            assert_problem(await client.post("/auth/login", json=_login("away@x.example")), 429)
+    finally:
+        redis_server.start()
+    said = [r.getMessage() for r in caplog.records if r.name == "agency.kernel.ratelimit"]
+    assert sum("Redis unreachable" in m for m in said) == 1, said
+    # Back: the same credential is counted in Redis again, which never saw those requests.
+    async with _client(app, "203.0.113.14") as client:
+        assert (await client.get("/brands", headers=tenant_a.headers)).status_code == 200
+    said = [r.getMessage() for r in caplog.records if r.name == "agency.kernel.ratelimit"]
+    assert any("Redis reachable again" in m for m in said), said
+
+
 async def test_each_credential_has_its_own_budget(
     settings: Settings,
     runtime: Runtime,

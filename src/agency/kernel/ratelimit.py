@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -47,6 +48,8 @@ from litestar.types import Message, Receive, Scope, Send
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from agency.config import Settings
+
+logger = logging.getLogger(__name__)
 
 STORE_NAME = "rate_limit"
 _SCOPE_KEY = "agency.rate_limit"
@@ -224,6 +227,8 @@ class LoopLocalRedisStore(Store):
     def __init__(self, url: str, namespace: str) -> None:
         self.url = url
         self.namespace = namespace
+        self._fallback = MemoryStore()
+        self._away = False
         self._stores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RedisStore] = (
             weakref.WeakKeyDictionary()
         )
@@ -236,15 +241,29 @@ class LoopLocalRedisStore(Store):
             self._stores[loop] = store
         return store
 
-    async def _call(self, operation: Callable[[RedisStore], Awaitable[Any]]) -> Any:
+    async def _call(self, operation: Callable[[Store], Awaitable[Any]]) -> Any:
         """Run one store operation; after a Redis restart the pooled connections are dead,
         so a lost connection drops this loop's client and the operation runs once more on a
-        new one (a restart costs no request a 500)."""
+        new one (a restart costs no request a 500). While Redis stays unreachable the limits
+        still hold, counted by this process alone in memory (said once, and once when Redis
+        counts again): an outage neither stops the API nor lifts the limits."""
         try:
-            return await operation(self._store())
-        except RedisConnectionError:
-            self._stores.pop(asyncio.get_running_loop(), None)
-            return await operation(self._store())
+            try:
+                result = await operation(self._store())
+            except RedisConnectionError:
+                self._stores.pop(asyncio.get_running_loop(), None)
+                result = await operation(self._store())
+        except (RedisConnectionError, OSError):
+            if not self._away:
+                self._away = True
+                logger.warning(
+                    "Redis unreachable: rate limits are counted by each process until it is back"
+                )
+            return await operation(self._fallback)
+        if self._away:
+            self._away = False
+            logger.warning("Redis reachable again: rate limits are shared by every process")
+        return result
 
     async def set(
         self, key: str, value: str | bytes, expires_in: int | timedelta | None = None
