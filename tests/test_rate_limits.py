@@ -18,7 +18,12 @@ from agency.access.secrets import hash_password, verify_password
 from agency.app import create_app
 from agency.auth.cookies import SESSION_COOKIE
 from agency.config import RateLimitSettings, RedisSettings, Settings
-from agency.kernel.ratelimit import LoopLocalRedisStore, rate_limit_store, rate_limited
+from agency.kernel.ratelimit import (
+    AWAY_RETRY_SECONDS,
+    LoopLocalRedisStore,
+    rate_limit_store,
+    rate_limited,
+)
 from agency.kernel.runtime import Runtime
 from tests.conftest import PASSWORD, Tenant
 from tests.helpers import assert_problem
@@ -160,7 +165,9 @@ async def test_with_redis_away_the_api_serves_and_the_limits_still_hold(
         redis_server.start()
     said = [r.getMessage() for r in caplog.records if r.name == "agency.kernel.ratelimit"]
     assert sum("Redis unreachable" in m for m in said) == 1, said
-    # Back: the same credential is counted in Redis again, which never saw those requests.
+    # Back: the same credential is counted in Redis again, which never saw those requests
+    # (once the store tries Redis again).
+    await asyncio.sleep(AWAY_RETRY_SECONDS)
     async with _client(app, "203.0.113.14") as client:
         assert (await client.get("/brands", headers=tenant_a.headers)).status_code == 200
     said = [r.getMessage() for r in caplog.records if r.name == "agency.kernel.ratelimit"]

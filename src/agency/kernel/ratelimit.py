@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ from agency.config import Settings
 logger = logging.getLogger(__name__)
 
 STORE_NAME = "rate_limit"
+AWAY_RETRY_SECONDS = 0.5
 _SCOPE_KEY = "agency.rate_limit"
 
 Identify = Callable[[Request[Any, Any, Any]], Awaitable[str | None]]
@@ -228,7 +230,7 @@ class LoopLocalRedisStore(Store):
         self.url = url
         self.namespace = namespace
         self._fallback = MemoryStore()
-        self._away = False
+        self._retry_at: float | None = None  # while Redis is away: when to try it again
         self._stores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RedisStore] = (
             weakref.WeakKeyDictionary()
         )
@@ -246,22 +248,27 @@ class LoopLocalRedisStore(Store):
         so a lost connection drops this loop's client and the operation runs once more on a
         new one (a restart costs no request a 500). While Redis stays unreachable the limits
         still hold, counted by this process alone in memory (said once, and once when Redis
-        counts again): an outage neither stops the API nor lifts the limits."""
+        counts again): an outage neither stops the API nor lifts the limits. Redis is tried
+        again at most every ``AWAY_RETRY_SECONDS``, so an outage adds no failed connection
+        to every request."""
+        loop = asyncio.get_running_loop()
+        if self._retry_at is not None and time.monotonic() < self._retry_at:
+            return await operation(self._fallback)
         try:
             try:
                 result = await operation(self._store())
             except RedisConnectionError:
-                self._stores.pop(asyncio.get_running_loop(), None)
+                self._stores.pop(loop, None)
                 result = await operation(self._store())
         except (RedisConnectionError, OSError):
-            if not self._away:
-                self._away = True
+            if self._retry_at is None:
                 logger.warning(
                     "Redis unreachable: rate limits are counted by each process until it is back"
                 )
+            self._retry_at = time.monotonic() + AWAY_RETRY_SECONDS
             return await operation(self._fallback)
-        if self._away:
-            self._away = False
+        if self._retry_at is not None:
+            self._retry_at = None
             logger.warning("Redis reachable again: rate limits are shared by every process")
         return result
 
