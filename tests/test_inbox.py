@@ -19,7 +19,6 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import update
 
-from agency.app import create_app
 from agency.channel.models import Channel
 from agency.config import (
     ConnectorSettings,
@@ -37,7 +36,14 @@ from agency.kernel.scheduling import tick
 from agency.kernel.tenancy import bind_system
 from tests.conftest import LiveServer, PostgresServer, RedisServer, Tenant, make_settings
 from tests.helpers import assert_problem, bearer, insert_channel, invite_and_join
-from tests.support.publishing import delivered, jobs_see, make_due, running_worker, schedule, soon
+from tests.support.publishing import (
+    delivered,
+    make_due,
+    running_worker,
+    schedule,
+    serving,
+    soon,
+)
 from tests.support.stubnet import (
     BRAND,
     CLIENT_ID,
@@ -182,15 +188,8 @@ async def desk(
     settings.publishing = PublishingSettings(lease_seconds=1.0, stale_attempt_seconds=3.0)
     settings.inbox = InboxSettings(lease_seconds=1.0, stale_answer_seconds=3.0, max_attempts=3)
     registry = Registry([StubNetConnector, TalkNetConnector])
-    test_runtime = Runtime(settings, runtime.broker, connectors=registry)
-    app = create_app(settings, test_runtime)
-    transport = httpx.ASGITransport(app=app)
-    try:
-        with jobs_see(test_runtime):
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-                yield Desk(c, test_runtime, state, tenant_a)
-    finally:
-        await test_runtime.dispose_current_loop()
+    async with serving(runtime, settings, registry) as (client, test_runtime):
+        yield Desk(client, test_runtime, state, tenant_a)
 
 
 @pytest.fixture

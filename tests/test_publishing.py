@@ -21,7 +21,6 @@ import redis
 from pydantic import SecretStr
 from sqlalchemy import update
 
-from agency.app import create_app
 from agency.channel.credentials import seal, unseal
 from agency.channel.models import Channel
 from agency.config import ConnectorSettings, MediaSettings, NetworkSettings, PublishingSettings
@@ -36,10 +35,10 @@ from tests.helpers import assert_problem, insert_channel
 from tests.support.images import picture
 from tests.support.publishing import (
     delivered,
-    jobs_see,
     make_due,
     running_worker,
     schedule,
+    serving,
     soon,
     until,
 )
@@ -140,15 +139,8 @@ async def world(
         lease_seconds=1.0, stale_attempt_seconds=3.0, max_attempts=3
     )
     registry = Registry([StubNetConnector, QuotaNetConnector])
-    test_runtime = Runtime(settings, runtime.broker, connectors=registry)
-    app = create_app(settings, test_runtime)
-    transport = httpx.ASGITransport(app=app)
-    try:
-        with jobs_see(test_runtime):
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-                yield World(c, test_runtime, state, tenant_a)
-    finally:
-        await test_runtime.dispose_current_loop()
+    async with serving(runtime, settings, registry) as (client, test_runtime):
+        yield World(client, test_runtime, state, tenant_a)
 
 
 @pytest.fixture

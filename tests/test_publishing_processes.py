@@ -16,15 +16,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from agency.app import create_app
 from agency.config import ConnectorSettings, NetworkSettings, PublishingSettings, Settings
 from agency.connector.registry import Registry
 from agency.kernel.runtime import Runtime
 from tests.conftest import LiveServer, Tenant, make_settings
-from tests.support.publishing import jobs_see, soon
+from tests.support.publishing import serving, soon
 from tests.support.servers import PostgresServer, RedisServer
 from tests.support.stubnet import StubNetConnector, StubNetState, build_stubnet
 from tests.test_publishing import World, scheduled_post
@@ -126,15 +124,8 @@ async def world(
     settings = make_settings(pg, redis_server.url)
     settings.connectors = ConnectorSettings(networks={"stubnet": NetworkSettings(base_url=url)})
     settings.publishing = PublishingSettings(stale_attempt_seconds=STALE_SECONDS)
-    test_runtime = Runtime(settings, runtime.broker, connectors=Registry([StubNetConnector]))
-    app = create_app(settings, test_runtime)
-    try:
-        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
-        with jobs_see(test_runtime):
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-                yield World(c, test_runtime, state, tenant_a)
-    finally:
-        await test_runtime.dispose_current_loop()
+    async with serving(runtime, settings, Registry([StubNetConnector])) as (client, served):
+        yield World(client, served, state, tenant_a)
 
 
 @pytest.fixture

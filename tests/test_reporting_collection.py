@@ -23,7 +23,6 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from agency.app import create_app
 from agency.config import ConnectorSettings, NetworkSettings, ReportingSettings
 from agency.connector.registry import Registry
 from agency.kernel.db import utcnow
@@ -37,7 +36,7 @@ from tests.conftest import LiveServer, PostgresServer, RedisServer, Tenant, make
 from tests.helpers import insert_channel
 from tests.support.metricnet import TOKEN, MetricNetConnector, MetricNetState, build_metricnet
 from tests.support.metrics import published_variant
-from tests.support.publishing import jobs_see, running_worker
+from tests.support.publishing import running_worker, serving
 
 PARIS = "Europe/Paris"
 
@@ -127,15 +126,8 @@ async def desk(
         networks={"metricnet": NetworkSettings(base_url=url)}, http_timeout_seconds=2.0
     )
     settings.reporting = ReportingSettings(post_rhythm_hours=[1, 6, 24], lease_seconds=2.0)
-    test_runtime = Runtime(settings, runtime.broker, connectors=Registry([MetricNetConnector]))
-    app = create_app(settings, test_runtime)
-    try:
-        with jobs_see(test_runtime):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-                yield Desk(c, test_runtime, state, tenant_a)
-    finally:
-        await test_runtime.dispose_current_loop()
+    async with serving(runtime, settings, Registry([MetricNetConnector])) as (client, served):
+        yield Desk(client, served, state, tenant_a)
 
 
 @pytest.fixture

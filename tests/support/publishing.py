@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +14,9 @@ import dramatiq
 import httpx
 from sqlalchemy import update
 
+from agency.app import create_app
+from agency.config import Settings
+from agency.connector.registry import Registry
 from agency.kernel.db import utcnow
 from agency.kernel.jobs import declare_actors
 from agency.kernel.runtime import Runtime
@@ -31,6 +34,22 @@ def jobs_see(runtime: Runtime) -> Iterator[None]:
         yield
     finally:
         runtime.broker.actors.update(previous)
+
+
+@asynccontextmanager
+async def serving(
+    runtime: Runtime, settings: Settings, registry: Registry
+) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
+    """The API in this process with ``settings`` and these networks, a client to it, and the
+    runtime its jobs run with (the session's broker)."""
+    test_runtime = Runtime(settings, runtime.broker, connectors=registry)
+    transport = httpx.ASGITransport(app=create_app(settings, test_runtime))
+    try:
+        with jobs_see(test_runtime):
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+                yield c, test_runtime
+    finally:
+        await test_runtime.dispose_current_loop()
 
 
 @contextmanager
