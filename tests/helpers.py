@@ -35,6 +35,24 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+async def create_brand(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    slug: str = "dupont",
+    *,
+    name: str | None = None,
+    timezone: str = "Europe/Paris",
+    **fields: Any,
+) -> str:
+    """``POST /brands`` as the tenant's owner; the new brand's id. The name is the slug's,
+    titled, unless given."""
+    body = {"name": name or slug.title(), "slug": slug, "timezone": timezone, **fields}
+    response = await client.post("/brands", json=body, headers=tenant.headers)
+    assert response.status_code == 201, response.text
+    brand_id: str = response.json()["id"]
+    return brand_id
+
+
 async def invite_and_join(
     client: httpx.AsyncClient,
     tenant: Tenant,

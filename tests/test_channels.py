@@ -25,8 +25,8 @@ from agency.kernel.db import utcnow
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject, bind_tenant
 from tests.conftest import LiveServer, PostgresServer, RedisServer, Tenant, make_settings
-from tests.helpers import assert_problem
-from tests.support.connect_flow import consent, create_brand, start_connection
+from tests.helpers import assert_problem, create_brand
+from tests.support.connect_flow import consent, start_connection
 from tests.support.testnet import (
     CLIENT_ID,
     CLIENT_SECRET,

@@ -9,8 +9,7 @@ import httpx
 
 from agency.kernel.runtime import Runtime
 from tests.conftest import Tenant
-from tests.helpers import add_client_member, assert_problem, bearer, client_session
-from tests.support.connect_flow import create_brand
+from tests.helpers import add_client_member, assert_problem, bearer, client_session, create_brand
 
 
 async def test_staff_manage_client_members(client: httpx.AsyncClient, tenant_a: Tenant) -> None:

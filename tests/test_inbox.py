@@ -35,7 +35,7 @@ from agency.kernel.runtime import Runtime
 from agency.kernel.scheduling import tick
 from agency.kernel.tenancy import bind_system
 from tests.conftest import LiveServer, PostgresServer, RedisServer, Tenant, make_settings
-from tests.helpers import assert_problem, bearer, insert_channel, invite_and_join
+from tests.helpers import assert_problem, bearer, create_brand, insert_channel, invite_and_join
 from tests.support.publishing import (
     delivered,
     make_due,
@@ -68,10 +68,7 @@ class Desk:
         return self.tenant.headers
 
     async def brand(self, slug: str = "maison", **extra: Any) -> str:
-        body = {"name": "Maison", "slug": slug, "timezone": "Europe/Paris", **extra}
-        response = await self.client.post("/brands", json=body, headers=self.headers)
-        assert response.status_code == 201, response.text
-        return str(response.json()["id"])
+        return await create_brand(self.client, self.tenant, slug, name="Maison", **extra)
 
     async def post(self, brand: str, text: str = "Nouvelle collection") -> tuple[str, str]:
         """A post published through the pipeline on a new channel: (channel id, post id)."""

@@ -12,8 +12,7 @@ from sqlalchemy import text
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import bind_system
 from tests.conftest import Tenant
-from tests.helpers import add_client_member, assert_problem, bearer
-from tests.support.connect_flow import create_brand
+from tests.helpers import add_client_member, assert_problem, bearer, create_brand
 from tests.support.smtp import SmtpServer, link_in
 
 pytestmark = pytest.mark.usefixtures("mail_worker")

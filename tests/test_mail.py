@@ -22,14 +22,13 @@ from agency.kernel.runtime import Runtime
 from agency.kernel.scheduling import tick
 from agency.kernel.tenancy import bind_system
 from tests.conftest import Tenant
-from tests.helpers import add_client_member, assert_problem
-from tests.support.connect_flow import create_brand
+from tests.helpers import add_client_member, assert_problem, create_brand
 from tests.support.servers import free_port
 from tests.support.smtp import USERNAME, SmtpServer, link_in, smtp_settings
 
 
 async def invite(client: httpx.AsyncClient, tenant: Tenant, email: str, **fields: Any) -> str:
-    brand = await create_brand(client, tenant, "maison")
+    brand = await create_brand(client, tenant, "maison", name="Maison Dupont")
     await add_client_member(client, tenant, brand, email, name="Claire Martin", **fields)
     return brand
 

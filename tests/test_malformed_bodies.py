@@ -22,8 +22,7 @@ from agency.connector.registry import Registry
 from agency.kernel.decoding import MAX_JSON_DEPTH
 from agency.kernel.runtime import Runtime
 from tests.conftest import Tenant
-from tests.helpers import assert_problem
-from tests.support.connect_flow import create_brand
+from tests.helpers import assert_problem, create_brand
 
 _PARAM = re.compile(r"\{(\w+):(\w+)\}")
 

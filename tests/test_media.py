@@ -38,7 +38,7 @@ from agency.kernel.tenancy import Subject, bind_tenant
 from agency.media import service as media_service
 from agency.media.storage import MediaStorage, S3Storage, media_storage
 from tests.conftest import Tenant, count_rows
-from tests.helpers import assert_problem, insert_channel
+from tests.helpers import assert_problem, create_brand, insert_channel
 from tests.support.images import picture
 from tests.support.publishing import jobs_see
 from tests.support.s3 import moto_s3, s3_client
@@ -202,17 +202,6 @@ def s3_env(media_envs: dict[str, MediaEnv]) -> Iterator[MediaEnv]:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-async def make_brand(client: httpx.AsyncClient, tenant: Tenant, slug: str = "acme") -> str:
-    response = await client.post(
-        "/brands",
-        json={"name": slug.title(), "slug": slug, "timezone": "Europe/Paris"},
-        headers=tenant.headers,
-    )
-    assert response.status_code == 201, response.text
-    brand_id: str = response.json()["id"]
-    return brand_id
-
-
 async def upload(
     env: MediaEnv,
     tenant: Tenant,
@@ -250,7 +239,7 @@ async def fetch(env: MediaEnv, url: str) -> httpx.Response:
 async def test_an_image_is_uploaded_described_listed_and_downloaded(
     env: MediaEnv, tenant_a: Tenant
 ) -> None:
-    brand_id = await make_brand(env.client, tenant_a)
+    brand_id = await create_brand(env.client, tenant_a, "acme")
     content = picture("PNG", (300, 200))
     response = await upload(
         env, tenant_a, brand_id, content, "shop front.png", "image/png", "A shop"
@@ -294,7 +283,7 @@ async def test_an_image_is_uploaded_described_listed_and_downloaded(
 async def test_a_video_is_measured_width_height_and_duration(
     env: MediaEnv, tenant_a: Tenant, quicktime: bool, mime: str
 ) -> None:
-    brand_id = await make_brand(env.client, tenant_a)
+    brand_id = await create_brand(env.client, tenant_a, "acme")
     movie = mjpeg_movie(160, 96, seconds=2.5, fps=10, quicktime=quicktime)
     response = await upload(env, tenant_a, brand_id, movie, "clip.bin")
     assert response.status_code == 201, response.text
@@ -308,7 +297,7 @@ async def test_a_video_is_measured_width_height_and_duration(
 async def test_the_type_comes_from_the_bytes_not_the_name_or_the_header(
     local_env: MediaEnv, tenant_a: Tenant
 ) -> None:
-    brand_id = await make_brand(local_env.client, tenant_a)
+    brand_id = await create_brand(local_env.client, tenant_a, "acme")
     response = await upload(
         local_env, tenant_a, brand_id, picture("WEBP"), "holiday.jpg", "image/jpeg"
     )
@@ -319,7 +308,7 @@ async def test_the_type_comes_from_the_bytes_not_the_name_or_the_header(
 async def test_an_animated_gif_is_a_gif_and_a_still_one_an_image(
     local_env: MediaEnv, tenant_a: Tenant
 ) -> None:
-    brand_id = await make_brand(local_env.client, tenant_a)
+    brand_id = await create_brand(local_env.client, tenant_a, "acme")
     animated = await upload(local_env, tenant_a, brand_id, animated_gif(4), "loop.gif")
     still = await upload(local_env, tenant_a, brand_id, picture("GIF"), "still.gif")
     assert (animated.json()["kind"], animated.json()["frames"]) == ("gif", 4)
@@ -333,7 +322,7 @@ async def test_an_animated_gif_is_a_gif_and_a_still_one_an_image(
 async def test_the_upload_route_alone_accepts_bodies_above_the_app_limit(
     local_env: MediaEnv, tenant_a: Tenant
 ) -> None:
-    brand_id = await make_brand(local_env.client, tenant_a)
+    brand_id = await create_brand(local_env.client, tenant_a, "acme")
     large_png = picture("PNG", (400, 300), compress_level=0)
     assert MAX_BODY < len(large_png) < MAX_UPLOAD
     response = await upload(local_env, tenant_a, brand_id, large_png, "big.png")
@@ -383,7 +372,7 @@ async def test_a_refused_upload_says_why_and_stores_nothing(
     status: int,
     words: list[str],
 ) -> None:
-    brand_id = await make_brand(env.client, tenant_a)
+    brand_id = await create_brand(env.client, tenant_a, "acme")
     spooled_before = spool_files()
     response = await upload(env, tenant_a, brand_id, content, filename, declared, "alt")
     assert_problem(response, status, *words)
@@ -395,7 +384,7 @@ async def test_a_refused_upload_says_why_and_stores_nothing(
 async def test_malformed_uploads_are_400_and_bad_fields_422_naming_them(
     local_env: MediaEnv, tenant_a: Tenant
 ) -> None:
-    brand_id = await make_brand(local_env.client, tenant_a)
+    brand_id = await create_brand(local_env.client, tenant_a, "acme")
     url, headers = f"/brands/{brand_id}/media", tenant_a.headers
     as_json = await local_env.client.post(url, json={"file": "x"}, headers=headers)
     assert_problem(as_json, 400, "multipart/form-data")
@@ -436,7 +425,7 @@ async def test_an_upload_to_a_missing_brand_is_404_before_the_body_is_read(
 async def test_an_upload_retried_with_its_idempotency_key_is_stored_once(
     local_env: MediaEnv, tenant_a: Tenant
 ) -> None:
-    brand_id = await make_brand(local_env.client, tenant_a)
+    brand_id = await create_brand(local_env.client, tenant_a, "acme")
     key = {"Idempotency-Key": "upload-1"}
     first = await upload(local_env, tenant_a, brand_id, picture(), "a.png", headers=key)
     again = await upload(local_env, tenant_a, brand_id, picture(), "a.png", headers=key)
@@ -450,7 +439,7 @@ async def test_an_upload_retried_with_its_idempotency_key_is_stored_once(
 
 
 async def test_alt_text_changes_against_the_etag(local_env: MediaEnv, tenant_a: Tenant) -> None:
-    brand_id = await make_brand(local_env.client, tenant_a)
+    brand_id = await create_brand(local_env.client, tenant_a, "acme")
     media = (await upload(local_env, tenant_a, brand_id, picture())).json()
     url = f"/media/{media['id']}"
     blind = await local_env.client.patch(url, json={"alt_text": "x"}, headers=tenant_a.headers)
@@ -490,7 +479,7 @@ def media_worker(local_env: MediaEnv) -> Iterator[dramatiq.Worker]:
 async def test_deleting_removes_the_row_then_the_file_once_committed(
     local_env: MediaEnv, tenant_a: Tenant, media_worker: dramatiq.Worker
 ) -> None:
-    brand_id = await make_brand(local_env.client, tenant_a)
+    brand_id = await create_brand(local_env.client, tenant_a, "acme")
     media = (await upload(local_env, tenant_a, brand_id, picture())).json()
     assert len(local_env.stored_keys()) == 1
     deleted = await local_env.client.delete(f"/media/{media['id']}", headers=tenant_a.headers)
@@ -510,7 +499,7 @@ async def test_deleting_removes_the_row_then_the_file_once_committed(
 async def test_a_media_in_use_is_not_deleted(
     local_env: MediaEnv, tenant_a: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    brand_id = await make_brand(local_env.client, tenant_a)
+    brand_id = await create_brand(local_env.client, tenant_a, "acme")
     used = (await upload(local_env, tenant_a, brand_id, picture())).json()
     free = (await upload(local_env, tenant_a, brand_id, picture("JPEG"))).json()
     asked: list[uuid.UUID] = []
@@ -537,7 +526,7 @@ async def test_a_media_in_use_is_not_deleted(
 async def test_another_agency_sees_nothing_of_a_media(
     env: MediaEnv, tenant_a: Tenant, tenant_b: Tenant
 ) -> None:
-    brand_id = await make_brand(env.client, tenant_a)
+    brand_id = await create_brand(env.client, tenant_a, "acme")
     media = (await upload(env, tenant_a, brand_id, picture())).json()
     b = tenant_b.headers
     for response in [
@@ -566,7 +555,7 @@ async def test_another_agency_sees_nothing_of_a_media(
 async def test_load_for_publish_streams_the_files_in_the_order_asked(
     env: MediaEnv, tenant_a: Tenant
 ) -> None:
-    brand_id = await make_brand(env.client, tenant_a)
+    brand_id = await create_brand(env.client, tenant_a, "acme")
     image = picture("JPEG", (640, 480), quality=95)
     movie = mjpeg_movie(96, 64, seconds=1.2)
     first = (await upload(env, tenant_a, brand_id, image, alt_text="A poster")).json()
@@ -607,7 +596,7 @@ async def test_describe_for_validation_feeds_the_networks_media_rules(
     x = local_env.runtime.connectors["x"]
     rule = x.limits.media["video"]
     assert rule.max_width is not None
-    brand_id = await make_brand(local_env.client, tenant_a)
+    brand_id = await create_brand(local_env.client, tenant_a, "acme")
     wide = mjpeg_movie(rule.max_width + 80, 32, seconds=1.0)
     media = (await upload(local_env, tenant_a, brand_id, wide)).json()
     async with local_env.runtime.session() as session:
@@ -627,7 +616,7 @@ async def test_describe_for_validation_feeds_the_networks_media_rules(
 async def test_a_signed_link_serves_the_file_until_it_expires_and_only_as_signed(
     local_env: MediaEnv, tenant_a: Tenant
 ) -> None:
-    brand_id = await make_brand(local_env.client, tenant_a)
+    brand_id = await create_brand(local_env.client, tenant_a, "acme")
     content = picture("PNG")
     media = (await upload(local_env, tenant_a, brand_id, content)).json()
     other = (await upload(local_env, tenant_a, brand_id, picture("JPEG"))).json()
@@ -667,7 +656,7 @@ async def test_an_s3_presigned_url_serves_the_file_for_the_configured_time(
     s3_env: MediaEnv, tenant_a: Tenant
 ) -> None:
     env, s3_endpoint = s3_env, s3_env.endpoint or ""
-    brand_id = await make_brand(env.client, tenant_a)
+    brand_id = await create_brand(env.client, tenant_a, "acme")
     content = picture("PNG")
     media = (await upload(env, tenant_a, brand_id, content)).json()
     (key,) = env.stored_keys()
@@ -716,7 +705,7 @@ async def test_an_uploaded_photo_is_publishable_on_every_network_that_takes_it(
 ) -> None:
     """Variants are checked from the media's description; the bytes and the public URL the
     networks need come only when publishing, so their absence is no problem when composing."""
-    brand_id = await make_brand(local_env.client, tenant_a)
+    brand_id = await create_brand(local_env.client, tenant_a, "acme")
     uploaded = await upload(
         local_env, tenant_a, brand_id, picture("JPEG", (1080, 1080)), "square.jpg", "image/jpeg"
     )

@@ -21,8 +21,7 @@ from PIL import Image
 from agency.kernel.runtime import Runtime
 from agency.media.inspection import MAX_IMAGE_PIXELS
 from tests.conftest import Tenant, count_rows
-from tests.helpers import assert_problem
-from tests.support.connect_flow import create_brand
+from tests.helpers import assert_problem, create_brand
 
 MEASURE = """
 import json, sys

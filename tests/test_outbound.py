@@ -27,8 +27,7 @@ from agency.kernel import outbound
 from agency.kernel.outbound import OutboundPolicy, OutboundRefused, check_url
 from agency.kernel.runtime import Runtime
 from tests.conftest import LiveServer, Tenant, count_rows
-from tests.helpers import assert_problem
-from tests.support.connect_flow import create_brand
+from tests.helpers import assert_problem, create_brand
 from tests.support.fakes.asgi import FakeServer, Request, Response, json_response
 
 # Each a server URL a caller could send; each names (or resolves to) a neighbour of ours.

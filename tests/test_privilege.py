@@ -19,10 +19,10 @@ from tests.helpers import (
     assert_problem,
     bearer,
     client_session,
+    create_brand,
     invite_and_join,
     login,
 )
-from tests.support.connect_flow import create_brand
 from tests.support.servers import PostgresServer
 from tests.test_isolation import operations
 from tests.test_migrations import FreshPostgres

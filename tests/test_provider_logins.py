@@ -17,8 +17,7 @@ from agency.config import OutboundSettings
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import bind_system
 from tests.conftest import Tenant
-from tests.helpers import add_client_member, assert_problem, bearer, login
-from tests.support.connect_flow import create_brand
+from tests.helpers import add_client_member, assert_problem, bearer, create_brand, login
 from tests.support.oidc import OidcProvider
 
 pytestmark = pytest.mark.slow

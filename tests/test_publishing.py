@@ -31,7 +31,7 @@ from agency.kernel.scheduling import tick
 from agency.kernel.tenancy import bind_system
 from agency.publication.models import Variant
 from tests.conftest import LiveServer, PostgresServer, RedisServer, Tenant, make_settings
-from tests.helpers import assert_problem, insert_channel
+from tests.helpers import assert_problem, create_brand, insert_channel
 from tests.support.images import picture
 from tests.support.publishing import (
     delivered,
@@ -66,10 +66,7 @@ class World:
         return self.tenant.headers
 
     async def brand(self, slug: str = "maison", **extra: Any) -> str:
-        body = {"name": "Maison", "slug": slug, "timezone": "Europe/Paris", **extra}
-        response = await self.client.post("/brands", json=body, headers=self.headers)
-        assert response.status_code == 201, response.text
-        return str(response.json()["id"])
+        return await create_brand(self.client, self.tenant, slug, name="Maison", **extra)
 
     async def channel(self, brand_id: str, network: str = "stubnet", **fields: Any) -> str:
         return await insert_channel(

@@ -20,7 +20,7 @@ from PIL import Image
 from agency.kernel.runtime import Runtime
 from agency.kernel.scheduling import tick
 from tests.conftest import Tenant, count_rows
-from tests.helpers import add_client_member, assert_problem
+from tests.helpers import add_client_member, assert_problem, create_brand
 from tests.support.images import picture
 from tests.support.report_mail import (
     create_schedule,
@@ -35,7 +35,7 @@ from tests.support.report_mail import (
     unsubscribe_url,
 )
 from tests.support.smtp import SmtpServer, smtp_settings
-from tests.test_reporting import Maison, maison, make_brand  # noqa: F401 - the fixture
+from tests.test_reporting import Maison, maison  # noqa: F401 - the fixture
 
 MARCH = {"period_start": "2027-03-01", "period_end": "2027-03-31"}
 RECEIVE = ["calendar:read", "reports:receive"]
@@ -44,7 +44,7 @@ RECEIVE = ["calendar:read", "reports:receive"]
 @pytest.fixture
 async def scene(client: httpx.AsyncClient, runtime: Runtime, tenant_a: Tenant) -> Maison:
     """The reporting tests' worked example: Maison, Instagram and X, March 2027."""
-    brand_id = await make_brand(client, tenant_a, reporting_line="marketing")
+    brand_id = await create_brand(client, tenant_a, "maison", reporting_line="marketing")
     found = Maison(runtime, tenant_a, brand_id)
     await found.setup()
     return found
@@ -185,7 +185,7 @@ async def test_preview_shows_the_email_and_who_gets_it_without_sending(
 async def test_bad_schedules_are_refused_naming_the_field(
     client: httpx.AsyncClient, tenant_a: Tenant
 ) -> None:
-    brand = await make_brand(client, tenant_a)
+    brand = await create_brand(client, tenant_a, "maison")
     url = f"/brands/{brand}/report-schedules"
 
     async def refused(status: int, words: str, **body: Any) -> dict[str, Any]:
@@ -301,7 +301,7 @@ async def test_a_schedule_sends_each_period_once_whatever_the_ticks(
     smtp_on: SmtpServer,
     worker: None,
 ) -> None:
-    brand = await make_brand(client, tenant_a, "quiet")
+    brand = await create_brand(client, tenant_a, "quiet")
     await add_client_member(client, tenant_a, brand, "m@quiet.example", RECEIVE, invite=False)
     schedule = await create_schedule(
         client,
@@ -402,7 +402,7 @@ async def test_a_server_refusing_then_recovering_and_a_refused_address(
         runtime.settings, "mail", smtp_settings(smtp_on, retry_delays_seconds=[0.2, 0.2])
     )
     await subscribe(client, tenant_a)
-    brand = await make_brand(client, tenant_a, "refus")
+    brand = await create_brand(client, tenant_a, "refus")
     schedule = await create_schedule(
         client,
         tenant_a,
@@ -450,7 +450,7 @@ async def test_report_sent_event_and_a_brand_archived_meanwhile(
     smtp_on: SmtpServer,
 ) -> None:
     await subscribe(client, tenant_a)
-    brand = await make_brand(client, tenant_a, "ferme")
+    brand = await create_brand(client, tenant_a, "ferme")
     await add_client_member(client, tenant_a, brand, "m@ferme.example", RECEIVE, invite=False)
     schedule = await create_schedule(
         client, tenant_a, brand, recipients={"client_lines": ["marketing"]}
@@ -507,7 +507,7 @@ async def test_the_agency_brands_its_reports(
     )
     assert changed.status_code == 200, changed.text
     assert changed.json()["sender"] == "Agence Durand <rapports@agence-durand.example>"
-    brand = await make_brand(client, tenant_a, "marque")
+    brand = await create_brand(client, tenant_a, "marque")
     schedule = await create_schedule(client, tenant_a, brand)
     preview = (
         await client.get(
@@ -538,7 +538,7 @@ async def test_the_agency_logo_heads_the_email_and_the_pdf(
     put = await client.put(url, content=picture("JPEG", (1800, 600)), headers=headers)
     assert put.status_code == 200, put.text
     assert put.json()["has_logo"] is True
-    brand = await make_brand(client, tenant_a, "logo")
+    brand = await create_brand(client, tenant_a, "logo")
     schedule = await create_schedule(client, tenant_a, brand)
     preview = (
         await client.get(f"/report-schedules/{schedule['id']}/preview", headers=tenant_a.headers)

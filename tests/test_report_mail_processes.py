@@ -17,11 +17,10 @@ import pytest
 
 from agency.kernel.runtime import Runtime
 from tests.conftest import Tenant
-from tests.helpers import add_client_member
+from tests.helpers import add_client_member, create_brand
 from tests.support.report_mail import create_schedule, make_due, rows, settled_run
 from tests.support.smtp import PASSWORD, USERNAME, SmtpServer
 from tests.test_publishing_processes import Processes, process_env
-from tests.test_reporting import make_brand
 
 
 @pytest.fixture
@@ -63,7 +62,7 @@ async def test_killed_worker_and_scheduler_send_each_report_once(
     held_smtp: SmtpServer,
     processes: Processes,
 ) -> None:
-    brand = await make_brand(client, tenant_a, "tenue")
+    brand = await create_brand(client, tenant_a, "tenue")
     receive = ["calendar:read", "reports:receive"]
     await add_client_member(client, tenant_a, brand, "data@tenue.example", receive, invite=False)
     await add_client_member(client, tenant_a, brand, "rcpt@tenue.example", receive, invite=False)

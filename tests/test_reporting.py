@@ -20,7 +20,14 @@ from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import bind_system
 from agency.reporting.models import POST_MEASURES, ChannelDay, MetricSnapshot, PostMetric
 from tests.conftest import Tenant
-from tests.helpers import add_client_member, assert_problem, bearer, client_session, insert_channel
+from tests.helpers import (
+    add_client_member,
+    assert_problem,
+    bearer,
+    client_session,
+    create_brand,
+    insert_channel,
+)
 from tests.support.metrics import account_answer, followed_channel, post_answer, published_post
 
 PARIS = "Europe/Paris"
@@ -29,16 +36,6 @@ MARCH = {"start": "2027-03-01", "end": "2027-03-31"}
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
-
-
-async def make_brand(
-    client: httpx.AsyncClient, tenant: Tenant, slug: str = "maison", **fields: Any
-) -> str:
-    body = {"name": slug.title(), "slug": slug, "timezone": PARIS, **fields}
-    created = await client.post("/brands", json=body, headers=tenant.headers)
-    assert created.status_code == 201, created.text
-    brand_id: str = created.json()["id"]
-    return brand_id
 
 
 class Maison:
@@ -105,7 +102,7 @@ class Maison:
 
 @pytest.fixture
 async def maison(client: httpx.AsyncClient, runtime: Runtime, tenant_a: Tenant) -> Maison:
-    brand_id = await make_brand(client, tenant_a, reporting_line="marketing")
+    brand_id = await create_brand(client, tenant_a, "maison", reporting_line="marketing")
     scenario = Maison(runtime, tenant_a, brand_id)
     await scenario.setup()
     return scenario
@@ -239,7 +236,7 @@ async def test_rollups_equal_a_direct_computation_on_raw_rows(
     """Random posts, each pulled several times with figures going up and down and measures
     coming and going: every channel day equals the latest raw figures of its posts."""
     rng = random.Random(13)
-    brand_id = await make_brand(client, tenant_a, "hasard")
+    brand_id = await create_brand(client, tenant_a, "hasard")
     agency = tenant_a.agency_id
     channels = [await insert_channel(runtime, agency, brand_id, n) for n in ("facebook", "x")]
     posts = []
@@ -313,7 +310,7 @@ async def test_rollups_equal_a_direct_computation_on_raw_rows(
 async def test_bad_periods_and_other_brands_are_refused(
     client: httpx.AsyncClient, runtime: Runtime, tenant_a: Tenant, tenant_b: Tenant
 ) -> None:
-    brand_id = await make_brand(client, tenant_a)
+    brand_id = await create_brand(client, tenant_a, "maison")
     url = f"/brands/{brand_id}/report"
     reversed_ = await client.get(
         url, params={"start": "2027-03-31", "end": "2027-03-01"}, headers=tenant_a.headers
@@ -371,7 +368,7 @@ async def test_client_members_read_their_brands_report_in_their_line(
     )
     assert asked.json()["line"] == "management"
 
-    other_brand = await make_brand(client, tenant, "voisin")
+    other_brand = await create_brand(client, tenant, "voisin")
     assert_problem(
         await client.get(f"/brands/{other_brand}/report", params=MARCH, headers=bearer(token)), 404
     )

@@ -33,7 +33,7 @@ from agency.publication.models import Attempt, Variant
 from agency.reporting.models import ChannelMetric, MetricSnapshot, PostMetric
 from agency.reporting.tasks import follow_new
 from tests.conftest import LiveServer, PostgresServer, RedisServer, Tenant, make_settings
-from tests.helpers import insert_channel
+from tests.helpers import create_brand, insert_channel
 from tests.support.metricnet import TOKEN, MetricNetConnector, MetricNetState, build_metricnet
 from tests.support.metrics import published_variant
 from tests.support.publishing import running_worker, serving
@@ -49,10 +49,7 @@ class Desk:
     tenant: Tenant
 
     async def brand(self, slug: str = "maison") -> str:
-        body = {"name": slug.title(), "slug": slug, "timezone": PARIS}
-        response = await self.client.post("/brands", json=body, headers=self.tenant.headers)
-        assert response.status_code == 201, response.text
-        return str(response.json()["id"])
+        return await create_brand(self.client, self.tenant, slug, timezone=PARIS)
 
     async def channel(self, brand_id: str, **fields: Any) -> str:
         return await insert_channel(

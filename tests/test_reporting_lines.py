@@ -23,12 +23,13 @@ from tests.helpers import (
     assert_problem,
     bearer,
     client_session,
+    create_brand,
     insert_channel,
     invite_and_join,
 )
 from tests.support.images import picture
 from tests.support.metrics import account_answer, followed_channel, post_answer, published_post
-from tests.test_reporting import MARCH, PARIS, Maison, maison, make_brand, report, utc
+from tests.test_reporting import MARCH, PARIS, Maison, maison, report, utc
 
 __all__ = ["maison"]  # the fixture, shared with tests/test_reporting.py
 
@@ -138,7 +139,7 @@ async def test_marketing_reads_results_costs_and_roi(
 async def test_an_import_with_a_bad_row_imports_nothing(
     client: httpx.AsyncClient, tenant_a: Tenant
 ) -> None:
-    brand = await make_brand(client, tenant_a)
+    brand = await create_brand(client, tenant_a, "maison")
     url = f"/brands/{brand}/campaign-results"
     csv = (
         "campaign,day,visits,leads,revenue\n"
@@ -273,7 +274,7 @@ async def test_press_relations_read_coverage_and_roa(
 
 
 async def test_a_crisis_is_a_reputation_alert(client: httpx.AsyncClient, tenant_a: Tenant) -> None:
-    brand = await make_brand(client, tenant_a)
+    brand = await create_brand(client, tenant_a, "maison")
     started = await client.post(
         f"/brands/{brand}/crisis", json={"reason": "Bad buzz on X"}, headers=tenant_a.headers
     )
@@ -378,7 +379,7 @@ async def test_the_agency_consolidation_adds_up_every_brand(
     client: httpx.AsyncClient, runtime: Runtime, maison: Maison
 ) -> None:
     tenant = maison.tenant
-    other = await make_brand(client, tenant, "voisin")
+    other = await create_brand(client, tenant, "voisin")
     channel = await insert_channel(runtime, tenant.agency_id, other, "facebook")
     await followed_channel(runtime, tenant.agency_id, other, channel, "facebook")
     post = await published_post(
@@ -431,7 +432,7 @@ async def test_the_agency_consolidation_adds_up_every_brand(
 async def test_who_may_enter_what(
     client: httpx.AsyncClient, runtime: Runtime, tenant_a: Tenant
 ) -> None:
-    brand = await make_brand(client, tenant_a)
+    brand = await create_brand(client, tenant_a, "maison")
     cost = {"day": "2027-03-01", "kind": "paid", "amount": "10"}
     analyst = await invite_and_join(client, tenant_a, "analyst@alpha.example", "analyst")
     refused = await client.post(
@@ -484,7 +485,7 @@ async def test_the_csv_export_has_every_figure_in_the_brands_language(
     assert [r[3] for r in best] == ["200", "160", "50"]
     assert by_key[("direction générale", "Maison", "publications")] == ["3"]
 
-    english = await make_brand(client, tenant_a, "lune", locale="en")
+    english = await create_brand(client, tenant_a, "lune", locale="en")
     found = await client.get(
         f"/brands/{english}/report.csv", params=MARCH, headers=tenant_a.headers
     )

@@ -16,10 +16,9 @@ import pytest
 from agency.config import Settings
 from agency.kernel.runtime import Runtime
 from tests.conftest import Tenant
-from tests.helpers import insert_channel_objects
+from tests.helpers import create_brand, insert_channel_objects
 from tests.support.cli import clean_env as _env
 from tests.support.cli import run_agency as _agency
-from tests.support.connect_flow import create_brand
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.slow

@@ -29,13 +29,12 @@ from agency.kernel.db import utcnow
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject, bind_tenant
 from tests.conftest import LiveServer, Tenant, make_settings
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, create_brand
 from tests.support.connect_flow import (
     PUBLIC_URL,
     callback_uri,
     connect_with_consent,
     consent,
-    create_brand,
     start_connection,
 )
 from tests.support.fakes.asgi import FakeServer

@@ -28,13 +28,12 @@ from tests.conftest import (
     count_rows,
     make_settings,
 )
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, create_brand
 from tests.support.connect_flow import (
     PUBLIC_URL,
     connect_with_app_password,
     connect_with_consent,
     consent,
-    create_brand,
     start_connection,
 )
 from tests.support.pds import PdsServer

@@ -52,12 +52,12 @@ from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import bind_tenant
 from tests.conftest import LiveServer, PostgresServer, RedisServer, Tenant, make_settings
 from tests.connectors.conftest import MASTODON_TOKEN
+from tests.helpers import create_brand
 from tests.support.connect_flow import (
     PUBLIC_URL,
     callback_uri,
     connect_with_app_password,
     connect_with_consent,
-    create_brand,
 )
 from tests.support.fakes.linkedin import FakeLinkedIn
 from tests.support.fakes.meta import GraphFake

@@ -16,17 +16,6 @@ def callback_uri(network: str) -> str:
     return f"{PUBLIC_URL}/oauth/callback/{network}"
 
 
-async def create_brand(client: httpx.AsyncClient, tenant: Tenant, slug: str = "dupont") -> str:
-    response = await client.post(
-        "/brands",
-        json={"name": "Maison Dupont", "slug": slug, "timezone": "Europe/Paris"},
-        headers=tenant.headers,
-    )
-    assert response.status_code == 201, response.text
-    brand_id: str = response.json()["id"]
-    return brand_id
-
-
 async def start_connection(
     client: httpx.AsyncClient, tenant: Tenant, brand_id: str, network: str
 ) -> dict[str, Any]:

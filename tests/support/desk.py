@@ -17,6 +17,7 @@ from agency.kernel.db import utcnow
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import bind_tenant
 from tests.conftest import Tenant
+from tests.helpers import create_brand
 
 
 @dataclass
@@ -30,10 +31,7 @@ class Desk:
         return self.tenant.headers
 
     async def brand(self, slug: str, timezone: str = "Europe/Paris", **extra: Any) -> str:
-        body = {"name": slug.title(), "slug": slug, "timezone": timezone, **extra}
-        response = await self.client.post("/brands", json=body, headers=self.headers)
-        assert response.status_code == 201, response.text
-        return str(response.json()["id"])
+        return await create_brand(self.client, self.tenant, slug, timezone=timezone, **extra)
 
     async def channel(self, brand_id: str, network: str, handle: str | None = None) -> str:
         channel = Channel(
