@@ -113,6 +113,25 @@ async def test_a_client_approver_is_mailed_a_link_in_their_language_staff_are_no
     assert '<html lang="fr">' in shown.text
 
 
+async def test_the_e_mail_and_the_page_give_the_time_in_the_brands_zone(
+    team: Team, smtp_on: SmtpServer, live: httpx.AsyncClient
+) -> None:
+    """A client approver in Paris reads the time the post leaves in Paris, zone named."""
+    draft = await team.draft()
+    scheduled = await team.client.post(
+        f"/publications/{draft['id']}/schedule",
+        json={"local_time": "2030-07-01T09:30"},  # summer time: 07:30 UTC
+        headers={**team.as_("cm"), "If-Match": f'"{draft["version"]}"'},
+    )
+    assert scheduled.status_code == 200, scheduled.text
+    url, body = link_to(smtp_on, "dg@client.example")
+    assert "Programmée pour : 2030-07-01 09:30 (Europe/Paris)" in body, body
+    assert "UTC" not in body
+    shown = await page(live, url)
+    # Read in Paris; the machine-readable instant stays UTC.
+    assert '"2030-07-01T07:30:00+00:00">2030-07-01 09:30 (Europe/Paris)</time>' in shown.text
+
+
 async def test_the_decision_is_recorded_as_the_approvers_and_the_link_is_spent(
     team: Team, smtp_on: SmtpServer, live: httpx.AsyncClient
 ) -> None:

@@ -10,7 +10,14 @@ import httpx
 
 from agency.kernel.runtime import Runtime
 from tests.conftest import Tenant
-from tests.helpers import add_client_member, bearer, client_session, insert_channel, invite_and_join
+from tests.helpers import (
+    add_client_member,
+    bearer,
+    client_session,
+    create_brand,
+    insert_channel,
+    invite_and_join,
+)
 
 # The two-step chain a press-relations publication goes through.
 PRESS_CHAIN = {
@@ -148,13 +155,7 @@ async def make_team(
     smtp: Any = None,
 ) -> Team:
     """A brand with one channel, a community manager (``cm``) and a manager (``manager``)."""
-    created = await client.post(
-        "/brands",
-        json={"name": slug.title(), "slug": slug, "timezone": "Europe/Paris"},
-        headers=tenant.headers,
-    )
-    assert created.status_code == 201, created.text
-    brand = str(created.json()["id"])
+    brand = await create_brand(client, tenant, slug)
     channel = await insert_channel(runtime, tenant.agency_id, brand, network, token)
     team = Team(client, runtime, tenant, brand, channel, network, smtp=smtp)
     await team.staff("cm", "community_manager")

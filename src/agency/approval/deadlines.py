@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +29,7 @@ from agency.mail.service import queue_mail
 from agency.publication.models import Publication
 from agency.publication.repository import PublicationRepository
 from agency.publication.states import Status
+from agency.publication.timing import local_display
 
 if TYPE_CHECKING:
     from agency.kernel.runtime import Runtime
@@ -37,10 +37,6 @@ if TYPE_CHECKING:
 HELD = (
     "Held: not approved at its time; it will not be published until approved and given a new time."
 )
-
-
-def _local(when: datetime | None, zone: str) -> str:
-    return when.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M") if when else "-"
 
 
 class Deadlines:
@@ -156,8 +152,8 @@ class Deadlines:
             "title": publication.title,
             "brand": brand.name,
             "step": step.name,
-            "due_at": _local(step.due_at, brand.timezone),
-            "scheduled_at": _local(publication.scheduled_at, brand.timezone),
+            "due_at": local_display(step.due_at, brand.timezone),
+            "scheduled_at": local_display(publication.scheduled_at, brand.timezone),
             "timezone": brand.timezone,
         }
         sent: set[str] = set()

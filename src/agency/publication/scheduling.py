@@ -105,6 +105,14 @@ class PublicationScheduling(PublicationUseCase):
         self.record(publication, "unscheduled", {}, variants)
         return publication
 
+    @staticmethod
+    def _set_times(
+        publication: Publication, variants: list[Variant], times: dict[uuid.UUID, datetime]
+    ) -> None:
+        publication.scheduled_at = min(times.values())
+        for variant in variants:
+            variant.due_at = times[variant.id]
+
     async def _schedule_all(
         self,
         publication: Publication,
@@ -113,13 +121,12 @@ class PublicationScheduling(PublicationUseCase):
         times: dict[uuid.UUID, datetime],
     ) -> Publication:
         if publication.status == Status.DRAFT:
+            self._set_times(publication, variants, times)  # the approvers are told the time
             await self._submit(publication, brand, variants)
         if publication.status == Status.IN_REVIEW:
             # Scheduled once approved: the times are kept (on the calendar, not claimed: the
             # variants stay pending), nothing goes out before.
-            publication.scheduled_at = min(times.values())
-            for variant in variants:
-                variant.due_at = times[variant.id]
+            self._set_times(publication, variants, times)
             self.record(publication, "time_set", {"scheduled_at": [None, "set"]}, variants)
             return publication
         check_move(publication.status, Status.SCHEDULED, "scheduled")

@@ -12,6 +12,12 @@ from agency.kernel.errors import InvalidInput
 QUOTA_WINDOW = timedelta(hours=24)
 
 
+def local_display(when: datetime | None, timezone: str) -> str:
+    """``when`` as the brand's people read it: its wall-clock time in ``timezone`` ("-" if
+    none). E-mails and pages say the zone next to it."""
+    return when.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M") if when else "-"
+
+
 def local_to_utc(local: str, timezone: str, field: str = "local_time") -> datetime:
     """A wall-clock time in ``timezone`` as UTC; a time the clocks skip is refused, and a
     time they pass twice (autumn) is the first of the two."""

@@ -39,6 +39,7 @@ from agency.kernel.deps import AppRuntime, CurrentSubject, DbSession
 from agency.kernel.errors import Conflict, Forbidden, InvalidInput
 from agency.kernel.i18n import render as translated
 from agency.kernel.runtime import Runtime
+from agency.publication.timing import local_display
 
 PUBLIC = {"public": True}
 HTML = "text/html"
@@ -75,6 +76,8 @@ async def _decide_page(
         brand=brand.name,
         step=opened.link.step_name,
         scheduled_at=opened.publication.scheduled_at,
+        scheduled_local=local_display(opened.publication.scheduled_at, brand.timezone),
+        timezone=brand.timezone,
         variants=await previews(session, opened.subject, runtime, opened.publication),
         person=opened.member.name,
         action=DECIDE_PATH,

@@ -21,6 +21,7 @@ from agency.kernel.db import new_id, utcnow
 from agency.kernel.tenancy import Subject
 from agency.mail.service import queue_mail
 from agency.publication.models import Publication
+from agency.publication.timing import local_display
 
 if TYPE_CHECKING:
     from agency.config import Settings
@@ -85,10 +86,6 @@ async def issue(
     return bearer.render(LINK_PREFIX)
 
 
-def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
-
-
 async def mail_asked(
     session: AsyncSession,
     runtime: Runtime,
@@ -134,8 +131,13 @@ async def mail_asked(
                 "brand": brand.name,
                 "title": publication.title,
                 "step": step_name,
-                "due_at": _when(due_at),
-                "scheduled_at": _when(publication.scheduled_at),
+                "due_at": local_display(due_at, brand.timezone) if due_at else "",
+                "scheduled_at": (
+                    local_display(publication.scheduled_at, brand.timezone)
+                    if publication.scheduled_at
+                    else ""
+                ),
+                "timezone": brand.timezone,
                 "link": link,
                 "valid_for_hours": settings.mail.decision_link_ttl_hours,
                 "team_link": team_url(settings, publication),
