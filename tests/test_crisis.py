@@ -213,6 +213,120 @@ async def test_a_crisis_switched_on_during_publishing_lets_the_call_in_flight_fi
     assert [e["kind"] for e in events] == ["started", "notified", "published"]
 
 
+async def comment_held_by_a_crisis(world: World) -> tuple[dict[str, Any], str]:
+    """A post on the wire as the crisis begins: it is published, its first comment held.
+    The publication, and the crisis it held it for."""
+    publication = await scheduled_post(world, "Already leaving", first_comment="Lien en bio")
+    world.net.plan.append("hold")
+    await world.make_due(publication["id"])
+    await tick(world.runtime)
+    assert await asyncio.to_thread(world.net.received.wait, 15), "no call reached the network"
+    crisis = await start(world, publication["brand_id"])
+    assert crisis.status_code == 201, crisis.text
+    world.net.released.set()
+    done = await world.until(
+        publication["id"], lambda p: p["variants"][0]["first_comment_status"] is not None
+    )
+    assert done["status"] == "published"
+    assert done["variants"][0]["first_comment_status"] == "held"
+    assert world.net.comments == []
+    return done, str(crisis.json()["id"])
+
+
+async def held_list(world: World, brand: str) -> list[dict[str, Any]]:
+    response = await world.client.get(f"/brands/{brand}/held-publications", headers=world.headers)
+    assert response.status_code == 200, response.text
+    return list(response.json()["items"])
+
+
+async def release(world: World, brand: str, *items: dict[str, Any]) -> httpx.Response:
+    return await world.client.post(
+        f"/brands/{brand}/held-publications/release",
+        json={"items": list(items)},
+        headers=world.headers,
+    )
+
+
+async def test_a_first_comment_held_by_a_crisis_goes_once_when_a_person_releases_it(
+    world: World, worker: dramatiq.Worker
+) -> None:
+    publication, crisis_id = await comment_held_by_a_crisis(world)
+    brand, variant = publication["brand_id"], publication["variants"][0]
+    # It waits where the crisis's other holds wait, marked as a first comment.
+    [held] = await held_list(world, brand)
+    assert held["publication_id"] == publication["id"]
+    assert [(v["variant_id"], v["waiting"]) for v in held["variants"]] == [
+        (variant["id"], "first_comment")
+    ]
+    assert (await state(world, brand))["held_publications"] == 1
+    # Nothing is sent by itself, not even when the crisis ends.
+    assert (await end(world, brand)).status_code == 200
+    await ticks(world, 1.0)
+    assert world.net.comments == []
+    # Its post is out: it cannot be rescheduled, only re-confirmed (or discarded).
+    refused = await release(
+        world,
+        brand,
+        {"publication_id": publication["id"], "action": "reschedule", "at": soon().isoformat()},
+    )
+    assert_problem(refused, 422, "first comment")
+    released = await release(
+        world, brand, {"publication_id": publication["id"], "action": "reconfirm"}
+    )
+    assert released.status_code == 200, released.text
+    done = await world.until(
+        publication["id"], lambda p: p["variants"][0]["first_comment_status"] == "posted"
+    )
+    assert [(c["post_id"], c["text"]) for c in world.net.comments] == [
+        (done["variants"][0]["post_id"], "Lien en bio")
+    ]
+    await ticks(world, 1.0)  # claimed once: never posted twice
+    assert len(world.net.comments) == 1
+    assert await held_list(world, brand) == []
+    again = await release(
+        world, brand, {"publication_id": publication["id"], "action": "reconfirm"}
+    )
+    assert_problem(again, 422, "is held")
+    kinds = [
+        e["kind"]
+        for e in (
+            await world.client.get(f"/crises/{crisis_id}/timeline", headers=world.headers)
+        ).json()["events"]
+    ]
+    assert kinds[-1] == "first_comment_released" and "first_comment_held" in kinds
+
+
+async def test_a_first_comment_held_by_a_crisis_may_be_discarded(
+    world: World, worker: dramatiq.Worker
+) -> None:
+    publication, _ = await comment_held_by_a_crisis(world)
+    brand = publication["brand_id"]
+    discard = {"publication_id": publication["id"], "action": "discard"}
+    # While the crisis is on, nothing held is released or discarded.
+    assert_problem(await release(world, brand, discard), 409)
+    assert (await end(world, brand)).status_code == 200
+    assert (await release(world, brand, discard)).status_code == 200
+    shown = await world.get(publication["id"])
+    assert shown["variants"][0]["first_comment_status"] == "discarded"
+    await ticks(world, 1.0)
+    assert world.net.comments == []
+    assert await held_list(world, brand) == []
+
+
+async def test_a_held_post_is_not_discarded(world: World, worker: dramatiq.Worker) -> None:
+    """Discarding is for first comments whose post is out; a held post is canceled (or
+    released) as a publication."""
+    publication = await scheduled_post(world, "Promo")
+    brand = publication["brand_id"]
+    assert (await start(world, brand)).status_code == 201
+    assert (await end(world, brand)).status_code == 200
+    refused = await release(
+        world, brand, {"publication_id": publication["id"], "action": "discard"}
+    )
+    assert_problem(refused, 422, "cancel")
+    assert len(await held_list(world, brand)) == 1
+
+
 async def test_who_may_switch_a_crisis(world: World) -> None:
     client, tenant = world.client, world.tenant
     brand = await world.brand()

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, ColumnElement, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from agency.kernel.db import Base, IdMixin, TimestampMixin
-from agency.kernel.tenancy import Subject, TenantMixin
+from agency.kernel.db import Base, Choice, IdMixin, TimestampMixin
+from agency.kernel.tenancy import ActorKind, Subject, TenantMixin
 
 
 class Brand(IdMixin, TenantMixin, TimestampMixin, Base):
@@ -41,6 +42,24 @@ class Brand(IdMixin, TenantMixin, TimestampMixin, Base):
         return cls.id.in_(subject.brand_ids or ())
 
 
+class TimelineKind(StrEnum):
+    """What a line of a crisis's timeline records."""
+
+    STARTED = "started"
+    HELD = "held"  # a post the pause kept from going out
+    FIRST_COMMENT_HELD = "first_comment_held"
+    PUBLISHED = "published"  # already in flight when the crisis began
+    NOTIFIED = "notified"  # the decision makers were e-mailed
+    DECIDED = "decided"  # someone approved, asked for changes or rejected, during the crisis
+    RELEASED = "released"
+    RESCHEDULED = "rescheduled"
+    FIRST_COMMENT_RELEASED = "first_comment_released"  # a person let a held comment go
+    FIRST_COMMENT_DISCARDED = "first_comment_discarded"  # a person dropped a held comment
+    ENDED = "ended"
+    ANSWER_HELD = "answer_held"  # an answer in the inbox, held until a decision maker's word
+    ANSWER_DECIDED = "answer_decided"  # a decision maker let a held answer leave
+
+
 class Crisis(IdMixin, TenantMixin, TimestampMixin, Base):
     """One crisis of a brand (*bad buzz*): who switched it on and off, when, and why.
 
@@ -65,12 +84,12 @@ class Crisis(IdMixin, TenantMixin, TimestampMixin, Base):
 
     brand_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
     started_at: Mapped[datetime]
-    started_by_kind: Mapped[str] = mapped_column(String(20))  # user | client | api_token
+    started_by_kind: Mapped[str] = mapped_column(Choice(ActorKind))
     started_by: Mapped[uuid.UUID | None]
     started_by_name: Mapped[str] = mapped_column(String(320))
     reason: Mapped[str] = mapped_column(String(2000))
     ended_at: Mapped[datetime | None]
-    ended_by_kind: Mapped[str | None] = mapped_column(String(20))
+    ended_by_kind: Mapped[str | None] = mapped_column(Choice(ActorKind))
     ended_by: Mapped[uuid.UUID | None]
     ended_by_name: Mapped[str | None] = mapped_column(String(320))
     end_reason: Mapped[str | None] = mapped_column(String(2000))
@@ -90,8 +109,8 @@ class CrisisEvent(IdMixin, TenantMixin, TimestampMixin, Base):
     at: Mapped[datetime]
     # started | held | released | rescheduled | published | first_comment_held | decided
     # | notified | ended
-    kind: Mapped[str] = mapped_column(String(30))
-    actor_kind: Mapped[str] = mapped_column(String(20))  # user | client | api_token | system
+    kind: Mapped[str] = mapped_column(Choice(TimelineKind, 30))
+    actor_kind: Mapped[str] = mapped_column(Choice(ActorKind))
     actor_id: Mapped[uuid.UUID | None]
     actor_name: Mapped[str | None] = mapped_column(String(320))
     publication_id: Mapped[uuid.UUID | None]

@@ -2,14 +2,29 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from agency.kernel.db import Base, IdMixin, TimestampMixin
+from agency.kernel.db import Base, Choice, IdMixin, TimestampMixin
 from agency.kernel.secrets import Encrypted
 from agency.kernel.tenancy import TenantMixin
+
+
+class ChannelHealth(StrEnum):
+    OK = "ok"
+    EXPIRING = "expiring"
+    NEEDS_RECONNECT = "needs_reconnect"
+    REVOKED = "revoked"
+
+
+class ConnectionStatus(StrEnum):
+    PENDING = "pending"  # waiting for the network's authorization
+    AWAITING_SELECTION = "awaiting_selection"  # authorized: choose the accounts
+    COMPLETED = "completed"
+    FAILED = "failed"
 
 
 class Channel(IdMixin, TenantMixin, TimestampMixin, Base):
@@ -35,7 +50,7 @@ class Channel(IdMixin, TenantMixin, TimestampMixin, Base):
     token_expires_at: Mapped[datetime | None]
     refreshable: Mapped[bool] = mapped_column(default=False)
     # ok | expiring | needs_reconnect | revoked
-    health: Mapped[str] = mapped_column(String(20), default="ok")
+    health: Mapped[str] = mapped_column(Choice(ChannelHealth), default=ChannelHealth.OK)
     last_error: Mapped[str | None] = mapped_column(String(1000))
     health_changed_at: Mapped[datetime | None]
     last_refreshed_at: Mapped[datetime | None]
@@ -60,7 +75,9 @@ class Connection(IdMixin, TenantMixin, TimestampMixin, Base):
         ForeignKey("connect_links.id", ondelete="SET NULL")
     )
     # pending | awaiting_selection | completed | failed
-    status: Mapped[str] = mapped_column(String(30), default="pending")
+    status: Mapped[str] = mapped_column(
+        Choice(ConnectionStatus, 30), default=ConnectionStatus.PENDING
+    )
     state_hash: Mapped[str | None] = mapped_column(String(64))
     code_verifier: Mapped[str | None] = mapped_column(Encrypted)
     server_url: Mapped[str | None] = mapped_column(String(500))

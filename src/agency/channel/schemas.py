@@ -9,6 +9,8 @@ import msgspec
 
 from agency.brand.schemas import NetworkName
 from agency.channel.models import Channel, Connection, ConnectLink
+from agency.channel.models import ChannelHealth as ChannelHealth
+from agency.channel.models import ConnectionStatus as ConnectionStatus
 from agency.connector.types import AuthKind, Capability
 from agency.kernel.schemas import Input, Output
 from agency.webhook.events import EventType, payload_of
@@ -21,13 +23,6 @@ ServerUrl = Annotated[
 ]
 
 
-class ChannelHealth(StrEnum):
-    OK = "ok"
-    EXPIRING = "expiring"
-    NEEDS_RECONNECT = "needs_reconnect"
-    REVOKED = "revoked"
-
-
 class AccountKind(StrEnum):
     """What kind of account a channel publishes as, in the network's terms."""
 
@@ -36,13 +31,6 @@ class AccountKind(StrEnum):
     ORGANIZATION = "organization"
     CHANNEL = "channel"
     BUSINESS = "business"
-
-
-class ConnectionStatus(StrEnum):
-    PENDING = "pending"  # waiting for the network's authorization
-    AWAITING_SELECTION = "awaiting_selection"  # authorized: choose the accounts
-    COMPLETED = "completed"
-    FAILED = "failed"
 
 
 class ChannelOut(Output):

@@ -92,7 +92,7 @@ class BrandCrisisController(Controller):
     @get(
         "/held-publications",
         opt={"permission": Permission.PUBLICATIONS_READ},
-        summary="Publications a crisis held, waiting to be re-confirmed or rescheduled",
+        summary="Publications a crisis held (posts or first comments), waiting for a person",
     )
     async def list_held_publications(
         self, brand_id: FromPath[uuid.UUID], crises: NamedDependency[CrisisService]
@@ -103,17 +103,7 @@ class BrandCrisisController(Controller):
                     publication_id=publication.id,
                     title=publication.title,
                     scheduled_at=publication.scheduled_at,
-                    variants=[
-                        HeldVariantOut(
-                            variant_id=v.id,
-                            channel_id=v.channel_id,
-                            network=v.network,
-                            due_at=v.due_at,
-                            held_at=v.held_at,
-                        )
-                        for v in variants
-                        if v.held_at is not None
-                    ],
+                    variants=[HeldVariantOut.of(v) for v in variants],
                 )
                 for publication, variants in await crises.held(brand_id)
             ]
@@ -123,7 +113,7 @@ class BrandCrisisController(Controller):
         "/held-publications/release",
         opt=RELEASE,
         status_code=200,
-        summary="Re-confirm or reschedule held publications, many in one call (all or none)",
+        summary="Re-confirm, reschedule or discard what a crisis held, many at once (all or none)",
     )
     async def release_held_publications(
         self,
@@ -131,9 +121,10 @@ class BrandCrisisController(Controller):
         data: JSONBody[ReleaseIn],
         crises: NamedDependency[CrisisService],
     ) -> ReleaseOut:
-        """Once the crisis is over. `reconfirm` keeps each variant's time (or sends it at
-        once when that time passed during the crisis); `reschedule` takes `at` or
-        `local_time`."""
+        """Once the crisis is over. `reconfirm` keeps each held post's time (or sends it at
+        once when that time passed during the crisis) and posts each held first comment at
+        once; `reschedule` takes `at` or `local_time` for the held posts; `discard` drops the
+        held first comments of posts already out."""
         released = await crises.release(brand_id, data)
         return ReleaseOut(
             items=[

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement, and_, func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.access.permissions import ROLE_PERMISSIONS, Permission
@@ -14,7 +14,7 @@ from agency.client.models import ClientMember
 from agency.kernel.tenancy import Subject, scoped_select, scoped_update
 from agency.member.models import Membership, User
 from agency.publication.models import Publication, Variant
-from agency.publication.states import Delivery
+from agency.publication.states import Delivery, FirstCommentStatus
 
 CRISIS = Permission.CRISIS_MANAGE.value
 
@@ -45,20 +45,22 @@ class HeldQueueRepository:
         return [(r[0], r[1], r[2], r[3]) for r in (await self.session.execute(stmt)).all()]
 
     async def held_count(self, brand_id: uuid.UUID) -> int:
+        """Publications with a post or a first comment held."""
         stmt = (
             scoped_select(Variant, self.subject)
             .with_only_columns(func.count(func.distinct(Variant.publication_id)))
-            .where(*self._held(brand_id))
+            .where(self._waiting(brand_id))
         )
         return int((await self.session.execute(stmt)).scalar_one())
 
     async def held(self, brand_id: uuid.UUID) -> list[tuple[Publication, Variant]]:
-        """Held variants with their publications, the soonest first."""
+        """Variants whose post or first comment is held, with their publications, the
+        soonest first."""
         stmt = (
             scoped_select(Variant, self.subject)
             .add_columns(Publication)
             .join(Publication, Publication.id == Variant.publication_id)
-            .where(*self._held(brand_id))
+            .where(self._waiting(brand_id))
             .order_by(Variant.due_at, Variant.id)
         )
         return [(row[1], row[0]) for row in (await self.session.execute(stmt)).all()]
@@ -66,12 +68,13 @@ class HeldQueueRepository:
     async def held_variants_of(
         self, brand_id: uuid.UUID, publication_ids: Collection[uuid.UUID]
     ) -> list[Variant]:
-        """Held variants of these publications, locked (their publications are locked first)."""
+        """Variants of these publications whose post or first comment is held, locked (their
+        publications are locked first)."""
         if not publication_ids:
             return []
         stmt = (
             scoped_select(Variant, self.subject)
-            .where(*self._held(brand_id), Variant.publication_id.in_(publication_ids))
+            .where(self._waiting(brand_id), Variant.publication_id.in_(publication_ids))
             .order_by(Variant.id)
             .with_for_update()
             .execution_options(populate_existing=True)
@@ -89,12 +92,15 @@ class HeldQueueRepository:
         return {row[0]: row[1] for row in (await self.session.execute(stmt)).all()}
 
     @staticmethod
-    def _held(brand_id: uuid.UUID) -> list[ColumnElement[bool]]:
-        return [
+    def _waiting(brand_id: uuid.UUID) -> ColumnElement[bool]:
+        """A variant of the brand held by a crisis: its post, or the first comment under it."""
+        return and_(
             Variant.brand_id == brand_id,
-            Variant.held_at.is_not(None),
-            Variant.status == Delivery.SCHEDULED,
-        ]
+            or_(
+                and_(Variant.held_at.is_not(None), Variant.status == Delivery.SCHEDULED),
+                Variant.first_comment_status == FirstCommentStatus.HELD,
+            ),
+        )
 
 
 class DecisionMakerRepository:

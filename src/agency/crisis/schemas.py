@@ -7,10 +7,12 @@ from typing import Annotated, Any
 
 import msgspec
 
-from agency.brand.models import Crisis, CrisisEvent
+from agency.brand.models import Crisis, CrisisEvent, TimelineKind
 from agency.kernel.schemas import Input, Output
 from agency.kernel.tenancy import ActorKind
+from agency.publication.models import Variant
 from agency.publication.schemas import ScheduleIn
+from agency.publication.states import Delivery
 from agency.webhook.events import EventType, payload_of
 
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
@@ -22,22 +24,6 @@ class CrisisStart(Input):
 
 class CrisisEnd(Input):
     reason: Annotated[Reason, msgspec.Meta(description="Why the brand may speak again.")]
-
-
-class TimelineKind(StrEnum):
-    """What a line of a crisis's timeline records."""
-
-    STARTED = "started"
-    HELD = "held"  # a post the pause kept from going out
-    FIRST_COMMENT_HELD = "first_comment_held"
-    PUBLISHED = "published"  # already in flight when the crisis began
-    NOTIFIED = "notified"  # the decision makers were e-mailed
-    DECIDED = "decided"  # someone approved, asked for changes or rejected, during the crisis
-    RELEASED = "released"
-    RESCHEDULED = "rescheduled"
-    ENDED = "ended"
-    ANSWER_HELD = "answer_held"  # an answer in the inbox, held until a decision maker's word
-    ANSWER_DECIDED = "answer_decided"  # a decision maker let a held answer leave
 
 
 @payload_of(EventType.CRISIS_STARTED, EventType.CRISIS_ENDED)
@@ -137,12 +123,36 @@ class TimelineOut(Output):
     events: list[TimelineEventOut]
 
 
+class HeldPart(StrEnum):
+    POST = "post"  # the post itself is held
+    FIRST_COMMENT = "first_comment"  # the post is out; its first comment is held
+
+
+def post_held(v: Variant) -> bool:
+    """The variant's post itself waits (else it is its first comment, the post being out)."""
+    return v.held_at is not None and v.status == Delivery.SCHEDULED
+
+
 class HeldVariantOut(Output):
     variant_id: uuid.UUID
     channel_id: uuid.UUID
     network: str
     due_at: datetime | None
     held_at: datetime
+    waiting: HeldPart
+
+    @classmethod
+    def of(cls, v: Variant) -> HeldVariantOut:
+        post = post_held(v)
+        return cls(
+            variant_id=v.id,
+            channel_id=v.channel_id,
+            network=v.network,
+            due_at=v.due_at,
+            # A first comment is held the moment its post is out (finished_at).
+            held_at=(v.held_at if post else v.finished_at) or v.created_at,
+            waiting=HeldPart.POST if post else HeldPart.FIRST_COMMENT,
+        )
 
 
 class HeldPublicationOut(Output):
@@ -159,11 +169,14 @@ class HeldList(Output):
 class ReleaseAction(StrEnum):
     RECONFIRM = "reconfirm"
     RESCHEDULE = "reschedule"
+    DISCARD = "discard"
 
 
 class ReleaseItem(Input):
-    """``reconfirm``: each variant keeps its time, or goes at once if that time has passed;
-    ``reschedule``: every variant at ``at`` or ``local_time`` (as when scheduling)."""
+    """``reconfirm``: each held post keeps its time, or goes at once if that time has passed,
+    and each held first comment goes at once under its post; ``reschedule``: every held post
+    at ``at`` or ``local_time`` (as when scheduling); ``discard``: the held first comments
+    never go (a held post is canceled as a publication instead)."""
 
     publication_id: uuid.UUID
     action: ReleaseAction
@@ -192,6 +205,7 @@ class ReleaseIn(Input):
 class ReleasedOut(Output):
     publication_id: uuid.UUID
     action: ReleaseAction
+    # The publication's time; for first comments released alone, the moment they were.
     scheduled_at: datetime
 
 

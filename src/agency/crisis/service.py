@@ -31,6 +31,7 @@ from agency.crisis.schemas import (
     ReleaseAction,
     ReleaseIn,
     ReleaseItem,
+    post_held,
 )
 from agency.kernel.db import utcnow
 from agency.kernel.errors import Conflict, Forbidden, InvalidInput
@@ -41,12 +42,20 @@ from agency.publication.drafting import iso, version_row
 from agency.publication.models import Publication, Variant
 from agency.publication.placement import Placement, schedule_time
 from agency.publication.repository import PublicationRepository, VariantRepository
+from agency.publication.states import FirstCommentStatus
 from agency.webhook.events import emit
 
 if TYPE_CHECKING:
     from agency.kernel.runtime import Runtime
 
 HELD = "Held: the brand is in crisis mode."
+ONLY_COMMENTS = (
+    "only first comments are held here (their posts are out): re-confirm them to post them "
+    "now, or discard them"
+)
+NOT_DISCARDED = (
+    "a held post is not discarded: re-confirm or reschedule it, or cancel the publication"
+)
 _NOT_ALLOWED = (
     "Only the agency's managers and the client's general management may switch this "
     "brand's crisis mode."
@@ -292,12 +301,18 @@ class CrisisService:
                         "message": f"no publication {item.publication_id} of this brand is held",
                     }
                 )
+                continue
+            posts = [v for v in by_publication[item.publication_id] if post_held(v)]
+            if item.action == ReleaseAction.RESCHEDULE and not posts:
+                problems.append({"field": f"items[{index}].action", "message": ONLY_COMMENTS})
+            if item.action == ReleaseAction.DISCARD and posts:
+                problems.append({"field": f"items[{index}].action", "message": NOT_DISCARDED})
         if problems:
             raise InvalidInput("Nothing was released; every problem is listed.", errors=problems)
         now = utcnow()
         placement = Placement(self.session, self.subject, self.runtime)
         for index, item in enumerate(data.items):
-            for variant in by_publication[item.publication_id]:
+            for variant in filter(post_held, by_publication[item.publication_id]):
                 when = times[item.publication_id] or max(variant.due_at or now, now)
                 try:
                     await placement.check_quota(variant, when)
@@ -318,10 +333,17 @@ class CrisisService:
         self, item: ReleaseItem, brand: Brand, field: str, problems: list[dict[str, str]]
     ) -> datetime | None:
         timed = item.at is not None or item.local_time is not None
-        if item.action == ReleaseAction.RECONFIRM:
+        if item.action != ReleaseAction.RESCHEDULE:
             if timed:
                 problems.append(
-                    {"field": f"{field}.at", "message": "a re-confirmation keeps its time"}
+                    {
+                        "field": f"{field}.at",
+                        "message": (
+                            "a re-confirmation keeps its time"
+                            if item.action == ReleaseAction.RECONFIRM
+                            else "a discard takes no time"
+                        ),
+                    }
                 )
             return None
         try:
@@ -341,46 +363,30 @@ class CrisisService:
     ) -> list[tuple[ReleaseItem, datetime]]:
         latest = await self._latest_crisis(brand.id)
         actor_name = await self._actor_name()
+        now = utcnow()
         released: list[tuple[ReleaseItem, datetime]] = []
         for item in items:
             publication = publications[item.publication_id]
-            held = by_publication[item.publication_id]
-            for variant in held:
-                variant.held_at = None
-                variant.hold_reason = None
-                variant.not_before = None
-                variant.lease_until = None
-            old = publication.scheduled_at
-            every = await VariantRepository(self.session, self.subject).of_publication(
-                publication.id
-            )
-            due = [v.due_at for v in every if v.due_at is not None]
-            publication.scheduled_at = min(due) if due else None
-            publication.updated_at = utcnow()
-            await self.brands.flush()
-            action = "released" if item.action == ReleaseAction.RECONFIRM else "rescheduled"
-            self.session.add(
-                version_row(
-                    self.subject,
-                    publication,
-                    action,
-                    {"scheduled_at": [iso(old), iso(publication.scheduled_at)]},
-                    every,
-                )
-            )
-            self.audit.record(
-                f"publication.{action}",
-                "publication",
-                publication.id,
-                {"scheduled_at": iso(publication.scheduled_at)},
-            )
+            posts = [v for v in by_publication[item.publication_id] if post_held(v)]
+            comments = [
+                v
+                for v in by_publication[item.publication_id]
+                if v.first_comment_status == FirstCommentStatus.HELD
+            ]
+            lines: list[tuple[str, Variant]] = []
+            if posts:
+                action = await self._put_posts_back(item, publication, posts)
+                lines += [(action, v) for v in posts]
+            if comments and item.action != ReleaseAction.RESCHEDULE:
+                action = self._settle_comments(item, publication, comments)
+                lines += [(action, v) for v in comments]
             if latest is not None:
                 self.session.add_all(
                     crisis_event(
                         self.subject.agency_id,
                         latest,
                         brand.id,
-                        action,
+                        kind,
                         actor=self.subject.actor,
                         actor_name=actor_name,
                         publication_id=publication.id,
@@ -388,11 +394,64 @@ class CrisisService:
                         network=variant.network,
                         due_at=iso(variant.due_at),
                     )
-                    for variant in held
+                    for kind, variant in lines
                 )
-            assert publication.scheduled_at is not None
-            released.append((item, publication.scheduled_at))
+            when = publication.scheduled_at if posts else None
+            released.append((item, when or now))
         return released
+
+    async def _put_posts_back(
+        self, item: ReleaseItem, publication: Publication, held: list[Variant]
+    ) -> str:
+        """Held posts back on the calendar at their (new) times; the timeline's word for it."""
+        for variant in held:
+            variant.held_at = None
+            variant.hold_reason = None
+            variant.not_before = None
+            variant.lease_until = None
+        old = publication.scheduled_at
+        every = await VariantRepository(self.session, self.subject).of_publication(publication.id)
+        due = [v.due_at for v in every if v.due_at is not None]
+        publication.scheduled_at = min(due) if due else None
+        publication.updated_at = utcnow()
+        await self.brands.flush()
+        action = "released" if item.action == ReleaseAction.RECONFIRM else "rescheduled"
+        self.session.add(
+            version_row(
+                self.subject,
+                publication,
+                action,
+                {"scheduled_at": [iso(old), iso(publication.scheduled_at)]},
+                every,
+            )
+        )
+        self.audit.record(
+            f"publication.{action}",
+            "publication",
+            publication.id,
+            {"scheduled_at": iso(publication.scheduled_at)},
+        )
+        return action
+
+    def _settle_comments(
+        self, item: ReleaseItem, publication: Publication, held: list[Variant]
+    ) -> str:
+        """Held first comments let go (the scheduler hands each to a worker at once) or
+        dropped; the timeline's word for it."""
+        discard = item.action == ReleaseAction.DISCARD
+        for variant in held:
+            variant.first_comment_status = (
+                FirstCommentStatus.DISCARDED if discard else FirstCommentStatus.PENDING
+            )
+            variant.lease_until = None
+        action = "first_comment_discarded" if discard else "first_comment_released"
+        self.audit.record(
+            f"publication.{action}",
+            "publication",
+            publication.id,
+            {"variants": [str(v.id) for v in held]},
+        )
+        return action
 
     async def _latest_crisis(self, brand_id: uuid.UUID) -> uuid.UUID | None:
         rows, _ = await self.crises.page(

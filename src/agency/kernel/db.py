@@ -6,12 +6,13 @@ import errno
 import json
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import uuid_utils
-from sqlalchemy import DateTime, Dialect, MetaData, TypeDecorator, Uuid, event
+from sqlalchemy import DateTime, Dialect, MetaData, String, TypeDecorator, Uuid, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -60,6 +61,29 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value
+
+
+class Choice(TypeDecorator[str]):
+    """A text column holding one of an enumeration's values (stored as ``VARCHAR``).
+
+    A write of anything else fails at once, naming the column's choices: the answers read
+    such columns back as the enumeration, so a value outside it would only surface later,
+    as an error on every read of that row."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, choices: type[StrEnum], length: int = 20) -> None:
+        super().__init__(length)
+        self.choices = choices
+        self._values = frozenset(str(c) for c in choices)
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is not None and value not in self._values:
+            raise ValueError(
+                f"{value!r} is not a {self.choices.__name__}: one of {sorted(self._values)}"
+            )
+        return None if value is None else str(value)
 
 
 class Base(DeclarativeBase):

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from agency.kernel.db import Base, IdMixin, TimestampMixin
+from agency.kernel.db import Base, Choice, IdMixin, TimestampMixin
 from agency.kernel.secrets import Encrypted
 from agency.kernel.tenancy import TenantMixin
 
 
-class MailStatus:
+class MailState(StrEnum):
+    """Where an e-mail is (the answers show it as it is stored)."""
+
     PENDING = "pending"  # waiting for its (next) attempt at next_attempt_at
     SENDING = "sending"  # connecting: nothing handed over yet, safe to try again
     TRANSMITTING = "transmitting"  # DATA begun: the server may have it
@@ -21,7 +24,9 @@ class MailStatus:
     UNKNOWN = "unknown"  # the worker died while handing it over: never sent again
     CANCELED = "canceled"  # withdrawn before it left (the recipient unsubscribed)
 
-    FINAL = frozenset({SENT, FAILED, UNKNOWN, CANCELED})
+
+MailStatus = MailState
+MAIL_FINAL = frozenset({MailState.SENT, MailState.FAILED, MailState.UNKNOWN, MailState.CANCELED})
 
 
 class MailMessage(IdMixin, TenantMixin, TimestampMixin, Base):
@@ -47,7 +52,7 @@ class MailMessage(IdMixin, TenantMixin, TimestampMixin, Base):
     body: Mapped[str] = mapped_column(Encrypted)
     mime: Mapped[str | None] = mapped_column(Encrypted)
     message_id: Mapped[str | None] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(20), default=MailStatus.PENDING)
+    status: Mapped[str] = mapped_column(Choice(MailState), default=MailState.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     # When the scheduler may enqueue it (again): due, a retry's backoff, or a lease.
     next_attempt_at: Mapped[datetime | None]

@@ -2,21 +2,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 
 from agency.kernel.schemas import Locale, Output
 from agency.mail.models import MailMessage
+from agency.mail.models import MailState as MailState
 from agency.mail.sending import outbox_name
-
-
-class MailState(StrEnum):
-    PENDING = "pending"
-    SENDING = "sending"
-    TRANSMITTING = "transmitting"
-    SENT = "sent"
-    FAILED = "failed"
-    UNKNOWN = "unknown"
-    CANCELED = "canceled"
 
 
 class MailOut(Output):

@@ -31,7 +31,7 @@ from agency.kernel.runtime import Runtime
 from agency.kernel.scheduling import backlog, claimer
 from agency.kernel.secrets import SecretBox
 from agency.kernel.tenancy import Subject, bind_tenant
-from agency.mail.models import MailMessage, MailStatus
+from agency.mail.models import MAIL_FINAL, MailMessage, MailStatus
 from agency.mail.repository import MailRepository, MailSweepRepository
 from agency.mail.sending import (
     Abandoned,
@@ -148,7 +148,7 @@ async def _settle(
 ) -> None:
     await bind_tenant(session, agency)
     mail = await repo.get_for_update(key)
-    if mail is None or mail.attempts != made or mail.status in MailStatus.FINAL:
+    if mail is None or mail.attempts != made or mail.status in MAIL_FINAL:
         return  # our lease ran out and the scheduler settled it meanwhile
     if status == MailStatus.PENDING:
         delays = settings.retry_delays_seconds

@@ -64,12 +64,17 @@ async def claim_due(session: AsyncSession, now: datetime, runtime: Runtime) -> i
         else:
             enqueue("publication.reconcile", str(agency_id), str(variant_id))
     batches.send_all()
+    # First comments a person released after a crisis: each to a worker, under its post.
+    comments = await sweep.comments_due(now, settings.claim_batch)
+    for variant_id, agency_id in comments:
+        enqueue("publication.first_comment", str(agency_id), str(variant_id))
+    take += [variant_id for variant_id, _ in comments]
     await sweep.lease(take, now + timedelta(seconds=settings.lease_seconds))
     for agency_id, variant_id in missed:
         # Settled by a job: it takes the publication's lock, which a claim never waits for.
         await sweep.miss(variant_id, now, MISSED)
         enqueue("publication.settle", str(agency_id), str(variant_id), "publication.missed")
-    return claimed + len(rows)
+    return claimed + len(rows) + len(comments)
 
 
 class Batches:

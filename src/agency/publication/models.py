@@ -11,12 +11,19 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, ForeignKey, Index, String, Text, select
+from sqlalchemy import JSON, ColumnElement, ForeignKey, Index, String, Text, select, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from agency.channel.models import Channel
-from agency.kernel.db import Base, IdMixin, TimestampMixin
+from agency.kernel.db import Base, Choice, IdMixin, TimestampMixin
 from agency.kernel.tenancy import Subject, TenantMixin
+from agency.publication.states import (
+    AttemptKind,
+    AttemptOutcome,
+    Delivery,
+    FirstCommentStatus,
+    Status,
+)
 
 
 def _of_brand_publications(column: Any, subject: Subject) -> ColumnElement[bool]:
@@ -37,7 +44,7 @@ class Publication(IdMixin, TenantMixin, TimestampMixin, Base):
     title: Mapped[str] = mapped_column(String(200))
     # draft | in_review | approved | scheduled | publishing | published | failed | unknown
     # | missed | canceled (see agency.publication.states)
-    status: Mapped[str] = mapped_column(String(20), default="draft")
+    status: Mapped[str] = mapped_column(Choice(Status), default=Status.DRAFT)
     scheduled_at: Mapped[datetime | None]
     campaign: Mapped[str | None] = mapped_column(String(100))
     reporting_line: Mapped[str | None] = mapped_column(String(30))
@@ -59,6 +66,9 @@ class Publication(IdMixin, TenantMixin, TimestampMixin, Base):
     __mapper_args__ = {"version_id_col": version}
 
 
+PENDING_COMMENT = "first_comment_status = 'pending'"
+
+
 class Variant(IdMixin, TenantMixin, TimestampMixin, Base):
     """The publication adapted to one channel; published on its own."""
 
@@ -74,6 +84,13 @@ class Variant(IdMixin, TenantMixin, TimestampMixin, Base):
         Index("ix_publication_variants_agency_channel_due", "agency_id", "channel_id", "due_at"),
         # The scheduler's claim runs across agencies: scheduled rows by due time.
         Index("ix_publication_variants_status_due", "status", "due_at"),
+        # ... and the first comments a person released after a crisis (few, and brief).
+        Index(
+            "ix_publication_variants_comment_pending",
+            "lease_until",
+            postgresql_where=text(PENDING_COMMENT),
+            sqlite_where=text(PENDING_COMMENT),
+        ),
     )
 
     publication_id: Mapped[uuid.UUID] = mapped_column(
@@ -89,7 +106,7 @@ class Variant(IdMixin, TenantMixin, TimestampMixin, Base):
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     media_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     # pending | scheduled | publishing | published | failed | unknown | missed | canceled
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[str] = mapped_column(Choice(Delivery), default=Delivery.PENDING)
     due_at: Mapped[datetime | None]
     # Not before this time (Retry-After, backoff, a held channel checked again later).
     not_before: Mapped[datetime | None]
@@ -106,7 +123,7 @@ class Variant(IdMixin, TenantMixin, TimestampMixin, Base):
     post_id: Mapped[str | None] = mapped_column(String(300))
     post_url: Mapped[str | None] = mapped_column(String(2000))
     published_at: Mapped[datetime | None]
-    first_comment_status: Mapped[str | None] = mapped_column(String(20))
+    first_comment_status: Mapped[str | None] = mapped_column(Choice(FirstCommentStatus))
     last_error: Mapped[str | None] = mapped_column(String(2000))
     finished_at: Mapped[datetime | None]
 
@@ -128,10 +145,8 @@ class Attempt(IdMixin, TenantMixin, Base):
         ForeignKey("publications.id", ondelete="CASCADE")
     )
     number: Mapped[int]
-    # publish | reconcile | first_comment
-    kind: Mapped[str] = mapped_column(String(20))
-    # pending | published | failed | unknown | rate_limited | retry | found | not_found | held
-    outcome: Mapped[str] = mapped_column(String(20), default="pending")
+    kind: Mapped[str] = mapped_column(Choice(AttemptKind))
+    outcome: Mapped[str] = mapped_column(Choice(AttemptOutcome), default=AttemptOutcome.PENDING)
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]

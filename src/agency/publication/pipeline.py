@@ -57,7 +57,7 @@ from agency.publication.repository import (
     PublicationRepository,
     VariantRepository,
 )
-from agency.publication.states import Delivery, Status, summarize
+from agency.publication.states import Delivery, FirstCommentStatus, Status, summarize
 from agency.publication.timing import QUOTA_WINDOW
 from agency.webhook.events import has_subscribers
 
@@ -529,6 +529,20 @@ class Publisher:
         variant.last_error = message[:2000]
         await self._event("publication.failed", publication, variant)
 
+    async def post_released_comment(self, variant_id: uuid.UUID) -> None:
+        """A first comment a crisis held, which a person released: still ``pending`` (a
+        duplicate message finds it ``posting`` or done), its post out; posted as any."""
+        await self._begin()
+        locked = await self._lock(variant_id)
+        if locked is None:
+            return
+        publication, variant = locked
+        if variant.first_comment_status != FirstCommentStatus.PENDING or variant.post_id is None:
+            return
+        variant.lease_until = None
+        published = Published(post_id=variant.post_id, url=variant.post_url)
+        await self._first_comment(variant.id, published, build_post(publication, variant))
+
     async def _first_comment(self, variant_id: uuid.UUID, published: Published, post: Post) -> None:
         """The first comment goes under the post once it exists (never before)."""
         locked = await self._lock(variant_id)
@@ -546,7 +560,7 @@ class Publisher:
         if (
             crisis_id is not None and publication.crisis_cleared != crisis_id
         ):  # a comment leaves too: not while the brand is in crisis
-            variant.first_comment_status = "held"
+            variant.first_comment_status = FirstCommentStatus.HELD
             self._crisis_line(crisis_id, variant, "first_comment_held")
             await self._commit()
             return
@@ -555,6 +569,11 @@ class Publisher:
             return
         attempt = self._start(variant, "first_comment", utcnow())
         attempt.post_id = published.post_id
+        if variant.first_comment_status == FirstCommentStatus.PENDING:
+            # Released after a crisis, claimed by the scheduler: committed as on the wire
+            # before the call, so a worker dying now leaves it "posting" (in doubt, shown),
+            # never claimed and sent again. (Right after its post, it is never retried.)
+            variant.first_comment_status = FirstCommentStatus.POSTING
         await self._commit()
         target = Comment(comment_id=published.post_id, post_id=published.post_id, text="")
         text = post.first_comment or ""

@@ -15,7 +15,7 @@ from agency.kernel.repository import TenantRepository
 from agency.kernel.system import SystemRepository
 from agency.kernel.tenancy import scoped_delete, scoped_select, scoped_update
 from agency.publication.models import Attempt, Publication, PublicationVersion, QueueSlot, Variant
-from agency.publication.states import Delivery
+from agency.publication.states import Delivery, FirstCommentStatus
 
 
 class PublicationRepository(TenantRepository[Publication]):
@@ -335,6 +335,20 @@ class PublishingSweepRepository(SystemRepository):
             .with_for_update(of=Variant, skip_locked=True)
         )
         return (await self.session.execute(stmt)).all()
+
+    async def comments_due(self, now: datetime, limit: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """``(id, agency_id)`` of variants whose first comment a person released after a
+        crisis (``pending``), not leased; locked."""
+        stmt = (
+            select(Variant.id, Variant.agency_id)
+            .where(
+                Variant.first_comment_status == FirstCommentStatus.PENDING,
+                or_(Variant.lease_until.is_(None), Variant.lease_until < now),
+            )
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [(row[0], row[1]) for row in (await self.session.execute(stmt)).all()]
 
     async def lease(self, variant_ids: Sequence[uuid.UUID], until: datetime) -> None:
         if not variant_ids:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any
 
 import msgspec
@@ -12,7 +11,13 @@ from agency.kernel.http import etag
 from agency.kernel.schemas import Input, Output
 from agency.kernel.tenancy import ActorKind
 from agency.publication.models import Attempt, Publication, PublicationVersion, Variant
-from agency.publication.states import Delivery, Status
+from agency.publication.states import (
+    AttemptKind,
+    AttemptOutcome,
+    Delivery,
+    FirstCommentStatus,
+    Status,
+)
 
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 PostText = Annotated[str, msgspec.Meta(max_length=100_000)]
@@ -242,29 +247,6 @@ class PublicationSummary(Output):
 class PublicationPage(Output):
     items: list[PublicationSummary]
     next_cursor: str | None
-
-
-class AttemptKind(StrEnum):
-    PUBLISH = "publish"
-    FIRST_COMMENT = "first_comment"
-    RECONCILE = "reconcile"  # asking the network whether an unknown call published
-
-
-class AttemptOutcome(StrEnum):
-    PENDING = "pending"  # committed before the call; the network is being called
-    PUBLISHED = "published"
-    FAILED = "failed"
-    RETRY = "retry"
-    RATE_LIMITED = "rate_limited"
-    HELD = "held"  # the channel needs reconnecting
-    UNKNOWN = "unknown"  # timed out or crashed mid-call: reconciled next
-    FOUND = "found"  # reconciliation found the post
-    NOT_FOUND = "not_found"
-
-
-class FirstCommentStatus(StrEnum):
-    POSTED = "posted"
-    FAILED = "failed"
 
 
 class AttemptOut(Output):

@@ -60,6 +60,35 @@ class Delivery(StrEnum):
     CANCELED = "canceled"
 
 
+class AttemptKind(StrEnum):
+    PUBLISH = "publish"
+    FIRST_COMMENT = "first_comment"
+    RECONCILE = "reconcile"  # asking the network whether an unknown call published
+
+
+class AttemptOutcome(StrEnum):
+    PENDING = "pending"  # committed before the call; the network is being called
+    PUBLISHED = "published"
+    FAILED = "failed"
+    RETRY = "retry"
+    RATE_LIMITED = "rate_limited"
+    HELD = "held"  # the channel needs reconnecting
+    UNKNOWN = "unknown"  # timed out or crashed mid-call: reconciled next
+    FOUND = "found"  # reconciliation found the post
+    NOT_FOUND = "not_found"
+
+
+class FirstCommentStatus(StrEnum):
+    """Where a variant's first comment is, once its post is out."""
+
+    HELD = "held"  # the brand went into crisis: it waits for a person's word
+    PENDING = "pending"  # released by a person: the scheduler hands it to a worker
+    POSTING = "posting"  # its call is on the wire (if the worker dies now: never re-sent)
+    POSTED = "posted"
+    FAILED = "failed"
+    DISCARDED = "discarded"  # a person decided it should not go out
+
+
 EDITABLE = frozenset({Status.DRAFT, Status.IN_REVIEW, Status.APPROVED, Status.SCHEDULED})
 DELETABLE = frozenset({Status.DRAFT, Status.IN_REVIEW, Status.APPROVED, Status.CANCELED})
 # Where a content edit asks the approval policy what becomes of the publication.

@@ -12,6 +12,7 @@ from agency.kernel.runtime import Runtime
 from agency.kernel.scheduling import claimer
 from agency.publication.claiming import claim_due
 from agency.publication.dispatch import dispatcher, first_due
+from agency.publication.pipeline import Publisher
 from agency.publication.reconciling import Reconciler
 
 # Publishing has its own queue so that webhooks and token refreshes never delay a post.
@@ -56,6 +57,17 @@ async def publish_media(
     own, so that they never hold up the short posts."""
     ids = [uuid.UUID(v) for v in variant_ids]
     await dispatcher(runtime).take(uuid.UUID(agency_id), ids, first_due(due), media=True)
+
+
+@job("publication.first_comment", queue=QUEUE, max_retries=0)
+async def post_first_comment(
+    session: AsyncSession, runtime: Runtime, agency_id: str, variant_id: str
+) -> None:
+    """A first comment a crisis held, released by a person: posted once under its post (a
+    lost message is claimed again when its lease ends)."""
+    await Publisher(session, uuid.UUID(agency_id), runtime).post_released_comment(
+        uuid.UUID(variant_id)
+    )
 
 
 @job("publication.reconcile", queue=QUEUE, max_retries=0)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, ColumnElement, Date, ForeignKey, Index, LargeBinary, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
-from agency.kernel.db import Base, IdMixin, TimestampMixin
+from agency.kernel.db import Base, Choice, IdMixin, TimestampMixin
 from agency.kernel.tenancy import Subject, TenantMixin
 
 
@@ -96,14 +97,23 @@ class ReportOptOut(_StaffOnly, IdMixin, TenantMixin, TimestampMixin, Base):
     email: Mapped[str] = mapped_column(String(320))
 
 
-class RunStatus:
+class RunState(StrEnum):
     PENDING = "pending"  # due (or waiting for its data until not_before)
     QUEUED = "queued"  # one e-mail per recipient queued
     SENT = "sent"  # every recipient's e-mail sent
     FAILED = "failed"  # some or all could not be sent (see the deliveries)
     CANCELED = "canceled"  # nothing sent: brand archived, schedule gone, nobody to send to
 
-    FINAL = frozenset({SENT, FAILED, CANCELED})
+
+RunStatus = RunState
+
+
+class DeliveryState(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    CANCELED = "canceled"
 
 
 class ReportRun(_StaffOnly, IdMixin, TenantMixin, TimestampMixin, Base):
@@ -126,7 +136,7 @@ class ReportRun(_StaffOnly, IdMixin, TenantMixin, TimestampMixin, Base):
     trigger: Mapped[str] = mapped_column(String(10))
     period_start: Mapped[date] = mapped_column(Date)
     period_end: Mapped[date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(20), default=RunStatus.PENDING)
+    status: Mapped[str] = mapped_column(Choice(RunState), default=RunState.PENDING)
     # Not rendered before this (its data is still being collected).
     not_before: Mapped[datetime]
     # Claimed: the scheduler leaves it alone until then (a lost message is re-sent after).
@@ -159,7 +169,7 @@ class ReportDelivery(_StaffOnly, IdMixin, TenantMixin, TimestampMixin, Base):
     kind: Mapped[str] = mapped_column(String(20))
     locale: Mapped[str] = mapped_column(String(8))
     # queued | sent | failed | unknown | canceled (the mail's final state, once settled)
-    status: Mapped[str] = mapped_column(String(20), default="queued")
+    status: Mapped[str] = mapped_column(Choice(DeliveryState), default=DeliveryState.QUEUED)
     detail: Mapped[str | None] = mapped_column(String(2000))
     settled_at: Mapped[datetime | None]
 

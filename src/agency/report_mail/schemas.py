@@ -10,7 +10,9 @@ import msgspec
 from agency.brand.schemas import ReportingLine
 from agency.kernel.http import etag
 from agency.kernel.schemas import Email, Input, Locale, Name, Output
+from agency.report_mail.models import DeliveryState as DeliveryState
 from agency.report_mail.models import ReportBranding, ReportDelivery, ReportRun, ReportSchedule
+from agency.report_mail.models import RunState as RunState
 from agency.report_mail.timing import PeriodKind
 from agency.webhook.events import EventType, payload_of
 
@@ -137,22 +139,6 @@ class ScheduleOut(Output):
 class SchedulePage(Output):
     items: list[ScheduleOut]
     next_cursor: str | None
-
-
-class RunState(StrEnum):
-    PENDING = "pending"
-    QUEUED = "queued"
-    SENT = "sent"
-    FAILED = "failed"
-    CANCELED = "canceled"
-
-
-class DeliveryState(StrEnum):
-    QUEUED = "queued"
-    SENT = "sent"
-    FAILED = "failed"
-    UNKNOWN = "unknown"
-    CANCELED = "canceled"
 
 
 class RecipientKind(StrEnum):

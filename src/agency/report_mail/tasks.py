@@ -34,7 +34,7 @@ from agency.kernel.jobs import enqueue, job
 from agency.kernel.runtime import Runtime
 from agency.kernel.scheduling import backlog, claimer
 from agency.kernel.tenancy import Subject, bind_tenant
-from agency.mail.models import MailStatus
+from agency.mail.models import MAIL_FINAL
 from agency.mail.repository import MailRepository
 from agency.mail.service import queue_message
 from agency.report_mail.letters import editions, write_letter
@@ -277,7 +277,7 @@ async def delivery_settled(
         return
     run = await RunRepository(session, subject).get_for_update(delivery.run_id)
     mail = await MailRepository(session, subject).find(uuid.UUID(mail_id))
-    if run is None or mail is None or mail.status not in MailStatus.FINAL:
+    if run is None or mail is None or mail.status not in MAIL_FINAL:
         return
     if delivery.status == "queued":
         delivery.status, delivery.detail, delivery.settled_at = (

@@ -2,13 +2,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from agency.kernel.db import Base, IdMixin, TimestampMixin
+from agency.kernel.db import Base, Choice, IdMixin, TimestampMixin
 from agency.kernel.secrets import Encrypted
 from agency.kernel.tenancy import TenantMixin
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
 
 
 class WebhookSubscription(IdMixin, TenantMixin, TimestampMixin, Base):
@@ -62,7 +69,7 @@ class WebhookDelivery(IdMixin, TenantMixin, TimestampMixin, Base):
         ForeignKey("webhook_deliveries.id", ondelete="SET NULL")
     )
     # pending | succeeded | failed
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[str] = mapped_column(Choice(DeliveryStatus), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     # Due time of the next attempt, and the lease of the one in flight; NULL once finished.
     next_attempt_at: Mapped[datetime | None]

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any
 
 import msgspec
@@ -10,6 +9,7 @@ import msgspec
 from agency.kernel.http import etag
 from agency.kernel.schemas import Input, Output
 from agency.webhook.events import DeliveredEventType, EventType
+from agency.webhook.models import DeliveryStatus as DeliveryStatus
 from agency.webhook.models import WebhookDelivery, WebhookSubscription
 from agency.webhook.targets import MAX_URL_LENGTH
 
@@ -87,12 +87,6 @@ class WebhookWithSecret(WebhookOut):
 class WebhookPage(Output):
     items: list[WebhookOut]
     next_cursor: str | None
-
-
-class DeliveryStatus(StrEnum):
-    PENDING = "pending"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
 
 
 class DeliveryOut(Output):
