@@ -624,3 +624,48 @@ async def test_in_a_crisis_only_the_decision_makers_let_anything_leave(
     after = await world.draft(brand, {"channel_id": channel, "text": "Back to normal"})
     normal = await client.post(f"/publications/{after['id']}/submit", headers=world.headers)
     assert normal.json()["status"] == "approved"
+
+
+async def test_content_approved_before_the_crisis_is_put_to_the_decision_makers_as_it_is(
+    world: World, worker: dramatiq.Worker
+) -> None:
+    """A post approved and scheduled before the crisis is held; submitting it again (no
+    edit) asks the crisis decision makers; once one approves, it keeps its time and leaves
+    during the crisis."""
+    client, tenant = world.client, world.tenant
+    brand = await world.brand()
+    channel = await world.channel(brand)
+    at = soon(3600)
+    promo = await world.draft(brand, {"channel_id": channel, "text": "Merci à nos clients"})
+    promo = (await world.schedule(promo, at)).json()
+    dg = await add_client_member(
+        client, tenant, brand, "dg@maison.example", ["approve"], reporting_line="management"
+    )
+    as_dg = bearer(await client_session(world.runtime, tenant.agency_id, dg["user_id"]))
+    assert (await start(world, brand)).status_code == 201
+    assert (await world.get(promo["id"]))["variants"][0]["held_at"] is not None
+
+    submitted = await client.post(f"/publications/{promo['id']}/submit", headers=world.headers)
+    assert submitted.status_code == 200, submitted.text
+    assert submitted.json()["status"] == "in_review"
+    history = (
+        await client.get(f"/publications/{promo['id']}/approvals", headers=world.headers)
+    ).json()
+    assert history["rounds"][-1]["routed_by"] == "crisis mode"
+    assert await held_list(world, brand) == []  # it waits for a decision, not on the shelf
+    decided = await client.post(
+        f"/publications/{promo['id']}/decisions",
+        json={"decision": "approve", "content_hash": history["content_hash"]},
+        headers=as_dg,
+    )
+    assert decided.status_code == 201, decided.text
+    cleared = await world.get(promo["id"])
+    assert cleared["status"] == "scheduled"
+    assert datetime.fromisoformat(cleared["scheduled_at"]) == at
+    # Cleared once: asking again is a conflict, not a new round.
+    again = await client.post(f"/publications/{promo['id']}/submit", headers=world.headers)
+    assert_problem(again, 409, "already cleared")
+    await world.make_due(promo["id"])
+    done = await world.until(promo["id"], lambda p: p["status"] == "published")
+    assert done["variants"][0]["post_id"]
+    assert [p["text"] for p in world.net.posts] == ["Merci à nos clients"]

@@ -44,8 +44,34 @@ class PublicationScheduling(PublicationUseCase):
         publication = await self.repo.get_for_update(publication_id)
         brand = await self.brand(publication.brand_id)
         variants = await self.variants.of_publication(publication.id, lock=True)
-        await self._submit(publication, brand, variants)
+        if brand.crisis_id is not None and publication.status in (
+            Status.APPROVED,
+            Status.SCHEDULED,
+        ):
+            await self._ask_crisis_decision(publication, brand, variants)
+        else:
+            await self._submit(publication, brand, variants)
         return publication
+
+    async def _ask_crisis_decision(
+        self, publication: Publication, brand: Brand, variants: list[Variant]
+    ) -> None:
+        """Content approved before the crisis, put before the crisis decision makers as it
+        is (no edit needed): in review, its times kept; once one of them approves it, it
+        is scheduled again and may leave during this crisis."""
+        if publication.crisis_cleared == brand.crisis_id:
+            raise Conflict(
+                "This version is already cleared to leave during this crisis.",
+                status=publication.status,
+            )
+        await self.require_publishable(publication, variants)
+        old = publication.status
+        target = await policy_for(brand.approval_policy, True).on_submit(
+            self.review(publication, variants)
+        )
+        await self.take_off(publication, variants, target)
+        self.record(publication, "submitted", {"status": [old, str(target)]}, variants)
+        self.audit.record("publication.submitted", "publication", publication.id, {})
 
     async def _submit(
         self, publication: Publication, brand: Brand, variants: list[Variant]
