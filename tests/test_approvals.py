@@ -340,6 +340,13 @@ async def test_my_pending_decisions_across_brands(team: Team) -> None:
     ] == press["id"]
     assert len((await team.client.get("/approvals", headers=team.as_("dg"))).json()["items"]) == 1
 
+    # Someone who joins the line after the step opened is named by it from then on: the
+    # step is theirs to decide (as the decision allows), not only of those it first asked.
+    await team.client_member("dg2", "management")
+    assert await mine("dg2") == [(press["id"], "General management")]
+    # ... and someone given the role since, likewise; the author never (four eyes).
+    assert await mine("cm") == []
+
 
 async def _channel(team: Team, brand: str) -> str:
     return await insert_channel(team.runtime, team.tenant.agency_id, brand, team.network)

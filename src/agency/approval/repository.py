@@ -81,9 +81,13 @@ class StepRepository(TenantRepository[ApprovalStep]):
         return list((await self.session.execute(stmt)).scalars().all())
 
     def pending(
-        self, brand_id: uuid.UUID | None, user_id: uuid.UUID | None
+        self,
+        brand_id: uuid.UUID | None,
+        user_id: uuid.UUID | None,
+        named: Sequence[uuid.UUID] = (),
     ) -> Select[ApprovalStep]:
-        """Open steps of rounds still open; with ``user_id``, only those asking that person."""
+        """Open steps of rounds still open; with ``user_id``, only those asking that person
+        (or ``named``: steps that name them now, found by the caller)."""
         stmt = (
             self.select()
             .join(
@@ -102,8 +106,24 @@ class StepRepository(TenantRepository[ApprovalStep]):
                 ApprovalAssignment.step_id
             )
             asked = asked.where(ApprovalAssignment.user_id == user_id)
-            stmt = stmt.where(ApprovalStep.id.in_(asked))
+            mine = ApprovalStep.id.in_(asked)
+            stmt = stmt.where(or_(mine, ApprovalStep.id.in_(list(named))) if named else mine)
         return stmt
+
+    async def open_not_asking(
+        self, brand_id: uuid.UUID | None, user_id: uuid.UUID
+    ) -> list[tuple[ApprovalStep, ApprovalRound]]:
+        """Open steps of open rounds that did not ask this person when they opened, with
+        their rounds (the caller checks whether they name the person now)."""
+        asked = scoped_select(ApprovalAssignment, self.subject).with_only_columns(
+            ApprovalAssignment.step_id
+        )
+        stmt = (
+            self.pending(brand_id, None)
+            .add_columns(ApprovalRound)
+            .where(ApprovalStep.id.not_in(asked.where(ApprovalAssignment.user_id == user_id)))
+        )
+        return [(row[0], row[1]) for row in (await self.session.execute(stmt)).all()]
 
     async def context_of(
         self, steps: Sequence[ApprovalStep]

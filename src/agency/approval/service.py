@@ -14,7 +14,7 @@ from agency.access.client_permissions import ClientPermission
 from agency.access.permissions import Permission
 from agency.approval.deciding import Decider, Outcome
 from agency.approval.models import ApprovalComment, ApprovalPolicy, ApprovalStep
-from agency.approval.people import People
+from agency.approval.people import People, Person
 from agency.approval.plug import ROUTED
 from agency.approval.repository import (
     AssignmentRepository,
@@ -266,10 +266,47 @@ class ApprovalService:
     ) -> tuple[list[tuple[ApprovalStep, Any, Publication]], str | None]:
         if mine and self.subject.user_id is None:
             raise Forbidden("`mine` needs a person signed in; an API token decides nothing.")
-        stmt = self.steps.pending(brand_id, self.subject.user_id if mine else None)
+        user_id = self.subject.user_id if mine else None
+        named = await self._naming_me_now(brand_id, user_id) if user_id else []
+        stmt = self.steps.pending(brand_id, user_id, named)
         steps, cursor = await self.steps.page(page, stmt)
         context = await self.steps.context_of(steps)
         return [(s, *context[s.round_id]) for s in steps if s.round_id in context], cursor
+
+    async def _naming_me_now(
+        self, brand_id: uuid.UUID | None, user_id: uuid.UUID
+    ) -> list[uuid.UUID]:
+        """Open steps that did not ask me when they opened but name me now (I joined, or
+        was given the role, line or ``approve`` since): I may decide them, as the decision
+        itself allows; not those of content I wrote, nor of a version I decided on."""
+        candidates = await self.steps.open_not_asking(brand_id, user_id)
+        if not candidates:
+            return []
+        people = People(
+            PeopleRepository(
+                self.session,
+                Subject(self.subject.agency_id, "system", app_filter=self.subject.app_filter),
+            )
+        )
+        decided = {
+            d.round_id
+            for d in await self.decisions.of_rounds(list({r.id for _, r in candidates}))
+            if d.user_id == user_id
+        }
+        me: dict[uuid.UUID, Person | None] = {}
+        named: list[uuid.UUID] = []
+        for step, round_ in candidates:
+            if str(user_id) in round_.authors or round_.id in decided:
+                continue
+            if step.brand_id not in me:
+                try:
+                    me[step.brand_id] = await people.of(self.subject, step.brand_id, "en")
+                except Forbidden:
+                    me[step.brand_id] = None
+            person = me[step.brand_id]
+            if person is not None and person.reason_for(step.definition["approvers"]):
+                named.append(step.id)
+        return named
 
     async def route_preview(self, publication_id: uuid.UUID) -> dict[str, Any]:
         publication = await self.publications.get(publication_id)
