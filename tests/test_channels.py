@@ -493,7 +493,7 @@ async def test_no_token_in_any_response_or_log_line(
         ).text
     )
     secrets = [*world.network.access_tokens, *world.network.refresh_tokens, CLIENT_SECRET]
-    secrets += [g for code in world.network.codes for g in world.network.codes[code].issued]
+    secrets += world.network.server.issued
     assert secrets
     logged = "\n".join(r.getMessage() for r in caplog.records) + caplog.text
     for secret in secrets:

@@ -11,14 +11,8 @@ the code verifier must hash to the challenge, the client must authenticate.
 from __future__ import annotations
 
 import base64
-import hashlib
-import secrets
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import urlencode
-
-from litestar import Litestar, Request, Response, get, post
-from litestar.response import Redirect
 
 from agency.config import NetworkSettings
 from agency.connector import (
@@ -31,19 +25,11 @@ from agency.connector import (
     Published,
 )
 from agency.connector.http import call, json_body
+from tests.support.fakes.asgi import FakeServer, Request, Response, json_response
+from tests.support.fakes.oauth import AuthorizationServer, GrantRefused, Refusal
 
 CLIENT_ID = "testnet-client"
 CLIENT_SECRET = "testnet-client-secret-0a9b"
-
-
-@dataclass
-class Grant:
-    client_id: str
-    redirect_uri: str
-    challenge: str | None
-    scope: str
-    used: bool = False
-    issued: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -56,7 +42,6 @@ class TestNetState:
     accounts: list[dict[str, str]] = field(
         default_factory=lambda: [{"id": "acct-1", "name": "Maison Dupont", "kind": "user"}]
     )
-    codes: dict[str, Grant] = field(default_factory=dict)
     access_tokens: set[str] = field(default_factory=set)
     refresh_tokens: set[str] = field(default_factory=set)
     deny_next: str | None = None  # an RFC 6749 error code for the next authorization
@@ -68,6 +53,19 @@ class TestNetState:
     revoked: list[str] = field(default_factory=list)  # tokens revoked, in order
     # Each refresh token and the access token issued with it (one grant, RFC 7009 2.1).
     pairs: dict[str, str] = field(default_factory=dict)
+    # The tokens each authorization code issued (a replayed code revokes them).
+    issued_by_code: dict[str, list[str]] = field(default_factory=dict)
+    # The consent page and the code checks every fake shares (RFC 6749 4.1, RFC 7636).
+    server: AuthorizationServer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.server = AuthorizationServer(
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            subject="acct-1",
+            denial={},
+            redirect_uris=self.redirect_uris,  # the same set: tests register URIs here
+        )
 
     def expire_access_tokens(self) -> None:
         self.access_tokens.clear()
@@ -89,103 +87,105 @@ def network_settings(oauth_url: str, base_url: str, *, revocation: bool = True) 
     )
 
 
-def _oauth_error(error: str, description: str, status: int = 400) -> Response[Any]:
-    return Response({"error": error, "error_description": description}, status_code=status)
+def _oauth_error(error: str, description: str, status: int = 400) -> Response:
+    return json_response(status, {"error": error, "error_description": description})
 
 
-def build_testnet(state: TestNetState) -> Litestar:
-    @get("/authorize", sync_to_thread=False)
-    def authorize(request: Request[Any, Any, Any]) -> Response[Any] | Redirect:
-        q = request.query_params
-        redirect_uri = q.get("redirect_uri", "")
-        if q.get("client_id") != CLIENT_ID or redirect_uri not in state.redirect_uris:
-            # Section 4.1.2.1: never redirect to an unverified URI.
-            return Response({"error": "invalid_request"}, status_code=400)
-        if q.get("response_type") != "code":
-            return Response({"error": "unsupported_response_type"}, status_code=400)
-        params = {"state": q.get("state", "")}
+REFUSALS = {
+    Refusal.BAD_CLIENT: ("invalid_client", "Client authentication failed.", 401),
+    Refusal.UNKNOWN_CODE: ("invalid_grant", "Unknown authorization code.", 400),
+    Refusal.REUSED_CODE: ("invalid_grant", "The authorization code was already used.", 400),
+    Refusal.REDIRECT_MISMATCH: (
+        "invalid_grant",
+        "redirect_uri differs from the authorization.",
+        400,
+    ),
+    Refusal.VERIFIER_MISSING: ("invalid_grant", "PKCE verification failed.", 400),
+    Refusal.VERIFIER_MISMATCH: ("invalid_grant", "PKCE verification failed.", 400),
+}
+
+
+class TestNet(FakeServer):
+    """The stand-in network on loopback: its authorization server (consent page, token and
+    revocation endpoints) and a two-endpoint resource API."""
+
+    __test__ = False
+
+    def __init__(self, state: TestNetState) -> None:
+        super().__init__()
+        self.state = state
+
+    def handle(self, request: Request) -> Response:
+        route = (request.method, request.path)
+        if route == ("GET", "/authorize"):
+            return self.authorize(request)
+        if route == ("POST", "/token"):
+            return self.token(request)
+        if route == ("POST", "/revoke"):
+            return self.revoke(request)
+        if request.bearer not in self.state.access_tokens:
+            return json_response(401, {"message": "Invalid or expired token"})
+        if route == ("GET", "/me/accounts"):
+            return json_response(200, {"data": self.state.accounts})
+        if route == ("POST", "/posts"):
+            post_id = f"post-{len(self.state.posts) + 1}"
+            self.state.posts.append({"id": post_id, **request.json()})
+            return json_response(201, {"id": post_id})
+        return json_response(404, {"message": "Not found"})
+
+    def authorize(self, request: Request) -> Response:
+        """The consent page; ``deny_next`` makes the user refuse with that error code."""
+        server, state = self.state.server, self.state
         if state.deny_next:
-            params |= {"error": state.deny_next, "error_description": "The user said no."}
+            server.deny_next = True
+            server.denial = {"error": state.deny_next, "error_description": "The user said no."}
             state.deny_next = None
-        else:
-            challenge = q.get("code_challenge")
-            if challenge and q.get("code_challenge_method") != "S256":
-                return Response({"error": "invalid_request"}, status_code=400)
-            code = secrets.token_urlsafe(16)
-            state.codes[code] = Grant(CLIENT_ID, redirect_uri, challenge, q.get("scope", ""))
-            params["code"] = code
-        return Redirect(path=f"{redirect_uri}?{urlencode(params)}", status_code=302)
+        return server.authorize(request)
 
-    def _client_authenticated(request: Request[Any, Any, Any], form: dict[str, Any]) -> bool:
-        client_id, client_secret = form.get("client_id"), form.get("client_secret")
+    def _client(self, request: Request, form: dict[str, str]) -> tuple[str | None, str | None]:
+        """The client's id and secret, from the form or HTTP Basic (RFC 6749 2.3.1)."""
         auth = request.headers.get("authorization", "")
         if auth.startswith("Basic "):
-            client_id, _, client_secret = base64.b64decode(auth[6:]).decode().partition(":")
-        return client_id == CLIENT_ID and client_secret == CLIENT_SECRET
+            client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+            return client_id, secret
+        return form.get("client_id"), form.get("client_secret")
 
-    @post("/token", status_code=200)
-    async def token(request: Request[Any, Any, Any]) -> Response[Any]:
-        form = dict(await request.form())
-        state.token_requests.append({k: str(v) for k, v in form.items()})
+    def token(self, request: Request) -> Response:
+        form = request.form()
+        state = self.state
+        state.token_requests.append(form)
         if state.token_endpoint_down:
-            return Response({"error": "temporarily_unavailable"}, status_code=503)
-        if not _client_authenticated(request, form):
+            return _oauth_error("temporarily_unavailable", "Try again later.", 503)
+        client_id, secret = self._client(request, form)
+        if (client_id, secret) != (CLIENT_ID, CLIENT_SECRET):
             return _oauth_error("invalid_client", "Client authentication failed.", 401)
         if form.get("grant_type") == "authorization_code":
-            return _exchange(form)
+            return self._exchange({**form, "client_id": client_id or ""}, secret)
         if form.get("grant_type") == "refresh_token":
             if form.get("refresh_token") not in state.refresh_tokens:
                 return _oauth_error("invalid_grant", "The refresh token was revoked.")
-            state.refresh_tokens.discard(str(form["refresh_token"]))
-            return _issue("read write")
+            state.refresh_tokens.discard(form["refresh_token"])
+            return self._issue("read write")[0]
         return _oauth_error("unsupported_grant_type", "Unknown grant type.")
 
-    @post("/revoke", status_code=200)
-    async def revoke(request: Request[Any, Any, Any]) -> Response[Any]:
-        """RFC 7009 section 2: the client authenticates, ``token`` is required; an unknown
-        token also answers 200 (2.2); a refresh token takes its grant's access token along."""
-        if state.revoke_endpoint_down:
-            return Response({"error": "temporarily_unavailable"}, status_code=503)
-        if not request.headers.get("content-type", "").startswith(
-            "application/x-www-form-urlencoded"
-        ):
-            return _oauth_error("invalid_request", "The body must be form-encoded.")
-        form = dict(await request.form())
-        if not _client_authenticated(request, form):
-            return _oauth_error("invalid_client", "Client authentication failed.", 401)
-        token = str(form.get("token") or "")
-        if not token:
-            return _oauth_error("invalid_request", "The token parameter is missing.")
-        if token in state.refresh_tokens or token in state.access_tokens:
-            state.revoked.append(token)
-        state.refresh_tokens.discard(token)
-        state.access_tokens.discard(token)
-        state.access_tokens.discard(state.pairs.pop(token, ""))
-        return Response(None, status_code=200)
-
-    def _exchange(form: dict[str, Any]) -> Response[Any]:
-        grant = state.codes.get(str(form.get("code")))
-        if grant is None:
-            return _oauth_error("invalid_grant", "Unknown authorization code.")
-        if grant.used:  # a replayed code: revoke everything it issued
-            state.access_tokens.difference_update(grant.issued)
-            state.refresh_tokens.difference_update(grant.issued)
-            return _oauth_error("invalid_grant", "The authorization code was already used.")
-        grant.used = True
-        if form.get("redirect_uri") != grant.redirect_uri:
-            return _oauth_error("invalid_grant", "redirect_uri differs from the authorization.")
-        if grant.challenge is not None:
-            verifier = str(form.get("code_verifier", ""))
-            digest = hashlib.sha256(verifier.encode()).digest()
-            expected = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-            if expected != grant.challenge:
-                return _oauth_error("invalid_grant", "PKCE verification failed.")
-        response = _issue(grant.scope)
-        grant.issued += [response.content["access_token"], response.content["refresh_token"]]
+    def _exchange(self, form: dict[str, str], secret: str | None) -> Response:
+        code = form.get("code") or ""
+        try:
+            grant = self.state.server.redeem(form, secret)
+        except GrantRefused as refused:
+            if refused.refusal == Refusal.REUSED_CODE:  # RFC 6749 4.1.2: revoke what it issued
+                issued = self.state.issued_by_code.get(code, [])
+                self.state.access_tokens.difference_update(issued)
+                self.state.refresh_tokens.difference_update(issued)
+            return _oauth_error(*REFUSALS[refused.refusal])
+        response, issued = self._issue(grant.scope)
+        self.state.issued_by_code[code] = issued
         return response
 
-    def _issue(scope: str) -> Response[Any]:
-        access, refresh = "at-" + secrets.token_urlsafe(16), "rt-" + secrets.token_urlsafe(16)
+    def _issue(self, scope: str) -> tuple[Response, list[str]]:
+        """New access and refresh tokens, and the two of them."""
+        state = self.state
+        access, refresh = state.server.new_token("at-"), state.server.new_token("rt-")
         state.access_tokens.add(access)
         state.refresh_tokens.add(refresh)
         state.pairs[refresh] = access
@@ -196,28 +196,34 @@ def build_testnet(state: TestNetState) -> Litestar:
             "refresh_token": refresh,
             "scope": scope,
         }
-        return Response(body, status_code=200, headers={"Cache-Control": "no-store"})
+        return json_response(200, body, {"cache-control": "no-store"}), [access, refresh]
 
-    def _authorized(request: Request[Any, Any, Any]) -> bool:
-        header = request.headers.get("authorization", "")
-        return header.startswith("Bearer ") and header[7:] in state.access_tokens
+    def revoke(self, request: Request) -> Response:
+        """RFC 7009 section 2: the client authenticates, ``token`` is required; an unknown
+        token also answers 200 (2.2); a refresh token takes its grant's access token along."""
+        state = self.state
+        if state.revoke_endpoint_down:
+            return _oauth_error("temporarily_unavailable", "Try again later.", 503)
+        if not request.headers.get("content-type", "").startswith(
+            "application/x-www-form-urlencoded"
+        ):
+            return _oauth_error("invalid_request", "The body must be form-encoded.")
+        form = request.form()
+        if self._client(request, form) != (CLIENT_ID, CLIENT_SECRET):
+            return _oauth_error("invalid_client", "Client authentication failed.", 401)
+        token = form.get("token") or ""
+        if not token:
+            return _oauth_error("invalid_request", "The token parameter is missing.")
+        if token in state.refresh_tokens or token in state.access_tokens:
+            state.revoked.append(token)
+        state.refresh_tokens.discard(token)
+        state.access_tokens.discard(token)
+        state.access_tokens.discard(state.pairs.pop(token, ""))
+        return Response(200)
 
-    @get("/me/accounts", sync_to_thread=False)
-    def accounts(request: Request[Any, Any, Any]) -> Response[Any]:
-        if not _authorized(request):
-            return Response({"message": "Invalid or expired token"}, status_code=401)
-        return Response({"data": state.accounts})
 
-    @post("/posts", status_code=201)
-    async def create_post(request: Request[Any, Any, Any]) -> Response[Any]:
-        if not _authorized(request):
-            return Response({"message": "Invalid or expired token"}, status_code=401)
-        body = await request.json()
-        post_id = f"post-{len(state.posts) + 1}"
-        state.posts.append({"id": post_id, **body})
-        return Response({"id": post_id}, status_code=201)
-
-    return Litestar([authorize, token, revoke, accounts, create_post], debug=False)
+def build_testnet(state: TestNetState) -> TestNet:
+    return TestNet(state)
 
 
 class TestNetConnector(Connector):
