@@ -117,6 +117,11 @@ class BulkScheduler:
         versions = [version_row(self.subject, publication, "created", {}, variants)]
         self.audit.record("publication.created", "publication", publication.id, {})
 
+        # Scheduling a draft gives it its time before it is submitted (the approvers see it).
+        publication.scheduled_at = item.when
+        for variant in variants:
+            variant.due_at = item.when
+        publication.version += 1  # written before the submission, as its own change
         publication.status = Status.APPROVED
         publication.approved_at = utcnow()
         publication.approved_by = self.subject.user_id
@@ -129,8 +134,6 @@ class BulkScheduler:
 
         for variant in variants:
             variant.status = Delivery.SCHEDULED
-            variant.due_at = item.when
-        publication.scheduled_at = item.when
         publication.status = Status.SCHEDULED
         publication.updated_at = utcnow()
         publication.version += 1

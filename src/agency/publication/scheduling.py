@@ -146,6 +146,7 @@ class PublicationScheduling(PublicationUseCase):
         variants: list[Variant],
         times: dict[uuid.UUID, datetime],
     ) -> Publication:
+        old = publication.scheduled_at
         if publication.status == Status.DRAFT:
             self._set_times(publication, variants, times)  # the approvers are told the time
             await self._submit(publication, brand, variants)
@@ -172,7 +173,6 @@ class PublicationScheduling(PublicationUseCase):
                 "A network's publishing quota would be exceeded; nothing was scheduled.",
                 errors=problems,
             )
-        old = publication.scheduled_at
         for variant in variants:
             self.place(variant, times[variant.id])
         publication.scheduled_at = min(times.values())
