@@ -1,6 +1,6 @@
 """First comments a crisis held can be released: the scheduler claims the pending ones.
 
-Revision ID: 0032
+Revision ID: 0028
 Revises: 0027
 Create Date: 2026-12-04 04:00:00
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0032"
+revision: str = "0028"
 down_revision: str | None = "0027"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
