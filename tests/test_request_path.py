@@ -17,17 +17,32 @@ from tests.conftest import Tenant
 
 @pytest.fixture
 async def statements(runtime: Runtime) -> AsyncIterator[list[str]]:
+    """Every statement sent, through SQLAlchemy or straight on the driver's connection (the
+    hot reads; the driver logs those, not the prepared statements SQLAlchemy runs),
+    transaction control (BEGIN, COMMIT) left out."""
     seen: list[str] = []
 
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+    def record(query: Any) -> None:
+        if query.query.split()[0].upper().rstrip(";") not in ("BEGIN", "COMMIT", "ROLLBACK"):
+            seen.append(query.query)
+
+    def through_sqlalchemy(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         seen.append(statement)
 
+    def listen(dbapi_connection: Any, *_: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        if record not in driver._query_loggers:
+            driver.add_query_logger(record)
+
     engine = runtime.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
+    await runtime.engine.dispose()  # every connection from now on is checked out anew
+    event.listen(engine, "checkout", listen)
+    event.listen(engine, "before_cursor_execute", through_sqlalchemy)
     try:
         yield seen
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        event.remove(engine, "checkout", listen)
+        event.remove(engine, "before_cursor_execute", through_sqlalchemy)
 
 
 async def test_a_list_request_runs_the_authentication_call_then_its_query(
@@ -64,3 +79,54 @@ async def test_dependencies_are_resolved_without_a_task_group(
     monkeypatch.setattr(kwargs_model, "create_task_group", refuse)
     answer = await client.get("/audit-events", params={"limit": 5}, headers=tenant_a.headers)
     assert answer.status_code == 200, answer.text
+
+
+async def test_the_audit_list_pages_and_filters_on_its_prepared_statements(
+    client: httpx.AsyncClient, tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    """The list's statements are built once per shape (filters given, cursor or not): every
+    shape reads what it names, one agency's events only."""
+    for i in range(5):
+        made = await client.post(
+            "/brands",
+            json={"name": f"Maison {i}", "slug": f"maison-{i}", "timezone": "Europe/Paris"},
+            headers=tenant_a.headers,
+        )
+        assert made.status_code == 201, made.text
+    await client.post(
+        "/brands", json={"name": "B", "slug": "bb", "timezone": "UTC"}, headers=tenant_b.headers
+    )
+    whole = await client.get("/audit-events", params={"limit": 200}, headers=tenant_a.headers)
+    everything = whole.json()["items"]
+    assert whole.json()["next_cursor"] is None
+    assert sum(e["action"] == "brand.created" for e in everything) == 5
+    paged: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": 2}
+    while True:
+        page = (await client.get("/audit-events", params=params, headers=tenant_a.headers)).json()
+        paged += page["items"]
+        if page["next_cursor"] is None:
+            break
+        params["cursor"] = page["next_cursor"]
+    assert paged == everything
+    created = await client.get(
+        "/audit-events",
+        params={"action": "brand.created", "object_type": "brand", "limit": 3},
+        headers=tenant_a.headers,
+    )
+    assert [e["action"] for e in created.json()["items"]] == ["brand.created"] * 3
+    rest = await client.get(
+        "/audit-events",
+        params={"action": "brand.created", "cursor": created.json()["next_cursor"]},
+        headers=tenant_a.headers,
+    )
+    assert len(rest.json()["items"]) == 2
+    one = created.json()["items"][0]
+    by_object = await client.get(
+        "/audit-events", params={"object_id": one["object_id"]}, headers=tenant_a.headers
+    )
+    assert [e["id"] for e in by_object.json()["items"]] == [one["id"]]
+    nothing = await client.get(
+        "/audit-events", params={"object_type": ""}, headers=tenant_a.headers
+    )
+    assert nothing.json()["items"] == everything[:50], "an empty filter filters nothing"
