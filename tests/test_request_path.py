@@ -13,6 +13,7 @@ from sqlalchemy import event
 
 from agency.kernel.runtime import Runtime
 from tests.conftest import Tenant
+from tests.support.servers import PostgresServer
 
 
 @pytest.fixture
@@ -130,3 +131,23 @@ async def test_the_audit_list_pages_and_filters_on_its_prepared_statements(
         "/audit-events", params={"object_type": ""}, headers=tenant_a.headers
     )
     assert nothing.json()["items"] == everything[:50], "an empty filter filters nothing"
+
+
+async def test_the_first_request_after_a_database_restart_is_answered(
+    client: httpx.AsyncClient, tenant_a: Tenant, pg: PostgresServer, runtime: Runtime
+) -> None:
+    """The pool lends connections without pinging them: after a restart the first statement
+    meets a dead one, and the request runs it again on a fresh connection instead of a 500."""
+    for _ in range(3):  # several pooled connections, all of them about to die
+        warm = await client.get("/audit-events", headers=tenant_a.headers)
+        assert warm.status_code == 200, warm.text
+    try:
+        pg.stop("fast")
+        pg.start()
+        after = await client.get("/audit-events", headers=tenant_a.headers)
+        assert after.status_code == 200, after.text
+        public = await client.get("/ready")
+        assert public.status_code == 200, public.text
+    finally:
+        pg.start()
+        runtime.renew_pools()
