@@ -42,8 +42,9 @@ LIST_SQL = (
     "WHERE audit_events.agency_id = $1 ORDER BY audit_events.id DESC LIMIT 51"
 )
 # Authentication's one call (``CredentialRepository.bind_and_find_held``): it binds the agency
-# for the transaction, then reads the credential joined to its holder's membership.
-AUTHENTICATE_SQL = "SELECT * FROM authenticate_credential($1, $2)"
+# for the transaction, then reads the credential joined to its holder's membership (the
+# app's first use of a credential; later ones pass the access version they know).
+AUTHENTICATE_SQL = "SELECT * FROM authenticate_credential($1, $2, NULL)"
 
 
 @dataclass(frozen=True)

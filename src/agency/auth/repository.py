@@ -4,7 +4,20 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Row, Select, String, Uuid, func, text, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Row,
+    Select,
+    String,
+    Uuid,
+    func,
+    null,
+    text,
+    type_coerce,
+    update,
+)
 
 from agency.auth.models import Credential
 from agency.kernel.db import UTCDateTime
@@ -27,10 +40,11 @@ _HELD = (
     Credential.revoked_at,
     Credential.last_used_at,
 )
-# On PostgreSQL one call binds the agency for the transaction, then reads the credential as
-# ``_with_holder_role`` does, under RLS (the migration that creates authenticate_credential).
-# Built once: it runs on every request.
-_AUTHENTICATE = text("SELECT * FROM authenticate_credential(:agency, :credential)").columns(
+# On PostgreSQL one call binds the agency for the transaction, reads its access version, then
+# (when the version is not the one the caller knows) the credential as ``_with_holder_role``
+# does, under RLS (migrations 0022 and 0030). Built once: it runs on every request.
+_AUTHENTICATE = text("SELECT * FROM authenticate_credential(:agency, :credential, :known)").columns(
+    access_version=BigInteger(),
     id=Uuid(),
     kind=String(),
     user_id=Uuid(),
@@ -96,23 +110,33 @@ class CredentialRepository(TenantRepository[Credential]):
             )
         )
 
-    async def bind_and_find_held(self, credential_id: uuid.UUID) -> Row[Any] | None:
+    async def bind_and_find_held(
+        self, credential_id: uuid.UUID, known_version: int | None = None
+    ) -> Row[Any] | None:
         """Bind this agency for the transaction, then read a credential being authenticated
         with its holder's current role: one round trip on PostgreSQL.
 
-        The row has the columns of ``_HELD``, ``role`` (None when the holder is no longer a
+        The row has ``access_version`` (the agency's, see migration 0030; None off
+        PostgreSQL), the columns of ``_HELD``, ``role`` (None when the holder is no longer a
         member, or for tokens nobody created) and ``locale``, the language the person of a
-        session chose (None if they chose none, and for API tokens).
+        session chose (None if they chose none, and for API tokens). When ``known_version``
+        is the agency's current one, the credential is not read: every other column is None.
+        None when the agency is not there.
         """
         agency_id = self.subject.agency_id
         if self.session.get_bind().dialect.name == "postgresql":
-            params = {"agency": agency_id, "credential": credential_id}
+            params = {"agency": agency_id, "credential": credential_id, "known": known_version}
             return (await self.session.execute(_AUTHENTICATE, params)).one_or_none()
         await bind_tenant(self.session, agency_id)  # a no-op off PostgreSQL, said for clarity
         stmt = (
             self._with_holder_role()
             .outerjoin(User, User.id == Credential.user_id)
-            .with_only_columns(*_HELD, Membership.role, User.locale)
+            .with_only_columns(
+                type_coerce(null(), BigInteger).label("access_version"),
+                *_HELD,
+                Membership.role,
+                User.locale,
+            )
             .where(Credential.id == credential_id)
         )
         return (await self.session.execute(stmt)).one_or_none()
