@@ -178,6 +178,14 @@ def seed(pg: PostgresServer, scale: Scale) -> None:
         conn.execute("VACUUM (ANALYZE) agencies, audit_events, credentials, memberships, users")
 
 
+def analyze_calendar(pg: PostgresServer) -> None:
+    """Statistics for the calendar's tables, as autovacuum gathers them within a minute of an
+    import: without them PostgreSQL plans the month's join as if each table held one row (a
+    nested loop re-reading every publication for each variant, 19 ms instead of 0.6)."""
+    with psycopg.connect(pg.url(OWNER, OWNER_PW, DB), autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE) publications, publication_variants, brands, channels")
+
+
 def explain_list_query(pg: PostgresServer, agency_id: uuid.UUID) -> list[str]:
     """EXPLAIN ANALYZE of the list query, as the app role under RLS (the last of 5 runs)."""
     query = "EXPLAIN (ANALYZE, BUFFERS) " + LIST_SQL.replace("$1", f"'{agency_id}'::uuid")
