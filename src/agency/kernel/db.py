@@ -126,15 +126,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class Session(AsyncSession):
-    """An async session whose first statement survives a connection the database dropped.
+class RequestSession(AsyncSession):
+    """A request's session, whose first statement survives a connection the database dropped.
 
     The pool does not ping a connection before lending it (``pool_pre_ping`` is off: a round
     trip on every checkout), so after a database restart the first statement on each pooled
     connection finds it dead. SQLAlchemy then marks every older pooled connection stale; the
     session rolls back and runs that statement once more, on a fresh connection. Only the
     first statement of a transaction, and only when nothing waits to be flushed: nothing was
-    written, so running it again changes nothing that the first try did.
+    written, so running it again changes nothing that the first try did. Jobs and the
+    scheduler keep plain sessions: they stop at an outage and their work is found again.
     """
 
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
@@ -149,8 +150,11 @@ class Session(AsyncSession):
             return await super().execute(*args, **kwargs)
 
 
+SESSION_OPTIONS: dict[str, Any] = {"expire_on_commit": False, "autoflush": True}
+
+
 def create_session_maker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, class_=Session, expire_on_commit=False, autoflush=True)
+    return async_sessionmaker(engine, **SESSION_OPTIONS)
 
 
 __all__ = [
