@@ -250,3 +250,18 @@ def test_the_lint_catches_statements_built_or_run_any_other_way() -> None:
         ]
     finally:
         sample.unlink()
+
+
+def test_the_lint_catches_hot_reads_outside_repositories() -> None:
+    """A statement built once for every agency, and a statement run on the driver's
+    connection (``HotRead``), belong in repositories too."""
+    sample = SRC / "sample_for_lint.py"
+    try:
+        sample.write_text(
+            "from agency.kernel.tenancy import scoped_template\n"
+            "a = scoped_template(Brand, Brand.id)\n"
+            "b = await driver.fetch(sql, agency_id)\n"
+        )
+        assert sql_outside_repositories(sample) == ["sample_for_lint.py:2", "sample_for_lint.py:3"]
+    finally:
+        sample.unlink()
