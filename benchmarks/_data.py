@@ -43,8 +43,9 @@ LIST_SQL = (
 )
 # Authentication's one call (``CredentialRepository.bind_and_find_held``): it binds the agency
 # for the transaction, then reads the credential joined to its holder's membership (the
-# app's first use of a credential; later ones pass the access version they know).
-AUTHENTICATE_SQL = "SELECT * FROM authenticate_credential($1, $2, NULL)"
+# app's first use of a credential; later ones run ``bind_agency``, the binding and the
+# agency's access version alone, while the process keeps the credential).
+AUTHENTICATE_SQL = "SELECT * FROM authenticate_credential($1, $2)"
 
 
 @dataclass(frozen=True)

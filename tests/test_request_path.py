@@ -49,13 +49,18 @@ async def statements(runtime: Runtime) -> AsyncIterator[list[str]]:
 async def test_a_list_request_runs_the_authentication_call_then_its_query(
     client: httpx.AsyncClient, tenant_a: Tenant, statements: list[str]
 ) -> None:
+    """The first use of a credential binds the agency and reads the credential in one call;
+    later ones, the process keeping it, bind the agency and read its access version alone."""
     first = await client.get("/audit-events", params={"limit": 5}, headers=tenant_a.headers)
-    assert first.status_code == 200, first.text  # the first use also records last_used_at
+    assert first.status_code == 200, first.text
+    assert "authenticate_credential" in statements[0], statements
+    assert "last_used_at" in statements[1], statements  # its first use is recorded
+    assert "audit_events" in statements[2], statements
     statements.clear()
     again = await client.get("/audit-events", params={"limit": 5}, headers=tenant_a.headers)
     assert again.status_code == 200, again.text
     assert len(statements) == 2, statements
-    assert "authenticate_credential" in statements[0]
+    assert "bind_agency" in statements[0]
     assert statements[1].lstrip().upper().startswith("SELECT")
     assert "audit_events" in statements[1]
 

@@ -6,10 +6,11 @@ changed, a member added or removed, a person's language changed. Triggers bump i
 transaction that makes the change, so the bump commits with it or not at all; whatever the
 code path that writes (a service, a sweep, a cascade), none can forget it.
 
-``authenticate_credential`` takes the version its caller's cache knows: it binds the agency,
-reads the version, and reads the credential only when the version moved (the cache is then
-stale), all in one statement and one snapshot. A revoked token is refused by every replica
-on its next use.
+``authenticate_credential`` now returns the agency's version with the credential, read in one
+statement and one snapshot (the version first in the row: the credential is at least that
+recent). ``bind_agency`` binds the agency and returns its version alone: a request whose
+credential the process keeps at that version uses what it keeps; any other reads the
+credential again. A revoked token is refused by every replica on its next use.
 
 The trigger function turns ``app.system`` on for its one UPDATE and back to what it was:
 a person changing their language bumps every agency they hold credentials in, whichever
@@ -45,16 +46,22 @@ HOLDER_JOINS = """
     LEFT OUTER JOIN users AS u ON u.id = c.user_id"""
 
 AUTHENTICATE = """
-CREATE FUNCTION authenticate_credential(p_agency uuid, p_credential uuid, p_known bigint)
+CREATE FUNCTION authenticate_credential(p_agency uuid, p_credential uuid)
 RETURNS TABLE (access_version bigint, {columns})
 LANGUAGE sql VOLATILE SECURITY INVOKER AS $$
     SELECT set_config('app.agency_id', p_agency::text, true);
     SELECT a.access_version, {held}
     FROM agencies AS a
-    LEFT OUTER JOIN credentials AS c
-      ON a.access_version IS DISTINCT FROM p_known AND c.agency_id = a.id
-         AND c.id = p_credential{joins}
+    LEFT OUTER JOIN credentials AS c ON c.agency_id = a.id AND c.id = p_credential{joins}
     WHERE a.id = p_agency;
+$$
+"""
+# A request whose credential the process knows: the binding and the version, nothing else.
+BIND = """
+CREATE FUNCTION bind_agency(p_agency uuid) RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY INVOKER AS $$
+    SELECT set_config('app.agency_id', p_agency::text, true);
+    SELECT access_version FROM agencies WHERE id = p_agency;
 $$
 """
 # 0024's, restored by the downgrade.
@@ -127,8 +134,10 @@ def upgrade() -> None:
         )
     if op.get_bind().dialect.name != "postgresql":
         return
+    # Its result type changes: replaced, not altered.
     op.execute("DROP FUNCTION authenticate_credential(uuid, uuid)")
     op.execute(_function(AUTHENTICATE))
+    op.execute(BIND)
     op.execute(BUMP)
     for name, when in TRIGGERS.items():
         op.execute(f"CREATE TRIGGER {name} {when} EXECUTE FUNCTION bump_access_version()")
@@ -140,7 +149,8 @@ def downgrade() -> None:
             table = when.split(" ON ")[1].split()[0]
             op.execute(f"DROP TRIGGER {name} ON {table}")
         op.execute("DROP FUNCTION bump_access_version()")
-        op.execute("DROP FUNCTION authenticate_credential(uuid, uuid, bigint)")
+        op.execute("DROP FUNCTION bind_agency(uuid)")
+        op.execute("DROP FUNCTION authenticate_credential(uuid, uuid)")
         op.execute(_function(AUTHENTICATE_BEFORE))
     with op.batch_alter_table("agencies") as batch:
         batch.drop_column("access_version")

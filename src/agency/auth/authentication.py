@@ -109,21 +109,21 @@ async def authenticate(
 
     The tenant binding, the credential and the current role of the member it acts for come
     in one statement, so a session or a token never acts with a role its member no longer
-    has, and the request pays one round trip for all three. With a ``cache``, the credential
-    is read only when its agency's access version moved since it was kept (``auth.cache``).
+    has, and the request pays one round trip for all three. With a ``cache`` that keeps the
+    credential, the round trip binds the agency and reads its access version alone; the
+    credential is read again (a second round trip) only when the version moved since it was
+    kept (``auth.cache``).
     """
     agency_id, secret = bearer.agency_id, bearer.secret
     claimed = Subject(agency_id=agency_id, kind="system", app_filter=app_filter)
     credentials = CredentialRepository(session, claimed)
     known = cache.get(agency_id, bearer.object_id) if cache is not None else None
-    found = await credentials.bind_and_find_held(
-        bearer.object_id, known.version if known is not None else None
-    )
+    if known is not None and await credentials.bind_and_read_version() != known.version:
+        known = None  # the agency changed since: read the credential again
     now = utcnow()
-    if found is None:
-        raise Unauthorized(Text(_INVALID))
-    if known is None or found.access_version != known.version:
-        if found.id is None:
+    if known is None:
+        found = await credentials.bind_and_find_held(bearer.object_id)
+        if found is None or found.id is None:
             raise Unauthorized(Text(_INVALID))
         known = Known(found.access_version, found, found.last_used_at)
         if cache is not None and found.access_version is not None:

@@ -40,10 +40,10 @@ _HELD = (
     Credential.revoked_at,
     Credential.last_used_at,
 )
-# On PostgreSQL one call binds the agency for the transaction, reads its access version, then
-# (when the version is not the one the caller knows) the credential as ``_with_holder_role``
-# does, under RLS (migrations 0022 and 0030). Built once: it runs on every request.
-_AUTHENTICATE = text("SELECT * FROM authenticate_credential(:agency, :credential, :known)").columns(
+# On PostgreSQL one call binds the agency for the transaction, then reads its access version
+# and the credential as ``_with_holder_role`` does, under RLS (migrations 0022 and 0030).
+# Built once, as is the binding alone: one of them runs on every request.
+_AUTHENTICATE = text("SELECT * FROM authenticate_credential(:agency, :credential)").columns(
     access_version=BigInteger(),
     id=Uuid(),
     kind=String(),
@@ -58,6 +58,7 @@ _AUTHENTICATE = text("SELECT * FROM authenticate_credential(:agency, :credential
     role=String(),
     locale=String(),
 )
+_BIND = text("SELECT bind_agency(:agency)")
 
 
 SESSION_KINDS = ("session", "client_session")
@@ -110,22 +111,29 @@ class CredentialRepository(TenantRepository[Credential]):
             )
         )
 
-    async def bind_and_find_held(
-        self, credential_id: uuid.UUID, known_version: int | None = None
-    ) -> Row[Any] | None:
+    async def bind_and_read_version(self) -> int | None:
+        """Bind this agency for the transaction and read its access version (migration 0030):
+        one round trip, for a request whose credential the process keeps. None off PostgreSQL
+        (no versions there) and when the agency is not there."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return None
+        bound = await self.session.execute(_BIND, {"agency": self.subject.agency_id})
+        version: int | None = bound.scalar()
+        return version
+
+    async def bind_and_find_held(self, credential_id: uuid.UUID) -> Row[Any] | None:
         """Bind this agency for the transaction, then read a credential being authenticated
         with its holder's current role: one round trip on PostgreSQL.
 
-        The row has ``access_version`` (the agency's, see migration 0030; None off
-        PostgreSQL), the columns of ``_HELD``, ``role`` (None when the holder is no longer a
-        member, or for tokens nobody created) and ``locale``, the language the person of a
-        session chose (None if they chose none, and for API tokens). When ``known_version``
-        is the agency's current one, the credential is not read: every other column is None.
-        None when the agency is not there.
+        The row has ``access_version`` (the agency's, read before the credential in the same
+        snapshot; None off PostgreSQL), the columns of ``_HELD`` (all None when the
+        credential is not there), ``role`` (None when the holder is no longer a member, or
+        for tokens nobody created) and ``locale``, the language the person of a session chose
+        (None if they chose none, and for API tokens). None when the agency is not there.
         """
         agency_id = self.subject.agency_id
         if self.session.get_bind().dialect.name == "postgresql":
-            params = {"agency": agency_id, "credential": credential_id, "known": known_version}
+            params = {"agency": agency_id, "credential": credential_id}
             return (await self.session.execute(_AUTHENTICATE, params)).one_or_none()
         await bind_tenant(self.session, agency_id)  # a no-op off PostgreSQL, said for clarity
         stmt = (
