@@ -3,11 +3,12 @@
 Each agency has an access version (``agencies.access_version``) that database triggers move
 in the same transaction as any change to what authentication reads: a credential revoked,
 expired or deleted (a session ended, a token revoked), a member's role changed, a member
-added or removed, a person's language changed (migration 0030). Authentication sends the
-version it knows with the agency binding; the database reads the credential again only when
-the version moved. A change committed through one replica is therefore seen by every other
-on the very next request, with no message to miss: the signal is the row the request reads
-anyway, in the same round trip and snapshot as its tenant binding.
+added or removed, a person's language changed (migration 0030). A request whose credential is
+kept reads the version with its tenant binding (``bind_agency``, the round trip it makes
+anyway) and uses the kept credential only at the version it was read at (in one snapshot
+with it); else it reads the credential again. A change committed through one replica is
+therefore seen by every other on the very next request, with no message to miss: the signal
+is a row the request reads anyway.
 
 The cache is keyed by agency and credential: an entry is only ever used for the agency it was
 read under. Off PostgreSQL (the embedded default, no versions) nothing is kept.
