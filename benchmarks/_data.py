@@ -42,7 +42,9 @@ LIST_SQL = (
     "WHERE audit_events.agency_id = $1 ORDER BY audit_events.id DESC LIMIT 51"
 )
 # Authentication's one call (``CredentialRepository.bind_and_find_held``): it binds the agency
-# for the transaction, then reads the credential joined to its holder's membership.
+# for the transaction, then reads the credential joined to its holder's membership (the
+# app's first use of a credential; later ones run ``bind_agency``, the binding and the
+# agency's access version alone, while the process keeps the credential).
 AUTHENTICATE_SQL = "SELECT * FROM authenticate_credential($1, $2)"
 
 
@@ -175,6 +177,14 @@ def seed(pg: PostgresServer, scale: Scale) -> None:
             )
             print(f"  audit_events: {stop:,} / {scale.events:,}", flush=True)
         conn.execute("VACUUM (ANALYZE) agencies, audit_events, credentials, memberships, users")
+
+
+def analyze_calendar(pg: PostgresServer) -> None:
+    """Statistics for the calendar's tables, as autovacuum gathers them within a minute of an
+    import: without them PostgreSQL plans the month's join as if each table held one row (a
+    nested loop re-reading every publication for each variant, 19 ms instead of 0.6)."""
+    with psycopg.connect(pg.url(OWNER, OWNER_PW, DB), autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE) publications, publication_variants, brands, channels")
 
 
 def explain_list_query(pg: PostgresServer, agency_id: uuid.UUID) -> list[str]:

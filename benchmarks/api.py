@@ -44,6 +44,7 @@ from benchmarks._data import (
     FULL,
     QUICK,
     CalendarScene,
+    analyze_calendar,
     explain_list_query,
     machine_info,
     make_settings,
@@ -308,6 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         verdict = report(results)
         if not args.no_calendar:
             scene = asyncio.run(seed_calendar(settings))
+            analyze_calendar(pg)
             calendar_results, calendar_verdict = measure_calendar(args, pg, scene)
             results += calendar_results
             verdict.append(calendar_verdict)

@@ -13,33 +13,54 @@ from sqlalchemy import event
 
 from agency.kernel.runtime import Runtime
 from tests.conftest import Tenant
+from tests.support.servers import PostgresServer
 
 
 @pytest.fixture
 async def statements(runtime: Runtime) -> AsyncIterator[list[str]]:
+    """Every statement sent, through SQLAlchemy or straight on the driver's connection (the
+    hot reads; the driver logs those, not the prepared statements SQLAlchemy runs),
+    transaction control (BEGIN, COMMIT) left out."""
     seen: list[str] = []
 
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+    def record(query: Any) -> None:
+        if query.query.split()[0].upper().rstrip(";") not in ("BEGIN", "COMMIT", "ROLLBACK"):
+            seen.append(query.query)
+
+    def through_sqlalchemy(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         seen.append(statement)
 
+    def listen(dbapi_connection: Any, *_: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        if record not in driver._query_loggers:
+            driver.add_query_logger(record)
+
     engine = runtime.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
+    await runtime.engine.dispose()  # every connection from now on is checked out anew
+    event.listen(engine, "checkout", listen)
+    event.listen(engine, "before_cursor_execute", through_sqlalchemy)
     try:
         yield seen
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        event.remove(engine, "checkout", listen)
+        event.remove(engine, "before_cursor_execute", through_sqlalchemy)
 
 
 async def test_a_list_request_runs_the_authentication_call_then_its_query(
     client: httpx.AsyncClient, tenant_a: Tenant, statements: list[str]
 ) -> None:
+    """The first use of a credential binds the agency and reads the credential in one call;
+    later ones, the process keeping it, bind the agency and read its access version alone."""
     first = await client.get("/audit-events", params={"limit": 5}, headers=tenant_a.headers)
-    assert first.status_code == 200, first.text  # the first use also records last_used_at
+    assert first.status_code == 200, first.text
+    assert "authenticate_credential" in statements[0], statements
+    assert "last_used_at" in statements[1], statements  # its first use is recorded
+    assert "audit_events" in statements[2], statements
     statements.clear()
     again = await client.get("/audit-events", params={"limit": 5}, headers=tenant_a.headers)
     assert again.status_code == 200, again.text
     assert len(statements) == 2, statements
-    assert "authenticate_credential" in statements[0]
+    assert "bind_agency" in statements[0]
     assert statements[1].lstrip().upper().startswith("SELECT")
     assert "audit_events" in statements[1]
 
@@ -64,3 +85,74 @@ async def test_dependencies_are_resolved_without_a_task_group(
     monkeypatch.setattr(kwargs_model, "create_task_group", refuse)
     answer = await client.get("/audit-events", params={"limit": 5}, headers=tenant_a.headers)
     assert answer.status_code == 200, answer.text
+
+
+async def test_the_audit_list_pages_and_filters_on_its_prepared_statements(
+    client: httpx.AsyncClient, tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    """The list's statements are built once per shape (filters given, cursor or not): every
+    shape reads what it names, one agency's events only."""
+    for i in range(5):
+        made = await client.post(
+            "/brands",
+            json={"name": f"Maison {i}", "slug": f"maison-{i}", "timezone": "Europe/Paris"},
+            headers=tenant_a.headers,
+        )
+        assert made.status_code == 201, made.text
+    await client.post(
+        "/brands", json={"name": "B", "slug": "bb", "timezone": "UTC"}, headers=tenant_b.headers
+    )
+    whole = await client.get("/audit-events", params={"limit": 200}, headers=tenant_a.headers)
+    everything = whole.json()["items"]
+    assert whole.json()["next_cursor"] is None
+    assert sum(e["action"] == "brand.created" for e in everything) == 5
+    paged: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": 2}
+    while True:
+        page = (await client.get("/audit-events", params=params, headers=tenant_a.headers)).json()
+        paged += page["items"]
+        if page["next_cursor"] is None:
+            break
+        params["cursor"] = page["next_cursor"]
+    assert paged == everything
+    created = await client.get(
+        "/audit-events",
+        params={"action": "brand.created", "object_type": "brand", "limit": 3},
+        headers=tenant_a.headers,
+    )
+    assert [e["action"] for e in created.json()["items"]] == ["brand.created"] * 3
+    rest = await client.get(
+        "/audit-events",
+        params={"action": "brand.created", "cursor": created.json()["next_cursor"]},
+        headers=tenant_a.headers,
+    )
+    assert len(rest.json()["items"]) == 2
+    one = created.json()["items"][0]
+    by_object = await client.get(
+        "/audit-events", params={"object_id": one["object_id"]}, headers=tenant_a.headers
+    )
+    assert [e["id"] for e in by_object.json()["items"]] == [one["id"]]
+    nothing = await client.get(
+        "/audit-events", params={"object_type": ""}, headers=tenant_a.headers
+    )
+    assert nothing.json()["items"] == everything[:50], "an empty filter filters nothing"
+
+
+async def test_the_first_request_after_a_database_restart_is_answered(
+    client: httpx.AsyncClient, tenant_a: Tenant, pg: PostgresServer, runtime: Runtime
+) -> None:
+    """The pool lends connections without pinging them: after a restart the first statement
+    meets a dead one, and the request runs it again on a fresh connection instead of a 500."""
+    for _ in range(3):  # several pooled connections, all of them about to die
+        warm = await client.get("/audit-events", headers=tenant_a.headers)
+        assert warm.status_code == 200, warm.text
+    try:
+        pg.stop("fast")
+        pg.start()
+        after = await client.get("/audit-events", headers=tenant_a.headers)
+        assert after.status_code == 200, after.text
+        public = await client.get("/ready")
+        assert public.status_code == 200, public.text
+    finally:
+        pg.start()
+        runtime.renew_pools()

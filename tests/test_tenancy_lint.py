@@ -7,7 +7,7 @@ SQL is built and run in repositories.
   the helpers ``kernel/tenancy.py`` and ``kernel/repository.py``): a statement built with
   SQLAlchemy's ``select``/``update``/``delete``/``insert``/``text``/``exists`` (imported by
   name, or through the module: ``sa.select``) or the tenancy helper's
-  ``scoped_select``/``scoped_update``/``scoped_delete``; a statement refined
+  ``scoped_select``/``scoped_template``/``scoped_update``/``scoped_delete``; a statement refined
   (``.where()``, ``.with_for_update()``, ``.returning()``), an ``.in_()`` or
   ``.filter_by()``; or SQL run (``.execute``/``.scalar``/``.scalars``, and a session's
   ``.get``/``.stream``/``.stream_scalars``). Controllers import no repository module. Each
@@ -102,9 +102,19 @@ def test_the_lint_catches_in_and_filter_by(tmp_path: Path) -> None:
 BUILDERS = frozenset(
     {"select", "update", "delete", "insert", "text", "exists", "union", "union_all"}
 )
-TENANT_BUILDERS = frozenset({"scoped_select", "scoped_update", "scoped_delete"})
+TENANT_BUILDERS = frozenset({"scoped_select", "scoped_template", "scoped_update", "scoped_delete"})
 RUNNERS = frozenset(
-    {"execute", "scalar", "scalars", "in_", "filter_by", "where", "with_for_update", "returning"}
+    {
+        "execute",
+        "scalar",
+        "scalars",
+        "in_",
+        "filter_by",
+        "where",
+        "with_for_update",
+        "returning",
+        "fetch",  # a hot read's statement, on the driver's connection (``HotRead``)
+    }
 )
 # Run SQL when called on a session (``session.get(Model, id)``), not on anything else.
 SESSION_RUNNERS = frozenset({"get", "stream", "stream_scalars"})
@@ -238,5 +248,20 @@ def test_the_lint_catches_statements_built_or_run_any_other_way() -> None:
         assert sql_outside_repositories(sample) == [
             f"sample_for_lint.py:{line}" for line in (3, 4, 5, 6, 7, 8)
         ]
+    finally:
+        sample.unlink()
+
+
+def test_the_lint_catches_hot_reads_outside_repositories() -> None:
+    """A statement built once for every agency, and a statement run on the driver's
+    connection (``HotRead``), belong in repositories too."""
+    sample = SRC / "sample_for_lint.py"
+    try:
+        sample.write_text(
+            "from agency.kernel.tenancy import scoped_template\n"
+            "a = scoped_template(Brand, Brand.id)\n"
+            "b = await driver.fetch(sql, agency_id)\n"
+        )
+        assert sql_outside_repositories(sample) == ["sample_for_lint.py:2", "sample_for_lint.py:3"]
     finally:
         sample.unlink()

@@ -29,4 +29,4 @@ class AuditController(Controller):
         action: Annotated[str | None, QueryParameter(max_length=100)] = None,
     ) -> AuditEventPage:
         rows, cursor = await audit_log.page(page, object_type, object_id, action)
-        return AuditEventPage(items=[AuditEventOut.of(e) for e in rows], next_cursor=cursor)
+        return AuditEventPage(items=[AuditEventOut.of_row(row) for row in rows], next_cursor=cursor)

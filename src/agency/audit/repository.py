@@ -1,14 +1,51 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Hashable, Sequence
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import Select, bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.audit.models import AuditEvent
-from agency.kernel.repository import TenantRepository
-from agency.kernel.tenancy import Subject, bind_tenant
+from agency.kernel.pagination import PageRequest, encode_cursor
+from agency.kernel.repository import HotRead, TenantRepository
+from agency.kernel.tenancy import (
+    Subject,
+    bind_tenant,
+    scoped_template,
+    template_fits,
+    template_parameters,
+)
+
+# What the list shows of an event, in the order of its answer (``AuditEventOut``).
+LISTED = (
+    AuditEvent.id,
+    AuditEvent.actor_type,
+    AuditEvent.actor_id,
+    AuditEvent.action,
+    AuditEvent.object_type,
+    AuditEvent.object_id,
+    AuditEvent.changes,
+    AuditEvent.created_at,
+)
+FILTERS = ("object_type", "object_id", "action")
+
+
+def _newest(shape: Hashable) -> Select[Any]:
+    """The list's statement for one shape: which filters are given, and whether a cursor is."""
+    assert isinstance(shape, tuple)
+    *filtered, after = shape
+    stmt = scoped_template(AuditEvent, *LISTED)
+    for name, given in zip(FILTERS, filtered, strict=True):
+        if given:
+            stmt = stmt.where(getattr(AuditEvent, name) == bindparam(name))
+    if after:
+        stmt = stmt.where(AuditEvent.id < bindparam("after_id"))
+    return stmt.order_by(AuditEvent.id.desc()).limit(bindparam("rows"))
+
+
+NEWEST = HotRead(_newest)
 
 
 class AuditRepository(TenantRepository[AuditEvent]):
@@ -46,6 +83,34 @@ class AuditRepository(TenantRepository[AuditEvent]):
         if action:
             stmt = stmt.where(AuditEvent.action == action)
         return stmt
+
+    async def newest(
+        self,
+        page: PageRequest,
+        object_type: str | None,
+        object_id: uuid.UUID | None,
+        action: str | None,
+    ) -> tuple[Sequence[Sequence[Any]], str | None]:
+        """A page of the log, newest first: rows of ``LISTED``, by position."""
+        if not template_fits(self.subject) or self.session.get_bind().dialect.name != "postgresql":
+            stmt = self._paged(page, self.filtered(object_type, object_id, action))
+            return self._cut(
+                page, (await self.session.execute(stmt.with_only_columns(*LISTED))).all()
+            )
+        given = {"object_type": object_type, "object_id": object_id, "action": action}
+        # An empty filter filters nothing, as in ``filtered``.
+        shape = (*(bool(given[name]) for name in FILTERS), page.after_id is not None)
+        params = {
+            **template_parameters(self.subject),
+            **given,
+            "after_id": page.after_id,
+            "rows": page.limit + 1,
+        }
+        found = await NEWEST.rows(self.session, shape, params)
+        if len(found) > page.limit:
+            found = found[: page.limit]
+            return found, encode_cursor(found[-1][0])
+        return found, None
 
 
 async def record_refusal(

@@ -1,12 +1,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row
-
-from agency.audit.models import AuditEvent
 from agency.kernel.schemas import Output
 from agency.kernel.tenancy import ActorKind
 
@@ -22,16 +20,18 @@ class AuditEventOut(Output):
     created_at: datetime
 
     @classmethod
-    def of(cls, e: AuditEvent | Row[Any]) -> AuditEventOut:
+    def of_row(cls, row: Sequence[Any]) -> AuditEventOut:
+        """From a row of ``LISTED`` (the repository's), read by position."""
+        id, actor_type, actor_id, action, object_type, object_id, changes, created_at = row
         return cls(
-            id=e.id,
-            actor_type=ActorKind(e.actor_type),
-            actor_id=e.actor_id,
-            action=e.action,
-            object_type=e.object_type,
-            object_id=e.object_id,
-            changes=e.changes,
-            created_at=e.created_at,
+            id=id,
+            actor_type=ActorKind(actor_type),
+            actor_id=actor_id,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            changes=changes,
+            created_at=created_at,
         )
 
 

@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.audit.repository import AuditRepository
@@ -24,6 +23,6 @@ class AuditLog:
         object_type: str | None,
         object_id: uuid.UUID | None,
         action: str | None,
-    ) -> tuple[Sequence[Row[Any]], str | None]:
-        """Newest first, narrowed to what the filters name; read-only rows (a list only reads)."""
-        return await self.repo.page_rows(page, self.repo.filtered(object_type, object_id, action))
+    ) -> tuple[Sequence[Sequence[Any]], str | None]:
+        """Newest first, narrowed to what the filters name: rows of ``LISTED``, by position."""
+        return await self.repo.newest(page, object_type, object_id, action)

@@ -16,6 +16,7 @@ from agency.access.client_permissions import brands_granting, opened_by
 from agency.access.permissions import permissions_of
 from agency.access.policy import token_permissions
 from agency.access.secrets import SESSION_PREFIX, BearerSecret, parse_bearer, secret_matches
+from agency.auth.cache import CredentialCache, Known, credential_cache
 from agency.auth.cookies import (
     CSRF_COOKIE,
     CSRF_HEADER,
@@ -59,7 +60,10 @@ async def authenticate_request(request: Request[Any, Any, Any]) -> None:
     app_filter: bool = request.app.state.app_tenant_filter
     session = request_context(request.scope).get_session()
     permission = handler.opt.get("permission")
-    subject = await authenticate(session, bearer, app_filter=app_filter, needed=permission)
+    cache = request_runtime(request).component(credential_cache)
+    subject = await authenticate(
+        session, bearer, app_filter=app_filter, needed=permission, cache=cache
+    )
     if permission:
         subject.require(permission)
     request.state[SUBJECT_STATE] = subject
@@ -99,20 +103,32 @@ async def authenticate(
     *,
     app_filter: bool = True,
     needed: str | None = None,
+    cache: CredentialCache | None = None,
 ) -> Subject:
     """The subject a bearer secret stands for; ``needed`` narrows a client member's brands.
 
     The tenant binding, the credential and the current role of the member it acts for come
     in one statement, so a session or a token never acts with a role its member no longer
-    has, and the request pays one round trip for all three.
+    has, and the request pays one round trip for all three. With a ``cache`` that keeps the
+    credential, the round trip binds the agency and reads its access version alone; the
+    credential is read again (a second round trip) only when the version moved since it was
+    kept (``auth.cache``).
     """
     agency_id, secret = bearer.agency_id, bearer.secret
     claimed = Subject(agency_id=agency_id, kind="system", app_filter=app_filter)
     credentials = CredentialRepository(session, claimed)
-    credential = await credentials.bind_and_find_held(bearer.object_id)
+    known = cache.get(agency_id, bearer.object_id) if cache is not None else None
+    if known is not None and await credentials.bind_and_read_version() != known.version:
+        known = None  # the agency changed since: read the credential again
     now = utcnow()
-    if credential is None:
-        raise Unauthorized(Text(_INVALID))
+    if known is None:
+        found = await credentials.bind_and_find_held(bearer.object_id)
+        if found is None or found.id is None:
+            raise Unauthorized(Text(_INVALID))
+        known = Known(found.access_version, found, found.last_used_at)
+        if cache is not None and found.access_version is not None:
+            cache.keep(agency_id, bearer.object_id, known)
+    credential = known.held
     role: str | None = credential.role
     if (
         credential.revoked_at is not None
@@ -152,8 +168,9 @@ async def authenticate(
             permissions=permissions,
             app_filter=app_filter,
         )
-    if credential.last_used_at is None or now - credential.last_used_at > LAST_USED_GRANULARITY:
+    if known.last_used_at is None or now - known.last_used_at > LAST_USED_GRANULARITY:
         await credentials.mark_used(credential.id, now)
+        known.last_used_at = now
     return subject
 
 

@@ -4,7 +4,20 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Row, Select, String, Uuid, func, text, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Row,
+    Select,
+    String,
+    Uuid,
+    func,
+    null,
+    text,
+    type_coerce,
+    update,
+)
 
 from agency.auth.models import Credential
 from agency.kernel.db import UTCDateTime
@@ -27,10 +40,11 @@ _HELD = (
     Credential.revoked_at,
     Credential.last_used_at,
 )
-# On PostgreSQL one call binds the agency for the transaction, then reads the credential as
-# ``_with_holder_role`` does, under RLS (the migration that creates authenticate_credential).
-# Built once: it runs on every request.
+# On PostgreSQL one call binds the agency for the transaction, then reads its access version
+# and the credential as ``_with_holder_role`` does, under RLS (migrations 0022 and 0029).
+# Built once, as is the binding alone: one of them runs on every request.
 _AUTHENTICATE = text("SELECT * FROM authenticate_credential(:agency, :credential)").columns(
+    access_version=BigInteger(),
     id=Uuid(),
     kind=String(),
     user_id=Uuid(),
@@ -44,6 +58,7 @@ _AUTHENTICATE = text("SELECT * FROM authenticate_credential(:agency, :credential
     role=String(),
     locale=String(),
 )
+_BIND = text("SELECT bind_agency(:agency)")
 
 
 SESSION_KINDS = ("session", "client_session")
@@ -96,13 +111,25 @@ class CredentialRepository(TenantRepository[Credential]):
             )
         )
 
+    async def bind_and_read_version(self) -> int | None:
+        """Bind this agency for the transaction and read its access version (migration 0029):
+        one round trip, for a request whose credential the process keeps. None off PostgreSQL
+        (no versions there) and when the agency is not there."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return None
+        bound = await self.session.execute(_BIND, {"agency": self.subject.agency_id})
+        version: int | None = bound.scalar()
+        return version
+
     async def bind_and_find_held(self, credential_id: uuid.UUID) -> Row[Any] | None:
         """Bind this agency for the transaction, then read a credential being authenticated
         with its holder's current role: one round trip on PostgreSQL.
 
-        The row has the columns of ``_HELD``, ``role`` (None when the holder is no longer a
-        member, or for tokens nobody created) and ``locale``, the language the person of a
-        session chose (None if they chose none, and for API tokens).
+        The row has ``access_version`` (the agency's, read before the credential in the same
+        snapshot; None off PostgreSQL), the columns of ``_HELD`` (all None when the
+        credential is not there), ``role`` (None when the holder is no longer a member, or
+        for tokens nobody created) and ``locale``, the language the person of a session chose
+        (None if they chose none, and for API tokens). None when the agency is not there.
         """
         agency_id = self.subject.agency_id
         if self.session.get_bind().dialect.name == "postgresql":
@@ -112,7 +139,12 @@ class CredentialRepository(TenantRepository[Credential]):
         stmt = (
             self._with_holder_role()
             .outerjoin(User, User.id == Credential.user_id)
-            .with_only_columns(*_HELD, Membership.role, User.locale)
+            .with_only_columns(
+                type_coerce(null(), BigInteger).label("access_version"),
+                *_HELD,
+                Membership.role,
+                User.locale,
+            )
             .where(Credential.id == credential_id)
         )
         return (await self.session.execute(stmt)).one_or_none()

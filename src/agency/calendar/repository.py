@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, select, update
+from sqlalchemy import ARRAY, Select, String, Uuid, and_, any_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.brand.models import Brand
 from agency.calendar.models import CalendarFeed, PublicationSeries
 from agency.calendar.schemas import CalendarFilter
 from agency.channel.models import Channel
-from agency.kernel.repository import TenantRepository
+from agency.kernel.repository import HotRead, TenantRepository
 from agency.kernel.system import SystemRepository
-from agency.kernel.tenancy import Subject, scoped_select
+from agency.kernel.tenancy import (
+    Subject,
+    scoped_select,
+    scoped_template,
+    template_fits,
+    template_parameters,
+)
 from agency.media.models import MediaAsset
 from agency.publication.models import Publication, Variant
 from agency.publication.states import Delivery, Status
@@ -25,28 +31,86 @@ from agency.publication.states import Delivery, Status
 ON_CHANNEL = (Delivery.SCHEDULED, Delivery.PUBLISHING, Delivery.PUBLISHED, Delivery.UNKNOWN)
 
 
-ENTRY_COLUMNS = (
+# What the calendar shows of a variant, in the order of its answer (``CalendarEntry``).
+SHOWN = (
     Variant.id,
     Variant.publication_id,
-    Variant.channel_id,
-    Variant.network,
-    Variant.status,
-    Variant.due_at,
-    Variant.published_at,
-    Variant.post_url,
     Publication.title,
+    Variant.brand_id,
+    Brand.name.label("brand_name"),
+    Variant.channel_id,
+    Channel.name.label("channel_name"),
+    Variant.network,
+    Variant.due_at,
+    Brand.timezone,
+    Variant.status,
     Publication.status.label("publication_status"),
     Publication.campaign,
     Publication.reporting_line,
     Publication.series_id,
-    Publication.version,
-    Publication.created_at,
-    Publication.updated_at,
-    Variant.brand_id,
-    Brand.name.label("brand_name"),
-    Brand.timezone,
-    Channel.name.label("channel_name"),
+    Variant.published_at,
+    Variant.post_url,
 )
+# Where the due time is in a row of SHOWN (a page's cursor names it).
+SHOWN_DUE_AT = next(i for i, column in enumerate(SHOWN) if column is Variant.due_at)
+# What the iCalendar feed reads besides (with each variant's text, when it asks).
+ENTRY_COLUMNS = (*SHOWN, Publication.version, Publication.created_at, Publication.updated_at)
+# The filters a calendar read may give, each a list of values or one value.
+LIST_FILTERS: tuple[tuple[str, Any, ARRAY[Any]], ...] = (
+    ("brand_ids", Variant.brand_id, ARRAY(Uuid())),
+    ("channel_ids", Variant.channel_id, ARRAY(Uuid())),
+    ("networks", Variant.network, ARRAY(String())),
+    ("statuses", Variant.status, ARRAY(String())),
+)
+ONE_FILTERS = (("reporting_line", Publication.reporting_line), ("campaign", Publication.campaign))
+
+
+def _with_publication(stmt: Select[Any]) -> Any:
+    """``stmt`` over variants joined to their publications."""
+    return stmt.select_from(Variant).join(
+        Publication,
+        and_(Publication.id == Variant.publication_id, Publication.agency_id == Variant.agency_id),
+    )
+
+
+def _joined(stmt: Select[Any]) -> Any:
+    """``stmt`` over variants joined to their publications, brands and channels."""
+    return (
+        _with_publication(stmt)
+        .join(Brand, and_(Brand.id == Variant.brand_id, Brand.agency_id == Variant.agency_id))
+        .join(
+            Channel,
+            and_(Channel.id == Variant.channel_id, Channel.agency_id == Variant.agency_id),
+        )
+    )
+
+
+def _in_range(shape: Hashable) -> Select[Any]:
+    """The calendar's statement for one shape: which filters are given, whether a cursor is.
+
+    Lists are compared with ``= ANY`` of one array parameter, so that a list of any length is
+    one statement (PostgreSQL only, as every :class:`HotRead` statement runs).
+    """
+    assert isinstance(shape, tuple)
+    *given, after = shape
+    stmt: Select[Any] = _joined(scoped_template(Variant, *SHOWN)).where(
+        Variant.due_at >= bindparam("start"), Variant.due_at < bindparam("end")
+    )
+    lists = given[: len(LIST_FILTERS)]
+    for (name, column, kind), on in zip(LIST_FILTERS, lists, strict=True):
+        if on:
+            stmt = stmt.where(column == any_(bindparam(name, type_=kind)))
+    for (name, column), on in zip(ONE_FILTERS, given[len(LIST_FILTERS) :], strict=True):
+        if on:
+            stmt = stmt.where(column == bindparam(name))
+    if after:
+        due: Any = bindparam("after_due")
+        last: Any = bindparam("after_id")
+        stmt = stmt.where((Variant.due_at > due) | and_(Variant.due_at == due, Variant.id > last))
+    return stmt.order_by(Variant.due_at, Variant.id).limit(bindparam("rows"))
+
+
+IN_RANGE = HotRead(_in_range)
 
 
 class CalendarRepository:
@@ -56,28 +120,48 @@ class CalendarRepository:
 
     def _with_publication(self, *columns: Any) -> Any:
         """Variants of this agency joined to their publications, reading ``columns``."""
-        return (
-            scoped_select(Variant, self.subject)
-            .with_only_columns(*columns, maintain_column_froms=False)
-            .select_from(Variant)
-            .join(
-                Publication,
-                and_(
-                    Publication.id == Variant.publication_id,
-                    Publication.agency_id == Variant.agency_id,
-                ),
+        return _with_publication(
+            scoped_select(Variant, self.subject).with_only_columns(
+                *columns, maintain_column_froms=False
             )
         )
 
-    def _joined(self, *extra: Any) -> Any:
-        return (
-            self._with_publication(*ENTRY_COLUMNS, *extra)
-            .join(Brand, and_(Brand.id == Variant.brand_id, Brand.agency_id == Variant.agency_id))
-            .join(
-                Channel,
-                and_(Channel.id == Variant.channel_id, Channel.agency_id == Variant.agency_id),
+    def _joined(self, *columns: Any) -> Any:
+        return _joined(
+            scoped_select(Variant, self.subject).with_only_columns(
+                *columns, maintain_column_froms=False
             )
         )
+
+    async def page(
+        self,
+        start: datetime,
+        end: datetime,
+        where: CalendarFilter,
+        after: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+    ) -> Sequence[Sequence[Any]]:
+        """:meth:`entries` as rows of ``SHOWN``, by position: the calendar a frontend reads."""
+        if not template_fits(self.subject) or self.session.get_bind().dialect.name != "postgresql":
+            return await self.entries(start, end, where, after, limit, columns=SHOWN)
+        lists = {name: list(getattr(where, name)) for name, _, _ in LIST_FILTERS}
+        ones = {"reporting_line": where.reporting_line, "campaign": where.campaign}
+        shape = (
+            *(bool(values) for values in lists.values()),
+            *(value is not None for value in ones.values()),
+            after is not None,
+        )
+        params: dict[str, Any] = {
+            **template_parameters(self.subject),
+            **lists,
+            **ones,
+            "start": start,
+            "end": end,
+            "rows": limit + 1,
+        }
+        if after is not None:
+            params["after_due"], params["after_id"] = after
+        return await IN_RANGE.rows(self.session, shape, params)
 
     async def entries(
         self,
@@ -88,9 +172,10 @@ class CalendarRepository:
         limit: int,
         *,
         with_text: bool = False,
+        columns: Sequence[Any] = ENTRY_COLUMNS,
     ) -> Sequence[Any]:
         """Variants due in ``[start, end)``, by due time, one page of ``limit`` (+1)."""
-        stmt = self._joined(*((Variant.text,) if with_text else ())).where(
+        stmt = self._joined(*columns, *((Variant.text,) if with_text else ())).where(
             Variant.due_at >= start, Variant.due_at < end
         )
         if where.brand_ids:

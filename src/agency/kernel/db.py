@@ -14,6 +14,7 @@ import msgspec
 import uuid_utils
 from sqlalchemy import DateTime, Dialect, MetaData, String, TypeDecorator, Uuid, event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -149,8 +150,35 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+class RequestSession(AsyncSession):
+    """A request's session, whose first statement survives a connection the database dropped.
+
+    The pool does not ping a connection before lending it (``pool_pre_ping`` is off: a round
+    trip on every checkout), so after a database restart the first statement on each pooled
+    connection finds it dead. SQLAlchemy then marks every older pooled connection stale; the
+    session rolls back and runs that statement once more, on a fresh connection. Only the
+    first statement of a transaction, and only when nothing waits to be flushed: nothing was
+    written, so running it again changes nothing that the first try did. Jobs and the
+    scheduler keep plain sessions: they stop at an outage and their work is found again.
+    """
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        if self.in_transaction() or self.new or self.dirty or self.deleted:
+            return await super().execute(*args, **kwargs)
+        try:
+            return await super().execute(*args, **kwargs)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            await self.rollback()
+            return await super().execute(*args, **kwargs)
+
+
+SESSION_OPTIONS: dict[str, Any] = {"expire_on_commit": False, "autoflush": True}
+
+
 def create_session_maker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+    return async_sessionmaker(engine, **SESSION_OPTIONS)
 
 
 __all__ = [

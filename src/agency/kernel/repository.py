@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import Row, Select, inspect
+from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,18 +54,6 @@ class TenantRepository(Generic[M]):
         result = await self.session.execute(self._paged(page, stmt))
         return self._cut(page, result.scalars().all())
 
-    async def page_rows(
-        self, page: PageRequest, stmt: Select[M] | None = None
-    ) -> tuple[Sequence[Row[Any]], str | None]:
-        """:meth:`page` as read-only rows of the table's columns, for lists that only read.
-
-        A row has the model's attribute names but is a plain tuple: no ORM object, no
-        identity map, no change tracking to build for each one and tear down again.
-        """
-        columns = [getattr(self.model, c.key) for c in inspect(self.model).column_attrs]
-        result = await self.session.execute(self._paged(page, stmt).with_only_columns(*columns))
-        return self._cut(page, result.all())
-
     def _paged(self, page: PageRequest, stmt: Select[M] | None) -> Select[M]:
         stmt = self.select() if stmt is None else stmt
         if page.after_id is not None:
@@ -109,4 +97,69 @@ class TenantRepository(Generic[M]):
             raise self.not_found(object_id)
 
 
-__all__ = ["Base", "TenantRepository"]
+class HotRead:
+    """A read a busy route runs on every request, built and compiled once per shape.
+
+    ``build(shape)`` returns the statement for one shape (which optional filters a request
+    gives, say), made with :func:`~agency.kernel.tenancy.scoped_template`. On PostgreSQL it
+    runs on the driver's connection of the request's session, inside the transaction the
+    session began (where the agency is bound for RLS): rows come back as the driver's records,
+    read by position, with no SQLAlchemy result or ORM object built around them. Off
+    PostgreSQL, and before the session has sent anything, it runs through the session.
+    """
+
+    def __init__(self, build: Callable[[Hashable], Select[Any]]) -> None:
+        self._build = build
+        self._statements: dict[Hashable, Select[Any]] = {}
+        self._compiled: dict[Hashable, tuple[str, Callable[[Mapping[str, Any]], list[Any]]]] = {}
+
+    def statement(self, shape: Hashable) -> Select[Any]:
+        stmt = self._statements.get(shape)
+        if stmt is None:
+            stmt = self._statements[shape] = self._build(shape)
+        return stmt
+
+    async def rows(
+        self, session: AsyncSession, shape: Hashable, params: Mapping[str, Any]
+    ) -> Sequence[Sequence[Any]]:
+        driver = await _driver_in_transaction(session)
+        if driver is None:
+            rows: Sequence[Sequence[Any]] = (
+                await session.execute(self.statement(shape), params)
+            ).all()
+            return rows
+        compiled = self._compiled.get(shape)
+        if compiled is None:
+            compiled = self._compiled[shape] = self._compile(session, shape)
+        sql, arguments = compiled
+        records: Sequence[Sequence[Any]] = await driver.fetch(sql, *arguments(params))
+        return records
+
+    def _compile(
+        self, session: AsyncSession, shape: Hashable
+    ) -> tuple[str, Callable[[Mapping[str, Any]], list[Any]]]:
+        compiled = self.statement(shape).compile(dialect=session.get_bind().dialect)
+        order = tuple(compiled.positiontup or ())
+        defaults = {name: bind.effective_value for name, bind in compiled.binds.items()}
+
+        def arguments(params: Mapping[str, Any]) -> list[Any]:
+            return [params[name] if name in params else defaults[name] for name in order]
+
+        return compiled.string, arguments
+
+
+async def _driver_in_transaction(session: AsyncSession) -> Any:
+    """The asyncpg connection under ``session`` once its transaction has begun there; else
+    None. Before its first statement the session has not sent BEGIN (SQLAlchemy sends it
+    with that statement): a statement sent on the driver then would run outside the
+    transaction, without the agency bound for RLS (it would read nothing)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    if getattr(raw.dbapi_connection, "_transaction", None) is None:
+        return None
+    return raw.driver_connection
+
+
+__all__ = ["Base", "HotRead", "TenantRepository"]

@@ -28,7 +28,7 @@ from agency import __version__
 from agency.config import Settings
 from agency.connector.registry import Registry
 from agency.kernel import outbound as outbound_policy
-from agency.kernel.db import create_engine, create_session_maker
+from agency.kernel.db import SESSION_OPTIONS, RequestSession, create_engine, create_session_maker
 from agency.kernel.outages import watch_engine
 from agency.kernel.secrets import SecretBox
 
@@ -129,6 +129,11 @@ class Runtime:
     def session(self) -> AsyncSession:
         self.engine  # noqa: B018 - creates this loop's engine on first use
         return self._makers[asyncio.get_running_loop()]()
+
+    def request_session(self) -> AsyncSession:
+        """A request's session: its first statement is run again after a dropped connection
+        (``kernel.db.RequestSession``)."""
+        return RequestSession(bind=self.engine, **SESSION_OPTIONS)
 
     def renew_pools(self) -> None:
         """Forget every loop's pooled connections without closing them (a restarted database

@@ -19,7 +19,18 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import ColumnElement, ForeignKey, Index, Select, delete, false, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Select,
+    bindparam,
+    delete,
+    false,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from sqlalchemy.sql.dml import Delete, Update
@@ -118,6 +129,32 @@ def _clauses(model: type[M], subject: Subject) -> list[Any]:
 
 def scoped_select(model: type[M], subject: Subject) -> Select[M]:
     return select(model).where(*_clauses(model, subject))
+
+
+# The agency of a statement built once by :func:`scoped_template`, bound when it runs.
+SCOPE_AGENCY = "scope_agency_id"
+
+
+def scoped_template(model: type[M], *columns: Any) -> Select[Any]:
+    """:func:`scoped_select` built once for every agency, reading ``columns``: the agency is
+    the bound parameter :data:`SCOPE_AGENCY`, given by :func:`template_parameters`.
+
+    Only for a subject the template fits (:func:`template_fits`): a client member's brand wall
+    and the tests' RLS-only mode change the statement's shape, so they keep
+    :func:`scoped_select`.
+    """
+    return select(*(columns or (model,))).where(model.agency_id == bindparam(SCOPE_AGENCY))
+
+
+def template_fits(subject: Subject) -> bool:
+    """Whether :func:`scoped_template` scopes this subject as :func:`scoped_select` would."""
+    return subject.app_filter and subject.brand_ids is None
+
+
+def template_parameters(subject: Subject) -> dict[str, Any]:
+    if not template_fits(subject):
+        raise RuntimeError("a template statement cannot scope this subject")
+    return {SCOPE_AGENCY: subject.agency_id}
 
 
 def scoped_update(model: type[M], subject: Subject) -> Update:

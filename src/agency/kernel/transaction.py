@@ -38,7 +38,7 @@ class RequestContext:
 
     def get_session(self) -> AsyncSession:
         if self.session is None:
-            self.session = self.runtime.session()
+            self.session = self.runtime.request_session()
         return self.session
 
     async def finish(self, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> bool:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, BigInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from agency.kernel.db import Base, IdMixin, TimestampMixin
@@ -18,5 +18,8 @@ class Agency(IdMixin, TimestampMixin, Base):
     # Origins (scheme://host[:port]) a sign-in may land on: the agency's frontends.
     login_origins: Mapped[list[Any]] = mapped_column(JSON, default=list)
     version: Mapped[int] = mapped_column(default=1)
+    # Moves with every change to what authentication reads (a credential revoked, a role
+    # changed...), by triggers (migration 0029): a cached credential is good while it stands.
+    access_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     __mapper_args__ = {"version_id_col": version}
