@@ -12,7 +12,7 @@ from agency.kernel.scheduling import tick
 from tests.support.approvals import PRESS_CHAIN, Team, make_team
 from tests.support.publishing import delivered, soon
 from tests.support.stubnet import TOKEN
-from tests.test_publishing import World, stubnet, worker, world  # noqa: F401 - fixtures
+from tests.support.world import World, stubnet, worker, world  # noqa: F401 - fixtures
 
 
 async def press_team(scene: World) -> Team:

@@ -25,9 +25,9 @@ from tests.conftest import Tenant, count_rows
 from tests.helpers import add_client_member, assert_problem, bearer, client_session, invite_and_join
 from tests.support.publishing import running_worker, soon
 from tests.support.smtp import SmtpServer
-from tests.test_publishing import World, scheduled_post
-from tests.test_publishing import stubnet as stubnet
-from tests.test_publishing import world as world
+from tests.support.world import World, scheduled_post
+from tests.support.world import stubnet as stubnet
+from tests.support.world import world as world
 
 
 @pytest.fixture

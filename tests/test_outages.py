@@ -19,7 +19,7 @@ import pytest
 
 from agency.kernel.runtime import Runtime
 from tests.support.servers import PostgresServer, RedisServer
-from tests.test_publishing import World, scheduled_post
+from tests.support.world import World, scheduled_post
 from tests.test_publishing_processes import (  # noqa: F401 - fixtures
     STALE_SECONDS,
     Processes,

@@ -19,9 +19,9 @@ from agency.kernel.scheduling import tick
 from agency.kernel.tenancy import bind_system
 from agency.publication.models import Variant
 from tests.support.publishing import running_worker
-from tests.test_publishing import World, scheduled_post
-from tests.test_publishing import stubnet as stubnet
-from tests.test_publishing import world as world
+from tests.support.world import World, scheduled_post
+from tests.support.world import stubnet as stubnet
+from tests.support.world import world as world
 
 pytestmark = pytest.mark.slow
 

@@ -21,16 +21,17 @@ import pytest
 from agency.config import ConnectorSettings, NetworkSettings, PublishingSettings, Settings
 from agency.connector.registry import Registry
 from agency.kernel.runtime import Runtime
-from tests.conftest import LiveServer, Tenant, make_settings
+from tests.conftest import Tenant, make_settings
 from tests.support.publishing import serving, soon
 from tests.support.servers import PostgresServer, RedisServer
-from tests.support.stubnet import StubNetConnector, StubNetState, build_stubnet
-from tests.test_publishing import World, scheduled_post
+from tests.support.stubnet import StubNetConnector, StubNetState
+from tests.support.world import World, scheduled_post
+from tests.support.world import stubnet as stubnet
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-STALE_SECONDS = 2
+STALE_SECONDS = 4  # the call lease; its heartbeat renews it every third of it
 
 
 class Processes:
@@ -101,14 +102,6 @@ def process_env(settings: Settings, net_url: str) -> dict[str, str]:
         }
     )
     return env
-
-
-@pytest.fixture
-def stubnet() -> Iterator[tuple[StubNetState, str]]:
-    state = StubNetState()
-    with LiveServer(build_stubnet(state)) as server:
-        yield state, server.url
-    state.released.set()
 
 
 @pytest.fixture
