@@ -377,6 +377,12 @@ class ReportingSettings(BaseSettings):
     rate_limit_default_seconds: float = Field(
         default=300.0, description="Wait after a 429 that names no Retry-After."
     )
+    report_cache_size: int = Field(
+        default=512,
+        ge=0,
+        description="Brand reports each API process keeps while their rows do not change "
+        "(0: none).",
+    )
 
     @field_validator("post_rhythm_hours")
     @classmethod

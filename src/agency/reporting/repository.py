@@ -15,10 +15,12 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     case,
     exists,
     func,
     literal,
+    literal_column,
     or_,
     select,
     text,
@@ -30,18 +32,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.brand.models import Brand, Crisis
 from agency.channel.models import Channel
+from agency.client.models import ClientMember
 from agency.kernel.repository import TenantRepository
 from agency.kernel.system import SystemRepository
 from agency.kernel.tenancy import Subject, scoped_select
-from agency.publication.models import Attempt, Publication, Variant
+from agency.publication.models import Attempt, Publication, QueueSlot, Variant
 from agency.publication.states import Delivery
 from agency.reporting.kpis import SUMMED
 from agency.reporting.models import (
     BrandDay,
+    CampaignResult,
     ChannelDay,
     ChannelMetric,
+    Cost,
     MetricSnapshot,
     PostMetric,
+    PressCoverage,
+    SavedReport,
 )
 from agency.reporting.posts import COLUMNS as POST_COLUMNS
 
@@ -430,6 +437,68 @@ class ReportRepository:
             .order_by(ChannelDay.day, ChannelDay.channel_id)
         )
         return (await self.session.execute(stmt)).all()
+
+    async def stamp(
+        self, brand_id: uuid.UUID, first_day: date, start: date, end: date
+    ) -> tuple[str, ...] | None:
+        """What a brand's report of ``start``-``end`` is computed from, as numbers that change
+        whenever any of it does: per table, its rows' count and their newest row version
+        (PostgreSQL's ``xmin``: every insert or update writes a newer one, a delete lowers
+        the count). Rollup days from ``first_day`` (the previous period and the follower
+        window before it). None off PostgreSQL, or when the brand is not the subject's.
+        """
+        if self.session.get_bind().dialect.name != "postgresql":
+            return None
+        stmt = self.stamp_statement(brand_id, first_day, start, end)
+        found = tuple(str(value) for value in (await self.session.execute(stmt)).one())
+        return None if found[0].startswith("0:") else found
+
+    def stamp_statement(
+        self, brand_id: uuid.UUID, first_day: date, start: date, end: date
+    ) -> Select[Any]:
+        """The one statement of :meth:`stamp` (PostgreSQL only)."""
+        channel_ids = (
+            scoped_select(Channel, self.subject)
+            .with_only_columns(Channel.id)
+            .where(Channel.brand_id == brand_id)
+        )
+        parts: list[tuple[Any, Sequence[ColumnElement[bool]]]] = [
+            (Brand, [Brand.id == brand_id]),
+            (Channel, [Channel.brand_id == brand_id]),
+            (
+                ChannelDay,
+                [
+                    ChannelDay.brand_id == brand_id,
+                    ChannelDay.day >= first_day,
+                    ChannelDay.day <= end,
+                ],
+            ),
+            (
+                PostMetric,
+                [PostMetric.brand_id == brand_id, PostMetric.day >= start, PostMetric.day <= end],
+            ),
+            (QueueSlot, [QueueSlot.channel_id.in_(channel_ids)]),
+            (Crisis, [Crisis.brand_id == brand_id]),
+            (CampaignResult, [CampaignResult.brand_id == brand_id]),
+            (Cost, [Cost.brand_id == brand_id]),
+            (PressCoverage, [PressCoverage.brand_id == brand_id]),
+            (SavedReport, [SavedReport.brand_id == brand_id]),
+            (ClientMember, [ClientMember.brand_id == brand_id]),
+        ]
+        columns = []
+        for model, where in parts:
+            table = model.__tablename__
+            # One scan per table: its count and newest row version, as one text.
+            summary: ColumnElement[str] = literal_column(
+                f"count(*)::text || ':' || coalesce(max({table}.xmin::text::bigint), 0)"
+            )
+            columns.append(
+                scoped_select(model, self.subject)
+                .with_only_columns(summary)
+                .where(*where)
+                .scalar_subquery()
+            )
+        return select(*columns)
 
     async def crises(self, brand_id: uuid.UUID, start: datetime, end: datetime) -> Sequence[Any]:
         """``(started_at, reason)`` of the brand's crises that overlap ``start``-``end``."""
