@@ -92,10 +92,11 @@ class DayChange:
         return (self.channel_id, self.day)
 
 
-# Months whose partition this process has seen exist, per database (a cache: a partition is
-# never dropped while the process runs, and asking again costs one round trip only).
+# Months whose partition this process has seen exist, per database (a cache of this month
+# and the last, which retention never drops; asking again costs one round trip only).
 _MONTHS: set[tuple[str, date]] = set()
 _ENSURE_MONTH = text("SELECT metric_snapshot_partition(:day)")
+_DROP_BEFORE = text("SELECT metric_snapshot_drop_before(:cutoff)")
 
 
 class SnapshotRepository:
@@ -115,7 +116,9 @@ class SnapshotRepository:
         key = (str(bind.engine.url), month)
         if key not in _MONTHS:
             await self.session.execute(_ENSURE_MONTH, {"day": month})
-            _MONTHS.add(key)
+            # Retention may drop a month two months back or older: those are asked every time.
+            if month >= datetime.now(UTC).date().replace(day=1) - timedelta(days=31):
+                _MONTHS.add(key)
 
     async def insert(self, **fields: Any) -> bool:
         """Write one snapshot; False when this pull was already written (nothing changes)."""
@@ -611,6 +614,14 @@ class MetricSweepRepository(SystemRepository):
                 .execution_options(synchronize_session=False)
             )
         return rows
+
+    async def drop_months_before(self, cutoff: date) -> list[str]:
+        """Drop the raw table's monthly partitions wholly before ``cutoff``'s month (the
+        owner's function, PostgreSQL); the names of those dropped."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return []
+        found = await self.session.execute(_DROP_BEFORE, {"cutoff": cutoff})
+        return [str(name) for name in found.scalars().all()]
 
     async def ensure_months(self, days: Sequence[date]) -> None:
         """The raw table's partitions for these months exist (PostgreSQL)."""
