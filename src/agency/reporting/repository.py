@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agency.brand.models import Brand, Crisis
 from agency.channel.models import Channel
 from agency.client.models import ClientMember
+from agency.inbox.models import InboxChannel, Message
 from agency.kernel.repository import TenantRepository
 from agency.kernel.system import SystemRepository
 from agency.kernel.tenancy import Subject, scoped_select
@@ -53,6 +54,7 @@ from agency.reporting.models import (
 from agency.reporting.posts import COLUMNS as POST_COLUMNS
 
 ROLLUP_SUMS = (*SUMMED, "followers_change")
+_DAY = timedelta(days=1)
 T = TypeVar("T")
 
 
@@ -487,6 +489,16 @@ class ReportRepository:
             (PressCoverage, [PressCoverage.brand_id == brand_id]),
             (SavedReport, [SavedReport.brand_id == brand_id]),
             (ClientMember, [ClientMember.brand_id == brand_id]),
+            (InboxChannel, [InboxChannel.brand_id == brand_id]),
+            # Comments of the period, with a day's slack either side for the brand's zone.
+            (
+                Message,
+                [
+                    Message.brand_id == brand_id,
+                    Message.received_at >= datetime.combine(start, time(), UTC) - _DAY,
+                    Message.received_at < datetime.combine(end, time(), UTC) + 2 * _DAY,
+                ],
+            ),
         ]
         columns = []
         for model, where in parts:
@@ -502,6 +514,41 @@ class ReportRepository:
                 .scalar_subquery()
             )
         return select(*columns)
+
+    async def comments(
+        self, brand_id: uuid.UUID, start: datetime, end: datetime
+    ) -> Sequence[Any] | None:
+        """``(network, kind, response_seconds, due_at, answered_at)`` of the comments the
+        brand received from ``start`` to ``end`` (deleted ones left out); None when the inbox
+        reads none of the brand's channels (then nothing is known, not zero)."""
+        followed = (
+            scoped_select(InboxChannel, self.subject)
+            .with_only_columns(InboxChannel.id)
+            .where(InboxChannel.brand_id == brand_id)
+            .exists()
+        )
+        stmt = (
+            scoped_select(Message, self.subject)
+            .with_only_columns(
+                Message.network,
+                Message.kind,
+                Message.response_seconds,
+                Message.due_at,
+                Message.answered_at,
+                followed,
+            )
+            .where(
+                Message.brand_id == brand_id,
+                Message.received_at >= start,
+                Message.received_at < end,
+                Message.deleted_at.is_(None),
+            )
+        )
+        rows = (await self.session.execute(stmt)).all()
+        if not rows:
+            probe = select(followed)
+            return [] if await self.session.scalar(probe) else None
+        return [row[:5] for row in rows]
 
     async def crises(self, brand_id: uuid.UUID, start: datetime, end: datetime) -> Sequence[Any]:
         """``(started_at, reason)`` of the brand's crises that overlap ``start``-``end``."""
