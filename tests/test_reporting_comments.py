@@ -3,11 +3,13 @@ docs/reporting.md ("Comment tone and response time"), from the inbox's rows."""
 
 from __future__ import annotations
 
+import io
 import uuid
 from datetime import datetime, timedelta
 
 import httpx
 import pytest
+from pypdf import PdfReader
 
 from agency.inbox.models import InboxChannel, Message, Thread
 from agency.kernel.runtime import Runtime
@@ -139,3 +141,20 @@ def test_the_90th_percentile_is_the_nearest_rank() -> None:
     assert nearest_rank([300, 600, 1200, 3600], 0.9) == 3600
     assert nearest_rank(list(range(1, 11)), 0.9) == 9
     assert nearest_rank([42], 0.9) == 42
+
+
+async def test_the_pdf_has_the_comments_section(
+    client: httpx.AsyncClient, runtime: Runtime, tenant_a: Tenant
+) -> None:
+    agency = tenant_a.agency_id
+    brand = await create_brand(client, tenant_a, "comments", timezone=PARIS)
+    channels = {n: await insert_channel(runtime, agency, brand, n) for n in ("instagram", "x")}
+    await inbox_rows(runtime, agency, brand, channels)
+    found = await client.get(f"/brands/{brand}/report.pdf", params=MARCH, headers=tenant_a.headers)
+    assert found.status_code == 200, found.text
+    text = " ".join(
+        page.extract_text() for page in PdfReader(io.BytesIO(found.content)).pages
+    ).replace("\n", " ")
+    assert "Commentaires : temps de première réponse" in text
+    assert "1 positifs, 3 neutres, 1 négatifs" in text
+    assert "4 / 5" in text and "15 minutes" in text and "50,00" in text  # median, SLA share
