@@ -384,7 +384,7 @@ class ReportingSettings(BaseSettings):
         "daily rollups stay); 0 keeps them all, else at least 2.",
     )
     report_cache_size: int = Field(
-        default=512,
+        default=256,
         ge=0,
         description="Brand reports each API process keeps while their rows do not change "
         "(0: none).",
