@@ -1,5 +1,6 @@
 """Raw metric snapshots kept for a number of months: the owner's function that drops the
-monthly partitions wholly before a cutoff (the rollups are other tables and stay).
+monthly partitions wholly before a cutoff (the rollups are other tables and stay). And the
+index reports read a brand's comments of a period through (``inbox_messages``).
 
 ``metric_snapshot_drop_before(cutoff)`` runs with the owner's rights (the app role owns no
 table); it refuses a cutoff less than two months back, so the app role can never drop the
@@ -50,7 +51,12 @@ $$
 """
 
 
+INDEX = "ix_inbox_messages_agency_brand_received"
+
+
 def upgrade() -> None:
+    with op.batch_alter_table("inbox_messages", schema=None) as batch_op:
+        batch_op.create_index(INDEX, ["agency_id", "brand_id", "received_at"], unique=False)
     if op.get_bind().dialect.name == "postgresql":
         op.execute(DROP_BEFORE)
 
@@ -58,3 +64,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION metric_snapshot_drop_before(date)")
+    with op.batch_alter_table("inbox_messages", schema=None) as batch_op:
+        batch_op.drop_index(INDEX)
