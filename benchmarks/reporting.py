@@ -18,7 +18,7 @@ posts, each read 6 times (``metric_snapshots``), and every channel's daily follo
   own code (snapshot, latest figures, rollups) against an in-process network that answers
   at once: pulls per second next to what 100,000 posts in their first week need.
 
-    .venv/bin/python benchmarks/reporting.py           # 10M snapshots, about 25 minutes
+    .venv/bin/python benchmarks/reporting.py           # 10M snapshots, 7 to 25 minutes
     .venv/bin/python benchmarks/reporting.py --quick   # 1M snapshots, a few minutes
 """
 

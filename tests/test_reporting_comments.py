@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 from pypdf import PdfReader
+from sqlalchemy import update
 
 from agency.inbox.models import InboxChannel, Message, Thread
 from agency.kernel.runtime import Runtime
@@ -128,6 +129,14 @@ async def test_the_worked_example(
         "p90_seconds": 300.0,
         "within_sla": 0.0,
     }
+
+    # The inbox re-triages the spam as praise: a kept report shows it at once.
+    async with runtime.session() as session:
+        await bind_tenant(session, agency)
+        await session.execute(update(Message).where(Message.kind == "spam").values(kind="praise"))
+        await session.commit()
+    again = await client.get(url, params=MARCH, headers=tenant_a.headers)
+    assert again.json()["lines"]["communication"]["comment_tone"]["positive"] == 2
 
     csv = await client.get(f"{url}.csv", params=MARCH, headers=tenant_a.headers)
     assert csv.status_code == 200, csv.text
