@@ -14,10 +14,12 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import psycopg
 from sqlalchemy import insert
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.ext.asyncio import AsyncSession
 from tests.support.servers import PostgresServer
 
 from agency.access.permissions import ALL_PERMISSIONS, Permission
@@ -42,7 +44,12 @@ from agency.models import Base
 from agency.publication.models import Publication, Variant
 from agency.reporting.collecting import Collector, post_row
 from agency.reporting.pulling import Puller
-from agency.reporting.repository import ChannelMetricRepository, MetricSweepRepository
+from agency.reporting.repository import (
+    ChannelMetricRepository,
+    MetricSweepRepository,
+    ReportRepository,
+)
+from agency.reporting.service import FOLLOWERS_WINDOW, Period
 from agency.tenant.service import bootstrap_agency
 from benchmarks._data import APP_PW, APP_ROLE, DB, OWNER, OWNER_PW, UUID7_AT
 
@@ -480,6 +487,7 @@ def explain(pg: PostgresServer, seeded: Seeded) -> dict[str, list[str]]:
             f"AND day >= '{previous}' AND day <= '{end}' GROUP BY brand_id, current"
         ),
     }
+    queries["the stamp of a brand's report (what a kept report costs)"] = stamp_sql(seeded, b)
     found: dict[str, list[str]] = {}
     with psycopg.connect(pg.url(APP_ROLE, APP_PW, DB)) as conn:
         conn.execute("SELECT set_config('app.agency_id', %s, false)", (str(a),))
@@ -615,3 +623,20 @@ class _Row:
 
     def __init__(self, values: dict[str, Any]) -> None:
         self.__dict__.update({"utm": {}, "campaign": None, "post_url": None, **values})
+
+
+# -- the floor of a kept report ---------------------------------------------------------------
+
+
+def stamp_sql(seeded: Seeded, brand_id: uuid.UUID) -> str:
+    """The report's stamp statement for the seeded month (what a kept report costs the
+    database), as the app renders it, with its values inlined."""
+    month = seeded.report_month
+    end = (month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    period = Period(month, end)
+    first_day = period.previous().start - timedelta(days=1) - FOLLOWERS_WINDOW
+    subject = Subject(agency_id=seeded.agency_id, kind="system")
+    reads = ReportRepository(cast(AsyncSession, None), subject)  # builds, never runs
+    stmt = reads.stamp_statement(brand_id, first_day, period.start, period.end)
+    dialect: Any = pg_dialect.dialect()  # type: ignore[no-untyped-call]
+    return str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))

@@ -8,19 +8,24 @@ posts, each read 6 times (``metric_snapshots``), and every channel's daily follo
 * ``GET /brands/{id}/report`` for a month with its previous-period comparison, 16
   concurrent requests on 16 brands in rotation, served by uvicorn (2 workers): p95 next
   to the goal of 200 ms;
+* the same with the process's report cache off (``AGENCY_REPORTING__REPORT_CACHE_SIZE=0``):
+  every request computes its report;
+* the floor of a kept report: its one stamp statement through raw asyncpg (BEGIN, RLS
+  bound, the stamp, COMMIT), 16 at a time on the same 16 brands;
 * ``GET /reports`` (every brand of the agency, a month and the one before): p95 next to
   the goal of 1 s;
 * collection: due post pulls claimed by the scheduler's claim and recorded by the worker's
   own code (snapshot, latest figures, rollups) against an in-process network that answers
   at once: pulls per second next to what 100,000 posts in their first week need.
 
-    .venv/bin/python benchmarks/reporting.py           # 10M snapshots, about 25 minutes
+    .venv/bin/python benchmarks/reporting.py           # 10M snapshots, 7 to 25 minutes
     .venv/bin/python benchmarks/reporting.py --quick   # 1M snapshots, a few minutes
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import statistics
 import sys
@@ -32,12 +37,21 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks`, `tests` importable
 
+import asyncpg  # type: ignore[import-untyped]
 from tests.support.servers import free_port
 
 from agency.kernel.migrate import upgrade
-from benchmarks._data import machine_info, make_settings, start_postgres
+from benchmarks._data import APP_PW, APP_ROLE, DB, machine_info, make_settings, start_postgres
 from benchmarks._load import HEADER, CpuProbe, drive, raw_get, row, run_on_uvloop, summarise
-from benchmarks._reporting_data import FULL, QUICK, Seeded, collection_rate, explain, seed
+from benchmarks._reporting_data import (
+    FULL,
+    QUICK,
+    Seeded,
+    collection_rate,
+    explain,
+    seed,
+    stamp_sql,
+)
 from benchmarks._server import _http_get, server_env, uvicorn_server
 
 GOAL_BRAND_P95_MS = 200.0
@@ -74,6 +88,78 @@ def check(port: int, seeded: Seeded, path: str) -> dict[str, Any]:
     return found
 
 
+async def stamp_floor(pg: Any, seeded: Seeded, seconds: float) -> dict[str, float]:
+    """The stamp statement through raw asyncpg, 16 connections each on its own brand."""
+    statements = [stamp_sql(seeded, b) for b in seeded.brand_ids[:BRAND_CONCURRENCY]]
+    dsn = pg.url(APP_ROLE, APP_PW, DB)
+    connections = [await asyncpg.connect(dsn) for _ in statements]
+    latencies: list[int] = []
+    stop = time.perf_counter() + seconds
+
+    async def loop(conn: Any, sql: str) -> None:
+        while time.perf_counter() < stop:
+            started = time.perf_counter_ns()
+            async with conn.transaction():
+                await conn.execute(
+                    "SELECT set_config('app.agency_id', $1, true)", str(seeded.agency_id)
+                )
+                await conn.fetchrow(sql)
+            latencies.append(time.perf_counter_ns() - started)
+
+    try:
+        await asyncio.gather(
+            *(loop(c, sql) for c, sql in zip(connections, statements, strict=True))
+        )
+    finally:
+        for conn in connections:
+            await conn.close()
+    return {
+        "requests": len(latencies),
+        "p50_ms": statistics.median(latencies) / 1e6,
+        "p95_ms": p95(latencies),
+        "rps": len(latencies) / seconds,
+    }
+
+
+def brand_rounds(
+    args: argparse.Namespace, port: int, seeded: Seeded, probe: CpuProbe, label: str
+) -> dict[str, Any]:
+    query = month_params(seeded.report_month)
+    brand_requests = [
+        raw_get(port, f"/brands/{b}/report?{query}", seeded.token)
+        for b in seeded.brand_ids[:BRAND_CONCURRENCY]
+    ]
+    samples = []
+    for rnd in range(1, args.repeat + 1):
+        sample = run_on_uvloop(
+            drive(port, brand_requests, BRAND_CONCURRENCY, args.warmup, args.duration, probe)
+        )
+        samples.append(sample)
+        print(row(summarise(label, args.workers, BRAND_CONCURRENCY, str(rnd), sample)))
+        if sample.errors:
+            print(f"    statuses: {sample.statuses}")
+    latencies = [ns for s in samples for ns in s.latencies_ns]
+    return {
+        "concurrency": BRAND_CONCURRENCY,
+        "requests": len(latencies),
+        "errors": sum(s.errors for s in samples),
+        "p50_ms": statistics.median(latencies) / 1e6,
+        "p95_ms": p95(latencies),
+        "rps": len(latencies) / sum(s.elapsed for s in samples),
+    }
+
+
+def measure_uncached(args: argparse.Namespace, pg: Any, seeded: Seeded) -> dict[str, Any]:
+    """The brand reports with the cache off: every request computes its report."""
+    env = server_env(pg, pool_size=10, max_overflow=10)
+    env["AGENCY_REPORTING__REPORT_CACHE_SIZE"] = "0"
+    port = free_port()
+    with uvicorn_server(env, args.workers, port) as pid:
+        probe = CpuProbe(server_pid=pid, postgres_pid=pg.pid or 0)
+        print(f"\n{HEADER}")
+        return brand_rounds(args, port, seeded, probe, "brand, no cache")
+
+
 def measure(args: argparse.Namespace, pg: Any, seeded: Seeded) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     env = server_env(pg, pool_size=10, max_overflow=10)
@@ -95,19 +181,7 @@ def measure(args: argparse.Namespace, pg: Any, seeded: Seeded) -> dict[str, Any]
         )
 
         print(f"\n{HEADER}")
-        brand_requests = [
-            raw_get(port, f"/brands/{b}/report?{query}", seeded.token)
-            for b in seeded.brand_ids[:BRAND_CONCURRENCY]
-        ]
-        brand_samples = []
-        for rnd in range(1, args.repeat + 1):
-            sample = run_on_uvloop(
-                drive(port, brand_requests, BRAND_CONCURRENCY, args.warmup, args.duration, probe)
-            )
-            brand_samples.append(sample)
-            print(row(summarise("brand", args.workers, BRAND_CONCURRENCY, str(rnd), sample)))
-            if sample.errors:
-                print(f"    statuses: {sample.statuses}")
+        figures["brand"] = brand_rounds(args, port, seeded, probe, "brand")
         agency_samples = []
         agency_request = [raw_get(port, f"/reports?{query}", seeded.token)]
         for concurrency in (1, 4):
@@ -116,17 +190,6 @@ def measure(args: argparse.Namespace, pg: Any, seeded: Seeded) -> dict[str, Any]
             )
             agency_samples.append((concurrency, sample))
             print(row(summarise("agency", args.workers, concurrency, "1", sample)))
-    brand_latencies = [ns for s in brand_samples for ns in s.latencies_ns]
-    brand_p95 = p95(brand_latencies)
-    errors = sum(s.errors for s in brand_samples)
-    figures["brand"] = {
-        "concurrency": BRAND_CONCURRENCY,
-        "requests": len(brand_latencies),
-        "errors": errors,
-        "p50_ms": statistics.median(brand_latencies) / 1e6,
-        "p95_ms": brand_p95,
-        "rps": len(brand_latencies) / sum(s.elapsed for s in brand_samples),
-    }
     figures["agency"] = {
         str(c): {"requests": len(s.latencies_ns), "errors": s.errors, "p95_ms": p95(s.latencies_ns)}
         for c, s in agency_samples
@@ -166,6 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for line in lines:
                 print("   ", line)
         figures = measure(args, pg, seeded)
+        figures["brand_uncached"] = measure_uncached(args, pg, seeded)
+        figures["stamp_floor"] = run_on_uvloop(stamp_floor(pg, seeded, args.duration))
         rate = run_on_uvloop(collection_rate(settings, seeded, args.pulls))
         figures["collection"] = rate
         figures["load_average_at_end"] = load_average()
@@ -178,6 +243,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f" vs goal < {GOAL_BRAND_P95_MS:g} ms: "
             f"{'met' if brand['p95_ms'] < GOAL_BRAND_P95_MS and not brand['errors'] else 'MISSED'}"
         )
+        for name, title in (("brand_uncached", "cache off"), ("stamp_floor", "floor")):
+            found = figures[name]
+            print(
+                f"  {title}: p50 {found['p50_ms']:.1f} ms, p95 {found['p95_ms']:.1f} ms at "
+                f"{BRAND_CONCURRENCY} concurrent ({found['rps']:.0f} req/s)"
+            )
         for concurrency, found in agency.items():
             ok = found["p95_ms"] < GOAL_AGENCY_P95_MS and not found["errors"]
             print(

@@ -377,12 +377,32 @@ class ReportingSettings(BaseSettings):
     rate_limit_default_seconds: float = Field(
         default=300.0, description="Wait after a 429 that names no Retry-After."
     )
+    raw_retention_months: int = Field(
+        default=13,
+        ge=0,
+        description="Months of raw metric snapshots kept (whole monthly partitions; the "
+        "daily rollups stay); 0 keeps them all, else at least 2.",
+    )
+    report_cache_size: int = Field(
+        default=256,
+        ge=0,
+        description="Brand reports each API process keeps while their rows do not change "
+        "(0: none).",
+    )
 
     @field_validator("post_rhythm_hours")
     @classmethod
     def _increasing(cls, value: list[float]) -> list[float]:
         if not value or any(h <= 0 for h in value) or sorted(set(value)) != value:
             raise ValueError("post_rhythm_hours must be positive and increasing")
+        return value
+
+    @field_validator("raw_retention_months")
+    @classmethod
+    def _two_months_at_least(cls, value: int) -> int:
+        # Pulls still write a month back (a post's 30-day pull): that month must stay.
+        if value == 1:
+            raise ValueError("raw_retention_months is 0 (keep all) or at least 2")
         return value
 
 

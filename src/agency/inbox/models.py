@@ -100,6 +100,8 @@ class Message(IdMixin, TenantMixin, TimestampMixin, Base):
         Index("ix_inbox_messages_agency_brand_status", "agency_id", "brand_id", "status", "due_at"),
         Index("ix_inbox_messages_agency_due", "agency_id", "due_at"),
         Index("ix_inbox_messages_agency_thread", "agency_id", "thread_id", "received_at"),
+        # Reports read a brand's comments of a period (reporting's migration adds it).
+        Index("ix_inbox_messages_agency_brand_received", "agency_id", "brand_id", "received_at"),
     )
 
     brand_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))

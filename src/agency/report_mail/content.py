@@ -163,6 +163,9 @@ def edition(report: BrandReport, locale: str, branding: Branding, schedule: str)
     ]
     if gaps:
         sections.append(Section(words["gaps"], ["", words["period"], ""], gaps, words["gaps_note"]))
+    comments = _comments_section(report, locale)
+    if comments is not None:
+        sections.append(comments)
     generated = wording.day(report.generated_at.date(), locale)
     pdf = render_pdf(
         PdfContent(
@@ -222,6 +225,38 @@ def letter(edition: Edition, name: str | None, unsubscribe_url: str) -> tuple[st
     html = env.get_template("report.html").render(context)
     text = env.get_template("report.txt").render(context)
     return html, text
+
+
+def _comments_section(report: BrandReport, locale: str) -> Section | None:
+    """The comments' tone and first-response times (communication), when the inbox reads
+    the brand's channels."""
+    found = report.lines.communication
+    if found.comment_tone is None or found.comment_response is None:
+        return None
+    words = wording.WORDS[locale]
+    rows = []
+    for item in (found.comment_response, *found.comment_response_by_network):
+        rows.append(
+            [
+                wording.NETWORKS.get(item.network or "", item.network or words["all_networks"]),
+                f"{item.answered} / {item.messages}",
+                wording.duration(item.median_seconds, locale),
+                wording.duration(item.p90_seconds, locale),
+                wording.figure("engagement_rate_reach", item.within_sla, locale),
+            ]
+        )
+    header = [
+        words["network"],
+        words["answered"],
+        words["median_response"],
+        words["p90_response"],
+        words["within_sla"],
+    ]
+    tone = found.comment_tone
+    note = words["tone_note"].format(
+        positive=tone.positive, neutral=tone.neutral, negative=tone.negative
+    )
+    return Section(words["comments"], header, rows, note)
 
 
 def msg_dict(figures: Any) -> dict[str, Any]:

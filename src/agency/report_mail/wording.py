@@ -7,10 +7,10 @@ in French, ``12,000`` and ``2.85%`` in English. A figure the networks do not giv
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from babel.dates import format_date, format_interval
+from babel.dates import format_date, format_interval, format_timedelta
 from babel.numbers import format_decimal, format_percent
 
 LOCALES = ("fr", "en")
@@ -117,6 +117,13 @@ WORDS: dict[str, dict[str, str]] = {
         "post": "Publication",
         "no_posts": "Aucune publication sur la période.",
         "gaps": "Jours non mesurés",
+        "comments": "Commentaires : temps de première réponse",
+        "all_networks": "Tous réseaux",
+        "answered": "Répondus",
+        "median_response": "Médiane",
+        "p90_response": "90e centile",
+        "within_sla": "Dans le délai",
+        "tone_note": "Tonalité : {positive} positifs, {neutral} neutres, {negative} négatifs.",
         "gaps_note": "Ces jours-là, le compte n'a pas pu être lu : ses chiffres manquent, "
         "ils ne valent pas zéro.",
         "not_available": "n.d.",
@@ -148,6 +155,13 @@ WORDS: dict[str, dict[str, str]] = {
         "post": "Post",
         "no_posts": "No posts in this period.",
         "gaps": "Days not measured",
+        "comments": "Comments: first-response time",
+        "all_networks": "All networks",
+        "answered": "Answered",
+        "median_response": "Median",
+        "p90_response": "90th percentile",
+        "within_sla": "Within the SLA",
+        "tone_note": "Tone: {positive} positive, {neutral} neutral, {negative} negative.",
         "gaps_note": "On these days the account could not be read: its figures are missing, "
         "not zero.",
         "not_available": "n/a",
@@ -210,3 +224,10 @@ def day(value: date, locale: str) -> str:
 
 def network(name: str) -> str:
     return NETWORKS.get(name, name.title())
+
+
+def duration(seconds: float | None, locale: str) -> str:
+    """A response time as the reader reads it ("15 minutes"), "n/a" when not available."""
+    if seconds is None:
+        return WORDS[locale]["not_available"]
+    return format_timedelta(timedelta(seconds=seconds), threshold=1.5, locale=locale)

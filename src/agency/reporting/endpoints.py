@@ -9,11 +9,15 @@ from typing import Annotated, Any
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.access.permissions import Permission
 from agency.brand.schemas import ReportingLine
 from agency.kernel.db import utcnow
-from agency.kernel.deps import provide_service
+from agency.kernel.deps import provide_runtime_service, provide_service
+from agency.kernel.runtime import Runtime
+from agency.kernel.tenancy import Subject
+from agency.reporting.cache import report_cache
 from agency.reporting.entries.endpoints import ROUTES as ENTRY_ROUTES
 from agency.reporting.export import report_csv
 from agency.reporting.schemas import AgencyReport, BrandReport
@@ -39,10 +43,16 @@ Line = Annotated[
 ]
 
 
+def cached_reports(session: AsyncSession, subject: Subject, runtime: Runtime) -> ReportService:
+    """The report service with the process's cache of computed reports."""
+    cache = report_cache(runtime.settings.reporting.report_cache_size)
+    return ReportService(session, subject, cache)
+
+
 class BrandReportController(Controller):
     path = "/brands/{brand_id:uuid}"
     tags = ["Reports"]
-    dependencies = {"reports": provide_service(ReportService)}
+    dependencies = {"reports": provide_runtime_service(cached_reports)}
 
     @get(
         "/report",

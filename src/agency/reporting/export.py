@@ -22,6 +22,20 @@ from babel.numbers import format_decimal
 from agency.reporting.schemas import BrandReport
 
 COMPARED = ("current", "previous", "change")
+RESPONSE_FR = {
+    "messages": "attendant une réponse",
+    "answered": "répondus",
+    "median_seconds": "première réponse, médiane (s)",
+    "p90_seconds": "première réponse, 90e centile (s)",
+    "within_sla": "part répondue dans le délai (SLA)",
+}
+RESPONSE_EN = {
+    "messages": "expecting an answer",
+    "answered": "answered",
+    "median_seconds": "median first response (s)",
+    "p90_seconds": "90th percentile first response (s)",
+    "within_sla": "answered within the SLA",
+}
 LABELS: Mapping[str, Mapping[str, str]] = {
     "fr": {
         "section": "rubrique",
@@ -42,6 +56,12 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "lines.communication": "communication",
         "lines.press_relations": "relations presse",
         "lines.management": "direction générale",
+        "lines.communication.comment_response_by_network": "communication : réponse par réseau",
+        "comment_tone.positive": "commentaires positifs",
+        "comment_tone.neutral": "commentaires neutres",
+        "comment_tone.negative": "commentaires négatifs",
+        **RESPONSE_FR,
+        **{f"comment_response.{k}": f"commentaires : {v}" for k, v in RESPONSE_FR.items()},
         "posts": "publications",
         "impressions": "impressions",
         "reach": "portée",
@@ -89,6 +109,9 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "lines.communication": "communication",
         "lines.press_relations": "press relations",
         "lines.management": "general management",
+        "lines.communication.comment_response_by_network": "communication: response per network",
+        **RESPONSE_EN,
+        **{f"comment_response.{k}": f"comments: {v}" for k, v in RESPONSE_EN.items()},
     },
 }
 # Keys that name an item rather than measure it: they make its scope.

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.kernel.tenancy import Subject
 from agency.reporting import kpis
+from agency.reporting.comments import comment_figures
 from agency.reporting.entries.repository import (
     CampaignResultRepository,
     CostRepository,
@@ -46,6 +47,7 @@ from agency.reporting.schemas import (
     MoneyOut,
     NetworkBreakdown,
     PressSection,
+    ResponseOut,
     ToneOut,
     UtmOut,
 )
@@ -53,7 +55,8 @@ from agency.reporting.schemas import (
 # An engagement rate falling this much from the previous period is a reputation alert.
 ENGAGEMENT_DROP = -0.3
 COMMENT_TONE_NOTE = (
-    "Comments are not stored yet (the inbox): their tone is not available, not zero."
+    "The inbox reads none of this brand's channels: the comments' tone and response times "
+    "are not available, not zero."
 )
 
 
@@ -240,6 +243,12 @@ class LineReader:
         alerts: list[AlertOut] = []
         begin = datetime.combine(read.start, time(), zone)
         finish = datetime.combine(read.end + timedelta(days=1), time(), zone)
+        tone: ToneOut | None = None
+        response: ResponseOut | None = None
+        by_network: list[ResponseOut] = []
+        rows = await self.reads.comments(read.brand_id, begin, finish)
+        if rows is not None:
+            tone, response, by_network = comment_figures(rows)
         for started_at, reason in await self.reads.crises(read.brand_id, begin, finish):
             day = max(started_at.astimezone(zone).date(), read.start)
             alerts.append(AlertOut(kind="crisis", day=day, detail=f"Crisis mode: {reason}"))
@@ -289,8 +298,10 @@ class LineReader:
             impressions=read.current.impressions,
             audience_growth=read.current.audience_growth,
             audience_growth_rate=read.current.audience_growth_rate,
-            comment_tone=None,
-            comment_tone_note=COMMENT_TONE_NOTE,
+            comment_tone=tone,
+            comment_tone_note=None if tone is not None else COMMENT_TONE_NOTE,
+            comment_response=response,
+            comment_response_by_network=by_network,
             coverage_tone=_tone(coverage),
             reputation_alerts=sorted(alerts, key=lambda a: (a.day, a.kind)),
         )

@@ -10,15 +10,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     case,
     exists,
     func,
     literal,
+    literal_column,
     or_,
     select,
     text,
@@ -30,22 +32,29 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.brand.models import Brand, Crisis
 from agency.channel.models import Channel
+from agency.client.models import ClientMember
+from agency.inbox.models import InboxChannel, Message
 from agency.kernel.repository import TenantRepository
 from agency.kernel.system import SystemRepository
 from agency.kernel.tenancy import Subject, scoped_select
-from agency.publication.models import Attempt, Publication, Variant
+from agency.publication.models import Attempt, Publication, QueueSlot, Variant
 from agency.publication.states import Delivery
 from agency.reporting.kpis import SUMMED
 from agency.reporting.models import (
     BrandDay,
+    CampaignResult,
     ChannelDay,
     ChannelMetric,
+    Cost,
     MetricSnapshot,
     PostMetric,
+    PressCoverage,
+    SavedReport,
 )
 from agency.reporting.posts import COLUMNS as POST_COLUMNS
 
 ROLLUP_SUMS = (*SUMMED, "followers_change")
+_DAY = timedelta(days=1)
 T = TypeVar("T")
 
 
@@ -85,10 +94,11 @@ class DayChange:
         return (self.channel_id, self.day)
 
 
-# Months whose partition this process has seen exist, per database (a cache: a partition is
-# never dropped while the process runs, and asking again costs one round trip only).
+# Months whose partition this process has seen exist, per database (a cache of this month
+# and the last, which retention never drops; asking again costs one round trip only).
 _MONTHS: set[tuple[str, date]] = set()
 _ENSURE_MONTH = text("SELECT metric_snapshot_partition(:day)")
+_DROP_BEFORE = text("SELECT metric_snapshot_drop_before(:cutoff)")
 
 
 class SnapshotRepository:
@@ -108,7 +118,9 @@ class SnapshotRepository:
         key = (str(bind.engine.url), month)
         if key not in _MONTHS:
             await self.session.execute(_ENSURE_MONTH, {"day": month})
-            _MONTHS.add(key)
+            # Retention may drop a month two months back or older: those are asked every time.
+            if month >= datetime.now(UTC).date().replace(day=1) - timedelta(days=31):
+                _MONTHS.add(key)
 
     async def insert(self, **fields: Any) -> bool:
         """Write one snapshot; False when this pull was already written (nothing changes)."""
@@ -431,6 +443,113 @@ class ReportRepository:
         )
         return (await self.session.execute(stmt)).all()
 
+    async def stamp(
+        self, brand_id: uuid.UUID, first_day: date, start: date, end: date
+    ) -> tuple[str, ...] | None:
+        """What a brand's report of ``start``-``end`` is computed from, as numbers that change
+        whenever any of it does: per table, its rows' count and their newest row version
+        (PostgreSQL's ``xmin``: every insert or update writes a newer one, a delete lowers
+        the count). Rollup days from ``first_day`` (the previous period and the follower
+        window before it). None off PostgreSQL, or when the brand is not the subject's.
+        """
+        if self.session.get_bind().dialect.name != "postgresql":
+            return None
+        stmt = self.stamp_statement(brand_id, first_day, start, end)
+        found = tuple(str(value) for value in (await self.session.execute(stmt)).one())
+        return None if found[0].startswith("0:") else found
+
+    def stamp_statement(
+        self, brand_id: uuid.UUID, first_day: date, start: date, end: date
+    ) -> Select[Any]:
+        """The one statement of :meth:`stamp` (PostgreSQL only)."""
+        channel_ids = (
+            scoped_select(Channel, self.subject)
+            .with_only_columns(Channel.id)
+            .where(Channel.brand_id == brand_id)
+        )
+        parts: list[tuple[Any, Sequence[ColumnElement[bool]]]] = [
+            (Brand, [Brand.id == brand_id]),
+            (Channel, [Channel.brand_id == brand_id]),
+            (
+                ChannelDay,
+                [
+                    ChannelDay.brand_id == brand_id,
+                    ChannelDay.day >= first_day,
+                    ChannelDay.day <= end,
+                ],
+            ),
+            (
+                PostMetric,
+                [PostMetric.brand_id == brand_id, PostMetric.day >= start, PostMetric.day <= end],
+            ),
+            (QueueSlot, [QueueSlot.channel_id.in_(channel_ids)]),
+            (Crisis, [Crisis.brand_id == brand_id]),
+            (CampaignResult, [CampaignResult.brand_id == brand_id]),
+            (Cost, [Cost.brand_id == brand_id]),
+            (PressCoverage, [PressCoverage.brand_id == brand_id]),
+            (SavedReport, [SavedReport.brand_id == brand_id]),
+            (ClientMember, [ClientMember.brand_id == brand_id]),
+            (InboxChannel, [InboxChannel.brand_id == brand_id]),
+            # Comments of the period, with a day's slack either side for the brand's zone.
+            (
+                Message,
+                [
+                    Message.brand_id == brand_id,
+                    Message.received_at >= datetime.combine(start, time(), UTC) - _DAY,
+                    Message.received_at < datetime.combine(end, time(), UTC) + 2 * _DAY,
+                ],
+            ),
+        ]
+        columns = []
+        for model, where in parts:
+            table = model.__tablename__
+            # One scan per table: its count and newest row version, as one text.
+            summary: ColumnElement[str] = literal_column(
+                f"count(*)::text || ':' || coalesce(max({table}.xmin::text::bigint), 0)"
+            )
+            columns.append(
+                scoped_select(model, self.subject)
+                .with_only_columns(summary)
+                .where(*where)
+                .scalar_subquery()
+            )
+        return select(*columns)
+
+    async def comments(
+        self, brand_id: uuid.UUID, start: datetime, end: datetime
+    ) -> Sequence[Any] | None:
+        """``(network, kind, response_seconds, due_at, answered_at)`` of the comments the
+        brand received from ``start`` to ``end`` (deleted ones left out); None when the inbox
+        reads none of the brand's channels (then nothing is known, not zero)."""
+        followed = (
+            scoped_select(InboxChannel, self.subject)
+            .with_only_columns(InboxChannel.id)
+            .where(InboxChannel.brand_id == brand_id)
+            .exists()
+        )
+        stmt = (
+            scoped_select(Message, self.subject)
+            .with_only_columns(
+                Message.network,
+                Message.kind,
+                Message.response_seconds,
+                Message.due_at,
+                Message.answered_at,
+                followed,
+            )
+            .where(
+                Message.brand_id == brand_id,
+                Message.received_at >= start,
+                Message.received_at < end,
+                Message.deleted_at.is_(None),
+            )
+        )
+        rows = (await self.session.execute(stmt)).all()
+        if not rows:
+            probe = select(followed)
+            return [] if await self.session.scalar(probe) else None
+        return [row[:5] for row in rows]
+
     async def crises(self, brand_id: uuid.UUID, start: datetime, end: datetime) -> Sequence[Any]:
         """``(started_at, reason)`` of the brand's crises that overlap ``start``-``end``."""
         stmt = (
@@ -542,6 +661,14 @@ class MetricSweepRepository(SystemRepository):
                 .execution_options(synchronize_session=False)
             )
         return rows
+
+    async def drop_months_before(self, cutoff: date) -> list[str]:
+        """Drop the raw table's monthly partitions wholly before ``cutoff``'s month (the
+        owner's function, PostgreSQL); the names of those dropped."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return []
+        found = await self.session.execute(_DROP_BEFORE, {"cutoff": cutoff})
+        return [str(name) for name in found.scalars().all()]
 
     async def ensure_months(self, days: Sequence[date]) -> None:
         """The raw table's partitions for these months exist (PostgreSQL)."""

@@ -212,6 +212,18 @@ class ToneOut(Output):
     negative: int
 
 
+class ResponseOut(Output):
+    """First-response times of the comments that expect an answer (the inbox's)."""
+
+    network: str | None  # None: every network of the brand
+    messages: int
+    answered: int
+    median_seconds: float | None
+    p90_seconds: float | None
+    # Of the comments with a deadline (the brand's SLA), the share answered by it.
+    within_sla: float | None
+
+
 class AlertOut(Output):
     """Something to look at for the brand's reputation in the period."""
 
@@ -225,10 +237,13 @@ class CommunicationSection(Output):
     impressions: int | None
     audience_growth: int | None
     audience_growth_rate: float | None
-    # The tone of the comments the brand received: not available until comments are stored
-    # (the inbox); ``comment_tone_note`` says so rather than show zeros.
+    # The tone of the comments the brand received and how fast they were answered, from the
+    # inbox; not available (``comment_tone_note`` says why) when the inbox reads none of the
+    # brand's channels, rather than zeros.
     comment_tone: ToneOut | None
     comment_tone_note: str | None
+    comment_response: ResponseOut | None
+    comment_response_by_network: list[ResponseOut]
     coverage_tone: ToneOut
     reputation_alerts: list[AlertOut]
 

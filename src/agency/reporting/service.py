@@ -29,6 +29,7 @@ from agency.kernel.schemas import Locale
 from agency.kernel.tenancy import Subject
 from agency.publication.repository import QueueSlotRepository
 from agency.reporting import kpis
+from agency.reporting.cache import ReportCache
 from agency.reporting.kpis import ENGAGEMENT_BASIS, Sums
 from agency.reporting.lines import LineReader, Read
 from agency.reporting.posts import PeriodPosts
@@ -105,9 +106,12 @@ def both_ends(start: date | None, end: date | None) -> tuple[date, date]:
 
 
 class ReportService:
-    def __init__(self, session: AsyncSession, subject: Subject) -> None:
+    def __init__(
+        self, session: AsyncSession, subject: Subject, cache: ReportCache | None = None
+    ) -> None:
         self.session = session
         self.subject = subject
+        self.cache = cache
         self.brands = BrandRepository(session, subject)
         self.posts = PostMetricRepository(session, subject)
         self.reads = ReportRepository(session, subject)
@@ -123,9 +127,28 @@ class ReportService:
 
         ``line`` names the reporting line the report speaks to; by default a client member's
         own line on that brand, else the brand's. Unknown brands and brands of another
-        agency (or, for a client member, not theirs) are 404.
+        agency (or, for a client member, not theirs) are 404. With a cache, a report computed
+        before from the same rows is served again (:mod:`agency.reporting.cache`).
         """
         period = check_period(period_start, period_end)
+        previous = period.previous()
+        if self.cache is None:
+            return await self._brand_report(brand_id, period, line)
+        first_day = previous.start - timedelta(days=1) - FOLLOWERS_WINDOW
+        stamp = await self.reads.stamp(brand_id, first_day, period.start, period.end)
+        if stamp is None:
+            return await self._brand_report(brand_id, period, line)
+        reader = self.subject.user_id if self.subject.kind == "client" else None
+        key = (self.subject.agency_id, brand_id, period.start, period.end, line, reader)
+        found = self.cache.get(key, stamp)
+        if found is None:
+            found = await self._brand_report(brand_id, period, line)
+            self.cache.put(key, stamp, found)
+        return found
+
+    async def _brand_report(
+        self, brand_id: uuid.UUID, period: Period, line: ReportingLine | str | None
+    ) -> BrandReport:
         brand = await self.brands.get(brand_id)
         zone = ZoneInfo(brand.timezone)
         previous = period.previous()

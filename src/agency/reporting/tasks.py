@@ -5,6 +5,9 @@
 - The claimers lease due pulls (``FOR UPDATE SKIP LOCKED``) and enqueue them per agency in
   batches; a lost message is claimed again when its lease ends, a duplicate finds its rows
   already read (and a pull recorded twice is one snapshot anyway).
+- ``reporting.retain_snapshots`` (periodic, every 6 hours): raw snapshots older than
+  ``AGENCY_REPORTING__RAW_RETENTION_MONTHS`` go, a whole monthly partition at a time; the
+  rollups stay, so every report reads the same after.
 - Pulls run on their own queue, ``reporting``: reading numbers never delays a post.
 """
 
@@ -13,8 +16,9 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
+from dateutil.relativedelta import relativedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.kernel.db import utcnow
@@ -31,7 +35,10 @@ FOLLOW_EVERY = timedelta(minutes=1)
 FOLLOW_BATCH = 2000
 MONTHS_AHEAD = 3
 
+RETAIN_EVERY = timedelta(hours=6)
+
 periodic("reporting.follow", every=FOLLOW_EVERY)
+periodic("reporting.retain_snapshots", every=RETAIN_EVERY)
 
 
 def _batches(
@@ -88,6 +95,12 @@ async def pull_accounts(
     await puller.pull_accounts([uuid.UUID(c) for c in channel_ids])
 
 
+def months_ahead(now: datetime) -> list[date]:
+    """``now``'s month and the MONTHS_AHEAD after it."""
+    this_month = now.date().replace(day=1)
+    return [this_month + relativedelta(months=k) for k in range(MONTHS_AHEAD + 1)]
+
+
 @job("reporting.follow", max_retries=0)
 async def follow(session: AsyncSession, runtime: Runtime) -> None:
     """Start following what was published or connected lately (across agencies)."""
@@ -100,11 +113,7 @@ async def follow_new(session: AsyncSession, runtime: Runtime, now: datetime) -> 
     settings = runtime.settings.reporting
     await bind_system(session)
     sweep = MetricSweepRepository(session)
-    this_month = now.date().replace(day=1)
-    months = [this_month]
-    for _ in range(MONTHS_AHEAD):
-        months.append((months[-1] + timedelta(days=32)).replace(day=1))
-    await sweep.ensure_months(months)
+    await sweep.ensure_months(months_ahead(now))
 
     first = rhythm(runtime)[0]
     since = now - timedelta(hours=settings.enrol_window_hours)
@@ -126,3 +135,26 @@ async def follow_new(session: AsyncSession, runtime: Runtime, now: datetime) -> 
         await ChannelMetricRepository(session, subject).add_many(channels.get(agency_id, []))
         followed += len(channels.get(agency_id, []))
     return followed
+
+
+@job("reporting.retain_snapshots", max_retries=0)
+async def retain_snapshots(session: AsyncSession, runtime: Runtime) -> None:
+    """Drop the raw months past retention; make the months ahead (across agencies)."""
+    await retain(session, runtime, utcnow())
+
+
+def retention_cutoff(now: datetime, months: int) -> date:
+    """The first month kept: ``months`` whole months before ``now``'s month."""
+    return now.date().replace(day=1) - relativedelta(months=months)
+
+
+async def retain(session: AsyncSession, runtime: Runtime, now: datetime) -> list[str]:
+    """The partitions dropped (none when retention is 0: keep everything). Idempotent: a
+    month dropped is gone, and running again finds nothing more to drop."""
+    await bind_system(session)
+    sweep = MetricSweepRepository(session)
+    await sweep.ensure_months(months_ahead(now))
+    months = runtime.settings.reporting.raw_retention_months
+    if months <= 0:
+        return []
+    return await sweep.drop_months_before(retention_cutoff(now, months))
