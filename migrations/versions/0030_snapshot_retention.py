@@ -6,7 +6,7 @@ index reports read a brand's comments of a period through (``inbox_messages``).
 table); it refuses a cutoff less than two months back, so the app role can never drop the
 months that pulls still write to (a post's last pull falls 30 days after publishing).
 
-Revision ID: 0029_snapshot_retention
+Revision ID: 0030
 Revises: 0029
 Create Date: 2026-12-04 04:55:00
 """
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0029_snapshot_retention"
+revision: str = "0030"
 down_revision: str | None = "0029"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
