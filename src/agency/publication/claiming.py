@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agency.kernel.jobs import enqueue
 from agency.kernel.scheduling import backlog
 from agency.publication.repository import PublishingSweepRepository
-from agency.publication.staging_repository import StagingSweepRepository
+from agency.publication.staging.repository import StagingSweepRepository
 from agency.publication.states import Delivery
 
 if TYPE_CHECKING:

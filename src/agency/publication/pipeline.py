@@ -58,7 +58,7 @@ from agency.publication.repository import (
     VariantRepository,
 )
 from agency.publication.staging import with_staged
-from agency.publication.staging_repository import MediaStagingRepository
+from agency.publication.staging.repository import MediaStagingRepository
 from agency.publication.states import Delivery, FirstCommentStatus, Status, summarize
 from agency.publication.timing import QUOTA_WINDOW
 from agency.webhook.events import has_subscribers

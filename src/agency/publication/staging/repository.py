@@ -73,7 +73,10 @@ class StagingSweepRepository(SystemRepository):
             select(Variant.id, Variant.agency_id, staging.id)
             .outerjoin(
                 staging,
-                and_(staging.variant_id == Variant.id, staging.agency_id == Variant.agency_id),
+                and_(
+                    MediaStaging.variant_id == Variant.id,
+                    MediaStaging.agency_id == Variant.agency_id,
+                ),
             )
             .where(
                 Variant.status == Delivery.SCHEDULED,

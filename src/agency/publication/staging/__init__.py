@@ -48,7 +48,7 @@ from agency.publication import events
 from agency.publication.content import idempotency_key
 from agency.publication.models import Attempt, MediaStaging, Variant
 from agency.publication.repository import PublicationRepository, VariantRepository
-from agency.publication.staging_repository import MediaStagingRepository, StagingSweepRepository
+from agency.publication.staging.repository import MediaStagingRepository, StagingSweepRepository
 from agency.publication.states import AttemptKind, AttemptOutcome, Delivery, Staging
 
 if TYPE_CHECKING:
