@@ -73,6 +73,8 @@ class StubNetState:
     # naming an expired one is refused, as networks drop uploads no post took).
     media: dict[str, dict[str, Any]] = field(default_factory=dict)
     media_ttl: float = 3600.0
+    # Seconds an upload takes (the benchmark's 30 s photo), before it is stored.
+    upload_delay: float = 0.0
     # What the next uploads do: "500", "refuse".
     upload_plan: deque[str] = field(default_factory=deque)
     # The access token accepted now, and the refresh token that renews it (None: the grant
@@ -211,6 +213,8 @@ def build_stubnet(state: StubNetState) -> Litestar:
         if not content:
             return Response({"error": "empty file"}, status_code=400)
         step = state.upload_plan.popleft() if state.upload_plan else "ok"
+        if state.upload_delay:
+            await asyncio.sleep(state.upload_delay)
         if step == "500":
             return Response({"error": "Internal error"}, status_code=500)
         if step == "refuse":
