@@ -100,7 +100,7 @@ async def staged(world: World, publication: dict[str, Any], uploads: int = 1) ->
         row = await staging_of(world, publication)
         return row is not None and row.status == "staged" and len(world.net.media) >= uploads
 
-    await ticking_until(world, done)
+    await ticking_until(world, done, within=20)
     row = await staging_of(world, publication)
     assert row is not None
     return row
@@ -201,6 +201,35 @@ async def test_a_refused_upload_is_reported_before_the_posts_time(
     assert done["variants"][0]["last_error"] is None
     [post] = world.net.posts
     assert post["media_ids"] and uploads_after(world, due - timedelta(seconds=1)) != []
+
+
+async def test_an_upload_that_fails_for_a_while_is_tried_again_before_the_post(
+    world: World, worker: dramatiq.Worker
+) -> None:
+    world.net.upload_plan.append("500")
+    publication, due, _ = await photo_post(world, due_in=24)
+
+    async def failed_once() -> bool:
+        row = await staging_of(world, publication)
+        return row is not None and row.attempt_count == 1
+
+    await ticking_until(world, failed_once)
+    variant = (await world.get(str(publication["id"])))["variants"][0]
+    assert variant["last_error"] is None  # not reported: there is time to try again
+    row = await staged(world, publication, uploads=1)
+    assert utcnow() < due - timedelta(seconds=3)
+    assert row.reported_at is None
+
+    done = await published(world, publication, due)
+    assert done["status"] == "published", done
+    [post] = world.net.posts
+    assert post["media_ids"] == row.references
+    kinds = [(a["kind"], a["outcome"]) for a in await attempts(world, publication)]
+    assert kinds == [
+        ("stage_media", "failed"),
+        ("stage_media", "staged"),
+        ("publish", "published"),
+    ]
 
 
 async def test_a_photo_changed_after_staging_is_staged_again_and_the_new_one_goes(
