@@ -290,7 +290,7 @@ class Stager:
         settings = self.runtime.settings.publishing
         deadline = (variant.due_at or now) - timedelta(seconds=settings.lookahead_seconds) - MARGIN
         if (
-            isinstance(error, Transient)
+            isinstance(error, Transient | RateLimited)
             and row.attempt_count < settings.staging_attempts
             and now + wait < deadline
         ):
