@@ -33,6 +33,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def worker(world: World) -> Iterator[dramatiq.Worker]:
+    # Looked for at every tick (every few seconds by default): the tests' times are short.
+    world.runtime.settings.publishing.staging_interval_seconds = 0
     with running_worker(world.runtime) as consumer:
         yield consumer
 

@@ -1,4 +1,5 @@
-"""Media uploaded ahead of their post: one staging row per publication variant.
+"""Media uploaded ahead of their post: one staging row per publication variant, and an index
+of the variants with media.
 
 Revision ID: 0031
 Revises: 0032
@@ -20,6 +21,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TABLE = "publication_media_stagings"
+WITH_MEDIA = "json_array_length(media_ids) > 0"
 
 
 def upgrade() -> None:
@@ -64,9 +66,18 @@ def upgrade() -> None:
             "uq_publication_media_stagings_variant", ["agency_id", "variant_id"], unique=True
         )
     enable_tenant_rls(TABLE)
+    op.create_index(
+        "ix_publication_variants_media_due",
+        "publication_variants",
+        ["status", "due_at"],
+        unique=False,
+        postgresql_where=sa.text(WITH_MEDIA),
+        sqlite_where=sa.text(WITH_MEDIA),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_publication_variants_media_due", table_name="publication_variants")
     disable_tenant_rls(TABLE)
     with op.batch_alter_table(TABLE, schema=None) as batch_op:
         batch_op.drop_index("uq_publication_media_stagings_variant")

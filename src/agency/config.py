@@ -359,6 +359,9 @@ class PublishingSettings(BaseSettings):
         description="An upload ahead is not claimed again for this long (its worker died or "
         "its message was lost: it is redone then).",
     )
+    staging_interval_seconds: float = Field(
+        default=2.0, description="How often the scheduler looks for media to upload ahead."
+    )
     staging_attempts: int = Field(
         default=3,
         description="Uploads ahead tried before the failure is reported (the media then go "

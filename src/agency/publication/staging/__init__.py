@@ -52,6 +52,7 @@ from agency.publication.staging.repository import MediaStagingRepository, Stagin
 from agency.publication.states import AttemptKind, AttemptOutcome, Delivery, Staging
 
 if TYPE_CHECKING:
+    from agency.config import Settings
     from agency.kernel.runtime import Runtime
 
 logger = logging.getLogger("agency.publishing")
@@ -84,9 +85,21 @@ def staging_horizons(runtime: Runtime, now: datetime) -> dict[str, datetime]:
     return horizons
 
 
+class Pace:
+    """When this scheduler looks for media to stage next (a backlog: at once)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.next_at: datetime | None = None
+
+
 async def claim_staging(session: AsyncSession, now: datetime, runtime: Runtime) -> int:
     """One batch of media due to go up ahead, in the caller's (system-bound) transaction."""
     settings = runtime.settings.publishing
+    pace = runtime.component(Pace)
+    if pace.next_at is not None and now < pace.next_at:
+        return 0
+    # Staging is minutes ahead: looked for every few seconds, not at every tick.
+    pace.next_at = now + timedelta(seconds=settings.staging_interval_seconds)
     horizons = staging_horizons(runtime, now)
     if not horizons:
         return 0
@@ -96,6 +109,7 @@ async def claim_staging(session: AsyncSession, now: datetime, runtime: Runtime) 
     if not rows:
         return 0
     if len(rows) >= CLAIM_BATCH:
+        pace.next_at = None
         backlog("media_staging")
     await sweep.claim(rows, now, now + timedelta(seconds=settings.staging_lease_seconds))
     by_agency: dict[uuid.UUID, list[str]] = defaultdict(list)
