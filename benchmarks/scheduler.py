@@ -8,7 +8,8 @@ their own processes (``python -m tests.support.processes``: what ``agency schedu
 ``agency worker`` run, with the stand-in connector installed); the network is
 ``tests/support/stubnet.py`` served by uvicorn in its own process, answering after a
 realistic time (``--latency realistic``, the default: log-normal, median 400 ms, p99 3 s; the
-2 % of posts that carry a photo take 30 s, as media uploads do) or a fixed one.
+photo of the 2 % of posts that carry one takes 30 s to upload) or a fixed one. Photos go up
+``--media-lead`` seconds ahead of their post (600 by default; 0: with the post, at its time).
 
 Printed: lateness from due time to the network call (p50/p95/p99/max) for the steady part
 and for the burst, the time for the burst to be fully out, the highest publications per
@@ -335,10 +336,10 @@ def score(plan: Plan, dues: list[datetime], posts: list[list[Any]]) -> dict[str,
 # -- the run --------------------------------------------------------------------------------
 
 
-def run(plan: Plan, kill: bool, stale: float, latency: str) -> int:
+def run(plan: Plan, kill: bool, stale: float, latency: str, media_lead: float = 600.0) -> int:
     logs = Path(tempfile.mkdtemp(prefix="bench-scheduler-"))
     media_root = logs / "media"
-    print(f"plan: {plan}; kill={kill}; logs in {logs}", flush=True)
+    print(f"plan: {plan}; kill={kill}; media_lead={media_lead}; logs in {logs}", flush=True)
     pg = PostgresServer(settings={"shared_buffers": "1GB", "max_connections": "200"})
     redis = RedisServer()
     fleet: Fleet | None = None
@@ -371,6 +372,7 @@ def run(plan: Plan, kill: bool, stale: float, latency: str) -> int:
                 "AGENCY_WORKER_THREADS": str(plan.threads),
                 "AGENCY_WORKER_SCHEDULER_INTERVAL_SECONDS": "0.2",
                 "AGENCY_PUBLISHING__STALE_ATTEMPT_SECONDS": str(stale),
+                "AGENCY_PUBLISHING__MEDIA_LEAD_SECONDS": str(media_lead),
                 # This checkout's code, not whichever copy the environment has installed.
                 "PYTHONPATH": os.pathsep.join(str(ROOT / d) for d in ("src", "connectors", "")),
             }
@@ -487,14 +489,20 @@ def main(argv: list[str] | None = None) -> int:
         "--latency",
         default=REALISTIC,
         help="the network's answer time: 'realistic' (log-normal, median 400 ms, p99 3 s; "
-        "30 s for posts with media) or a number of seconds for every call",
+        "30 s for an upload) or a number of seconds for every call",
+    )
+    parser.add_argument(
+        "--media-lead",
+        type=float,
+        default=600.0,
+        help="seconds ahead of its post a photo is uploaded (0: with the post)",
     )
     parser.add_argument(
         "--media-share", type=float, default=0.02, help="share of the posts with a photo"
     )
     args = parser.parse_args(argv)
     plan = Plan.scaled(args.scale, args.workers, args.threads, args.lead, args.media_share)
-    return run(plan, args.kill, args.stale, args.latency)
+    return run(plan, args.kill, args.stale, args.latency, args.media_lead)
 
 
 if __name__ == "__main__":

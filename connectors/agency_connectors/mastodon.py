@@ -11,13 +11,17 @@ content warning (``options["spoiler_text"]``) counts towards the same limit.
 Statuses are sent with the post's ``Idempotency-Key``: Mastodon keeps the key for an hour and
 answers a repeated request with the status it already made, so a retry after a timeout does
 not post twice.
+
+Media can go up ahead of their status (``stage_media``: ``POST /api/v2/media``, then the
+status names the attachment's id). Mastodon deletes an attachment that no status took after
+a day (``Scheduler::MediaCleanupScheduler``); we count on 23 hours.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import regex
@@ -40,6 +44,7 @@ from agency.connector import (
     Problem,
     Published,
     Refused,
+    StagedMedia,
 )
 from agency.connector.base import files_missing
 from agency.connector.http import call, json_body
@@ -56,6 +61,8 @@ MENTION = regex.compile(
     r"(?<![=/\w])@([a-z0-9_]+(?:[.-]+[a-z0-9_]+)*)(?:@\w+(?:[.-]+\w+)*)?", regex.IGNORECASE
 )
 GRAPHEME = regex.compile(r"\X")
+# An attachment no status took is deleted after a day; an hour kept in hand.
+UNATTACHED_LIFETIME = timedelta(hours=23)
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/heic", "image/avif"})
 
 _words = network_words("Mastodon", "error")
@@ -97,6 +104,7 @@ class MastodonConnector(Connector):
     auth_kind = AuthKind.OAUTH2_PER_INSTANCE
     default_base_url = "https://mastodon.social"
     oauth = OAUTH
+    staged_media_lifetime = UNATTACHED_LIFETIME
     limits = Limits(
         max_text_length=500,
         text_counting="graphemes",
@@ -127,6 +135,7 @@ class MastodonConnector(Connector):
             Capability.DELETE_COMMENT,
             Capability.IDEMPOTENCY_KEY,
             Capability.REVOKE,
+            Capability.STAGE_MEDIA,
         }
     )
     reference_docs = (
@@ -241,7 +250,7 @@ class MastodonConnector(Connector):
 
     async def publish(self, post: Post) -> Published:
         self.check_publishable(post)
-        media_ids = [await self._upload(media) for media in post.media]
+        media_ids = [media.staged or await self._upload(media) for media in post.media]
         body = self.status_body(post, media_ids)
         headers = {"Idempotency-Key": post.idempotency_key} if post.idempotency_key else {}
         status = await self._create_status(body, headers)
@@ -294,6 +303,11 @@ class MastodonConnector(Connector):
             await asyncio.sleep(MEDIA_CHECK_SECONDS)
             attachment = await self._send("GET", f"/api/v1/media/{media_id}")
         raise Refused("Mastodon is still processing the file; try again later.")
+
+    async def stage_media(self, media: Media) -> StagedMedia:
+        """The attachment, uploaded (and processed) before its status: its id."""
+        uploaded_at = datetime.now(UTC)
+        return StagedMedia(await self._upload(media), uploaded_at + UNATTACHED_LIFETIME)
 
     async def find_published(self, post: Post, since: datetime) -> Published | None:
         account_id = await self._account_id()

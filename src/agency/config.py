@@ -348,6 +348,25 @@ class PublishingSettings(BaseSettings):
         default=20_000,
         description="Claimed posts one worker process takes from the broker before it waits.",
     )
+    media_lead_seconds: float = Field(
+        default=600.0,
+        description="Media of a post are uploaded this long before it is due, where its network "
+        "takes them ahead (at most half the time the network keeps an unused upload), so that "
+        "the call at its time is one small request. 0 uploads them with the post.",
+    )
+    staging_lease_seconds: float = Field(
+        default=300.0,
+        description="An upload ahead is not claimed again for this long (its worker died or "
+        "its message was lost: it is redone then).",
+    )
+    staging_interval_seconds: float = Field(
+        default=2.0, description="How often the scheduler looks for media to upload ahead."
+    )
+    staging_attempts: int = Field(
+        default=3,
+        description="Uploads ahead tried before the failure is reported (the media then go "
+        "up with the post at its time).",
+    )
 
 
 class ReportingSettings(BaseSettings):

@@ -55,6 +55,7 @@ METHODS: dict[Capability, str] = {
     Capability.REPLY: "reply",
     Capability.HIDE_COMMENT: "hide_comment",
     Capability.DELETE_COMMENT: "delete_comment",
+    Capability.STAGE_MEDIA: "stage_media",
 }
 
 FailingConnector = Callable[[int], Connector]
@@ -102,6 +103,9 @@ class ConnectorContract:
             Capability.POST_METRICS: lambda: connector.post_metrics("1"),
             Capability.ACCOUNT_METRICS: connector.account_metrics,
             Capability.COMMENTS: lambda: connector.comments("1"),
+            Capability.STAGE_MEDIA: lambda: connector.stage_media(
+                Media("image", "image/png", 3, source=BytesSource(b"png"))
+            ),
         }
         for capability, call in calls.items():
             if capability in connector.capabilities:
@@ -162,6 +166,24 @@ class ConnectorContract:
     ) -> None:
         published = await connector.publish(publishable_post)
         assert isinstance(published, Published)
+        assert published.post_id
+
+    async def test_media_staged_ahead_are_named_by_the_post(
+        self, connector: Connector, publishable_post: Post
+    ) -> None:
+        if Capability.STAGE_MEDIA not in connector.capabilities or not publishable_post.media:
+            pytest.skip("this network takes no media ahead of the post")
+        before = datetime.now(UTC)
+        staged = [await connector.stage_media(media) for media in publishable_post.media]
+        assert all(s.reference and s.expires_at > before for s in staged)
+        lifetime = self.connector_class.staged_media_lifetime
+        assert lifetime is not None
+        assert all(s.expires_at <= datetime.now(UTC) + lifetime for s in staged)
+        named = tuple(
+            replace(media, staged=s.reference, source=None)
+            for media, s in zip(publishable_post.media, staged, strict=True)
+        )
+        published = await connector.publish(replace(publishable_post, media=named))
         assert published.post_id
 
     async def test_every_declared_capability_answers(

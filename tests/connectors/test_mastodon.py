@@ -11,6 +11,7 @@ a fake shaped after Mastodon's reference pages answers instead:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -130,6 +131,22 @@ async def test_publish_sends_the_idempotency_key_and_the_media(
         "media_ids": [body["media_ids"][0]],
         "visibility": "public",
     }
+    assert published.post_id
+
+
+async def test_media_staged_ahead_are_named_by_the_status_alone(
+    connector: MastodonConnector, publishable_post: Post, sent: list[httpx.Request]
+) -> None:
+    staged = await connector.stage_media(publishable_post.media[0])
+    [upload] = sent
+    assert (upload.method, upload.url.path) == ("POST", "/api/v2/media")
+    assert b'name="description"\r\n\r\nThe shop door' in upload.content
+    assert staged.expires_at <= datetime.now(UTC) + timedelta(hours=23)
+    named = dataclasses.replace(publishable_post.media[0], source=None, staged=staged.reference)
+    published = await connector.publish(dataclasses.replace(publishable_post, media=(named,)))
+    [create] = sent[1:]  # at the post's time: the status, nothing uploaded
+    assert (create.method, create.url.path) == ("POST", "/api/v1/statuses")
+    assert json.loads(create.content)["media_ids"] == [staged.reference]
     assert published.post_id
 
 

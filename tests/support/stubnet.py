@@ -39,6 +39,7 @@ from agency.connector import (
     Post,
     Published,
     Refused,
+    StagedMedia,
 )
 from agency.connector.base import MediaRule, Problem, files_missing
 from agency.connector.http import call, json_body
@@ -68,8 +69,14 @@ class StubNetState:
     received: threading.Event = field(default_factory=threading.Event)
     by_key: dict[str, dict[str, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    # Uploaded files by id: their type, size and SHA-256.
+    # Uploaded files by id: their type, size, SHA-256 and when they came (and expire: a post
+    # naming an expired one is refused, as networks drop uploads no post took).
     media: dict[str, dict[str, Any]] = field(default_factory=dict)
+    media_ttl: float = 3600.0
+    # Seconds an upload takes (the benchmark's 30 s photo), before it is stored.
+    upload_delay: float = 0.0
+    # What the next uploads do: "500", "refuse".
+    upload_plan: deque[str] = field(default_factory=deque)
     # The access token accepted now, and the refresh token that renews it (None: the grant
     # was revoked, renewing is refused).
     token: str | None = TOKEN
@@ -162,7 +169,11 @@ def build_stubnet(state: StubNetState) -> Litestar:
         arrived = time.time()
         state.calls += 1
         body = await request.json()
-        unknown = [m for m in body.get("media_ids", []) if m not in state.media]
+        unknown = [
+            m
+            for m in body.get("media_ids", [])
+            if m not in state.media or state.media[m]["expires_at"] < arrived
+        ]
         if unknown:
             return Response({"error": f"unknown media {unknown}"}, status_code=400)
         wait = state.delay(body) if state.delay is not None else state.latency
@@ -201,14 +212,24 @@ def build_stubnet(state: StubNetState) -> Litestar:
         content = await request.body()
         if not content:
             return Response({"error": "empty file"}, status_code=400)
+        step = state.upload_plan.popleft() if state.upload_plan else "ok"
+        if state.upload_delay:
+            await asyncio.sleep(state.upload_delay)
+        if step == "500":
+            return Response({"error": "Internal error"}, status_code=500)
+        if step == "refuse":
+            return Response({"error": "This file breaks the rules"}, status_code=403)
+        arrived = time.time()
         with state.lock:
             media_id = f"m-{len(state.media) + 1}"
             state.media[media_id] = {
                 "type": request.headers.get("content-type"),
                 "size": len(content),
                 "sha256": hashlib.sha256(content).hexdigest(),
+                "received_at": arrived,
+                "expires_at": arrived + state.media_ttl,
             }
-        return Response({"id": media_id}, status_code=201)
+        return Response({"id": media_id, "expires_in": state.media_ttl}, status_code=201)
 
     @get("/posts", sync_to_thread=False)
     def recent(request: Request[Any, Any, Any]) -> Response[Any]:
@@ -344,8 +365,10 @@ class StubNetConnector(Connector):
             Capability.FIND_PUBLISHED,
             Capability.REPLY,
             Capability.IDEMPOTENCY_KEY,
+            Capability.STAGE_MEDIA,
         }
     )
+    staged_media_lifetime = timedelta(hours=1)
 
     def _headers(self, key: str | None = None) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self.credentials.access_token}"}
@@ -357,7 +380,7 @@ class StubNetConnector(Connector):
     def delivery_problems(cls, post: Post) -> list[Problem]:
         return files_missing(post, "StubNet needs the file itself.")
 
-    async def _upload(self, media: Media) -> str:
+    async def _upload(self, media: Media) -> dict[str, Any]:
         assert media.source is not None
         content = await media.source.read()
         response = await call(
@@ -365,13 +388,20 @@ class StubNetConnector(Connector):
                 f"{self.base_url}/media",
                 content=content,
                 headers={**self._headers(), "Content-Type": media.mime_type},
-            )
+            ),
+            describe=_upload_words,
         )
-        return str(json_body(response)["id"])
+        body: dict[str, Any] = json_body(response)
+        return body
+
+    async def stage_media(self, media: Media) -> StagedMedia:
+        sent = datetime.now(UTC)
+        body = await self._upload(media)
+        return StagedMedia(str(body["id"]), sent + timedelta(seconds=float(body["expires_in"])))
 
     async def publish(self, post: Post) -> Published:
         self.check_publishable(post)
-        media_ids = [await self._upload(media) for media in post.media]
+        media_ids = [m.staged or str((await self._upload(m))["id"]) for m in post.media]
         response = await call(
             lambda: self.http.post(
                 f"{self.base_url}/posts",
@@ -435,6 +465,15 @@ class StubNetConnector(Connector):
         )
         body = json_body(response)
         return Comment(comment_id=body["id"], post_id=comment.post_id, text=text)
+
+
+def _upload_words(response: httpx.Response) -> str | None:
+    """The network's own words for a refused upload (``{"error": ...}``)."""
+    try:
+        words = response.json().get("error")
+    except ValueError:
+        return None
+    return f"StubNet refused the file: {words}" if words else None
 
 
 def _error_words(response: httpx.Response) -> str | None:

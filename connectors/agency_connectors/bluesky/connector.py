@@ -22,8 +22,9 @@ reply is a write too: the thread gate record of our root post lists it in ``hidd
 
 from __future__ import annotations
 
+import json
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, ClassVar
 
@@ -39,6 +40,7 @@ from agency.connector.base import (
     PostMetrics,
     Problem,
     Published,
+    StagedMedia,
     files_missing,
 )
 from agency.connector.errors import InvalidContent, Refused, Transient
@@ -57,6 +59,8 @@ BLUESKY_APPVIEW = "did:web:api.bsky.app#bsky_appview"
 # Levels of replies read under a post; the AppView may cap it lower (its maxThreadDepth).
 THREAD_DEPTH = 20
 GATE_WRITES = 3  # read-and-write rounds of a thread gate that others change meanwhile
+# How long a PDS keeps a blob no record names: "minutes", unspecified; counted short.
+UNREFERENCED_BLOB_LIFETIME = timedelta(minutes=5)
 NOT_SEEN = "Bluesky does not show this post (deleted, or not seen by its AppView yet)."
 
 
@@ -92,6 +96,7 @@ class BlueskyConnector(BlueskySession):
     default_base_url = "https://bsky.social"
     # Where a post is shown to people; a link, not an API we call.
     web_url: ClassVar[str] = "https://bsky.app"
+    staged_media_lifetime = UNREFERENCED_BLOB_LIFETIME
     limits = Limits(
         max_text_length=300,
         text_counting="graphemes",
@@ -122,6 +127,7 @@ class BlueskyConnector(BlueskySession):
             Capability.POST_METRICS,
             Capability.ACCOUNT_METRICS,
             Capability.REVOKE,
+            Capability.STAGE_MEDIA,
         }
     )
     # Where the PDS forwards app.bsky.* queries: "<AppView DID>#<service id>", the value of the
@@ -234,7 +240,13 @@ class BlueskyConnector(BlueskySession):
         who = self.credentials.extra.get("handle") or repo
         return f"{self.web_url}/profile/{who}/post/{rkey}"
 
-    async def _image(self, media: Media) -> dict[str, Any]:
+    async def stage_media(self, media: Media) -> StagedMedia:
+        """The blob, uploaded before the post that names it: the blob object, as JSON."""
+        uploaded_at = datetime.now(UTC)
+        blob = await self._upload_blob(media)
+        return StagedMedia(json.dumps(blob), uploaded_at + UNREFERENCED_BLOB_LIFETIME)
+
+    async def _upload_blob(self, media: Media) -> dict[str, Any]:
         assert media.source is not None  # validate() refused it otherwise
         data = await media.source.read()
         response = await send(
@@ -244,7 +256,14 @@ class BlueskyConnector(BlueskySession):
                 content=data,
             )
         )
-        image: dict[str, Any] = {"alt": media.alt_text or "", "image": json_body(response)["blob"]}
+        blob = json_body(response)["blob"]
+        if not isinstance(blob, dict):
+            raise Refused("The PDS answered the upload without a blob.")
+        return blob
+
+    async def _image(self, media: Media) -> dict[str, Any]:
+        blob = json.loads(media.staged) if media.staged else await self._upload_blob(media)
+        image: dict[str, Any] = {"alt": media.alt_text or "", "image": blob}
         if media.width and media.height:
             image["aspectRatio"] = {"width": media.width, "height": media.height}
         return image

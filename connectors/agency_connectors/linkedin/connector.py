@@ -136,6 +136,7 @@ class LinkedInConnector(Connector):
         Capability.HIDE_COMMENT,
         Capability.FIRST_COMMENT,
         Capability.IDEMPOTENCY_KEY,
+        Capability.STAGE_MEDIA,  # not yet: media go up with the post
     }
     reference_docs = (
         f"{DOCS}shared/authentication/authorization-code-flow",

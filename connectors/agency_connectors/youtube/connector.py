@@ -106,6 +106,7 @@ class YouTubeConnector(Connector):
         Capability.FIRST_COMMENT,
         Capability.IDEMPOTENCY_KEY,
         Capability.REVOKE,  # Google's revoke ends the whole grant (see above)
+        Capability.STAGE_MEDIA,  # not yet: the video goes up with the post
     }
     reference_docs = (
         "https://developers.google.com/youtube/v3/docs",

@@ -21,6 +21,7 @@ from agency.connector.base import (
     PostMetrics,
     Problem,
     Published,
+    StagedMedia,
 )
 from agency.connector.errors import (
     AuthExpired,
@@ -57,5 +58,6 @@ __all__ = [
     "Published",
     "RateLimited",
     "Refused",
+    "StagedMedia",
     "Transient",
 ]

@@ -7,7 +7,7 @@ between calls and nothing global is mutated, so one class serves every tenant at
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from agency.connector.errors import InvalidContent, NotSupported
@@ -32,6 +32,7 @@ from agency.connector.types import (
     PostMetrics,
     Problem,
     Published,
+    StagedMedia,
     files_missing,
     hashtags,
     urls_missing,
@@ -60,6 +61,7 @@ __all__ = [
     "PostMetrics",
     "Problem",
     "Published",
+    "StagedMedia",
     "files_missing",
     "hashtags",
     "urls_missing",
@@ -85,6 +87,9 @@ class Connector:
     # The code exchange gives a short-lived token that ``refresh`` turns into a long-lived
     # one (Meta): the channel is refreshed as soon as it is connected.
     refresh_after_connect: ClassVar[bool] = False
+    # How long the network keeps a file uploaded ahead that no post names yet
+    # (``Capability.STAGE_MEDIA``): media are staged at most half of it before their post.
+    staged_media_lifetime: ClassVar[timedelta | None] = None
 
     def __init__(self, context: ConnectorContext) -> None:
         self.context = context
@@ -167,6 +172,12 @@ class Connector:
 
     async def publish(self, post: Post) -> Published:
         raise NotSupported(f"{self.display_name}: publishing is not supported")
+
+    async def stage_media(self, media: Media) -> StagedMedia:
+        """Upload ``media`` ahead of its post (``Capability.STAGE_MEDIA``): ``publish`` then
+        takes a post whose media carry the reference in ``Media.staged`` and only names them,
+        so the call at the post's time is one small request."""
+        raise NotSupported(f"{self.display_name}: uploading media ahead is not supported")
 
     async def find_published(self, post: Post, since: datetime) -> Published | None:
         """A post of this account since ``since`` whose content matches ``post``, if any."""

@@ -31,6 +31,8 @@ class Capability(StrEnum):
     FIRST_COMMENT = "first_comment"
     IDEMPOTENCY_KEY = "idempotency_key"
     REVOKE = "revoke"  # disconnecting gives the access back at the network
+    # Media can be uploaded before the post (``stage_media``), which then only names them.
+    STAGE_MEDIA = "stage_media"
 
 
 class AuthKind(StrEnum):
@@ -169,6 +171,18 @@ class Media:
     # Networks that fetch media themselves (Instagram, Threads) need a public URL.
     public_url: str | None = None
     source: MediaSource | None = None
+    # What the network gave back for this file uploaded ahead (``Connector.stage_media``):
+    # ``publish`` names it instead of uploading the file again.
+    staged: str | None = None
+
+
+@dataclass(frozen=True)
+class StagedMedia:
+    """A media file uploaded ahead of its post: the network's reference, until it expires
+    (the network drops a file that no post names after a while)."""
+
+    reference: str
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -247,7 +261,7 @@ def files_missing(post: Post, words: str, code: str = "no_file") -> list[Problem
     return [
         Problem(f"media.{index}", words, code)
         for index, media in enumerate(post.media)
-        if media.source is None
+        if media.source is None and media.staged is None
     ]
 
 

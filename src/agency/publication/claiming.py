@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agency.kernel.jobs import enqueue
 from agency.kernel.scheduling import backlog
 from agency.publication.repository import PublishingSweepRepository
+from agency.publication.staging.repository import StagingSweepRepository
 from agency.publication.states import Delivery
 
 if TYPE_CHECKING:
@@ -53,6 +54,10 @@ async def claim_due(session: AsyncSession, now: datetime, runtime: Runtime) -> i
     take: list[uuid.UUID] = []
     missed: list[tuple[uuid.UUID, uuid.UUID]] = []
     batches = Batches(settings.publish_batch)
+    # Media uploaded ahead make a small call: such posts go with the others.
+    staged = await StagingSweepRepository(session).staged_among(
+        [row[0] for row in rows if row[6] and row[2] == Delivery.SCHEDULED]
+    )
     for variant_id, agency_id, status, due_at, attempts, grace, media_ids in rows:
         late = now - due_at if due_at else timedelta(0)
         if status == Delivery.SCHEDULED and attempts == 0 and late > timedelta(minutes=grace):
@@ -60,7 +65,8 @@ async def claim_due(session: AsyncSession, now: datetime, runtime: Runtime) -> i
             continue
         take.append(variant_id)
         if status == Delivery.SCHEDULED:
-            batches.add(agency_id, variant_id, due_at or now, bool(media_ids))
+            media = bool(media_ids) and variant_id not in staged
+            batches.add(agency_id, variant_id, due_at or now, media)
         else:
             enqueue("publication.reconcile", str(agency_id), str(variant_id))
     batches.send_all()

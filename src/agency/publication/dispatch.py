@@ -48,6 +48,7 @@ from agency.kernel.jobs import JobBuffer, collecting, on_worker_shutdown, stoppe
 from agency.kernel.tenancy import bind_system
 from agency.publication.pipeline import Call, Publisher
 from agency.publication.repository import PublishingSweepRepository
+from agency.publication.staging import Stager
 
 if TYPE_CHECKING:
     from agency.config import Settings
@@ -62,6 +63,7 @@ MAX_LEAD = 1.0
 MIN_LEAD = 0.05
 BATCH = "publication batch"
 BEAT = "publication lease renewal"
+STAGING = "media upload ahead"
 # How long a stopping worker lets its calls on the wire answer.
 DRAIN_SECONDS = 5.0
 
@@ -139,6 +141,7 @@ class Dispatcher:
     media_calls: Gate
     database: Gate
     room: asyncio.Semaphore
+    uploads: asyncio.Semaphore
     held: dict[uuid.UUID, int] = field(default_factory=dict)  # variant -> batches holding it
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     heartbeat: asyncio.Task[None] | None = None
@@ -154,6 +157,7 @@ class Dispatcher:
             media_calls=Gate(settings.media_concurrency),
             database=Gate(max(1, pool - 1)),  # one connection left for the heartbeat
             room=asyncio.Semaphore(settings.max_held),
+            uploads=asyncio.Semaphore(settings.media_concurrency),
         )
 
     async def take(
@@ -173,6 +177,27 @@ class Dispatcher:
         task.add_done_callback(self.tasks.discard)
         if self.heartbeat is None or self.heartbeat.done():
             self.heartbeat = asyncio.create_task(self._beat())
+
+    def stage(self, agency_id: uuid.UUID, variant_ids: Sequence[uuid.UUID]) -> None:
+        """Upload the media of claimed posts ahead of their time, in the background."""
+        task = asyncio.create_task(self._stage(agency_id, list(variant_ids)))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _stage(self, agency_id: uuid.UUID, variant_ids: list[uuid.UUID]) -> None:
+        buffer = JobBuffer()
+        async with self.uploads:
+            try:
+                with collecting(buffer):
+                    async with self.runtime.session() as session:
+                        await Stager(session, agency_id, self.runtime).stage(variant_ids)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the staging rows are claimed again when their lease ends
+                if not stopped_by_outage(STAGING, exc, self.runtime.settings.database.url):
+                    logger.exception("uploading media ahead for agency %s failed", agency_id)
+                return
+        self._flush(buffer)
 
     def _let_go(self, variant_ids: Sequence[uuid.UUID]) -> None:
         for variant_id in variant_ids:

@@ -50,6 +50,7 @@ class PublicationData(msgspec.Struct, kw_only=True):
     EventType.PUBLICATION_FAILED,
     EventType.PUBLICATION_UNKNOWN,
     EventType.PUBLICATION_MISSED,
+    EventType.PUBLICATION_MEDIA_STAGING_FAILED,
 )
 class VariantOutcomeData(VariantState, kw_only=True):
     """One channel's outcome, with the publication it belongs to."""
@@ -134,7 +135,8 @@ async def variant_event(
     variant: Variant,
     webhooks: WebhookSettings,
 ) -> None:
-    """One channel's outcome: published, failed, unknown or missed."""
+    """One channel's outcome: published, failed, unknown or missed (or its media not
+    uploaded ahead)."""
     await emit(
         session,
         variant.agency_id,

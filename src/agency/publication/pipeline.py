@@ -57,6 +57,8 @@ from agency.publication.repository import (
     PublicationRepository,
     VariantRepository,
 )
+from agency.publication.staging import with_staged
+from agency.publication.staging.repository import MediaStagingRepository
 from agency.publication.states import Delivery, FirstCommentStatus, Status, summarize
 from agency.publication.timing import QUOTA_WINDOW
 from agency.webhook.events import has_subscribers
@@ -178,6 +180,9 @@ class Publisher:
             {variant.channel_id for _, variant in locked}
         )
         crises = await self._crises(locked, share=True)
+        stagings = await MediaStagingRepository(self.session, self.subject).of_variants(
+            [variant.id for _, variant in locked if variant.media_ids]
+        )
         lease = now + timedelta(seconds=self.runtime.settings.publishing.stale_attempt_seconds)
         calls: list[Call] = []
         for publication, variant in locked:
@@ -195,6 +200,9 @@ class Publisher:
             except ConnectorError as exc:
                 await self._apply_fail(publication, variant, None, exc.message, now)
                 continue
+            due = variant.due_at or now
+            # Uploaded ahead where they could be (for this content, still kept): named only.
+            media = with_staged(media, variant, stagings.get(variant.id), due)
             post = build_post(publication, variant, media)
             attempt = self._start(variant, "publish", now)
             variant.status = Delivery.PUBLISHING
@@ -202,7 +210,6 @@ class Publisher:
             # The lease of the call itself, renewed while the worker lives: when it ends with
             # the row still publishing, the claimer turns the attempt into an unknown outcome.
             variant.lease_until = lease
-            due = variant.due_at or now
             calls.append(Call(variant.id, attempt, channel, post, channel.credentials, due))
         await self._summarize_many([publication for publication, _ in locked])
         return calls

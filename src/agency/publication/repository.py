@@ -124,6 +124,13 @@ class VariantRepository(TenantRepository[Variant]):
         stmt = self.select().where(Variant.publication_id.in_(ids)).order_by(Variant.id)
         return list((await self.session.execute(stmt)).scalars().all())
 
+    async def many(self, variant_ids: Sequence[uuid.UUID]) -> list[Variant]:
+        if not variant_ids:
+            return []
+        stmt = self.select().where(Variant.id.in_(variant_ids))
+        stmt = stmt.execution_options(populate_existing=True)
+        return list((await self.session.execute(stmt)).scalars().all())
+
     async def lock_many(
         self, variant_ids: Sequence[uuid.UUID], *, skip_locked: bool
     ) -> list[Variant]:

@@ -64,6 +64,7 @@ class AttemptKind(StrEnum):
     PUBLISH = "publish"
     FIRST_COMMENT = "first_comment"
     RECONCILE = "reconcile"  # asking the network whether an unknown call published
+    STAGE_MEDIA = "stage_media"  # uploading the media ahead of the post
 
 
 class AttemptOutcome(StrEnum):
@@ -76,6 +77,16 @@ class AttemptOutcome(StrEnum):
     UNKNOWN = "unknown"  # timed out or crashed mid-call: reconciled next
     FOUND = "found"  # reconciliation found the post
     NOT_FOUND = "not_found"
+    STAGED = "staged"  # the media were uploaded ahead; the post names them at its time
+
+
+class Staging(StrEnum):
+    """Where a variant's media uploaded ahead of its post are."""
+
+    CLAIMED = "claimed"  # the scheduler handed it to a worker
+    UPLOADING = "uploading"  # a worker is uploading (committed before the calls)
+    STAGED = "staged"  # uploaded: the post names them, until they expire
+    FAILED = "failed"  # tried again later, or reported: uploaded with the post then
 
 
 class FirstCommentStatus(StrEnum):

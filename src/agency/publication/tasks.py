@@ -14,6 +14,7 @@ from agency.publication.claiming import claim_due
 from agency.publication.dispatch import dispatcher, first_due
 from agency.publication.pipeline import Publisher
 from agency.publication.reconciling import Reconciler
+from agency.publication.staging import claim_staging
 
 # Publishing has its own queue so that webhooks and token refreshes never delay a post.
 QUEUE = "publishing"
@@ -23,6 +24,21 @@ MEDIA_QUEUE = "publishing_media"
 @claimer("publications")
 async def claim_publications(session: AsyncSession, runtime: Runtime, now: datetime) -> int:
     return await claim_due(session, now, runtime)
+
+
+@claimer("media_staging")
+async def claim_media_staging(session: AsyncSession, runtime: Runtime, now: datetime) -> int:
+    return await claim_staging(session, now, runtime)
+
+
+@job("publication.stage_media", queue=MEDIA_QUEUE, max_retries=0)
+async def stage_media(
+    session: AsyncSession, runtime: Runtime, agency_id: str, variant_ids: list[str]
+) -> None:
+    """Media of claimed posts uploaded ahead of their time, by this process's dispatcher (the
+    Dramatiq thread is not held by the uploads); a lost message is claimed again when its
+    lease ends."""
+    dispatcher(runtime).stage(uuid.UUID(agency_id), [uuid.UUID(v) for v in variant_ids])
 
 
 @job("publication.publish", queue=QUEUE, max_retries=0)

@@ -32,6 +32,8 @@ class EventType(StrEnum):
     PUBLICATION_UNKNOWN = "publication.unknown"
     PUBLICATION_MISSED = "publication.missed"
     PUBLICATION_CANCELED = "publication.canceled"
+    # The media could not be uploaded ahead: they go up with the post at its time.
+    PUBLICATION_MEDIA_STAGING_FAILED = "publication.media_staging_failed"
     CHANNEL_NEEDS_RECONNECT = "channel.needs_reconnect"
     REPORT_SENT = "report.sent"
     REPORT_FAILED = "report.failed"
@@ -57,6 +59,7 @@ class DeliveredEventType(StrEnum):
     PUBLICATION_UNKNOWN = EventType.PUBLICATION_UNKNOWN.value
     PUBLICATION_MISSED = EventType.PUBLICATION_MISSED.value
     PUBLICATION_CANCELED = EventType.PUBLICATION_CANCELED.value
+    PUBLICATION_MEDIA_STAGING_FAILED = EventType.PUBLICATION_MEDIA_STAGING_FAILED.value
     CHANNEL_NEEDS_RECONNECT = EventType.CHANNEL_NEEDS_RECONNECT.value
     CRISIS_STARTED = EventType.CRISIS_STARTED.value
     CRISIS_ENDED = EventType.CRISIS_ENDED.value

@@ -3,6 +3,8 @@ text rules, finding, deleting, replies."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -100,6 +102,28 @@ async def test_images_are_uploaded_as_blobs_and_embedded_with_alt_text(
         )
         assert stored.status_code == 200
         assert stored.content == sent
+
+
+async def test_a_blob_staged_ahead_is_embedded_by_the_post_without_a_new_upload(
+    connector: BlueskyConnector, http: httpx.AsyncClient, pds: PdsServer, alice: PdsAccount
+) -> None:
+    data = png(4, 3)
+    staged = await connector.stage_media(image(data, "Staged", 4, 3))
+    assert staged.expires_at <= datetime.now(UTC) + timedelta(minutes=5)
+    blob = json.loads(staged.reference)
+    # The post names the blob only: the file itself is no longer at hand.
+    named = replace(image(data, "Staged", 4, 3), source=None, staged=staged.reference)
+    published = await connector.publish(Post(text="Staged ahead", media=(named,)))
+
+    record = await record_of(http, pds, published.post_id)
+    assert record is not None
+    [item] = record["embed"]["images"]
+    assert item["image"]["ref"] == blob["ref"]
+    stored = await http.get(
+        f"{pds.url}/xrpc/com.atproto.sync.getBlob",
+        params={"did": alice.did, "cid": blob["ref"]["$link"]},
+    )
+    assert stored.status_code == 200 and stored.content == data
 
 
 async def test_a_link_without_images_becomes_a_link_card(

@@ -1,0 +1,139 @@
+"""The statements of media staged ahead (:mod:`agency.publication.staging`): the scheduler's
+claim across agencies, and a worker's reads and locks within one agency."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, insert, or_, select, text, update
+
+from agency.kernel.db import new_id
+from agency.kernel.repository import TenantRepository
+from agency.kernel.system import SystemRepository
+from agency.publication.models import WITH_MEDIA, MediaStaging, Variant
+from agency.publication.states import Delivery, Staging
+
+
+class MediaStagingRepository(TenantRepository[MediaStaging]):
+    model = MediaStaging
+    noun = "media staging"
+
+    async def of_variants(
+        self, variant_ids: Sequence[uuid.UUID], *, lock: bool = False
+    ) -> dict[uuid.UUID, MediaStaging]:
+        """The staging rows of ``variant_ids`` by variant; ``lock``: locked, those another
+        transaction holds left out (never waited for)."""
+        if not variant_ids:
+            return {}
+        stmt = self.select().where(MediaStaging.variant_id.in_(variant_ids))
+        if lock:
+            stmt = stmt.with_for_update(skip_locked=True).execution_options(populate_existing=True)
+        rows = (await self.session.execute(stmt)).scalars().all()
+        return {row.variant_id: row for row in rows}
+
+
+class StagingSweepRepository(SystemRepository):
+    """Variants of every agency whose media are due to go up ahead, as the scheduler claims
+    them: the variant row locked (``SKIP LOCKED``: two schedulers never take the same one)."""
+
+    async def due(
+        self,
+        now: datetime,
+        after: datetime,
+        horizons: Mapping[str, datetime],
+        limit: int,
+    ) -> Sequence[tuple[uuid.UUID, uuid.UUID, uuid.UUID | None]]:
+        """``(variant id, agency id, staging id or None)`` of scheduled, approved variants
+        with media, due after ``after`` and by their network's horizon, whose media were
+        never staged, or staged for another content version, or expire before the post
+        (from their ``renew_at``), or failed and are due for another try, or whose claim or
+        upload outlived its lease (a lost message, a dead worker); by due time."""
+        if not horizons:
+            return []
+        staging = MediaStaging
+        lease_free = or_(staging.lease_until.is_(None), staging.lease_until < now)
+        again = or_(
+            staging.content_version != Variant.content_version,
+            staging.status.in_((Staging.CLAIMED, Staging.UPLOADING)),
+            and_(
+                staging.status == Staging.STAGED,
+                staging.expires_at < Variant.due_at,
+                staging.renew_at <= now,
+            ),
+            and_(
+                staging.status == Staging.FAILED,
+                staging.reported_at.is_(None),
+                or_(staging.not_before.is_(None), staging.not_before <= now),
+            ),
+        )
+        networks = [and_(Variant.network == n, Variant.due_at <= h) for n, h in horizons.items()]
+        stmt = (
+            select(Variant.id, Variant.agency_id, staging.id)
+            .outerjoin(
+                staging,
+                and_(
+                    MediaStaging.variant_id == Variant.id,
+                    MediaStaging.agency_id == Variant.agency_id,
+                ),
+            )
+            .where(
+                Variant.status == Delivery.SCHEDULED,
+                Variant.due_at > after,
+                or_(*networks),
+                Variant.held_at.is_(None),
+                Variant.approved_version == Variant.content_version,
+                # As the partial index says it, so that only its rows are read.
+                text(WITH_MEDIA.replace("media_ids", "publication_variants.media_ids")),
+                or_(staging.id.is_(None), and_(lease_free, again)),
+            )
+            .order_by(Variant.due_at)
+            .limit(limit)
+            .with_for_update(of=Variant, skip_locked=True)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    async def claim(
+        self,
+        rows: Sequence[tuple[uuid.UUID, uuid.UUID, uuid.UUID | None]],
+        now: datetime,
+        until: datetime,
+    ) -> None:
+        """Each row ``claimed`` until ``until``: a staging row made where there is none."""
+        fresh = [
+            {
+                "id": new_id(),
+                "agency_id": agency_id,
+                "variant_id": variant_id,
+                "status": Staging.CLAIMED,
+                "content_version": 0,
+                "media_ids": [],
+                "references": [],
+                "attempt_count": 0,
+                "lease_until": until,
+                "created_at": now,
+            }
+            for variant_id, agency_id, staging_id in rows
+            if staging_id is None
+        ]
+        if fresh:
+            await self.session.execute(insert(MediaStaging), fresh)
+        known = [staging_id for _, _, staging_id in rows if staging_id is not None]
+        if known:
+            await self.session.execute(
+                update(MediaStaging)
+                .where(MediaStaging.id.in_(known))
+                .values(status=Staging.CLAIMED, lease_until=until, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def staged_among(self, variant_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of ``variant_ids`` whose media are staged (for any content version)."""
+        if not variant_ids:
+            return set()
+        stmt = select(MediaStaging.variant_id).where(
+            MediaStaging.variant_id.in_(variant_ids), MediaStaging.status == Staging.STAGED
+        )
+        return set((await self.session.execute(stmt)).scalars().all())
