@@ -282,5 +282,8 @@ async def test_a_live_worker_keeps_its_lease_and_a_dead_ones_call_is_reconciled_
         f"/publications/{draft['id']}/attempts", headers=world.headers
     )
     outcomes = [(a["kind"], a["outcome"]) for a in attempts.json()["items"]]
-    assert outcomes == [("publish", "unknown"), ("reconcile", "found")]
+    # One publish call; reading the account may happen twice when the machine is so loaded
+    # that a reconciliation outlives its claim's lease (a read, never a second post).
+    assert outcomes[0] == ("publish", "unknown")
+    assert outcomes[1:] and set(outcomes[1:]) == {("reconcile", "found")}, outcomes
     sys.stderr.write(f"\nworker killed mid-call -> post reconciled: {took:.1f}s\n")
