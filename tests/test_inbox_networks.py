@@ -131,16 +131,7 @@ async def test_a_bluesky_comment_is_collected_and_answered_once_in_its_thread(
     # Someone else answers the brand's post, on the PDS itself.
     async with httpx.AsyncClient(timeout=30) as outside:
         post = await strong_ref(outside, pds, variant["post_id"])
-        comment = pds.create_record(
-            reader,
-            POST,
-            {
-                "$type": POST,
-                "text": "Quand arrivent les tailles XXL ?",
-                "createdAt": _stamp(),
-                "reply": {"root": post, "parent": post},
-            },
-        )
+        comment = _reply(pds, reader, "Quand arrivent les tailles XXL ?", post, post)
 
         # The real worker collects it (the scheduler's claim, then inbox.pull).
         await _pulled_again(inbox)
@@ -179,8 +170,45 @@ async def test_a_bluesky_comment_is_collected_and_answered_once_in_its_thread(
             f"/inbox/messages/{message['id']}", lambda m: m["status"] == "answered"
         )
         assert again["response_seconds"] is not None
+        await _pulled_again(inbox)
+        assert len((await inbox.get(f"/inbox/messages?brand_id={brand}"))["items"]) == 1
+
+        # Replies to a reply: one to the comment, one to the brand's answer. The thread
+        # says who answers whom.
+        other = pds.create_account(f"ot{uuid.uuid4().hex[:6]}")
+        to_comment = _reply(pds, other, "Moi aussi je les attends.", post, comment)
+        to_answer = _reply(
+            pds, reader, "Merci !", post, await strong_ref(outside, pds, reply["uri"])
+        )
     await _pulled_again(inbox)
-    assert len((await inbox.get(f"/inbox/messages?brand_id={brand}"))["items"]) == 1
+    thread = await inbox.get(f"/inbox/threads/{message['thread_id']}")
+    shape = {
+        m["network_id"]: (m["parent_id"], m["parent_message_id"], m["parent_answer_id"])
+        for m in thread["messages"]
+    }
+    assert shape == {
+        comment["uri"]: (post["uri"], None, None),
+        to_comment["uri"]: (comment["uri"], message["id"], None),
+        to_answer["uri"]: (reply["uri"], None, answer_id),
+    }
+    assert [(a["id"], a["message_id"]) for a in thread["answers"]] == [(answer_id, message["id"])]
+
+
+def _reply(
+    pds: PdsServer,
+    author: PdsAccount,
+    text: str,
+    root: dict[str, str],
+    parent: dict[str, str],
+) -> dict[str, str]:
+    """A reply another account writes on the PDS itself: its strong reference."""
+    record = {
+        "$type": POST,
+        "text": text,
+        "createdAt": _stamp(),
+        "reply": {"root": root, "parent": parent},
+    }
+    return pds.create_record(author, POST, record)
 
 
 async def _pulled_again(inbox: Inbox) -> None:

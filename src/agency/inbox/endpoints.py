@@ -210,8 +210,8 @@ class ThreadController(Controller):
     async def get_inbox_thread(
         self, inbox: NamedDependency[InboxService], thread_id: FromPath[uuid.UUID]
     ) -> ThreadOut:
-        thread, messages = await inbox.thread(thread_id)
-        return ThreadOut.of(thread, messages, utcnow())
+        thread, messages, answers = await inbox.thread(thread_id)
+        return ThreadOut.of(thread, messages, answers, utcnow())
 
 
 class AnswerController(Controller):

@@ -237,6 +237,13 @@ class AnswerRepository(TenantRepository[Answer]):
         stmt = self.select().where(Answer.message_id == message_id).order_by(Answer.id)
         return list((await self.session.execute(stmt)).scalars())
 
+    async def of_messages(self, message_ids: Sequence[uuid.UUID]) -> list[Answer]:
+        """The answers to these messages, oldest first."""
+        if not message_ids:
+            return []
+        stmt = self.select().where(Answer.message_id.in_(message_ids)).order_by(Answer.id)
+        return list((await self.session.execute(stmt)).scalars())
+
     async def lock(self, answer_id: uuid.UUID, *, skip_locked: bool = False) -> Answer | None:
         stmt = (
             self.select()

@@ -279,6 +279,15 @@ class MessagePage(Output):
     next_cursor: str | None
 
 
+class ThreadMessageOut(MessageOut):
+    """A message in its thread, with what it answers: another message of the inbox
+    (``parent_message_id``), one of the brand's answers (``parent_answer_id``), or the post
+    itself (both null; also when the parent is not in the inbox: a reply not collected)."""
+
+    parent_message_id: uuid.UUID | None = None
+    parent_answer_id: uuid.UUID | None = None
+
+
 class ThreadOut(Output):
     id: uuid.UUID
     brand_id: uuid.UUID
@@ -290,10 +299,18 @@ class ThreadOut(Output):
     title: str
     published_at: datetime | None
     last_message_at: datetime | None
-    messages: list[MessageOut]
+    messages: list[ThreadMessageOut]
+    answers: list[AnswerOut]
 
     @classmethod
-    def of(cls, t: Thread, messages: list[Message], now: datetime) -> ThreadOut:
+    def of(
+        cls, t: Thread, messages: list[Message], answers: list[Answer], now: datetime
+    ) -> ThreadOut:
+        """Who answers whom, from the network's parent ids: a message whose parent is
+        another message's network id answers that message; one whose parent is the reply id
+        of a sent answer answers the brand."""
+        by_network_id = {m.network_id: m.id for m in messages}
+        by_reply_id = {a.reply_id: a.id for a in answers if a.reply_id}
         return cls(
             id=t.id,
             brand_id=t.brand_id,
@@ -305,7 +322,15 @@ class ThreadOut(Output):
             title=t.title,
             published_at=t.published_at,
             last_message_at=t.last_message_at,
-            messages=[MessageOut.of(m, now) for m in messages],
+            messages=[
+                ThreadMessageOut(
+                    **msgspec.structs.asdict(MessageOut.of(m, now)),
+                    parent_message_id=by_network_id.get(m.parent_id or ""),
+                    parent_answer_id=by_reply_id.get(m.parent_id or ""),
+                )
+                for m in messages
+            ],
+            answers=[AnswerOut.of(a) for a in answers],
         )
 
 

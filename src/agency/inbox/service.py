@@ -21,8 +21,9 @@ from agency.channel.service import ChannelService
 from agency.connector.base import Comment
 from agency.connector.errors import ConnectorError, InvalidContent, NotSupported, Refused
 from agency.inbox import triage
-from agency.inbox.models import InboxRules, Message, Note, SavedReply, Thread
+from agency.inbox.models import Answer, InboxRules, Message, Note, SavedReply, Thread
 from agency.inbox.repository import (
+    AnswerRepository,
     MessageRepository,
     NoteRepository,
     RulesRepository,
@@ -87,9 +88,15 @@ class InboxService:
     async def notes_of(self, message_id: uuid.UUID) -> list[Note]:
         return await self.notes.of_message(message_id)
 
-    async def thread(self, thread_id: uuid.UUID) -> tuple[Thread, list[Message]]:
+    async def thread(self, thread_id: uuid.UUID) -> tuple[Thread, list[Message], list[Answer]]:
+        """The thread, its messages and the answers to them (who answers whom is drawn from
+        the network's parent ids, see :meth:`ThreadOut.of`)."""
         thread = await self.threads.get(thread_id)
-        return thread, await self.messages.of_thread(thread.id, 500)
+        messages = await self.messages.of_thread(thread.id, 500)
+        answers = await AnswerRepository(self.session, self.subject).of_messages(
+            [m.id for m in messages]
+        )
+        return thread, messages, answers
 
     # -- triage ----------------------------------------------------------------------------
 
