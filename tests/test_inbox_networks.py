@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import bind_system
 from tests.conftest import PostgresServer, RedisServer, Tenant, make_settings
 from tests.connectors.bluesky.helpers import pds_behind, serving_appview, strong_ref
+from tests.connectors.bluesky.helpers import reply_on_pds as _reply
 from tests.helpers import create_brand
 from tests.support.connect_flow import connect_with_app_password
 from tests.support.pds import PdsAccount, PdsServer
@@ -83,10 +83,6 @@ async def inbox(
     async with serving(runtime, settings, installed()) as (client, test_runtime):
         with running_worker(test_runtime):
             yield Inbox(client, test_runtime, tenant_a)
-
-
-def _stamp() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 async def _replies_of(
@@ -192,23 +188,6 @@ async def test_a_bluesky_comment_is_collected_and_answered_once_in_its_thread(
         to_answer["uri"]: (reply["uri"], None, answer_id),
     }
     assert [(a["id"], a["message_id"]) for a in thread["answers"]] == [(answer_id, message["id"])]
-
-
-def _reply(
-    pds: PdsServer,
-    author: PdsAccount,
-    text: str,
-    root: dict[str, str],
-    parent: dict[str, str],
-) -> dict[str, str]:
-    """A reply another account writes on the PDS itself: its strong reference."""
-    record = {
-        "$type": POST,
-        "text": text,
-        "createdAt": _stamp(),
-        "reply": {"root": root, "parent": parent},
-    }
-    return pds.create_record(author, POST, record)
 
 
 async def _pulled_again(inbox: Inbox) -> None:

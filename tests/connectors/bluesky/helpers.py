@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -18,6 +19,7 @@ from agency_connectors.bluesky.connector import BLUESKY_APPVIEW
 from tests.conftest import LiveServer
 from tests.support.fakes.bsky_appview import FakeAppView
 from tests.support.pds import (
+    PdsAccount,
     PdsServer,
     png,
 )
@@ -74,3 +76,26 @@ def pds_behind(appview: FakeAppView) -> Iterator[PdsServer]:
     with PdsServer(appview=(appview.url, appview.did)) as server:
         appview.serve(server.url, server.plc_url, server.lexicons_url)
         yield server
+
+
+def stamp(minutes_ago: float = 0) -> str:
+    moment = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def reply_on_pds(
+    pds: PdsServer,
+    author: PdsAccount,
+    text: str,
+    root: dict[str, str],
+    parent: dict[str, str],
+    minutes_ago: float = 0,
+) -> dict[str, str]:
+    """A reply written by another account, straight to the PDS: its strong reference."""
+    record = {
+        "$type": POST,
+        "text": text,
+        "createdAt": stamp(minutes_ago),
+        "reply": {"root": root, "parent": parent},
+    }
+    return pds.create_record(author, POST, record)
