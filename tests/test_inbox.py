@@ -545,6 +545,34 @@ async def test_hiding_and_deleting_cite_the_community_charter(desk: Desk) -> Non
     assert audit["items"][0]["changes"]["clause_text"] == "No insults."
 
 
+async def test_the_inbox_speaks_french_to_whoever_asks(desk: Desk) -> None:
+    brand = await desk.brand(community_charter={"clauses": [{"number": 3, "text": "No insults."}]})
+    message = await _message(desk, brand)
+    url = f"/inbox/messages/{message['id']}"
+    french = {**desk.headers, "Accept-Language": "fr"}
+    unknown = await desk.client.post(f"{url}/hide", json={"clause": 7}, headers=french)
+    problem = assert_problem(unknown, 422, "clause")
+    assert problem["detail"] == (
+        "La charte de communauté de la marque n'a pas de clause 7 (ses clauses : 3)."
+    )
+    assert problem["errors"][0]["code"] == "unknown_clause"
+    both = await desk.client.post(
+        f"{url}/answers", json={"text": "Oui", "saved_reply_id": str(uuid.uuid4())}, headers=french
+    )
+    assert assert_problem(both, 422, "text")["detail"] == "Envoyez soit text, soit saved_reply_id."
+    placeholder = await desk.client.post(
+        f"/brands/{brand}/saved-replies", json={"name": "x", "text": "Hi {who}"}, headers=french
+    )
+    assert assert_problem(placeholder, 422, "text")["errors"][0]["message"] == (
+        "Variable inconnue {who} ; les variables connues sont {author}, {first_name}, {brand}."
+    )
+    # The same in English without the header.
+    english = await desk.client.post(f"{url}/hide", json={}, headers=desk.headers)
+    assert assert_problem(english, 422, "clause")["detail"] == (
+        "Cite the clause of the brand's community charter that justifies this (its clauses: 3)."
+    )
+
+
 async def test_notes_and_assignment_stay_inside_the_agency(desk: Desk) -> None:
     brand = await desk.brand()
     message = await _message(desk, brand)

@@ -34,6 +34,7 @@ from agency.inbox.schemas import MessageUpdate, RulesIn, SavedReplyIn, Sort
 from agency.kernel.db import utcnow
 from agency.kernel.errors import Conflict, FieldError, InvalidInput
 from agency.kernel.http import check_if_match
+from agency.kernel.i18n import Text
 from agency.kernel.pagination import PageRequest
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject
@@ -116,10 +117,13 @@ class InboxService:
                 )
                 if member is None:
                     raise InvalidInput(
-                        "The message cannot be assigned as sent.",
+                        Text("The message cannot be assigned as sent."),
                         errors=[
                             FieldError(
-                                f"No member of this agency has the user id {data.assigned_to}.",
+                                Text(
+                                    "No member of this agency has the user id {id}.",
+                                    id=data.assigned_to,
+                                ),
                                 "unknown_member",
                                 "assigned_to",
                             )
@@ -223,10 +227,14 @@ class InboxService:
         if unknown:
             known = ", ".join("{" + p + "}" for p in triage.PLACEHOLDERS)
             raise InvalidInput(
-                "The saved reply cannot be created as sent.",
+                Text("The saved reply cannot be created as sent."),
                 errors=[
                     FieldError(
-                        f"Unknown placeholder {{{name}}}; the known ones are {known}.",
+                        Text(
+                            "Unknown placeholder {placeholder}; the known ones are {known}.",
+                            placeholder="{" + name + "}",
+                            known=known,
+                        ),
                         "unknown_placeholder",
                         "text",
                         params={"placeholder": name},
@@ -235,7 +243,9 @@ class InboxService:
                 ],
             )
         saved = SavedReply(brand_id=brand.id, name=data.name, text=data.text)
-        await self.saved.add(saved, conflict="The brand already has a saved reply of this name.")
+        await self.saved.add(
+            saved, conflict=Text("The brand already has a saved reply of this name.")
+        )
         self.audit.record("inbox.saved_reply.created", "inbox_saved_reply", saved.id, {})
         return saved
 
@@ -257,17 +267,26 @@ class InboxService:
             c["number"]: c["text"] for c in (brand.community_charter or {}).get("clauses", [])
         }
         if clause is None or clause not in clauses:
-            numbers = ", ".join(str(n) for n in sorted(clauses)) or "none yet"
+            numbers = ", ".join(str(n) for n in sorted(clauses)) or Text("none yet")
             words = (
-                "Cite the clause of the brand's community charter that justifies this"
+                Text(
+                    "Cite the clause of the brand's community charter that justifies this "
+                    "(its clauses: {numbers}).",
+                    numbers=numbers,
+                )
                 if clause is None
-                else f"The brand's community charter has no clause {clause}"
+                else Text(
+                    "The brand's community charter has no clause {clause} (its clauses: "
+                    "{numbers}).",
+                    clause=clause,
+                    numbers=numbers,
+                )
             )
             raise InvalidInput(
-                f"{words} (its clauses: {numbers}).",
+                words,
                 errors=[
                     FieldError(
-                        f"{words}; its clauses: {numbers}.",
+                        words,
                         "charter_clause_required" if clause is None else "unknown_clause",
                         "clause",
                         params={"clauses": sorted(clauses)},
@@ -275,7 +294,7 @@ class InboxService:
                 ],
             )
         if message.deleted_at is not None:
-            raise Conflict("This message was deleted.")
+            raise Conflict(Text("This message was deleted."))
         channel = await ChannelRepository(self.session, self.subject).get(message.channel_id)
         thread = await self.threads.get(message.thread_id)
         target = Comment(
@@ -294,7 +313,7 @@ class InboxService:
                 await service.call(channel, lambda c: c.hide_comment(target, hidden))
         except (NotSupported, Refused, InvalidContent) as exc:
             raise InvalidInput(
-                f"{channel.network} refused: {exc.message}",
+                Text("{network} refused: {words}", network=channel.network, words=exc.message),
                 errors=[FieldError(exc.message, "network_refused", None)],
             ) from exc
         except ConnectorError as exc:
