@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 import msgspec
 
-from agency.inbox.models import Answer, AnswerAttempt, Message, Note, SavedReply, Thread
+from agency.inbox.models import (
+    Answer,
+    AnswerAttempt,
+    Message,
+    Moderation,
+    Note,
+    SavedReply,
+    Thread,
+)
 from agency.kernel.http import etag
 from agency.kernel.schemas import Input, Output
 from agency.kernel.tenancy import ActorKind
@@ -366,3 +374,45 @@ class SavedReplyOut(Output):
 class SavedReplyPage(Output):
     items: list[SavedReplyOut]
     next_cursor: str | None
+
+
+class ModerationStatus(StrEnum):
+    QUEUED = "queued"
+    CALLING = "calling"
+    DONE = "done"
+    REFUSED = "refused"
+    FAILED = "failed"
+
+
+class ModerationOut(Output):
+    """A hide, show or delete, carried out by the worker (docs/inbox.md, Moderation)."""
+
+    id: uuid.UUID
+    message_id: uuid.UUID
+    action: str
+    clause: int
+    clause_text: str
+    actor: str
+    status: ModerationStatus
+    attempts: int
+    http_status: int | None
+    detail: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, m: Moderation) -> ModerationOut:
+        return cls(
+            id=m.id,
+            message_id=m.message_id,
+            action=m.action,
+            clause=m.clause,
+            clause_text=m.clause_text,
+            actor=m.actor,
+            status=ModerationStatus(m.status),
+            attempts=m.attempt_count,
+            http_status=m.http_status,
+            detail=m.outcome,
+            created_at=m.created_at,
+            finished_at=m.finished_at,
+        )
