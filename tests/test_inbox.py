@@ -528,14 +528,24 @@ async def test_hiding_and_deleting_cite_the_community_charter(desk: Desk) -> Non
     unknown = await desk.client.post(f"{url}/delete", json={"clause": 7}, headers=desk.headers)
     assert assert_problem(unknown, 422, "7")["errors"][0]["code"] == "unknown_clause"
     assert desk.net.moderated == []
+    with running_worker(desk.runtime):
+        await _hidden_then_deleted(desk, message)
 
+
+async def _hidden_then_deleted(desk: Desk, message: dict[str, Any]) -> None:
+    url = f"/inbox/messages/{message['id']}"
+    # The request records the action and answers 202; the worker calls the network.
     hidden = await desk.client.post(f"{url}/hide", json={"clause": 3}, headers=desk.headers)
-    assert hidden.status_code == 200, hidden.text
-    assert hidden.json()["hidden"] is True
-    assert hidden.json()["moderation"]["clause_text"] == "No insults."
+    assert hidden.status_code == 202, hidden.text
+    assert (hidden.json()["action"], hidden.json()["status"]) == ("hide", "queued")
+    assert hidden.json()["clause_text"] == "No insults."
+    done = await desk.wait(lambda: desk.get(url), lambda m: m["moderation"]["status"] == "done")
+    assert done["hidden"] is True
+    assert done["moderation"]["clause_text"] == "No insults."
     deleted = await desk.client.post(f"{url}/delete", json={"clause": 3}, headers=desk.headers)
-    assert deleted.status_code == 200, deleted.text
-    assert deleted.json()["deleted"] is True
+    assert deleted.status_code == 202, deleted.text
+    gone = await desk.wait(lambda: desk.get(url), lambda m: m["deleted"])
+    assert gone["moderation"]["action"] == "delete"
     assert desk.net.moderated == [
         ("hide", message["network_id"]),
         ("delete", message["network_id"]),
@@ -543,6 +553,68 @@ async def test_hiding_and_deleting_cite_the_community_charter(desk: Desk) -> Non
     audit = await desk.get("/audit-events?action=inbox.message.delete")
     assert audit["items"][0]["changes"]["clause"] == 3
     assert audit["items"][0]["changes"]["clause_text"] == "No insults."
+    again = await desk.client.post(f"{url}/hide", json={"clause": 3}, headers=desk.headers)
+    assert_problem(again, 409, "deleted")
+
+
+async def test_a_moderation_the_network_refuses_is_its_outcome_and_a_500_is_retried(
+    desk: Desk,
+) -> None:
+    brand = await desk.brand(community_charter={"clauses": [{"number": 1, "text": "No spam."}]})
+    message = await _message(desk, brand, text="Achetez mes abonnés")
+    with running_worker(desk.runtime):
+        await _retried_then_refused(desk, message)
+
+
+async def _retried_then_refused(desk: Desk, message: dict[str, Any]) -> None:
+    url = f"/inbox/messages/{message['id']}"
+    # A 500 first: the worker calls again (hiding twice changes nothing), and it is done.
+    desk.net.moderation_plan.append("500")
+    hidden = await desk.client.post(f"{url}/hide", json={"clause": 1}, headers=desk.headers)
+    assert hidden.status_code == 202, hidden.text
+    done = await desk.wait(lambda: desk.get(url), lambda m: m["moderation"]["status"] == "done")
+    assert done["hidden"] is True
+    assert desk.net.moderated == [("hide", message["network_id"])]
+
+    # The author deleted it meanwhile: the network's refusal is the action's outcome.
+    desk.net.moderation_plan.append("gone")
+    deleted = await desk.client.post(f"{url}/delete", json={"clause": 1}, headers=desk.headers)
+    assert deleted.status_code == 202, deleted.text
+    refused = await desk.wait(
+        lambda: desk.get(url), lambda m: m["moderation"]["status"] == "refused"
+    )
+    assert refused["deleted"] is False
+    assert "deleted by its author" in refused["moderation"]["detail"]
+    audit = await desk.get("/audit-events?action=inbox.moderation.refused")
+    assert audit["items"][0]["changes"]["http_status"] == 404
+
+
+async def test_the_inbox_speaks_french_to_whoever_asks(desk: Desk) -> None:
+    brand = await desk.brand(community_charter={"clauses": [{"number": 3, "text": "No insults."}]})
+    message = await _message(desk, brand)
+    url = f"/inbox/messages/{message['id']}"
+    french = {**desk.headers, "Accept-Language": "fr"}
+    unknown = await desk.client.post(f"{url}/hide", json={"clause": 7}, headers=french)
+    problem = assert_problem(unknown, 422, "clause")
+    assert problem["detail"] == (
+        "La charte de communauté de la marque n'a pas de clause 7 (ses clauses : 3)."
+    )
+    assert problem["errors"][0]["code"] == "unknown_clause"
+    both = await desk.client.post(
+        f"{url}/answers", json={"text": "Oui", "saved_reply_id": str(uuid.uuid4())}, headers=french
+    )
+    assert assert_problem(both, 422, "text")["detail"] == "Envoyez soit text, soit saved_reply_id."
+    placeholder = await desk.client.post(
+        f"/brands/{brand}/saved-replies", json={"name": "x", "text": "Hi {who}"}, headers=french
+    )
+    assert assert_problem(placeholder, 422, "text")["errors"][0]["message"] == (
+        "Variable inconnue {who} ; les variables connues sont {author}, {first_name}, {brand}."
+    )
+    # The same in English without the header.
+    english = await desk.client.post(f"{url}/hide", json={}, headers=desk.headers)
+    assert assert_problem(english, 422, "clause")["detail"] == (
+        "Cite the clause of the brand's community charter that justifies this (its clauses: 3)."
+    )
 
 
 async def test_notes_and_assignment_stay_inside_the_agency(desk: Desk) -> None:

@@ -92,6 +92,8 @@ class StubNetState:
     listing_plan: deque[str] = field(default_factory=deque)
     listings: int = 0
     moderated: list[tuple[str, str]] = field(default_factory=list)
+    # What the next hides and deletes meet: "500", or "gone" (the comment was deleted).
+    moderation_plan: deque[str] = field(default_factory=deque)
 
     def expire_token(self) -> None:
         """The access token dies now (its refresh token still renews it)."""
@@ -128,6 +130,16 @@ class StubNetState:
     def replies(self, text: str) -> list[dict[str, Any]]:
         """The brand's replies whose text is ``text``."""
         return [c for c in self.comments if c.get("author_id") == BRAND and c["text"] == text]
+
+
+def moderation_failure(state: StubNetState) -> Response[Any] | None:
+    """The answer the moderation plan gives the next hide or delete (None: it succeeds)."""
+    step = state.moderation_plan.popleft() if state.moderation_plan else "ok"
+    if step == "500":
+        return Response({"error": "Internal error"}, status_code=500)
+    if step == "gone":
+        return Response({"error": "This comment was deleted by its author"}, status_code=404)
+    return None
 
 
 def build_stubnet(state: StubNetState) -> Litestar:
@@ -295,6 +307,9 @@ def build_stubnet(state: StubNetState) -> Litestar:
         if not authorized(request):
             return Response({"error": "invalid token"}, status_code=401)
         hidden = bool((await request.json()).get("hidden", True))
+        failed = moderation_failure(state)
+        if failed is not None:
+            return failed
         state.moderated.append(("hide" if hidden else "show", comment_id))
         return Response({"id": comment_id, "hidden": hidden})
 
@@ -302,6 +317,9 @@ def build_stubnet(state: StubNetState) -> Litestar:
     async def remove(comment_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[Any]:
         if not authorized(request):
             return Response({"error": "invalid token"}, status_code=401)
+        failed = moderation_failure(state)
+        if failed is not None:
+            return failed
         state.moderated.append(("delete", comment_id))
         for c in state.comments:
             if c["id"] == comment_id:
@@ -564,12 +582,14 @@ class TalkNetConnector(StubNetConnector):
                 f"{self.base_url}/comments/{comment.comment_id}/hide",
                 json={"hidden": hidden},
                 headers=self._headers(),
-            )
+            ),
+            describe=_error_words,
         )
 
     async def delete_comment(self, comment: Comment) -> None:
         await call(
             lambda: self.http.post(
                 f"{self.base_url}/comments/{comment.comment_id}/delete", headers=self._headers()
-            )
+            ),
+            describe=_error_words,
         )

@@ -65,6 +65,18 @@ RECONCILE_MARGIN = timedelta(minutes=5)
 HELD = "Held: the brand is in crisis mode; a crisis decision maker must approve it."
 
 
+def comment_of(message: Message, post_id: str) -> Comment:
+    """The message as the connector names it, for a reply, a hide or a delete."""
+    return Comment(
+        comment_id=message.network_id,
+        post_id=post_id,
+        text=message.text,
+        author_id=message.author_id,
+        author_name=message.author_name,
+        parent_id=message.parent_id,
+    )
+
+
 def answer_key(answer_id: uuid.UUID) -> str:
     return f"agency-answer-{answer_id}"
 
@@ -140,14 +152,7 @@ class Sender:
         answer.status = "sending"
         answer.lease_until = now + timedelta(seconds=self.settings.stale_answer_seconds)
         thread = await ThreadRepository(self.session, self.subject).get(message.thread_id)
-        target = Comment(
-            comment_id=message.network_id,
-            post_id=thread.post_id,
-            text=message.text,
-            author_id=message.author_id,
-            author_name=message.author_name,
-            parent_id=message.parent_id,
-        )
+        target = comment_of(message, thread.post_id)
         text, key, answer_id, attempt_id = (
             answer.text,
             answer.idempotency_key,

@@ -32,6 +32,7 @@ from agency.inbox.repository import (
 from agency.inbox.schemas import AnswerIn
 from agency.kernel.db import new_id, utcnow
 from agency.kernel.errors import Conflict, FieldError, Forbidden, InvalidInput
+from agency.kernel.i18n import Text
 from agency.kernel.jobs import enqueue
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject
@@ -68,9 +69,9 @@ class AnswerService:
         text = await self._text(message, brand.name, data)
         self._check(message, text, brand.editorial_charter or {})
         if message.deleted_at is not None:
-            raise Conflict("This message was deleted; it cannot be answered.")
+            raise Conflict(Text("This message was deleted; it cannot be answered."))
         if any(a.status in IN_FLIGHT for a in await self.answers.of_message(message.id)):
-            raise Conflict("An answer to this message is already on its way.")
+            raise Conflict(Text("An answer to this message is already on its way."))
         kind, actor = self.subject.actor
         answer_id = new_id()
         answer = Answer(
@@ -120,10 +121,12 @@ class AnswerService:
         if answer is None:
             raise self.answers.not_found(answer_id)
         if answer.status != "held":
-            raise Conflict(f"This answer is {answer.status}, not held: nothing to approve.")
+            raise Conflict(
+                Text("This answer is {status}, not held: nothing to approve.", status=answer.status)
+            )
         kind, actor = self.subject.actor
         if actor is not None and answer.author_id == actor:
-            raise Forbidden("The author of an answer cannot approve it (four eyes).")
+            raise Forbidden(Text("The author of an answer cannot approve it (four eyes)."))
         brand = await self.brands.get(answer.brand_id)
         now = utcnow()
         answer.approved_by = actor
@@ -152,7 +155,12 @@ class AnswerService:
         if answer is None:
             raise self.answers.not_found(answer_id)
         if answer.status not in ("held", "queued"):
-            raise Conflict(f"This answer is {answer.status}; only a held or queued one stops.")
+            raise Conflict(
+                Text(
+                    "This answer is {status}; only a held or queued one stops.",
+                    status=answer.status,
+                )
+            )
         answer.status = "canceled"
         answer.lease_until = None
         self.audit.record("inbox.answer.canceled", "inbox_answer", answer.id, {})
@@ -168,8 +176,8 @@ class AnswerService:
     async def _text(self, message: Message, brand_name: str, data: AnswerIn) -> str:
         if (data.text is None) == (data.saved_reply_id is None):
             raise InvalidInput(
-                "Send either text or saved_reply_id.",
-                errors=[FieldError("Send either text or saved_reply_id.", "one_of", "text")],
+                Text("Send either text or saved_reply_id."),
+                errors=[FieldError(Text("Send either text or saved_reply_id."), "one_of", "text")],
             )
         if data.text is not None:
             return data.text
@@ -177,10 +185,10 @@ class AnswerService:
         saved = await SavedReplyRepository(self.session, self.subject).find(data.saved_reply_id)
         if saved is None or saved.brand_id != message.brand_id:
             raise InvalidInput(
-                "The answer cannot be written as sent.",
+                Text("The answer cannot be written as sent."),
                 errors=[
                     FieldError(
-                        "No saved reply of this brand has this id.",
+                        Text("No saved reply of this brand has this id."),
                         "unknown_saved_reply",
                         "saved_reply_id",
                     )
@@ -194,8 +202,10 @@ class AnswerService:
         connector = self.runtime.connectors.get(message.network)
         if connector is None or Capability.REPLY not in connector.capabilities:
             raise InvalidInput(
-                f"Replies cannot be sent on {message.network} from here.",
-                errors=[FieldError("This network takes no replies.", "not_supported", "text")],
+                Text("Replies cannot be sent on {network} from here.", network=message.network),
+                errors=[
+                    FieldError(Text("This network takes no replies."), "not_supported", "text")
+                ],
             )
         problems: list[FieldError] = []
         limits = connector.limits
@@ -207,8 +217,13 @@ class AnswerService:
         if length > limit:
             problems.append(
                 FieldError(
-                    f"The reply is {length} characters as {connector.display_name} counts "
-                    f"them; the limit is {limit}.",
+                    Text(
+                        "The reply is {length} characters as {network} counts them; the limit "
+                        "is {limit}.",
+                        length=length,
+                        network=connector.display_name,
+                        limit=limit,
+                    ),
                     "too_long",
                     "text",
                     params={"max": limit, "length": length, "network": message.network},
@@ -217,4 +232,7 @@ class AnswerService:
         for problem in charter_problems(charter, text):
             problems.append(FieldError(problem.message, problem.code, "text"))
         if problems:
-            raise InvalidInput(f"The answer cannot be sent: {problems[0].message}", problems)
+            raise InvalidInput(
+                Text("The answer cannot be sent: {problem}", problem=problems[0].message),
+                problems,
+            )

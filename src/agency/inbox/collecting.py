@@ -122,13 +122,16 @@ class Collector:
         ready: dict[uuid.UUID, tuple[InboxChannel, Channel]] = {}
         for state in states:
             channel = found.get(state.id)
-            state.lease_until = None
             if channel is None or channel.health == ChannelHealth.REVOKED:
+                state.lease_until = None
                 state.next_pull_at = None  # disconnected: read no more
             elif channel.health == ChannelHealth.NEEDS_RECONNECT or channel.credentials is None:
+                state.lease_until = None
                 state.last_error = RECONNECT
                 state.next_pull_at = started + every
             else:
+                # Leased until the end: a claim meanwhile would start a second pull, which
+                # would find nothing due and leave its lease behind, delaying the next one.
                 ready[state.id] = (state, channel)
         await self.threads.follow_published(
             set(ready), started - timedelta(days=self.settings.follow_days)
@@ -193,6 +196,7 @@ class Collector:
                     )
         for state in await self.followed.lock_many(sorted(ready)):
             state.last_pulled_at = now
+            state.lease_until = None
             error = failed.get(state.id)
             if error is None:
                 state.cursor = started  # everything dated before the pull began was read

@@ -25,6 +25,7 @@ from agency.inbox.schemas import (
     MessageStatus,
     MessageUpdate,
     ModerationIn,
+    ModerationOut,
     NoteIn,
     NoteOut,
     Origin,
@@ -169,36 +170,36 @@ class MessageController(Controller):
     @post(
         "/{message_id:uuid}/hide",
         opt=MODERATE,
-        status_code=200,
+        status_code=202,
         summary="Hide (or show again) a message at the network, citing the community charter",
     )
     async def hide_inbox_message(
         self,
         inbox: NamedDependency[InboxService],
-        answers: NamedDependency[AnswerService],
         message_id: FromPath[uuid.UUID],
         data: JSONBody[HideIn],
-    ) -> Response[MessageDetail]:
+    ) -> Response[ModerationOut]:
         """`clause`: the number of the brand's community charter clause that justifies it
-        (422 without one); kept with the message and in the audit log."""
-        message = await inbox.moderate(message_id, "hide", data.clause, data.hidden)
-        return await _detail(inbox, answers, message)
+        (422 without one); kept with the message and in the audit log. 202: the action is
+        recorded and the worker carries it out; the message's `moderation` follows it."""
+        moderation = await inbox.moderate(message_id, "hide", data.clause, data.hidden)
+        return Response(ModerationOut.of(moderation), status_code=202)
 
     @post(
         "/{message_id:uuid}/delete",
         opt=MODERATE,
-        status_code=200,
+        status_code=202,
         summary="Delete a message at the network, citing the community charter",
     )
     async def delete_inbox_message(
         self,
         inbox: NamedDependency[InboxService],
-        answers: NamedDependency[AnswerService],
         message_id: FromPath[uuid.UUID],
         data: JSONBody[ModerationIn],
-    ) -> Response[MessageDetail]:
-        message = await inbox.moderate(message_id, "delete", data.clause)
-        return await _detail(inbox, answers, message)
+    ) -> Response[ModerationOut]:
+        """As hiding: 202, carried out by the worker."""
+        moderation = await inbox.moderate(message_id, "delete", data.clause)
+        return Response(ModerationOut.of(moderation), status_code=202)
 
 
 class ThreadController(Controller):
@@ -210,8 +211,8 @@ class ThreadController(Controller):
     async def get_inbox_thread(
         self, inbox: NamedDependency[InboxService], thread_id: FromPath[uuid.UUID]
     ) -> ThreadOut:
-        thread, messages = await inbox.thread(thread_id)
-        return ThreadOut.of(thread, messages, utcnow())
+        thread, messages, answers = await inbox.thread(thread_id)
+        return ThreadOut.of(thread, messages, answers, utcnow())
 
 
 class AnswerController(Controller):

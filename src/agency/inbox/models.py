@@ -223,3 +223,35 @@ class AnswerAttempt(IdMixin, TenantMixin, Base):
     http_status: Mapped[int | None]
     message: Mapped[str | None] = mapped_column(String(2000))
     reply_id: Mapped[str | None] = mapped_column(String(300))
+
+
+class Moderation(IdMixin, TenantMixin, TimestampMixin, Base):
+    """A hide, show or delete at the network, citing the brand's community charter, carried
+    out by the ``inbox.moderate`` job: recorded by the request, called by the worker."""
+
+    __tablename__ = "inbox_moderations"
+    __tenant_indexes__ = (
+        Index("ix_inbox_moderations_agency_message", "agency_id", "message_id"),
+        # The scheduler's claim runs across agencies: actions due and calls whose worker died.
+        Index("ix_inbox_moderations_status_not_before", "status", "not_before"),
+    )
+
+    message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("inbox_messages.id", ondelete="CASCADE")
+    )
+    brand_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
+    channel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    # hide | show | delete
+    action: Mapped[str] = mapped_column(String(10))
+    clause: Mapped[int]
+    clause_text: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(200))
+    # queued | calling | done | refused | failed
+    status: Mapped[str] = mapped_column(String(20))
+    attempt_count: Mapped[int] = mapped_column(default=0)
+    not_before: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    http_status: Mapped[int | None]
+    # The network's words for a refusal, or why the last call did not go through.
+    outcome: Mapped[str | None] = mapped_column(String(2000))
+    finished_at: Mapped[datetime | None]

@@ -18,6 +18,7 @@ from agency.inbox.models import (
     InboxChannel,
     InboxRules,
     Message,
+    Moderation,
     Note,
     SavedReply,
     Thread,
@@ -237,6 +238,13 @@ class AnswerRepository(TenantRepository[Answer]):
         stmt = self.select().where(Answer.message_id == message_id).order_by(Answer.id)
         return list((await self.session.execute(stmt)).scalars())
 
+    async def of_messages(self, message_ids: Sequence[uuid.UUID]) -> list[Answer]:
+        """The answers to these messages, oldest first."""
+        if not message_ids:
+            return []
+        stmt = self.select().where(Answer.message_id.in_(message_ids)).order_by(Answer.id)
+        return list((await self.session.execute(stmt)).scalars())
+
     async def lock(self, answer_id: uuid.UUID, *, skip_locked: bool = False) -> Answer | None:
         stmt = (
             self.select()
@@ -245,6 +253,28 @@ class AnswerRepository(TenantRepository[Answer]):
             .execution_options(populate_existing=True)
         )
         found: Answer | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return found
+
+
+class ModerationRepository(TenantRepository[Moderation]):
+    model = Moderation
+    noun = "moderation"
+
+    async def in_flight(self, message_id: uuid.UUID) -> Moderation | None:
+        """The message's action not carried out yet, if any."""
+        stmt = self.select().where(
+            Moderation.message_id == message_id, Moderation.status.in_(("queued", "calling"))
+        )
+        return (await self.session.execute(stmt.limit(1))).scalar_one_or_none()
+
+    async def lock(self, moderation_id: uuid.UUID) -> Moderation | None:
+        stmt = (
+            self.select()
+            .where(Moderation.id == moderation_id)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+        found: Moderation | None = (await self.session.execute(stmt)).scalar_one_or_none()
         return found
 
 
@@ -319,6 +349,30 @@ class InboxSweepRepository(SystemRepository):
             await self.session.execute(
                 update(InboxChannel)
                 .where(InboxChannel.id.in_([row[1] for row in rows]))
+                .values(lease_until=lease)
+                .execution_options(synchronize_session=False)
+            )
+        return rows
+
+    async def claim_moderations(self, now: datetime, lease: datetime, limit: int) -> Sequence[Any]:
+        """``(agency_id, moderation_id)`` of actions due (queued, their time come) or whose
+        worker died mid-call (calling past its lease), leased until ``lease``."""
+        stmt = (
+            select(Moderation.agency_id, Moderation.id)
+            .where(
+                Moderation.status.in_(("queued", "calling")),
+                or_(Moderation.not_before.is_(None), Moderation.not_before <= now),
+                or_(Moderation.lease_until.is_(None), Moderation.lease_until < now),
+            )
+            .order_by(Moderation.not_before)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        if rows:
+            await self.session.execute(
+                update(Moderation)
+                .where(Moderation.id.in_([row[1] for row in rows]))
                 .values(lease_until=lease)
                 .execution_options(synchronize_session=False)
             )

@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 import msgspec
 
-from agency.inbox.models import Answer, AnswerAttempt, Message, Note, SavedReply, Thread
+from agency.inbox.models import (
+    Answer,
+    AnswerAttempt,
+    Message,
+    Moderation,
+    Note,
+    SavedReply,
+    Thread,
+)
 from agency.kernel.http import etag
 from agency.kernel.schemas import Input, Output
 from agency.kernel.tenancy import ActorKind
@@ -279,6 +287,15 @@ class MessagePage(Output):
     next_cursor: str | None
 
 
+class ThreadMessageOut(MessageOut):
+    """A message in its thread, with what it answers: another message of the inbox
+    (``parent_message_id``), one of the brand's answers (``parent_answer_id``), or the post
+    itself (both null; also when the parent is not in the inbox: a reply not collected)."""
+
+    parent_message_id: uuid.UUID | None = None
+    parent_answer_id: uuid.UUID | None = None
+
+
 class ThreadOut(Output):
     id: uuid.UUID
     brand_id: uuid.UUID
@@ -290,10 +307,18 @@ class ThreadOut(Output):
     title: str
     published_at: datetime | None
     last_message_at: datetime | None
-    messages: list[MessageOut]
+    messages: list[ThreadMessageOut]
+    answers: list[AnswerOut]
 
     @classmethod
-    def of(cls, t: Thread, messages: list[Message], now: datetime) -> ThreadOut:
+    def of(
+        cls, t: Thread, messages: list[Message], answers: list[Answer], now: datetime
+    ) -> ThreadOut:
+        """Who answers whom, from the network's parent ids: a message whose parent is
+        another message's network id answers that message; one whose parent is the reply id
+        of a sent answer answers the brand."""
+        by_network_id = {m.network_id: m.id for m in messages}
+        by_reply_id = {a.reply_id: a.id for a in answers if a.reply_id}
         return cls(
             id=t.id,
             brand_id=t.brand_id,
@@ -305,7 +330,15 @@ class ThreadOut(Output):
             title=t.title,
             published_at=t.published_at,
             last_message_at=t.last_message_at,
-            messages=[MessageOut.of(m, now) for m in messages],
+            messages=[
+                ThreadMessageOut(
+                    **msgspec.structs.asdict(MessageOut.of(m, now)),
+                    parent_message_id=by_network_id.get(m.parent_id or ""),
+                    parent_answer_id=by_reply_id.get(m.parent_id or ""),
+                )
+                for m in messages
+            ],
+            answers=[AnswerOut.of(a) for a in answers],
         )
 
 
@@ -341,3 +374,45 @@ class SavedReplyOut(Output):
 class SavedReplyPage(Output):
     items: list[SavedReplyOut]
     next_cursor: str | None
+
+
+class ModerationStatus(StrEnum):
+    QUEUED = "queued"
+    CALLING = "calling"
+    DONE = "done"
+    REFUSED = "refused"
+    FAILED = "failed"
+
+
+class ModerationOut(Output):
+    """A hide, show or delete, carried out by the worker (docs/inbox.md, Moderation)."""
+
+    id: uuid.UUID
+    message_id: uuid.UUID
+    action: str
+    clause: int
+    clause_text: str
+    actor: str
+    status: ModerationStatus
+    attempts: int
+    http_status: int | None
+    detail: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, m: Moderation) -> ModerationOut:
+        return cls(
+            id=m.id,
+            message_id=m.message_id,
+            action=m.action,
+            clause=m.clause,
+            clause_text=m.clause_text,
+            actor=m.actor,
+            status=ModerationStatus(m.status),
+            attempts=m.attempt_count,
+            http_status=m.http_status,
+            detail=m.outcome,
+            created_at=m.created_at,
+            finished_at=m.finished_at,
+        )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import msgspec
@@ -15,15 +16,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.audit.repository import AuditRepository
 from agency.brand.repository import BrandRepository
-from agency.channel.connect import failure_for
-from agency.channel.repository import ChannelRepository
-from agency.channel.service import ChannelService
-from agency.connector.base import Comment
-from agency.connector.errors import ConnectorError, InvalidContent, NotSupported, Refused
+from agency.connector.base import Capability
 from agency.inbox import triage
-from agency.inbox.models import InboxRules, Message, Note, SavedReply, Thread
+from agency.inbox.models import (
+    Answer,
+    InboxRules,
+    Message,
+    Moderation,
+    Note,
+    SavedReply,
+    Thread,
+)
+from agency.inbox.moderating import moderation_view
 from agency.inbox.repository import (
+    AnswerRepository,
     MessageRepository,
+    ModerationRepository,
     NoteRepository,
     RulesRepository,
     SavedReplyRepository,
@@ -33,6 +41,8 @@ from agency.inbox.schemas import MessageUpdate, RulesIn, SavedReplyIn, Sort
 from agency.kernel.db import utcnow
 from agency.kernel.errors import Conflict, FieldError, InvalidInput
 from agency.kernel.http import check_if_match
+from agency.kernel.i18n import Text
+from agency.kernel.jobs import enqueue
 from agency.kernel.pagination import PageRequest
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject
@@ -87,9 +97,15 @@ class InboxService:
     async def notes_of(self, message_id: uuid.UUID) -> list[Note]:
         return await self.notes.of_message(message_id)
 
-    async def thread(self, thread_id: uuid.UUID) -> tuple[Thread, list[Message]]:
+    async def thread(self, thread_id: uuid.UUID) -> tuple[Thread, list[Message], list[Answer]]:
+        """The thread, its messages and the answers to them (who answers whom is drawn from
+        the network's parent ids, see :meth:`ThreadOut.of`)."""
         thread = await self.threads.get(thread_id)
-        return thread, await self.messages.of_thread(thread.id, 500)
+        messages = await self.messages.of_thread(thread.id, 500)
+        answers = await AnswerRepository(self.session, self.subject).of_messages(
+            [m.id for m in messages]
+        )
+        return thread, messages, answers
 
     # -- triage ----------------------------------------------------------------------------
 
@@ -109,10 +125,13 @@ class InboxService:
                 )
                 if member is None:
                     raise InvalidInput(
-                        "The message cannot be assigned as sent.",
+                        Text("The message cannot be assigned as sent."),
                         errors=[
                             FieldError(
-                                f"No member of this agency has the user id {data.assigned_to}.",
+                                Text(
+                                    "No member of this agency has the user id {id}.",
+                                    id=data.assigned_to,
+                                ),
                                 "unknown_member",
                                 "assigned_to",
                             )
@@ -216,10 +235,14 @@ class InboxService:
         if unknown:
             known = ", ".join("{" + p + "}" for p in triage.PLACEHOLDERS)
             raise InvalidInput(
-                "The saved reply cannot be created as sent.",
+                Text("The saved reply cannot be created as sent."),
                 errors=[
                     FieldError(
-                        f"Unknown placeholder {{{name}}}; the known ones are {known}.",
+                        Text(
+                            "Unknown placeholder {placeholder}; the known ones are {known}.",
+                            placeholder="{" + name + "}",
+                            known=known,
+                        ),
                         "unknown_placeholder",
                         "text",
                         params={"placeholder": name},
@@ -228,7 +251,9 @@ class InboxService:
                 ],
             )
         saved = SavedReply(brand_id=brand.id, name=data.name, text=data.text)
-        await self.saved.add(saved, conflict="The brand already has a saved reply of this name.")
+        await self.saved.add(
+            saved, conflict=Text("The brand already has a saved reply of this name.")
+        )
         self.audit.record("inbox.saved_reply.created", "inbox_saved_reply", saved.id, {})
         return saved
 
@@ -240,27 +265,36 @@ class InboxService:
 
     async def moderate(
         self, message_id: uuid.UUID, action: str, clause: int | None, hidden: bool = True
-    ) -> Message:
-        """Hide, show or delete a message at the network, citing the clause of the brand's
-        community charter that justifies it; the clause is kept with the message and in the
-        audit log. Nothing changes when the network refuses."""
+    ) -> Moderation:
+        """Record a hide, show or delete citing the clause of the brand's community charter
+        that justifies it (kept with the message and in the audit log); the
+        ``inbox.moderate`` job carries it out at the network (:mod:`agency.inbox.moderating`)."""
         message = await self.messages.lock(message_id)
         brand = await self.brands.get(message.brand_id)
         clauses = {
             c["number"]: c["text"] for c in (brand.community_charter or {}).get("clauses", [])
         }
         if clause is None or clause not in clauses:
-            numbers = ", ".join(str(n) for n in sorted(clauses)) or "none yet"
+            numbers = ", ".join(str(n) for n in sorted(clauses)) or Text("none yet")
             words = (
-                "Cite the clause of the brand's community charter that justifies this"
+                Text(
+                    "Cite the clause of the brand's community charter that justifies this "
+                    "(its clauses: {numbers}).",
+                    numbers=numbers,
+                )
                 if clause is None
-                else f"The brand's community charter has no clause {clause}"
+                else Text(
+                    "The brand's community charter has no clause {clause} (its clauses: "
+                    "{numbers}).",
+                    clause=clause,
+                    numbers=numbers,
+                )
             )
             raise InvalidInput(
-                f"{words} (its clauses: {numbers}).",
+                words,
                 errors=[
                     FieldError(
-                        f"{words}; its clauses: {numbers}.",
+                        words,
                         "charter_clause_required" if clause is None else "unknown_clause",
                         "clause",
                         params={"clauses": sorted(clauses)},
@@ -268,45 +302,34 @@ class InboxService:
                 ],
             )
         if message.deleted_at is not None:
-            raise Conflict("This message was deleted.")
-        channel = await ChannelRepository(self.session, self.subject).get(message.channel_id)
-        thread = await self.threads.get(message.thread_id)
-        target = Comment(
-            comment_id=message.network_id,
-            post_id=thread.post_id,
-            text=message.text,
-            author_id=message.author_id,
-            author_name=message.author_name,
-            parent_id=message.parent_id,
-        )
-        service = ChannelService(self.session, self.subject, self.runtime)
-        try:
-            if action == "delete":
-                await service.call(channel, lambda c: c.delete_comment(target))
-            else:
-                await service.call(channel, lambda c: c.hide_comment(target, hidden))
-        except (NotSupported, Refused, InvalidContent) as exc:
+            raise Conflict(Text("This message was deleted."))
+        connector = self.runtime.connectors.get(message.network)
+        needed = Capability.DELETE_COMMENT if action == "delete" else Capability.HIDE_COMMENT
+        if connector is None or needed not in connector.capabilities:
             raise InvalidInput(
-                f"{channel.network} refused: {exc.message}",
-                errors=[FieldError(exc.message, "network_refused", None)],
-            ) from exc
-        except ConnectorError as exc:
-            raise failure_for(exc) from exc
-        now = utcnow()
+                Text("{network} cannot do this.", network=message.network),
+                errors=[FieldError(Text("This network cannot do this."), "not_supported", None)],
+            )
+        moderations = ModerationRepository(self.session, self.subject)
+        if await moderations.in_flight(message.id) is not None:
+            raise Conflict(Text("A moderation of this message is already on its way."))
         done = action if action == "delete" else ("hide" if hidden else "show")
-        message.moderation = {
-            "action": done,
-            "clause": clause,
-            "clause_text": clauses[clause],
-            "actor": self._who(),
-            "at": now.isoformat(),
-        }
-        if action == "delete":
-            message.deleted_at = now
-        else:
-            message.hidden = hidden
-        if message.status in triage.OPEN and done != "show":
-            message.status = "closed"
+        now = utcnow()
+        moderation = Moderation(
+            message_id=message.id,
+            brand_id=message.brand_id,
+            channel_id=message.channel_id,
+            action=done,
+            clause=clause,
+            clause_text=clauses[clause],
+            actor=self._who(),
+            status="queued",
+            created_at=now,
+            # The job is on its way: the claim leaves it alone until the lease ends.
+            lease_until=now + timedelta(seconds=self.runtime.settings.inbox.lease_seconds),
+        )
+        await moderations.add(moderation)
+        message.moderation = moderation_view(moderation)
         message.updated_at = now
         self.audit.record(
             f"inbox.message.{done}",
@@ -314,7 +337,8 @@ class InboxService:
             message.id,
             {"clause": clause, "clause_text": clauses[clause], "network_id": message.network_id},
         )
-        return message
+        enqueue("inbox.moderate", str(self.subject.agency_id), str(moderation.id))
+        return moderation
 
     def _who(self) -> str:
         kind, actor = self.subject.actor

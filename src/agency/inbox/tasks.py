@@ -7,7 +7,9 @@
   lease ends, a duplicate finds its channels no longer due.
 - The ``inbox_answers`` claim re-sends queued answers a lost message left behind, answers in
   doubt to reconcile, and calls whose worker died (``sending`` past their lease).
-- Both run on their own queue, ``inbox``: reading comments never delays a post.
+- The ``inbox_moderations`` claim brings back hides and deletes due again (after a 429 or a
+  5xx) or whose worker died mid-call (``inbox.moderate``, :mod:`agency.inbox.moderating`).
+- They run on their own queue, ``inbox``: reading comments never delays a post.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agency.connector.base import Capability
 from agency.inbox.answering import Sender
 from agency.inbox.collecting import Collector
+from agency.inbox.moderating import Moderator
 from agency.inbox.repository import InboxSweepRepository
 from agency.kernel.db import utcnow
 from agency.kernel.jobs import enqueue, job
@@ -63,6 +66,18 @@ async def claim_answers(session: AsyncSession, runtime: Runtime, now: datetime) 
     return len(rows)
 
 
+@claimer("inbox_moderations")
+async def claim_moderations(session: AsyncSession, runtime: Runtime, now: datetime) -> int:
+    settings = runtime.settings.inbox
+    lease = now + timedelta(seconds=settings.lease_seconds)
+    rows = await InboxSweepRepository(session).claim_moderations(now, lease, settings.claim_batch)
+    if len(rows) >= settings.claim_batch:
+        backlog("inbox_moderations")
+    for agency_id, moderation_id in rows:
+        enqueue("inbox.moderate", str(agency_id), str(moderation_id))
+    return len(rows)
+
+
 @job("inbox.pull", queue=QUEUE, max_retries=0)
 async def pull(
     session: AsyncSession, runtime: Runtime, agency_id: str, channel_ids: list[str]
@@ -78,6 +93,14 @@ async def send_answer(
 ) -> None:
     """No Dramatiq retry either: a retry could answer twice; the row decides."""
     await Sender(session, uuid.UUID(agency_id), runtime).run(uuid.UUID(answer_id))
+
+
+@job("inbox.moderate", queue=QUEUE, max_retries=0)
+async def moderate(
+    session: AsyncSession, runtime: Runtime, agency_id: str, moderation_id: str
+) -> None:
+    """No Dramatiq retry: the row says what is due, and the claim brings it back."""
+    await Moderator(session, uuid.UUID(agency_id), runtime).run(uuid.UUID(moderation_id))
 
 
 @job("inbox.follow", max_retries=0)

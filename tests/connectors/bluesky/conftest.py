@@ -37,9 +37,7 @@ from agency.connector import (
     Post,
 )
 from agency_connectors.bluesky import BlueskyConnector
-from agency_connectors.bluesky.connector import BLUESKY_APPVIEW
-from tests.conftest import LiveServer
-from tests.connectors.bluesky.helpers import AVATAR, connector_for
+from tests.connectors.bluesky.helpers import AVATAR, connector_for, pds_behind, serving_appview
 from tests.connectors.contract import SECRET, FailingConnector
 from tests.support.fakes.bsky_appview import FakeAppView
 from tests.support.pds import (
@@ -52,20 +50,13 @@ from tests.support.pds import (
 
 @pytest.fixture(scope="session")
 def appview() -> Iterator[FakeAppView]:
-    fake = FakeAppView(did=BLUESKY_APPVIEW.split("#")[0])
-    with LiveServer(fake) as server:
-        fake.url = server.url
+    with serving_appview() as fake:
         yield fake
-    # An answer the fake held back made its test fail already; say why once more at the end.
-    assert not fake.problems, fake.problems
 
 
 @pytest.fixture(scope="session")
 def pds(appview: FakeAppView) -> Iterator[PdsServer]:
-    # The PDS reaches the fake under Bluesky's AppView DID: the connector's default header
-    # is the one tested, and the PDS takes the URL from its configuration, resolving nothing.
-    with PdsServer(appview=(appview.url, appview.did)) as server:
-        appview.serve(server.url, server.plc_url, server.lexicons_url)
+    with pds_behind(appview) as server:
         yield server
 
 

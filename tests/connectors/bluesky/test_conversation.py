@@ -18,7 +18,8 @@ from agency.connector import (
 )
 from agency_connectors.bluesky import BlueskyConnector
 from agency_connectors.bluesky.threadgate import MAX_HIDDEN, with_reply
-from tests.connectors.bluesky.helpers import POST, connector_for, strong_ref
+from tests.connectors.bluesky.helpers import POST, connector_for, stamp, strong_ref
+from tests.connectors.bluesky.helpers import reply_on_pds as _reply
 from tests.support.fakes.bsky_appview import FakeAppView
 from tests.support.pds import (
     PdsAccount,
@@ -26,29 +27,6 @@ from tests.support.pds import (
 )
 
 # -- comments, metrics and hidden replies: AppView views through the PDS -------------------------
-
-
-def _stamp(minutes_ago: float = 0) -> str:
-    moment = datetime.now(UTC) - timedelta(minutes=minutes_ago)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _reply(
-    pds: PdsServer,
-    author: PdsAccount,
-    text: str,
-    root: dict[str, str],
-    parent: dict[str, str],
-    minutes_ago: float = 0,
-) -> dict[str, str]:
-    """A reply written by another account, straight to the PDS: its strong reference."""
-    record = {
-        "$type": POST,
-        "text": text,
-        "createdAt": _stamp(minutes_ago),
-        "reply": {"root": root, "parent": parent},
-    }
-    return pds.create_record(author, POST, record)
 
 
 @pytest.fixture
@@ -153,14 +131,14 @@ async def test_post_metrics_count_likes_reposts_replies_and_quotes_of_other_acco
 ) -> None:
     post = conversation["post"]
     for account in (bob, carol):
-        like = {"$type": "app.bsky.feed.like", "subject": post, "createdAt": _stamp()}
+        like = {"$type": "app.bsky.feed.like", "subject": post, "createdAt": stamp()}
         pds.create_record(account, "app.bsky.feed.like", like)
-    repost = {"$type": "app.bsky.feed.repost", "subject": post, "createdAt": _stamp()}
+    repost = {"$type": "app.bsky.feed.repost", "subject": post, "createdAt": stamp()}
     pds.create_record(bob, "app.bsky.feed.repost", repost)
     quote = {
         "$type": POST,
         "text": "Look at this",
-        "createdAt": _stamp(),
+        "createdAt": stamp(),
         "embed": {"$type": "app.bsky.embed.record", "record": post},
     }
     pds.create_record(carol, POST, quote)
@@ -179,9 +157,9 @@ async def test_account_metrics_count_followers_follows_and_posts(
     carol: PdsAccount,
 ) -> None:
     for account in (bob, carol):
-        follow = {"$type": "app.bsky.graph.follow", "subject": alice.did, "createdAt": _stamp()}
+        follow = {"$type": "app.bsky.graph.follow", "subject": alice.did, "createdAt": stamp()}
         pds.create_record(account, "app.bsky.graph.follow", follow)
-    follow = {"$type": "app.bsky.graph.follow", "subject": bob.did, "createdAt": _stamp()}
+    follow = {"$type": "app.bsky.graph.follow", "subject": bob.did, "createdAt": stamp()}
     pds.create_record(alice, "app.bsky.graph.follow", follow)
     before = await connector.account_metrics()
     await connector.publish(Post(text="One more for the count"))
@@ -253,7 +231,7 @@ async def test_hiding_keeps_the_reply_rules_and_replies_hidden_meanwhile(
     post = conversation["post"]["uri"]
     rkey = post.rsplit("/", 1)[1]
     mentioned = {"$type": "app.bsky.feed.threadgate#mentionRule"}
-    gate = {"$type": "app.bsky.feed.threadgate", "post": post, "createdAt": _stamp()}
+    gate = {"$type": "app.bsky.feed.threadgate", "post": post, "createdAt": stamp()}
     pds.put_record(alice, "app.bsky.feed.threadgate", rkey, {**gate, "allow": [mentioned]})
     sneaked = False
 
@@ -286,7 +264,7 @@ async def test_only_replies_in_our_own_threads_can_be_hidden(
     carol: PdsAccount,
     conversation: dict[str, dict[str, str]],
 ) -> None:
-    theirs = pds.create_record(bob, POST, {"$type": POST, "text": "Bob's", "createdAt": _stamp()})
+    theirs = pds.create_record(bob, POST, {"$type": POST, "text": "Bob's", "createdAt": stamp()})
     under_theirs = _reply(pds, carol, "Carol answers Bob", theirs, theirs)
     with pytest.raises(Refused, match="another account"):
         await connector.hide_comment(Comment(under_theirs["uri"], theirs["uri"], ""))
@@ -300,8 +278,8 @@ async def test_only_replies_in_our_own_threads_can_be_hidden(
 def test_a_thread_gate_hides_at_most_300_replies() -> None:
     full = {"hiddenReplies": [f"at://did:plc:x/{POST}/{n}" for n in range(MAX_HIDDEN)]}
     with pytest.raises(Refused, match="at most 300"):
-        with_reply(full, "at://post", "at://one-more", True, _stamp())
-    assert with_reply(full, "at://post", full["hiddenReplies"][0], True, _stamp()) is None
+        with_reply(full, "at://post", "at://one-more", True, stamp())
+    assert with_reply(full, "at://post", full["hiddenReplies"][0], True, stamp()) is None
 
 
 def test_comments_and_metrics_are_declared() -> None:

@@ -1,0 +1,210 @@
+"""The inbox against a real network: a Bluesky PDS (the reference @atproto/pds, see
+tests/support/pds.py) and its comments read through the AppView the PDS forwards to
+(tests/support/fakes/bsky_appview.py, answering from the PDS's own repositories).
+
+The brand's account is connected through our API and its post published by the real worker;
+another account replies to it by writing a record straight to the PDS. The comment is
+collected by the scheduler's claim and a Dramatiq worker, answered through the API, and the
+answer is read back from the PDS without our code: one record, in the right thread (root: the
+brand's post, parent: the comment), however many times the job runs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from agency.config import ConnectorSettings, MediaSettings, NetworkSettings
+from agency.connector.registry import installed
+from agency.inbox.models import InboxChannel
+from agency.inbox.tasks import follow_new
+from agency.kernel.db import utcnow
+from agency.kernel.runtime import Runtime
+from agency.kernel.tenancy import bind_system
+from tests.conftest import PostgresServer, RedisServer, Tenant, make_settings
+from tests.connectors.bluesky.helpers import pds_behind, serving_appview, strong_ref
+from tests.connectors.bluesky.helpers import reply_on_pds as _reply
+from tests.helpers import create_brand
+from tests.support.connect_flow import connect_with_app_password
+from tests.support.pds import PdsAccount, PdsServer
+from tests.support.publishing import (
+    delivered,
+    make_due,
+    running_worker,
+    schedule,
+    serving,
+    soon,
+    until,
+)
+
+pytestmark = pytest.mark.slow
+
+POST = "app.bsky.feed.post"
+
+
+@pytest.fixture(scope="module")
+def pds() -> Iterator[PdsServer]:
+    with serving_appview() as appview, pds_behind(appview) as server:
+        yield server
+
+
+class Inbox:
+    def __init__(self, client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant) -> None:
+        self.client, self.runtime, self.tenant = client, runtime, tenant
+
+    async def get(self, path: str) -> dict[str, Any]:
+        response = await self.client.get(path, headers=self.tenant.headers)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def until(self, path: str, done: Any, within: float = 30) -> dict[str, Any]:
+        return await until(self.runtime, lambda: self.get(path), done, within=within)
+
+
+@pytest.fixture
+async def inbox(
+    pg: PostgresServer,
+    redis_server: RedisServer,
+    runtime: Runtime,
+    pds: PdsServer,
+    tenant_a: Tenant,
+    tmp_path: Path,
+) -> AsyncIterator[Inbox]:
+    settings = make_settings(pg, redis_server.url)
+    settings.media = MediaSettings(storage="local", local_path=str(tmp_path / "media"))
+    settings.connectors = ConnectorSettings(networks={"bluesky": NetworkSettings(base_url=pds.url)})
+    async with serving(runtime, settings, installed()) as (client, test_runtime):
+        with running_worker(test_runtime):
+            yield Inbox(client, test_runtime, tenant_a)
+
+
+async def _replies_of(
+    http: httpx.AsyncClient, pds: PdsServer, account: PdsAccount, parent: str
+) -> list[dict[str, Any]]:
+    """The account's posts on the PDS that reply to ``parent``, read without our code."""
+    answer = await http.get(
+        f"{pds.url}/xrpc/com.atproto.repo.listRecords",
+        params={"repo": account.did, "collection": POST, "limit": "100"},
+    )
+    answer.raise_for_status()
+    return [
+        {"uri": r["uri"], **r["value"]}
+        for r in answer.json()["records"]
+        if r["value"].get("reply", {}).get("parent", {}).get("uri") == parent
+    ]
+
+
+async def test_a_bluesky_comment_is_collected_and_answered_once_in_its_thread(
+    inbox: Inbox, pds: PdsServer
+) -> None:
+    brand_account = pds.create_account(f"br{uuid.uuid4().hex[:6]}")
+    reader = pds.create_account(f"rd{uuid.uuid4().hex[:6]}")
+    brand = await create_brand(inbox.client, inbox.tenant)
+    connected = await connect_with_app_password(
+        inbox.client, inbox.tenant, brand, brand_account.handle, brand_account.app_password
+    )
+    assert connected.status_code == 201, connected.text
+    [channel] = connected.json()["channel_ids"]
+    body = {"title": "Hiver", "variants": [{"channel_id": channel, "text": "Les manteaux."}]}
+    drafted = await inbox.client.post(
+        f"/brands/{brand}/publications", json=body, headers=inbox.tenant.headers
+    )
+    assert drafted.status_code == 201, drafted.text
+    scheduled = await schedule(inbox.client, inbox.tenant.headers, drafted.json(), soon())
+    assert scheduled.status_code == 200, scheduled.text
+    await make_due(inbox.runtime, drafted.json()["id"])
+    done = await inbox.until(f"/publications/{drafted.json()['id']}", delivered)
+    [variant] = done["variants"]
+    assert variant["status"] == "published", variant
+
+    # Someone else answers the brand's post, on the PDS itself.
+    async with httpx.AsyncClient(timeout=30) as outside:
+        post = await strong_ref(outside, pds, variant["post_id"])
+        comment = _reply(pds, reader, "Quand arrivent les tailles XXL ?", post, post)
+
+        # The real worker collects it (the scheduler's claim, then inbox.pull).
+        await _pulled_again(inbox)
+        page = await inbox.until(
+            f"/inbox/messages?brand_id={brand}", lambda p: len(p["items"]) >= 1
+        )
+        [message] = page["items"]
+        assert message["network_id"] == comment["uri"]
+        assert message["author_id"] == reader.did
+        assert message["kind"]["value"] == "question"
+
+        answered = await inbox.client.post(
+            f"/inbox/messages/{message['id']}/answers",
+            json={"text": "En boutique dès lundi."},
+            headers=inbox.tenant.headers,
+        )
+        assert answered.status_code == 202, answered.text
+        answer_id = answered.json()["id"]
+        # The same job a second time, as a duplicate message would run it.
+        send = inbox.runtime.broker.get_actor("inbox.send_answer")
+        send.send(str(inbox.tenant.agency_id), answer_id)
+        sent = await inbox.until(f"/inbox/answers/{answer_id}", lambda a: a["status"] == "sent")
+        send.send(str(inbox.tenant.agency_id), answer_id)  # and once more after it was sent
+        await inbox.until(f"/inbox/answers/{answer_id}", lambda a: a["status"] == "sent")
+
+        replies = await _replies_of(outside, pds, brand_account, comment["uri"])
+        assert [r["text"] for r in replies] == ["En boutique dès lundi."]
+        [reply] = replies
+        assert reply["reply"]["root"] == post
+        assert reply["reply"]["parent"] == {"uri": comment["uri"], "cid": comment["cid"]}
+        assert sent["reply_id"] == reply["uri"]
+        assert [(a["kind"], a["outcome"]) for a in sent["attempts"]] == [("send", "sent")]
+
+        # The brand's answer, read back by the next pull, is no message of the inbox.
+        again = await inbox.until(
+            f"/inbox/messages/{message['id']}", lambda m: m["status"] == "answered"
+        )
+        assert again["response_seconds"] is not None
+        await _pulled_again(inbox)
+        assert len((await inbox.get(f"/inbox/messages?brand_id={brand}"))["items"]) == 1
+
+        # Replies to a reply: one to the comment, one to the brand's answer. The thread
+        # says who answers whom.
+        other = pds.create_account(f"ot{uuid.uuid4().hex[:6]}")
+        to_comment = _reply(pds, other, "Moi aussi je les attends.", post, comment)
+        to_answer = _reply(
+            pds, reader, "Merci !", post, await strong_ref(outside, pds, reply["uri"])
+        )
+    await _pulled_again(inbox)
+    thread = await inbox.get(f"/inbox/threads/{message['thread_id']}")
+    shape = {
+        m["network_id"]: (m["parent_id"], m["parent_message_id"], m["parent_answer_id"])
+        for m in thread["messages"]
+    }
+    assert shape == {
+        comment["uri"]: (post["uri"], None, None),
+        to_comment["uri"]: (comment["uri"], message["id"], None),
+        to_answer["uri"]: (reply["uri"], None, answer_id),
+    }
+    assert [(a["id"], a["message_id"]) for a in thread["answers"]] == [(answer_id, message["id"])]
+
+
+async def _pulled_again(inbox: Inbox) -> None:
+    """Make every followed channel due and wait until one was read again."""
+    async with inbox.runtime.session() as session:
+        await bind_system(session)
+        await follow_new(session, inbox.runtime, utcnow())
+        before = max(
+            (await session.execute(select(InboxChannel.last_pulled_at))).scalars(), default=None
+        )
+        await session.execute(update(InboxChannel).values(next_pull_at=utcnow()))
+        await session.commit()
+
+    async def pulled() -> dict[str, Any]:
+        async with inbox.runtime.session() as session:
+            await bind_system(session)
+            last = max((await session.execute(select(InboxChannel.last_pulled_at))).scalars())
+        return {"done": last is not None and (before is None or last > before)}
+
+    await until(inbox.runtime, pulled, lambda r: bool(r["done"]))
