@@ -1,7 +1,7 @@
 """Inbox moderation as due work: each hide, show or delete is a row the worker carries out.
 
-Revision ID: 0030
-Revises: 0029
+Revision ID: 0032
+Revises: 0031
 Create Date: 2026-12-04 05:05:00.000000
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 from agency.kernel.rls import disable_tenant_rls, enable_tenant_rls
 
-revision: str = "0030"
-down_revision: str | None = "0029"
+revision: str = "0032"
+down_revision: str | None = "0031"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
