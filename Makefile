@@ -51,7 +51,7 @@ $(PEERS_STAMP): $(PEERS)/package.json $(PEERS)/package-lock.json
 	touch $@
 
 ## Extract the messages marked for translation (agency.kernel.i18n) and update each language's
-## catalogue under src/agency/locale; then translate what is new (tests/test_i18n.py checks).
+## catalogue under src/agency/locale; then translate what is new (tests/api/test_i18n.py checks).
 messages: $(STAMP)
 	mkdir -p var
 	$(BIN)/pybabel extract -F babel.cfg --no-default-keywords -k Text -k Plural:1,2 -k N_ \

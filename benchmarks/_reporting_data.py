@@ -3,7 +3,7 @@
 The agency and its API token come from the app's own code; the bulk (brands, channels,
 published posts, 10 million raw snapshots, the rollups they make) from SQL, as the owner
 role with ``app.system`` on. The rollups are computed here from the raw rows in bulk (the
-collection's incremental path equals that computation: tests/test_reporting.py checks it).
+collection's incremental path equals that computation: tests/reporting/test_reporting.py checks it).
 The collection run uses the app's own claim and worker code on fresh posts.
 """
 

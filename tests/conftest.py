@@ -120,7 +120,7 @@ def make_settings(
         ),
         redis=RedisSettings(url=redis_url),
         worker=WorkerSettings(threads=2, scheduler_interval_seconds=0.2),
-        # Tests log in far more often than people; tests/test_rate_limits.py sets its own.
+        # Tests log in far more often than people; tests/api/test_rate_limits.py sets its own.
         rate_limits=RateLimitSettings(
             credentials_per_ip_per_minute=100_000,
             credentials_per_account_per_hour=100_000,

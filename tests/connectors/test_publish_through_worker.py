@@ -2,7 +2,7 @@
 
 The other tests check the pieces apart: connecting (test_connect_through_api.py,
 test_connect_oauth_networks.py), each connector against its peer, and the pipeline against a
-stand-in network (tests/test_publishing.py). Here the channel the connect flow made goes
+stand-in network (tests/publishing/test_publishing.py). Here the channel the connect flow made goes
 through the scheduler's claim and a Dramatiq worker to the network's connector, as built
 from the server's configuration (base URL, client id, OAuth endpoints, sealed credentials,
 Mastodon's server), with the Post built from the variant (options, link, title, first

@@ -4,7 +4,7 @@ The source says what it means in English; ``src/agency/locale/<lang>/LC_MESSAGES
 says it in another language (French today). The ``.po`` files are the only copy kept: Babel
 compiles one into a catalogue the first time its language is asked for, so a checkout runs and
 tests without a build step. ``make messages`` extracts the strings marked below and updates
-the catalogues; ``tests/test_i18n.py`` fails when a marked string has no translation.
+the catalogues; ``tests/api/test_i18n.py`` fails when a marked string has no translation.
 
 Three markers, all read by Babel's extractor (``babel.cfg``'s keywords):
 

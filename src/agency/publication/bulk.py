@@ -6,7 +6,7 @@ flush per step, one INSERT per row. Here the same rows (publication, variant, th
 ``created``, ``submitted`` and ``scheduled`` versions with their audit rows, the
 ``publication.scheduled`` event and its deliveries) are built in memory, each step as the
 per-publication path takes it, then written with one statement per table.
-``tests/test_import.py`` compares the two, table by table.
+``tests/calendar/test_import.py`` compares the two, table by table.
 
 The caller checks content and quota first (the import checks every row with
 ``VariantComposer.problems`` and the quota ledger, in the same transaction): this path

@@ -1,5 +1,5 @@
 """The formulas of the report, on sums read from the rollups (docs/reporting.md shows each
-with a worked example that tests/test_reporting_kpis.py recomputes).
+with a worked example that tests/reporting/test_reporting_kpis.py recomputes).
 
 Everything here is arithmetic on numbers already added up: no database, no clock. ``None``
 is "not available" and stays so through every formula; a rate whose denominator is missing
