@@ -22,11 +22,11 @@ from agency.kernel.db import utcnow
 from agency.kernel.scheduling import tick
 from agency.kernel.tenancy import bind_system
 from agency.publication.models import MediaStaging
-from tests.publishing.test_publishing import World
-from tests.publishing.test_publishing import stubnet as stubnet
-from tests.publishing.test_publishing import world as world
 from tests.support.images import picture
 from tests.support.publishing import delivered, running_worker
+from tests.support.world import World
+from tests.support.world import stubnet as stubnet
+from tests.support.world import world as world
 
 pytestmark = pytest.mark.slow
 
