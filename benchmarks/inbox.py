@@ -43,9 +43,8 @@ import httpx
 import psycopg
 from tests.support.servers import PostgresServer, free_port
 
-from agency.access.permissions import ALL_PERMISSIONS, Permission
+from agency.access.permissions import Permission
 from agency.assembly import build_runtime
-from agency.auth.service import CredentialService
 from agency.channel.credentials import seal
 from agency.config import Settings
 from agency.connector import Capability, Connector, Credentials, Limits
@@ -56,8 +55,7 @@ from agency.inbox.repository import InboxSweepRepository
 from agency.kernel.db import utcnow
 from agency.kernel.migrate import upgrade
 from agency.kernel.runtime import Runtime
-from agency.kernel.tenancy import Subject, bind_system, bind_tenant
-from agency.tenant.service import bootstrap_agency
+from agency.kernel.tenancy import bind_system
 from benchmarks._data import (
     APP_PW,
     APP_ROLE,
@@ -67,10 +65,11 @@ from benchmarks._data import (
     UUID7_AT,
     machine_info,
     make_settings,
+    mint_tokens,
     start_postgres,
 )
 from benchmarks._load import HEADER, CpuProbe, Sample, drive, raw_get, row, run_on_uvloop, summarise
-from benchmarks._reporting_data import _insert_select
+from benchmarks._reporting_data import _insert_select, brand_columns
 from benchmarks._server import BARE_PATH, _http_get, server_env, uvicorn_server
 from benchmarks.reporting import load_average
 
@@ -107,31 +106,8 @@ class Agency:
 
 async def _agencies(settings: Settings, count: int) -> list[Agency]:
     """``count`` agencies, each with a ``comments:read`` API token, with the app's code."""
-    runtime = build_runtime(settings)
-    made: list[Agency] = []
-    try:
-        for i in range(count):
-            slug = f"inbox-{i:02d}"
-            async with runtime.session() as session:
-                await bind_system(session)
-                agency, _ = await bootstrap_agency(
-                    session,
-                    name=f"Inbox {i}",
-                    slug=slug,
-                    owner_email=f"owner@{slug}.example",
-                    owner_name="Owner",
-                    owner_password=None,
-                )
-                await bind_tenant(session, agency.id)
-                subject = Subject(agency_id=agency.id, kind="system", permissions=ALL_PERMISSIONS)
-                issued = await CredentialService(session, subject).create_api_token(
-                    "benchmark", [Permission.COMMENTS_READ.value], None
-                )
-                await session.commit()
-                made.append(Agency(agency.id, issued.token))
-    finally:
-        await runtime.dispose_current_loop()
-    return made
+    minted = await mint_tokens(settings, count, (Permission.COMMENTS_READ.value,))
+    return [Agency(agency_id, token) for agency_id, token in minted]
 
 
 def seed(
@@ -153,22 +129,7 @@ def seed(
         counts["brands"] = _insert_select(
             conn,
             "brands",
-            {
-                "id": "pg_temp.uuid7_at(now() - interval '400 days' + g * interval '1 second')",
-                "agency_id": "a.id",
-                "name": "'Brand ' || lpad(g::text, 4, '0')",
-                "slug": "'brand-' || g",
-                "timezone": "'Europe/Paris'",
-                "locale": "'fr'",
-                "reporting_line": "'marketing'",
-                "editorial_charter": "'{}'",
-                "community_charter": "'{}'",
-                "network_objectives": "'{}'",
-                "publish_grace_minutes": "60",
-                "approval_policy": "'none'",
-                "version": "1",
-                "created_at": "now()",
-            },
+            brand_columns("a.id"),
             f"generate_series(0, {scale.brands - 1}) AS g "
             f"JOIN bench_agency a ON a.n = g % {len(agencies)}",
         )
