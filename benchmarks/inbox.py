@@ -81,7 +81,7 @@ NETWORKS = ("facebook", "instagram", "x", "linkedin", "mastodon")
 CHANNELS_PER_BRAND = 3
 THREADS_PER_CHANNEL = 10
 HISTORY_DAYS = 6
-JOBS_AT_ONCE = 4  # a worker process's threads (AGENCY_WORKER__THREADS)
+JOBS_AT_ONCE = 4  # one worker process's threads (AGENCY_WORKER__THREADS)
 
 
 @dataclass(frozen=True)
@@ -452,10 +452,11 @@ async def visibility(
     tokens: dict[uuid.UUID, str],
     scale: Scale,
     delay: float,
+    jobs_at_once: int,
 ) -> dict[str, Any]:
     runtime = Runtime(settings, build_runtime(settings).broker, stand_in_registry(delay))
     seen: list[float] = []  # seconds from due to listed, one per channel
-    jobs = asyncio.Semaphore(JOBS_AT_ONCE)
+    jobs = asyncio.Semaphore(jobs_at_once)
     client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30)
     due_of: dict[uuid.UUID, tuple[datetime, uuid.UUID]] = {}
 
@@ -525,6 +526,7 @@ async def visibility(
         "channels": channels,
         "listed": len(seen),
         "network_ms": delay * 1000,
+        "jobs_at_once": jobs_at_once,
         "comments_served": StandInNetwork.served,
         "p50_s": pct(0.50),
         "p95_s": pct(0.95),
@@ -536,7 +538,7 @@ async def visibility(
         f"\nvisibility: {channels:,} channels due over {scale.visibility_seconds:g} s (the "
         f"{settings.inbox.pull_every_seconds:g}-second rhythm of all of them), "
         f"{THREADS_PER_CHANNEL} threads each, one new comment per thread after "
-        f"{delay * 1000:.0f} ms; {len(seen):,} listed\n"
+        f"{delay * 1000:.0f} ms, {jobs_at_once} jobs at once; {len(seen):,} listed\n"
         f"    due -> listed: p50 {figures['p50_s']:.2f} s, p95 {figures['p95_s']:.2f} s, "
         f"p99 {figures['p99_s']:.2f} s, max {figures['max_s']:.2f} s\n"
         f"    goal p95 < {GOAL_VISIBLE_P95_S:g} s: {'met' if met else 'MISSED'}"
@@ -549,6 +551,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="100 brands, 70,000 messages")
     parser.add_argument("--network-ms", type=float, default=150.0, help="stand-in's delay")
     parser.add_argument("--no-visibility", action="store_true", help="the list only")
+    parser.add_argument(
+        "--jobs", type=int, default=JOBS_AT_ONCE, help="pull jobs at once (worker threads)"
+    )
     parser.add_argument("--brand-index", action="store_true", help="add BRAND_INDEX first")
     parser.add_argument("--json", type=Path, default=None, help="also write every figure here")
     args = parser.parse_args(argv)
@@ -585,7 +590,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.no_visibility:
                 tokens = {a.id: a.token for a in agencies}
                 figures["visibility"] = asyncio.run(
-                    visibility(settings, pg, port, tokens, scale, args.network_ms / 1000)
+                    visibility(settings, pg, port, tokens, scale, args.network_ms / 1000, args.jobs)
                 )
                 figures["load_after_visibility"] = load_average()
                 print("load average:", figures["load_after_visibility"])
