@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import json
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -69,6 +70,7 @@ from benchmarks._data import (
     start_postgres,
 )
 from benchmarks._load import HEADER, CpuProbe, Sample, drive, raw_get, row, run_on_uvloop, summarise
+from benchmarks._profile import print_profile
 from benchmarks._reporting_data import _insert_select, brand_columns
 from benchmarks._server import BARE_PATH, _http_get, server_env, uvicorn_server
 from benchmarks.reporting import load_average
@@ -386,6 +388,24 @@ def measure_list(
     return {k: vars(v) for k, v in figures.items()} | {"list_p95_met": met}
 
 
+def profile_list(
+    pg: PostgresServer, settings: Settings, brands: Sequence[tuple[Agency, uuid.UUID]], scale: Scale
+) -> None:
+    """The list alone on a 1-worker server that samples its own stack; where its time goes."""
+    path = Path(tempfile.mkdtemp(prefix="bench-profile-")) / "profile.json"
+    db = settings.database
+    env = server_env(pg, db.pool_size, db.max_overflow, profile=path)
+    port = free_port()
+    with uvicorn_server(env, 1, port) as pid:
+        probe = CpuProbe(server_pid=pid, postgres_pid=pg.pid or 0)
+        raws = [raw_get(port, list_path(b), a.token) for a, b in brands]
+        # No warm-up: the sampler's CPU total then covers exactly these requests.
+        sample = run_on_uvloop(drive(port, raws, CONCURRENCY, 0.0, scale.duration, probe))
+    print(f"\nprofiled run (1 worker, sampler on, inbox list only):\n{HEADER}")
+    print(row(summarise("inbox", 1, CONCURRENCY, "prof", sample)))
+    print_profile(path, len(sample.latencies_ns))
+
+
 # -- visibility ---------------------------------------------------------------------------------
 
 
@@ -554,6 +574,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--jobs", type=int, default=JOBS_AT_ONCE, help="pull jobs at once (worker threads)"
     )
+    parser.add_argument("--profile", action="store_true", help="profile the list at the end")
     parser.add_argument("--brand-index", action="store_true", help="add BRAND_INDEX first")
     parser.add_argument("--json", type=Path, default=None, help="also write every figure here")
     args = parser.parse_args(argv)
@@ -594,6 +615,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 figures["load_after_visibility"] = load_average()
                 print("load average:", figures["load_after_visibility"])
+        if args.profile:
+            profile_list(pg, settings, brands, scale)
         if args.json is not None:
             args.json.write_text(json.dumps({"machine": info} | figures, indent=2, default=str))
     finally:
