@@ -18,7 +18,7 @@ type, why, deadline, status) as collection leaves them. Then:
   brand's inbox is read through the HTTP API until the new comment is listed: the time
   from the channel being due to that response is the figure, p95 against 5 s.
 
-    .venv/bin/python benchmarks/inbox.py           # full scale, about 5 minutes on 2 cores
+    .venv/bin/python benchmarks/inbox.py           # full scale, under 3 minutes on 2 cores
     .venv/bin/python benchmarks/inbox.py --quick   # 100 brands, 70,000 messages, a minute
 """
 
