@@ -95,8 +95,11 @@ def make_settings(pg: PostgresServer) -> Settings:
     )
 
 
-async def mint_tokens(settings: Settings, count: int) -> list[tuple[uuid.UUID, str]]:
-    """Create ``count`` agencies and an ``audit:read`` API token in each, with app code."""
+async def mint_tokens(
+    settings: Settings, count: int, permissions: tuple[str, ...] = (Permission.AUDIT_READ.value,)
+) -> list[tuple[uuid.UUID, str]]:
+    """Create ``count`` agencies and an API token in each (``audit:read`` unless
+    ``permissions`` says otherwise), with app code."""
     runtime = build_runtime(settings)
     minted: list[tuple[uuid.UUID, str]] = []
     try:
@@ -115,7 +118,7 @@ async def mint_tokens(settings: Settings, count: int) -> list[tuple[uuid.UUID, s
                 await bind_tenant(session, agency.id)
                 subject = Subject(agency_id=agency.id, kind="system", permissions=ALL_PERMISSIONS)
                 issued = await CredentialService(session, subject).create_api_token(
-                    "benchmark", [Permission.AUDIT_READ.value], None
+                    "benchmark", list(permissions), None
                 )
                 await session.commit()
                 minted.append((agency.id, issued.token))

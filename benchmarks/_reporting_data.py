@@ -105,6 +105,26 @@ def _insert_select(
     return cursor.rowcount
 
 
+def brand_columns(agency: str) -> dict[str, str]:
+    """A brand's columns for ``_insert_select`` over ``generate_series(...) AS g``."""
+    return {
+        "id": "pg_temp.uuid7_at(now() - interval '400 days' + g * interval '1 second')",
+        "agency_id": agency,
+        "name": "'Brand ' || lpad(g::text, 4, '0')",
+        "slug": "'brand-' || g",
+        "timezone": "'Europe/Paris'",
+        "locale": "'fr'",
+        "reporting_line": "'marketing'",
+        "editorial_charter": "'{}'",
+        "community_charter": "'{}'",
+        "network_objectives": "'{}'",
+        "publish_grace_minutes": "60",
+        "approval_policy": "'none'",
+        "version": "1",
+        "created_at": "now()",
+    }
+
+
 async def _agency(settings: Settings) -> tuple[uuid.UUID, str]:
     runtime = build_runtime(settings)
     try:
@@ -148,22 +168,7 @@ def seed(pg: PostgresServer, settings: Settings, scale: Scale) -> Seeded:
         counts["brands"] = _insert_select(
             conn,
             "brands",
-            {
-                "id": "pg_temp.uuid7_at(now() - interval '400 days' + g * interval '1 second')",
-                "agency_id": a,
-                "name": "'Brand ' || lpad(g::text, 4, '0')",
-                "slug": "'brand-' || g",
-                "timezone": "'Europe/Paris'",
-                "locale": "'fr'",
-                "reporting_line": "'marketing'",
-                "editorial_charter": "'{}'",
-                "community_charter": "'{}'",
-                "network_objectives": "'{}'",
-                "publish_grace_minutes": "60",
-                "approval_policy": "'none'",
-                "version": "1",
-                "created_at": "now()",
-            },
+            brand_columns(a),
             f"generate_series(1, {scale.brands}) AS g",
         )
         conn.execute(
