@@ -7,11 +7,9 @@ message, nothing across agencies."""
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import dramatiq
 import httpx
@@ -24,7 +22,7 @@ from agency.kernel.scheduling import tick
 from agency.kernel.tenancy import bind_system
 from agency.member.models import User
 from tests.conftest import Tenant
-from tests.helpers import create_brand, insert_channel, invite_and_join
+from tests.helpers import create_brand, insert_channel, invite_and_join, webhook_events
 from tests.support.publishing import running_worker
 from tests.support.smtp import Received, SmtpServer
 
@@ -97,15 +95,6 @@ async def message(
         return row.id
 
 
-async def events(runtime: Runtime, kind: str) -> list[dict[str, Any]]:
-    async with runtime.session() as session:
-        await bind_system(session)
-        rows = await session.execute(
-            text("SELECT body FROM webhook_events WHERE type = :t ORDER BY created_at"), {"t": kind}
-        )
-        return [json.loads(body)["data"] for (body,) in rows]
-
-
 async def deliveries(runtime: Runtime, kind: str) -> int:
     async with runtime.session() as session:
         await bind_system(session)
@@ -156,7 +145,7 @@ async def test_a_warning_then_a_breach_once_each_to_the_assignee(
 
     # Before the lead: nothing.
     await tick(runtime, now)
-    assert await events(runtime, "inbox.deadline_near") == []
+    assert await webhook_events(runtime, "inbox.deadline_near") == []
     # Within the lead: one warning, by webhook and by e-mail to the assignee (in English).
     await tick(runtime, due - timedelta(minutes=10))
     [warning] = await mailed(smtp_on, "cm@alpha.example", "Answer soon")
@@ -164,7 +153,7 @@ async def test_a_warning_then_a_breach_once_each_to_the_assignee(
     body = warning.message.get_content()
     assert "Une interview sur la nouvelle collection ?" in body
     assert str(sent) in body
-    [near] = await events(runtime, "inbox.deadline_near")
+    [near] = await webhook_events(runtime, "inbox.deadline_near")
     assert (near["message_id"], near["brand_id"], near["network"], near["origin"]) == (
         str(sent),
         brand,
@@ -177,20 +166,20 @@ async def test_a_warning_then_a_breach_once_each_to_the_assignee(
     # A second pass, still within the lead: nothing more.
     await tick(runtime, due - timedelta(minutes=5))
     assert len(await mailed(smtp_on, "cm@alpha.example", "Answer soon", 2)) == 1
-    assert len(await events(runtime, "inbox.deadline_near")) == 1
+    assert len(await webhook_events(runtime, "inbox.deadline_near")) == 1
 
     # Past the deadline: one alert; then nothing more however long it waits.
     await tick(runtime, due + timedelta(minutes=7))
     [alert] = await mailed(smtp_on, "cm@alpha.example", "Deadline passed")
     assert "Presse Ouest on talknet (Maison) waits for an answer" in alert.message["Subject"]
     assert "7 minutes ago" in alert.message.get_content()
-    [breached] = await events(runtime, "inbox.deadline_breached")
+    [breached] = await webhook_events(runtime, "inbox.deadline_breached")
     assert (breached["message_id"], breached["thread_id"]) == (str(sent), near["thread_id"])
     assert breached["minutes_late"] == 7
     assert await deliveries(runtime, "inbox.deadline_breached") == 1
     await tick(runtime, due + timedelta(minutes=9))
     assert len(await mailed(smtp_on, "cm@alpha.example", "Deadline passed", 2)) == 1
-    assert len(await events(runtime, "inbox.deadline_breached")) == 1
+    assert len(await webhook_events(runtime, "inbox.deadline_breached")) == 1
     # The manager was never told: the message has an assignee.
     assert await mailed(smtp_on, "manager@alpha.example", "", 0) == []
 
@@ -228,8 +217,8 @@ async def test_unassigned_goes_to_the_team_answered_to_nobody_other_agency_apart
         [alert] = await mailed(smtp_on, address, "Échéance dépassée")
         assert "(Maison) attend une réponse" in alert.message["Subject"]
     assert await mailed(smtp_on, "analyst@alpha.example", "Échéance", 0) == []
-    assert await events(runtime, "inbox.deadline_near") == []
-    [breached] = await events(runtime, "inbox.deadline_breached")
+    assert await webhook_events(runtime, "inbox.deadline_near") == []
+    [breached] = await webhook_events(runtime, "inbox.deadline_breached")
     assert breached["message_id"] == str(waiting) and breached["assigned_to"] is None
     # Another agency's message, not due yet: nothing reached this agency's people from it,
     # nor that agency's from this one.
@@ -238,7 +227,7 @@ async def test_unassigned_goes_to_the_team_answered_to_nobody_other_agency_apart
     await tick(runtime, due + timedelta(hours=3) - timedelta(minutes=LEAD - 1))
     [near] = await mailed(smtp_on, "cm@bravo.example", "À répondre bientôt")
     assert "(Autre)" in near.message["Subject"]
-    events_near = await events(runtime, "inbox.deadline_near")
+    events_near = await webhook_events(runtime, "inbox.deadline_near")
     assert [e["message_id"] for e in events_near] == [str(elsewhere)]
     async with runtime.session() as session:
         await bind_system(session)
