@@ -17,7 +17,10 @@ down_revision: str | None = "0032"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-WATCHED = "status IN ('new', 'assigned', 'waiting') AND due_at IS NOT NULL AND breached_at IS NULL"
+WATCHED = (
+    "(status = 'new' OR status = 'assigned' OR status = 'waiting') "
+    "AND due_at IS NOT NULL AND breached_at IS NULL"
+)
 
 
 def upgrade() -> None:
@@ -26,7 +29,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("breached_at", sa.DateTime(timezone=True), nullable=True))
     # Messages already past their deadline are not alerted years late.
     op.execute(
-        "UPDATE inbox_messages SET breached_at = now() WHERE due_at IS NOT NULL AND due_at <= now()"
+        "UPDATE inbox_messages SET breached_at = CURRENT_TIMESTAMP WHERE due_at IS NOT NULL AND due_at <= CURRENT_TIMESTAMP"
     )
     op.create_index(
         "ix_inbox_messages_deadline_watch",

@@ -80,7 +80,7 @@ async def watch(session: AsyncSession, runtime: Runtime, now: datetime, limit: i
         return 0
     brands = await sweep.brands([m.brand_id for m in messages])
     members = await sweep.people(
-        list({m.agency_id for m in messages}),
+        [m.id for m in messages],
         TEAM,
         [m.assigned_to for m in messages if m.assigned_to is not None],
     )

@@ -17,7 +17,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, column
 from sqlalchemy.orm import Mapped, mapped_column
 
 from agency.kernel.db import Base, IdMixin, TimestampMixin
@@ -93,7 +93,13 @@ class Thread(IdMixin, TenantMixin, TimestampMixin, Base):
 
 # Messages whose deadline the scheduler watches: still waiting for an answer, not alerted yet.
 DEADLINE_WATCHED = (
-    "status IN ('new', 'assigned', 'waiting') AND due_at IS NOT NULL AND breached_at IS NULL"
+    (
+        (column("status") == "new")
+        | (column("status") == "assigned")
+        | (column("status") == "waiting")
+    )
+    & column("due_at").is_not(None)
+    & column("breached_at").is_(None)
 )
 
 
@@ -112,8 +118,8 @@ class Message(IdMixin, TenantMixin, TimestampMixin, Base):
         Index(
             "ix_inbox_messages_deadline_watch",
             "due_at",
-            postgresql_where=text(DEADLINE_WATCHED),
-            sqlite_where=text(DEADLINE_WATCHED),
+            postgresql_where=DEADLINE_WATCHED,
+            sqlite_where=DEADLINE_WATCHED,
         ),
     )
 

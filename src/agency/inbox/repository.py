@@ -459,15 +459,21 @@ class InboxSweepRepository(SystemRepository):
         return {b.id: b for b in (await self.session.execute(stmt)).scalars()}
 
     async def people(
-        self, agency_ids: Sequence[uuid.UUID], roles: Sequence[str], user_ids: Sequence[uuid.UUID]
+        self,
+        message_ids: Sequence[uuid.UUID],
+        roles: Sequence[str],
+        user_ids: Sequence[uuid.UUID],
     ) -> Sequence[Membership]:
-        """The agencies' members holding ``roles``, and those of ``user_ids`` (assignees),
-        with their user (disabled users left out)."""
+        """Members of the agencies of ``message_ids`` holding ``roles``, and those of
+        ``user_ids`` (assignees), with their user (disabled users left out)."""
+        of_these_agencies = exists().where(
+            Message.agency_id == Membership.agency_id, Message.id.in_(set(message_ids))
+        )
         stmt = (
             select(Membership)
             .options(joinedload(Membership.user))
             .where(
-                Membership.agency_id.in_(set(agency_ids)),
+                of_these_agencies,
                 or_(Membership.role.in_(roles), Membership.user_id.in_(set(user_ids))),
             )
             .order_by(Membership.agency_id, Membership.id)
