@@ -248,3 +248,19 @@ async def client_session(runtime: Any, agency_id: Any, user_id: Any) -> str:
         issued, _ = await start_client_session(session, agency_id, uuid.UUID(str(user_id)), life)
         await session.commit()
         return issued.token
+
+
+async def webhook_events(runtime: Any, kind: str) -> list[dict[str, Any]]:
+    """The ``data`` of every webhook event of type ``kind`` recorded, oldest first."""
+    import json
+
+    from sqlalchemy import text
+
+    from agency.kernel.tenancy import bind_system
+
+    async with runtime.session() as session:
+        await bind_system(session)
+        rows = await session.execute(
+            text("SELECT body FROM webhook_events WHERE type = :t ORDER BY created_at"), {"t": kind}
+        )
+        return [json.loads(body)["data"] for (body,) in rows]

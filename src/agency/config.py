@@ -451,6 +451,12 @@ class InboxSettings(BaseSettings):
         description="An answer's call unanswered this long (worker died) is reconciled.",
     )
     max_attempts: int = Field(default=3, description="Attempts before an answer fails.")
+    deadline_warning_minutes: float = Field(
+        default=15.0,
+        gt=0,
+        description="A message still waiting this long before its answer deadline warns the "
+        "team (`inbox.deadline_near`, e-mail); at the deadline, `inbox.deadline_breached`.",
+    )
 
 
 class MailSettings(BaseSettings):

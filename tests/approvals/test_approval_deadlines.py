@@ -6,7 +6,6 @@ approved at its time held (never published), the team told by e-mail over real S
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,12 +13,11 @@ from typing import Any
 import dramatiq
 import httpx
 import pytest
-from sqlalchemy import text
 
 from agency.kernel.runtime import Runtime
 from agency.kernel.scheduling import tick
-from agency.kernel.tenancy import bind_system
 from tests.conftest import Tenant
+from tests.helpers import webhook_events
 from tests.support.approvals import Team, make_team
 from tests.support.publishing import running_worker
 from tests.support.smtp import Received, SmtpServer
@@ -63,15 +61,6 @@ async def team(client: httpx.AsyncClient, runtime: Runtime, tenant_a: Tenant) ->
         }
     )
     return team
-
-
-async def events(runtime: Runtime, kind: str) -> list[dict[str, Any]]:
-    async with runtime.session() as session:
-        await bind_system(session)
-        rows = await session.execute(
-            text("SELECT body FROM webhook_events WHERE type = :t ORDER BY created_at"), {"t": kind}
-        )
-        return [json.loads(body)["data"] for (body,) in rows]
 
 
 async def scheduled_in_review(team: Team, at: datetime) -> dict[str, Any]:
@@ -135,7 +124,7 @@ async def test_a_reminder_then_escalation_then_the_hold(
         ("Presse", False),
         ("Dg", True),
     ]
-    [overdue] = await events(runtime, "approval.overdue")
+    [overdue] = await webhook_events(runtime, "approval.overdue")
     assert (overdue["reason"], [p["name"] for p in overdue["escalated_to"]]) == (
         "step_due",
         ["Dg"],
@@ -149,7 +138,7 @@ async def test_a_reminder_then_escalation_then_the_hold(
     assert current["status"] == "in_review"
     assert current["variants"][0]["status"] == "pending"
     assert current["variants"][0]["hold_reason"].startswith("Held: not approved at its time")
-    assert [e["reason"] for e in await events(runtime, "approval.overdue")] == [
+    assert [e["reason"] for e in await webhook_events(runtime, "approval.overdue")] == [
         "step_due",
         "held",
     ]
@@ -158,7 +147,7 @@ async def test_a_reminder_then_escalation_then_the_hold(
     decided = await team.decide("dg", publication["id"])
     assert decided.status_code == 201, decided.text
     assert decided.json()["round_status"] == "approved"
-    assert [e["decision"] for e in await events(runtime, "approval.decided")] == ["approve"]
+    assert [e["decision"] for e in await webhook_events(runtime, "approval.decided")] == ["approve"]
 
 
 async def test_a_new_time_moves_the_deadlines(team: Team, runtime: Runtime) -> None:
@@ -207,7 +196,10 @@ async def test_a_held_publication_given_a_new_time_is_no_longer_held(
         if (await team.publication(publication["id"]))["variants"][0]["hold_reason"]:
             break
         await asyncio.sleep(0.1)
-    assert len([e for e in await events(runtime, "approval.overdue") if e["reason"] == "held"]) == 2
+    assert (
+        len([e for e in await webhook_events(runtime, "approval.overdue") if e["reason"] == "held"])
+        == 2
+    )
 
 
 async def titled(smtp: SmtpServer, address: str, prefix: str, wait: float = 10) -> list[Received]:

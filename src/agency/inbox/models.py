@@ -17,7 +17,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, column
 from sqlalchemy.orm import Mapped, mapped_column
 
 from agency.kernel.db import Base, IdMixin, TimestampMixin
@@ -91,6 +91,18 @@ class Thread(IdMixin, TenantMixin, TimestampMixin, Base):
     last_message_at: Mapped[datetime | None]
 
 
+# Messages whose deadline the scheduler watches: still waiting for an answer, not alerted yet.
+DEADLINE_WATCHED = (
+    (
+        (column("status") == "new")
+        | (column("status") == "assigned")
+        | (column("status") == "waiting")
+    )
+    & column("due_at").is_not(None)
+    & column("breached_at").is_(None)
+)
+
+
 class Message(IdMixin, TenantMixin, TimestampMixin, Base):
     """One comment under a post of the brand, as the network gave it, and its triage."""
 
@@ -102,6 +114,13 @@ class Message(IdMixin, TenantMixin, TimestampMixin, Base):
         Index("ix_inbox_messages_agency_thread", "agency_id", "thread_id", "received_at"),
         # Reports read a brand's comments of a period (reporting's migration adds it).
         Index("ix_inbox_messages_agency_brand_received", "agency_id", "brand_id", "received_at"),
+        # The scheduler's deadline claim, across agencies: open messages not yet alerted.
+        Index(
+            "ix_inbox_messages_deadline_watch",
+            "due_at",
+            postgresql_where=DEADLINE_WATCHED,
+            sqlite_where=DEADLINE_WATCHED,
+        ),
     )
 
     brand_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
@@ -127,6 +146,9 @@ class Message(IdMixin, TenantMixin, TimestampMixin, Base):
     assigned_to: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     # None: no answer expected (spam, abuse).
     due_at: Mapped[datetime | None]
+    # When the team was told the deadline was near, then passed (each once per deadline).
+    warned_at: Mapped[datetime | None]
+    breached_at: Mapped[datetime | None]
     answered_at: Mapped[datetime | None]
     response_seconds: Mapped[int | None]
     hidden: Mapped[bool] = mapped_column(default=False)

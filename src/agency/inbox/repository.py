@@ -10,7 +10,9 @@ from typing import Any
 from sqlalchemy import Select, exists, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import joinedload
 
+from agency.brand.models import Brand
 from agency.channel.models import Channel
 from agency.inbox.models import (
     Answer,
@@ -28,6 +30,7 @@ from agency.kernel.pagination import PageRequest, encode_cursor
 from agency.kernel.repository import TenantRepository
 from agency.kernel.system import SystemRepository
 from agency.kernel.tenancy import scoped_select
+from agency.member.models import Membership
 from agency.publication.models import Publication, Variant
 
 
@@ -420,3 +423,60 @@ class InboxSweepRepository(SystemRepository):
                     .execution_options(synchronize_session=False)
                 )
         return rows
+
+    async def claim_deadlines(
+        self, now: datetime, warn_until: datetime, limit: int
+    ) -> tuple[Sequence[Message], Sequence[Message]]:
+        """Open messages whose deadline is near (due by ``warn_until``, not warned yet) and
+        those past it (not alerted yet), locked: the caller stamps them in this transaction."""
+        watched = (
+            Message.status.in_(OPEN),
+            Message.due_at.is_not(None),
+            Message.breached_at.is_(None),
+        )
+        breached = (
+            select(Message)
+            .where(*watched, Message.due_at <= now)
+            .order_by(Message.due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        near = (
+            select(Message)
+            .where(*watched, Message.due_at > now, Message.due_at <= warn_until)
+            .where(Message.warned_at.is_(None))
+            .order_by(Message.due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return (
+            (await self.session.execute(near)).scalars().all(),
+            (await self.session.execute(breached)).scalars().all(),
+        )
+
+    async def brands(self, brand_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Brand]:
+        stmt = select(Brand).where(Brand.id.in_(set(brand_ids)))
+        return {b.id: b for b in (await self.session.execute(stmt)).scalars()}
+
+    async def people(
+        self,
+        message_ids: Sequence[uuid.UUID],
+        roles: Sequence[str],
+        user_ids: Sequence[uuid.UUID],
+    ) -> Sequence[Membership]:
+        """Members of the agencies of ``message_ids`` holding ``roles``, and those of
+        ``user_ids`` (assignees), with their user (disabled users left out)."""
+        of_these_agencies = exists().where(
+            Message.agency_id == Membership.agency_id, Message.id.in_(set(message_ids))
+        )
+        stmt = (
+            select(Membership)
+            .options(joinedload(Membership.user))
+            .where(
+                of_these_agencies,
+                or_(Membership.role.in_(roles), Membership.user_id.in_(set(user_ids))),
+            )
+            .order_by(Membership.agency_id, Membership.id)
+        )
+        members = (await self.session.execute(stmt)).scalars().all()
+        return [m for m in members if m.user.disabled_at is None]

@@ -118,6 +118,7 @@ class InboxService:
         check_if_match(if_match, message.version)
         changes: dict[str, Any] = {}
         who = self._who()
+        due_before, now = message.due_at, utcnow()
         if data.assigned_to is not msgspec.UNSET:
             if data.assigned_to is not None:
                 member = await MembershipRepository(self.session, self.subject).of_user(
@@ -157,6 +158,9 @@ class InboxService:
             message.due_at = triage.due_at(
                 rules, message.network, message.origin, message.kind, message.received_at
             )
+        if message.due_at != due_before and (message.due_at is None or message.due_at > now):
+            # A new deadline still ahead: told again of it, when it comes near and passes.
+            message.warned_at = message.breached_at = None
         if data.status is not msgspec.UNSET and data.status != message.status:
             changes["status"] = [message.status, str(data.status)]
             message.status = str(data.status)

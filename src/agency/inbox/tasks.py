@@ -9,6 +9,8 @@
   doubt to reconcile, and calls whose worker died (``sending`` past their lease).
 - The ``inbox_moderations`` claim brings back hides and deletes due again (after a 429 or a
   5xx) or whose worker died mid-call (``inbox.moderate``, :mod:`agency.inbox.moderating`).
+- The ``inbox_deadlines`` claim tells the team of answer deadlines near and past, once each
+  (:mod:`agency.inbox.deadlines`), in its own transaction.
 - They run on their own queue, ``inbox``: reading comments never delays a post.
 """
 
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agency.connector.base import Capability
 from agency.inbox.answering import Sender
 from agency.inbox.collecting import Collector
+from agency.inbox.deadlines import watch
 from agency.inbox.moderating import Moderator
 from agency.inbox.repository import InboxSweepRepository
 from agency.kernel.db import utcnow
@@ -76,6 +79,15 @@ async def claim_moderations(session: AsyncSession, runtime: Runtime, now: dateti
     for agency_id, moderation_id in rows:
         enqueue("inbox.moderate", str(agency_id), str(moderation_id))
     return len(rows)
+
+
+@claimer("inbox_deadlines")
+async def claim_deadlines(session: AsyncSession, runtime: Runtime, now: datetime) -> int:
+    batch = runtime.settings.inbox.claim_batch
+    told = await watch(session, runtime, now, batch)
+    if told >= batch:
+        backlog("inbox_deadlines")
+    return told
 
 
 @job("inbox.pull", queue=QUEUE, max_retries=0)

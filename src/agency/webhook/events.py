@@ -42,6 +42,8 @@ class EventType(StrEnum):
     APPROVAL_REQUESTED = "approval.requested"
     APPROVAL_DECIDED = "approval.decided"
     APPROVAL_OVERDUE = "approval.overdue"
+    INBOX_DEADLINE_NEAR = "inbox.deadline_near"
+    INBOX_DEADLINE_BREACHED = "inbox.deadline_breached"
 
 
 EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in EventType)
@@ -66,6 +68,8 @@ class DeliveredEventType(StrEnum):
     APPROVAL_REQUESTED = EventType.APPROVAL_REQUESTED.value
     APPROVAL_DECIDED = EventType.APPROVAL_DECIDED.value
     APPROVAL_OVERDUE = EventType.APPROVAL_OVERDUE.value
+    INBOX_DEADLINE_NEAR = EventType.INBOX_DEADLINE_NEAR.value
+    INBOX_DEADLINE_BREACHED = EventType.INBOX_DEADLINE_BREACHED.value
     REPORT_SENT = EventType.REPORT_SENT.value
     REPORT_FAILED = EventType.REPORT_FAILED.value
     WEBHOOK_PING = PING
