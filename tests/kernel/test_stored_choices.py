@@ -12,6 +12,7 @@ from sqlalchemy.exc import StatementError
 
 from agency.brand.models import CrisisEvent
 from agency.channel.models import Channel, Connection
+from agency.inbox.models import Answer, AnswerAttempt, Message, Moderation, Note
 from agency.kernel.db import Choice
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import bind_tenant
@@ -36,6 +37,15 @@ STATES = [
     (ReportRun, "status"),
     (ReportDelivery, "status"),
     (WebhookDelivery, "status"),
+    (Message, "origin"),
+    (Message, "kind"),
+    (Message, "status"),
+    (Note, "author_kind"),
+    (Answer, "status"),
+    (Answer, "author_kind"),
+    (AnswerAttempt, "kind"),
+    (AnswerAttempt, "outcome"),
+    (Moderation, "status"),
 ]
 
 

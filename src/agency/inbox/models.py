@@ -15,13 +15,75 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, column
 from sqlalchemy.orm import Mapped, mapped_column
 
-from agency.kernel.db import Base, IdMixin, TimestampMixin
-from agency.kernel.tenancy import TenantMixin
+from agency.kernel.db import Base, Choice, IdMixin, TimestampMixin
+from agency.kernel.tenancy import ActorKind, TenantMixin
+
+
+class Origin(StrEnum):
+    CUSTOMER = "customer"
+    PROSPECT = "prospect"
+    BLOGGER = "blogger"
+    INFLUENCER = "influencer"
+    JOURNALIST = "journalist"
+    TROLL = "troll"
+    UNKNOWN = "unknown"
+
+
+class Kind(StrEnum):
+    QUESTION = "question"
+    COMPLAINT = "complaint"
+    PRAISE = "praise"
+    SPAM = "spam"
+    ABUSE = "abuse"
+    OTHER = "other"
+
+
+class MessageStatus(StrEnum):
+    NEW = "new"
+    ASSIGNED = "assigned"
+    WAITING = "waiting"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+
+
+class AnswerStatus(StrEnum):
+    HELD = "held"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    CANCELED = "canceled"
+
+
+class AnswerAttemptKind(StrEnum):
+    SEND = "send"
+    RECONCILE = "reconcile"
+
+
+class AnswerAttemptOutcome(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    RATE_LIMITED = "rate_limited"
+    RETRY = "retry"
+    FOUND = "found"
+    NOT_FOUND = "not_found"
+
+
+class ModerationStatus(StrEnum):
+    QUEUED = "queued"
+    CALLING = "calling"
+    DONE = "done"
+    REFUSED = "refused"
+    FAILED = "failed"
 
 
 class InboxRules(TenantMixin, TimestampMixin, Base):
@@ -136,13 +198,13 @@ class Message(IdMixin, TenantMixin, TimestampMixin, Base):
     # When the network says it was written (else when it was collected): the SLA's start.
     received_at: Mapped[datetime]
     # customer | prospect | blogger | influencer | journalist | troll | unknown
-    origin: Mapped[str] = mapped_column(String(20))
+    origin: Mapped[str] = mapped_column(Choice(Origin))
     origin_why: Mapped[str] = mapped_column(String(500))
     # question | complaint | praise | spam | abuse | other
-    kind: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(Choice(Kind))
     kind_why: Mapped[str] = mapped_column(String(500))
     # new | assigned | waiting | answered | closed
-    status: Mapped[str] = mapped_column(String(20), default="new")
+    status: Mapped[str] = mapped_column(Choice(MessageStatus), default=MessageStatus.NEW)
     assigned_to: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     # None: no answer expected (spam, abuse).
     due_at: Mapped[datetime | None]
@@ -171,7 +233,7 @@ class Note(IdMixin, TenantMixin, TimestampMixin, Base):
         ForeignKey("inbox_messages.id", ondelete="CASCADE")
     )
     brand_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
-    author_kind: Mapped[str] = mapped_column(String(20))
+    author_kind: Mapped[str] = mapped_column(Choice(ActorKind))
     author_id: Mapped[uuid.UUID | None]
     text: Mapped[str] = mapped_column(Text)
 
@@ -206,9 +268,8 @@ class Answer(IdMixin, TenantMixin, TimestampMixin, Base):
     channel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
     text: Mapped[str] = mapped_column(Text)
     saved_reply_id: Mapped[uuid.UUID | None]
-    # held | queued | sending | sent | failed | unknown
-    status: Mapped[str] = mapped_column(String(20))
-    author_kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(Choice(AnswerStatus))
+    author_kind: Mapped[str] = mapped_column(Choice(ActorKind))
     author_id: Mapped[uuid.UUID | None]
     # The crisis that held it, and whose decision makers cleared it (None: not cleared).
     crisis_id: Mapped[uuid.UUID | None]
@@ -236,9 +297,11 @@ class AnswerAttempt(IdMixin, TenantMixin, Base):
     brand_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
     number: Mapped[int]
     # send | reconcile
-    kind: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(Choice(AnswerAttemptKind))
     # pending | sent | failed | unknown | rate_limited | retry | found | not_found | held
-    outcome: Mapped[str] = mapped_column(String(20), default="pending")
+    outcome: Mapped[str] = mapped_column(
+        Choice(AnswerAttemptOutcome), default=AnswerAttemptOutcome.PENDING
+    )
     idempotency_key: Mapped[str] = mapped_column(String(200))
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
@@ -268,8 +331,7 @@ class Moderation(IdMixin, TenantMixin, TimestampMixin, Base):
     clause: Mapped[int]
     clause_text: Mapped[str] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(200))
-    # queued | calling | done | refused | failed
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(Choice(ModerationStatus))
     attempt_count: Mapped[int] = mapped_column(default=0)
     not_before: Mapped[datetime | None]
     lease_until: Mapped[datetime | None]

@@ -16,62 +16,16 @@ from agency.inbox.models import (
     SavedReply,
     Thread,
 )
+from agency.inbox.models import AnswerAttemptKind as AnswerAttemptKind
+from agency.inbox.models import AnswerAttemptOutcome as AnswerAttemptOutcome
+from agency.inbox.models import AnswerStatus as AnswerStatus
+from agency.inbox.models import Kind as Kind
+from agency.inbox.models import MessageStatus as MessageStatus
+from agency.inbox.models import ModerationStatus as ModerationStatus
+from agency.inbox.models import Origin as Origin
 from agency.kernel.http import etag
 from agency.kernel.schemas import Input, Output
 from agency.kernel.tenancy import ActorKind
-
-
-class Origin(StrEnum):
-    CUSTOMER = "customer"
-    PROSPECT = "prospect"
-    BLOGGER = "blogger"
-    INFLUENCER = "influencer"
-    JOURNALIST = "journalist"
-    TROLL = "troll"
-    UNKNOWN = "unknown"
-
-
-class Kind(StrEnum):
-    QUESTION = "question"
-    COMPLAINT = "complaint"
-    PRAISE = "praise"
-    SPAM = "spam"
-    ABUSE = "abuse"
-    OTHER = "other"
-
-
-class MessageStatus(StrEnum):
-    NEW = "new"
-    ASSIGNED = "assigned"
-    WAITING = "waiting"
-    ANSWERED = "answered"
-    CLOSED = "closed"
-
-
-class AnswerStatus(StrEnum):
-    HELD = "held"
-    QUEUED = "queued"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    UNKNOWN = "unknown"
-    CANCELED = "canceled"
-
-
-class AnswerAttemptKind(StrEnum):
-    SEND = "send"
-    RECONCILE = "reconcile"
-
-
-class AnswerAttemptOutcome(StrEnum):
-    PENDING = "pending"
-    SENT = "sent"
-    FAILED = "failed"
-    UNKNOWN = "unknown"
-    RATE_LIMITED = "rate_limited"
-    RETRY = "retry"
-    FOUND = "found"
-    NOT_FOUND = "not_found"
 
 
 class Sort(StrEnum):
@@ -374,14 +328,6 @@ class SavedReplyOut(Output):
 class SavedReplyPage(Output):
     items: list[SavedReplyOut]
     next_cursor: str | None
-
-
-class ModerationStatus(StrEnum):
-    QUEUED = "queued"
-    CALLING = "calling"
-    DONE = "done"
-    REFUSED = "refused"
-    FAILED = "failed"
 
 
 class ModerationOut(Output):
