@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.access.permissions import Role
 from agency.brand.models import Brand
-from agency.inbox.models import Message
+from agency.inbox.models import Kind, Message, MessageStatus, Origin
 from agency.inbox.repository import InboxSweepRepository
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject
@@ -48,9 +48,9 @@ class DeadlineData(msgspec.Struct, kw_only=True):
     brand_id: uuid.UUID
     channel_id: uuid.UUID
     network: str
-    origin: str
-    kind: str
-    status: str
+    origin: Origin
+    kind: Kind
+    status: MessageStatus
     assigned_to: uuid.UUID | None
     received_at: datetime
     due_at: datetime
@@ -115,9 +115,9 @@ def _data(message: Message) -> dict[str, Any]:
         "brand_id": message.brand_id,
         "channel_id": message.channel_id,
         "network": message.network,
-        "origin": message.origin,
-        "kind": message.kind,
-        "status": message.status,
+        "origin": Origin(message.origin),
+        "kind": Kind(message.kind),
+        "status": MessageStatus(message.status),
         "assigned_to": message.assigned_to,
         "received_at": message.received_at,
         "due_at": message.due_at,
