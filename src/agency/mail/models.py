@@ -25,7 +25,6 @@ class MailState(StrEnum):
     CANCELED = "canceled"  # withdrawn before it left (the recipient unsubscribed)
 
 
-MailStatus = MailState
 MAIL_FINAL = frozenset({MailState.SENT, MailState.FAILED, MailState.UNKNOWN, MailState.CANCELED})
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import Select, select, update
 
 from agency.kernel.repository import TenantRepository
 from agency.kernel.system import SystemRepository
-from agency.mail.models import MailMessage, MailStatus
+from agency.mail.models import MailMessage, MailState
 
 
 class MailRepository(TenantRepository[MailMessage]):
@@ -39,7 +39,7 @@ class MailRepository(TenantRepository[MailMessage]):
             return []
         stmt = (
             self.select()
-            .where(MailMessage.id.in_(ids), MailMessage.status == MailStatus.PENDING)
+            .where(MailMessage.id.in_(ids), MailMessage.status == MailState.PENDING)
             .with_for_update()
         )
         return (await self.session.execute(stmt)).scalars().all()
@@ -56,7 +56,7 @@ class MailSweepRepository(SystemRepository):
         due = (
             await self.session.execute(
                 select(MailMessage.agency_id, MailMessage.id, MailMessage.attempts)
-                .where(MailMessage.status == MailStatus.PENDING, MailMessage.next_attempt_at <= now)
+                .where(MailMessage.status == MailState.PENDING, MailMessage.next_attempt_at <= now)
                 .order_by(MailMessage.next_attempt_at)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
@@ -75,7 +75,7 @@ class MailSweepRepository(SystemRepository):
         stmt = (
             select(MailMessage)
             .where(
-                MailMessage.status.in_([MailStatus.SENDING, MailStatus.TRANSMITTING]),
+                MailMessage.status.in_([MailState.SENDING, MailState.TRANSMITTING]),
                 MailMessage.next_attempt_at <= now,
             )
             .limit(limit)

@@ -23,7 +23,7 @@ from agency.kernel.pagination import PageRequest
 from agency.kernel.runtime import Runtime
 from agency.kernel.secrets import SecretBox
 from agency.kernel.tenancy import Subject
-from agency.mail.models import MailMessage, MailStatus
+from agency.mail.models import MailMessage, MailState
 from agency.mail.rendering import render
 from agency.mail.repository import MailRepository
 from agency.mail.sending import new_message_id, outbox_name
@@ -104,7 +104,7 @@ def finish(mail: MailMessage, status: str, error: str | None) -> None:
     """Put ``mail`` in a final state and tell whoever asked to know (after the commit)."""
     mail.status, mail.last_error, mail.next_attempt_at = status, error, None
     delivered("mail", status)
-    if status == MailStatus.SENT:
+    if status == MailState.SENT:
         mail.sent_at = utcnow()
     if mail.on_settled:
         enqueue(mail.on_settled, str(mail.agency_id), str(mail.id))
@@ -118,7 +118,7 @@ async def cancel_pending(
     A message already being handed over goes on: it cannot be called back."""
     taken = await MailRepository(session, subject).pending_of(ids)
     for mail in taken:
-        finish(mail, MailStatus.CANCELED, reason)
+        finish(mail, MailState.CANCELED, reason)
     return [mail.id for mail in taken]
 
 

@@ -31,7 +31,7 @@ from agency.kernel.runtime import Runtime
 from agency.kernel.scheduling import backlog, claimer
 from agency.kernel.secrets import SecretBox
 from agency.kernel.tenancy import Subject, bind_tenant
-from agency.mail.models import MAIL_FINAL, MailMessage, MailStatus
+from agency.mail.models import MAIL_FINAL, MailMessage, MailState
 from agency.mail.repository import MailRepository, MailSweepRepository
 from agency.mail.sending import (
     Abandoned,
@@ -52,12 +52,12 @@ async def claim_mail(session: AsyncSession, runtime: Runtime, now: datetime) -> 
     sweep = MailSweepRepository(session)
     stale = await sweep.stale(now, CLAIM_BATCH)
     for mail in stale:
-        if mail.status == MailStatus.SENDING:
+        if mail.status == MailState.SENDING:
             # The worker died before handing the message over: the server has nothing.
-            mail.status, mail.next_attempt_at = MailStatus.PENDING, now
+            mail.status, mail.next_attempt_at = MailState.PENDING, now
             mail.last_error = "The worker stopped before the message was handed over."
         else:
-            finish(mail, MailStatus.UNKNOWN, _UNKNOWN)
+            finish(mail, MailState.UNKNOWN, _UNKNOWN)
     due = await sweep.claim_due(now, timedelta(seconds=settings.lease_seconds), CLAIM_BATCH)
     for agency_id, mail_id, attempts in due:
         enqueue(SEND_JOB, str(agency_id), str(mail_id), attempts)
@@ -85,16 +85,16 @@ async def send(
     repo = MailRepository(session, Subject(agency_id=agency, kind="system"))
     await bind_tenant(session, agency)
     mail = await repo.get_for_update(key)
-    if mail is None or mail.status != MailStatus.PENDING:
+    if mail is None or mail.status != MailState.PENDING:
         return
     if attempt is not None and mail.attempts != attempt:
         return  # another message already made this attempt
     if mail.attempts > len(settings.retry_delays_seconds):
         # Attempts whose outcome was never recorded (workers dying mid-send) count too.
-        finish(mail, MailStatus.FAILED, "Given up: no outcome could be recorded.")
+        finish(mail, MailState.FAILED, "Given up: no outcome could be recorded.")
         return
     made = mail.attempts + 1
-    mail.status, mail.attempts = MailStatus.SENDING, made
+    mail.status, mail.attempts = MailState.SENDING, made
     mail.next_attempt_at = utcnow() + timedelta(seconds=settings.lease_seconds)
     mail.route = "smtp" if settings.smtp_host else "outbox"
     message = _message(mail, settings, runtime.secrets)
@@ -104,10 +104,10 @@ async def send(
         """Record that the message may now arrive; False if another attempt took over."""
         await bind_tenant(session, agency)
         found = await repo.get_for_update(key)
-        if found is None or found.status != MailStatus.SENDING or found.attempts != made:
+        if found is None or found.status != MailState.SENDING or found.attempts != made:
             await session.rollback()
             return False
-        found.status = MailStatus.TRANSMITTING
+        found.status = MailState.TRANSMITTING
         await session.commit()
         return True
 
@@ -116,16 +116,16 @@ async def send(
     except Abandoned:
         return
     except MailTransient as exc:
-        await _settle(session, repo, agency, key, made, settings, MailStatus.PENDING, str(exc))
+        await _settle(session, repo, agency, key, made, settings, MailState.PENDING, str(exc))
         return
     except Undeliverable as exc:
-        await _settle(session, repo, agency, key, made, settings, MailStatus.FAILED, str(exc))
+        await _settle(session, repo, agency, key, made, settings, MailState.FAILED, str(exc))
         return
     except MailUnknown as exc:
         words = f"The connection broke while handing the message over ({exc}). Not sent again."
-        await _settle(session, repo, agency, key, made, settings, MailStatus.UNKNOWN, words)
+        await _settle(session, repo, agency, key, made, settings, MailState.UNKNOWN, words)
         return
-    await _settle(session, repo, agency, key, made, settings, MailStatus.SENT, None)
+    await _settle(session, repo, agency, key, made, settings, MailState.SENT, None)
 
 
 def _message(mail: MailMessage, settings: MailSettings, box: SecretBox) -> EmailMessage:
@@ -150,12 +150,12 @@ async def _settle(
     mail = await repo.get_for_update(key)
     if mail is None or mail.attempts != made or mail.status in MAIL_FINAL:
         return  # our lease ran out and the scheduler settled it meanwhile
-    if status == MailStatus.PENDING:
+    if status == MailState.PENDING:
         delays = settings.retry_delays_seconds
         if mail.attempts > len(delays):
-            finish(mail, MailStatus.FAILED, f"Given up after {mail.attempts} attempts: {error}")
+            finish(mail, MailState.FAILED, f"Given up after {mail.attempts} attempts: {error}")
             return
-        mail.status, mail.last_error = MailStatus.PENDING, error
+        mail.status, mail.last_error = MailState.PENDING, error
         mail.next_attempt_at = utcnow() + timedelta(seconds=delays[mail.attempts - 1])
         return
     finish(mail, status, error)

@@ -105,9 +105,6 @@ class RunState(StrEnum):
     CANCELED = "canceled"  # nothing sent: brand archived, schedule gone, nobody to send to
 
 
-RunStatus = RunState
-
-
 class DeliveryState(StrEnum):
     QUEUED = "queued"
     SENT = "sent"

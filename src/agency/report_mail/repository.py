@@ -21,7 +21,7 @@ from agency.report_mail.models import (
     ReportOptOut,
     ReportRun,
     ReportSchedule,
-    RunStatus,
+    RunState,
     ScheduleAddress,
 )
 from agency.reporting.models import ChannelMetric, PostMetric
@@ -219,7 +219,7 @@ class ReportSweepRepository(SystemRepository):
             await self.session.execute(
                 select(ReportRun.agency_id, ReportRun.id, ReportRun.attempts)
                 .where(
-                    ReportRun.status == RunStatus.PENDING,
+                    ReportRun.status == RunState.PENDING,
                     ReportRun.not_before <= now,
                     or_(ReportRun.lease_until.is_(None), ReportRun.lease_until < now),
                 )

@@ -38,7 +38,7 @@ from agency.mail.models import MAIL_FINAL
 from agency.mail.repository import MailRepository
 from agency.mail.service import queue_message
 from agency.report_mail.letters import editions, write_letter
-from agency.report_mail.models import ReportDelivery, ReportRun, RunStatus
+from agency.report_mail.models import DeliveryState, ReportDelivery, ReportRun, RunState
 from agency.report_mail.recipients import receiving, recipients_of
 from agency.report_mail.repository import (
     CollectionRepository,
@@ -47,14 +47,7 @@ from agency.report_mail.repository import (
     RunRepository,
     ScheduleRepository,
 )
-from agency.report_mail.schemas import (
-    DeliveryState,
-    PeriodData,
-    RecipientData,
-    RecipientKind,
-    ReportData,
-    RunState,
-)
+from agency.report_mail.schemas import PeriodData, RecipientData, RecipientKind, ReportData
 from agency.report_mail.service import RENDER_JOB
 from agency.report_mail.timing import (
     last_firing,
@@ -121,7 +114,7 @@ async def render(
     runs = RunRepository(session, subject)
     await bind_tenant(session, agency)
     run = await runs.get_for_update(key)
-    if run is None or run.status != RunStatus.PENDING or run.attempts != attempt:
+    if run is None or run.status != RunState.PENDING or run.attempts != attempt:
         return  # done, or another message already made this attempt
     try:
         await _render(session, runtime, subject, run)
@@ -144,7 +137,7 @@ async def _render(
     brand = await BrandRepository(session, subject).find(run.brand_id) if run.brand_id else None
     if schedule is None or brand is None or brand.archived_at is not None:
         why = "its schedule was deleted" if schedule is None else "the brand was archived"
-        await _finish(session, runtime, run, RunStatus.CANCELED, f"Not sent: {why}.")
+        await _finish(session, runtime, run, RunState.CANCELED, f"Not sent: {why}.")
         return
     zone = ZoneInfo(brand.timezone)
     if run.trigger == "schedule":
@@ -166,7 +159,7 @@ async def _render(
             session,
             runtime,
             run,
-            RunStatus.CANCELED,
+            RunState.CANCELED,
             "Not sent: nobody receives it (none confirmed, or all unsubscribed).",
         )
         return
@@ -206,7 +199,7 @@ async def _render(
             )
         )
     run.attempts += 1
-    run.status, run.lease_until = RunStatus.QUEUED, None
+    run.status, run.lease_until = RunState.QUEUED, None
 
 
 async def _failed_attempt(
@@ -220,12 +213,12 @@ async def _failed_attempt(
     """Count the attempt; the scheduler tries again after the lease, up to the limit."""
     await bind_tenant(session, subject.agency_id)
     run = await RunRepository(session, subject).get_for_update(key)
-    if run is None or run.status != RunStatus.PENDING or run.attempts != attempt:
+    if run is None or run.status != RunState.PENDING or run.attempts != attempt:
         return
     run.attempts += 1
     run.note = f"Could not be rendered: {type(exc).__name__}: {exc}"[:2000]
     if run.attempts >= runtime.settings.report_mail.max_attempts:
-        await _finish(session, runtime, run, RunStatus.FAILED, run.note)
+        await _finish(session, runtime, run, RunState.FAILED, run.note)
 
 
 async def _finish(
@@ -235,7 +228,7 @@ async def _finish(
     deliveries = await DeliveryRepository(
         session, Subject(agency_id=run.agency_id, kind="system")
     ).of_run(run.id)
-    event = "report.sent" if status == RunStatus.SENT else "report.failed"
+    event = "report.sent" if status == RunState.SENT else "report.failed"
     await emit(
         session,
         run.agency_id,
@@ -286,7 +279,7 @@ async def delivery_settled(
             utcnow(),
         )
         await deliveries.flush()
-    if run.status != RunStatus.QUEUED or await deliveries.unsettled(run.id):
+    if run.status != RunState.QUEUED or await deliveries.unsettled(run.id):
         return
     outcomes = {d.status for d in await deliveries.of_run(run.id)}
     if outcomes == {"canceled"}:
@@ -294,16 +287,16 @@ async def delivery_settled(
             session,
             runtime,
             run,
-            RunStatus.CANCELED,
+            RunState.CANCELED,
             "Not sent: every recipient unsubscribed before it left.",
         )
     elif outcomes <= {"sent", "canceled"}:
-        await _finish(session, runtime, run, RunStatus.SENT, run.note)
+        await _finish(session, runtime, run, RunState.SENT, run.note)
     else:
         await _finish(
             session,
             runtime,
             run,
-            RunStatus.FAILED,
+            RunState.FAILED,
             "Some recipients did not get it: see the deliveries.",
         )
