@@ -46,6 +46,7 @@ from tests.support.servers import PostgresServer, RedisServer, free_port
 from tests.support.smtp import SmtpServer, smtp_settings
 
 OWNER, APP_ROLE, DB = "agency_owner", "agency_app", "agency_test"
+OWNER_PW, APP_PW = "owner-pw", "app-pw"
 PASSWORD = "correct horse battery staple"
 PRODUCTION_HASHING = secrets._hasher, secrets._DUMMY_HASH
 
@@ -91,8 +92,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pg() -> Iterator[PostgresServer]:
     server = PostgresServer()
     try:
-        server.create_role(OWNER, "owner-pw")
-        server.create_role(APP_ROLE, "app-pw")
+        server.create_role(OWNER, OWNER_PW)
+        server.create_role(APP_ROLE, APP_PW)
         server.create_database(DB, owner=OWNER)
         yield server
     finally:
@@ -113,8 +114,8 @@ def make_settings(
 ) -> Settings:
     return Settings(
         database=DatabaseSettings(
-            url=pg.sqlalchemy_url(APP_ROLE, "app-pw", DB),
-            migration_url=pg.sqlalchemy_url(OWNER, "owner-pw", DB),
+            url=pg.sqlalchemy_url(APP_ROLE, APP_PW, DB),
+            migration_url=pg.sqlalchemy_url(OWNER, OWNER_PW, DB),
             app_role=APP_ROLE,
             pool_size=5,
         ),

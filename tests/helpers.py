@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
+from agency.auth.service import SessionLife, start_client_session
+from agency.channel.credentials import seal
+from agency.channel.models import Channel, Connection, ConnectLink
+from agency.connector.base import Credentials
+from agency.inbox.models import Answer, Message, SavedReply, Thread
+from agency.kernel.db import utcnow
+from agency.kernel.runtime import Runtime
+from agency.kernel.tenancy import bind_system, bind_tenant
+from agency.media.models import MediaAsset
 from tests.conftest import PASSWORD, Tenant
 
 
@@ -86,15 +99,6 @@ async def insert_channel_objects(
 ) -> dict[str, str]:
     """A channel, a connection and a connect link of ``brand_id``, written straight to the
     database (as if a network had granted access), for tests that need them to exist."""
-    import uuid
-    from datetime import timedelta
-
-    from agency.channel.credentials import seal
-    from agency.channel.models import Channel, Connection, ConnectLink
-    from agency.connector.base import Credentials
-    from agency.kernel.db import utcnow
-    from agency.kernel.tenancy import bind_tenant
-
     brand = uuid.UUID(brand_id)
     now = utcnow()
     channel = Channel(
@@ -130,12 +134,6 @@ async def insert_inbox_objects(
 ) -> dict[str, str]:
     """A thread, a message, an answer held by the crisis and a saved reply, as collection
     and a request would have written them."""
-    import uuid
-
-    from agency.inbox.models import Answer, Message, SavedReply, Thread
-    from agency.kernel.db import utcnow
-    from agency.kernel.tenancy import bind_tenant
-
     brand, channel, now = uuid.UUID(brand_id), uuid.UUID(channel_id), utcnow()
     async with runtime.session() as session:
         await bind_tenant(session, agency_id)
@@ -185,14 +183,6 @@ async def insert_channel(
     runtime: Any, agency_id: Any, brand_id: str, network: str, token: str = "tok", **fields: Any
 ) -> str:
     """A connected channel written straight to the database (no network to connect to)."""
-    import uuid
-
-    from agency.channel.credentials import seal
-    from agency.channel.models import Channel
-    from agency.connector.base import Credentials
-    from agency.kernel.db import utcnow
-    from agency.kernel.tenancy import bind_tenant
-
     channel = Channel(
         agency_id=agency_id,
         brand_id=uuid.UUID(brand_id),
@@ -238,11 +228,6 @@ async def add_client_member(
 
 async def client_session(runtime: Any, agency_id: Any, user_id: Any) -> str:
     """A client member's session token, as a sign-in would open it."""
-    import uuid
-    from datetime import timedelta
-
-    from agency.auth.service import SessionLife, start_client_session
-
     async with runtime.session() as session:
         life = SessionLife(timedelta(hours=1), timedelta(hours=1))
         issued, _ = await start_client_session(session, agency_id, uuid.UUID(str(user_id)), life)
@@ -252,15 +237,36 @@ async def client_session(runtime: Any, agency_id: Any, user_id: Any) -> str:
 
 async def webhook_events(runtime: Any, kind: str) -> list[dict[str, Any]]:
     """The ``data`` of every webhook event of type ``kind`` recorded, oldest first."""
-    import json
-
-    from sqlalchemy import text
-
-    from agency.kernel.tenancy import bind_system
-
     async with runtime.session() as session:
         await bind_system(session)
         rows = await session.execute(
             text("SELECT body FROM webhook_events WHERE type = :t ORDER BY created_at"), {"t": kind}
         )
         return [json.loads(body)["data"] for (body,) in rows]
+
+
+async def post_json(
+    client: httpx.AsyncClient, tenant: Tenant, path: str, body: Any, status: int = 201
+) -> dict[str, Any]:
+    response = await client.post(path, json=body, headers=tenant.headers)
+    assert response.status_code == status, response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
+async def insert_media(runtime: Runtime, agency_id: uuid.UUID, brand_id: str) -> str:
+    """A media row (its file is never read: every route must stop at the tenant lookup)."""
+    async with runtime.session() as session:
+        await bind_tenant(session, agency_id)
+        media = MediaAsset(
+            agency_id=agency_id,
+            brand_id=uuid.UUID(brand_id),
+            kind="image",
+            mime_type="image/png",
+            size_bytes=1,
+            sha256="0" * 64,
+            storage_key=f"{agency_id}/{brand_id}/{uuid.uuid4()}",
+        )
+        session.add(media)
+        await session.commit()
+        return str(media.id)

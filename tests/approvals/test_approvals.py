@@ -13,8 +13,8 @@ from litestar import Litestar
 from agency.kernel.runtime import Runtime
 from tests.conftest import Tenant, count_rows
 from tests.helpers import assert_problem, insert_channel
-from tests.security.test_isolation import operations
 from tests.support.approvals import PRESS_CHAIN, Team, make_team
+from tests.support.routes import operations
 
 
 @pytest.fixture

@@ -15,8 +15,7 @@ from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import bind_system
 from agency.publication.states import POLICIES, Review, Status
 from tests.conftest import Tenant, count_rows
-from tests.helpers import assert_problem
-from tests.security.test_isolation import _insert_media
+from tests.helpers import assert_problem, insert_media
 from tests.support.desk import Desk
 
 CSV = {"Content-Type": "text/csv; charset=utf-8"}
@@ -415,7 +414,7 @@ async def test_the_networks_rules_read_each_rows_media(desk: Desk, runtime: Runt
     """Facebook takes 10 media in a post: the rules see the media each row names."""
     brand = await desk.brand("maison")
     facebook = await desk.channel(brand, "facebook")
-    media = [await _insert_media(runtime, desk.tenant.agency_id, brand) for _ in range(11)]
+    media = [await insert_media(runtime, desk.tenant.agency_id, brand) for _ in range(11)]
     body = (
         "title,channel_id,text,local_time,media_ids\n"
         f"One,{facebook},Photo,2027-01-12 09:00,{media[0]}\n"

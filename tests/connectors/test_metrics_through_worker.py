@@ -41,7 +41,6 @@ from agency_connectors.pinterest import PinterestConnector
 from agency_connectors.x import XConnector
 from tests.conftest import PostgresServer, RedisServer, Tenant, make_settings
 from tests.connectors.conftest import PRISM_START_SECONDS
-from tests.connectors.test_publish_through_worker import WatchedRuntime
 from tests.helpers import insert_channel
 from tests.support.metrics import published_variant
 from tests.support.prism import (
@@ -51,6 +50,7 @@ from tests.support.prism import (
     request_violations,
 )
 from tests.support.publishing import jobs_see, running_worker
+from tests.support.watched_runtime import WatchedRuntime
 
 pytestmark = pytest.mark.slow
 

@@ -79,6 +79,7 @@ from tests.support.publishing import (
 )
 from tests.support.testnet import CLIENT_SECRET, TestNetState, network_settings
 from tests.support.video import mjpeg_movie
+from tests.support.watched_runtime import WatchedRuntime
 
 pytestmark = pytest.mark.slow
 
@@ -89,33 +90,6 @@ TITLE = "L'hiver chez Dupont"
 PHOTO = ("vitrine.jpg", picture("JPEG", (1080, 1080)), "image/jpeg")
 MOVIE = ("defile.mp4", mjpeg_movie(seconds=4.0), "video/mp4")  # TikTok wants 3 s or more
 BOARD = "549755885175"  # a Pinterest board id (Prism takes any)
-
-
-class WatchedRuntime(Runtime):
-    """The runtime whose clients for the networks keep every answer, the worker's too."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.answers: list[httpx.Response] = []
-
-    def _client(self, guarded: bool) -> httpx.AsyncClient:
-        client = super()._client(guarded)
-        hooks = client.event_hooks["response"]
-        if self._keep not in hooks:
-            hooks.append(self._keep)
-        return client
-
-    async def _keep(self, response: httpx.Response) -> None:
-        await response.aread()
-        self.answers.append(response)
-
-    def sent(self, method: str, path: str) -> list[httpx.Request]:
-        """The requests sent to the networks at ``path`` (on any server), oldest first."""
-        return [
-            answer.request
-            for answer in self.answers
-            if answer.request.method == method and answer.request.url.path == path
-        ]
 
 
 @dataclass

@@ -8,7 +8,6 @@ autouse truncation in conftest leaves them alone.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from pprint import pformat
@@ -27,11 +26,10 @@ from agency.kernel.db import UTCDateTime
 from agency.kernel.migrate import alembic_config, upgrade
 from agency.models import Base
 from tests.conftest import APP_ROLE, OWNER
+from tests.support.fresh_database import FreshPostgres
 from tests.support.servers import PostgresServer
 
 pytestmark = pytest.mark.slow
-
-OWNER_PW, APP_PW = "owner-pw", "app-pw"
 
 
 def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
@@ -70,39 +68,6 @@ def assert_no_diff(diff: list[Any], backend: str) -> None:
         f"{pformat(diff)}\n"
         "write a migration (alembic revision --autogenerate) or fix the models"
     )
-
-
-class FreshPostgres:
-    """A new, empty database on the session's server, owned by the owner role."""
-
-    def __init__(self, pg: PostgresServer) -> None:
-        self.pg = pg
-        self.name = f"agency_mig_{uuid.uuid4().hex[:12]}"
-        pg.create_database(self.name, owner=OWNER)
-        self.settings = Settings(
-            database=DatabaseSettings(
-                url=pg.sqlalchemy_url(APP_ROLE, APP_PW, self.name),
-                migration_url=pg.sqlalchemy_url(OWNER, OWNER_PW, self.name),
-                app_role=APP_ROLE,
-                pool_size=1,
-            )
-        )
-
-    @property
-    def owner_async_url(self) -> str:
-        return self.pg.sqlalchemy_url(OWNER, OWNER_PW, self.name)
-
-    @property
-    def owner_sync_url(self) -> str:
-        return self.pg.sqlalchemy_url(OWNER, OWNER_PW, self.name, driver="psycopg")
-
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
-        """Rows of ``sql`` run as the superuser (catalog queries)."""
-        with self.pg.connect(self.name) as conn:
-            return list(conn.execute(sql).fetchall())  # type: ignore[call-overload]
-
-    def drop(self) -> None:
-        self.pg.drop_database(self.name)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 
 from agency import __version__
 from agency.config import Settings
-from tests.conftest import APP_ROLE, DB, OWNER
+from tests.conftest import APP_PW, APP_ROLE, DB, OWNER, OWNER_PW
 from tests.support.cli import clean_env, run_agency
 from tests.support.servers import PostgresServer, RedisServer, free_port
 
@@ -85,7 +85,7 @@ def test_an_unknown_role_and_a_missing_database_say_so(pg: PostgresServer, tmp_p
     stranger = pg.sqlalchemy_url("nobody_here", "pw", DB)
     result = run_agency(["db", "current"], clean_env(AGENCY_DATABASE_URL=stranger), tmp_path)
     one_line_failure(result, '"nobody_here" does not exist', "LOGIN")
-    missing = pg.sqlalchemy_url(OWNER, "owner-pw", "no_such_database")
+    missing = pg.sqlalchemy_url(OWNER, OWNER_PW, "no_such_database")
     result = run_agency(["db", "current"], clean_env(AGENCY_DATABASE_URL=missing), tmp_path)
     one_line_failure(result, "does not exist")
 
@@ -164,7 +164,7 @@ def test_check_passes_on_a_sound_production_setup(settings: Settings, tmp_path: 
     lines = dict(line.split(None, 1) for line in result.stdout.splitlines())
     assert set(lines) == {"settings", "database", "schema", "role", "broker", "media"}
     assert all(line.startswith("ok") for line in lines.values()), result.stdout
-    assert "app-pw" not in result.stdout
+    assert APP_PW not in result.stdout
 
 
 def test_check_says_what_is_wrong(

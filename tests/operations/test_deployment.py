@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import OWNER_PW
 from tests.support.cli import clean_env, run_agency
 from tests.support.servers import PostgresServer, RedisServer, free_port
 
@@ -119,7 +120,7 @@ def test_a_database_the_superuser_made_for_itself_fails_as_the_page_says(
     pg.execute("CREATE ROLE mistaken_owner LOGIN PASSWORD 'owner-pw'")
     pg.execute("CREATE DATABASE mistaken")  # owned by the superuser, as the page warns
     pg.execute("GRANT CONNECT ON DATABASE mistaken TO mistaken_owner")
-    owner = pg.sqlalchemy_url("mistaken_owner", "owner-pw", "mistaken")
+    owner = pg.sqlalchemy_url("mistaken_owner", OWNER_PW, "mistaken")
     result = run_agency(["db", "upgrade"], _env(AGENCY_DATABASE_URL=owner), tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert "permission denied for schema public" in result.stderr

@@ -29,7 +29,10 @@ from agency.kernel.logs import JsonFormatter
 from agency.kernel.runtime import Runtime
 from agency.kernel.telemetry import instrument_http
 from tests.conftest import Tenant
-from tests.webhooks.test_webhooks import Scene, receiver, scene, worker  # noqa: F401 - fixtures
+from tests.support.webhooks import Scene
+from tests.support.webhooks import receiver as receiver
+from tests.support.webhooks import scene as scene
+from tests.support.webhooks import worker as worker
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +69,7 @@ async def _pinged(on: Scene, client: httpx.AsyncClient) -> dict[str, str]:
 
 
 async def test_a_trace_follows_the_request_into_its_job_and_the_call_it_makes(
-    scene: Scene,  # noqa: F811 - the fixture imported above
+    scene: Scene,
     runtime: Runtime,
     spans: InMemorySpanExporter,
 ) -> None:
@@ -96,7 +99,7 @@ async def test_a_trace_follows_the_request_into_its_job_and_the_call_it_makes(
 
 
 async def test_metrics_count_requests_jobs_and_deliveries(
-    scene: Scene,  # noqa: F811 - the fixture imported above
+    scene: Scene,
     client: httpx.AsyncClient,
 ) -> None:
     jobs = _value("agency_jobs_total", job="webhook.deliver", outcome="done")

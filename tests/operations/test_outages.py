@@ -18,15 +18,13 @@ from pathlib import Path
 import pytest
 
 from agency.kernel.runtime import Runtime
-from tests.publishing.test_publishing_processes import (  # noqa: F401 - fixtures
-    STALE_SECONDS,
-    Processes,
-    processes,
-    stubnet,
-    world,
-)
+from tests.conftest import APP_PW
+from tests.support.process_world import STALE_SECONDS, Processes
+from tests.support.process_world import processes as processes
+from tests.support.process_world import world as world
 from tests.support.servers import PostgresServer, RedisServer
 from tests.support.world import World, scheduled_post
+from tests.support.world import stubnet as stubnet
 
 pytestmark = pytest.mark.slow
 
@@ -58,8 +56,8 @@ def _published(p: dict[str, object]) -> bool:
 
 
 async def test_a_worker_losing_its_database_mid_batch_says_so_once(
-    world: World,  # noqa: F811 - the fixture imported above
-    processes: Processes,  # noqa: F811
+    world: World,
+    processes: Processes,
     pg: PostgresServer,
     runtime: Runtime,
 ) -> None:
@@ -71,8 +69,8 @@ async def test_a_worker_losing_its_database_mid_batch_says_so_once(
 
 
 async def _database_lost_mid_batch(
-    world: World,  # noqa: F811 - the fixture imported above
-    processes: Processes,  # noqa: F811 - the fixture imported above
+    world: World,
+    processes: Processes,
     pg: PostgresServer,
 ) -> None:
     processes.start("worker")
@@ -100,7 +98,7 @@ async def _database_lost_mid_batch(
     [line] = [line for line in said.splitlines() if "were sent" in line]
     assert "1 of 1 posts" in line and "reconciled" in line and "never sent twice" in line
     assert "the database at postgresql+asyncpg://agency_app:***@" in line  # no password
-    assert "app-pw" not in said
+    assert APP_PW not in said
     assert said.count("the database unreachable") <= 2  # once per process, if at all
     assert "the database reachable again after" in scheduler.read_text()
     assert done["variants"][0]["post_id"] == world.net.posts[0]["id"]
@@ -112,8 +110,8 @@ async def _database_lost_mid_batch(
 
 
 async def test_a_redis_restart_is_said_once_and_publishing_resumes(
-    world: World,  # noqa: F811 - the fixture imported above
-    processes: Processes,  # noqa: F811
+    world: World,
+    processes: Processes,
     redis_server: RedisServer,
 ) -> None:
     try:
@@ -123,8 +121,8 @@ async def test_a_redis_restart_is_said_once_and_publishing_resumes(
 
 
 async def _redis_restarted(
-    world: World,  # noqa: F811 - the fixture imported above
-    processes: Processes,  # noqa: F811 - the fixture imported above
+    world: World,
+    processes: Processes,
     redis_server: RedisServer,
 ) -> None:
     processes.start("worker")

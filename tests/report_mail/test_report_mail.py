@@ -21,7 +21,6 @@ from agency.kernel.runtime import Runtime
 from agency.kernel.scheduling import tick
 from tests.conftest import Tenant, count_rows
 from tests.helpers import add_client_member, assert_problem, create_brand
-from tests.reporting.test_reporting import Maison, maison  # noqa: F401 - the fixture
 from tests.support.images import picture
 from tests.support.report_mail import (
     create_schedule,
@@ -35,6 +34,8 @@ from tests.support.report_mail import (
     settled_run,
     unsubscribe_url,
 )
+from tests.support.reporting import Maison
+from tests.support.reporting import maison as maison
 from tests.support.smtp import SmtpServer, smtp_settings
 
 MARCH = {"period_start": "2027-03-01", "period_end": "2027-03-31"}

@@ -18,7 +18,7 @@ import pytest
 from agency.kernel.runtime import Runtime
 from tests.conftest import Tenant
 from tests.helpers import add_client_member, create_brand
-from tests.publishing.test_publishing_processes import Processes, process_env
+from tests.support.process_world import Processes, process_env
 from tests.support.report_mail import create_schedule, make_due, rows, settled_run
 from tests.support.smtp import PASSWORD, USERNAME, SmtpServer
 

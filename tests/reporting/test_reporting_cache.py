@@ -11,10 +11,17 @@ import httpx
 
 from agency.kernel.runtime import Runtime
 from agency.reporting.cache import ReportCache, report_cache
-from tests.helpers import add_client_member, assert_problem, bearer, client_session, create_brand
-from tests.reporting.test_reporting import MARCH, PARIS, Maison, maison, report, utc
-from tests.reporting.test_reporting_lines import post_json
+from tests.helpers import (
+    add_client_member,
+    assert_problem,
+    bearer,
+    client_session,
+    create_brand,
+    post_json,
+)
 from tests.support.metrics import post_answer, published_post
+from tests.support.reporting import MARCH, PARIS, Maison, report, utc
+from tests.support.reporting import maison as maison
 
 __all__ = ["maison"]
 

@@ -18,7 +18,7 @@ from agency.kernel.tenancy import bind_tenant
 from agency.reporting.comments import nearest_rank
 from tests.conftest import Tenant
 from tests.helpers import create_brand, insert_channel
-from tests.reporting.test_reporting import MARCH, PARIS, utc
+from tests.support.reporting import MARCH, PARIS, utc
 
 # (network, kind, received, answered after (s) or None, deadline after (s) or None)
 MARCH_COMMENTS = (

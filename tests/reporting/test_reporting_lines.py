@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import uuid
 from datetime import timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -26,21 +25,14 @@ from tests.helpers import (
     create_brand,
     insert_channel,
     invite_and_join,
+    post_json,
 )
-from tests.reporting.test_reporting import MARCH, PARIS, Maison, maison, report, utc
 from tests.support.images import picture
 from tests.support.metrics import account_answer, followed_channel, post_answer, published_post
+from tests.support.reporting import MARCH, PARIS, Maison, report, utc
+from tests.support.reporting import maison as maison
 
 __all__ = ["maison"]  # the fixture, shared with tests/reporting/test_reporting.py
-
-
-async def post_json(
-    client: httpx.AsyncClient, tenant: Tenant, path: str, body: Any, status: int = 201
-) -> dict[str, Any]:
-    response = await client.post(path, json=body, headers=tenant.headers)
-    assert response.status_code == status, response.text
-    found: dict[str, Any] = response.json()
-    return found
 
 
 async def test_marketing_reads_results_costs_and_roi(

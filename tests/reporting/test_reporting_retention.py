@@ -15,8 +15,8 @@ from agency.kernel.runtime import Runtime
 from agency.reporting.tasks import retain, retention_cutoff
 from tests.conftest import Tenant
 from tests.helpers import create_brand, insert_channel
-from tests.reporting.test_reporting import PARIS, snapshots, utc
 from tests.support.metrics import followed_channel, post_answer, published_post
+from tests.support.reporting import PARIS, snapshots, utc
 
 PARTITIONS = text(
     "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "

@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import pytest
 from litestar import Litestar
-from litestar.handlers import HTTPRouteHandler
 from sqlalchemy import select
 
 from agency.access.client_permissions import ClientPermission
@@ -32,8 +31,10 @@ from tests.helpers import (
     client_session,
     insert_channel_objects,
     insert_inbox_objects,
+    insert_media,
     invite_and_join,
 )
+from tests.support.routes import operations
 
 # Path parameter -> which of tenant B's objects to put there.
 ID_PARAMS = {
@@ -183,20 +184,6 @@ BODIES: dict[tuple[str, str], Any] = {
 ENDS_THE_CREDENTIAL = {"/auth/session/renew", "/auth/logout", "/auth/logout/provider"}
 
 
-def operations(app: Litestar) -> list[tuple[str, str, HTTPRouteHandler]]:
-    ops = []
-    for route in app.routes:
-        for handler in getattr(route, "route_handlers", []):
-            if not isinstance(handler, HTTPRouteHandler):
-                continue
-            for method in sorted(handler.http_methods - {"HEAD", "OPTIONS"}):
-                path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
-                if path.startswith("/schema"):
-                    continue
-                ops.append((method, path, handler))
-    return ops
-
-
 async def _objects_of(
     client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant
 ) -> dict[str, str]:
@@ -313,7 +300,7 @@ async def _objects_of(
         "api_token": token.json()["id"],
         "webhook": webhook.json()["id"],
         "webhook_delivery": ping.json()["id"],
-        "media": await _insert_media(runtime, tenant.agency_id, brand.json()["id"]),
+        "media": await insert_media(runtime, tenant.agency_id, brand.json()["id"]),
         "decision_link": await _insert_decision_link(
             runtime, tenant.agency_id, publication.json(), client_member
         ),
@@ -349,26 +336,6 @@ async def _insert_decision_link(
         session.add(link)
         await session.commit()
         return str(link.id)
-
-
-async def _insert_media(runtime: Runtime, agency_id: uuid.UUID, brand_id: str) -> str:
-    """A media row (its file is never read: every route must stop at the tenant lookup)."""
-    from agency.media.models import MediaAsset
-
-    async with runtime.session() as session:
-        await bind_tenant(session, agency_id)
-        media = MediaAsset(
-            agency_id=agency_id,
-            brand_id=uuid.UUID(brand_id),
-            kind="image",
-            mime_type="image/png",
-            size_bytes=1,
-            sha256="0" * 64,
-            storage_key=f"{agency_id}/{brand_id}/{uuid.uuid4()}",
-        )
-        session.add(media)
-        await session.commit()
-        return str(media.id)
 
 
 @pytest.fixture(params=["app-filter", "rls-only"])

@@ -23,8 +23,8 @@ from tests.helpers import (
     invite_and_join,
     login,
 )
-from tests.kernel.test_migrations import FreshPostgres
-from tests.security.test_isolation import operations
+from tests.support.fresh_database import FreshPostgres
+from tests.support.routes import operations
 from tests.support.servers import PostgresServer
 
 EVERYDAY_SCOPES = ["agency:read", "members:read", "members:manage", "tokens:manage"]
