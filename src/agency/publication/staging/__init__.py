@@ -37,7 +37,7 @@ from agency.channel.models import Channel
 from agency.channel.repository import ChannelRepository
 from agency.channel.schemas import ChannelHealth
 from agency.channel.service import ChannelService
-from agency.connector.base import Capability, Connector, Media, StagedMedia
+from agency.connector.base import Capability, Connector, Media, Post, StagedMedia
 from agency.connector.errors import ConnectorError, OutcomeUnknown, RateLimited, Transient
 from agency.kernel.db import utcnow
 from agency.kernel.jobs import enqueue
@@ -45,7 +45,7 @@ from agency.kernel.scheduling import backlog
 from agency.kernel.tenancy import Subject, bind_tenant
 from agency.media.service import load_for_publish
 from agency.publication import events
-from agency.publication.content import idempotency_key
+from agency.publication.content import build_post, idempotency_key
 from agency.publication.models import Attempt, MediaStaging, Variant
 from agency.publication.repository import PublicationRepository, VariantRepository
 from agency.publication.staging.repository import MediaStagingRepository, StagingSweepRepository
@@ -148,7 +148,7 @@ class Upload:
     variant_id: uuid.UUID
     content_version: int
     media_ids: list[str]
-    media: list[Media]
+    post: Post  # as it will go out, media with their files
     channel: Channel
     attempt: Attempt
 
@@ -164,6 +164,7 @@ class Stager:
         self.stagings = MediaStagingRepository(session, self.subject)
         self.variants = VariantRepository(session, self.subject)
         self.channels = ChannelService(session, self.subject, runtime)
+        self.publications = PublicationRepository(session, self.subject)
 
     async def stage(self, variant_ids: Sequence[uuid.UUID]) -> None:
         uploads = await self._prepare(variant_ids)
@@ -201,6 +202,7 @@ class Stager:
                 continue
             if row.content_version != variant.content_version:
                 row.attempt_count = 0  # edited since: a new content, new tries
+            publication = await self.publications.get(variant.publication_id)
             try:
                 ids = [uuid.UUID(m) for m in variant.media_ids]
                 media = await load_for_publish(self.session, self.subject, self.runtime, ids)
@@ -216,7 +218,7 @@ class Stager:
                     variant_id,
                     variant.content_version,
                     list(variant.media_ids),
-                    media,
+                    build_post(publication, variant, media),
                     channel,
                     attempt,
                 )
@@ -252,7 +254,10 @@ class Stager:
 
     async def _upload(self, upload: Upload) -> list[StagedMedia] | ConnectorError:
         async def each(connector: Connector) -> list[StagedMedia]:
-            return [await connector.stage_media(media) for media in upload.media]
+            staged = await connector.stage_post(upload.post)
+            if len(staged) != len(upload.post.media):
+                raise OutcomeUnknown("The network answered a reference per file, but not each.")
+            return staged
 
         try:
             return await self.channels.call(upload.channel, each)
@@ -315,9 +320,7 @@ class Stager:
 
     async def _report(self, variant: Variant, message: str) -> None:
         variant.last_error = message[:2000]
-        publication = await PublicationRepository(self.session, self.subject).find(
-            variant.publication_id
-        )
+        publication = await self.publications.find(variant.publication_id)
         if publication is not None:
             await events.variant_event(
                 self.session,
