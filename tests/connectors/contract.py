@@ -6,7 +6,8 @@ A network's test module subclasses :class:`ConnectorContract` and provides three
     a connector authenticated against the network's local peer (Prism serving the published
     description, a real PDS, or a fake written from the reference docs);
 ``publishable_post``
-    a post the network accepts;
+    a post the network accepts (``media_post``, by default the same: one with media, for the
+    staging test, where the sample has none);
 ``failing_connector``
     a factory ``status -> Connector`` whose calls get that HTTP status from the peer (Prism:
     ``Prefer: code=<status>``; fakes: their own switch), holding :data:`SECRET` as its
@@ -207,37 +208,37 @@ class ConnectorContract:
         assert published.post_id
 
     async def test_media_staged_ahead_are_named_by_the_post(
-        self, connector: Connector, publishable_post: Post
+        self, connector: Connector, media_post: Post
     ) -> None:
         if Capability.STAGE_MEDIA not in connector.capabilities:
             # Not declared: the post uploads its media itself, and asking ahead says so.
             assert self.connector_class.staged_media_lifetime is None
-            if publishable_post.media:
+            if media_post.media:
                 with pytest.raises(NotSupported):
-                    await connector.stage_post(publishable_post)
+                    await connector.stage_post(media_post)
             assert await connector.discard_staged(["1"]) is False
             return
-        if not publishable_post.media:  # its own suite stages an image (Bluesky's test_posts.py)
-            pytest.skip("the sample post of this network has no media to stage")
+        if not media_post.media:  # its own suite stages an image (Bluesky's test_posts.py)
+            pytest.skip("no sample post with media for this network's peer")
         with counting(connector) as unstaged:
-            await connector.publish(publishable_post)
+            await connector.publish(media_post)
         before = datetime.now(UTC)
-        staged = await connector.stage_post(publishable_post)
-        assert len(staged) == len(publishable_post.media)
+        staged = await connector.stage_post(media_post)
+        assert len(staged) == len(media_post.media)
         assert all(s.reference and s.expires_at > before for s in staged)
         lifetime = self.connector_class.staged_media_lifetime
         assert lifetime is not None
         assert all(s.expires_at <= datetime.now(UTC) + lifetime for s in staged)
         named = tuple(
             replace(media, staged=s.reference, source=None)
-            for media, s in zip(publishable_post.media, staged, strict=True)
+            for media, s in zip(media_post.media, staged, strict=True)
         )
         with counting(connector) as at_its_time:
-            published = await connector.publish(replace(publishable_post, media=named))
+            published = await connector.publish(replace(media_post, media=named))
         assert published.post_id
         # The point of it: the post's own call names what went up, and uploads nothing.
         assert len(at_its_time) < len(unstaged), (at_its_time, unstaged)
-        assert not await _files_sent(at_its_time, publishable_post)
+        assert not await _files_sent(at_its_time, media_post)
         # Deleted where the network can, else left to expire: never an error.
         assert await connector.discard_staged([s.reference for s in staged]) in (True, False)
 
