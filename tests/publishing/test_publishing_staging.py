@@ -149,6 +149,8 @@ async def test_a_photo_goes_up_ahead_and_the_post_at_its_time_only_names_it(
         await tick(world.runtime)
         await asyncio.sleep(0.2)
     assert not world.net.media[media_id].get("deleted_at")
+    settled = await staging_of(world, publication)
+    assert settled is not None and settled.references == []  # out of the sweep's index
 
 
 async def test_an_upload_the_network_cannot_delete_yet_is_tried_again_later(

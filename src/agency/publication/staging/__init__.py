@@ -62,6 +62,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("agency.publishing")
 
 CLAIM_BATCH = 500
+# Uploads no post will name are looked for every this many staging intervals.
+SWEEP_EVERY = 10
 JOB_BATCH = 20
 # Staging stops this long before the publishing look-ahead: the post is then claimed as is.
 MARGIN = timedelta(seconds=2)
@@ -121,6 +123,7 @@ class Pace:
 
     def __init__(self, settings: Settings) -> None:
         self.next_at: datetime | None = None
+        self.sweep_at: datetime | None = None  # for uploads no post will name
 
 
 async def claim_staging(session: AsyncSession, now: datetime, runtime: Runtime) -> int:
@@ -134,6 +137,11 @@ async def claim_staging(session: AsyncSession, now: datetime, runtime: Runtime) 
     sweep = StagingSweepRepository(session)
     # Claimed first: a row just claimed for an upload is leased, so not taken below.
     claimed = await _claim_uploads(sweep, now, runtime)
+    if pace.sweep_at is not None and now < pace.sweep_at:
+        return claimed
+    # Deleting what no post will name is not urgent: looked for less often.
+    pace.sweep_at = now + SWEEP_EVERY * timedelta(seconds=settings.staging_interval_seconds)
+    await sweep.settle_published(now, CLAIM_BATCH)
     return claimed + await _claim_discards(sweep, now, runtime)
 
 

@@ -7,12 +7,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, insert, or_, select, text, update
 
 from agency.kernel.db import new_id
 from agency.kernel.repository import TenantRepository
 from agency.kernel.system import SystemRepository
-from agency.publication.models import WITH_MEDIA, MediaStaging, Variant
+from agency.publication.models import HOLDING, WITH_MEDIA, MediaStaging, Variant
 from agency.publication.states import Delivery, Staging
 
 
@@ -163,7 +163,7 @@ class StagingSweepRepository(SystemRepository):
             select(MediaStaging.id, MediaStaging.agency_id)
             .join(Variant, OF_VARIANT)
             .where(
-                func.json_array_length(MediaStaging.references) > 0,
+                text(HOLDING),  # as the partial index says it
                 or_(MediaStaging.lease_until.is_(None), MediaStaging.lease_until < now),
                 or_(MediaStaging.not_before.is_(None), MediaStaging.not_before <= now),
                 no_post_will_name(),
@@ -173,6 +173,26 @@ class StagingSweepRepository(SystemRepository):
         )
         rows = (await self.session.execute(stmt)).all()
         return [(row[0], row[1]) for row in rows]
+
+    async def settle_published(self, now: datetime, limit: int) -> int:
+        """Rows whose post went out: what it named is the network's now, never deleted; the
+        references are dropped so that the rows leave the sweep's index. How many."""
+        published = (
+            select(MediaStaging.id)
+            .join(Variant, OF_VARIANT)
+            .where(text(HOLDING), Variant.status == Delivery.PUBLISHED)
+            .limit(limit)
+            .with_for_update(of=MediaStaging, skip_locked=True)
+        )
+        ids = list((await self.session.execute(published)).scalars().all())
+        if ids:
+            await self.session.execute(
+                update(MediaStaging)
+                .where(MediaStaging.id.in_(ids))
+                .values(references=[], updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        return len(ids)
 
     async def lease(self, staging_ids: Sequence[uuid.UUID], now: datetime, until: datetime) -> None:
         """The rows ``staging_ids`` leased until ``until`` (a discard job holds them)."""
