@@ -218,7 +218,7 @@ class ConnectorContract:
                     await connector.stage_post(media_post)
             assert await connector.discard_staged(["1"]) is False
             return
-        if not media_post.media:  # its own suite stages an image (Bluesky's test_posts.py)
+        if not media_post.media:
             pytest.skip("no sample post with media for this network's peer")
         with counting(connector) as unstaged:
             await connector.publish(media_post)
