@@ -28,7 +28,12 @@ from agency.kernel.db import utcnow
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import bind_system
 from tests.conftest import PostgresServer, RedisServer, Tenant, make_settings
-from tests.connectors.bluesky.helpers import pds_behind, serving_appview, strong_ref
+from tests.connectors.bluesky.helpers import (
+    mention_on_pds,
+    pds_behind,
+    serving_appview,
+    strong_ref,
+)
 from tests.connectors.bluesky.helpers import reply_on_pds as _reply
 from tests.helpers import create_brand
 from tests.support.connect_flow import connect_with_app_password
@@ -188,6 +193,47 @@ async def test_a_bluesky_comment_is_collected_and_answered_once_in_its_thread(
         to_answer["uri"]: (reply["uri"], None, answer_id),
     }
     assert [(a["id"], a["message_id"]) for a in thread["answers"]] == [(answer_id, message["id"])]
+
+
+async def test_a_bluesky_mention_opens_its_thread_and_is_answered_below_it(
+    inbox: Inbox, pds: PdsServer
+) -> None:
+    """Someone names the brand's account in a post of their own: the next pull opens a
+    thread for it, and the answer is one reply on the PDS whose root and parent are it."""
+    brand_account = pds.create_account(f"br{uuid.uuid4().hex[:6]}")
+    fan = pds.create_account(f"fn{uuid.uuid4().hex[:6]}")
+    brand = await create_brand(inbox.client, inbox.tenant)
+    connected = await connect_with_app_password(
+        inbox.client, inbox.tenant, brand, brand_account.handle, brand_account.app_password
+    )
+    assert connected.status_code == 201, connected.text
+    mention = mention_on_pds(pds, fan, brand_account, "Le plus beau défilé de la saison")
+
+    await _pulled_again(inbox)
+    page = await inbox.until(f"/inbox/messages?brand_id={brand}", lambda p: len(p["items"]) >= 1)
+    [message] = page["items"]
+    assert (message["network_id"], message["author_id"]) == (mention["uri"], fan.did)
+    thread = await inbox.get(f"/inbox/threads/{message['thread_id']}")
+    assert (thread["subject"], thread["post_id"]) == ("mention", mention["uri"])
+
+    answered = await inbox.client.post(
+        f"/inbox/messages/{message['id']}/answers",
+        json={"text": "Merci, à très vite !"},
+        headers=inbox.tenant.headers,
+    )
+    assert answered.status_code == 202, answered.text
+    sent = await inbox.until(
+        f"/inbox/answers/{answered.json()['id']}", lambda a: a["status"] == "sent"
+    )
+    async with httpx.AsyncClient(timeout=30) as outside:
+        [reply] = await _replies_of(outside, pds, brand_account, mention["uri"])
+    assert reply["text"] == "Merci, à très vite !"
+    assert reply["reply"] == {"root": mention, "parent": mention}
+    assert sent["reply_id"] == reply["uri"]
+
+    # Pulled again: the same mention opens no second thread, the answer is no message.
+    await _pulled_again(inbox)
+    assert len((await inbox.get(f"/inbox/messages?brand_id={brand}"))["items"]) == 1
 
 
 async def _pulled_again(inbox: Inbox) -> None:
