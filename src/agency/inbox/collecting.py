@@ -25,7 +25,7 @@ from agency.channel.models import Channel
 from agency.channel.repository import ChannelRepository
 from agency.channel.schemas import ChannelHealth
 from agency.channel.service import ChannelService
-from agency.connector.base import Comment, Connector
+from agency.connector.base import Capability, Comment, Connector
 from agency.connector.errors import ConnectorError, NotSupported, RateLimited
 from agency.inbox import triage
 from agency.inbox.models import InboxChannel, Thread
@@ -152,7 +152,11 @@ class Collector:
             (thread, ready[thread.channel_id][1], since(ready[thread.channel_id][0]))
             for thread in threads
         ]
-        mention_calls = [(channel, since(state)) for state, channel in ready.values()]
+        mention_calls = [
+            (channel, since(state))
+            for state, channel in ready.values()
+            if self._tells_mentions(channel.network)
+        ]
         await self.session.commit()  # no row stays locked while the networks answer
 
         limit = asyncio.Semaphore(CONCURRENCY)
@@ -237,6 +241,10 @@ class Collector:
                 state.last_error = error.message[:500]
                 state.next_pull_at = started + every
         return len(stored)
+
+    def _tells_mentions(self, network: str) -> bool:
+        connector = self.runtime.connectors.get(network)
+        return connector is not None and Capability.MENTIONS in connector.capabilities
 
     async def _mention_rows(
         self,
