@@ -133,6 +133,7 @@ class MastodonConnector(Connector):
             Capability.DELETE,
             Capability.POST_METRICS,
             Capability.ACCOUNT_METRICS,
+            Capability.MENTIONS,
             Capability.COMMENTS,
             Capability.REPLY,
             Capability.DELETE_COMMENT,
@@ -378,6 +379,26 @@ class MastodonConnector(Connector):
             if isinstance(status, dict)
         ]
         return [c for c in found if since is None or c.created_at is None or c.created_at >= since]
+
+    async def mentions(self, since: datetime | None = None) -> list[Comment]:
+        """Statuses naming the account: its notifications of type ``mention``, newest 80
+        (``types[]`` as the server reads it). A reply below the brand's own status is a
+        mention too: the inbox keeps it in that status's thread, read by :meth:`comments`."""
+        params = {"types[]": "mention", "limit": 80}
+        found = await bearer_call(
+            self, "GET", "/api/v1/notifications", describe=_words, params=params
+        )
+        mentions = []
+        for notification in found if isinstance(found, list) else []:
+            if not isinstance(notification, dict) or notification.get("type") != "mention":
+                continue
+            status = notification.get("status")
+            if not isinstance(status, dict) or not status.get("id"):
+                continue
+            mention = dataclasses.replace(self._comment(status, str(status["id"])), parent_id=None)
+            if since is None or mention.created_at is None or mention.created_at >= since:
+                mentions.append(mention)
+        return mentions
 
     @staticmethod
     def _comment(status: dict[str, Any], post_id: str) -> Comment:

@@ -124,6 +124,7 @@ class XConnector(Connector):
             Capability.DELETE,
             Capability.POST_METRICS,
             Capability.ACCOUNT_METRICS,
+            Capability.MENTIONS,
             Capability.COMMENTS,
             Capability.REPLY,
             Capability.HIDE_COMMENT,
@@ -377,6 +378,31 @@ class XConnector(Connector):
             self._comment(tweet, post_id, users)
             for tweet in body.get("data") or []
             if isinstance(tweet, dict)
+        ]
+
+    async def mentions(self, since: datetime | None = None) -> list[Comment]:
+        """Posts naming the account (its mentions timeline, newest 100 since ``since``); the
+        replies below the brand's own posts among them belong to those posts' threads, which
+        :meth:`comments` reads."""
+        params: dict[str, Any] = {
+            "max_results": 100,
+            "tweet.fields": "author_id,created_at,conversation_id,referenced_tweets",
+            "expansions": "author_id",
+            "user.fields": "username,name",
+        }
+        if since is not None:
+            params["start_time"] = _iso(since)
+        user_id = await self._user_id()
+        body = await self._send("GET", f"/2/users/{user_id}/mentions", params=params)
+        users = {
+            str(u.get("id")): u
+            for u in (body.get("includes") or {}).get("users") or []
+            if isinstance(u, dict)
+        }
+        return [
+            replace(self._comment(tweet, str(tweet["id"]), users), parent_id=None)
+            for tweet in body.get("data") or []
+            if isinstance(tweet, dict) and tweet.get("id")
         ]
 
     @staticmethod

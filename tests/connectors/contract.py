@@ -55,6 +55,7 @@ METHODS: dict[Capability, str] = {
     Capability.POST_METRICS: "post_metrics",
     Capability.ACCOUNT_METRICS: "account_metrics",
     Capability.COMMENTS: "comments",
+    Capability.MENTIONS: "mentions",
     Capability.REPLY: "reply",
     Capability.HIDE_COMMENT: "hide_comment",
     Capability.DELETE_COMMENT: "delete_comment",
@@ -142,6 +143,7 @@ class ConnectorContract:
             Capability.POST_METRICS: lambda: connector.post_metrics("1"),
             Capability.ACCOUNT_METRICS: connector.account_metrics,
             Capability.COMMENTS: lambda: connector.comments("1"),
+            Capability.MENTIONS: connector.mentions,
             Capability.STAGE_MEDIA: lambda: connector.stage_post(
                 Post(text="x", media=(Media("image", "image/png", 3, source=BytesSource(b"png")),))
             ),
@@ -266,6 +268,19 @@ class ConnectorContract:
                 await connector.delete_comment(comments[0])
         if Capability.DELETE in caps:
             await connector.delete(published.post_id)
+
+    async def test_mentions_are_conversations_of_their_own(self, connector: Connector) -> None:
+        """A mention is the root of its own thread: its post is itself, it has no parent, and
+        an answer to it is a reply to that post."""
+        if Capability.MENTIONS not in connector.capabilities:
+            return
+        mentions = await connector.mentions(datetime(2000, 1, 1, tzinfo=UTC))
+        for mention in mentions:
+            assert mention.comment_id and mention.post_id == mention.comment_id
+            assert mention.parent_id is None
+        if mentions and Capability.REPLY in connector.capabilities:
+            answer = await connector.reply(mentions[0], "Thank you for the mention!")
+            assert answer.post_id == mentions[0].comment_id
 
     async def test_a_reply_naming_the_post_itself_comments_on_the_post(
         self, connector: Connector, publishable_post: Post

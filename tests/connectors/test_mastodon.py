@@ -239,6 +239,20 @@ async def test_comments_are_the_descendants(
     assert comments and all(c.post_id == "109" and c.author_id for c in comments)
 
 
+async def test_mentions_are_read_from_the_notifications(
+    connector: MastodonConnector, sent: list[httpx.Request]
+) -> None:
+    mentions = await connector.mentions(datetime(2000, 1, 1, tzinfo=UTC))
+    assert sent[0].url.path == "/api/v1/notifications"
+    assert parse_qs(sent[0].url.query.decode()) == {"types[]": ["mention"], "limit": ["80"]}
+    assert mentions, "the spec's example notification is a mention with its status"
+    for mention in mentions:
+        assert mention.post_id == mention.comment_id and mention.parent_id is None
+        assert mention.author_id and mention.author_name and mention.created_at
+    # Newer than every sample: nothing.
+    assert await connector.mentions(datetime(2999, 1, 1, tzinfo=UTC)) == []
+
+
 async def test_reply_mentions_the_author(
     connector: MastodonConnector, sent: list[httpx.Request]
 ) -> None:

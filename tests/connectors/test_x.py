@@ -185,6 +185,21 @@ async def test_comments_come_from_the_conversation_search(
     assert comments and all(c.post_id == IDENTIFIER_EXAMPLE for c in comments)
 
 
+async def test_mentions_come_from_the_mentions_timeline(
+    connector: XConnector, sent: list[httpx.Request]
+) -> None:
+    since = datetime(2026, 11, 1, tzinfo=UTC)
+    mentions = await connector.mentions(since)
+    (call,) = [r for r in sent if r.url.path.endswith("/mentions")]
+    assert call.url.path.startswith("/2/users/") and call.url.path != "/2/users/me/mentions"
+    query = parse_qs(call.url.query.decode())
+    assert query["start_time"] == ["2026-11-01T00:00:00Z"]
+    assert query["expansions"] == ["author_id"]
+    assert mentions and all(
+        m.post_id == m.comment_id and m.parent_id is None and m.text for m in mentions
+    )
+
+
 async def test_reply_and_hide_target_the_comment(
     connector: XConnector, sent: list[httpx.Request]
 ) -> None:

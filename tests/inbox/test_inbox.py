@@ -648,3 +648,59 @@ async def test_notes_and_assignment_stay_inside_the_agency(desk: Desk) -> None:
     mine = await desk.get(f"/inbox/messages?assigned_to={cm['user_id']}")
     assert [m["id"] for m in mine["items"]] == [message["id"]]
     assert datetime.now(UTC) > datetime.fromisoformat(message["received_at"])
+
+
+async def test_a_mention_opens_its_own_thread_once_and_is_answered_there(
+    desk: Desk, worker: dramatiq.Worker
+) -> None:
+    """Someone else's post naming the brand is a conversation of its own; a comment under the
+    brand's post that names it stays in that post's thread; the brand naming itself is not
+    a message; the next pulls store nothing twice, and what follows the answer joins it."""
+    brand = await desk.brand()
+    channel, post = await desk.post(brand)
+    mention = desk.net.mention(f"Bravo @{BRAND} pour le défilé !", author="lea")
+    desk.net.say(post, f"@{BRAND} la taille 38 existe ?", author="tom")
+    desk.net.mention(f"Merci à tous, signé @{BRAND}", author=BRAND)
+
+    items = await desk.collect(brand, 2)
+    assert len(items) == 2
+    praise = by_text(items, f"Bravo @{BRAND} pour le défilé !")
+    question = by_text(items, f"@{BRAND} la taille 38 existe ?")
+    opened = await desk.get(f"/inbox/threads/{praise['thread_id']}")
+    assert (opened["subject"], opened["post_id"], opened["publication_id"]) == (
+        "mention",
+        mention,
+        None,
+    )
+    assert opened["title"] == f"Bravo @{BRAND} pour le défilé !"
+    assert [m["network_id"] for m in opened["messages"]] == [mention]
+    under_post = await desk.get(f"/inbox/threads/{question['thread_id']}")
+    assert (under_post["subject"], under_post["post_id"]) == ("post", post)
+
+    answer = await desk.answer(praise["id"], text="Merci Léa !")
+    assert answer.status_code == 202, answer.text
+    await desk.answered(answer.json()["id"])
+    (reply,) = desk.net.replies("Merci Léa !")
+    assert (reply["post_id"], reply["in_reply_to"]) == (mention, mention)
+
+    # Lea answers the brand under her post; the next pull adds it to her thread, once.
+    desk.net.say(mention, "Avec plaisir", author="lea", parent=reply["id"])
+    listings = desk.net.listings
+    await desk.due_now()
+    page = await desk.wait(
+        lambda: desk.get(f"/inbox/messages?brand_id={brand}"),
+        lambda p: len(p["items"]) >= 3 and desk.net.listings > listings,
+    )
+    await desk.due_now()
+    await desk.wait(
+        lambda: desk.get(f"/inbox/messages?brand_id={brand}"),
+        lambda _: desk.net.listings > listings + 2,
+    )
+    page = await desk.get(f"/inbox/messages?brand_id={brand}")
+    assert sorted(m["text"] for m in page["items"]) == sorted(
+        ["Avec plaisir", f"Bravo @{BRAND} pour le défilé !", f"@{BRAND} la taille 38 existe ?"]
+    )
+    thread = await desk.get(f"/inbox/threads/{praise['thread_id']}")
+    followed = by_text(thread["messages"], "Avec plaisir")
+    assert followed["parent_answer_id"] == answer.json()["id"]
+    assert channel

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
@@ -28,7 +28,12 @@ from agency.kernel.db import utcnow
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import bind_system
 from tests.conftest import PostgresServer, RedisServer, Tenant, make_settings
-from tests.connectors.bluesky.helpers import pds_behind, serving_appview, strong_ref
+from tests.connectors.bluesky.helpers import (
+    mention_on_pds,
+    pds_behind,
+    serving_appview,
+    strong_ref,
+)
 from tests.connectors.bluesky.helpers import reply_on_pds as _reply
 from tests.helpers import create_brand
 from tests.support.connect_flow import connect_with_app_password
@@ -104,39 +109,10 @@ async def _replies_of(
 async def test_a_bluesky_comment_is_collected_and_answered_once_in_its_thread(
     inbox: Inbox, pds: PdsServer
 ) -> None:
-    brand_account = pds.create_account(f"br{uuid.uuid4().hex[:6]}")
-    reader = pds.create_account(f"rd{uuid.uuid4().hex[:6]}")
-    brand = await create_brand(inbox.client, inbox.tenant)
-    connected = await connect_with_app_password(
-        inbox.client, inbox.tenant, brand, brand_account.handle, brand_account.app_password
-    )
-    assert connected.status_code == 201, connected.text
-    [channel] = connected.json()["channel_ids"]
-    body = {"title": "Hiver", "variants": [{"channel_id": channel, "text": "Les manteaux."}]}
-    drafted = await inbox.client.post(
-        f"/brands/{brand}/publications", json=body, headers=inbox.tenant.headers
-    )
-    assert drafted.status_code == 201, drafted.text
-    scheduled = await schedule(inbox.client, inbox.tenant.headers, drafted.json(), soon())
-    assert scheduled.status_code == 200, scheduled.text
-    await make_due(inbox.runtime, drafted.json()["id"])
-    done = await inbox.until(f"/publications/{drafted.json()['id']}", delivered)
-    [variant] = done["variants"]
-    assert variant["status"] == "published", variant
-
-    # Someone else answers the brand's post, on the PDS itself.
     async with httpx.AsyncClient(timeout=30) as outside:
-        post = await strong_ref(outside, pds, variant["post_id"])
-        comment = _reply(pds, reader, "Quand arrivent les tailles XXL ?", post, post)
-
-        # The real worker collects it (the scheduler's claim, then inbox.pull).
-        await _pulled_again(inbox)
-        page = await inbox.until(
-            f"/inbox/messages?brand_id={brand}", lambda p: len(p["items"]) >= 1
+        brand, brand_account, reader, post, comment, message = await _commented(
+            inbox, pds, outside, "Quand arrivent les tailles XXL ?"
         )
-        [message] = page["items"]
-        assert message["network_id"] == comment["uri"]
-        assert message["author_id"] == reader.did
         assert message["kind"]["value"] == "question"
 
         answered = await inbox.client.post(
@@ -188,6 +164,136 @@ async def test_a_bluesky_comment_is_collected_and_answered_once_in_its_thread(
         to_answer["uri"]: (reply["uri"], None, answer_id),
     }
     assert [(a["id"], a["message_id"]) for a in thread["answers"]] == [(answer_id, message["id"])]
+
+
+class Commented(NamedTuple):
+    brand_id: str
+    brand_account: PdsAccount
+    reader: PdsAccount
+    post: dict[str, str]
+    comment: dict[str, str]
+    message: dict[str, Any]
+
+
+async def _commented(
+    inbox: Inbox, pds: PdsServer, outside: httpx.AsyncClient, text: str, **brand: Any
+) -> Commented:
+    """A brand whose Bluesky account is connected through the API and whose post the real
+    worker published; another account's reply ``text`` to it, written on the PDS and
+    collected by the real worker."""
+    brand_account = pds.create_account(f"br{uuid.uuid4().hex[:6]}")
+    reader = pds.create_account(f"rd{uuid.uuid4().hex[:6]}")
+    brand_id = await create_brand(inbox.client, inbox.tenant, **brand)
+    connected = await connect_with_app_password(
+        inbox.client, inbox.tenant, brand_id, brand_account.handle, brand_account.app_password
+    )
+    assert connected.status_code == 201, connected.text
+    [channel] = connected.json()["channel_ids"]
+    body = {"title": "Hiver", "variants": [{"channel_id": channel, "text": "Les manteaux."}]}
+    drafted = await inbox.client.post(
+        f"/brands/{brand_id}/publications", json=body, headers=inbox.tenant.headers
+    )
+    assert drafted.status_code == 201, drafted.text
+    scheduled = await schedule(inbox.client, inbox.tenant.headers, drafted.json(), soon())
+    assert scheduled.status_code == 200, scheduled.text
+    await make_due(inbox.runtime, drafted.json()["id"])
+    done = await inbox.until(f"/publications/{drafted.json()['id']}", delivered)
+    [variant] = done["variants"]
+    assert variant["status"] == "published", variant
+
+    # Someone else answers the brand's post, on the PDS itself.
+    post = await strong_ref(outside, pds, variant["post_id"])
+    comment = _reply(pds, reader, text, post, post)
+    # The real worker collects it (the scheduler's claim, then inbox.pull).
+    await _pulled_again(inbox)
+    page = await inbox.until(f"/inbox/messages?brand_id={brand_id}", lambda p: len(p["items"]) >= 1)
+    [message] = page["items"]
+    assert message["network_id"] == comment["uri"]
+    assert message["author_id"] == reader.did
+    return Commented(brand_id, brand_account, reader, post, comment, message)
+
+
+async def test_hiding_a_bluesky_reply_writes_the_thread_gate_and_deleting_it_is_refused(
+    inbox: Inbox, pds: PdsServer
+) -> None:
+    """Moderation through the worker on the real PDS: hiding a reply under the brand's post
+    writes the root's thread gate (the PDS validates the record); deleting another account's
+    reply is refused by the network's rules and recorded as such, nothing deleted."""
+    charter = {"clauses": [{"number": 2, "text": "Pas d'insultes."}]}
+    async with httpx.AsyncClient(timeout=30) as outside:
+        _, brand_account, _, post, comment, message = await _commented(
+            inbox, pds, outside, "Vous êtes des abrutis", community_charter=charter
+        )
+        url = f"/inbox/messages/{message['id']}"
+        hidden = await inbox.client.post(
+            f"{url}/hide", json={"clause": 2}, headers=inbox.tenant.headers
+        )
+        assert hidden.status_code == 202, hidden.text
+        done = await inbox.until(url, lambda m: (m["moderation"] or {}).get("status") == "done")
+        assert done["hidden"] is True
+        gate = await outside.get(
+            f"{pds.url}/xrpc/com.atproto.repo.getRecord",
+            params={
+                "repo": brand_account.did,
+                "collection": "app.bsky.feed.threadgate",
+                "rkey": post["uri"].rsplit("/", 1)[1],
+            },
+        )
+        assert gate.status_code == 200, gate.text
+        assert gate.json()["value"]["hiddenReplies"] == [comment["uri"]]
+
+        deleted = await inbox.client.post(
+            f"{url}/delete", json={"clause": 2}, headers=inbox.tenant.headers
+        )
+        assert deleted.status_code == 202, deleted.text
+        refused = await inbox.until(
+            url, lambda m: (m["moderation"] or {}).get("status") == "refused"
+        )
+        assert refused["deleted"] is False
+        assert "another Bluesky account" in refused["moderation"]["detail"]
+        still = await strong_ref(outside, pds, comment["uri"])
+        assert still == comment
+
+
+async def test_a_bluesky_mention_opens_its_thread_and_is_answered_below_it(
+    inbox: Inbox, pds: PdsServer
+) -> None:
+    """Someone names the brand's account in a post of their own: the next pull opens a
+    thread for it, and the answer is one reply on the PDS whose root and parent are it."""
+    brand_account = pds.create_account(f"br{uuid.uuid4().hex[:6]}")
+    fan = pds.create_account(f"fn{uuid.uuid4().hex[:6]}")
+    brand = await create_brand(inbox.client, inbox.tenant)
+    connected = await connect_with_app_password(
+        inbox.client, inbox.tenant, brand, brand_account.handle, brand_account.app_password
+    )
+    assert connected.status_code == 201, connected.text
+    mention = mention_on_pds(pds, fan, brand_account, "Le plus beau défilé de la saison")
+
+    await _pulled_again(inbox)
+    page = await inbox.until(f"/inbox/messages?brand_id={brand}", lambda p: len(p["items"]) >= 1)
+    [message] = page["items"]
+    assert (message["network_id"], message["author_id"]) == (mention["uri"], fan.did)
+    thread = await inbox.get(f"/inbox/threads/{message['thread_id']}")
+    assert (thread["subject"], thread["post_id"]) == ("mention", mention["uri"])
+
+    answered = await inbox.client.post(
+        f"/inbox/messages/{message['id']}/answers",
+        json={"text": "Merci, à très vite !"},
+        headers=inbox.tenant.headers,
+    )
+    assert answered.status_code == 202, answered.text
+    sent = await inbox.until(
+        f"/inbox/answers/{answered.json()['id']}", lambda a: a["status"] == "sent"
+    )
+    async with httpx.AsyncClient(timeout=30) as outside:
+        [reply] = await _replies_of(outside, pds, brand_account, mention["uri"])
+    assert reply["text"] == "Merci, à très vite !"
+    assert reply["reply"] == {"root": mention, "parent": mention}
+    assert sent["reply_id"] == reply["uri"]
+
+    # Pulled again: the same mention opens no second thread, the answer is no message.
+    await _pulled_again(inbox)
+    assert len((await inbox.get(f"/inbox/messages?brand_id={brand}"))["items"]) == 1
 
 
 async def _pulled_again(inbox: Inbox) -> None:

@@ -131,6 +131,13 @@ class StubNetState:
             )
         return comment_id
 
+    def mention(self, text: str, author: str = "camille", ago: timedelta = timedelta(0)) -> str:
+        """Someone posts ``text`` naming the brand's account, on a post of their own."""
+        post_id = self.say("", text, author=author, ago=ago)
+        with self.lock:
+            self.comments[-1]["post_id"] = post_id
+        return post_id
+
     def replies(self, text: str) -> list[dict[str, Any]]:
         """The brand's replies whose text is ``text``."""
         return [c for c in self.comments if c.get("author_id") == BRAND and c["text"] == text]
@@ -318,6 +325,23 @@ def build_stubnet(state: StubNetState) -> Litestar:
                 c
                 for c in state.comments
                 if c["post_id"] == post_id
+                and c["id"] != post_id  # the post itself is no comment of its own
+                and not c.get("deleted")
+                and (since is None or c.get("created_at", "") >= since)
+            ]
+        return Response({"data": items})
+
+    @get("/mentions", sync_to_thread=False)
+    def mentions(request: Request[Any, Any, Any]) -> Response[Any]:
+        """Posts naming the brand (``@brand-account`` in their text), its own replies too."""
+        if not authorized(request):
+            return Response({"error": "invalid token"}, status_code=401)
+        since = request.query_params.get("since")
+        with state.lock:
+            items = [
+                c
+                for c in state.comments
+                if f"@{BRAND}" in c.get("text", "")
                 and not c.get("deleted")
                 and (since is None or c.get("created_at", "") >= since)
             ]
@@ -381,7 +405,18 @@ def build_stubnet(state: StubNetState) -> Litestar:
             )
 
     return Litestar(
-        [create_post, upload, delete_upload, recent, comment, comments, hide, remove, token],
+        [
+            create_post,
+            upload,
+            delete_upload,
+            recent,
+            comment,
+            comments,
+            mentions,
+            hide,
+            remove,
+            token,
+        ],
         debug=False,
     )
 
@@ -564,30 +599,42 @@ class TalkNetConnector(StubNetConnector):
         {
             *StubNetConnector.capabilities,
             Capability.COMMENTS,
+            Capability.MENTIONS,
             Capability.HIDE_COMMENT,
             Capability.DELETE_COMMENT,
         }
     )
 
     async def comments(self, post_id: str, since: datetime | None = None) -> list[Comment]:
+        return [
+            self._comment(item, post_id, item.get("in_reply_to"))
+            for item in await self._listing(f"/posts/{post_id}/comments", since)
+        ]
+
+    async def mentions(self, since: datetime | None = None) -> list[Comment]:
+        return [
+            self._comment(item, item["id"], None)
+            for item in await self._listing("/mentions", since)
+        ]
+
+    async def _listing(self, path: str, since: datetime | None) -> list[dict[str, Any]]:
         params = {"since": since.astimezone(UTC).isoformat()} if since else {}
         response = await call(
-            lambda: self.http.get(
-                f"{self.base_url}/posts/{post_id}/comments", params=params, headers=self._headers()
-            )
+            lambda: self.http.get(f"{self.base_url}{path}", params=params, headers=self._headers())
         )
-        return [
-            Comment(
-                comment_id=item["id"],
-                post_id=post_id,
-                text=item.get("text", ""),
-                author_id=item.get("author_id"),
-                author_name=item.get("author_name"),
-                created_at=datetime.fromisoformat(item["created_at"]),
-                parent_id=item.get("in_reply_to"),
-            )
-            for item in json_body(response)["data"]
-        ]
+        return list(json_body(response)["data"])
+
+    @staticmethod
+    def _comment(item: dict[str, Any], post_id: str, parent_id: str | None) -> Comment:
+        return Comment(
+            comment_id=item["id"],
+            post_id=post_id,
+            text=item.get("text", ""),
+            author_id=item.get("author_id"),
+            author_name=item.get("author_name"),
+            created_at=datetime.fromisoformat(item["created_at"]),
+            parent_id=parent_id,
+        )
 
     async def reply(self, comment: Comment, text: str) -> Comment:
         return await self._reply(comment, text, None)

@@ -3,7 +3,9 @@
 The shapes are those of the lexicons: app.bsky.feed.getPostThread answers a tree of
 ``app.bsky.feed.defs#threadViewPost`` (each a ``postView`` and its ``replies``) and, beside
 it, the ``threadgateView`` of the thread's root; app.bsky.feed.getPosts answers ``postView``s
-with their counters; app.bsky.actor.getProfile a ``profileViewDetailed``
+with their counters; app.bsky.actor.getProfile a ``profileViewDetailed``;
+app.bsky.notification.listNotifications ``notification``s, each a post (``uri``, ``cid``,
+``record``) with its ``author`` and ``reason``
 (https://github.com/bluesky-social/atproto/tree/main/lexicons/app/bsky).
 """
 
@@ -49,7 +51,9 @@ def replies(answer: Mapping[str, Any], post_id: str) -> list[Comment]:
     return found
 
 
-def _comment(post: Mapping[str, Any], post_id: str, parent: str, hidden: frozenset[str]) -> Comment:
+def _comment(
+    post: Mapping[str, Any], post_id: str, parent: str | None, hidden: frozenset[str]
+) -> Comment:
     record = post.get("record") or {}
     author = post.get("author") or {}
     return Comment(
@@ -62,6 +66,17 @@ def _comment(post: Mapping[str, Any], post_id: str, parent: str, hidden: frozens
         parent_id=parent,
         hidden=post["uri"] in hidden,
     )
+
+
+def mentions(answer: Mapping[str, Any]) -> list[Comment]:
+    """The ``mention`` notifications of app.bsky.notification.listNotifications, each the
+    root of its own conversation (a reply to the account's post is read in that post's
+    thread, by :func:`replies`)."""
+    return [
+        _comment(n, n["uri"], None, frozenset())
+        for n in answer.get("notifications") or []
+        if isinstance(n, dict) and n.get("reason") == "mention" and n.get("uri")
+    ]
 
 
 def post_metrics(view: Mapping[str, Any]) -> PostMetrics:

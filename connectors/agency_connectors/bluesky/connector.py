@@ -123,6 +123,7 @@ class BlueskyConnector(BlueskySession):
             Capability.REPLY,
             Capability.DELETE_COMMENT,
             Capability.COMMENTS,
+            Capability.MENTIONS,
             Capability.HIDE_COMMENT,
             Capability.POST_METRICS,
             Capability.ACCOUNT_METRICS,
@@ -139,6 +140,7 @@ class BlueskyConnector(BlueskySession):
         "https://docs.bsky.app/docs/advanced-guides/post-richtext",
         "https://docs.bsky.app/docs/tutorials/creating-a-post#replies",
         "https://docs.bsky.app/docs/api/com-atproto-repo-get-record",
+        "https://docs.bsky.app/docs/api/app-bsky-notification-list-notifications",
         "https://docs.bsky.app/docs/advanced-guides/rate-limits",
         "https://docs.bsky.app/docs/api/com-atproto-server-create-session",
         "https://docs.bsky.app/docs/api/com-atproto-server-refresh-session",
@@ -448,6 +450,13 @@ class BlueskyConnector(BlueskySession):
         params = {"uri": post_id, "depth": str(THREAD_DEPTH), "parentHeight": "0"}
         answer = await self._view("app.bsky.feed.getPostThread", params)
         found = appview.replies(answer, post_id)
+        return [c for c in found if since is None or (c.created_at and c.created_at >= since)]
+
+    async def mentions(self, since: datetime | None = None) -> list[Comment]:
+        """Posts of others naming the account: its newest 100 ``mention`` notifications."""
+        params = {"limit": "100", "reasons": "mention"}
+        answer = await self._view("app.bsky.notification.listNotifications", params)
+        found = appview.mentions(answer)
         return [c for c in found if since is None or (c.created_at and c.created_at >= since)]
 
     async def post_metrics(self, post_id: str) -> PostMetrics:

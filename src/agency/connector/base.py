@@ -210,6 +210,12 @@ class Connector:
     async def comments(self, post_id: str, since: datetime | None = None) -> list[Comment]:
         raise NotSupported(f"{self.display_name}: reading comments is not supported")
 
+    async def mentions(self, since: datetime | None = None) -> list[Comment]:
+        """Posts of others that name the account since ``since`` (``Capability.MENTIONS``),
+        each its own conversation: a mention's ``post_id`` is its ``comment_id`` and it has no
+        ``parent_id``, so an answer to it is a reply to that post."""
+        raise NotSupported(f"{self.display_name}: reading mentions is not supported")
+
     async def reply(self, comment: Comment, text: str) -> Comment:
         """Answer ``comment``; a ``comment`` whose ``comment_id`` is its ``post_id`` names the
         post itself: the answer is then a comment on the post (a publication's first comment).

@@ -25,6 +25,8 @@ class Capability(StrEnum):
     POST_METRICS = "post_metrics"
     ACCOUNT_METRICS = "account_metrics"
     COMMENTS = "comments"
+    # Posts of others that name the account, outside its own posts' threads (``mentions``).
+    MENTIONS = "mentions"
     REPLY = "reply"
     HIDE_COMMENT = "hide_comment"
     DELETE_COMMENT = "delete_comment"

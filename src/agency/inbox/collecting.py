@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ from agency.channel.models import Channel
 from agency.channel.repository import ChannelRepository
 from agency.channel.schemas import ChannelHealth
 from agency.channel.service import ChannelService
-from agency.connector.base import Comment
+from agency.connector.base import Capability, Comment, Connector
 from agency.connector.errors import ConnectorError, NotSupported, RateLimited
 from agency.inbox import triage
 from agency.inbox.models import InboxChannel, Thread
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from agency.kernel.runtime import Runtime
 
 logger = logging.getLogger("agency.inbox")
+Reader = Callable[[Connector], Awaitable[list[Comment]]]
 CONCURRENCY = 4
 RECONNECT = "The channel needs reconnecting; its comments are read again once it is."
 
@@ -105,10 +106,12 @@ class Collector:
         self.threads = ThreadRepository(session, self.subject)
         self.messages = MessageRepository(session, self.subject)
         self.channels = ChannelService(session, self.subject, runtime)
+        self._opened: list[Thread] = []  # threads opened by mentions in this pull
 
     async def pull(self, channel_ids: Sequence[uuid.UUID]) -> int:
         """Read the due channels among ``channel_ids``; the messages stored."""
         await bind_tenant(self.session, self.agency_id)
+        self._opened = []
         started = utcnow()
         every = timedelta(seconds=self.settings.pull_every_seconds)
         states = [
@@ -138,33 +141,53 @@ class Collector:
         )
         threads = await self.threads.of_channels(set(ready))
         rules = await RulesRepository(self.session, self.subject).of_brands(
-            {t.brand_id for t in threads}
+            {t.brand_id for t in threads} | {channel.brand_id for _, channel in ready.values()}
         )
         overlap = timedelta(seconds=self.settings.overlap_seconds)
+
+        def since(state: InboxChannel) -> datetime | None:
+            return state.cursor - overlap if state.cursor is not None else None
+
         calls = [
-            (thread, ready[thread.channel_id][1], ready[thread.channel_id][0].cursor)
+            (thread, ready[thread.channel_id][1], since(ready[thread.channel_id][0]))
             for thread in threads
+        ]
+        mention_calls = [
+            (channel, since(state))
+            for state, channel in ready.values()
+            if self._tells_mentions(channel.network)
         ]
         await self.session.commit()  # no row stays locked while the networks answer
 
         limit = asyncio.Semaphore(CONCURRENCY)
 
         async def read(
-            thread: Thread, channel: Channel, cursor: datetime | None
+            channel: Channel, what: str, reader: Reader
         ) -> list[Comment] | ConnectorError:
-            since = cursor - overlap if cursor is not None else None
             async with limit:
                 try:
-                    return await self.channels.call(
-                        channel, lambda c: c.comments(thread.post_id, since)
-                    )
+                    return await self.channels.call(channel, reader)
                 except ConnectorError as exc:
                     return exc
                 except Exception as exc:  # a connector bug: read again next time, logged
-                    logger.exception("comments of thread %s failed unexpectedly", thread.id)
-                    return ConnectorError(f"Internal error while reading comments: {exc}")
+                    logger.exception("%s of channel %s failed unexpectedly", what, channel.id)
+                    return ConnectorError(f"Internal error while reading {what}: {exc}")
 
-        answers = await asyncio.gather(*(read(*call) for call in calls))
+        def comments_of(thread: Thread, after: datetime | None) -> Reader:
+            return lambda c: c.comments(thread.post_id, after)
+
+        def mentions_of(after: datetime | None) -> Reader:
+            return lambda c: c.mentions(after)
+
+        answers = await asyncio.gather(
+            *(
+                read(channel, "comments", comments_of(thread, after))
+                for thread, channel, after in calls
+            )
+        )
+        mentioned = await asyncio.gather(
+            *(read(channel, "mentions", mentions_of(after)) for channel, after in mention_calls)
+        )
 
         await bind_tenant(self.session, self.agency_id)
         now = utcnow()
@@ -181,6 +204,14 @@ class Collector:
                 if channel.account_id and comment.author_id == channel.account_id:
                     continue  # the brand's own replies are answers, not messages
                 rows.append(message_row(comment, thread, brand_rules, now))
+        for (channel, _), mentions in zip(mention_calls, mentioned, strict=True):
+            if isinstance(mentions, NotSupported):
+                continue  # the network tells no mentions
+            if isinstance(mentions, ConnectorError):
+                failed.setdefault(channel.id, mentions)
+                continue
+            rows.extend(await self._mention_rows(channel, mentions, rows, rules, now))
+        threads = [*threads, *self._opened]
         stored = await self.messages.insert_new(rows)
         if stored:
             latest: dict[uuid.UUID, datetime] = {}
@@ -210,3 +241,42 @@ class Collector:
                 state.last_error = error.message[:500]
                 state.next_pull_at = started + every
         return len(stored)
+
+    def _tells_mentions(self, network: str) -> bool:
+        connector = self.runtime.connectors.get(network)
+        return connector is not None and Capability.MENTIONS in connector.capabilities
+
+    async def _mention_rows(
+        self,
+        channel: Channel,
+        mentions: list[Comment],
+        rows: list[dict[str, Any]],
+        rules: dict[uuid.UUID, Any],
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        """The messages of the mentions that start a conversation: not the brand's own
+        posts, and not a comment already read (or stored before) in a thread of the brand's
+        posts, which networks also report as mentions. Each opens its thread."""
+        read = {row["network_id"] for row in rows if row["channel_id"] == channel.id}
+        fresh = [
+            m
+            for m in mentions
+            if m.comment_id[:300] not in read
+            and not (channel.account_id and m.author_id == channel.account_id)
+        ]
+        known = await self.messages.known(channel.id, [m.comment_id[:300] for m in fresh])
+        fresh = [m for m in fresh if m.comment_id[:300] not in known]
+        opened = await self.threads.open_mentions(
+            channel,
+            [
+                {
+                    "post_id": m.comment_id[:300],
+                    "title": " ".join(m.text.split())[:200],
+                    "published_at": m.created_at or now,
+                }
+                for m in fresh
+            ],
+        )
+        self._opened.extend(opened.values())
+        brand_rules = rules_dict(rules.get(channel.brand_id))
+        return [message_row(m, opened[m.comment_id[:300]], brand_rules, now) for m in fresh]

@@ -3,7 +3,8 @@
 - :class:`InboxRules` is one brand's triage rules and answer deadlines (SLA).
 - :class:`InboxChannel` is one channel's collection: when it is read next, and its cursor
   (the time up to which everything was read), which moves only when a pull succeeded.
-- :class:`Thread` is one post of the brand, the conversation under it.
+- :class:`Thread` is one conversation: under a post of the brand, or started by someone
+  else's post that mentions the brand (its ``subject``).
 - :class:`Message` is one comment, stored once (unique on channel and network id), with its
   triage (origin, type, each with why), status, assignee and deadline.
 - :class:`Note` is an internal note on a message; :class:`SavedReply` a brand's canned answer.
@@ -23,6 +24,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from agency.kernel.db import Base, Choice, IdMixin, TimestampMixin
 from agency.kernel.tenancy import ActorKind, TenantMixin
+
+
+class ThreadSubject(StrEnum):
+    """What a thread is the conversation under."""
+
+    POST = "post"  # a post the brand published (through a publication)
+    MENTION = "mention"  # someone else's post naming the brand's account
 
 
 class Origin(StrEnum):
@@ -133,7 +141,8 @@ class InboxChannel(TenantMixin, TimestampMixin, Base):
 
 
 class Thread(IdMixin, TenantMixin, TimestampMixin, Base):
-    """The conversation under one post of the brand."""
+    """The conversation under one post: the brand's own (``post``), or someone else's that
+    mentions the brand (``mention``: the post is the thread's first message)."""
 
     __tablename__ = "inbox_threads"
     __tenant_indexes__ = (
@@ -143,6 +152,9 @@ class Thread(IdMixin, TenantMixin, TimestampMixin, Base):
     brand_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
     channel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
     network: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(
+        Choice(ThreadSubject), default=ThreadSubject.POST, server_default="post"
+    )
     # The post's id at the network: where the comments are read and answers go.
     post_id: Mapped[str] = mapped_column(String(300))
     post_url: Mapped[str | None] = mapped_column(String(2000))

@@ -24,6 +24,7 @@ from agency.inbox.models import (
     Note,
     SavedReply,
     Thread,
+    ThreadSubject,
 )
 from agency.inbox.triage import OPEN
 from agency.kernel.pagination import PageRequest, encode_cursor
@@ -113,6 +114,34 @@ class ThreadRepository(TenantRepository[Thread]):
         await self.session.execute(stmt)
         return len(values)
 
+    async def open_mentions(
+        self, channel: Channel, mentions: Sequence[Mapping[str, Any]]
+    ) -> dict[str, Thread]:
+        """A thread for each mention of ``channel`` (``post_id``, ``title``, ``published_at``)
+        that has none, and every such thread by post id (the same mention read twice is one
+        thread: unique on channel and post id)."""
+        if not mentions:
+            return {}
+        values = [
+            {
+                "id": uuid.uuid4(),
+                "agency_id": self.subject.agency_id,
+                "brand_id": channel.brand_id,
+                "channel_id": channel.id,
+                "network": channel.network,
+                "subject": ThreadSubject.MENTION,
+                **mention,
+            }
+            for mention in mentions
+        ]
+        stmt = _insert(self.session, Thread).values(values).on_conflict_do_nothing()
+        await self.session.execute(stmt)
+        found = self.select().where(
+            Thread.channel_id == channel.id,
+            Thread.post_id.in_([m["post_id"] for m in mentions]),
+        )
+        return {t.post_id: t for t in (await self.session.execute(found)).scalars()}
+
 
 class MessageRepository(TenantRepository[Message]):
     model = Message
@@ -131,6 +160,15 @@ class MessageRepository(TenantRepository[Message]):
             .returning(Message.id)
         )
         return list((await self.session.execute(stmt)).scalars())
+
+    async def known(self, channel_id: uuid.UUID, network_ids: Sequence[str]) -> set[str]:
+        """Which of these network ids the inbox already holds for the channel."""
+        if not network_ids:
+            return set()
+        stmt = self.select().where(
+            Message.channel_id == channel_id, Message.network_id.in_(network_ids)
+        )
+        return {m.network_id for m in (await self.session.execute(stmt)).scalars()}
 
     async def lock(self, message_id: uuid.UUID) -> Message:
         stmt = (

@@ -23,6 +23,7 @@ from agency.inbox.models import Kind as Kind
 from agency.inbox.models import MessageStatus as MessageStatus
 from agency.inbox.models import ModerationStatus as ModerationStatus
 from agency.inbox.models import Origin as Origin
+from agency.inbox.models import ThreadSubject as ThreadSubject
 from agency.kernel.http import etag
 from agency.kernel.schemas import Input, Output
 from agency.kernel.tenancy import ActorKind
@@ -255,6 +256,9 @@ class ThreadOut(Output):
     brand_id: uuid.UUID
     channel_id: uuid.UUID
     network: str
+    # ``post``: under a post of the brand; ``mention``: someone else's post naming the brand,
+    # its first message (``title`` is then the start of its text).
+    subject: ThreadSubject
     post_id: str
     post_url: str | None
     publication_id: uuid.UUID | None
@@ -278,6 +282,7 @@ class ThreadOut(Output):
             brand_id=t.brand_id,
             channel_id=t.channel_id,
             network=t.network,
+            subject=ThreadSubject(t.subject),
             post_id=t.post_id,
             post_url=t.post_url,
             publication_id=t.publication_id,

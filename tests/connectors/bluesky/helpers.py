@@ -99,3 +99,24 @@ def reply_on_pds(
         "reply": {"root": root, "parent": parent},
     }
     return pds.create_record(author, POST, record)
+
+
+def mention_on_pds(
+    pds: PdsServer, author: PdsAccount, named: PdsAccount, text: str, minutes_ago: float = 0
+) -> dict[str, str]:
+    """A post of ``author`` naming ``named`` (``@handle`` at the end of ``text``, with its
+    mention facet, as the apps write it), straight to the PDS: its strong reference."""
+    full = f"{text} @{named.handle}"
+    start = len(full.encode()) - len(f"@{named.handle}".encode())
+    record = {
+        "$type": POST,
+        "text": full,
+        "createdAt": stamp(minutes_ago),
+        "facets": [
+            {
+                "index": {"byteStart": start, "byteEnd": len(full.encode())},
+                "features": [{"$type": "app.bsky.richtext.facet#mention", "did": named.did}],
+            }
+        ],
+    }
+    return pds.create_record(author, POST, record)

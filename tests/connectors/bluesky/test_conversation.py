@@ -18,7 +18,13 @@ from agency.connector import (
 )
 from agency_connectors.bluesky import BlueskyConnector
 from agency_connectors.bluesky.threadgate import MAX_HIDDEN, with_reply
-from tests.connectors.bluesky.helpers import POST, connector_for, stamp, strong_ref
+from tests.connectors.bluesky.helpers import (
+    POST,
+    connector_for,
+    mention_on_pds,
+    stamp,
+    strong_ref,
+)
 from tests.connectors.bluesky.helpers import reply_on_pds as _reply
 from tests.support.fakes.bsky_appview import FakeAppView
 from tests.support.pds import (
@@ -72,6 +78,51 @@ async def test_comments_are_the_replies_of_the_thread_nested_ones_too(
     created = comments[0].created_at
     assert created is not None
     assert abs(created - (datetime.now(UTC) - timedelta(hours=2))) < timedelta(minutes=1)
+
+
+async def test_mentions_are_posts_of_others_naming_the_account(
+    connector: BlueskyConnector,
+    conversation: dict[str, dict[str, str]],
+    appview: FakeAppView,
+    alice: PdsAccount,
+    bob: PdsAccount,
+    carol: PdsAccount,
+    pds: PdsServer,
+) -> None:
+    """Carol names alice in a post of her own: a mention, the root of its conversation. Bob's
+    reply to alice's post is no mention (it is read in that post's thread); alice naming
+    herself is none either; an older mention is left out by ``since``."""
+    tag = uuid.uuid4().hex[:6]
+    old = mention_on_pds(pds, bob, alice, f"Old news {tag}", minutes_ago=180)
+    named = mention_on_pds(pds, carol, alice, f"Best bakery in town {tag}")
+    mention_on_pds(pds, alice, alice, f"Signed {tag}")
+
+    found = [m for m in await connector.mentions() if tag in m.text]
+    assert [m.comment_id for m in found] == [named["uri"], old["uri"]]
+    [carols] = [m for m in found if m.comment_id == named["uri"]]
+    assert (carols.post_id, carols.parent_id) == (named["uri"], None)
+    assert (carols.author_id, carols.author_name) == (carol.did, "Carol")
+    assert carols.text == f"Best bakery in town {tag} @{alice.handle}"
+    assert conversation["bob"]["uri"] not in {m.comment_id for m in await connector.mentions()}
+    recent = await connector.mentions(datetime.now(UTC) - timedelta(hours=1))
+    assert named["uri"] in {m.comment_id for m in recent}
+    assert old["uri"] not in {m.comment_id for m in recent}
+    seen = [s for s in appview.seen if s.nsid == "app.bsky.notification.listNotifications"]
+    assert seen and seen[-1].params["reasons"] == ["mention"]
+    assert seen[-1].claims["iss"] == alice.did
+
+    # An answer to the mention is a reply whose root and parent are the mention.
+    answer = await connector.reply(carols, "Thank you, Carol!")
+    async with httpx.AsyncClient(timeout=30) as http:
+        reply = await http.get(
+            f"{pds.url}/xrpc/com.atproto.repo.getRecord",
+            params={
+                "repo": alice.did,
+                "collection": POST,
+                "rkey": answer.comment_id.split("/")[-1],
+            },
+        )
+    assert reply.json()["value"]["reply"] == {"root": named, "parent": named}
 
 
 async def test_comments_since_leave_out_older_replies(

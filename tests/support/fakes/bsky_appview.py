@@ -17,10 +17,13 @@ AppView, ``lxm`` the method, signed with the account's signing key). The fake:
   fails with 500, and the mismatch stays in ``problems`` for the test to report.
 
 Served: app.bsky.feed.getPostThread (``threadViewPost`` tree, ``threadgate`` of the root),
-app.bsky.feed.getPosts, app.bsky.actor.getProfile
+app.bsky.feed.getPosts, app.bsky.actor.getProfile, app.bsky.notification.listNotifications
+(the asking account's ``mention`` and ``reply`` notifications: others' posts whose facets
+mention its DID, others' replies to its posts; newest first, ``reasons`` honoured)
 (https://docs.bsky.app/docs/api/app-bsky-feed-get-post-thread,
 https://docs.bsky.app/docs/api/app-bsky-feed-get-posts,
-https://docs.bsky.app/docs/api/app-bsky-actor-get-profile).
+https://docs.bsky.app/docs/api/app-bsky-actor-get-profile,
+https://docs.bsky.app/docs/api/app-bsky-notification-list-notifications).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ THREADGATE = "app.bsky.feed.threadgate"
 COLLECTIONS = frozenset({POST, LIKE, REPOST, FOLLOW, PROFILE, THREADGATE})
 THREAD_VIEW = "app.bsky.feed.defs#threadViewPost"
 NOT_FOUND_POST = "app.bsky.feed.defs#notFoundPost"
+MENTION_FACET = "app.bsky.richtext.facet#mention"
 QUOTE_EMBEDS = frozenset({"app.bsky.embed.record", "app.bsky.embed.recordWithMedia"})
 MAX_URIS = 25  # getPosts' uris maxLength
 BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -192,10 +196,11 @@ class FakeAppView(FakeServer):
         self.lexicons_url: str | None = None
         self.seen: list[Seen] = []
         self.problems: list[str] = []
-        self.queries: dict[str, Callable[[Repositories, Request], dict[str, Any]]] = {
+        self.queries: dict[str, Callable[[Repositories, Request, str], dict[str, Any]]] = {
             "app.bsky.feed.getPostThread": self._get_post_thread,
             "app.bsky.feed.getPosts": self._get_posts,
             "app.bsky.actor.getProfile": self._get_profile,
+            "app.bsky.notification.listNotifications": self._list_notifications,
         }
 
     def serve(self, pds_url: str, plc_url: str, lexicons_url: str) -> None:
@@ -209,7 +214,7 @@ class FakeAppView(FakeServer):
         try:
             claims = self._service_auth(request, nsid)
             self.seen.append(Seen(nsid, _params(request), claims, request.bearer or ""))
-            body = query(Repositories(self.pds_url), request)
+            body = query(Repositories(self.pds_url), request, str(claims.get("iss")))
         except Refusal as refusal:
             return _error(refusal)
         mismatch = self._mismatch(nsid, body)
@@ -267,7 +272,7 @@ class FakeAppView(FakeServer):
 
     # -- queries ----------------------------------------------------------------------------------
 
-    def _get_post_thread(self, repos: Repositories, request: Request) -> dict[str, Any]:
+    def _get_post_thread(self, repos: Repositories, request: Request, _: str) -> dict[str, Any]:
         uri = request.param("uri") or ""
         post = repos.post(uri)
         if post is None:  # as Bluesky's AppView answers an unknown post
@@ -282,14 +287,14 @@ class FakeAppView(FakeServer):
             answer["threadgate"] = gate
         return answer
 
-    def _get_posts(self, repos: Repositories, request: Request) -> dict[str, Any]:
+    def _get_posts(self, repos: Repositories, request: Request, _: str) -> dict[str, Any]:
         uris = request.params("uris")
         if not 1 <= len(uris) <= MAX_URIS:
             raise Refusal(400, "InvalidRequest", f"uris: 1 to {MAX_URIS} at:// URIs")
         # Unknown posts are left out, not errors.
         return {"posts": [repos.post_view(p) for uri in uris if (p := repos.post(uri))]}
 
-    def _get_profile(self, repos: Repositories, request: Request) -> dict[str, Any]:
+    def _get_profile(self, repos: Repositories, request: Request, _: str) -> dict[str, Any]:
         actor = request.param("actor") or ""
         did = next((d for d, h in repos.handles.items() if actor in (d, h)), None)
         if did is None:
@@ -301,6 +306,41 @@ class FakeAppView(FakeServer):
             "followsCount": sum(1 for f in follows if f.repo == did),
             "postsCount": sum(1 for p in repos.records[POST] if p.repo == did),
         }
+
+    def _list_notifications(
+        self, repos: Repositories, request: Request, caller: str
+    ) -> dict[str, Any]:
+        wanted = set(request.params("reasons")) or {"mention", "reply"}
+        found = []
+        for post in repos.records[POST]:
+            if post.repo == caller:
+                continue
+            parent = _ref(post.value.get("reply"), "parent")
+            mentioned = any(
+                feature.get("$type") == MENTION_FACET and feature.get("did") == caller
+                for facet in post.value.get("facets") or []
+                for feature in facet.get("features") or []
+            )
+            if parent is not None and parent.removeprefix("at://").startswith(f"{caller}/"):
+                reason = "reply"
+            elif mentioned:
+                reason = "mention"
+            else:
+                continue
+            if reason in wanted:
+                found.append(
+                    {
+                        "uri": post.uri,
+                        "cid": post.cid,
+                        "author": repos.profile_basic(post.repo),
+                        "reason": reason,
+                        "record": post.value,
+                        "isRead": False,
+                        "indexedAt": post.value["createdAt"],
+                    }
+                )
+        found.sort(key=lambda n: str(n["indexedAt"]), reverse=True)
+        return {"notifications": found[: _integer(request, "limit", 50)]}
 
 
 # -- helpers ------------------------------------------------------------------------------------
