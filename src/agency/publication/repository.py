@@ -308,9 +308,29 @@ class PublishingSweepRepository(SystemRepository):
     ) -> Sequence[Any]:
         """``(id, agency_id, status, due_at, attempt_count, publish_grace_minutes,
         media_ids)`` of variants to publish (scheduled and due by ``horizon``: claimed a
-        little ahead) or to reconcile (unknown, checked again at ``not_before``), not leased,
-        not held; locked, by due time. With ``after``: only posts due after it (the fresh
-        ones; none to reconcile)."""
+        little ahead), not leased, not held; locked, by due time. With ``after``: only posts
+        due after it (the fresh ones)."""
+        due = [Variant.status == Delivery.SCHEDULED, Variant.due_at <= horizon]
+        if after is not None:
+            due.append(Variant.due_at > after)
+        return await self._claimable(now, limit, *due)
+
+    async def to_reconcile(self, now: datetime, limit: int) -> Sequence[Any]:
+        """As :meth:`due`, the variants whose outcome is unknown, to look for on the network
+        (checked again at ``not_before``); apart, so that each query has one status for the
+        (status, due time) index."""
+        unknown = [Variant.status == Delivery.UNKNOWN, Variant.not_before.is_not(None)]
+        return await self._claimable(now, limit, *unknown)
+
+    async def _claimable(self, now: datetime, limit: int, *where: Any) -> Sequence[Any]:
+        """The brand's grace is read per row claimed, not joined: PostgreSQL cannot estimate
+        the brands the row-level security lets through (one, it guesses), and planned a join
+        as one pass over the variants per brand (100 ms a claim with 100 brands)."""
+        grace = (
+            select(Brand.publish_grace_minutes)
+            .where(Brand.id == Variant.brand_id)
+            .scalar_subquery()
+        )
         stmt = (
             select(
                 Variant.id,
@@ -318,21 +338,11 @@ class PublishingSweepRepository(SystemRepository):
                 Variant.status,
                 Variant.due_at,
                 Variant.attempt_count,
-                Brand.publish_grace_minutes,
+                grace,
                 Variant.media_ids,
             )
-            .join(Brand, Brand.id == Variant.brand_id)
             .where(
-                and_(
-                    Variant.status == Delivery.SCHEDULED,
-                    Variant.due_at <= horizon,
-                    Variant.due_at > after,
-                )
-                if after is not None
-                else or_(
-                    and_(Variant.status == Delivery.SCHEDULED, Variant.due_at <= horizon),
-                    and_(Variant.status == Delivery.UNKNOWN, Variant.not_before.is_not(None)),
-                ),
+                *where,
                 or_(Variant.not_before.is_(None), Variant.not_before <= now),
                 or_(Variant.lease_until.is_(None), Variant.lease_until < now),
                 Variant.held_at.is_(None),
