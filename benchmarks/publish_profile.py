@@ -114,6 +114,12 @@ async def publish_all(
     wall, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(one_worker() for _ in range(concurrency)))
     event.remove(runtime.engine.sync_engine, "before_cursor_execute", count)
+    async with runtime.session() as session:
+        await bind_system(session)
+        found = await session.execute(select(Variant.status).where(Variant.status != "published"))
+        unpublished = len(found.all())
+    if unpublished:
+        raise SystemExit(f"{unpublished} variants not published")
     return len(rows), time.perf_counter() - wall, time.process_time() - cpu, statements
 
 

@@ -1,21 +1,39 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, Text, and_, cast, func, insert, inspect, or_, select, update
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    Select,
+    String,
+    Text,
+    Uuid,
+    and_,
+    cast,
+    column,
+    func,
+    insert,
+    inspect,
+    or_,
+    select,
+    update,
+    values,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.types import TypeEngine
 
 from agency.brand.models import Brand
 from agency.kernel.errors import NotFound
 from agency.kernel.repository import TenantRepository
 from agency.kernel.system import SystemRepository
-from agency.kernel.tenancy import scoped_delete, scoped_select, scoped_update
+from agency.kernel.tenancy import Subject, scoped_delete, scoped_select, scoped_update
 from agency.publication.models import Attempt, Publication, PublicationVersion, QueueSlot, Variant
-from agency.publication.states import Delivery, FirstCommentStatus
+from agency.publication.states import AttemptOutcome, Delivery, FirstCommentStatus
 
 
 class PublicationRepository(TenantRepository[Publication]):
@@ -145,6 +163,36 @@ class VariantRepository(TenantRepository[Variant]):
         )
         return list((await self.session.execute(stmt)).scalars().all())
 
+    async def mark_publishing(self, variants: Sequence[Variant], lease: datetime) -> None:
+        """Variants whose call is about to leave, in one statement: ``publishing`` under
+        the call's lease, with their attempt count and content hash as the objects say."""
+        await update_rows(
+            self.session,
+            self.subject,
+            Variant,
+            {"attempt_count": Integer(), "content_hash": String()},
+            [(v.id, v.attempt_count, v.content_hash) for v in variants],
+            status=Delivery.PUBLISHING,
+            lease_until=lease,
+        )
+
+    async def mark_published(self, variants: Sequence[Variant], now: datetime) -> None:
+        """Variants out on their network, in one statement: the post's id, address and
+        time as the objects say, the rest as every published variant has it."""
+        await update_rows(
+            self.session,
+            self.subject,
+            Variant,
+            {"post_id": String(), "post_url": String(), "published_at": DateTime(timezone=True)},
+            [(v.id, v.post_id, v.post_url, v.published_at) for v in variants],
+            status=Delivery.PUBLISHED,
+            finished_at=now,
+            lease_until=None,
+            not_before=None,
+            hold_reason=None,
+            last_error=None,
+        )
+
     async def publications_of(self, variant_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
         if not variant_ids:
             return {}
@@ -223,6 +271,18 @@ class VariantRepository(TenantRepository[Variant]):
 class AttemptRepository(TenantRepository[Attempt]):
     model = Attempt
     noun = "attempt"
+
+    async def finish_published(self, attempts: Sequence[Attempt], now: datetime) -> None:
+        """Attempts answered with a post, in one statement (``post_id`` as each says)."""
+        await update_rows(
+            self.session,
+            self.subject,
+            Attempt,
+            {"post_id": String()},
+            [(attempt.id, attempt.post_id) for attempt in attempts],
+            outcome=AttemptOutcome.PUBLISHED,
+            finished_at=now,
+        )
 
     async def of_publication(self, publication_id: uuid.UUID) -> list[Attempt]:
         stmt = (
@@ -437,6 +497,30 @@ class PublishingSweepRepository(SystemRepository):
             .values(status=Delivery.UNKNOWN, not_before=now, lease_until=None, last_error=variant)
             .execution_options(synchronize_session=False)
         )
+
+
+async def update_rows(
+    session: AsyncSession,
+    subject: Subject,
+    model: type[Any],
+    columns: Mapping[str, TypeEngine[Any]],
+    rows: Sequence[tuple[Any, ...]],
+    **same: Any,
+) -> None:
+    """Many rows of ``model`` in one statement (``UPDATE ... FROM (VALUES ...)``) instead of
+    one per row: each of ``rows`` is an id, then its values of ``columns``; ``same`` is set
+    on every row."""
+    if not rows:
+        return
+    found = values(
+        column("id", Uuid()), *(column(name, kind) for name, kind in columns.items()), name="new"
+    ).data(list(rows))
+    await session.execute(
+        scoped_update(model, subject)
+        .where(model.id == found.c.id)
+        .values(**{name: found.c[name] for name in columns}, **same)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def insert_built(session: AsyncSession, objects: Sequence[Any]) -> None:
