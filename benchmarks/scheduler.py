@@ -495,6 +495,10 @@ def run(
                 "SELECT status, count(*) FROM publication_variants GROUP BY status"
             ).fetchall()
             statuses = {str(row[0]): row[1] for row in rows}
+            rows = conn.execute(
+                "SELECT outcome, count(*) FROM publication_attempts GROUP BY outcome"
+            ).fetchall()
+            outcomes = {str(row[0]): row[1] for row in rows}
         print()
         print(summarise("lateness, steady", result["steady"]))
         print(summarise("lateness, burst ", result["burst"]))
@@ -514,6 +518,7 @@ def run(
         print(f"duplicates: {result['duplicates']} ({result['extra_posts']} extra posts)")
         print(f"losses: {result['losses']}")
         print(f"variant statuses in the database: {statuses}")
+        print(f"attempts by outcome: {outcomes}")
         print("peak RSS (VmHWM):")
         for child in fleet.children:
             print(f"  {child.name:<10} pid {child.proc.pid:<7} {child.peak_kb / 1024:7.1f} MB")

@@ -18,6 +18,7 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    literal,
     or_,
     select,
     update,
@@ -472,9 +473,13 @@ class PublishingSweepRepository(SystemRepository):
     async def stale_calls(self, now: datetime, limit: int) -> Sequence[Any]:
         """``(id, agency_id)`` of variants still publishing after their lease (their worker
         died during the call); locked."""
+        # The status as a literal: under a generic plan (a statement prepared and run often)
+        # a parameter left PostgreSQL guessing, and it read the whole table five times a
+        # second (30 to 40 ms each at 100,000 posts) for none; named, it reads the index.
+        publishing = literal(Delivery.PUBLISHING.value, literal_execute=True)
         stmt = (
             select(Variant.id, Variant.agency_id)
-            .where(Variant.status == Delivery.PUBLISHING, Variant.lease_until < now)
+            .where(Variant.status == publishing, Variant.lease_until < now)
             .with_for_update(skip_locked=True)
             .limit(limit)
         )
