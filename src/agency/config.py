@@ -322,7 +322,9 @@ class PublishingSettings(BaseSettings):
     )
     claim_batch: int = Field(default=1000, description="Rows claimed per transaction.")
     publish_batch: int = Field(
-        default=20, description="Posts of one agency a worker publishes side by side."
+        default=50,
+        description="Posts of one agency a worker publishes side by side (prepared and "
+        "recorded in one transaction each: the statements are per group, not per post).",
     )
     max_attempts: int = Field(default=5, description="Attempts before a publication fails.")
     stale_attempt_seconds: float = Field(
