@@ -6,7 +6,6 @@ import base64
 import binascii
 import uuid
 from collections.abc import Sequence
-from dataclasses import astuple
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -85,7 +84,14 @@ class CalendarService:
         after = decode_cursor(cursor) if cursor else None
         cache = calendar_cache(self.runtime.settings.publishing.calendar_cache_size)
         stamp = await self.repo.stamp(first, last, where) if cache is not None else None
-        asked = tuple(v if isinstance(v, str | None) else tuple(v) for v in astuple(where))
+        asked = (
+            tuple(where.brand_ids),
+            tuple(where.channel_ids),
+            tuple(where.networks),
+            tuple(where.statuses),
+            where.reporting_line,
+            where.campaign,
+        )
         key = (self.subject.agency_id, first, last, asked, after, limit)
         if cache is not None and stamp is not None:
             found = cache.get(key, stamp)
