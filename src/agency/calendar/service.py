@@ -6,6 +6,7 @@ import base64
 import binascii
 import uuid
 from collections.abc import Sequence
+from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -84,13 +85,10 @@ class CalendarService:
         after = decode_cursor(cursor) if cursor else None
         cache = calendar_cache(self.runtime.settings.publishing.calendar_cache_size)
         stamp = await self.repo.stamp(first, last, where) if cache is not None else None
-        asked = (
-            tuple(where.brand_ids),
-            tuple(where.channel_ids),
-            tuple(where.networks),
-            tuple(where.statuses),
-            where.reporting_line,
-            where.campaign,
+        # Every filter the read takes, lists as tuples (a new filter is in the key too).
+        asked = tuple(
+            value if isinstance(value, str | None) else tuple(value)
+            for value in (getattr(where, name) for name in _FILTERS)
         )
         key = (self.subject.agency_id, first, last, asked, after, limit)
         if cache is not None and stamp is not None:
@@ -124,6 +122,7 @@ class CalendarService:
         return brand, ics.render(brand.name, brand.timezone, rows[:FEED_MAX_EVENTS], names)
 
 
+_FILTERS = tuple(field.name for field in fields(CalendarFilter))
 # The states by their stored values: a dictionary look-up is several times cheaper than the
 # enum's call, and a month's calendar makes hundreds of them per request.
 _DELIVERIES = {delivery.value: delivery for delivery in Delivery}
