@@ -355,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "results": [asdict(r) for r in results],
                 "goals": verdict,
             }
-            args.json.write_text(json.dumps(figures, indent=2))
+            args.json.write_text(json.dumps(figures, indent=2, default=str))
     finally:
         pg.close()
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
