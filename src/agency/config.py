@@ -369,6 +369,12 @@ class PublishingSettings(BaseSettings):
         description="Uploads ahead tried before the failure is reported (the media then go "
         "up with the post at its time).",
     )
+    calendar_cache_size: int = Field(
+        default=256,
+        ge=0,
+        description="Calendar answers each API process keeps while the rows they show do not "
+        "change (0: none).",
+    )
 
 
 class ReportingSettings(BaseSettings):
