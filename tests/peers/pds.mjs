@@ -66,7 +66,9 @@ const env = {
   crawlers: [],
   jwtSecret,
   adminPassword,
-  plcRotationKeyK256PrivateKeyHex: rotationKey.getPrivateKey('hex'),
+  // Node gives the key without its leading zero bytes (one key in 256 would be 31 bytes or
+  // less, which the PDS refuses): padded to the 32 bytes a secp256k1 key is.
+  plcRotationKeyK256PrivateKeyHex: rotationKey.getPrivateKey('hex').padStart(64, '0'),
   bskyAppViewUrl: process.env.PDS_BSKY_APP_VIEW_URL || undefined,
   bskyAppViewDid: process.env.PDS_BSKY_APP_VIEW_DID || undefined,
 }
