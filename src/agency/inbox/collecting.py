@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("agency.inbox")
 Reader = Callable[[Connector], Awaitable[list[Comment]]]
-CONCURRENCY = 4
 RECONNECT = "The channel needs reconnecting; its comments are read again once it is."
 
 
@@ -155,7 +154,7 @@ class Collector:
         mention_calls = [(channel, since(state)) for state, channel in ready.values()]
         await self.session.commit()  # no row stays locked while the networks answer
 
-        limit = asyncio.Semaphore(CONCURRENCY)
+        limit = asyncio.Semaphore(self.settings.pull_concurrency)
 
         async def read(
             channel: Channel, what: str, reader: Reader
