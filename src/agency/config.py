@@ -442,7 +442,7 @@ class InboxSettings(BaseSettings):
     claim_batch: int = Field(default=500, description="Pulls or answers claimed per transaction.")
     pull_batch: int = Field(default=20, description="Channels of one agency per pull job.")
     pull_concurrency: int = Field(
-        default=4,
+        default=8,
         ge=1,
         le=64,
         description="Network reads one pull job keeps in flight at once (its threads' "

@@ -12,11 +12,13 @@ from typing import Any
 
 import dramatiq
 import httpx
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from agency.app import create_app
 from agency.config import Settings
 from agency.connector.registry import Registry
+from agency.inbox.models import InboxChannel
+from agency.inbox.tasks import follow_new
 from agency.kernel.db import utcnow
 from agency.kernel.jobs import declare_actors
 from agency.kernel.runtime import Runtime
@@ -116,3 +118,23 @@ async def schedule(
         json={"at": at.isoformat()},
         headers={**headers, "If-Match": f'"{publication["version"]}"'},
     )
+
+
+async def pulled_again(runtime: Runtime) -> None:
+    """Follow the new channels, make every followed one due, and wait until one was read
+    again (the scheduler's claim, then ``inbox.pull`` in the worker)."""
+    async with runtime.session() as session:
+        await bind_system(session)
+        await follow_new(session, runtime, utcnow())
+        pulls = select(InboxChannel.last_pulled_at)
+        before = max((t for t in (await session.execute(pulls)).scalars() if t), default=None)
+        await session.execute(update(InboxChannel).values(next_pull_at=utcnow()))
+        await session.commit()
+
+    async def pulled() -> dict[str, Any]:
+        async with runtime.session() as session:
+            await bind_system(session)
+            last = max((t for t in (await session.execute(pulls)).scalars() if t), default=None)
+        return {"done": last is not None and (before is None or last > before)}
+
+    await until(runtime, pulled, lambda r: bool(r["done"]))
