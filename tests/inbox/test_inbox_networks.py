@@ -34,6 +34,7 @@ from tests.helpers import create_brand
 from tests.support.connect_flow import connect_with_app_password
 from tests.support.pds import PdsAccount, PdsServer
 from tests.support.publishing import (
+    Inbox,
     delivered,
     make_due,
     pulled_again,
@@ -41,7 +42,6 @@ from tests.support.publishing import (
     schedule,
     serving,
     soon,
-    until,
 )
 
 pytestmark = pytest.mark.slow
@@ -53,20 +53,6 @@ POST = "app.bsky.feed.post"
 def pds() -> Iterator[PdsServer]:
     with serving_appview() as appview, pds_behind(appview) as server:
         yield server
-
-
-class Inbox:
-    def __init__(self, client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant) -> None:
-        self.client, self.runtime, self.tenant = client, runtime, tenant
-
-    async def get(self, path: str) -> dict[str, Any]:
-        response = await self.client.get(path, headers=self.tenant.headers)
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
-
-    async def until(self, path: str, done: Any, within: float = 30) -> dict[str, Any]:
-        return await until(self.runtime, lambda: self.get(path), done, within=within)
 
 
 @pytest.fixture

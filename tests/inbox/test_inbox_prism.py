@@ -28,15 +28,16 @@ import httpx
 import pytest
 
 from agency.app import create_app
-from agency.config import MediaSettings, OutboundSettings, ServerSettings
+from agency.config import ConnectorSettings, MediaSettings, OutboundSettings, ServerSettings
 from agency.connector.registry import installed
 from agency.kernel.runtime import Runtime
-from tests.conftest import PostgresServer, RedisServer, Tenant, make_settings
+from tests.conftest import LiveServer, PostgresServer, RedisServer, Tenant, make_settings
 from tests.connectors.conftest import MASTODON_TOKEN, PRISM_START_SECONDS
 from tests.helpers import create_brand
-from tests.support.connect_flow import PUBLIC_URL
-from tests.support.prism import PrismServer, request_violations
+from tests.support.connect_flow import PUBLIC_URL, callback_uri, connect_with_consent
+from tests.support.prism import IDENTIFIER_EXAMPLE, PrismServer, request_violations
 from tests.support.publishing import (
+    Inbox,
     delivered,
     jobs_see,
     make_due,
@@ -44,8 +45,8 @@ from tests.support.publishing import (
     running_worker,
     schedule,
     soon,
-    until,
 )
+from tests.support.testnet import TestNetState, build_testnet, network_settings
 from tests.support.watched_runtime import WatchedRuntime
 
 pytestmark = pytest.mark.slow
@@ -157,18 +158,70 @@ def prism_inbox() -> Iterator[str]:
         yield server.url
 
 
-class Desk:
-    def __init__(self, client: httpx.AsyncClient, runtime: WatchedRuntime, tenant: Tenant) -> None:
-        self.client, self.runtime, self.tenant = client, runtime, tenant
+# X: the brand's user and its post are Prism's one numeric id; a reply and a mention by
+# others, as recent search and the mentions timeline give them.
+X_POST_ID = IDENTIFIER_EXAMPLE
+X_REPLY_ID = "1850000000000000001"
+X_MENTION_ID = "1850000000000000002"
+X_FIELDS = {"created_at": COMMENT["created_at"], "edit_history_tweet_ids": []}
+X_REPLY = {
+    "id": X_REPLY_ID,
+    "text": "@maison Vous livrez à Lyon ?",
+    "author_id": "2244994945",
+    "conversation_id": X_POST_ID,
+    "referenced_tweets": [{"type": "replied_to", "id": X_POST_ID}],
+    **X_FIELDS,
+}
+X_MENTION = {
+    "id": X_MENTION_ID,
+    "text": "Superbe vitrine chez @maison !",
+    "author_id": "783214",
+    "conversation_id": X_MENTION_ID,
+    **X_FIELDS,
+}
 
-    async def get(self, path: str) -> dict[str, Any]:
-        response = await self.client.get(path, headers=self.tenant.headers)
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
 
-    async def until(self, path: str, done: Any, within: float = 30) -> dict[str, Any]:
-        return await until(self.runtime, lambda: self.get(path), done, within=within)
+def _x_page(post: dict[str, Any], user_id: str, username: str) -> dict[str, Any]:
+    users = [{"id": user_id, "username": username, "name": username.title()}]
+    return {"data": [post], "includes": {"users": users}, "meta": {"result_count": 1}}
+
+
+X_REPLIES = _x_page(X_REPLY, "2244994945", "ana")
+X_MENTIONS = _x_page(X_MENTION, "783214", "leo")
+
+
+@pytest.fixture(scope="module")
+def prism_x_inbox() -> Iterator[str]:
+    """Prism serving X API v2's description, with a reply to the post and a mention."""
+    answers = (
+        (
+            "get",
+            "/2/tweets/search/recent",
+            "200",
+            {"Replied": _x_page(X_REPLY, "2244994945", "ana")},
+        ),
+        (
+            "get",
+            "/2/users/{id}/mentions",
+            "200",
+            {"Mentioned": _x_page(X_MENTION, "783214", "leo")},
+        ),
+    )
+    with PrismServer("x-api-v2.json", numeric_ids=True, answer_examples=answers) as server:
+        server.start(timeout=PRISM_START_SECONDS)
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def x_oauth() -> Iterator[str]:
+    """Our strict OAuth server standing in for X's authorization server."""
+    state = TestNetState(redirect_uris={callback_uri("x")})
+    with LiveServer(build_testnet(state)) as server:
+        yield server.url
+
+
+class Desk(Inbox):
+    runtime: WatchedRuntime
 
     def replies(self, in_reply_to: str) -> list[httpx.Request]:
         """The statuses our worker posted in reply to ``in_reply_to``."""
@@ -178,6 +231,14 @@ class Desk:
             if json.loads(r.content).get("in_reply_to_id") == in_reply_to
         ]
 
+    def x_replies(self, in_reply_to: str) -> list[httpx.Request]:
+        """The posts our worker sent to X in reply to ``in_reply_to``."""
+        return [
+            r
+            for r in self.runtime.sent("POST", "/2/tweets")
+            if json.loads(r.content).get("reply", {}).get("in_reply_to_tweet_id") == in_reply_to
+        ]
+
 
 @pytest.fixture
 async def desk(
@@ -185,6 +246,8 @@ async def desk(
     redis_server: RedisServer,
     runtime: Runtime,
     prism_inbox: str,
+    prism_x_inbox: str,
+    x_oauth: str,
     tenant_a: Tenant,
     tmp_path: Path,
 ) -> AsyncIterator[Desk]:
@@ -193,6 +256,9 @@ async def desk(
     settings.media = MediaSettings(storage="local", local_path=str(tmp_path / "media"))
     # The account's server, on loopback: the operator allows it by name.
     settings.outbound = OutboundSettings(allowed_hosts=[urlsplit(prism_inbox).netloc])
+    settings.connectors = ConnectorSettings(
+        networks={"x": network_settings(x_oauth, prism_x_inbox)}
+    )
     watched = WatchedRuntime(settings, runtime.broker, connectors=installed())
     transport = httpx.ASGITransport(app=create_app(settings, watched))
     try:
@@ -203,10 +269,9 @@ async def desk(
         await watched.dispose_current_loop()
 
 
-async def _connected_and_published(desk: Desk, server_url: str) -> str:
-    """A brand whose Mastodon account is connected through the API (the account's server
-    registers our app) and whose post the worker published: the brand's id."""
-    brand_id = await create_brand(desk.client, desk.tenant)
+async def _connected_mastodon(desk: Desk, brand_id: str, server_url: str) -> str:
+    """The brand's Mastodon account, connected through the API (the account's server
+    registers our app): the channel's id."""
     started = await desk.client.post(
         f"/brands/{brand_id}/connections",
         json={"network": "mastodon", "server_url": server_url},
@@ -219,6 +284,11 @@ async def _connected_and_published(desk: Desk, server_url: str) -> str:
     )
     assert done.status_code == 200, done.text
     [channel] = done.json()["channel_ids"]
+    return str(channel)
+
+
+async def _published(desk: Desk, brand_id: str, channel: str) -> str:
+    """A post the worker published on the channel: its id at the network."""
     body = {"title": "Vitrine", "variants": [{"channel_id": channel, "text": "La vitrine."}]}
     drafted = await desk.client.post(
         f"/brands/{brand_id}/publications", json=body, headers=desk.tenant.headers
@@ -229,8 +299,19 @@ async def _connected_and_published(desk: Desk, server_url: str) -> str:
     await make_due(desk.runtime, drafted.json()["id"])
     published = await desk.until(f"/publications/{drafted.json()['id']}", delivered)
     [variant] = published["variants"]
-    assert (variant["status"], variant["post_id"]) == ("published", POST_ID), variant
-    return brand_id
+    assert variant["status"] == "published", variant
+    return str(variant["post_id"])
+
+
+async def _collected(desk: Desk, brand_id: str, ids: set[str]) -> dict[str, dict[str, Any]]:
+    """The worker's pull, then the brand's messages by network id (these ``ids``)."""
+    await pulled_again(desk.runtime)
+    page = await desk.until(
+        f"/inbox/messages?brand_id={brand_id}", lambda p: len(p["items"]) >= len(ids)
+    )
+    by_id = {m["network_id"]: m for m in page["items"]}
+    assert set(by_id) == ids
+    return by_id
 
 
 async def _answered_once(desk: Desk, message: dict[str, Any], text: str) -> dict[str, Any]:
@@ -255,11 +336,10 @@ async def _answered_once(desk: Desk, message: dict[str, Any], text: str) -> dict
 async def test_a_mastodon_comment_and_mention_are_collected_and_answered_once(
     desk: Desk, prism_inbox: str
 ) -> None:
-    brand_id = await _connected_and_published(desk, prism_inbox)
-    await pulled_again(desk.runtime)
-    page = await desk.until(f"/inbox/messages?brand_id={brand_id}", lambda p: len(p["items"]) >= 2)
-    by_id = {m["network_id"]: m for m in page["items"]}
-    assert set(by_id) == {COMMENT_ID, MENTION_ID}
+    brand_id = await create_brand(desk.client, desk.tenant)
+    channel = await _connected_mastodon(desk, brand_id, prism_inbox)
+    assert await _published(desk, brand_id, channel) == POST_ID
+    by_id = await _collected(desk, brand_id, {COMMENT_ID, MENTION_ID})
     comment, mention = by_id[COMMENT_ID], by_id[MENTION_ID]
     # Read as the connector reads them: the status's context, the mention notifications.
     context = desk.runtime.sent("GET", f"/api/v1/statuses/{POST_ID}/context")[0]
@@ -299,3 +379,42 @@ async def test_a_mastodon_comment_and_mention_are_collected_and_answered_once(
     violations = [request_violations(a) for a in desk.runtime.answers if request_violations(a)]
     assert violations == []
     assert len(desk.runtime.sent("POST", "/api/v1/statuses")) == 3  # the post, two answers
+
+
+async def test_an_x_reply_and_mention_are_collected_and_answered_once(
+    desk: Desk, prism_x_inbox: str
+) -> None:
+    """X takes no idempotency key: "once" rests on the attempt row committed before the
+    call, which a second run of the job finds."""
+    brand_id = await create_brand(desk.client, desk.tenant)
+    channel, _ = await connect_with_consent(desk.client, desk.tenant, brand_id, "x")
+    assert await _published(desk, brand_id, channel) == X_POST_ID
+    by_id = await _collected(desk, brand_id, {X_REPLY_ID, X_MENTION_ID})
+    reply, mention = by_id[X_REPLY_ID], by_id[X_MENTION_ID]
+    # Read as the connector reads them: the post's conversation, the mentions timeline.
+    search = desk.runtime.sent("GET", "/2/tweets/search/recent")[0]
+    assert search.url.params["query"] == f"conversation_id:{X_POST_ID} is:reply"
+    assert desk.runtime.sent("GET", f"/2/users/{X_POST_ID}/mentions")
+    assert (reply["author_id"], reply["author_name"], reply["parent_id"]) == (
+        "2244994945",
+        "ana",
+        X_POST_ID,
+    )
+    opened = await desk.get(f"/inbox/threads/{mention['thread_id']}")
+    assert (opened["subject"], opened["post_id"]) == ("mention", X_MENTION_ID)
+
+    sent = await _answered_once(desk, reply, "Oui, livraison en 48 h.")
+    [call] = desk.x_replies(X_REPLY_ID)
+    assert json.loads(call.content) == {
+        "text": "Oui, livraison en 48 h.",
+        "reply": {"in_reply_to_tweet_id": X_REPLY_ID},
+    }
+    assert sent["reply_id"] == X_POST_ID  # Prism's one id for every post it creates
+    await _answered_once(desk, mention, "Merci !")
+    assert len(desk.x_replies(X_MENTION_ID)) == 1
+
+    await pulled_again(desk.runtime)
+    assert len((await desk.get(f"/inbox/messages?brand_id={brand_id}"))["items"]) == 2
+    violations = [request_violations(a) for a in desk.runtime.answers if request_violations(a)]
+    assert violations == []
+    assert len(desk.runtime.sent("POST", "/2/tweets")) == 3  # the post, two answers

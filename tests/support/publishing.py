@@ -25,6 +25,7 @@ from agency.kernel.runtime import Runtime
 from agency.kernel.scheduling import tick
 from agency.kernel.tenancy import bind_system
 from agency.publication.models import Variant
+from tests.conftest import Tenant
 
 
 @contextmanager
@@ -118,6 +119,22 @@ async def schedule(
         json={"at": at.isoformat()},
         headers={**headers, "If-Match": f'"{publication["version"]}"'},
     )
+
+
+class Inbox:
+    """Our API as a tenant reads it, and the runtime whose scheduler ticks while it waits."""
+
+    def __init__(self, client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant) -> None:
+        self.client, self.runtime, self.tenant = client, runtime, tenant
+
+    async def get(self, path: str) -> dict[str, Any]:
+        response = await self.client.get(path, headers=self.tenant.headers)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def until(self, path: str, done: Any, within: float = 30) -> dict[str, Any]:
+        return await until(self.runtime, lambda: self.get(path), done, within=within)
 
 
 async def pulled_again(runtime: Runtime) -> None:
