@@ -126,19 +126,31 @@ LEO = _account("42", "leo")
 CREATED = _status(POST_ID, BRAND, "<p>La vitrine.</p>", None)
 COMMENT = _status(COMMENT_ID, ANA, "<p>Vous livrez à Lyon ?</p>", POST_ID)
 MENTION = _status(MENTION_ID, LEO, "<p>Superbe vitrine chez <span>@maison</span> !</p>", None)
-NOTIFICATION = {
-    "id": "9001",
-    "type": "mention",
-    "group_key": "ungrouped-9001",
-    "created_at": COMMENT["created_at"],
-    "account": LEO,
-    "status": MENTION,
+ZOE = _account("43", "zoe")
+PRIVATE_ID = "113400000000000003"
+PRIVATE = {
+    **_status(PRIVATE_ID, ZOE, "<p>@maison Ma commande 1234 n'est pas arrivée.</p>", None),
+    "visibility": "direct",
 }
+NOTIFICATIONS = [
+    {
+        "id": f"900{i}",
+        "type": "mention",
+        "group_key": f"ungrouped-900{i}",
+        "created_at": COMMENT["created_at"],
+        "account": status["account"],
+        "status": status,
+    }
+    # Mastodon notifies a private message as a mention too: it must stay private.
+    for i, status in enumerate((MENTION, PRIVATE))
+]
+CONVERSATION = {"id": "418450", "unread": True, "accounts": [ZOE], "last_status": PRIVATE}
 
 
 @pytest.fixture(scope="module")
 def prism_inbox() -> Iterator[str]:
-    """Prism serving Mastodon's description, with the thread's comment and a mention."""
+    """Prism serving Mastodon's description, with the thread's comment, a mention and a
+    private message."""
     statuses = ("post", "/api/v1/statuses")
     answers = (
         ("post", "/oauth/token", "200", {"Token200Example": MASTODON_TOKEN}),
@@ -149,7 +161,8 @@ def prism_inbox() -> Iterator[str]:
             "200",
             {"Commented": {"ancestors": [], "descendants": [COMMENT]}},
         ),
-        ("get", "/api/v1/notifications", "200", {"Mentioned": [NOTIFICATION]}),
+        ("get", "/api/v1/notifications", "200", {"Mentioned": NOTIFICATIONS}),
+        ("get", "/api/v1/conversations", "200", {"Written": [CONVERSATION]}),
     )
     with PrismServer(
         "mastodon-4.7.json", body_any_of=(statuses,), sampled_answers=True, answer_examples=answers
@@ -333,14 +346,14 @@ async def _answered_once(desk: Desk, message: dict[str, Any], text: str) -> dict
     return sent
 
 
-async def test_a_mastodon_comment_and_mention_are_collected_and_answered_once(
+async def test_mastodon_comment_mention_and_private_message_collected_and_answered_once(
     desk: Desk, prism_inbox: str
 ) -> None:
     brand_id = await create_brand(desk.client, desk.tenant)
     channel = await _connected_mastodon(desk, brand_id, prism_inbox)
     assert await _published(desk, brand_id, channel) == POST_ID
-    by_id = await _collected(desk, brand_id, {COMMENT_ID, MENTION_ID})
-    comment, mention = by_id[COMMENT_ID], by_id[MENTION_ID]
+    by_id = await _collected(desk, brand_id, {COMMENT_ID, MENTION_ID, PRIVATE_ID})
+    comment, mention, private = by_id[COMMENT_ID], by_id[MENTION_ID], by_id[PRIVATE_ID]
     # Read as the connector reads them: the status's context, the mention notifications.
     context = desk.runtime.sent("GET", f"/api/v1/statuses/{POST_ID}/context")[0]
     assert context.headers["Authorization"] == f"Bearer {MASTODON_TOKEN['access_token']}"
@@ -368,17 +381,41 @@ async def test_a_mastodon_comment_and_mention_are_collected_and_answered_once(
     assert json.loads(reply.content)["status"] == "@leo@example.social Merci Leo !"
     assert reply.headers["Idempotency-Key"] == f"agency-answer-{sent['id']}"
 
-    for message in (comment, mention):
+    # The private message: in its author's own thread, answered privately (a direct
+    # status naming only them), never as a public mention.
+    assert (private["private"], comment["private"], mention["private"]) == (True, False, False)
+    assert (private["author_id"], private["text"]) == (
+        "43",
+        "@maison Ma commande 1234 n'est pas arrivée.",
+    )
+    person = await desk.get(f"/inbox/threads/{private['thread_id']}")
+    assert (person["subject"], person["post_id"], person["title"]) == (
+        "private",
+        "person:43",
+        "zoe@example.social",
+    )
+    assert [m["id"] for m in person["messages"]] == [private["id"]]
+    sent = await _answered_once(desk, private, "Nous regardons votre commande.")
+    [reply] = desk.replies(PRIVATE_ID)
+    assert json.loads(reply.content) == {
+        "status": "@zoe@example.social Nous regardons votre commande.",
+        "in_reply_to_id": PRIVATE_ID,
+        "visibility": "direct",
+    }
+    assert reply.headers["Idempotency-Key"] == f"agency-answer-{sent['id']}"
+    assert desk.runtime.sent("GET", "/api/v1/conversations")
+
+    for message in (comment, mention, private):
         answered = await desk.get(f"/inbox/messages/{message['id']}")
         assert answered["status"] == "answered" and answered["response_seconds"] is not None
     # Pulled again: nothing new, nothing twice.
     await pulled_again(desk.runtime)
-    assert len((await desk.get(f"/inbox/messages?brand_id={brand_id}"))["items"]) == 2
+    assert len((await desk.get(f"/inbox/messages?brand_id={brand_id}"))["items"]) == 3
     # Every request our code sent, the publish and the pulls included, is one the
     # description allows; and each answer went out once.
     violations = [request_violations(a) for a in desk.runtime.answers if request_violations(a)]
     assert violations == []
-    assert len(desk.runtime.sent("POST", "/api/v1/statuses")) == 3  # the post, two answers
+    assert len(desk.runtime.sent("POST", "/api/v1/statuses")) == 4  # the post, 3 answers
 
 
 async def test_an_x_reply_and_mention_are_collected_and_answered_once(

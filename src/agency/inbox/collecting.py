@@ -28,7 +28,7 @@ from agency.channel.service import ChannelService
 from agency.connector.base import Comment, Connector
 from agency.connector.errors import ConnectorError, NotSupported, RateLimited
 from agency.inbox import triage
-from agency.inbox.models import InboxChannel, Thread
+from agency.inbox.models import InboxChannel, Thread, ThreadSubject
 from agency.inbox.repository import (
     InboxChannelRepository,
     MessageRepository,
@@ -77,8 +77,14 @@ def message_row(
         "status": "new" if kind.value not in triage.NO_ANSWER_EXPECTED else "closed",
         "due_at": triage.due_at(rules, thread.network, origin.value, kind.value, received),
         "hidden": comment.hidden,
+        "private": thread.subject == ThreadSubject.PRIVATE,
         "version": 1,
     }
+
+
+def person_key(author_id: str) -> str:
+    """The post id of a person's private thread (never a post's id at the network)."""
+    return f"person:{author_id}"[:300]
 
 
 def rules_dict(rules: Any) -> dict[str, Any]:
@@ -180,9 +186,18 @@ class Collector:
                 for thread, channel, after in calls
             )
         )
-        mentioned = await asyncio.gather(
-            *(read(channel, "mentions", mentions_of(after)) for channel, after in mention_calls)
+
+        def private_of(after: datetime | None) -> Reader:
+            return lambda c: c.private_messages(after)
+
+        heard = await asyncio.gather(
+            *(read(channel, "mentions", mentions_of(after)) for channel, after in mention_calls),
+            *(
+                read(channel, "private messages", private_of(after))
+                for channel, after in mention_calls
+            ),
         )
+        mentioned, written = heard[: len(mention_calls)], heard[len(mention_calls) :]
 
         await bind_tenant(self.session, self.agency_id)
         now = utcnow()
@@ -206,6 +221,13 @@ class Collector:
                 failed.setdefault(channel.id, mentions)
                 continue
             rows.extend(await self._mention_rows(channel, mentions, rows, rules, now))
+        for (channel, _), private in zip(mention_calls, written, strict=True):
+            if isinstance(private, NotSupported):
+                continue  # the network gives no private messages
+            if isinstance(private, ConnectorError):
+                failed.setdefault(channel.id, private)
+                continue
+            rows.extend(await self._private_rows(channel, private, rules, now))
         threads = [*threads, *self._opened]
         stored = await self.messages.insert_new(rows)
         if stored:
@@ -257,8 +279,9 @@ class Collector:
         ]
         known = await self.messages.known(channel.id, [m.comment_id[:300] for m in fresh])
         fresh = [m for m in fresh if m.comment_id[:300] not in known]
-        opened = await self.threads.open_mentions(
+        opened = await self.threads.open(
             channel,
+            ThreadSubject.MENTION,
             [
                 {
                     "post_id": m.comment_id[:300],
@@ -271,3 +294,34 @@ class Collector:
         self._opened.extend(opened.values())
         brand_rules = rules_dict(rules.get(channel.brand_id))
         return [message_row(m, opened[m.comment_id[:300]], brand_rules, now) for m in fresh]
+
+    async def _private_rows(
+        self,
+        channel: Channel,
+        written: list[Comment],
+        rules: dict[uuid.UUID, Any],
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        """The private messages of others (the brand's own are its answers), each in the
+        thread of its author: one per person, opened by their first message."""
+        fresh = [
+            m
+            for m in written
+            if m.author_id and not (channel.account_id and m.author_id == channel.account_id)
+        ]
+        people: dict[str, dict[str, Any]] = {}
+        for m in sorted(fresh, key=lambda m: m.created_at or now):
+            people.setdefault(
+                person_key(m.author_id or ""),
+                {
+                    "post_id": person_key(m.author_id or ""),
+                    "title": (m.author_name or m.author_id or "")[:200],
+                    "published_at": m.created_at or now,
+                },
+            )
+        opened = await self.threads.open(channel, ThreadSubject.PRIVATE, list(people.values()))
+        self._opened.extend(opened.values())
+        brand_rules = rules_dict(rules.get(channel.brand_id))
+        return [
+            message_row(m, opened[person_key(m.author_id or "")], brand_rules, now) for m in fresh
+        ]

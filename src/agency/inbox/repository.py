@@ -133,12 +133,13 @@ class ThreadRepository(TenantRepository[Thread]):
         await self.session.execute(stmt)
         return len(values)
 
-    async def open_mentions(
-        self, channel: Channel, mentions: Sequence[Mapping[str, Any]]
+    async def open(
+        self, channel: Channel, subject: ThreadSubject, mentions: Sequence[Mapping[str, Any]]
     ) -> dict[str, Thread]:
-        """A thread for each mention of ``channel`` (``post_id``, ``title``, ``published_at``)
-        that has none, and every such thread by post id (the same mention read twice is one
-        thread: unique on channel and post id)."""
+        """A thread of ``subject`` for each of these (``post_id``, ``title``,
+        ``published_at``) of ``channel`` that has none: a mention, a person writing privately;
+        and every such thread by post id (the same read twice is one thread: unique on
+        channel and post id)."""
         if not mentions:
             return {}
         values = [
@@ -148,7 +149,7 @@ class ThreadRepository(TenantRepository[Thread]):
                 "brand_id": channel.brand_id,
                 "channel_id": channel.id,
                 "network": channel.network,
-                "subject": ThreadSubject.MENTION,
+                "subject": subject,
                 **mention,
             }
             for mention in mentions
@@ -198,6 +199,7 @@ LISTED = (
     Message.answered_at,
     Message.response_seconds,
     Message.hidden,
+    Message.private,
     Message.deleted_at,
     Message.moderation,
     Message.version,

@@ -199,6 +199,9 @@ class MessageOut(Output):
     answered_at: datetime | None
     response_seconds: int | None
     hidden: bool
+    # Written to the brand privately (its thread is the person's, ``subject: private``):
+    # answered privately, to its author only.
+    private: bool
     deleted: bool
     moderation: dict[str, Any] | None
     etag: str
@@ -226,6 +229,7 @@ class MessageOut(Output):
             answered_at=m.answered_at,
             response_seconds=m.response_seconds,
             hidden=m.hidden,
+            private=m.private,
             deleted=m.deleted_at is not None,
             moderation=m.moderation,
             etag=etag(m.version),
@@ -256,6 +260,7 @@ class MessageOut(Output):
             answered_at,
             response_seconds,
             hidden,
+            private,
             deleted_at,
             moderation,
             version,
@@ -281,6 +286,7 @@ class MessageOut(Output):
             answered_at=answered_at,
             response_seconds=response_seconds,
             hidden=hidden,
+            private=private,
             deleted=deleted_at is not None,
             moderation=moderation,
             etag=etag(version),
@@ -312,7 +318,8 @@ class ThreadOut(Output):
     channel_id: uuid.UUID
     network: str
     # ``post``: under a post of the brand; ``mention``: someone else's post naming the brand,
-    # its first message (``title`` is then the start of its text).
+    # its first message (``title`` is then the start of its text); ``private``: one person's
+    # private messages (``post_id`` names the person, ``title`` is their name).
     subject: ThreadSubject
     post_id: str
     post_url: str | None
