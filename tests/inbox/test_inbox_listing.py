@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 
 from agency.inbox.models import Thread
-from agency.inbox.repository import MessageFilter, MessageRepository
+from agency.inbox.repository import MessageRepository
+from agency.inbox.schemas import MessageFilter
 from agency.kernel.db import utcnow
 from agency.kernel.pagination import PageRequest, decode_cursor
 from agency.kernel.runtime import Runtime

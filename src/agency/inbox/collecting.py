@@ -25,7 +25,7 @@ from agency.channel.models import Channel
 from agency.channel.repository import ChannelRepository
 from agency.channel.schemas import ChannelHealth
 from agency.channel.service import ChannelService
-from agency.connector.base import Comment, Connector
+from agency.connector.base import Capability, Comment, Connector
 from agency.connector.errors import ConnectorError, NotSupported, RateLimited
 from agency.inbox import triage
 from agency.inbox.models import InboxChannel, Thread, ThreadSubject
@@ -158,6 +158,12 @@ class Collector:
             for thread in threads
         ]
         mention_calls = [(channel, since(state)) for state, channel in ready.values()]
+        # Only where the network gives them: each call unseals the channel's credentials.
+        private_calls = [
+            (channel, after)
+            for channel, after in mention_calls
+            if Capability.PRIVATE_MESSAGES in self._capabilities(channel.network)
+        ]
         await self.session.commit()  # no row stays locked while the networks answer
 
         limit = asyncio.Semaphore(self.settings.pull_concurrency)
@@ -194,7 +200,7 @@ class Collector:
             *(read(channel, "mentions", mentions_of(after)) for channel, after in mention_calls),
             *(
                 read(channel, "private messages", private_of(after))
-                for channel, after in mention_calls
+                for channel, after in private_calls
             ),
         )
         mentioned, written = heard[: len(mention_calls)], heard[len(mention_calls) :]
@@ -221,7 +227,7 @@ class Collector:
                 failed.setdefault(channel.id, mentions)
                 continue
             rows.extend(await self._mention_rows(channel, mentions, rows, rules, now))
-        for (channel, _), private in zip(mention_calls, written, strict=True):
+        for (channel, _), private in zip(private_calls, written, strict=True):
             if isinstance(private, NotSupported):
                 continue  # the network gives no private messages
             if isinstance(private, ConnectorError):
@@ -294,6 +300,10 @@ class Collector:
         self._opened.extend(opened.values())
         brand_rules = rules_dict(rules.get(channel.brand_id))
         return [message_row(m, opened[m.comment_id[:300]], brand_rules, now) for m in fresh]
+
+    def _capabilities(self, network: str) -> frozenset[Capability]:
+        cls = self.runtime.connectors.get(network)
+        return cls.capabilities if cls is not None else frozenset()
 
     async def _private_rows(
         self,

@@ -14,13 +14,13 @@ from agency.access.permissions import Permission
 from agency.inbox import triage
 from agency.inbox.answers import AnswerService
 from agency.inbox.models import Message
-from agency.inbox.repository import MessageFilter
 from agency.inbox.schemas import (
     AnswerIn,
     AnswerOut,
     HideIn,
     Kind,
     MessageDetail,
+    MessageFilter,
     MessageOut,
     MessagePage,
     MessageStatus,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +39,7 @@ from agency.inbox.models import (
     Thread,
     ThreadSubject,
 )
+from agency.inbox.schemas import MessageFilter
 from agency.inbox.triage import OPEN
 from agency.kernel.pagination import PageRequest, encode_cursor
 from agency.kernel.repository import HotRead, TenantRepository
@@ -161,19 +161,6 @@ class ThreadRepository(TenantRepository[Thread]):
             Thread.post_id.in_([m["post_id"] for m in mentions]),
         )
         return {t.post_id: t for t in (await self.session.execute(found)).scalars()}
-
-
-@dataclass(frozen=True)
-class MessageFilter:
-    """What the inbox list is narrowed to; an empty list or None filters nothing."""
-
-    brand_id: uuid.UUID | None = None
-    channel_id: uuid.UUID | None = None
-    statuses: Sequence[str] = ()
-    origins: Sequence[str] = ()
-    kinds: Sequence[str] = ()
-    assigned_to: uuid.UUID | None = None
-    overdue: bool | None = None
 
 
 # What the inbox list shows of a message, in the order ``MessageOut.of_row`` reads it.
@@ -371,18 +358,12 @@ class MessageRepository(TenantRepository[Message]):
 
     def _listing(self, where: MessageFilter, now: datetime) -> Select[Message]:
         stmt = self.select().where(Message.deleted_at.is_(None))
-        if where.brand_id is not None:
-            stmt = stmt.where(Message.brand_id == where.brand_id)
-        if where.channel_id is not None:
-            stmt = stmt.where(Message.channel_id == where.channel_id)
-        if where.statuses:
-            stmt = stmt.where(Message.status.in_(where.statuses))
-        if where.origins:
-            stmt = stmt.where(Message.origin.in_(where.origins))
-        if where.kinds:
-            stmt = stmt.where(Message.kind.in_(where.kinds))
-        if where.assigned_to is not None:
-            stmt = stmt.where(Message.assigned_to == where.assigned_to)
+        for name, column in LIST_FILTERS:
+            if values := getattr(where, name):
+                stmt = stmt.where(column.in_(values))
+        for name, column in ONE_FILTERS:
+            if (value := getattr(where, name)) is not None:
+                stmt = stmt.where(column == value)
         late = Message.status.in_(OPEN) & Message.due_at.is_not(None) & (Message.due_at < now)
         if where.overdue is True:
             stmt = stmt.where(late)

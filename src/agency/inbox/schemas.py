@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -291,6 +292,19 @@ class MessageOut(Output):
             moderation=moderation,
             etag=etag(version),
         )
+
+
+@dataclass(frozen=True)
+class MessageFilter:
+    """What the inbox list is narrowed to; an empty list or None filters nothing."""
+
+    brand_id: uuid.UUID | None = None
+    channel_id: uuid.UUID | None = None
+    statuses: Sequence[str] = ()
+    origins: Sequence[str] = ()
+    kinds: Sequence[str] = ()
+    assigned_to: uuid.UUID | None = None
+    overdue: bool | None = None
 
 
 class MessageDetail(MessageOut):

@@ -30,7 +30,6 @@ from agency.inbox.models import (
 from agency.inbox.moderating import moderation_view
 from agency.inbox.repository import (
     AnswerRepository,
-    MessageFilter,
     MessageRepository,
     ModerationRepository,
     NoteRepository,
@@ -38,7 +37,7 @@ from agency.inbox.repository import (
     SavedReplyRepository,
     ThreadRepository,
 )
-from agency.inbox.schemas import MessageUpdate, RulesIn, SavedReplyIn, Sort
+from agency.inbox.schemas import MessageFilter, MessageUpdate, RulesIn, SavedReplyIn, Sort
 from agency.kernel.db import utcnow
 from agency.kernel.errors import Conflict, FieldError, InvalidInput
 from agency.kernel.http import check_if_match
