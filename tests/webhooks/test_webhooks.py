@@ -203,10 +203,13 @@ async def test_filters_and_disabled_subscriptions_are_respected(
     await scene.emit("publication.published")
     await scene.emit("publication.failed")
 
-    async def both_done() -> bool:
-        return len(await scene.deliveries(everything["id"], status="succeeded")) == 2
+    async def all_done() -> bool:  # the three deliveries, which go out side by side
+        return (
+            len(await scene.deliveries(everything["id"], status="succeeded")) == 2
+            and len(await scene.deliveries(failures["id"], status="succeeded")) == 1
+        )
 
-    await scene.eventually(both_done)
+    await scene.eventually(all_done)
     [only_failure] = await scene.deliveries(failures["id"])
     assert only_failure["event_type"] == "publication.failed"
     paths = sorted(r.path for r in scene.requests)

@@ -137,6 +137,7 @@ class LinkedInConnector(Connector):
         Capability.FIRST_COMMENT,
         Capability.IDEMPOTENCY_KEY,
         Capability.STAGE_MEDIA,  # not yet: media go up with the post
+        Capability.MENTIONS,  # not read yet (see docs/inbox.md)
     }
     reference_docs = (
         f"{DOCS}shared/authentication/authorization-code-flow",

@@ -107,6 +107,7 @@ class YouTubeConnector(Connector):
         Capability.IDEMPOTENCY_KEY,
         Capability.REVOKE,  # Google's revoke ends the whole grant (see above)
         Capability.STAGE_MEDIA,  # not yet: the video goes up with the post
+        Capability.MENTIONS,  # not read yet (see docs/inbox.md)
     }
     reference_docs = (
         "https://developers.google.com/youtube/v3/docs",

@@ -157,12 +157,16 @@ class Collector:
             (thread, ready[thread.channel_id][1], since(ready[thread.channel_id][0]))
             for thread in threads
         ]
-        mention_calls = [(channel, since(state)) for state, channel in ready.values()]
         # Only where the network gives them: each call unseals the channel's credentials.
+        mention_calls = [
+            (channel, since(state))
+            for state, channel in ready.values()
+            if self._tells(channel.network, Capability.MENTIONS)
+        ]
         private_calls = [
-            (channel, after)
-            for channel, after in mention_calls
-            if Capability.PRIVATE_MESSAGES in self._capabilities(channel.network)
+            (channel, since(state))
+            for state, channel in ready.values()
+            if self._tells(channel.network, Capability.PRIVATE_MESSAGES)
         ]
         await self.session.commit()  # no row stays locked while the networks answer
 
@@ -265,6 +269,10 @@ class Collector:
                 state.next_pull_at = started + every
         return len(stored)
 
+    def _tells(self, network: str, capability: Capability) -> bool:
+        connector = self.runtime.connectors.get(network)
+        return connector is not None and capability in connector.capabilities
+
     async def _mention_rows(
         self,
         channel: Channel,
@@ -300,10 +308,6 @@ class Collector:
         self._opened.extend(opened.values())
         brand_rules = rules_dict(rules.get(channel.brand_id))
         return [message_row(m, opened[m.comment_id[:300]], brand_rules, now) for m in fresh]
-
-    def _capabilities(self, network: str) -> frozenset[Capability]:
-        cls = self.runtime.connectors.get(network)
-        return cls.capabilities if cls is not None else frozenset()
 
     async def _private_rows(
         self,
