@@ -138,6 +138,7 @@ class LinkedInConnector(Connector):
         Capability.IDEMPOTENCY_KEY,
         Capability.STAGE_MEDIA,  # not yet: media go up with the post
         Capability.MENTIONS,  # not read yet (see docs/inbox.md)
+        Capability.PRIVATE_MESSAGES,  # none in its public API (see docs/inbox.md)
     }
     reference_docs = (
         f"{DOCS}shared/authentication/authorization-code-flow",

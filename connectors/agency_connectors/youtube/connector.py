@@ -108,6 +108,7 @@ class YouTubeConnector(Connector):
         Capability.REVOKE,  # Google's revoke ends the whole grant (see above)
         Capability.STAGE_MEDIA,  # not yet: the video goes up with the post
         Capability.MENTIONS,  # not read yet (see docs/inbox.md)
+        Capability.PRIVATE_MESSAGES,  # none in its public API (see docs/inbox.md)
     }
     reference_docs = (
         "https://developers.google.com/youtube/v3/docs",
