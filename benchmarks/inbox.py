@@ -291,21 +291,6 @@ FLOOR_SQL = (
 )
 
 
-# The index a brand's newest-first page would walk (no migration adds it yet): measured with
-# ``--brand-index`` next to the schema as it is.
-BRAND_INDEX = (
-    "CREATE INDEX ix_inbox_messages_agency_brand_id ON inbox_messages (agency_id, brand_id, id)"
-)
-
-
-# Statistics that tell the planner a brand belongs to one agency: without them it multiplies
-# the two columns' selectivities and expects 1/8 of a brand's messages.
-BRAND_STATISTICS = (
-    "CREATE STATISTICS st_inbox_messages_agency_brand (dependencies, ndistinct) "
-    "ON agency_id, brand_id FROM inbox_messages"
-)
-
-
 def explain(pg: PostgresServer, agency: Agency, brand_id: uuid.UUID) -> list[str]:
     """EXPLAIN ANALYZE of the page's statement as the app role under RLS (the last of 3)."""
     sql = FLOOR_SQL.replace("$1", f"'{agency.id}'::uuid").replace("$2", f"'{brand_id}'::uuid")
@@ -597,10 +582,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "setting's), comma-separated: one visibility run each",
     )
     parser.add_argument("--profile", action="store_true", help="profile the list at the end")
-    parser.add_argument("--brand-index", action="store_true", help="add BRAND_INDEX first")
-    parser.add_argument(
-        "--brand-statistics", action="store_true", help="add BRAND_STATISTICS first"
-    )
     parser.add_argument("--json", type=Path, default=None, help="also write every figure here")
     args = parser.parse_args(argv)
     scale = QUICK if args.quick else FULL
@@ -619,16 +600,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         figures["counts"] = seed(pg, agencies, scale, sealed)
         print(f"seeded {figures['counts']} in {time.perf_counter() - t_seed:.1f} s", flush=True)
         brands = brands_of(pg, agencies, 16)
-        if args.brand_index:
-            with psycopg.connect(pg.url(OWNER, OWNER_PW, DB), autocommit=True) as conn:
-                conn.execute(BRAND_INDEX)
-                conn.execute("ANALYZE inbox_messages")
-            print("added:", BRAND_INDEX)
-        if args.brand_statistics:
-            with psycopg.connect(pg.url(OWNER, OWNER_PW, DB), autocommit=True) as conn:
-                conn.execute(BRAND_STATISTICS)
-                conn.execute("ANALYZE inbox_messages")
-            print("added:", BRAND_STATISTICS)
         print("\nEXPLAIN ANALYZE of the page's statement (app role, RLS on):")
         for line in explain(pg, *brands[0]):
             print("   ", line)

@@ -189,6 +189,9 @@ class Message(IdMixin, TenantMixin, TimestampMixin, Base):
         Index("ix_inbox_messages_agency_thread", "agency_id", "thread_id", "received_at"),
         # Reports read a brand's comments of a period (reporting's migration adds it).
         Index("ix_inbox_messages_agency_brand_received", "agency_id", "brand_id", "received_at"),
+        # A brand's inbox, newest first: walked backwards, one page read (migration 0034 adds
+        # the statistics that make the planner take it).
+        Index("ix_inbox_messages_agency_brand_id", "agency_id", "brand_id", "id"),
         # The scheduler's deadline claim, across agencies: open messages not yet alerted.
         Index(
             "ix_inbox_messages_deadline_watch",
