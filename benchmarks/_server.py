@@ -155,14 +155,22 @@ def _wait_until_up(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
 
 
 @contextlib.contextmanager
-def uvicorn_server(env: dict[str, str], workers: int, port: int) -> Iterator[int]:
-    """Serve ``server_app`` with uvicorn in a child process; yield the child's pid."""
-    cmd = [sys.executable, "-m", "uvicorn", "benchmarks._server:server_app", "--app-dir", str(ROOT)]
+def uvicorn_server(
+    env: dict[str, str], workers: int, port: int, root: Path = ROOT
+) -> Iterator[int]:
+    """Serve ``server_app`` with uvicorn in a child process; yield the child's pid. ``root``:
+    the source tree served (another checkout, to compare a change with what it changes)."""
+    if root != ROOT:
+        env = {
+            **env,
+            "PYTHONPATH": os.pathsep.join(str(root / d) for d in ("src", "connectors", ".")),
+        }
+    cmd = [sys.executable, "-m", "uvicorn", "benchmarks._server:server_app", "--app-dir", str(root)]
     cmd += f"--factory --host {HOST} --port {port} --workers {workers}".split()
     cmd += ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
     with tempfile.NamedTemporaryFile(prefix="bench-uvicorn-", suffix=".log") as log:
         proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         try:
             _wait_until_up(proc, port, Path(log.name))

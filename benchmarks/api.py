@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import sys
 import tempfile
@@ -70,6 +71,7 @@ from benchmarks._server import (
     BARE_PATH,
     FLOOR_PATH,
     LIST_PATH,
+    ROOT,
     sanity_check,
     server_env,
     uvicorn_server,
@@ -105,6 +107,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--no-calendar", action="store_true", help="skip the calendar scenario")
     add("--profile", action="store_true", help="finally, profile a 1-worker server under load")
     add("--json", type=Path, default=None, help="also write every figure here")
+    add(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another checkout of the app (same migrations): every server runs from it too, "
+        "its endpoints named with a trailing '-b', side by side with this tree's",
+    )
     args = parser.parse_args(argv)
     scale = QUICK if args.quick else FULL
     fields = DatabaseSettings.model_fields
@@ -121,17 +130,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def trees(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    """The source trees served, each with the suffix of its endpoints' names: the baseline
+    first when one is given, then this one."""
+    here = [("", ROOT)]
+    return [("-b", args.baseline.resolve()), *here] if args.baseline else here
+
+
 def measure_http(args: argparse.Namespace, pg: PostgresServer, tokens: Tokens) -> list[Result]:
     """For each worker count and concurrency: ``repeat`` rounds of bare, floor, then list."""
     results: list[Result] = []
     env = server_env(pg, args.pool_size, args.max_overflow)
-    for workers in args.workers:
+    for workers, (suffix, root) in itertools.product(args.workers, trees(args)):
         port = free_port()
-        with uvicorn_server(env, workers, port) as pid:
+        with uvicorn_server(env, workers, port, root) as pid:
             sanity_check(port, tokens[0][1])
             probe = CpuProbe(server_pid=pid, postgres_pid=pg.pid or 0)
             endpoints = {
-                name: [raw_get(port, path, token) for _, token in tokens]
+                name + suffix: [raw_get(port, path, token) for _, token in tokens]
                 for name, path in (
                     ("bare", BARE_PATH),
                     ("floor", FLOOR_PATH),
@@ -162,34 +178,47 @@ def measure_calendar(
     args: argparse.Namespace, pg: PostgresServer, scene: CalendarScene
 ) -> tuple[list[Result], dict[str, Any]]:
     """A month of one brand's calendar (10 channels, 300 publications), 16 concurrent
-    requests on 2 workers: the read a frontend calls most, against its p95 goal."""
+    requests on 2 workers: the read a frontend calls most, against its p95 goal. Served with
+    the process's calendar cache off (``cal-off``: every answer made anew) and on
+    (``calendar``: the load reads, nothing writes, so every answer after the first is kept),
+    and from the baseline tree when one is given (``cal-b``)."""
     env = server_env(pg, args.pool_size, args.max_overflow)
-    port = free_port()
+    off = {**env, "AGENCY_PUBLISHING__CALENDAR_CACHE_SIZE": "0"}
+    runs = [("cal-off", off, ROOT), ("calendar", env, ROOT)]
+    if args.baseline:
+        runs.insert(0, ("cal-b", env, args.baseline.resolve()))
     results: list[Result] = []
-    with uvicorn_server(env, CALENDAR_WORKERS, port) as pid:
-        probe = CpuProbe(server_pid=pid, postgres_pid=pg.pid or 0)
-        requests = [raw_get(port, scene.path, scene.token)]
-        print(f"\ncalendar: GET {scene.path.partition('?')[0]} over a month\n{HEADER}")
-        samples = []
-        for rnd in range(1, args.repeat + 1):
-            sample = run_on_uvloop(
-                drive(port, requests, CALENDAR_CONCURRENCY, args.warmup, args.duration, probe)
+    print(f"\ncalendar: GET {scene.path.partition('?')[0]} over a month\n{HEADER}")
+    pooled: dict[str, Result] = {}
+    for name, run_env, root in runs:
+        port = free_port()
+        with uvicorn_server(run_env, CALENDAR_WORKERS, port, root) as pid:
+            probe = CpuProbe(server_pid=pid, postgres_pid=pg.pid or 0)
+            requests = [raw_get(port, scene.path, scene.token)]
+            samples = []
+            for rnd in range(1, args.repeat + 1):
+                sample = run_on_uvloop(
+                    drive(port, requests, CALENDAR_CONCURRENCY, args.warmup, args.duration, probe)
+                )
+                samples.append(sample)
+                results.append(
+                    summarise(name, CALENDAR_WORKERS, CALENDAR_CONCURRENCY, str(rnd), sample)
+                )
+                print(row(results[-1]), flush=True)
+            pooled[name] = summarise(
+                name, CALENDAR_WORKERS, CALENDAR_CONCURRENCY, "all", pool(samples)
             )
-            samples.append(sample)
-            results.append(
-                summarise("calendar", CALENDAR_WORKERS, CALENDAR_CONCURRENCY, str(rnd), sample)
-            )
-            print(row(results[-1]), flush=True)
-        pooled = summarise("calendar", CALENDAR_WORKERS, CALENDAR_CONCURRENCY, "all", pool(samples))
-        results.append(pooled)
-        if len(samples) > 1:
-            print(row(pooled), flush=True)
-    met = pooled.p95_ms < GOAL_CALENDAR_P95_MS and pooled.errors == 0
+            results.append(pooled[name])
+            if len(samples) > 1:
+                print(row(pooled[name]), flush=True)
+    measured = pooled["calendar"]
+    met = measured.p95_ms < GOAL_CALENDAR_P95_MS and measured.errors == 0
     print(
         f"    goal calendar p95 < {GOAL_CALENDAR_P95_MS:g} ms at {CALENDAR_CONCURRENCY} "
-        f"concurrent on {CALENDAR_WORKERS} workers (measured {pooled.p95_ms:.1f} ms): {_met(met)}"
+        f"concurrent on {CALENDAR_WORKERS} workers (measured {measured.p95_ms:.1f} ms, "
+        f"{pooled['cal-off'].p95_ms:.1f} ms with the cache off): {_met(met)}"
     )
-    return results, {"calendar_p95_ms": pooled.p95_ms, "calendar_p95_met": met}
+    return results, {"calendar_p95_ms": measured.p95_ms, "calendar_p95_met": met}
 
 
 def report(results: Sequence[Result]) -> list[dict[str, Any]]:
@@ -198,12 +227,13 @@ def report(results: Sequence[Result]) -> list[dict[str, Any]]:
     verdict: list[dict[str, Any]] = []
     pooled = {(r.endpoint, r.workers, r.concurrency): r for r in results if r.round == "all"}
     for (endpoint, workers, concurrency), listed in pooled.items():
-        if endpoint != "list":
+        if not endpoint.startswith("list"):
             continue
-        bare = pooled[("bare", workers, concurrency)]
-        floor = pooled[("floor", workers, concurrency)]
+        suffix = endpoint.removeprefix("list")
+        bare = pooled[("bare" + suffix, workers, concurrency)]
+        floor = pooled[("floor" + suffix, workers, concurrency)]
         ratio = listed.rps / bare.rps if bare.rps else float("nan")
-        line = f"  workers={workers} concurrency={concurrency}: "
+        line = f"  {endpoint} workers={workers} concurrency={concurrency}: "
         line += f"{listed.rps:,.0f} / {bare.rps:,.0f} = {ratio:.3f}"
         line += (
             f"\n    server CPU ms/request: list {listed.server_cpu_ms_per_request:.2f}, "
@@ -213,8 +243,8 @@ def report(results: Sequence[Result]) -> list[dict[str, Any]]:
         ratios = [
             a / b
             for a, b in zip(
-                _round_rps(results, "list", workers, concurrency),
-                _round_rps(results, "bare", workers, concurrency),
+                _round_rps(results, endpoint, workers, concurrency),
+                _round_rps(results, "bare" + suffix, workers, concurrency),
                 strict=True,
             )
             if b
@@ -222,6 +252,7 @@ def report(results: Sequence[Result]) -> list[dict[str, Any]]:
         if len(ratios) > 1:
             line += f" (rounds {min(ratios):.3f}..{max(ratios):.3f})"
         entry: dict[str, Any] = {
+            "endpoint": endpoint,
             "workers": workers,
             "concurrency": concurrency,
             "ratio": ratio,
@@ -324,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "results": [asdict(r) for r in results],
                 "goals": verdict,
             }
-            args.json.write_text(json.dumps(figures, indent=2))
+            args.json.write_text(json.dumps(figures, indent=2, default=str))
     finally:
         pg.close()
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")

@@ -3,7 +3,8 @@ this process (no broker), against the stub network with no latency, under cProfi
 
     .venv/bin/python benchmarks/publish_profile.py --count 400 [--concurrency 8] [--profile]
 
-Prints wall time and CPU time per publication, and with --profile the top functions.
+Prints wall time, this process's CPU time, PostgreSQL's CPU time (all its processes, from
+/proc) and the SQL statements per publication, and with --profile the top functions.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pstats
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -24,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import select
-from tests.support.servers import PostgresServer, RedisServer, free_port
+from sqlalchemy import event, select
+from tests.support.servers import PostgresServer, RedisServer, _child_pids, free_port
 from tests.support.stubnet import StubNetConnector
 
 from agency.assembly import build_runtime
@@ -67,10 +69,31 @@ def serve_stubnet() -> tuple[str, subprocess.Popen[bytes]]:
     raise RuntimeError("the stub network did not start")
 
 
-async def publish_all(runtime: Runtime, concurrency: int, batch: int) -> tuple[int, float, float]:
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU of a process and its children (PostgreSQL's backends)."""
+    if pid is None:
+        return 0.0
+    total = 0
+    for p in [pid, *_child_pids(pid)]:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def publish_all(
+    runtime: Runtime, concurrency: int, batch: int
+) -> tuple[int, float, float, int]:
     async with runtime.session() as session:
         await bind_system(session)
         rows = (await session.execute(select(Variant.agency_id, Variant.id))).all()
+    statements = 0
+
+    def count(*_: object) -> None:
+        nonlocal statements
+        statements += 1
+
+    event.listen(runtime.engine.sync_engine, "before_cursor_execute", count)
     batches: asyncio.Queue[tuple[uuid.UUID, list[uuid.UUID]]] = asyncio.Queue()
     for start in range(0, len(rows), batch):
         chunk = rows[start : start + batch]
@@ -90,7 +113,14 @@ async def publish_all(runtime: Runtime, concurrency: int, batch: int) -> tuple[i
 
     wall, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(one_worker() for _ in range(concurrency)))
-    return len(rows), time.perf_counter() - wall, time.process_time() - cpu
+    event.remove(runtime.engine.sync_engine, "before_cursor_execute", count)
+    async with runtime.session() as session:
+        await bind_system(session)
+        found = await session.execute(select(Variant.status).where(Variant.status != "published"))
+        unpublished = len(found.all())
+    if unpublished:
+        raise SystemExit(f"{unpublished} variants not published")
+    return len(rows), time.perf_counter() - wall, time.process_time() - cpu, statements
 
 
 def main() -> int:
@@ -119,23 +149,34 @@ def main() -> int:
             connectors=ConnectorSettings(networks={"stubnet": NetworkSettings(base_url=url)}),
         )
         upgrade(settings)
-        plan = Plan(variants=args.count, brands=20, burst=0, window=1, lead=0, workers=1, threads=1)
-        seed(pg, settings, plan, datetime.now(UTC) - timedelta(seconds=5))
+        plan = Plan(
+            variants=args.count, brands=20, burst=0, window=1, lead=0, workers=1, threads=1,
+            media_share=0.0,
+        )  # fmt: skip
+        media_root = Path(tempfile.mkdtemp(prefix="publish-profile-"))
+        seed(pg, settings, plan, datetime.now(UTC) - timedelta(seconds=5), media_root)
         registry = Registry([*installed().values(), StubNetConnector])
         runtime = build_runtime(settings, connectors=registry)
         profiler = cProfile.Profile() if args.profile else None
         if profiler:
             profiler.enable()
-        count, wall, cpu = asyncio.run(publish_all(runtime, args.concurrency, args.batch))
+        pg_cpu = cpu_seconds(pg.pid)
+        count, wall, cpu, statements = asyncio.run(
+            publish_all(runtime, args.concurrency, args.batch)
+        )
+        pg_cpu = cpu_seconds(pg.pid) - pg_cpu
         if profiler:
             profiler.disable()
         print(
             f"{count} publications, {args.concurrency} jobs at once of {args.batch}: "
             f"{wall:.2f}s wall ({count / wall:.0f}/s), "
-            f"{cpu / count * 1000:.2f} ms of this process's CPU each"
+            f"{cpu / count * 1000:.2f} ms of this process's CPU each, "
+            f"{pg_cpu / count * 1000:.2f} ms of PostgreSQL's, "
+            f"{statements / count:.2f} statements each"
         )
         if profiler:
-            pstats.Stats(profiler).sort_stats(args.sort).print_stats(45)
+            lines = int(os.environ.get("PROFILE_LINES", "45"))
+            pstats.Stats(profiler).sort_stats(args.sort).print_stats(lines)
         return 0
     finally:
         with contextlib.suppress(NameError):

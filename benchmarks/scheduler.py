@@ -27,6 +27,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -107,9 +108,26 @@ class Child:
     proc: subprocess.Popen[bytes]
     log: Path
     peak_kb: int = 0
+    cpu: float = 0.0  # seconds of CPU (user + system), last seen
 
     def sample(self) -> None:
         self.peak_kb = max(self.peak_kb, tree_hwm_kb(self.proc.pid))
+        self.cpu = max(self.cpu, tree_cpu_seconds(self.proc.pid))
+
+
+def tree_cpu_seconds(pid: int | None) -> float:
+    """User + system CPU of a process and its children (PostgreSQL's backends too)."""
+    if pid is None:
+        return 0.0
+    ticks = 0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    for p in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def tree_hwm_kb(pid: int) -> int:
@@ -173,6 +191,10 @@ def wait_for(child: Child, marker: bytes, within: float = 60) -> None:
         if child.proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"{child.name} did not start:\n{child.log.read_text()[-3000:]}")
         time.sleep(0.05)
+
+
+def _sleep_until(instant: float) -> None:
+    time.sleep(max(0.0, instant - time.time()))
 
 
 def counted(port: int) -> int:
@@ -336,11 +358,41 @@ def score(plan: Plan, dues: list[datetime], posts: list[list[Any]]) -> dict[str,
 # -- the run --------------------------------------------------------------------------------
 
 
-def run(plan: Plan, kill: bool, stale: float, latency: str, media_lead: float = 600.0) -> int:
+def statements_report(pg: PostgresServer, posts: int, top: int = 25) -> None:
+    """PostgreSQL's statements from the first due time on, costliest first (pg_stat_statements)."""
+    with pg.connect(DB) as conn:
+        found = conn.execute(
+            "SELECT calls, total_exec_time, rows, query FROM pg_stat_statements "
+            "ORDER BY total_exec_time DESC"
+        ).fetchall()
+    rows = [(int(str(r[0])), float(str(r[1])), int(str(r[2])), str(r[3])) for r in found]
+    calls = sum(r[0] for r in rows)
+    spent = sum(r[1] for r in rows)
+    print(
+        f"PostgreSQL statements: {calls:,} ({calls / posts:.2f} per post), "
+        f"{spent / 1000:.1f} s executing ({spent / posts:.3f} ms per post); the costliest:"
+    )
+    for n, total, count, query in rows[:top]:
+        text = " ".join(query.split())[:150]
+        print(f"  {total / posts:6.3f} ms/post {n / posts:6.3f} calls/post {count:>8} rows  {text}")
+
+
+def run(
+    plan: Plan,
+    kill: bool,
+    stale: float,
+    latency: str,
+    media_lead: float = 600.0,
+    pg_statements: bool = False,
+) -> int:
     logs = Path(tempfile.mkdtemp(prefix="bench-scheduler-"))
     media_root = logs / "media"
     print(f"plan: {plan}; kill={kill}; media_lead={media_lead}; logs in {logs}", flush=True)
-    pg = PostgresServer(settings={"shared_buffers": "1GB", "max_connections": "200"})
+    pg_settings = {"shared_buffers": "1GB", "max_connections": "200"}
+    if pg_statements:  # and the plans of the slow ones in the server's log, kept with ours
+        pg_settings["shared_preload_libraries"] = "pg_stat_statements,auto_explain"
+        pg_settings["auto_explain.log_min_duration"] = "30ms"
+    pg = PostgresServer(settings=pg_settings)
     redis = RedisServer()
     fleet: Fleet | None = None
     try:
@@ -356,6 +408,8 @@ def run(plan: Plan, kill: bool, stale: float, latency: str, media_lead: float = 
             redis=RedisSettings(url=redis.url),
         )
         upgrade(settings)
+        if pg_statements:
+            pg.execute("CREATE EXTENSION pg_stat_statements", DB)
         net_port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENCY_", "PG"))}
         env.update(
@@ -402,6 +456,14 @@ def run(plan: Plan, kill: bool, stale: float, latency: str, media_lead: float = 
             print("WARNING: the window started before the processes were up", flush=True)
         end = start.timestamp() + plan.window
         half = start.timestamp() + plan.window / 2 + 2  # just after the burst
+        # CPU from the first due time on: the processes' work for the posts, per post.
+        _sleep_until(start.timestamp())
+        fleet.sample()
+        base = {id(c): c.cpu for c in fleet.children}
+        servers = {"postgresql": pg.pid, "redis": redis.pid}
+        servers_base = {name: tree_cpu_seconds(pid) for name, pid in servers.items()}
+        if pg_statements:
+            pg.execute("SELECT pg_stat_statements_reset()", DB)
         killed = False
         last, last_change = -1, time.time()
         while True:
@@ -425,6 +487,7 @@ def run(plan: Plan, kill: bool, stale: float, latency: str, media_lead: float = 
                 print("stalled: no new post for a while", flush=True)
                 break
         fleet.sample()
+        servers_cpu = {n: tree_cpu_seconds(pid) - servers_base[n] for n, pid in servers.items()}
         data = received(net_port)
         result = score(plan, dues, data["posts"])
         with pg.connect(DB) as conn:
@@ -432,6 +495,10 @@ def run(plan: Plan, kill: bool, stale: float, latency: str, media_lead: float = 
                 "SELECT status, count(*) FROM publication_variants GROUP BY status"
             ).fetchall()
             statuses = {str(row[0]): row[1] for row in rows}
+            rows = conn.execute(
+                "SELECT outcome, count(*) FROM publication_attempts GROUP BY outcome"
+            ).fetchall()
+            outcomes = {str(row[0]): row[1] for row in rows}
         print()
         print(summarise("lateness, steady", result["steady"]))
         print(summarise("lateness, burst ", result["burst"]))
@@ -451,9 +518,19 @@ def run(plan: Plan, kill: bool, stale: float, latency: str, media_lead: float = 
         print(f"duplicates: {result['duplicates']} ({result['extra_posts']} extra posts)")
         print(f"losses: {result['losses']}")
         print(f"variant statuses in the database: {statuses}")
+        print(f"attempts by outcome: {outcomes}")
         print("peak RSS (VmHWM):")
         for child in fleet.children:
             print(f"  {child.name:<10} pid {child.proc.pid:<7} {child.peak_kb / 1024:7.1f} MB")
+        print("CPU from the first due time on (user + system), per post:")
+        spent: dict[str, float] = {}
+        for child in fleet.children:
+            spent[child.name] = spent.get(child.name, 0.0) + child.cpu - base.get(id(child), 0.0)
+        spent.update(servers_cpu)
+        for name, seconds in spent.items():
+            print(f"  {name:<10} {seconds:7.1f} s  {seconds / plan.variants * 1000:6.2f} ms/post")
+        total = sum(spent.values())
+        print(f"  {'all':<10} {total:7.1f} s  {total / plan.variants * 1000:6.2f} ms/post")
         worst = max(
             (c.peak_kb for c in fleet.children if c.name in ("worker", "scheduler")), default=0
         )
@@ -466,6 +543,9 @@ def run(plan: Plan, kill: bool, stale: float, latency: str, media_lead: float = 
         }
         for goal, met in goals.items():
             print(f"  {'met' if met else 'NOT MET'}: {goal}")
+        if pg_statements:
+            statements_report(pg, plan.variants)
+            shutil.copy(pg.log_path, logs / "postgresql.log")
         _ = net
         return 0
     finally:
@@ -500,9 +580,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--media-share", type=float, default=0.02, help="share of the posts with a photo"
     )
+    parser.add_argument(
+        "--pg-statements",
+        action="store_true",
+        help="print PostgreSQL's costliest statements (pg_stat_statements)",
+    )
     args = parser.parse_args(argv)
     plan = Plan.scaled(args.scale, args.workers, args.threads, args.lead, args.media_share)
-    return run(plan, args.kill, args.stale, args.latency, args.media_lead)
+    return run(plan, args.kill, args.stale, args.latency, args.media_lead, args.pg_statements)
 
 
 if __name__ == "__main__":

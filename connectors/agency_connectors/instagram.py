@@ -4,7 +4,9 @@ The account is found through the Facebook Page it is linked to (the Page's
 ``instagram_business_account``) and is reached with that Page's token. Publishing is the
 container flow: create a container from a public media URL (Instagram fetches the file
 itself), wait until its ``status_code`` is ``FINISHED``, then ``media_publish`` it; carousels
-are a container of item containers. Instagram counts 50 API-published posts per account in a
+are a container of item containers. The container can be made ahead (``stage_post``): at the
+post's time only ``media_publish`` is called, and a staged container found expired (24 hours)
+or failed is made again then. Instagram counts 50 API-published posts per account in a
 rolling 24 hours, checked with ``content_publishing_limit`` before anything is created. The
 API cannot delete media. Reference pages are in ``reference_docs``.
 
@@ -34,8 +36,9 @@ from agency.connector.base import (
 from agency.connector.errors import InvalidContent, RateLimited, Refused
 from agency_connectors.answers import parse_time
 from agency_connectors.meta_graph import (
+    CONTAINER_LIFETIME,
     META_CAPABILITIES,
-    GraphConnector,
+    ContainerConnector,
     matching_post,
     public_url_problems,
 )
@@ -57,7 +60,7 @@ ACCOUNT_FIELDS = (
 )
 
 
-class InstagramConnector(GraphConnector):
+class InstagramConnector(ContainerConnector):
     network = "instagram"
     display_name = "Instagram"
     default_base_url = f"https://graph.facebook.com/{GRAPH_VERSION}"
@@ -98,7 +101,8 @@ class InstagramConnector(GraphConnector):
             "A single video is published as a Reel.",
         ),
     )
-    capabilities = META_CAPABILITIES | {Capability.DELETE_COMMENT}
+    capabilities = META_CAPABILITIES | {Capability.DELETE_COMMENT, Capability.STAGE_MEDIA}
+    staged_media_lifetime = CONTAINER_LIFETIME
     reference_docs = (
         "https://developers.facebook.com/docs/instagram-platform/content-publishing",
         "https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/media",
@@ -119,6 +123,12 @@ class InstagramConnector(GraphConnector):
     @classmethod
     def delivery_problems(cls, post: Post) -> list[Problem]:
         return public_url_problems(cls.display_name, post)
+
+    publish_edge = "media_publish"
+
+    @property
+    def owner_id(self) -> str:
+        return self.account_id
 
     @property
     def account_id(self) -> str:
@@ -195,21 +205,20 @@ class InstagramConnector(GraphConnector):
         await self.wait_for_container(container)
         return container
 
-    async def publish(self, post: Post) -> Published:
-        problems = [*self.network_problems(post), *self.delivery_problems(post)]
+    def container_problems(self, post: Post) -> list[Problem]:
+        problems = super().container_problems(post)
         if not post.media:
             problems.append(Problem("media", "Instagram needs a photo or a video.", "no_media"))
+        return problems
+
+    async def publish(self, post: Post) -> Published:
+        problems = self.container_problems(post)
         if problems:
             raise InvalidContent(problems)
-        await self.check_quota()
-        container = await self.prepare(post)
-        body = await self.graph(
-            "POST",
-            f"{self.account_id}/media_publish",
-            data={"creation_id": container},
-            publishing=True,
-        )
-        media_id = str(body["id"])
+        if self.staged_container(post) is None:
+            # Checked before anything is made; a staged post's one call is refused the same.
+            await self.check_quota()
+        media_id = await self.publish_container(post)
         if post.first_comment:
             comment = {"message": post.first_comment}
             await self.quietly(

@@ -14,13 +14,16 @@ not post twice.
 
 Media can go up ahead of their status (``stage_media``: ``POST /api/v2/media``, then the
 status names the attachment's id). Mastodon deletes an attachment that no status took after
-a day (``Scheduler::MediaCleanupScheduler``); we count on 23 hours.
+a day (``Scheduler::MediaCleanupScheduler``); we count on 23 hours. One no post will name (the
+post canceled or edited) is deleted at once where the server can (``DELETE
+/api/v1/media/:id``, Mastodon 4.4 and later, for attachments no status holds).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -310,6 +313,20 @@ class MastodonConnector(Connector):
         """The attachment, uploaded (and processed) before its status: its id."""
         uploaded_at = datetime.now(UTC)
         return StagedMedia(await self._upload(media), uploaded_at + UNATTACHED_LIFETIME)
+
+    async def discard_staged(self, references: Sequence[str]) -> bool:
+        """Attachments no status will take, deleted; one already gone (404), held by a status
+        (422) or on a server before 4.4 (404 too) is left as it is."""
+        deleted = True
+        for media_id in references:
+            try:
+                path = f"/api/v1/media/{media_id}"
+                await bearer_call(self, "DELETE", path, describe=_words)
+            except Refused as refused:
+                if refused.status not in (404, 410, 422):
+                    raise
+                deleted = deleted and refused.status in (404, 410)
+        return deleted
 
     async def find_published(self, post: Post, since: datetime) -> Published | None:
         account_id = await self._account_id()

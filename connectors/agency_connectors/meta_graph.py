@@ -18,6 +18,7 @@ up in the logs.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
@@ -36,6 +37,7 @@ from agency.connector.base import (
     PostMetrics,
     Problem,
     Published,
+    StagedMedia,
     urls_missing,
 )
 from agency.connector.errors import (
@@ -152,6 +154,25 @@ META_CAPABILITIES = frozenset(
         Capability.HIDE_COMMENT,
     }
 )
+
+
+# A container not published within 24 hours expires (ig-container and Threads' container
+# ``status``: EXPIRED); Meta has no call that deletes one.
+CONTAINER_LIFETIME = timedelta(hours=24)
+
+
+def container_fingerprint(post: Post) -> str:
+    """What a container holds of ``post`` besides its files (which the staging names by id):
+    the caption, the link, each file's kind and description."""
+    held = [post.text, post.link, [[m.kind, m.alt_text] for m in post.media]]
+    return hashlib.sha256(json.dumps(held).encode()).hexdigest()[:32]
+
+
+def _refused_outright(error: ConnectorError) -> bool:
+    """An answer that says the call made nothing (a refusal, a 4xx "not ready")."""
+    if isinstance(error, Refused | InvalidContent):
+        return True
+    return isinstance(error, Transient) and error.status is not None and 400 <= error.status < 500
 
 
 def public_url_problems(network: str, post: Post) -> list[Problem]:
@@ -359,3 +380,85 @@ class GraphConnector(Connector):
         fresh.scopes = current.scopes or fresh.scopes
         fresh.extra = {**current.extra, **fresh.extra}
         return fresh
+
+
+class ContainerConnector(GraphConnector):
+    """Instagram and Threads: a post is a container Meta fetches the files into, then
+    published; the container can be made ahead (``Capability.STAGE_MEDIA``)."""
+
+    # The edge of the account that publishes a container ("media_publish", "threads_publish").
+    publish_edge: ClassVar[str]
+
+    @property
+    def owner_id(self) -> str:
+        """The account whose containers these are."""
+        raise NotImplementedError
+
+    async def prepare(self, post: Post) -> str:
+        """The container to publish, processed and ready (each network builds its own)."""
+        raise NotImplementedError
+
+    async def publish_made(self, container: str) -> str:
+        """Publish a container: the new post's id."""
+        body = await self.graph(
+            "POST",
+            f"{self.owner_id}/{self.publish_edge}",
+            data={"creation_id": container},
+            publishing=True,
+        )
+        return str(body["id"])
+
+    def container_problems(self, post: Post) -> list[Problem]:
+        """Every reason ``post`` cannot be made into a container."""
+        return [*self.network_problems(post), *self.delivery_problems(post)]
+
+    async def stage_post(self, post: Post) -> list[StagedMedia]:
+        """The post's container, made and processed ahead: ``publish`` then only publishes
+        it. Every file of the post names the same container, with what it holds besides the
+        files, so that a post changed since (a caption edited) gets a new container."""
+        problems = self.container_problems(post)
+        if problems:
+            raise InvalidContent(problems)
+        made_at = datetime.now(UTC)
+        container = await self.prepare(post)
+        reference = json.dumps({"container": container, "post": container_fingerprint(post)})
+        return [StagedMedia(reference, made_at + CONTAINER_LIFETIME) for _ in post.media]
+
+    @staticmethod
+    def staged_container(post: Post) -> str | None:
+        """The container made ahead for exactly this post, if its files name one."""
+        references = {media.staged for media in post.media}
+        if len(references) != 1 or None in references:
+            return None
+        try:
+            staged = json.loads(str(references.pop()))
+        except ValueError:
+            return None
+        if not isinstance(staged, dict) or staged.get("post") != container_fingerprint(post):
+            return None
+        container = staged.get("container")
+        return str(container) if container else None
+
+    async def publish_container(self, post: Post) -> str:
+        """Publish the container staged for ``post``, or, when there is none (or it no
+        longer holds this post), one made now. A staged container the network refuses is
+        looked at: expired or failed, a new one is made and published; else the refusal
+        stands."""
+        staged = self.staged_container(post)
+        if staged is None:
+            return await self.publish_made(await self.prepare(post))
+        try:
+            return await self.publish_made(staged)
+        except ConnectorError as refused:
+            if not _refused_outright(refused):
+                raise  # no answer, a 5xx, a rate limit: the pipeline's own handling
+            status = await self.quietly(self._container_status(staged), "the staged container")
+            if status not in ("EXPIRED", "ERROR"):
+                raise
+            logger.info("%s: staged container %s is %s", self.display_name, staged, status)
+            return await self.publish_made(await self.prepare(post))
+
+    async def _container_status(self, container_id: str) -> str | None:
+        body = await self.graph("GET", container_id, params={"fields": self.container_status_field})
+        status = body.get(self.container_status_field)
+        return str(status) if status else None

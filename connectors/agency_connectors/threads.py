@@ -2,9 +2,13 @@
 
 Publishing is the container flow Instagram also uses: create a container (text, or media
 Threads fetches from a public URL), wait until its ``status`` is ``FINISHED``, then
-``threads_publish`` it. A user token lasts an hour; ``refresh`` exchanges it for a long-lived
-one (60 days, ``th_exchange_token``) and renews that one (``th_refresh_token``). The token
-endpoints live above the versioned API path. Reference pages are in ``reference_docs``.
+``threads_publish`` it. A post with media can have its container made ahead
+(``stage_post``): at its time only ``threads_publish`` is called, and a staged container found
+expired (24 hours) or failed is made again then.
+
+A user token lasts an hour; ``refresh`` exchanges it for a long-lived one (60 days,
+``th_exchange_token``) and renews that one (``th_refresh_token``). The token endpoints live
+above the versioned API path. Reference pages are in ``reference_docs``.
 
 No ``REVOKE``: the Threads API documents no endpoint through which an app gives its token
 back; the person removes the app in Threads' settings (Website permissions).
@@ -34,9 +38,10 @@ from agency.connector.base import (
 from agency.connector.errors import AuthExpired, InvalidContent, Refused
 from agency_connectors.answers import parse_time
 from agency_connectors.meta_graph import (
+    CONTAINER_LIFETIME,
     META_CAPABILITIES,
     VERSION_SUFFIX,
-    GraphConnector,
+    ContainerConnector,
     insight_values,
     matching_post,
     public_url_problems,
@@ -60,7 +65,7 @@ def _counts_as_bytes(char: str) -> bool:
     return code >= 0x1F000 or code in (0x200D, 0xFE0F) or unicodedata.category(char) == "So"
 
 
-class ThreadsConnector(GraphConnector):
+class ThreadsConnector(ContainerConnector):
     network = "threads"
     display_name = "Threads"
     default_base_url = "https://graph.threads.net/v1.0"
@@ -100,7 +105,8 @@ class ThreadsConnector(GraphConnector):
             "A link is shown as a preview only on a post without media.",
         ),
     )
-    capabilities = META_CAPABILITIES | {Capability.DELETE}
+    capabilities = META_CAPABILITIES | {Capability.DELETE, Capability.STAGE_MEDIA}
+    staged_media_lifetime = CONTAINER_LIFETIME
     reference_docs = (
         "https://developers.facebook.com/docs/threads/get-started/get-access-tokens-and-permissions",
         "https://developers.facebook.com/docs/threads/get-started/long-lived-tokens",
@@ -127,6 +133,12 @@ class ThreadsConnector(GraphConnector):
     @property
     def user_id(self) -> str:
         return self.credentials.extra.get("user_id") or "me"
+
+    publish_edge = "threads_publish"
+
+    @property
+    def owner_id(self) -> str:
+        return self.user_id
 
     async def identify(self) -> list[Account]:
         fields = "id,username,name,threads_profile_picture_url"
@@ -224,20 +236,11 @@ class ThreadsConnector(GraphConnector):
         await self.wait_for_container(container)
         return container
 
-    async def _publish(self, container: str) -> str:
-        body = await self.graph(
-            "POST",
-            f"{self.user_id}/threads_publish",
-            data={"creation_id": container},
-            publishing=True,
-        )
-        return str(body["id"])
-
     async def publish(self, post: Post) -> Published:
-        problems = [*self.network_problems(post), *self.delivery_problems(post)]
+        problems = self.container_problems(post)
         if problems:
             raise InvalidContent(problems)
-        thread_id = await self._publish(await self.prepare(post))
+        thread_id = await self.publish_container(post)
         if post.first_comment:
             first = Post(text=post.first_comment)
             await self.quietly(self._reply(first, thread_id), "the first comment")
@@ -251,7 +254,7 @@ class ThreadsConnector(GraphConnector):
         )
 
     async def _reply(self, post: Post, reply_to: str) -> str:
-        return await self._publish(await self.prepare(post, reply_to=reply_to))
+        return await self.publish_made(await self.prepare(post, reply_to=reply_to))
 
     async def find_published(self, post: Post, since: datetime) -> Published | None:
         params = {

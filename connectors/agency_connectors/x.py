@@ -5,6 +5,11 @@ and CJK characters 2, at most 280) with ``twitter-text-parser``, a port of X's o
 that passes its conformance suite. Media goes through the v2 chunked upload
 (initialize, append, finalize, then status until processed).
 
+Media can go up ahead of their post (``stage_media``: the same upload, then the post names
+the ``media_ids``). X keeps an uploaded media id for 24 hours (finalize answers
+``expires_after_secs``; the shorter of the two is counted). X has no call that deletes an
+upload: one that no post names expires by itself.
+
 Where X's reference pages and its published OpenAPI description disagree on a name (the
 pages say ``tweet.fields`` and ``retweet_count``; the description ``post.fields`` and
 ``repost_count``), the connector sends what the reference pages document and reads both.
@@ -36,6 +41,7 @@ from agency.connector import (
     Problem,
     Published,
     Refused,
+    StagedMedia,
 )
 from agency.connector.base import files_missing
 from agency_connectors.answers import bearer_call, count, network_words, parse_time
@@ -47,12 +53,22 @@ MAX_STATUS_CHECKS = 120
 REPLY_SETTINGS = frozenset({"following", "mentionedUsers", "subscribers", "verified"})
 CATEGORIES = {"image": "tweet_image", "gif": "tweet_gif", "video": "tweet_video"}
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+# "The media_id ... is valid for 24 hours" (media upload guide), unless finalize says less.
+MEDIA_ID_LIFETIME = timedelta(hours=24)
 # Search reaches back seven days; ask for a little less so the bound is never refused.
 SEARCH_WINDOW = timedelta(days=7) - timedelta(minutes=5)
 
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _kept_for(expires_after_secs: Any) -> timedelta:
+    """How long X keeps an upload: what finalize says, never more than the documented day
+    (a missing or meaningless figure counts as the day)."""
+    if isinstance(expires_after_secs, int) and expires_after_secs > 0:
+        return min(MEDIA_ID_LIFETIME, timedelta(seconds=expires_after_secs))
+    return MEDIA_ID_LIFETIME
 
 
 _words = network_words("X", "detail", "title", "message", "errors")
@@ -113,8 +129,10 @@ class XConnector(Connector):
             Capability.REPLY,
             Capability.HIDE_COMMENT,
             Capability.REVOKE,
+            Capability.STAGE_MEDIA,
         }
     )
+    staged_media_lifetime = MEDIA_ID_LIFETIME
     reference_docs = (
         "https://docs.x.com/fundamentals/authentication/oauth-2-0/authorization-code",
         "https://docs.x.com/fundamentals/authentication/oauth-2-0/user-access-token",
@@ -224,7 +242,7 @@ class XConnector(Connector):
 
     async def publish(self, post: Post) -> Published:
         self.check_publishable(post)
-        media_ids = [await self._upload(media) for media in post.media]
+        media_ids = [media.staged or (await self._upload(media))[0] for media in post.media]
         body = self._post_body(self.text_of(post), media_ids, post.options)
         data = self._data(await self._send("POST", "/2/tweets", json=body, publishing=True))
         post_id = str(data["id"])
@@ -239,8 +257,14 @@ class XConnector(Connector):
             body["reply_settings"] = options["reply_settings"]
         return body
 
-    async def _upload(self, media: Media) -> str:
-        """The v2 chunked upload; answers the media id once X has processed the file."""
+    async def stage_media(self, media: Media) -> StagedMedia:
+        """The media id, uploaded (and processed) before the post that names it."""
+        media_id, expires_at = await self._upload(media)
+        return StagedMedia(media_id, expires_at)
+
+    async def _upload(self, media: Media) -> tuple[str, datetime]:
+        """The v2 chunked upload; answers the media id once X has processed the file, and
+        until when X keeps it for a post to name."""
         assert media.source is not None  # validate() said so
         start = {
             "media_type": media.mime_type,
@@ -258,12 +282,13 @@ class XConnector(Connector):
                 data={"segment_index": str(index)},
             )
             index += 1
+        finalized_at = datetime.now(UTC)
         data = self._data(await self._send("POST", f"/2/media/upload/{media_id}/finalize"))
         await self._until_processed(media_id, data.get("processing_info"))
         if media.alt_text:
             metadata = {"id": media_id, "metadata": {"alt_text": {"text": media.alt_text}}}
             await self._send("POST", "/2/media/metadata", json=metadata)
-        return media_id
+        return media_id, finalized_at + _kept_for(data.get("expires_after_secs"))
 
     async def _until_processed(self, media_id: str, info: Any) -> None:
         """Videos and GIFs are processed after finalize; X says when to ask again."""

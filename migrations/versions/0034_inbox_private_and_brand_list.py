@@ -8,7 +8,7 @@ stops after a page; the statistics tell the planner that a brand belongs to one 
 messages and reads and sorts all of them instead).
 
 Revision ID: 0034
-Revises: 0038
+Revises: 0035
 Create Date: 2026-12-04 07:35:00
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0034"
-down_revision: str | None = "0038"
+down_revision: str | None = "0035"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

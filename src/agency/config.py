@@ -322,7 +322,9 @@ class PublishingSettings(BaseSettings):
     )
     claim_batch: int = Field(default=1000, description="Rows claimed per transaction.")
     publish_batch: int = Field(
-        default=20, description="Posts of one agency a worker publishes side by side."
+        default=50,
+        description="Posts of one agency a worker publishes side by side (prepared and "
+        "recorded in one transaction each: the statements are per group, not per post).",
     )
     max_attempts: int = Field(default=5, description="Attempts before a publication fails.")
     stale_attempt_seconds: float = Field(
@@ -366,6 +368,12 @@ class PublishingSettings(BaseSettings):
         default=3,
         description="Uploads ahead tried before the failure is reported (the media then go "
         "up with the post at its time).",
+    )
+    calendar_cache_size: int = Field(
+        default=256,
+        ge=0,
+        description="Calendar answers each API process keeps while the rows they show do not "
+        "change (0: none).",
     )
 
 

@@ -5,44 +5,26 @@ PostgreSQL and one Redis, as two replicas behind a load balancer do."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pytest
 
 from agency.access.secrets import SESSION_PREFIX, BearerSecret, parse_bearer
-from agency.app import create_app
-from agency.assembly import build_runtime
 from agency.auth.cache import credential_cache
-from agency.config import Settings
-from agency.kernel.runtime import Runtime
 from tests.conftest import Tenant
 from tests.helpers import assert_problem, bearer, invite_and_join, login
+from tests.support.replica import Replica
+from tests.support.replica import replica as replica
+
+__all__ = ["replica"]
 
 
-@dataclass
-class Replica:
-    client: httpx.AsyncClient
-    runtime: Runtime
-
-    def knows(self, token: str) -> bool:
-        held = parse_bearer(token, SESSION_PREFIX)
-        assert held is not None
-        cache = self.runtime.component(credential_cache)
-        return cache.get(held.agency_id, held.object_id) is not None
-
-
-@pytest.fixture
-async def replica(settings: Settings) -> AsyncIterator[Replica]:
-    """A second app instance on the same PostgreSQL and Redis."""
-    runtime = build_runtime(settings)
-    app = create_app(settings, runtime)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://replica") as client:
-        yield Replica(client, runtime)
-    await runtime.dispose_current_loop()
+def knows(replica: Replica, token: str) -> bool:
+    """Whether the replica keeps the verified credential of ``token``."""
+    held = parse_bearer(token, SESSION_PREFIX)
+    assert held is not None
+    cache = replica.runtime.component(credential_cache)
+    return cache.get(held.agency_id, held.object_id) is not None
 
 
 async def _member(client: httpx.AsyncClient, tenant: Tenant, email: str) -> dict[str, Any]:
@@ -60,7 +42,7 @@ async def test_a_token_revoked_through_one_replica_is_refused_by_the_other(
     token, token_id = created.json()["token"], created.json()["id"]
     for _ in range(2):
         assert (await replica.client.get("/agency", headers=bearer(token))).status_code == 200
-    assert replica.knows(token), "the replica keeps the verified credential"
+    assert knows(replica, token), "the replica keeps the verified credential"
 
     revoked = await client.post(f"/api-tokens/{token_id}/revoke", headers=tenant_a.headers)
     assert revoked.status_code == 204, revoked.text
@@ -73,7 +55,7 @@ async def test_a_session_ended_through_one_replica_is_refused_by_the_other(
 ) -> None:
     token = await login(client, tenant_a.owner_email)
     assert (await replica.client.get("/auth/me", headers=bearer(token))).status_code == 200
-    assert replica.knows(token)
+    assert knows(replica, token)
     assert (await client.post("/auth/logout", headers=bearer(token))).status_code == 204
     assert_problem(await replica.client.get("/auth/me", headers=bearer(token)), 401)
 
@@ -84,7 +66,7 @@ async def test_a_role_changed_through_one_replica_holds_on_the_other(
     joined = await invite_and_join(client, tenant_a, "lead@alpha.example", "manager")
     token = joined["token"]
     assert (await replica.client.get("/audit-events", headers=bearer(token))).status_code == 200
-    assert replica.knows(token)
+    assert knows(replica, token)
 
     member = await _member(client, tenant_a, "lead@alpha.example")
     url = f"/members/{member['id']}"
@@ -109,7 +91,7 @@ async def test_a_kept_credential_is_only_good_for_its_own_agency(
     """The cache is keyed by agency: tenant A's credential, known to the replica, presented
     as if it were tenant B's (its id and secret under B's agency id) is refused."""
     assert (await replica.client.get("/agency", headers=tenant_a.headers)).status_code == 200
-    assert replica.knows(tenant_a.token)
+    assert knows(replica, tenant_a.token)
     held = parse_bearer(tenant_a.token, SESSION_PREFIX)
     assert held is not None
     forged = BearerSecret(tenant_b.agency_id, held.object_id, held.secret).render(SESSION_PREFIX)
@@ -156,7 +138,7 @@ async def test_a_language_chosen_through_one_replica_is_spoken_by_the_other(
     missing = "/brands/01900000-0000-7000-8000-000000000000"
     english = await replica.client.get(missing, headers={**headers, "Accept-Language": "en"})
     assert assert_problem(english, 404)["title"] == "Not found"
-    assert replica.knows(headers["Authorization"].removeprefix("Bearer "))
+    assert knows(replica, headers["Authorization"].removeprefix("Bearer "))
     chosen = await client.put("/auth/me/locale", json={"locale": "fr"}, headers=headers)
     assert chosen.status_code == 200, chosen.text
     french = await replica.client.get(missing, headers={**headers, "Accept-Language": "en"})

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import statistics
 import time
 from collections.abc import AsyncIterator
 
 import httpx
+import msgspec
 import pytest
 from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
@@ -20,6 +22,7 @@ from agency.auth.cookies import SESSION_COOKIE
 from agency.config import RateLimitSettings, RedisSettings, Settings
 from agency.kernel.ratelimit import (
     AWAY_RETRY_SECONDS,
+    STORE_NAME,
     LoopLocalRedisStore,
     rate_limit_store,
     rate_limited,
@@ -215,6 +218,24 @@ async def test_each_credential_has_its_own_budget(
     assert "GET /audit-events 429" in " ".join(logged), logged
     slugs = {b["slug"] for b in (await _brands(app, tenant_b))}
     assert "late" not in slugs
+
+
+async def test_a_window_counted_by_the_previous_release_keeps_its_count(
+    settings: Settings, runtime: Runtime, tenant_a: Tenant
+) -> None:
+    """Windows are kept as their count; one kept as Litestar's list of request times (as
+    written before a rolling upgrade) counts as that many requests."""
+    app = create_app(_limited(settings, credential=5, ip=1000, account=1000), runtime)
+    digest = hashlib.blake2b(tenant_a.token.encode(), digest_size=16).hexdigest()
+    now = int(time.time())
+    earlier = msgspec.json.encode({"history": [now] * 3, "reset": now + 60})
+    await app.stores.get(STORE_NAME).set(f"credential:{digest}", earlier, expires_in=60)
+    async with _client(app, "198.51.100.78") as client:
+        served = await client.get("/brands", headers=tenant_a.headers)
+        assert served.status_code == 200, served.text
+        assert served.headers["RateLimit-Remaining"] == "1"
+        assert (await client.get("/brands", headers=tenant_a.headers)).status_code == 200
+        assert_problem(await client.get("/brands", headers=tenant_a.headers), 429)
 
 
 async def _brands(app: Litestar, tenant: Tenant) -> list[dict[str, str]]:

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from agency.connector import Connector, ConnectorContext, Credentials
+from agency.connector import Connector, ConnectorContext, Credentials, Post
 from tests.conftest import LiveServer
 from tests.connectors.contract import SECRET
 from tests.support.connect_flow import callback_uri
@@ -25,6 +25,13 @@ def _prism(spec: str, **repairs: Any) -> Iterator[str]:
     with PrismServer(spec, **repairs) as server:
         server.start(timeout=PRISM_START_SECONDS)
         yield server.url
+
+
+@pytest.fixture
+def media_post(publishable_post: Post) -> Post:
+    """A post with media the network accepts, for the contract's staging test: the sample
+    post, unless a module gives one with media."""
+    return publishable_post
 
 
 @pytest.fixture(scope="session")

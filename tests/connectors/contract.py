@@ -6,7 +6,8 @@ A network's test module subclasses :class:`ConnectorContract` and provides three
     a connector authenticated against the network's local peer (Prism serving the published
     description, a real PDS, or a fake written from the reference docs);
 ``publishable_post``
-    a post the network accepts;
+    a post the network accepts (``media_post``, by default the same: one with media, for the
+    staging test, where the sample has none);
 ``failing_connector``
     a factory ``status -> Connector`` whose calls get that HTTP status from the peer (Prism:
     ``Prefer: code=<status>``; fakes: their own switch), holding :data:`SECRET` as its
@@ -19,11 +20,13 @@ listed, declared capabilities implemented and the rest refused, no token in any 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
+import httpx
 import pytest
 
 from agency.connector import (
@@ -63,6 +66,34 @@ METHODS: dict[Capability, str] = {
 FailingConnector = Callable[[int], Connector]
 
 
+@contextmanager
+def counting(connector: Connector) -> Iterator[list[tuple[httpx.Request, bytes]]]:
+    """Every request ``connector`` sends within the block, with its body, in order."""
+    seen: list[tuple[httpx.Request, bytes]] = []
+
+    async def keep(request: httpx.Request) -> None:
+        seen.append((request, await request.aread()))
+
+    hooks = connector.http.event_hooks
+    hooks["request"] = [*hooks["request"], keep]
+    try:
+        yield seen
+    finally:
+        hooks["request"] = [h for h in hooks["request"] if h is not keep]
+
+
+async def _files_sent(seen: list[tuple[httpx.Request, bytes]], post: Post) -> list[str]:
+    """The requests of ``seen`` that carry a media file of ``post`` (its bytes, or its
+    public URL for a network that fetches it)."""
+    marks = [m.public_url.encode() for m in post.media if m.public_url]
+    marks += [await m.source.read() for m in post.media if m.source is not None]
+    return [
+        f"{request.method} {request.url}"
+        for request, body in seen
+        if any(mark in body or mark in str(request.url).encode() for mark in marks)
+    ]
+
+
 class ConnectorContract:
     connector_class: ClassVar[type[Connector]]
 
@@ -92,9 +123,17 @@ class ConnectorContract:
 
     def test_declared_capabilities_are_implemented(self) -> None:
         cls = self.connector_class
+
+        def overridden(method: str) -> bool:
+            return getattr(cls, method) is not getattr(Connector, method)
+
         for capability, method in METHODS.items():
-            overridden = getattr(cls, method) is not getattr(Connector, method)
-            assert overridden == (capability in cls.capabilities), (capability, overridden)
+            made = overridden(method)
+            if capability is Capability.STAGE_MEDIA:  # file by file, or the whole post ahead
+                made = made or overridden("stage_post")
+            assert made == (capability in cls.capabilities), (capability, made)
+        if overridden("discard_staged"):  # deleting uploads only a staging network makes
+            assert Capability.STAGE_MEDIA in cls.capabilities
 
     async def test_undeclared_capabilities_are_refused(self, connector: Connector) -> None:
         calls: dict[Capability, Callable[[], Any]] = {
@@ -107,8 +146,8 @@ class ConnectorContract:
             Capability.COMMENTS: lambda: connector.comments("1"),
             Capability.MENTIONS: connector.mentions,
             Capability.PRIVATE_MESSAGES: connector.private_messages,
-            Capability.STAGE_MEDIA: lambda: connector.stage_media(
-                Media("image", "image/png", 3, source=BytesSource(b"png"))
+            Capability.STAGE_MEDIA: lambda: connector.stage_post(
+                Post(text="x", media=(Media("image", "image/png", 3, source=BytesSource(b"png")),))
             ),
         }
         for capability, call in calls.items():
@@ -173,29 +212,40 @@ class ConnectorContract:
         assert published.post_id
 
     async def test_media_staged_ahead_are_named_by_the_post(
-        self, connector: Connector, publishable_post: Post
+        self, connector: Connector, media_post: Post
     ) -> None:
         if Capability.STAGE_MEDIA not in connector.capabilities:
             # Not declared: the post uploads its media itself, and asking ahead says so.
             assert self.connector_class.staged_media_lifetime is None
-            if publishable_post.media:
+            if media_post.media:
                 with pytest.raises(NotSupported):
-                    await connector.stage_media(publishable_post.media[0])
+                    await connector.stage_post(media_post)
+            assert await connector.discard_staged(["1"]) is False
             return
-        if not publishable_post.media:  # its own suite stages an image (Bluesky's test_posts.py)
-            pytest.skip("the sample post of this network has no media to stage")
+        if not media_post.media:
+            pytest.skip("no sample post with media for this network's peer")
+        with counting(connector) as unstaged:
+            await connector.publish(media_post)
         before = datetime.now(UTC)
-        staged = [await connector.stage_media(media) for media in publishable_post.media]
+        staged = await connector.stage_post(media_post)
+        assert len(staged) == len(media_post.media)
         assert all(s.reference and s.expires_at > before for s in staged)
         lifetime = self.connector_class.staged_media_lifetime
         assert lifetime is not None
         assert all(s.expires_at <= datetime.now(UTC) + lifetime for s in staged)
         named = tuple(
             replace(media, staged=s.reference, source=None)
-            for media, s in zip(publishable_post.media, staged, strict=True)
+            for media, s in zip(media_post.media, staged, strict=True)
         )
-        published = await connector.publish(replace(publishable_post, media=named))
+        with counting(connector) as at_its_time:
+            published = await connector.publish(replace(media_post, media=named))
         assert published.post_id
+        # The point of it: the post's own call names what went up, and uploads nothing.
+        assert len(at_its_time) < len(unstaged), (at_its_time, unstaged)
+        assert not await _files_sent(at_its_time, media_post)
+        # Uploads no post will name: deleted where the network can, else left to expire.
+        spare = await connector.stage_post(media_post)
+        assert await connector.discard_staged([s.reference for s in spare]) in (True, False)
 
     async def test_every_declared_capability_answers(
         self, connector: Connector, publishable_post: Post

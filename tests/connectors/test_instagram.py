@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -312,3 +313,67 @@ class TestInstagram(ConnectorContract):
         assert fake.objects[top]["hidden"] is True
         await connector.delete_comment(comments[1])
         assert nested not in fake.objects
+
+
+# -- containers made ahead (docs/publishing.md, "Media staged ahead") -------------------------
+
+
+def named(post: Post, staged: list[str]) -> Post:
+    """``post`` at its time: its files name what was staged (their URLs stay, as the
+    publisher loads them)."""
+    media = tuple(replace(m, staged=ref) for m, ref in zip(post.media, staged, strict=True))
+    return replace(post, media=media)
+
+
+async def test_a_carousel_staged_ahead_is_one_media_publish_at_its_time(
+    connector: Instagram, fake: GraphFake
+) -> None:
+    post = Post(text="Three loaves", media=(image("a"), video("b"), image("c")))
+    staged = await connector.stage_post(post)
+    assert len({s.reference for s in staged}) == 1  # every file names the carousel
+    assert all(s.expires_at <= datetime.now(UTC) + timedelta(hours=24) for s in staged)
+    [carousel] = [c for c in fake.of_kind("ig_container") if not c["_item"]]
+    assert len(fake.of_kind("ig_container")) == 4
+    fake.requests.clear()
+    published = await connector.publish(named(post, [s.reference for s in staged]))
+    first = fake.requests[0]
+    assert (first.method, first.path.rsplit("/", 1)[-1]) == ("POST", "media_publish")
+    assert sent(fake, "/media_publish") == [{"creation_id": carousel["id"]}]
+    assert not fake.seen("POST", "/media") and not fake.seen("GET", "content_publishing_limit")
+    assert fake.objects[published.post_id]["media_type"] == "CAROUSEL_ALBUM"
+
+
+async def test_an_expired_staged_container_is_made_again_at_its_time(
+    connector: Instagram, fake: GraphFake
+) -> None:
+    post = Post(text="Crumb shot", media=(image(),))
+    [staged] = await connector.stage_post(post)
+    [old] = fake.of_kind("ig_container")
+    fake.expire_container(old["id"])
+    published = await connector.publish(named(post, [staged.reference]))
+    [_, fresh] = fake.of_kind("ig_container")
+    tried = [form["creation_id"] for form in sent(fake, "/media_publish")]
+    assert tried == [old["id"], fresh["id"]]  # refused, its status read, made again
+    assert fake.objects[published.post_id]["caption"] == "Crumb shot"
+    assert len(fake.of_kind("ig_media")) == 1
+
+
+async def test_a_caption_changed_since_staging_gets_a_new_container(
+    connector: Instagram, fake: GraphFake
+) -> None:
+    post = Post(text="Crumb shot", media=(image(),))
+    [staged] = await connector.stage_post(post)
+    edited = replace(post, text="Crumb shot, take two")
+    published = await connector.publish(named(edited, [staged.reference]))
+    assert fake.objects[published.post_id]["caption"] == "Crumb shot, take two"
+    [_, fresh] = fake.of_kind("ig_container")
+    assert sent(fake, "/media_publish") == [{"creation_id": fresh["id"]}]
+
+
+async def test_staging_refuses_what_publishing_would_before_any_call(
+    connector: Instagram, fake: GraphFake
+) -> None:
+    with pytest.raises(InvalidContent) as caught:
+        await connector.stage_post(Post(text="Hi", media=(Media("image", "image/jpeg", 10),)))
+    assert [p.code for p in caught.value.problems] == ["media_public_url"]
+    assert fake.requests == []

@@ -276,6 +276,21 @@ class TestLinkedIn(ConnectorContract):
         statuses = [r for r in fake.requests if r.path.startswith("/rest/videos/")]
         assert len(statuses) == 2 and "urn%3Ali%3Avideo%3A" in statuses[0].raw_path
 
+    async def test_a_video_staged_ahead_is_processed_then_named_by_the_post(
+        self, connector: LinkedInConnector, small_parts: FakeLinkedIn
+    ) -> None:
+        fake = small_parts
+        post = Post(text="Our new office", title="Office tour", media=(video(),))
+        [staged] = await connector.stage_post(post)
+        assert staged.reference in fake.videos  # uploaded, finalized, AVAILABLE
+        assert fake.videos[staged.reference].bytes() == VIDEO_BYTES
+        fake.requests.clear()
+        named = replace(post, media=(replace(post.media[0], staged=staged.reference, source=None),))
+        published = await connector.publish(named)
+        assert [(r.method, r.path) for r in fake.requests] == [("POST", "/rest/posts")]
+        media = fake.posts[published.post_id]["content"]["media"]
+        assert media == {"id": staged.reference, "title": "Office tour"}
+
     async def test_a_video_without_a_title_has_none(
         self, connector: LinkedInConnector, small_parts: FakeLinkedIn
     ) -> None:

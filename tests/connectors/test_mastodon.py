@@ -150,6 +150,23 @@ async def test_media_staged_ahead_are_named_by_the_status_alone(
     assert published.post_id
 
 
+async def test_an_attachment_no_status_will_take_is_deleted(
+    connector: MastodonConnector, publishable_post: Post, sent: list[httpx.Request]
+) -> None:
+    staged = await connector.stage_media(publishable_post.media[0])
+    assert await connector.discard_staged([staged.reference]) is True
+    [delete] = sent[1:]
+    assert (delete.method, delete.url.path) == ("DELETE", f"/api/v1/media/{staged.reference}")
+
+
+async def test_an_attachment_already_gone_or_taken_is_left_as_it_is(
+    prism_mastodon: str, failing_prism: Any
+) -> None:
+    for status, deleted in ((404, True), (422, False)):
+        connector = failing_prism(MastodonConnector, prism_mastodon)(status)
+        assert await connector.discard_staged(["108"]) is deleted
+
+
 async def test_no_idempotency_key_is_invented(
     connector: MastodonConnector, sent: list[httpx.Request]
 ) -> None:

@@ -21,6 +21,9 @@ peers cannot reach our API (it answers in-process at ``PUBLIC_URL``), so the tes
 that link through our API as the network would and gets the uploaded bytes. Where the bytes
 go to the network (TikTok, YouTube), the fake holds them byte for byte. Pinterest and TikTok
 take no first comment; YouTube's is posted by the pipeline after the video, as a new thread.
+
+Instagram and YouTube also stage through the worker: claimed minutes ahead, the container
+made (the video uploaded private) by the staging job, and at the post's time one call.
 """
 
 from __future__ import annotations
@@ -439,7 +442,9 @@ async def studio(
         await test_runtime.dispose_current_loop()
 
 
-async def test_a_connected_account_publishes_through_the_worker(studio: Studio, peer: Peer) -> None:
+async def scheduled_post(studio: Studio, peer: Peer) -> tuple[str, str]:
+    """A connected account's post (the peer's variant, comment and file), scheduled a
+    minute ahead: its publication's id and the channel's."""
     brand_id = await create_brand(studio.client, studio.tenant)
     channel_id = await peer.connect(studio, brand_id)
     variant = {"channel_id": channel_id, "text": TEXT, **peer.variant}
@@ -456,7 +461,11 @@ async def test_a_connected_account_publishes_through_the_worker(studio: Studio, 
     assert drafted.json()["variants"][0]["problems"] == []
     scheduled = await schedule(studio.client, studio.headers, drafted.json(), soon())
     assert scheduled.status_code == 200, scheduled.text
-    publication_id = drafted.json()["id"]
+    return str(drafted.json()["id"]), channel_id
+
+
+async def test_a_connected_account_publishes_through_the_worker(studio: Studio, peer: Peer) -> None:
+    publication_id, channel_id = await scheduled_post(studio, peer)
     await make_due(studio.runtime, publication_id)
 
     def commented(p: dict[str, Any]) -> bool:  # or failed: there will be no comment then
@@ -488,6 +497,61 @@ async def test_a_connected_account_publishes_through_the_worker(studio: Studio, 
             assert secret not in answer.text, (answer.request.url, secret)
 
 
+async def due_and_commented(studio: Studio, publication_id: str) -> dict[str, Any]:
+    """The publication made due, once out with its first comment (or failed)."""
+    await make_due(studio.runtime, publication_id)
+    return await until(
+        studio.runtime,
+        lambda: studio.get(f"/publications/{publication_id}"),
+        lambda p: delivered(p) and p["variants"][0]["first_comment_status"] is not None,
+        within=30,
+    )
+
+
+def uploads_made(studio: Studio, network: str) -> int:
+    """Instagram containers made, or YouTube uploads opened, so far."""
+    ending = {"instagram": "/media", "youtube": "/upload/youtube/v3/videos"}[network]
+    return len(
+        [
+            a
+            for a in studio.runtime.answers
+            if a.request.method == "POST" and a.request.url.path.endswith(ending)
+        ]
+    )
+
+
+@pytest.mark.parametrize("peer", ["instagram", "youtube"], indirect=True)
+async def test_media_staged_ahead_by_the_worker_leave_one_call_for_the_posts_time(
+    studio: Studio, peer: Peer
+) -> None:
+    """The real connectors stage through the worker: the scheduler claims the post minutes
+    ahead, the worker makes Instagram's container (or uploads YouTube's video, private);
+    at its time only ``media_publish`` (or one ``videos.update`` of its status) is called."""
+    studio.runtime.settings.publishing.staging_interval_seconds = 0
+    publication_id, _ = await scheduled_post(studio, peer)
+    attempts_path = f"/publications/{publication_id}/attempts"
+
+    def staged(listing: dict[str, Any]) -> bool:
+        return [(a["kind"], a["outcome"]) for a in listing["items"]] == [("stage_media", "staged")]
+
+    await until(studio.runtime, lambda: studio.get(attempts_path), staged, within=30)
+    assert uploads_made(studio, peer.network) == 1  # made ahead
+    done = await due_and_commented(studio, publication_id)
+    [published] = done["variants"]
+    assert (done["status"], published["last_error"]) == ("published", None)
+    assert uploads_made(studio, peer.network) == 1  # nothing made at its time
+    listing = await studio.get(attempts_path)
+    kinds = [(a["kind"], a["outcome"]) for a in listing["items"]]
+    assert kinds[:2] == [("stage_media", "staged"), ("publish", "published")]
+    await peer.received(studio, published, listing["items"][-1]["post_id"])
+    if peer.network == "youtube":  # uploaded private, given the variant's privacy at its time
+        [insert] = studio.runtime.sent("POST", "/upload/youtube/v3/videos")
+        assert json.loads(insert.content)["status"]["privacyStatus"] == "private"
+        [update] = studio.runtime.sent("PUT", "/youtube/v3/videos")
+        wanted = peer.variant["options"]["privacy_status"]
+        assert json.loads(update.content)["status"]["privacyStatus"] == wanted
+
+
 @pytest.mark.parametrize("peer", ["linkedin"], indirect=True)
 async def test_a_token_expired_at_the_network_is_refreshed_and_the_post_published(
     studio: Studio, peer: Peer
@@ -517,13 +581,7 @@ async def test_a_token_expired_at_the_network_is_refreshed_and_the_post_publishe
     scheduled = await schedule(studio.client, studio.headers, drafted.json(), soon())
     assert scheduled.status_code == 200, scheduled.text
     publication_id = drafted.json()["id"]
-    await make_due(studio.runtime, publication_id)
-    done = await until(
-        studio.runtime,
-        lambda: studio.get(f"/publications/{publication_id}"),
-        lambda p: delivered(p) and p["variants"][0]["first_comment_status"] is not None,
-        within=30,
-    )
+    done = await due_and_commented(studio, publication_id)
     [published] = done["variants"]
     attempts = (await studio.get(f"/publications/{publication_id}/attempts"))["items"]
     assert (done["status"], published["last_error"]) == ("published", None), attempts

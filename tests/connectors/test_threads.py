@@ -65,6 +65,11 @@ def publishable_post() -> Post:
 
 
 @pytest.fixture
+def media_post() -> Post:
+    return Post(text="Fresh loaves at 7", media=(image("a"), image("b")), first_comment="Call!")
+
+
+@pytest.fixture
 def failing_connector(
     http: httpx.AsyncClient, fake: ThreadsFake, connector: Threads
 ) -> FailingConnector:
@@ -278,3 +283,19 @@ class TestThreads(ConnectorContract):
         with pytest.raises(AuthExpired) as caught:
             await connector.publish(Post(text="Hello"))
         assert SECRET not in str(caught.value)
+
+
+async def test_an_expired_staged_container_is_made_again_at_its_time(
+    connector: Threads, fake: ThreadsFake
+) -> None:
+    post = Post(text="Fresh loaves", media=(image(),))
+    [staged] = await connector.stage_post(post)
+    [old] = fake.of_kind("threads_container")
+    fake.expire_container(old["id"])
+    fake.requests.clear()
+    named = replace(post, media=(replace(post.media[0], staged=staged.reference),))
+    published = await connector.publish(named)
+    [_, fresh] = fake.of_kind("threads_container")
+    tried = [f["creation_id"] for f in form(fake, "/threads_publish")]
+    assert tried == [old["id"], fresh["id"]]  # refused, its status read, made again
+    assert fake.objects[published.post_id]["text"] == "Fresh loaves"

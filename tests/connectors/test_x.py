@@ -14,6 +14,7 @@ import base64
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -358,3 +359,35 @@ def test_authorization_asks_for_pkce_and_the_scopes() -> None:
     assert query["code_challenge_method"] == ["S256"]
     assert set(query["scope"][0].split()) >= {"tweet.write", "offline.access", "media.write"}
     assert meta.token_url == "https://api.x.com/2/oauth2/token"
+
+
+@pytest.mark.parametrize(
+    ("expires_after_secs", "kept"), [(600, 600), (172_800, 86_400), (None, 86_400)]
+)
+async def test_a_staged_upload_is_kept_as_long_as_finalize_says_at_most_a_day(
+    fake_x: Any, expires_after_secs: int | None, kept: int
+) -> None:
+    """Finalize answers ``expires_after_secs`` (FinalizeMediaUploadResponseData); a video
+    staged ahead is processed first, then named by the post alone."""
+    seen: list[str] = []
+    upload = _upload_handler(["in_progress", "succeeded"], seen)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = upload(request)
+        if request.url.path.endswith("/finalize") and expires_after_secs is not None:
+            body = json.loads(answer.content)
+            body["data"]["expires_after_secs"] = expires_after_secs
+            return httpx.Response(200, json=body)
+        return answer
+
+    video = Media("video", "video/mp4", 3072, duration_seconds=4, source=BytesSource(b"v" * 3072))
+    connector = fake_x(handler)
+    before = datetime.now(UTC)
+    staged = await connector.stage_media(video)
+    assert staged.reference == "77"
+    assert before + timedelta(seconds=kept - 5) <= staged.expires_at
+    assert staged.expires_at <= datetime.now(UTC) + timedelta(seconds=kept)
+    seen.clear()
+    post = Post(text="clip", media=(replace(video, staged="77", source=None),))
+    assert (await connector.publish(post)).post_id == "500"
+    assert seen == ["POST /2/tweets"]

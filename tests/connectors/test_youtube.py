@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -369,3 +370,73 @@ class TestTheFakeHoldsToTheDiscoveryDocument:
             with pytest.raises(Refused) as caught:
                 await connector.delete("any")
         assert caught.value.status == 403
+
+
+# -- the video uploaded ahead, private until its time (docs/publishing.md) --------------------
+
+
+def named(post: Post, reference: str) -> Post:
+    """``post`` at its time, as the publisher builds it: the file at hand, naming the staged
+    video."""
+    return replace(post, media=(replace(post.media[0], staged=reference),))
+
+
+async def test_a_staged_video_is_private_until_one_status_update_at_its_time(
+    connector: YouTubeConnector, fake: FakeYouTube
+) -> None:
+    post = video_post(bytes(1000))
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    [staged] = await connector.stage_post(post)
+    [video_id] = fake.videos
+    assert fake.videos[video_id]["status"]["privacyStatus"] == "private"
+    # Listed in the uploads while private: reconciliation does not take it for the post.
+    assert await connector.find_published(post, since) is None
+    fake.requests.clear()
+    published = await connector.publish(named(post, staged.reference))
+    assert published.post_id == video_id
+    [update] = fake.requests
+    assert (update.method, update.path, update.param("part")) == (
+        "PUT",
+        "/youtube/v3/videos",
+        "status",
+    )
+    assert fake.videos[video_id]["status"] == {
+        "uploadStatus": "uploaded",
+        "privacyStatus": "unlisted",  # as the post asks
+        "selfDeclaredMadeForKids": False,
+    }
+    found = await connector.find_published(post, since)
+    assert found is not None and found.post_id == video_id
+
+
+async def test_a_post_changed_since_staging_uploads_again_and_deletes_the_stale_video(
+    connector: YouTubeConnector, fake: FakeYouTube
+) -> None:
+    [staged] = await connector.stage_post(video_post(bytes(1000)))
+    [stale] = fake.videos
+    retitled = video_post(bytes(1000), title="Launch day, take two")
+    published = await connector.publish(named(retitled, staged.reference))
+    assert published.post_id != stale
+    assert list(fake.videos) == [published.post_id]
+    assert fake.videos[published.post_id]["snippet"]["title"] == "Launch day, take two"
+
+
+async def test_a_staged_video_deleted_on_youtube_is_uploaded_again(
+    connector: YouTubeConnector, fake: FakeYouTube
+) -> None:
+    post = video_post(bytes(1000))
+    [staged] = await connector.stage_post(post)
+    fake.videos.clear()
+    fake.uploads.clear()
+    published = await connector.publish(named(post, staged.reference))
+    assert list(fake.videos) == [published.post_id]
+    assert fake.videos[published.post_id]["status"]["privacyStatus"] == "unlisted"
+
+
+async def test_discarding_a_staged_video_deletes_it(
+    connector: YouTubeConnector, fake: FakeYouTube
+) -> None:
+    [staged] = await connector.stage_post(video_post(bytes(1000)))
+    assert await connector.discard_staged([staged.reference]) is True
+    assert fake.videos == {}
+    assert await connector.discard_staged([staged.reference]) is True  # already gone: done

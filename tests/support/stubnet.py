@@ -19,13 +19,14 @@ import hashlib
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, ClassVar
 
 import httpx
-from litestar import Litestar, Request, Response, get, post
+from litestar import Litestar, Request, Response, delete, get, post
 from litestar.params import FromPath
 
 from agency.connector import (
@@ -70,13 +71,16 @@ class StubNetState:
     by_key: dict[str, dict[str, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Uploaded files by id: their type, size, SHA-256 and when they came (and expire: a post
-    # naming an expired one is refused, as networks drop uploads no post took).
+    # naming an expired one is refused, as networks drop uploads no post took), and when
+    # one was deleted (``deleted_at``: a post naming it is refused too).
     media: dict[str, dict[str, Any]] = field(default_factory=dict)
     media_ttl: float = 3600.0
     # Seconds an upload takes (the benchmark's 30 s photo), before it is stored.
     upload_delay: float = 0.0
     # What the next uploads do: "500", "refuse".
     upload_plan: deque[str] = field(default_factory=deque)
+    # How many of the next deletes of an upload answer 503.
+    deletes_fail: int = 0
     # The access token accepted now, and the refresh token that renews it (None: the grant
     # was revoked, renewing is refused).
     token: str | None = TOKEN
@@ -191,7 +195,9 @@ def build_stubnet(state: StubNetState) -> Litestar:
         unknown = [
             m
             for m in body.get("media_ids", [])
-            if m not in state.media or state.media[m]["expires_at"] < arrived
+            if m not in state.media
+            or state.media[m]["expires_at"] < arrived
+            or state.media[m].get("deleted_at")
         ]
         if unknown:
             return Response({"error": f"unknown media {unknown}"}, status_code=400)
@@ -249,6 +255,21 @@ def build_stubnet(state: StubNetState) -> Litestar:
                 "expires_at": arrived + state.media_ttl,
             }
         return Response({"id": media_id, "expires_in": state.media_ttl}, status_code=201)
+
+    @delete("/media/{media_id:str}", status_code=200, sync_to_thread=False)
+    def delete_upload(media_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[Any]:
+        """An upload no post took, deleted (as Mastodon's DELETE /api/v1/media/:id)."""
+        if not authorized(request):
+            return Response({"error": "invalid token"}, status_code=401)
+        with state.lock:
+            if state.deletes_fail > 0:
+                state.deletes_fail -= 1
+                return Response({"error": "Try again later"}, status_code=503)
+            found = state.media.get(media_id)
+            if found is None or found.get("deleted_at"):
+                return Response({"error": "no such upload"}, status_code=404)
+            found["deleted_at"] = time.time()
+        return Response({}, status_code=200)
 
     @get("/posts", sync_to_thread=False)
     def recent(request: Request[Any, Any, Any]) -> Response[Any]:
@@ -384,7 +405,19 @@ def build_stubnet(state: StubNetState) -> Litestar:
             )
 
     return Litestar(
-        [create_post, upload, recent, comment, comments, mentions, hide, remove, token], debug=False
+        [
+            create_post,
+            upload,
+            delete_upload,
+            recent,
+            comment,
+            comments,
+            mentions,
+            hide,
+            remove,
+            token,
+        ],
+        debug=False,
     )
 
 
@@ -440,6 +473,16 @@ class StubNetConnector(Connector):
         sent = datetime.now(UTC)
         body = await self._upload(media)
         return StagedMedia(str(body["id"]), sent + timedelta(seconds=float(body["expires_in"])))
+
+    async def discard_staged(self, references: Sequence[str]) -> bool:
+        for reference in references:
+            url = f"{self.base_url}/media/{reference}"
+            try:
+                await call(partial(self.http.delete, url, headers=self._headers()))
+            except Refused as gone:
+                if gone.status != 404:
+                    raise
+        return True
 
     async def publish(self, post: Post) -> Published:
         self.check_publishable(post)

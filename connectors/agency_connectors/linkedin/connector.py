@@ -5,6 +5,13 @@ returns one account per author, each with its credentials). Every ``/rest`` call
 ``LinkedIn-Version`` (YYYYMM) and ``X-Restli-Protocol-Version: 2.0.0`` headers; URNs in paths
 and query strings are percent-encoded, as Rest.li 2.0 requires.
 
+Images and videos can go up ahead of their post (``stage_media``: ``initializeUpload``, the
+upload, and for a video ``finalizeUpload`` until it is ``AVAILABLE``); the post then names
+the image or video URN. The Images and Videos API pages give the upload URL's expiry but no
+time after which an unused image or video is dropped, nor a call that deletes one: staged
+media are counted to last a day (``UPLOADED_MEDIA_LIFETIME``), staged at most the configured
+lead ahead, and left to LinkedIn when no post names them.
+
 No ``REVOKE``: LinkedIn's authentication pages (learn.microsoft.com/linkedin/shared/
 authentication) document token introspection but no revocation endpoint, and a grant may
 reach several organisations at once; the member removes the app in LinkedIn's settings
@@ -40,6 +47,7 @@ from agency.connector import (
     Published,
     RateLimited,
     Refused,
+    StagedMedia,
     Transient,
 )
 from agency.connector.base import AccountKind
@@ -48,6 +56,8 @@ from agency_connectors.linkedin.little import escape, plain
 from agency_connectors.linkedin.video import upload_video
 from agency_connectors.matching import same_text
 
+# Not documented (see above): an upload is named within a day or uploaded again.
+UPLOADED_MEDIA_LIFETIME = timedelta(hours=24)
 VERSION = re.compile(r"20\d{2}(0[1-9]|1[0-2])")
 COMMENT_URN = re.compile(r"urn:li:comment:\((?P<object>.+),(?P<id>[^,()]+)\)")
 DOCS = "https://learn.microsoft.com/en-us/linkedin/"
@@ -136,10 +146,10 @@ class LinkedInConnector(Connector):
         Capability.HIDE_COMMENT,
         Capability.FIRST_COMMENT,
         Capability.IDEMPOTENCY_KEY,
-        Capability.STAGE_MEDIA,  # not yet: media go up with the post
         Capability.MENTIONS,  # not read yet (see docs/inbox.md)
         Capability.PRIVATE_MESSAGES,  # none in its public API (see docs/inbox.md)
     }
+    staged_media_lifetime = UPLOADED_MEDIA_LIFETIME
     reference_docs = (
         f"{DOCS}shared/authentication/authorization-code-flow",
         f"{DOCS}consumer/integrations/self-serve/sign-in-with-linkedin-v2",
@@ -294,13 +304,27 @@ class LinkedInConnector(Connector):
         await self._send("PUT", value["uploadUrl"], content=await image.source.read())
         return str(value["image"])
 
+    async def _upload(self, author: str, media: Media) -> str:
+        """The image or video URN of ``media``: named if it went up ahead, else uploaded."""
+        if media.staged:
+            return media.staged
+        if media.kind == "video":
+            return await upload_video(self, author, media)
+        return await self._upload_image(author, media)
+
+    async def stage_media(self, media: Media) -> StagedMedia:
+        """The image or video, uploaded (and processed) for the channel's author ahead."""
+        uploaded_at = datetime.now(UTC)
+        uploaded = await self._upload(await self._author(), replace(media, staged=None))
+        return StagedMedia(uploaded, uploaded_at + UPLOADED_MEDIA_LIFETIME)
+
     async def _content(self, author: str, post: Post) -> dict[str, Any] | None:
         if post.media and post.media[0].kind == "video":
-            video = {"id": await upload_video(self, author, post.media[0])}
+            video = {"id": await self._upload(author, post.media[0])}
             return {"media": {**video, "title": post.title} if post.title else video}
         images = [
             {
-                "id": await self._upload_image(author, m),
+                "id": await self._upload(author, m),
                 **({"altText": m.alt_text} if m.alt_text else {}),
             }
             for m in post.media

@@ -8,11 +8,24 @@ there instead of starting again.
 No ``REVOKE``: Google's ``oauth2.googleapis.com/revoke`` ends the whole grant of the Google
 account to the app, which may serve other channels (brand accounts) too; the person removes
 the app in their Google account's security settings (Third-party access).
+
+The video can go up ahead of its time (``stage_post``): it is uploaded ``private``, and at
+the post's time one ``videos.update`` (part ``status``) gives it the privacy the post asks
+for (``public`` by default). A private video is kept until deleted: a staged one that no post
+will name (the post canceled, or edited and staged again) is deleted (``discard_staged``,
+``videos.delete``). Its reference names what its title and description were, so that a post
+changed since goes up again (and the stale upload is deleted). While staged, the video is in
+the channel's uploads list as private: ``find_published`` only takes a video whose privacy is
+the one the post asks for.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
@@ -34,17 +47,23 @@ from agency.connector import (
     Problem,
     Published,
     Refused,
+    StagedMedia,
     Transient,
 )
 from agency.connector.http import call, json_body
 from agency_connectors.youtube.google import google_error, parse_time, refine
 from agency_connectors.youtube.upload import CHUNK_GRANULE, ResumableUpload
 
+logger = logging.getLogger("agency.connector.youtube")
+
 SCOPES = tuple(
     f"https://www.googleapis.com/auth/{name}"
     for name in ("youtube.upload", "youtube.readonly", "youtube.force-ssl")
 )
 PRIVACY_STATUSES = ("public", "unlisted", "private")
+# YouTube never drops a private video by itself; a staged one is named within this or
+# uploaded again (and the old one deleted).
+STAGED_VIDEO_LIFETIME = timedelta(days=7)
 VIDEO_TYPES = frozenset(
     {
         "video/mp4",
@@ -58,6 +77,40 @@ VIDEO_TYPES = frozenset(
         "video/mp2t",
     }
 )
+
+
+def _snippet(post: Post) -> dict[str, Any]:
+    snippet: dict[str, Any] = {"title": (post.title or "").strip(), "description": post.text}
+    if post.options.get("tags"):
+        snippet["tags"] = [str(tag) for tag in post.options["tags"]]
+    if post.options.get("category_id"):
+        snippet["categoryId"] = str(post.options["category_id"])
+    return snippet
+
+
+def _reference(video_id: str, post: Post) -> str:
+    """A staged video's reference: its id, and a digest of the snippet it went up with."""
+    digest = hashlib.sha256(json.dumps(_snippet(post), sort_keys=True).encode()).hexdigest()
+    return json.dumps({"video": video_id, "snippet": digest[:32]})
+
+
+def _video_of(reference: str) -> str | None:
+    try:
+        staged = json.loads(reference)
+    except ValueError:
+        return None
+    video = staged.get("video") if isinstance(staged, dict) else None
+    return str(video) if video else None
+
+
+def _staged_video(post: Post) -> str | None:
+    """The video staged for exactly this post (same title, description, tags), if any."""
+    if len(post.media) != 1 or not post.media[0].staged:
+        return None
+    video_id = _video_of(post.media[0].staged)
+    if video_id is None or _reference(video_id, post) != post.media[0].staged:
+        return None
+    return video_id
 
 
 def _int(value: Any) -> int | None:
@@ -106,10 +159,10 @@ class YouTubeConnector(Connector):
         Capability.FIRST_COMMENT,
         Capability.IDEMPOTENCY_KEY,
         Capability.REVOKE,  # Google's revoke ends the whole grant (see above)
-        Capability.STAGE_MEDIA,  # not yet: the video goes up with the post
         Capability.MENTIONS,  # not read yet (see docs/inbox.md)
         Capability.PRIVATE_MESSAGES,  # none in its public API (see docs/inbox.md)
     }
+    staged_media_lifetime = STAGED_VIDEO_LIFETIME
     reference_docs = (
         "https://developers.google.com/youtube/v3/docs",
         "https://developers.google.com/youtube/v3/guides/using_resumable_upload_protocol",
@@ -231,36 +284,83 @@ class YouTubeConnector(Connector):
         problems = self.validate(post)
         if problems:
             raise InvalidContent(problems)
+        staged = _staged_video(post)
+        if staged is not None:
+            try:
+                return await self._make_visible(staged, post)
+            except Refused as refused:
+                if refused.status != 404:  # gone (deleted on YouTube): uploaded again below
+                    raise
+        body = await self._upload(post, self._status(post))
+        video_id = str(body["id"])
+        published_at = parse_time(body.get("snippet", {}).get("publishedAt"))
+        stale = [m.staged for m in post.media if m.staged]
+        if stale:  # staged for another title or description, or lost: never named now
+            await self.quietly_discard(stale)
+        return Published(video_id, f"https://www.youtube.com/watch?v={video_id}", published_at)
+
+    async def stage_post(self, post: Post) -> list[StagedMedia]:
+        """The video, uploaded private ahead of its time (see the module's notes)."""
+        problems = self.validate(post)
+        if problems:
+            raise InvalidContent(problems)
+        uploaded_at = datetime.now(UTC)
+        body = await self._upload(post, {**self._status(post), "privacyStatus": "private"})
+        reference = _reference(str(body["id"]), post)
+        return [StagedMedia(reference, uploaded_at + STAGED_VIDEO_LIFETIME)]
+
+    async def _make_visible(self, video_id: str, post: Post) -> Published:
+        """The staged video given the post's privacy: the one call at the post's time."""
+        body = {"id": video_id, "status": self._status(post)}
+        await self._api("PUT", "videos", params={"part": "status"}, json=body, publishing=True)
+        return Published(video_id, f"https://www.youtube.com/watch?v={video_id}", datetime.now(UTC))
+
+    async def discard_staged(self, references: Sequence[str]) -> bool:
+        """Delete the private videos staged for posts that will not name them."""
+        for reference in references:
+            video_id = _video_of(reference)
+            if video_id is None:
+                continue
+            try:
+                await self._api("DELETE", "videos", params={"id": video_id})
+            except Refused as refused:
+                if refused.status != 404:  # already gone is what was asked
+                    raise
+        return True
+
+    async def quietly_discard(self, references: Sequence[str]) -> None:
+        try:
+            await self.discard_staged(references)
+        except ConnectorError as exc:
+            logger.warning("YouTube: a staged video could not be deleted: %s", exc.message)
+
+    @staticmethod
+    def _status(post: Post) -> dict[str, Any]:
+        return {
+            "privacyStatus": post.options.get("privacy_status", "public"),
+            "selfDeclaredMadeForKids": bool(post.options.get("made_for_kids", False)),
+        }
+
+    async def _upload(self, post: Post, status: dict[str, Any]) -> dict[str, Any]:
+        """The post's video, uploaded with ``status``: the video resource YouTube made."""
         video = post.media[0]
         upload = ResumableUpload(
             self.http,
-            await self._open_session(post, video),
+            await self._open_session(post, video, status),
             self._auth(),
             self.upload_chunk_size,
             self.max_resumes,
             self.resume_backoff_seconds,
         )
-        body = await upload.send(video)
-        video_id = str(body["id"])
-        published_at = parse_time(body.get("snippet", {}).get("publishedAt"))
-        return Published(video_id, f"https://www.youtube.com/watch?v={video_id}", published_at)
+        return await upload.send(video)
 
-    async def _open_session(self, post: Post, video: Media) -> str:
-        snippet: dict[str, Any] = {"title": (post.title or "").strip(), "description": post.text}
-        if post.options.get("tags"):
-            snippet["tags"] = [str(tag) for tag in post.options["tags"]]
-        if post.options.get("category_id"):
-            snippet["categoryId"] = str(post.options["category_id"])
-        status = {
-            "privacyStatus": post.options.get("privacy_status", "public"),
-            "selfDeclaredMadeForKids": bool(post.options.get("made_for_kids", False)),
-        }
+    async def _open_session(self, post: Post, video: Media, status: dict[str, Any]) -> str:
         # Nothing exists on YouTube until the last byte is in: no reconciliation needed here.
         response = await self._send(
             "POST",
             f"{self.base_url}/upload/youtube/v3/videos",
             params={"uploadType": "resumable", "part": "snippet,status"},
-            json={"snippet": snippet, "status": status},
+            json={"snippet": _snippet(post), "status": status},
             headers={
                 "X-Upload-Content-Length": str(video.size),
                 "X-Upload-Content-Type": video.mime_type,
@@ -276,7 +376,9 @@ class YouTubeConnector(Connector):
         uploads = channel.get("contentDetails", {}).get("relatedPlaylists", {}).get("uploads")
         if not uploads:
             return None
-        params = {"part": "snippet", "playlistId": uploads, "maxResults": "50"}
+        # A video staged ahead is listed too, private until its time: not published yet.
+        privacy = self._status(post)["privacyStatus"]
+        params = {"part": "snippet,status", "playlistId": uploads, "maxResults": "50"}
         for _ in range(self.max_pages):
             data = await self._api("GET", "playlistItems", params=params)
             items = data.get("items") or []
@@ -284,6 +386,8 @@ class YouTubeConnector(Connector):
                 snippet = item.get("snippet", {})
                 when = parse_time(snippet.get("publishedAt"))
                 if when is not None and when < since:
+                    continue
+                if item.get("status", {}).get("privacyStatus", privacy) != privacy:
                     continue
                 if (post.title is None or _same_text(snippet.get("title"), post.title)) and (
                     _same_text(snippet.get("description"), post.text)

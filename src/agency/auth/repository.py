@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 
 from agency.auth.models import Credential
-from agency.kernel.db import UTCDateTime
+from agency.kernel.db import RequestSession, UTCDateTime
 from agency.kernel.errors import NotFound
 from agency.kernel.repository import TenantRepository
 from agency.kernel.system import SystemRepository
@@ -117,9 +117,11 @@ class CredentialRepository(TenantRepository[Credential]):
         (no versions there) and when the agency is not there."""
         if self.session.get_bind().dialect.name != "postgresql":
             return None
-        bound = await self.session.execute(_BIND, {"agency": self.subject.agency_id})
-        version: int | None = bound.scalar()
-        return version
+        params = {"agency": self.subject.agency_id}
+        if isinstance(self.session, RequestSession):
+            version: int | None = await self.session.begin_with(_BIND, params)
+            return version
+        return (await self.session.execute(_BIND, params)).scalar()
 
     async def bind_and_find_held(self, credential_id: uuid.UUID) -> Row[Any] | None:
         """Bind this agency for the transaction, then read a credential being authenticated

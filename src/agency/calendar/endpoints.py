@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
+from litestar.enums import MediaType
 from litestar.exceptions import HTTPException
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath, JSONBody, QueryParameter
@@ -174,7 +175,7 @@ async def get_calendar(
         str | None, QueryParameter(max_length=200, description="From next_cursor.")
     ] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=2000, description="Entries per page.")] = 500,
-) -> CalendarOut:
+) -> Response[CalendarOut]:
     """One entry per variant (a publication on one channel), by due time, with its time in
     UTC and on the brand's clock. ``from`` and ``to`` are required; at most 92 days."""
     where = CalendarFilter(
@@ -185,8 +186,11 @@ async def get_calendar(
         reporting_line=str(reporting_line) if reporting_line else None,
         campaign=campaign,
     )
-    first, last, items, next_cursor = await calendar.entries(start, end, where, cursor, limit)
-    return CalendarOut(start=first, end=last, items=items, next_cursor=next_cursor)
+    # The answer's JSON as made once and kept (agency.calendar.cache), with its ETag.
+    body, tag = await calendar.answer(start, end, where, cursor, limit)
+    return cast(
+        "Response[CalendarOut]", Response(body, media_type=MediaType.JSON, headers={"ETag": tag})
+    )
 
 
 def _ics_response(slug: str, body: bytes) -> Response[bytes]:

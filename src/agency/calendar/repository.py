@@ -7,14 +7,25 @@ from collections.abc import Hashable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, Select, String, Uuid, and_, any_, bindparam, select, update
+from sqlalchemy import (
+    ARRAY,
+    Select,
+    String,
+    Uuid,
+    and_,
+    any_,
+    bindparam,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.brand.models import Brand
 from agency.calendar.models import CalendarFeed, PublicationSeries
 from agency.calendar.schemas import CalendarFilter
 from agency.channel.models import Channel
-from agency.kernel.repository import HotRead, TenantRepository
+from agency.kernel.repository import HotRead, TenantRepository, rows_stamp
 from agency.kernel.system import SystemRepository
 from agency.kernel.tenancy import (
     Subject,
@@ -113,6 +124,42 @@ def _in_range(shape: Hashable) -> Select[Any]:
 IN_RANGE = HotRead(_in_range)
 
 
+def _stamp(shape: Hashable) -> Select[Any]:
+    """What a calendar of a range shows is read from, as numbers that change whenever any of
+    it does (:func:`~agency.kernel.repository.rows_stamp`): the variants due in the range (of
+    the brands asked for, when a request names some), and the publications, channels and
+    brands they show. Those are found from the variants, whose own stamp changes when one
+    moves to another channel or into or out of the range. The other filters are left out: a
+    superset only makes a kept calendar made again more often.
+    """
+    assert isinstance(shape, tuple)
+    (of_brands,) = shape
+    window = scoped_template(
+        Variant,
+        Variant.publication_id,
+        Variant.channel_id,
+        Variant.brand_id,
+        literal_column(f"{Variant.__tablename__}.xmin").label("xmin"),
+    ).where(Variant.due_at >= bindparam("start"), Variant.due_at < bindparam("end"))
+    if of_brands:
+        window = window.where(Variant.brand_id == any_(bindparam("brand_ids", type_=ARRAY(Uuid()))))
+    due = window.cte("due")
+    parts = [select(rows_stamp(due.name)).select_from(due).scalar_subquery()]
+    for model, shown in (
+        (Publication, due.c.publication_id),
+        (Channel, due.c.channel_id),
+        (Brand, due.c.brand_id),
+    ):
+        stamp = rows_stamp(model.__tablename__)
+        parts.append(
+            scoped_template(model, stamp).where(model.id.in_(select(shown))).scalar_subquery()
+        )
+    return select(*parts)
+
+
+STAMP = HotRead(_stamp)
+
+
 class CalendarRepository:
     def __init__(self, session: AsyncSession, subject: Subject) -> None:
         self.session = session
@@ -162,6 +209,19 @@ class CalendarRepository:
         if after is not None:
             params["after_due"], params["after_id"] = after
         return await IN_RANGE.rows(self.session, shape, params)
+
+    async def stamp(
+        self, start: datetime, end: datetime, where: CalendarFilter
+    ) -> tuple[str, ...] | None:
+        """The stamp of :meth:`page`'s rows in ``[start, end)`` (:func:`_stamp`); None where
+        the hot read does not run (a client member, off PostgreSQL): nothing is kept then."""
+        if not template_fits(self.subject) or self.session.get_bind().dialect.name != "postgresql":
+            return None
+        params: dict[str, Any] = {**template_parameters(self.subject), "start": start, "end": end}
+        if where.brand_ids:
+            params["brand_ids"] = list(where.brand_ids)
+        (row,) = await STAMP.rows(self.session, (bool(where.brand_ids),), params)
+        return tuple(row)
 
     async def entries(
         self,

@@ -6,10 +6,12 @@ import base64
 import binascii
 import uuid
 from collections.abc import Sequence
+from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.access.secrets import hash_secret, new_bearer, parse_bearer, secret_matches
@@ -18,10 +20,12 @@ from agency.brand.models import Brand
 from agency.brand.repository import BrandRepository
 from agency.brand.schemas import ReportingLine
 from agency.calendar import ics
+from agency.calendar.cache import KeptCalendar, calendar_cache
 from agency.calendar.models import CalendarFeed
 from agency.calendar.repository import SHOWN_DUE_AT, CalendarRepository, FeedRepository
-from agency.calendar.schemas import CalendarEntry, CalendarFilter
+from agency.calendar.schemas import CalendarEntry, CalendarFilter, CalendarOut
 from agency.calendar.wallclock import instant_range, local_iso
+from agency.kernel.conditional import weak_etag
 from agency.kernel.db import new_id, utcnow
 from agency.kernel.errors import NotFound
 from agency.kernel.pagination import InvalidCursor, PageRequest
@@ -66,24 +70,45 @@ class CalendarService:
         self.runtime = runtime
         self.repo = CalendarRepository(session, subject)
 
-    async def entries(
+    async def answer(
         self,
         start: str | None,
         end: str | None,
         where: CalendarFilter,
         cursor: str | None,
         limit: int,
-    ) -> tuple[datetime, datetime, list[CalendarEntry], str | None]:
-        """Variants due in the range (at most 92 days), by due time, a page at a time."""
+    ) -> KeptCalendar:
+        """Variants due in the range (at most 92 days), by due time, a page at a time: the
+        answer's JSON and its ETag, kept in the process's cache while the rows it shows do
+        not change (:mod:`agency.calendar.cache`)."""
         first, last = instant_range(start, end)
         after = decode_cursor(cursor) if cursor else None
+        cache = calendar_cache(self.runtime.settings.publishing.calendar_cache_size)
+        stamp = await self.repo.stamp(first, last, where) if cache is not None else None
+        # Every filter the read takes, lists as tuples (a new filter is in the key too).
+        asked = tuple(
+            value if isinstance(value, str | None) else tuple(value)
+            for value in (getattr(where, name) for name in _FILTERS)
+        )
+        key = (self.subject.agency_id, first, last, asked, after, limit)
+        if cache is not None and stamp is not None:
+            found = cache.get(key, stamp)
+            if found is not None:
+                return found
         rows = await self.repo.page(first, last, where, after, limit)
         next_cursor = None
         if len(rows) > limit:
             rows = rows[:limit]
             next_cursor = encode_cursor(rows[-1][SHOWN_DUE_AT], rows[-1][0])
         zones: dict[str, ZoneInfo] = {}
-        return first, last, [_entry(r, zones) for r in rows], next_cursor
+        items = [_entry(r, zones) for r in rows]
+        body = msgspec.json.encode(
+            CalendarOut(start=first, end=last, items=items, next_cursor=next_cursor)
+        )
+        answer = KeptCalendar(body, weak_etag(body))
+        if cache is not None and stamp is not None:
+            cache.put(key, stamp, answer)
+        return answer
 
     async def feed(self, brand_id: uuid.UUID, now: datetime | None = None) -> tuple[Brand, bytes]:
         """The brand's iCalendar document: what is on the calendar or was published."""
@@ -97,6 +122,7 @@ class CalendarService:
         return brand, ics.render(brand.name, brand.timezone, rows[:FEED_MAX_EVENTS], names)
 
 
+_FILTERS = tuple(field.name for field in fields(CalendarFilter))
 # The states by their stored values: a dictionary look-up is several times cheaper than the
 # enum's call, and a month's calendar makes hundreds of them per request.
 _DELIVERIES = {delivery.value: delivery for delivery in Delivery}

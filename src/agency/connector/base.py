@@ -7,6 +7,7 @@ between calls and nothing global is mutated, so one class serves every tenant at
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -178,6 +179,20 @@ class Connector:
         takes a post whose media carry the reference in ``Media.staged`` and only names them,
         so the call at the post's time is one small request."""
         raise NotSupported(f"{self.display_name}: uploading media ahead is not supported")
+
+    async def stage_post(self, post: Post) -> list[StagedMedia]:
+        """Everything of ``post`` that can go up ahead (``Capability.STAGE_MEDIA``): one
+        reference per media file, in order, that :meth:`publish` names when it finds them in
+        ``Media.staged``. By default each file through :meth:`stage_media`; networks that
+        make the post itself ahead (a container holding the caption, a private video) override
+        this and check at :meth:`publish` that the post is still the one they staged."""
+        return [await self.stage_media(media) for media in post.media]
+
+    async def discard_staged(self, references: Sequence[str]) -> bool:
+        """Delete uploads made ahead that no post will name (a post canceled or edited after
+        staging), where the network has a call for it: ``True`` when deleted, ``False`` when
+        the network only lets them expire (the default)."""
+        return False
 
     async def find_published(self, post: Post, since: datetime) -> Published | None:
         """A post of this account since ``since`` whose content matches ``post``, if any."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -12,7 +13,16 @@ from typing import Any
 
 import msgspec
 import uuid_utils
-from sqlalchemy import DateTime, Dialect, MetaData, String, TypeDecorator, Uuid, event
+from sqlalchemy import (
+    DateTime,
+    Dialect,
+    MetaData,
+    String,
+    TextClause,
+    TypeDecorator,
+    Uuid,
+    event,
+)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -173,6 +183,38 @@ class RequestSession(AsyncSession):
             await self.rollback()
             return await super().execute(*args, **kwargs)
 
+    async def begin_with(self, statement: TextClause, params: Mapping[str, Any]) -> Any:
+        """Begin the transaction with ``statement`` run on the driver's connection: its first
+        value (PostgreSQL only).
+
+        The transaction is begun by SQLAlchemy's own adapter, so that the session commits or
+        rolls it back as any other; only the statement skips SQLAlchemy's execution and
+        result (a fifth of a small request's CPU). If it fails (a connection the database
+        dropped, say), the connection is let go and the statement runs through
+        :meth:`execute`, which runs it again on a fresh connection when that was the cause,
+        or raises the statement's own error. In a transaction already begun it runs there.
+        """
+        compiled = _ON_DRIVER.get(statement)
+        if compiled is None:
+            done = statement.compile(dialect=self.get_bind().dialect)
+            compiled = _ON_DRIVER[statement] = (done.string, tuple(done.positiontup or ()))
+        sql, order = compiled
+        arguments = [params[name] for name in order]
+        connection = await self.connection()
+        adapter: Any = (await connection.get_raw_connection()).dbapi_connection
+        if adapter._transaction is not None:
+            return await adapter.driver_connection.fetchval(sql, *arguments)
+        try:
+            await adapter._start_transaction()
+            return await adapter.driver_connection.fetchval(sql, *arguments)
+        except Exception:
+            await connection.invalidate()
+            await self.rollback()
+        return (await self.execute(statement, params)).scalar()
+
+
+# Statements run by ``RequestSession.begin_with``, compiled once: SQL and parameter order.
+_ON_DRIVER: dict[TextClause, tuple[str, tuple[str, ...]]] = {}
 
 SESSION_OPTIONS: dict[str, Any] = {"expire_on_commit": False, "autoflush": True}
 

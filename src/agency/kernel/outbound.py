@@ -31,10 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 from typing import Any
 
@@ -42,6 +40,7 @@ import httpcore
 import httpx
 
 from agency.config import OutboundSettings
+from agency.kernel.sockets import tls_context
 
 IPAddress = IPv4Address | IPv6Address
 
@@ -239,22 +238,16 @@ class _CheckedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-@lru_cache(maxsize=1)
-def _tls() -> ssl.SSLContext:
-    # Loading the CA bundle takes milliseconds: once per process, not per client.
-    return httpx.create_ssl_context()
-
-
 class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport with every request checked against ``policy``."""
 
     def __init__(
         self, policy: OutboundPolicy, inner: httpcore.AsyncNetworkBackend | None = None
     ) -> None:
-        super().__init__(verify=_tls())
+        super().__init__(verify=tls_context())
         self.policy = policy
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=_tls(),
+            ssl_context=tls_context(),
             max_connections=_HTTPX_LIMITS.max_connections,
             max_keepalive_connections=_HTTPX_LIMITS.max_keepalive_connections,
             keepalive_expiry=_HTTPX_LIMITS.keepalive_expiry,

@@ -27,14 +27,15 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from litestar import Litestar, Request
 from litestar.datastructures import MutableScopeHeaders
+from litestar.exceptions import TooManyRequestsException
 from litestar.handlers import HTTPRouteHandler
 from litestar.middleware.rate_limit import (
-    CacheObject,
+    DURATION_VALUES,
     DurationUnit,
     RateLimitConfig,
     RateLimitMiddleware,
@@ -54,7 +55,6 @@ logger = logging.getLogger(__name__)
 
 STORE_NAME = "rate_limit"
 AWAY_RETRY_SECONDS = 0.5
-_SCOPE_KEY = "agency.rate_limit"
 
 Identify = Callable[[Request[Any, Any, Any]], Awaitable[str | None]]
 
@@ -121,11 +121,6 @@ def presented_credential(session_cookie: str) -> Identify:
     return identify
 
 
-def _identities(scope: Scope) -> dict[str, str | None]:
-    found: dict[str, str | None] = scope[_SCOPE_KEY]  # type: ignore[literal-required]
-    return found
-
-
 @dataclass(frozen=True)
 class Policy:
     name: str
@@ -133,6 +128,8 @@ class Policy:
     limit: int
     identify: Identify
     description: str
+    # Whether the policy counts a route's requests at all (decided without the request).
+    applies: Callable[[HTTPRouteHandler], bool] = guards_credentials
 
 
 @dataclass
@@ -140,34 +137,83 @@ class PolicyConfig(RateLimitConfig):
     policy: Policy | None = field(default=None)
 
 
+class Window(msgspec.Struct):
+    """One window's count, as the store keeps it: requests counted, and when it ends (epoch
+    seconds). Litestar keeps every request's time in a list that is read, decoded, copied
+    and written back whole on each request, a cost that grows with the traffic; the limit
+    only ever needed its length. A list written by an earlier release counts as its length."""
+
+    reset: int
+    count: int = 0
+    history: list[int] | None = None
+
+
+_WINDOW = msgspec.json.Decoder(Window)
+
+
 class PolicyMiddleware(RateLimitMiddleware):
-    """Litestar's middleware, counting per policy and per what the policy identifies."""
+    """Litestar's fixed-window middleware (its store, its headers), counting per policy and
+    per what the policy identifies, a window kept as its count."""
 
     def __init__(self, app: Any, config: PolicyConfig) -> None:
         super().__init__(app, config)
         assert config.policy is not None
         self.policy = config.policy
+        self.duration = DURATION_VALUES[self.unit]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handler = cast("HTTPRouteHandler", scope["route_handler"])  # HTTP scopes only
+        if not self.policy.applies(handler):
+            await self.app(scope, receive, send)
+            return
         # Litestar's middleware builds its request without ``receive``; a policy may read the
         # body (cached for the handler), so it identifies the caller here.
-        request: Request[Any, Any, Any] = scope["litestar_app"].request_class(scope, receive)
-        identity = await self.policy.identify(request)
-        identities: dict[str, str | None] = scope.setdefault(_SCOPE_KEY, {})  # type: ignore[misc]
-        identities[self.policy.name] = identity
-        await super().__call__(scope, receive, send)
+        app = scope["litestar_app"]
+        identity = await self.policy.identify(app.request_class(scope, receive))
+        if identity is None:
+            await self.app(scope, receive, send)
+            return
+        key = f"{self.policy.name}:{identity}"
+        store = self.config.get_store_from_app(app)
+        async with self._lock:
+            window = await self._window(key, store)
+            if window.count >= self.max_requests:
+                raise TooManyRequestsException(headers=self._headers(window))
+            window.count += 1
+            await store.set(key, msgspec.json.encode(window), expires_in=self.duration)
+        await self.app(scope, receive, self._send_wrapper(send, window))
 
-    async def should_check_request(self, request: Request[Any, Any, Any]) -> bool:
-        return _identities(request.scope)[self.policy.name] is not None
+    async def _window(self, key: str, store: Store) -> Window:
+        now = int(time.time())
+        kept = await store.get(key)
+        if kept:
+            try:
+                window = _WINDOW.decode(kept)
+            except msgspec.ValidationError:
+                window = Window(reset=0)
+            if window.reset > now:
+                if window.history is not None:
+                    window.count, window.history = len(window.history), None
+                return window
+        return Window(reset=now + self.duration)
 
-    def create_send_wrapper(self, send: Send, cache_object: CacheObject) -> Send:
+    def _headers(self, window: Window) -> dict[str, str]:
+        config = self.config
+        return {
+            config.rate_limit_policy_header_key: f"{self.max_requests}; w={self.duration}",
+            config.rate_limit_limit_header_key: str(self.max_requests),
+            config.rate_limit_remaining_header_key: str(max(self.max_requests - window.count, 0)),
+            config.rate_limit_reset_header_key: str(window.reset - int(time.time())),
+        }
+
+    def _send_wrapper(self, send: Send, window: Window) -> Send:
         """The headers of whichever policy leaves the fewest requests (draft-ietf-httpapi-
         ratelimit-headers: the closest limit)."""
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableScopeHeaders(message)
-                mine = self.create_response_headers(cache_object=cache_object)
+                mine = self._headers(window)
                 theirs = headers.get("RateLimit-Remaining")
                 if theirs is None or int(mine["RateLimit-Remaining"]) < int(theirs):
                     for key, value in mine.items():
@@ -175,10 +221,6 @@ class PolicyMiddleware(RateLimitMiddleware):
             await send(message)
 
         return send_wrapper
-
-    def cache_key_from_request(self, request: Request[Any, Any, Any]) -> str:
-        identity = _identities(request.scope)[self.policy.name]
-        return f"{self.policy.name}:{identity}"
 
 
 def policies(settings: Settings, session_cookie: str) -> list[Policy]:
@@ -204,6 +246,7 @@ def policies(settings: Settings, session_cookie: str) -> list[Policy]:
             limits.requests_per_credential_per_minute,
             presented_credential(session_cookie),
             "requests per minute with one token or session",
+            counts_per_credential,
         ),
     ]
 

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import Select
+from sqlalchemy import ColumnElement, Select, literal_column
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -95,6 +95,18 @@ class TenantRepository(Generic[M]):
         )
         if getattr(result, "rowcount", 0) == 0:
             raise self.not_found(object_id)
+
+
+def rows_stamp(table: str) -> ColumnElement[str]:
+    """An aggregate over rows of ``table`` that changes whenever one of them does: their
+    count and the sum of their row versions (PostgreSQL's ``xmin``, the transaction that
+    wrote each), as one text. An insert or an update writes a row version of its own, a
+    delete lowers the count. The sum, not the newest version: a transaction that began
+    before another but commits after it brings in rows older than the newest already seen.
+    """
+    return literal_column(
+        f"count(*)::text || ':' || coalesce(sum({table}.xmin::text::bigint), 0)::text"
+    )
 
 
 class HotRead:

@@ -31,6 +31,7 @@ from agency.kernel import outbound as outbound_policy
 from agency.kernel.db import SESSION_OPTIONS, RequestSession, create_engine, create_session_maker
 from agency.kernel.outages import watch_engine
 from agency.kernel.secrets import SecretBox
+from agency.kernel.sockets import AsyncioTransport
 
 T = TypeVar("T")
 
@@ -94,11 +95,12 @@ class Runtime:
                     "headers": {"User-Agent": f"agency/{__version__}"},
                     "follow_redirects": False,
                 }
-                client = (
-                    outbound_policy.client(policy, **options)
-                    if policy is not None
-                    else httpx.AsyncClient(**options)
-                )
+                if policy is not None:
+                    client = outbound_policy.client(policy, **options)
+                else:  # the networks' APIs: plain asyncio sockets (kernel.sockets)
+                    client = httpx.AsyncClient(
+                        transport=AsyncioTransport(options.pop("limits")), **options
+                    )
                 self._http[key] = client
             return client
 

@@ -49,6 +49,8 @@ async def claim_due(session: AsyncSession, now: datetime, runtime: Runtime) -> i
     rows = [*await sweep.due(now, horizon, settings.claim_batch, after=fresh)]
     if len(rows) < settings.claim_batch:
         rows += await sweep.due(now, fresh, settings.claim_batch - len(rows))
+    if len(rows) < settings.claim_batch:  # calls in doubt, to look for on the network
+        rows += await sweep.to_reconcile(now, settings.claim_batch - len(rows))
     if len(rows) >= settings.claim_batch:
         backlog("publications")  # more is due: the scheduler claims again at once
     take: list[uuid.UUID] = []

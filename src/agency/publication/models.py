@@ -70,6 +70,8 @@ class Publication(IdMixin, TenantMixin, TimestampMixin, Base):
 PENDING_COMMENT = "first_comment_status = 'pending'"
 # Variants with media: the few whose media the scheduler stages ahead.
 WITH_MEDIA = "json_array_length(media_ids) > 0"
+# Staging rows still holding uploads: those the scheduler sweeps (deleted or settled).
+HOLDING = 'json_array_length("references") > 0'
 
 
 class Variant(IdMixin, TenantMixin, TimestampMixin, Base):
@@ -146,6 +148,14 @@ class MediaStaging(IdMixin, TenantMixin, TimestampMixin, Base):
     __tablename__ = "publication_media_stagings"
     __tenant_indexes__ = (
         Index("uq_publication_media_stagings_variant", "agency_id", "variant_id", unique=True),
+        # The rows that still hold uploads: few (posts staged and not yet out, or canceled
+        # since), swept for deleting or settling.
+        Index(
+            "ix_publication_media_stagings_holding",
+            "id",
+            postgresql_where=text(HOLDING),
+            sqlite_where=text(HOLDING),
+        ),
     )
 
     variant_id: Mapped[uuid.UUID] = mapped_column(

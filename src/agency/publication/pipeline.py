@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from agency.brand.crisis import crisis_event
 from agency.brand.repository import BrandRepository
@@ -59,7 +60,13 @@ from agency.publication.repository import (
 )
 from agency.publication.staging import with_staged
 from agency.publication.staging.repository import MediaStagingRepository
-from agency.publication.states import Delivery, FirstCommentStatus, Status, summarize
+from agency.publication.states import (
+    AttemptOutcome,
+    Delivery,
+    FirstCommentStatus,
+    Status,
+    summarize,
+)
 from agency.publication.timing import QUOTA_WINDOW
 from agency.webhook.events import has_subscribers
 
@@ -68,6 +75,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("agency.publishing")
 T = TypeVar("T")
+# How a phase sets an attribute: setattr (the session writes it), or set_committed_value.
+Assign = Callable[[object, str, object], None]
 
 HOLD_RECHECK = timedelta(seconds=60)
 RATE_LIMIT_DEFAULT = timedelta(seconds=60)
@@ -185,6 +194,7 @@ class Publisher:
         )
         lease = now + timedelta(seconds=self.runtime.settings.publishing.stale_attempt_seconds)
         calls: list[Call] = []
+        going: list[Variant] = []
         for publication, variant in locked:
             if not await self._ready(publication, variant, now, horizon):
                 continue
@@ -204,13 +214,16 @@ class Publisher:
             # Uploaded ahead where they could be (for this content, still kept): named only.
             media = with_staged(media, variant, stagings.get(variant.id), due)
             post = build_post(publication, variant, media)
-            attempt = self._start(variant, "publish", now)
-            variant.status = Delivery.PUBLISHING
-            variant.content_hash = content_hash(variant)
+            # Set as saved: written below for the whole group in one statement.
+            attempt = self._start(variant, "publish", now, set_committed_value)
+            set_committed_value(variant, "status", Delivery.PUBLISHING)
+            set_committed_value(variant, "content_hash", content_hash(variant))
             # The lease of the call itself, renewed while the worker lives: when it ends with
             # the row still publishing, the claimer turns the attempt into an unknown outcome.
-            variant.lease_until = lease
+            set_committed_value(variant, "lease_until", lease)
+            going.append(variant)
             calls.append(Call(variant.id, attempt, channel, post, channel.credentials, due))
+        await self.variants.mark_publishing(going, lease)
         await self._summarize_many([publication for publication, _ in locked])
         return calls
 
@@ -265,18 +278,25 @@ class Publisher:
         crises = await self._crises(relocked)
         now = utcnow()
         published: list[tuple[uuid.UUID, Published, Post]] = []
+        out: list[tuple[Variant, Attempt]] = []
         for call, outcome in zip(calls, outcomes, strict=True):
             if call.variant_id not in by_id:  # pragma: no cover - deleted meanwhile
                 continue
             publication, variant = by_id[call.variant_id]
             if isinstance(outcome, Published):
-                await self._apply_success(publication, variant, call.attempt, outcome, now)
+                # Set as saved: written below for the whole group in two statements.
+                self._answered(call.attempt, outcome, now, set_committed_value)
+                self._published(variant, outcome, now, set_committed_value)
+                out.append((variant, call.attempt))
+                await self._event("publication.published", publication, variant)
                 if (crisis_id := crises.get(variant.brand_id)) is not None:
                     self._crisis_line(crisis_id, variant, "published")  # in flight as it began
                 if call.post.first_comment:
                     published.append((variant.id, outcome, call.post))
             else:
                 await self._apply_error(publication, variant, call.attempt, outcome, now)
+        await self.attempts.finish_published([attempt for _, attempt in out], now)
+        await self.variants.mark_published([variant for variant, _ in out], now)
         await self._summarize_many([publication for publication, _ in relocked])
         return published
 
@@ -420,11 +440,13 @@ class Publisher:
         except Exception as exc:
             raise Refused(f"A media file cannot be read: {exc}") from exc
 
-    def _start(self, variant: Variant, kind: str, now: datetime) -> Attempt:
+    def _start(
+        self, variant: Variant, kind: str, now: datetime, assign: Assign = setattr
+    ) -> Attempt:
         """A new attempt row; only publishing attempts count towards the limit."""
         number = variant.attempt_count + 1
         if kind == "publish":
-            variant.attempt_count = number
+            assign(variant, "attempt_count", number)
         attempt = Attempt(
             agency_id=self.agency_id,
             variant_id=variant.id,
@@ -441,33 +463,32 @@ class Publisher:
     async def _call(self, channel: Channel, operation: Callable[[Connector], Awaitable[T]]) -> T:
         return await self.channels.call(channel, operation)
 
-    async def _apply_success(
-        self,
-        publication: Publication,
-        variant: Variant,
-        attempt: Attempt,
-        published: Published,
-        now: datetime,
-    ) -> None:
-        attempt.outcome = "published"
-        attempt.finished_at = now
-        attempt.post_id = published.post_id
-        self._published(variant, published, now)
-        await self._event("publication.published", publication, variant)
+    @staticmethod
+    def _answered(attempt: Attempt, published: Published, now: datetime, assign: Assign) -> None:
+        assign(attempt, "outcome", AttemptOutcome.PUBLISHED)
+        assign(attempt, "finished_at", now)
+        assign(attempt, "post_id", published.post_id)
 
-    def _published(self, variant: Variant, published: Published, now: datetime) -> None:
+    def _published(
+        self, variant: Variant, published: Published, now: datetime, assign: Assign = setattr
+    ) -> None:
+        """The variant is out (``assign``: ``setattr``, or ``set_committed_value`` when the
+        caller writes the row itself: :meth:`VariantRepository.mark_published`)."""
         if variant.due_at is not None:
             late = (now - variant.due_at).total_seconds()
             LATENESS.labels(variant.network).observe(max(late, 0.0))
-        variant.status = Delivery.PUBLISHED
-        variant.post_id = published.post_id
-        variant.post_url = published.url
-        variant.published_at = published.published_at or now
-        variant.finished_at = now
-        variant.lease_until = None
-        variant.not_before = None
-        variant.hold_reason = None
-        variant.last_error = None
+        for name, value in (
+            ("status", Delivery.PUBLISHED),
+            ("post_id", published.post_id),
+            ("post_url", published.url),
+            ("published_at", published.published_at or now),
+            ("finished_at", now),
+            ("lease_until", None),
+            ("not_before", None),
+            ("hold_reason", None),
+            ("last_error", None),
+        ):
+            assign(variant, name, value)
 
     async def _apply_error(
         self,

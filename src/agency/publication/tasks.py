@@ -14,7 +14,7 @@ from agency.publication.claiming import claim_due
 from agency.publication.dispatch import dispatcher, first_due
 from agency.publication.pipeline import Publisher
 from agency.publication.reconciling import Reconciler
-from agency.publication.staging import claim_staging
+from agency.publication.staging import Discarder, claim_staging
 
 # Publishing has its own queue so that webhooks and token refreshes never delay a post.
 QUEUE = "publishing"
@@ -39,6 +39,16 @@ async def stage_media(
     Dramatiq thread is not held by the uploads); a lost message is claimed again when its
     lease ends."""
     dispatcher(runtime).stage(uuid.UUID(agency_id), [uuid.UUID(v) for v in variant_ids])
+
+
+@job("publication.discard_staged_media", queue=MEDIA_QUEUE, max_retries=0)
+async def discard_staged_media(
+    session: AsyncSession, runtime: Runtime, agency_id: str, staging_ids: list[str]
+) -> None:
+    """Uploads made ahead that no post will name (canceled, unscheduled, edited since),
+    deleted where the network can; a lost message is claimed again when its lease ends."""
+    ids = [uuid.UUID(s) for s in staging_ids]
+    await Discarder(session, uuid.UUID(agency_id), runtime).discard(ids)
 
 
 @job("publication.publish", queue=QUEUE, max_retries=0)

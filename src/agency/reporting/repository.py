@@ -20,7 +20,6 @@ from sqlalchemy import (
     exists,
     func,
     literal,
-    literal_column,
     or_,
     select,
     text,
@@ -34,7 +33,7 @@ from agency.brand.models import Brand, Crisis
 from agency.channel.models import Channel
 from agency.client.models import ClientMember
 from agency.inbox.models import InboxChannel, Message
-from agency.kernel.repository import TenantRepository
+from agency.kernel.repository import TenantRepository, rows_stamp
 from agency.kernel.system import SystemRepository
 from agency.kernel.tenancy import Subject, scoped_select
 from agency.publication.models import Attempt, Publication, QueueSlot, Variant
@@ -447,10 +446,10 @@ class ReportRepository:
         self, brand_id: uuid.UUID, first_day: date, start: date, end: date
     ) -> tuple[str, ...] | None:
         """What a brand's report of ``start``-``end`` is computed from, as numbers that change
-        whenever any of it does: per table, its rows' count and their newest row version
-        (PostgreSQL's ``xmin``: every insert or update writes a newer one, a delete lowers
-        the count). Rollup days from ``first_day`` (the previous period and the follower
-        window before it). None off PostgreSQL, or when the brand is not the subject's.
+        whenever any of it does: per table, its rows' count and row versions
+        (:func:`~agency.kernel.repository.rows_stamp`). Rollup days from ``first_day`` (the
+        previous period and the follower window before it). None off PostgreSQL, or when the
+        brand is not the subject's.
         """
         if self.session.get_bind().dialect.name != "postgresql":
             return None
@@ -502,14 +501,9 @@ class ReportRepository:
         ]
         columns = []
         for model, where in parts:
-            table = model.__tablename__
-            # One scan per table: its count and newest row version, as one text.
-            summary: ColumnElement[str] = literal_column(
-                f"count(*)::text || ':' || coalesce(max({table}.xmin::text::bigint), 0)"
-            )
             columns.append(
                 scoped_select(model, self.subject)
-                .with_only_columns(summary)
+                .with_only_columns(rows_stamp(model.__tablename__))
                 .where(*where)
                 .scalar_subquery()
             )

@@ -28,6 +28,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -37,7 +38,13 @@ from agency.connector import (
     Post,
 )
 from agency_connectors.bluesky import BlueskyConnector
-from tests.connectors.bluesky.helpers import AVATAR, connector_for, pds_behind, serving_appview
+from tests.connectors.bluesky.helpers import (
+    AVATAR,
+    connector_for,
+    image,
+    pds_behind,
+    serving_appview,
+)
 from tests.connectors.contract import SECRET, FailingConnector
 from tests.support.fakes.bsky_appview import FakeAppView
 from tests.support.pds import (
@@ -45,6 +52,7 @@ from tests.support.pds import (
     CannedAnswer,
     PdsAccount,
     PdsServer,
+    png,
 )
 
 
@@ -137,6 +145,12 @@ def publishable_post(bob: PdsAccount) -> Post:
         text=f"Hello from the agency tests to @{bob.handle} #agency {uuid.uuid4().hex[:6]}",
         options={"langs": ["en"]},
     )
+
+
+@pytest.fixture
+def media_post(publishable_post: Post) -> Post:
+    """The contract's staging test against the real PDS: the sample post with a photo."""
+    return replace(publishable_post, media=(image(png(4, 3), "A shop window", 4, 3),))
 
 
 @pytest.fixture

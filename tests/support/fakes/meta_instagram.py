@@ -2,7 +2,8 @@
 
 Held to these reference pages:
 
-- containers and their ``status_code`` (IN_PROGRESS -> FINISHED, or ERROR):
+- containers and their ``status_code`` (IN_PROGRESS -> FINISHED, or ERROR; EXPIRED when not
+  published within 24 hours):
   https://developers.facebook.com/docs/instagram-platform/content-publishing,
   https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/media,
   https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-container
@@ -138,6 +139,11 @@ class InstagramPublishing(MetaFake):
         container["status_code"] = container["_status"]
         container["status"] = "Error: 2207026" if container["_status"] == "ERROR" else "Finished"
         return self.render(container, call.params.get("fields"), default="status_code")
+
+    def expire_container(self, container_id: str) -> None:
+        """A container not published within 24 hours: ``status_code`` EXPIRED, and
+        ``media_publish`` refuses it (ig-container reference)."""
+        self.objects[container_id]["_status"] = "EXPIRED"
 
     def published_last_day(self, user: dict[str, Any]) -> int:
         floor = datetime.now(UTC) - DAY

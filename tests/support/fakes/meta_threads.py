@@ -206,6 +206,11 @@ class ThreadsFake(MetaFake):
                 container["status"] = "FINISHED"
         return self.render(container, call.params.get("fields"), default="status")
 
+    def expire_container(self, container_id: str) -> None:
+        """A container not published within 24 hours: ``status`` EXPIRED, and
+        ``threads_publish`` refuses it (Threads media container reference)."""
+        self.objects[container_id]["status"] = "EXPIRED"
+
     def publish(self, call: Call) -> dict[str, Any]:
         self.accept(call.params, ("creation_id",))
         self.own(call)

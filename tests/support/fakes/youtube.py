@@ -129,6 +129,7 @@ class FakeYouTube(FakeServer):
             "youtube.videos.insert": self._start_upload,
             "youtube.videos.list": self._videos,
             "youtube.videos.delete": self._delete_video,
+            "youtube.videos.update": self._update_video,
             "youtube.playlistItems.list": self._playlist_items,
             "youtube.commentThreads.list": self._comment_threads,
             "youtube.comments.insert": self._insert_comment,
@@ -262,6 +263,23 @@ class FakeYouTube(FakeServer):
             )
         self.uploads.remove(video_id)
 
+    def _update_video(self, request: Request, body: Any) -> dict[str, Any]:
+        """videos.update: every mutable property of the parts named is replaced by the body's
+        (one left out reverts to its default), per the ``part`` parameter's description."""
+        video = self.videos.get(str((body or {}).get("id")))
+        if video is None:
+            raise Violation(
+                "The video that you are trying to update cannot be found.", "videoNotFound", 404
+            )
+        if "status" in parts_of(request):
+            sent = body.get("status") or {}
+            video["status"] = {
+                "uploadStatus": video["status"]["uploadStatus"],
+                "privacyStatus": sent.get("privacyStatus", "public"),
+                **{k: v for k, v in sent.items() if k != "privacyStatus"},
+            }
+        return select(video, parts_of(request))
+
     def _playlist_items(self, request: Request, body: Any) -> dict[str, Any]:
         if request.param("playlistId") != self.uploads_playlist:
             raise Violation("The playlist cannot be found.", "playlistNotFound", 404)
@@ -285,6 +303,7 @@ class FakeYouTube(FakeServer):
                     "resourceId": {"kind": "youtube#video", "videoId": video_id},
                 },
                 "contentDetails": {"videoId": video_id, "videoPublishedAt": snippet["publishedAt"]},
+                "status": {"privacyStatus": self.videos[video_id]["status"]["privacyStatus"]},
             }
             items.append(select(item, parts_of(request)))
         more = {"nextPageToken": str(start + size)} if start + size < len(self.uploads) else {}

@@ -27,7 +27,7 @@ import dataclasses
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -37,7 +37,7 @@ from agency.channel.models import Channel
 from agency.channel.repository import ChannelRepository
 from agency.channel.schemas import ChannelHealth
 from agency.channel.service import ChannelService
-from agency.connector.base import Capability, Connector, Media, StagedMedia
+from agency.connector.base import Capability, Connector, Media, Post, StagedMedia
 from agency.connector.errors import ConnectorError, OutcomeUnknown, RateLimited, Transient
 from agency.kernel.db import utcnow
 from agency.kernel.jobs import enqueue
@@ -45,10 +45,14 @@ from agency.kernel.scheduling import backlog
 from agency.kernel.tenancy import Subject, bind_tenant
 from agency.media.service import load_for_publish
 from agency.publication import events
-from agency.publication.content import idempotency_key
+from agency.publication.content import build_post, idempotency_key
 from agency.publication.models import Attempt, MediaStaging, Variant
 from agency.publication.repository import PublicationRepository, VariantRepository
-from agency.publication.staging.repository import MediaStagingRepository, StagingSweepRepository
+from agency.publication.staging.repository import (
+    NAMED,
+    MediaStagingRepository,
+    StagingSweepRepository,
+)
 from agency.publication.states import AttemptKind, AttemptOutcome, Delivery, Staging
 
 if TYPE_CHECKING:
@@ -58,6 +62,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("agency.publishing")
 
 CLAIM_BATCH = 500
+# Uploads no post will name are looked for every this many staging intervals.
+SWEEP_EVERY = 10
 JOB_BATCH = 20
 # Staging stops this long before the publishing look-ahead: the post is then claimed as is.
 MARGIN = timedelta(seconds=2)
@@ -68,6 +74,33 @@ REPORTED = (
     "The media could not be uploaded ahead ({why}); they will be uploaded with the post "
     "at its time."
 )
+
+
+async def discard(
+    channels: ChannelService, variant_id: uuid.UUID, channel: Channel, references: list[str]
+) -> ConnectorError | bool:
+    """Delete uploads made ahead that no post will name, where the network can (best
+    effort, logged): whether the network deleted them (``False``: it lets them expire), or
+    why it could not."""
+
+    async def each(connector: Connector) -> bool:
+        return await connector.discard_staged(references)
+
+    try:
+        deleted = await channels.call(channel, each)
+    except ConnectorError as exc:
+        logger.warning(
+            "the media of variant %s uploaded ahead could not be deleted: %s",
+            variant_id,
+            exc.message,
+        )
+        return exc
+    except Exception:
+        logger.exception("deleting the media of variant %s uploaded ahead failed", variant_id)
+        return OutcomeUnknown("Internal error while deleting the uploads.")
+    how = "deleted" if deleted else "left to the network, which drops unused uploads"
+    logger.info("media of variant %s uploaded ahead: %s", variant_id, how)
+    return deleted
 
 
 def staging_horizons(runtime: Runtime, now: datetime) -> dict[str, datetime]:
@@ -90,6 +123,7 @@ class Pace:
 
     def __init__(self, settings: Settings) -> None:
         self.next_at: datetime | None = None
+        self.sweep_at: datetime | None = None  # for uploads no post will name
 
 
 async def claim_staging(session: AsyncSession, now: datetime, runtime: Runtime) -> int:
@@ -100,10 +134,45 @@ async def claim_staging(session: AsyncSession, now: datetime, runtime: Runtime) 
         return 0
     # Staging is minutes ahead: looked for every few seconds, not at every tick.
     pace.next_at = now + timedelta(seconds=settings.staging_interval_seconds)
+    sweep = StagingSweepRepository(session)
+    # Claimed first: a row just claimed for an upload is leased, so not taken below.
+    claimed = await _claim_uploads(sweep, now, runtime)
+    if pace.sweep_at is not None and now < pace.sweep_at:
+        return claimed
+    # Deleting what no post will name is not urgent: looked for less often.
+    pace.sweep_at = now + SWEEP_EVERY * timedelta(seconds=settings.staging_interval_seconds)
+    await sweep.settle_published(now, CLAIM_BATCH)
+    return claimed + await _claim_discards(sweep, now, runtime)
+
+
+async def _claim_discards(sweep: StagingSweepRepository, now: datetime, runtime: Runtime) -> int:
+    """Uploads made ahead that no post will name (canceled, unscheduled, edited since),
+    handed to ``publication.discard_staged_media``, their rows leased meanwhile."""
+    rows = await sweep.discardable(now, CLAIM_BATCH)
+    if not rows:
+        return 0
+    lease = timedelta(seconds=runtime.settings.publishing.staging_lease_seconds)
+    await sweep.lease([staging_id for staging_id, _ in rows], now, now + lease)
+    _enqueue_by_agency("publication.discard_staged_media", rows)
+    return len(rows)
+
+
+def _enqueue_by_agency(name: str, rows: Iterable[tuple[uuid.UUID, uuid.UUID]]) -> None:
+    """Job ``name`` for each agency's ``(id, agency id)`` rows, a batch at a time."""
+    by_agency: dict[uuid.UUID, list[str]] = defaultdict(list)
+    for row_id, agency_id in rows:
+        by_agency[agency_id].append(str(row_id))
+    for agency_id, ids in by_agency.items():
+        for start in range(0, len(ids), JOB_BATCH):
+            enqueue(name, str(agency_id), ids[start : start + JOB_BATCH])
+
+
+async def _claim_uploads(sweep: StagingSweepRepository, now: datetime, runtime: Runtime) -> int:
+    settings = runtime.settings.publishing
+    pace = runtime.component(Pace)
     horizons = staging_horizons(runtime, now)
     if not horizons:
         return 0
-    sweep = StagingSweepRepository(session)
     after = now + timedelta(seconds=settings.lookahead_seconds) + MARGIN
     rows = await sweep.due(now, after, horizons, CLAIM_BATCH)
     if not rows:
@@ -112,12 +181,7 @@ async def claim_staging(session: AsyncSession, now: datetime, runtime: Runtime) 
         pace.next_at = None
         backlog("media_staging")
     await sweep.claim(rows, now, now + timedelta(seconds=settings.staging_lease_seconds))
-    by_agency: dict[uuid.UUID, list[str]] = defaultdict(list)
-    for variant_id, agency_id, _ in rows:
-        by_agency[agency_id].append(str(variant_id))
-    for agency_id, ids in by_agency.items():
-        for start in range(0, len(ids), JOB_BATCH):
-            enqueue("publication.stage_media", str(agency_id), ids[start : start + JOB_BATCH])
+    _enqueue_by_agency("publication.stage_media", [(v, agency) for v, agency, _ in rows])
     return len(rows)
 
 
@@ -148,13 +212,13 @@ class Upload:
     variant_id: uuid.UUID
     content_version: int
     media_ids: list[str]
-    media: list[Media]
+    post: Post  # as it will go out, media with their files
     channel: Channel
     attempt: Attempt
 
 
-class Stager:
-    """A worker's side: one agency's claimed variants, their media uploaded ahead."""
+class AgencyStagings:
+    """A worker's view of one agency's staging rows, their variants and channels."""
 
     def __init__(self, session: AsyncSession, agency_id: uuid.UUID, runtime: Runtime) -> None:
         self.session = session
@@ -165,15 +229,26 @@ class Stager:
         self.variants = VariantRepository(session, self.subject)
         self.channels = ChannelService(session, self.subject, runtime)
 
+
+class Stager(AgencyStagings):
+    """A worker's side: one agency's claimed variants, their media uploaded ahead."""
+
+    def __init__(self, session: AsyncSession, agency_id: uuid.UUID, runtime: Runtime) -> None:
+        super().__init__(session, agency_id, runtime)
+        self.publications = PublicationRepository(session, self.subject)
+        # Uploads of another content version dropped from a row: (variant, channel, refs).
+        self.stale: list[tuple[uuid.UUID, Channel, list[str]]] = []
+
     async def stage(self, variant_ids: Sequence[uuid.UUID]) -> None:
         uploads = await self._prepare(variant_ids)
         await self.session.commit()  # uploading, and the attempts, before any call
-        if not uploads:
-            return
-        results = await asyncio.gather(*(self._upload(u) for u in uploads))
-        await bind_tenant(self.session, self.agency_id)
-        await self._record(uploads, results)
-        await self.session.commit()
+        if uploads:
+            results = await asyncio.gather(*(self._upload(u) for u in uploads))
+            await bind_tenant(self.session, self.agency_id)
+            await self._record(uploads, results)
+            await self.session.commit()
+        # Those of a content edited since, replaced above: no post names them any more.
+        await asyncio.gather(*(discard(self.channels, *stale) for stale in self.stale))
 
     async def _prepare(self, variant_ids: Sequence[uuid.UUID]) -> list[Upload]:
         await bind_tenant(self.session, self.agency_id)
@@ -196,11 +271,12 @@ class Stager:
                 # Nothing to stage now; an edit claims it again.
                 row.status, row.lease_until, row.reported_at = Staging.FAILED, None, now
                 if variant is not None and row.content_version != variant.content_version:
-                    row.references = []
+                    self._drop_references(row, channel)
                     row.content_version = variant.content_version
                 continue
             if row.content_version != variant.content_version:
                 row.attempt_count = 0  # edited since: a new content, new tries
+            publication = await self.publications.get(variant.publication_id)
             try:
                 ids = [uuid.UUID(m) for m in variant.media_ids]
                 media = await load_for_publish(self.session, self.subject, self.runtime, ids)
@@ -216,12 +292,18 @@ class Stager:
                     variant_id,
                     variant.content_version,
                     list(variant.media_ids),
-                    media,
+                    build_post(publication, variant, media),
                     channel,
                     attempt,
                 )
             )
         return uploads
+
+    def _drop_references(self, row: MediaStaging, channel: Channel | None) -> None:
+        """The row's references, of a content no post will be, deleted after the commit."""
+        if row.references and channel is not None:
+            self.stale.append((row.variant_id, channel, list(row.references)))
+        row.references = []
 
     def _worth_it(self, variant: Variant, channel: Channel, now: datetime) -> bool:
         """Still a scheduled, approved post in the future, on a channel that can call."""
@@ -252,7 +334,10 @@ class Stager:
 
     async def _upload(self, upload: Upload) -> list[StagedMedia] | ConnectorError:
         async def each(connector: Connector) -> list[StagedMedia]:
-            return [await connector.stage_media(media) for media in upload.media]
+            staged = await connector.stage_post(upload.post)
+            if len(staged) != len(upload.post.media):
+                raise OutcomeUnknown("The network answered a reference per file, but not each.")
+            return staged
 
         try:
             return await self.channels.call(upload.channel, each)
@@ -279,10 +364,13 @@ class Stager:
                 attempt.outcome, attempt.http_status = AttemptOutcome.FAILED, result.status
                 attempt.message = result.message[:2000]
                 if row.content_version != upload.content_version:
-                    row.references = []  # those of another content: never named again
+                    self._drop_references(row, upload.channel)  # never named again
                 row.content_version, row.media_ids = upload.content_version, upload.media_ids
                 await self._failed(row, variant, result, now)
                 continue
+            if row.content_version != upload.content_version:
+                self._drop_references(row, upload.channel)
+            # Those of the same content are left to expire: a post may be naming them now.
             expires = min((s.expires_at for s in result), default=now) - VALID_AFTER_DUE
             row.status, row.content_version = Staging.STAGED, upload.content_version
             row.media_ids, row.references = upload.media_ids, [s.reference for s in result]
@@ -315,9 +403,7 @@ class Stager:
 
     async def _report(self, variant: Variant, message: str) -> None:
         variant.last_error = message[:2000]
-        publication = await PublicationRepository(self.session, self.subject).find(
-            variant.publication_id
-        )
+        publication = await self.publications.find(variant.publication_id)
         if publication is not None:
             await events.variant_event(
                 self.session,
@@ -326,3 +412,67 @@ class Stager:
                 variant,
                 self.runtime.settings.webhooks,
             )
+
+
+# A network that could not delete an upload (a 5xx, a rate limit) is asked again later.
+DISCARD_RETRY = timedelta(minutes=10)
+DISCARD_ATTEMPTS = 3
+
+
+def unnamed(row: MediaStaging, variant: Variant) -> bool:
+    """As :func:`~agency.publication.staging.repository.no_post_will_name` says it."""
+    if variant.status in NAMED:
+        return False
+    return variant.status != Delivery.SCHEDULED or row.content_version != variant.content_version
+
+
+def forget(row: MediaStaging) -> None:
+    """The row holds no upload any more: one is made again if its post is staged again."""
+    row.references, row.media_ids, row.content_version = [], [], 0
+    row.status, row.expires_at, row.renew_at = Staging.FAILED, None, None
+    row.lease_until, row.not_before, row.reported_at = None, None, None
+    row.attempt_count = 0
+
+
+class Discarder(AgencyStagings):
+    """A worker's side of the discard sweep: one agency's leased rows whose uploads no post
+    will name, deleted where the network can (best effort, logged), then forgotten."""
+
+    async def discard(self, staging_ids: Sequence[uuid.UUID]) -> None:
+        await bind_tenant(self.session, self.agency_id)
+        rows = await self.stagings.locked(staging_ids)
+        variants = {v.id: v for v in await self.variants.many([r.variant_id for r in rows])}
+        channels = await ChannelRepository(self.session, self.subject).many(
+            {v.channel_id for v in variants.values()}
+        )
+        work: list[tuple[uuid.UUID, uuid.UUID, Channel, list[str]]] = []
+        for row in rows:
+            row.lease_until = None
+            variant = variants.get(row.variant_id)
+            if variant is None or not row.references or not unnamed(row, variant):
+                continue  # rescheduled meanwhile: its post may name them
+            channel = channels.get(variant.channel_id)
+            if channel is None or channel.credentials is None:
+                forget(row)  # nothing can call the network for them: left to expire
+                continue
+            row.lease_until = utcnow() + DISCARD_RETRY  # held while the calls run
+            work.append((row.id, variant.id, channel, list(row.references)))
+        await self.session.commit()  # no row lock held during the calls
+        if not work:
+            return
+        results = await asyncio.gather(*(discard(self.channels, *job[1:]) for job in work))
+        await bind_tenant(self.session, self.agency_id)
+        held = {r.id: r for r in await self.stagings.locked([job[0] for job in work])}
+        now = utcnow()
+        for (row_id, _, _, references), result in zip(work, results, strict=True):
+            kept = held.get(row_id)
+            if kept is None or kept.references != references:
+                continue  # staged again meanwhile
+            retry = isinstance(result, Transient | RateLimited)
+            if retry and kept.attempt_count + 1 < DISCARD_ATTEMPTS:
+                kept.attempt_count += 1
+                kept.lease_until = None
+                kept.not_before = now + DISCARD_RETRY * 2 ** (kept.attempt_count - 1)
+                continue
+            forget(kept)
+        await self.session.commit()

@@ -7,12 +7,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, insert, or_, select, text, update
 
 from agency.kernel.db import new_id
 from agency.kernel.repository import TenantRepository
 from agency.kernel.system import SystemRepository
-from agency.publication.models import WITH_MEDIA, MediaStaging, Variant
+from agency.publication.models import HOLDING, WITH_MEDIA, MediaStaging, Variant
 from agency.publication.states import Delivery, Staging
 
 
@@ -32,6 +32,39 @@ class MediaStagingRepository(TenantRepository[MediaStaging]):
             stmt = stmt.with_for_update(skip_locked=True).execution_options(populate_existing=True)
         rows = (await self.session.execute(stmt)).scalars().all()
         return {row.variant_id: row for row in rows}
+
+    async def locked(self, staging_ids: Sequence[uuid.UUID]) -> list[MediaStaging]:
+        """The staging rows ``staging_ids``, locked (those another transaction holds left
+        out)."""
+        if not staging_ids:
+            return []
+        stmt = (
+            self.select()
+            .where(MediaStaging.id.in_(staging_ids))
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+        return list((await self.session.execute(stmt)).scalars().all())
+
+
+# A staging row and its variant (one agency's).
+OF_VARIANT = and_(
+    MediaStaging.variant_id == Variant.id, MediaStaging.agency_id == Variant.agency_id
+)
+
+# Variants that name, or may have named, what was staged for them: never discarded.
+NAMED = (Delivery.PUBLISHING, Delivery.PUBLISHED, Delivery.UNKNOWN)
+
+
+def no_post_will_name() -> ColumnElement[bool]:
+    """Staged uploads their variant will never name: it is no longer scheduled (canceled,
+    back to draft, failed, missed) or was edited since (another content version), and has
+    not gone out nor may have."""
+    edited = MediaStaging.content_version != Variant.content_version
+    return and_(
+        Variant.status.not_in(NAMED),
+        or_(Variant.status != Delivery.SCHEDULED, edited),
+    )
 
 
 class StagingSweepRepository(SystemRepository):
@@ -71,13 +104,7 @@ class StagingSweepRepository(SystemRepository):
         networks = [and_(Variant.network == n, Variant.due_at <= h) for n, h in horizons.items()]
         stmt = (
             select(Variant.id, Variant.agency_id, staging.id)
-            .outerjoin(
-                staging,
-                and_(
-                    MediaStaging.variant_id == Variant.id,
-                    MediaStaging.agency_id == Variant.agency_id,
-                ),
-            )
+            .outerjoin(staging, OF_VARIANT)
             .where(
                 Variant.status == Delivery.SCHEDULED,
                 Variant.due_at > after,
@@ -126,6 +153,54 @@ class StagingSweepRepository(SystemRepository):
                 update(MediaStaging)
                 .where(MediaStaging.id.in_(known))
                 .values(status=Staging.CLAIMED, lease_until=until, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def discardable(self, now: datetime, limit: int) -> Sequence[tuple[uuid.UUID, uuid.UUID]]:
+        """``(staging id, agency id)`` of rows holding uploads that no post will name (see
+        :func:`no_post_will_name`), not leased and not waiting before another try; locked."""
+        stmt = (
+            select(MediaStaging.id, MediaStaging.agency_id)
+            .join(Variant, OF_VARIANT)
+            .where(
+                text(HOLDING),  # as the partial index says it
+                or_(MediaStaging.lease_until.is_(None), MediaStaging.lease_until < now),
+                or_(MediaStaging.not_before.is_(None), MediaStaging.not_before <= now),
+                no_post_will_name(),
+            )
+            .limit(limit)
+            .with_for_update(of=MediaStaging, skip_locked=True)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        return [(row[0], row[1]) for row in rows]
+
+    async def settle_published(self, now: datetime, limit: int) -> int:
+        """Rows whose post went out: what it named is the network's now, never deleted; the
+        references are dropped so that the rows leave the sweep's index. How many."""
+        published = (
+            select(MediaStaging.id)
+            .join(Variant, OF_VARIANT)
+            .where(text(HOLDING), Variant.status == Delivery.PUBLISHED)
+            .limit(limit)
+            .with_for_update(of=MediaStaging, skip_locked=True)
+        )
+        ids = list((await self.session.execute(published)).scalars().all())
+        if ids:
+            await self.session.execute(
+                update(MediaStaging)
+                .where(MediaStaging.id.in_(ids))
+                .values(references=[], updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        return len(ids)
+
+    async def lease(self, staging_ids: Sequence[uuid.UUID], now: datetime, until: datetime) -> None:
+        """The rows ``staging_ids`` leased until ``until`` (a discard job holds them)."""
+        if staging_ids:
+            await self.session.execute(
+                update(MediaStaging)
+                .where(MediaStaging.id.in_(staging_ids))
+                .values(lease_until=until, updated_at=now)
                 .execution_options(synchronize_session=False)
             )
 
