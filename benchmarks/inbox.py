@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import json
 import sys
 import tempfile
@@ -52,7 +53,7 @@ from agency.connector import Capability, Connector, Credentials, Limits
 from agency.connector.registry import Registry
 from agency.connector.types import Comment
 from agency.inbox.collecting import Collector
-from agency.inbox.repository import InboxSweepRepository
+from agency.inbox.repository import LISTED, InboxSweepRepository
 from agency.kernel.db import utcnow
 from agency.kernel.migrate import upgrade
 from agency.kernel.runtime import Runtime
@@ -280,19 +281,13 @@ def brands_of(
 
 # -- the list and its floor ---------------------------------------------------------------------
 
-# The page's statement as the app's repository builds it (``MessageRepository.listing`` and
-# ``page``: not deleted, of the brand, newest first, one row more than the page).
+# The page's statement as the app's repository builds it (``MessageRepository.listed``: the
+# listed columns, not deleted, of the brand, newest first, one row more than the page).
 FLOOR_SQL = (
-    "SELECT * FROM inbox_messages WHERE inbox_messages.agency_id = $1 "
+    "SELECT " + ", ".join(c.key for c in LISTED) + " FROM inbox_messages "
+    "WHERE inbox_messages.agency_id = $1 "
     "AND inbox_messages.deleted_at IS NULL AND inbox_messages.brand_id = $2 "
     "ORDER BY inbox_messages.id DESC LIMIT 51"
-)
-
-
-# The index a brand's newest-first page would walk (no migration adds it yet): measured with
-# ``--brand-index`` next to the schema as it is.
-BRAND_INDEX = (
-    "CREATE INDEX ix_inbox_messages_agency_brand_id ON inbox_messages (agency_id, brand_id, id)"
 )
 
 
@@ -473,7 +468,10 @@ async def visibility(
     scale: Scale,
     delay: float,
     jobs_at_once: int,
+    reads_at_once: int,
 ) -> dict[str, Any]:
+    settings = copy.copy(settings)
+    settings.inbox = settings.inbox.model_copy(update={"pull_concurrency": reads_at_once})
     runtime = Runtime(settings, build_runtime(settings).broker, stand_in_registry(delay))
     seen: list[float] = []  # seconds from due to listed, one per channel
     jobs = asyncio.Semaphore(jobs_at_once)
@@ -547,6 +545,7 @@ async def visibility(
         "listed": len(seen),
         "network_ms": delay * 1000,
         "jobs_at_once": jobs_at_once,
+        "reads_at_once": reads_at_once,
         "comments_served": StandInNetwork.served,
         "p50_s": pct(0.50),
         "p95_s": pct(0.95),
@@ -558,7 +557,8 @@ async def visibility(
         f"\nvisibility: {channels:,} channels due over {scale.visibility_seconds:g} s (the "
         f"{settings.inbox.pull_every_seconds:g}-second rhythm of all of them), "
         f"{THREADS_PER_CHANNEL} threads each, one new comment per thread after "
-        f"{delay * 1000:.0f} ms, {jobs_at_once} jobs at once; {len(seen):,} listed\n"
+        f"{delay * 1000:.0f} ms, {jobs_at_once} jobs at once, {reads_at_once} reads at once "
+        f"per job; {len(seen):,} listed\n"
         f"    due -> listed: p50 {figures['p50_s']:.2f} s, p95 {figures['p95_s']:.2f} s, "
         f"p99 {figures['p99_s']:.2f} s, max {figures['max_s']:.2f} s\n"
         f"    goal p95 < {GOAL_VISIBLE_P95_S:g} s: {'met' if met else 'MISSED'}"
@@ -574,8 +574,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--jobs", type=int, default=JOBS_AT_ONCE, help="pull jobs at once (worker threads)"
     )
+    parser.add_argument(
+        "--reads",
+        type=lambda v: [int(n) for n in v.split(",")],
+        default=None,
+        help="reads at once per pull job (AGENCY_INBOX__PULL_CONCURRENCY; default the "
+        "setting's), comma-separated: one visibility run each",
+    )
     parser.add_argument("--profile", action="store_true", help="profile the list at the end")
-    parser.add_argument("--brand-index", action="store_true", help="add BRAND_INDEX first")
     parser.add_argument("--json", type=Path, default=None, help="also write every figure here")
     args = parser.parse_args(argv)
     scale = QUICK if args.quick else FULL
@@ -594,11 +600,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         figures["counts"] = seed(pg, agencies, scale, sealed)
         print(f"seeded {figures['counts']} in {time.perf_counter() - t_seed:.1f} s", flush=True)
         brands = brands_of(pg, agencies, 16)
-        if args.brand_index:
-            with psycopg.connect(pg.url(OWNER, OWNER_PW, DB), autocommit=True) as conn:
-                conn.execute(BRAND_INDEX)
-                conn.execute("ANALYZE inbox_messages")
-            print("added:", BRAND_INDEX)
         print("\nEXPLAIN ANALYZE of the page's statement (app role, RLS on):")
         for line in explain(pg, *brands[0]):
             print("   ", line)
@@ -610,11 +611,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("load average:", figures["load_after_list"])
             if not args.no_visibility:
                 tokens = {a.id: a.token for a in agencies}
-                figures["visibility"] = asyncio.run(
-                    visibility(settings, pg, port, tokens, scale, args.network_ms / 1000, args.jobs)
-                )
-                figures["load_after_visibility"] = load_average()
-                print("load average:", figures["load_after_visibility"])
+                for reads in args.reads or [settings.inbox.pull_concurrency]:
+                    run = asyncio.run(
+                        visibility(
+                            settings,
+                            pg,
+                            port,
+                            tokens,
+                            scale,
+                            args.network_ms / 1000,
+                            args.jobs,
+                            reads,
+                        )
+                    )
+                    figures[f"visibility_reads_{reads}"] = run
+                    figures[f"load_after_visibility_reads_{reads}"] = load_average()
+                    print("load average:", figures[f"load_after_visibility_reads_{reads}"])
         if args.profile:
             profile_list(pg, settings, brands, scale)
         if args.json is not None:

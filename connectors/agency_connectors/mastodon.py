@@ -134,6 +134,7 @@ class MastodonConnector(Connector):
             Capability.POST_METRICS,
             Capability.ACCOUNT_METRICS,
             Capability.MENTIONS,
+            Capability.PRIVATE_MESSAGES,
             Capability.COMMENTS,
             Capability.REPLY,
             Capability.DELETE_COMMENT,
@@ -395,10 +396,38 @@ class MastodonConnector(Connector):
             status = notification.get("status")
             if not isinstance(status, dict) or not status.get("id"):
                 continue
+            if status.get("visibility") == "direct":
+                continue  # a private message: read by :meth:`private_messages`, never public
             mention = dataclasses.replace(self._comment(status, str(status["id"])), parent_id=None)
             if since is None or mention.created_at is None or mention.created_at >= since:
                 mentions.append(mention)
         return mentions
+
+    async def private_messages(self, since: datetime | None = None) -> list[Comment]:
+        """The last status of each of the account's direct conversations (newest 40), its
+        ``post_id`` the conversation's id. A conversation whose last status is the brand's
+        own answer has nothing new to read."""
+        found = await bearer_call(
+            self, "GET", "/api/v1/conversations", describe=_words, params={"limit": 40}
+        )
+        messages = []
+        for conversation in found if isinstance(found, list) else []:
+            if not isinstance(conversation, dict) or not conversation.get("id"):
+                continue
+            status = conversation.get("last_status")
+            if not isinstance(status, dict) or not status.get("id"):
+                continue
+            message = self._comment(status, str(conversation["id"]))
+            if since is None or message.created_at is None or message.created_at >= since:
+                messages.append(message)
+        return messages
+
+    async def reply_privately(self, comment: Comment, text: str, idempotency_key: str) -> Comment:
+        """A ``direct`` status in reply to the message, naming only its author (Mastodon
+        shows a direct status to those it mentions)."""
+        return await self._reply(
+            comment, text, {"Idempotency-Key": idempotency_key}, visibility="direct"
+        )
 
     @staticmethod
     def _comment(status: dict[str, Any], post_id: str) -> Comment:
@@ -420,7 +449,13 @@ class MastodonConnector(Connector):
         """The reply with its ``Idempotency-Key``, as statuses are published."""
         return await self._reply(comment, text, {"Idempotency-Key": idempotency_key})
 
-    async def _reply(self, comment: Comment, text: str, headers: dict[str, str]) -> Comment:
+    async def _reply(
+        self,
+        comment: Comment,
+        text: str,
+        headers: dict[str, str],
+        visibility: str | None = None,
+    ) -> Comment:
         # Mastodon notifies only those mentioned: address the reply to the comment's author.
         mention = f"@{comment.author_name}" if comment.author_name else ""
         if mention and mention.lower() not in text.lower():
@@ -429,6 +464,8 @@ class MastodonConnector(Connector):
         if problems:
             raise InvalidContent(problems)
         body = {"status": text, "in_reply_to_id": comment.comment_id}
+        if visibility is not None:
+            body["visibility"] = visibility
         status = await self._create_status(body, headers)
         return self._comment(status, comment.post_id)
 

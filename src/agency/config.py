@@ -449,6 +449,13 @@ class InboxSettings(BaseSettings):
     )
     claim_batch: int = Field(default=500, description="Pulls or answers claimed per transaction.")
     pull_batch: int = Field(default=20, description="Channels of one agency per pull job.")
+    pull_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="Network reads one pull job keeps in flight at once (its threads' "
+        "comments, its channels' mentions).",
+    )
     overlap_seconds: float = Field(
         default=120.0,
         description="Each pull reads again this far before its cursor (clocks differ; "

@@ -56,6 +56,7 @@ METHODS: dict[Capability, str] = {
     Capability.ACCOUNT_METRICS: "account_metrics",
     Capability.COMMENTS: "comments",
     Capability.MENTIONS: "mentions",
+    Capability.PRIVATE_MESSAGES: "private_messages",
     Capability.REPLY: "reply",
     Capability.HIDE_COMMENT: "hide_comment",
     Capability.DELETE_COMMENT: "delete_comment",
@@ -144,6 +145,7 @@ class ConnectorContract:
             Capability.ACCOUNT_METRICS: connector.account_metrics,
             Capability.COMMENTS: lambda: connector.comments("1"),
             Capability.MENTIONS: connector.mentions,
+            Capability.PRIVATE_MESSAGES: connector.private_messages,
             Capability.STAGE_MEDIA: lambda: connector.stage_post(
                 Post(text="x", media=(Media("image", "image/png", 3, source=BytesSource(b"png")),))
             ),

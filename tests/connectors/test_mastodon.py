@@ -264,6 +264,33 @@ async def test_reply_mentions_the_author(
     }
 
 
+async def test_private_messages_are_the_conversations_last_statuses(
+    connector: MastodonConnector, sent: list[httpx.Request]
+) -> None:
+    written = await connector.private_messages(datetime(2000, 1, 1, tzinfo=UTC))
+    assert (sent[0].url.path, parse_qs(sent[0].url.query.decode())) == (
+        "/api/v1/conversations",
+        {"limit": ["40"]},
+    )
+    assert written, "the description's conversation has a last status"
+    for message in written:
+        assert message.post_id and message.comment_id and message.author_id
+    assert await connector.private_messages(datetime(2999, 1, 1, tzinfo=UTC)) == []
+
+
+async def test_a_private_answer_is_a_direct_status_to_its_author(
+    connector: MastodonConnector, sent: list[httpx.Request]
+) -> None:
+    message = Comment("112", "418450", "Where is my parcel?", author_id="8", author_name="bo")
+    await connector.reply_privately(message, "We are looking.", "agency-answer-1")
+    assert json.loads(sent[0].content) == {
+        "status": "@bo We are looking.",
+        "in_reply_to_id": "112",
+        "visibility": "direct",
+    }
+    assert sent[0].headers["Idempotency-Key"] == "agency-answer-1"
+
+
 async def test_only_our_own_replies_are_deleted(
     connector: MastodonConnector, sent: list[httpx.Request]
 ) -> None:

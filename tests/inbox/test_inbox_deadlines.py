@@ -129,7 +129,10 @@ async def test_a_warning_then_a_breach_once_each_to_the_assignee(
     tenant_a: Tenant,
     smtp_on: SmtpServer,
     mail_worker: dramatiq.Worker,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # No frontend configured: the e-mails lead to the API's public URL.
+    monkeypatch.setattr(runtime.settings.mail, "frontend_url", None)
     brand = await create_brand(client, tenant_a, "maison", name="Maison")
     await subscribe(client, tenant_a)
     cm = await invite_and_join(
@@ -152,7 +155,11 @@ async def test_a_warning_then_a_breach_once_each_to_the_assignee(
     assert "talknet (Maison), due in 10 min" in warning.message["Subject"]
     body = warning.message.get_content()
     assert "Une interview sur la nouvelle collection ?" in body
-    assert str(sent) in body
+    # The link leads to the message.
+    public = runtime.settings.server.public_url.rstrip("/")
+    assert f"To read and answer it: {public}/inbox/messages/{sent}\r\n" in body
+    shown = await client.get(f"/inbox/messages/{sent}", headers=tenant_a.headers)
+    assert shown.status_code == 200 and shown.json()["id"] == str(sent)
     [near] = await webhook_events(runtime, "inbox.deadline_near")
     assert (near["message_id"], near["brand_id"], near["network"], near["origin"]) == (
         str(sent),
@@ -173,6 +180,7 @@ async def test_a_warning_then_a_breach_once_each_to_the_assignee(
     [alert] = await mailed(smtp_on, "cm@alpha.example", "Deadline passed")
     assert "Presse Ouest on talknet (Maison) waits for an answer" in alert.message["Subject"]
     assert "7 minutes ago" in alert.message.get_content()
+    assert f"{public}/inbox/messages/{sent}\r\n" in alert.message.get_content()
     [breached] = await webhook_events(runtime, "inbox.deadline_breached")
     assert (breached["message_id"], breached["thread_id"]) == (str(sent), near["thread_id"])
     assert breached["minutes_late"] == 7
@@ -191,7 +199,10 @@ async def test_unassigned_goes_to_the_team_answered_to_nobody_other_agency_apart
     tenant_b: Tenant,
     smtp_on: SmtpServer,
     mail_worker: dramatiq.Worker,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # With a frontend configured, the e-mails lead there, as approval e-mails do.
+    monkeypatch.setattr(runtime.settings.mail, "frontend_url", "https://app.example.com/")
     brand = await create_brand(client, tenant_a, "maison", name="Maison")
     other = await create_brand(client, tenant_b, "autre", name="Autre")
     await subscribe(client, tenant_a)
@@ -216,6 +227,8 @@ async def test_unassigned_goes_to_the_team_answered_to_nobody_other_agency_apart
     for address in ("cm@alpha.example", "manager@alpha.example"):
         [alert] = await mailed(smtp_on, address, "Échéance dépassée")
         assert "(Maison) attend une réponse" in alert.message["Subject"]
+        link = f"y répondre : https://app.example.com/inbox/messages/{waiting}\r\n"
+        assert link in alert.message.get_content()
     assert await mailed(smtp_on, "analyst@alpha.example", "Échéance", 0) == []
     assert await webhook_events(runtime, "inbox.deadline_near") == []
     [breached] = await webhook_events(runtime, "inbox.deadline_breached")

@@ -18,15 +18,10 @@ from typing import Any, NamedTuple
 
 import httpx
 import pytest
-from sqlalchemy import select, update
 
 from agency.config import ConnectorSettings, MediaSettings, NetworkSettings
 from agency.connector.registry import installed
-from agency.inbox.models import InboxChannel
-from agency.inbox.tasks import follow_new
-from agency.kernel.db import utcnow
 from agency.kernel.runtime import Runtime
-from agency.kernel.tenancy import bind_system
 from tests.conftest import PostgresServer, RedisServer, Tenant, make_settings
 from tests.connectors.bluesky.helpers import (
     mention_on_pds,
@@ -39,13 +34,14 @@ from tests.helpers import create_brand
 from tests.support.connect_flow import connect_with_app_password
 from tests.support.pds import PdsAccount, PdsServer
 from tests.support.publishing import (
+    Inbox,
     delivered,
     make_due,
+    pulled_again,
     running_worker,
     schedule,
     serving,
     soon,
-    until,
 )
 
 pytestmark = pytest.mark.slow
@@ -57,20 +53,6 @@ POST = "app.bsky.feed.post"
 def pds() -> Iterator[PdsServer]:
     with serving_appview() as appview, pds_behind(appview) as server:
         yield server
-
-
-class Inbox:
-    def __init__(self, client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant) -> None:
-        self.client, self.runtime, self.tenant = client, runtime, tenant
-
-    async def get(self, path: str) -> dict[str, Any]:
-        response = await self.client.get(path, headers=self.tenant.headers)
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
-
-    async def until(self, path: str, done: Any, within: float = 30) -> dict[str, Any]:
-        return await until(self.runtime, lambda: self.get(path), done, within=within)
 
 
 @pytest.fixture
@@ -142,7 +124,7 @@ async def test_a_bluesky_comment_is_collected_and_answered_once_in_its_thread(
             f"/inbox/messages/{message['id']}", lambda m: m["status"] == "answered"
         )
         assert again["response_seconds"] is not None
-        await _pulled_again(inbox)
+        await pulled_again(inbox.runtime)
         assert len((await inbox.get(f"/inbox/messages?brand_id={brand}"))["items"]) == 1
 
         # Replies to a reply: one to the comment, one to the brand's answer. The thread
@@ -152,7 +134,7 @@ async def test_a_bluesky_comment_is_collected_and_answered_once_in_its_thread(
         to_answer = _reply(
             pds, reader, "Merci !", post, await strong_ref(outside, pds, reply["uri"])
         )
-    await _pulled_again(inbox)
+    await pulled_again(inbox.runtime)
     thread = await inbox.get(f"/inbox/threads/{message['thread_id']}")
     shape = {
         m["network_id"]: (m["parent_id"], m["parent_message_id"], m["parent_answer_id"])
@@ -205,7 +187,7 @@ async def _commented(
     post = await strong_ref(outside, pds, variant["post_id"])
     comment = _reply(pds, reader, text, post, post)
     # The real worker collects it (the scheduler's claim, then inbox.pull).
-    await _pulled_again(inbox)
+    await pulled_again(inbox.runtime)
     page = await inbox.until(f"/inbox/messages?brand_id={brand_id}", lambda p: len(p["items"]) >= 1)
     [message] = page["items"]
     assert message["network_id"] == comment["uri"]
@@ -269,7 +251,7 @@ async def test_a_bluesky_mention_opens_its_thread_and_is_answered_below_it(
     assert connected.status_code == 201, connected.text
     mention = mention_on_pds(pds, fan, brand_account, "Le plus beau défilé de la saison")
 
-    await _pulled_again(inbox)
+    await pulled_again(inbox.runtime)
     page = await inbox.until(f"/inbox/messages?brand_id={brand}", lambda p: len(p["items"]) >= 1)
     [message] = page["items"]
     assert (message["network_id"], message["author_id"]) == (mention["uri"], fan.did)
@@ -292,25 +274,5 @@ async def test_a_bluesky_mention_opens_its_thread_and_is_answered_below_it(
     assert sent["reply_id"] == reply["uri"]
 
     # Pulled again: the same mention opens no second thread, the answer is no message.
-    await _pulled_again(inbox)
+    await pulled_again(inbox.runtime)
     assert len((await inbox.get(f"/inbox/messages?brand_id={brand}"))["items"]) == 1
-
-
-async def _pulled_again(inbox: Inbox) -> None:
-    """Make every followed channel due and wait until one was read again."""
-    async with inbox.runtime.session() as session:
-        await bind_system(session)
-        await follow_new(session, inbox.runtime, utcnow())
-        before = max(
-            (await session.execute(select(InboxChannel.last_pulled_at))).scalars(), default=None
-        )
-        await session.execute(update(InboxChannel).values(next_pull_at=utcnow()))
-        await session.commit()
-
-    async def pulled() -> dict[str, Any]:
-        async with inbox.runtime.session() as session:
-            await bind_system(session)
-            last = max((await session.execute(select(InboxChannel.last_pulled_at))).scalars())
-        return {"done": last is not None and (before is None or last > before)}
-
-    await until(inbox.runtime, pulled, lambda r: bool(r["done"]))

@@ -12,17 +12,20 @@ from typing import Any
 
 import dramatiq
 import httpx
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from agency.app import create_app
 from agency.config import Settings
 from agency.connector.registry import Registry
+from agency.inbox.models import InboxChannel
+from agency.inbox.tasks import follow_new
 from agency.kernel.db import utcnow
 from agency.kernel.jobs import declare_actors
 from agency.kernel.runtime import Runtime
 from agency.kernel.scheduling import tick
 from agency.kernel.tenancy import bind_system
 from agency.publication.models import Variant
+from tests.conftest import Tenant
 
 
 @contextmanager
@@ -116,3 +119,39 @@ async def schedule(
         json={"at": at.isoformat()},
         headers={**headers, "If-Match": f'"{publication["version"]}"'},
     )
+
+
+class Inbox:
+    """Our API as a tenant reads it, and the runtime whose scheduler ticks while it waits."""
+
+    def __init__(self, client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant) -> None:
+        self.client, self.runtime, self.tenant = client, runtime, tenant
+
+    async def get(self, path: str) -> dict[str, Any]:
+        response = await self.client.get(path, headers=self.tenant.headers)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def until(self, path: str, done: Any, within: float = 30) -> dict[str, Any]:
+        return await until(self.runtime, lambda: self.get(path), done, within=within)
+
+
+async def pulled_again(runtime: Runtime) -> None:
+    """Follow the new channels, make every followed one due, and wait until one was read
+    again (the scheduler's claim, then ``inbox.pull`` in the worker)."""
+    async with runtime.session() as session:
+        await bind_system(session)
+        await follow_new(session, runtime, utcnow())
+        pulls = select(InboxChannel.last_pulled_at)
+        before = max((t for t in (await session.execute(pulls)).scalars() if t), default=None)
+        await session.execute(update(InboxChannel).values(next_pull_at=utcnow()))
+        await session.commit()
+
+    async def pulled() -> dict[str, Any]:
+        async with runtime.session() as session:
+            await bind_system(session)
+            last = max((t for t in (await session.execute(pulls)).scalars() if t), default=None)
+        return {"done": last is not None and (before is None or last > before)}
+
+    await until(runtime, pulled, lambda r: bool(r["done"]))

@@ -147,6 +147,7 @@ class LinkedInConnector(Connector):
         Capability.FIRST_COMMENT,
         Capability.IDEMPOTENCY_KEY,
         Capability.MENTIONS,  # not read yet (see docs/inbox.md)
+        Capability.PRIVATE_MESSAGES,  # none in its public API (see docs/inbox.md)
     }
     staged_media_lifetime = UPLOADED_MEDIA_LIFETIME
     reference_docs = (

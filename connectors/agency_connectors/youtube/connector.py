@@ -160,6 +160,7 @@ class YouTubeConnector(Connector):
         Capability.IDEMPOTENCY_KEY,
         Capability.REVOKE,  # Google's revoke ends the whole grant (see above)
         Capability.MENTIONS,  # not read yet (see docs/inbox.md)
+        Capability.PRIVATE_MESSAGES,  # none in its public API (see docs/inbox.md)
     }
     staged_media_lifetime = STAGED_VIDEO_LIFETIME
     reference_docs = (

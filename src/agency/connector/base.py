@@ -216,6 +216,17 @@ class Connector:
         ``parent_id``, so an answer to it is a reply to that post."""
         raise NotSupported(f"{self.display_name}: reading mentions is not supported")
 
+    async def private_messages(self, since: datetime | None = None) -> list[Comment]:
+        """Messages written to the account privately since ``since``
+        (``Capability.PRIVATE_MESSAGES``); a message's ``post_id`` names its conversation at
+        the network. The account's own are among them (the inbox leaves those out)."""
+        raise NotSupported(f"{self.display_name}: reading private messages is not supported")
+
+    async def reply_privately(self, comment: Comment, text: str, idempotency_key: str) -> Comment:
+        """Answer the private message ``comment`` privately, to its author only, with a key
+        the network deduplicates on where it takes one."""
+        raise NotSupported(f"{self.display_name}: private answers are not supported")
+
     async def reply(self, comment: Comment, text: str) -> Comment:
         """Answer ``comment``; a ``comment`` whose ``comment_id`` is its ``post_id`` names the
         post itself: the answer is then a comment on the post (a publication's first comment).

@@ -27,6 +27,8 @@ class Capability(StrEnum):
     COMMENTS = "comments"
     # Posts of others that name the account, outside its own posts' threads (``mentions``).
     MENTIONS = "mentions"
+    # The account's private conversations, read and answered privately (``private_messages``).
+    PRIVATE_MESSAGES = "private_messages"
     REPLY = "reply"
     HIDE_COMMENT = "hide_comment"
     DELETE_COMMENT = "delete_comment"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -32,7 +33,7 @@ from agency.channel.models import Channel
 from agency.channel.repository import ChannelRepository
 from agency.channel.schemas import ChannelHealth
 from agency.channel.service import ChannelService
-from agency.connector.base import Comment
+from agency.connector.base import Comment, Connector
 from agency.connector.errors import (
     AuthExpired,
     ConnectorError,
@@ -153,17 +154,23 @@ class Sender:
         answer.lease_until = now + timedelta(seconds=self.settings.stale_answer_seconds)
         thread = await ThreadRepository(self.session, self.subject).get(message.thread_id)
         target = comment_of(message, thread.post_id)
-        text, key, answer_id, attempt_id = (
+        text, key, answer_id, attempt_id, private = (
             answer.text,
             answer.idempotency_key,
             answer.id,
             attempt.id,
+            message.private,
         )
         await self._commit()  # the attempt exists before the network hears of the reply
 
+        def send(c: Connector) -> Awaitable[Comment]:
+            if private:  # to its author only, never in public
+                return c.reply_privately(target, text, key)
+            return c.reply_once(target, text, key)
+
         outcome: Comment | ConnectorError
         try:
-            outcome = await self.channels.call(channel, lambda c: c.reply_once(target, text, key))
+            outcome = await self.channels.call(channel, send)
         except ConnectorError as exc:
             outcome = exc
         except Exception as exc:  # a connector bug mid-call: the reply may have left
@@ -290,10 +297,15 @@ class Sender:
             return
         since = (await self.attempts.first_started(answer.id) or now) - RECONCILE_MARGIN
         answer.lease_until = now + timedelta(seconds=self.settings.lease_seconds)
-        answer_id, post_id = answer.id, thread.post_id
+        answer_id, post_id, private = answer.id, thread.post_id, message.private
+
+        def read(c: Connector) -> Awaitable[list[Comment]]:
+            # A private answer is among the account's private messages, not under a post.
+            return c.private_messages(since) if private else c.comments(post_id, since)
+
         await self._commit()
         try:
-            found = await self.channels.call(channel, lambda c: c.comments(post_id, since))
+            found = await self.channels.call(channel, read)
         except NotSupported:
             await self._unresolvable(answer_id)
             return

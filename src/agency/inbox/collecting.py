@@ -28,7 +28,7 @@ from agency.channel.service import ChannelService
 from agency.connector.base import Capability, Comment, Connector
 from agency.connector.errors import ConnectorError, NotSupported, RateLimited
 from agency.inbox import triage
-from agency.inbox.models import InboxChannel, Thread
+from agency.inbox.models import InboxChannel, Thread, ThreadSubject
 from agency.inbox.repository import (
     InboxChannelRepository,
     MessageRepository,
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("agency.inbox")
 Reader = Callable[[Connector], Awaitable[list[Comment]]]
-CONCURRENCY = 4
 RECONNECT = "The channel needs reconnecting; its comments are read again once it is."
 
 
@@ -78,8 +77,14 @@ def message_row(
         "status": "new" if kind.value not in triage.NO_ANSWER_EXPECTED else "closed",
         "due_at": triage.due_at(rules, thread.network, origin.value, kind.value, received),
         "hidden": comment.hidden,
+        "private": thread.subject == ThreadSubject.PRIVATE,
         "version": 1,
     }
+
+
+def person_key(author_id: str) -> str:
+    """The post id of a person's private thread (never a post's id at the network)."""
+    return f"person:{author_id}"[:300]
 
 
 def rules_dict(rules: Any) -> dict[str, Any]:
@@ -152,14 +157,20 @@ class Collector:
             (thread, ready[thread.channel_id][1], since(ready[thread.channel_id][0]))
             for thread in threads
         ]
+        # Only where the network gives them: each call unseals the channel's credentials.
         mention_calls = [
             (channel, since(state))
             for state, channel in ready.values()
-            if self._tells_mentions(channel.network)
+            if self._tells(channel.network, Capability.MENTIONS)
+        ]
+        private_calls = [
+            (channel, since(state))
+            for state, channel in ready.values()
+            if self._tells(channel.network, Capability.PRIVATE_MESSAGES)
         ]
         await self.session.commit()  # no row stays locked while the networks answer
 
-        limit = asyncio.Semaphore(CONCURRENCY)
+        limit = asyncio.Semaphore(self.settings.pull_concurrency)
 
         async def read(
             channel: Channel, what: str, reader: Reader
@@ -185,9 +196,18 @@ class Collector:
                 for thread, channel, after in calls
             )
         )
-        mentioned = await asyncio.gather(
-            *(read(channel, "mentions", mentions_of(after)) for channel, after in mention_calls)
+
+        def private_of(after: datetime | None) -> Reader:
+            return lambda c: c.private_messages(after)
+
+        heard = await asyncio.gather(
+            *(read(channel, "mentions", mentions_of(after)) for channel, after in mention_calls),
+            *(
+                read(channel, "private messages", private_of(after))
+                for channel, after in private_calls
+            ),
         )
+        mentioned, written = heard[: len(mention_calls)], heard[len(mention_calls) :]
 
         await bind_tenant(self.session, self.agency_id)
         now = utcnow()
@@ -211,6 +231,13 @@ class Collector:
                 failed.setdefault(channel.id, mentions)
                 continue
             rows.extend(await self._mention_rows(channel, mentions, rows, rules, now))
+        for (channel, _), private in zip(private_calls, written, strict=True):
+            if isinstance(private, NotSupported):
+                continue  # the network gives no private messages
+            if isinstance(private, ConnectorError):
+                failed.setdefault(channel.id, private)
+                continue
+            rows.extend(await self._private_rows(channel, private, rules, now))
         threads = [*threads, *self._opened]
         stored = await self.messages.insert_new(rows)
         if stored:
@@ -242,9 +269,9 @@ class Collector:
                 state.next_pull_at = started + every
         return len(stored)
 
-    def _tells_mentions(self, network: str) -> bool:
+    def _tells(self, network: str, capability: Capability) -> bool:
         connector = self.runtime.connectors.get(network)
-        return connector is not None and Capability.MENTIONS in connector.capabilities
+        return connector is not None and capability in connector.capabilities
 
     async def _mention_rows(
         self,
@@ -266,8 +293,9 @@ class Collector:
         ]
         known = await self.messages.known(channel.id, [m.comment_id[:300] for m in fresh])
         fresh = [m for m in fresh if m.comment_id[:300] not in known]
-        opened = await self.threads.open_mentions(
+        opened = await self.threads.open(
             channel,
+            ThreadSubject.MENTION,
             [
                 {
                     "post_id": m.comment_id[:300],
@@ -280,3 +308,34 @@ class Collector:
         self._opened.extend(opened.values())
         brand_rules = rules_dict(rules.get(channel.brand_id))
         return [message_row(m, opened[m.comment_id[:300]], brand_rules, now) for m in fresh]
+
+    async def _private_rows(
+        self,
+        channel: Channel,
+        written: list[Comment],
+        rules: dict[uuid.UUID, Any],
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        """The private messages of others (the brand's own are its answers), each in the
+        thread of its author: one per person, opened by their first message."""
+        fresh = [
+            m
+            for m in written
+            if m.author_id and not (channel.account_id and m.author_id == channel.account_id)
+        ]
+        people: dict[str, dict[str, Any]] = {}
+        for m in sorted(fresh, key=lambda m: m.created_at or now):
+            people.setdefault(
+                person_key(m.author_id or ""),
+                {
+                    "post_id": person_key(m.author_id or ""),
+                    "title": (m.author_name or m.author_id or "")[:200],
+                    "published_at": m.created_at or now,
+                },
+            )
+        opened = await self.threads.open(channel, ThreadSubject.PRIVATE, list(people.values()))
+        self._opened.extend(opened.values())
+        brand_rules = rules_dict(rules.get(channel.brand_id))
+        return [
+            message_row(m, opened[person_key(m.author_id or "")], brand_rules, now) for m in fresh
+        ]

@@ -22,11 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.access.permissions import Role
 from agency.brand.models import Brand
+from agency.config import Settings
 from agency.inbox.models import Kind, Message, MessageStatus, Origin
 from agency.inbox.repository import InboxSweepRepository
 from agency.kernel.runtime import Runtime
 from agency.kernel.tenancy import Subject
-from agency.mail.service import queue_mail
+from agency.mail.service import frontend_link, queue_mail
 from agency.member.models import Membership
 from agency.publication.timing import local_display
 from agency.webhook.events import EventType, emit, payload_of
@@ -124,6 +125,11 @@ def _data(message: Message) -> dict[str, Any]:
     }
 
 
+def message_link(settings: Settings, message_id: uuid.UUID) -> str:
+    """Where the team reads and answers the message (as approval e-mails link a publication)."""
+    return frontend_link(settings, f"/inbox/messages/{message_id}")
+
+
 def recipients(message: Message, team: dict[uuid.UUID, list[Membership]]) -> Sequence[Membership]:
     """The assignee if still a member of the message's agency, else its answering team."""
     members = team.get(message.agency_id, [])
@@ -153,6 +159,7 @@ async def _mail(
         "timezone": brand.timezone,
         "minutes": minutes,
         "message_id": str(message.id),
+        "link": message_link(runtime.settings, message.id),
     }
     subject = Subject(message.agency_id, "system")
     for member in recipients(message, team):

@@ -20,6 +20,7 @@ from agency.inbox.schemas import (
     HideIn,
     Kind,
     MessageDetail,
+    MessageFilter,
     MessageOut,
     MessagePage,
     MessageStatus,
@@ -97,8 +98,7 @@ class MessageController(Controller):
             QueryParameter(description="`newest` first, or `due`: the soonest deadline first."),
         ] = Sort.NEWEST,
     ) -> MessagePage:
-        rows, cursor = await inbox.messages_page(
-            page,
+        where = MessageFilter(
             brand_id=brand_id,
             channel_id=channel_id,
             statuses=[str(s) for s in status or []],
@@ -106,10 +106,10 @@ class MessageController(Controller):
             kinds=[str(k) for k in kind or []],
             assigned_to=assigned_to,
             overdue=overdue,
-            sort=sort,
         )
+        rows, cursor = await inbox.messages_page(page, where, sort)
         now = utcnow()
-        return MessagePage(items=[MessageOut.of(m, now) for m in rows], next_cursor=cursor)
+        return MessagePage(items=[MessageOut.of_row(r, now) for r in rows], next_cursor=cursor)
 
     @get(
         "/{message_id:uuid}",

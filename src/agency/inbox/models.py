@@ -19,7 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, column
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, column, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from agency.kernel.db import Base, Choice, IdMixin, TimestampMixin
@@ -31,6 +31,7 @@ class ThreadSubject(StrEnum):
 
     POST = "post"  # a post the brand published (through a publication)
     MENTION = "mention"  # someone else's post naming the brand's account
+    PRIVATE = "private"  # one person's private messages to the brand's account
 
 
 class Origin(StrEnum):
@@ -188,6 +189,9 @@ class Message(IdMixin, TenantMixin, TimestampMixin, Base):
         Index("ix_inbox_messages_agency_thread", "agency_id", "thread_id", "received_at"),
         # Reports read a brand's comments of a period (reporting's migration adds it).
         Index("ix_inbox_messages_agency_brand_received", "agency_id", "brand_id", "received_at"),
+        # A brand's inbox, newest first: walked backwards, one page read (migration 0034 adds
+        # the statistics that make the planner take it).
+        Index("ix_inbox_messages_agency_brand_id", "agency_id", "brand_id", "id"),
         # The scheduler's deadline claim, across agencies: open messages not yet alerted.
         Index(
             "ix_inbox_messages_deadline_watch",
@@ -226,6 +230,8 @@ class Message(IdMixin, TenantMixin, TimestampMixin, Base):
     answered_at: Mapped[datetime | None]
     response_seconds: Mapped[int | None]
     hidden: Mapped[bool] = mapped_column(default=False)
+    # Written to the brand privately: answered privately, to its author only.
+    private: Mapped[bool] = mapped_column(default=False, server_default=false())
     deleted_at: Mapped[datetime | None]
     # The last moderation: {"action", "clause", "clause_text", "actor", "at"}
     moderation: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, exists, or_, select, tuple_, update
+from sqlalchemy import (
+    ARRAY,
+    Select,
+    String,
+    Uuid,
+    and_,
+    any_,
+    bindparam,
+    exists,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import joinedload
@@ -26,11 +39,17 @@ from agency.inbox.models import (
     Thread,
     ThreadSubject,
 )
+from agency.inbox.schemas import MessageFilter
 from agency.inbox.triage import OPEN
 from agency.kernel.pagination import PageRequest, encode_cursor
-from agency.kernel.repository import TenantRepository
+from agency.kernel.repository import HotRead, TenantRepository
 from agency.kernel.system import SystemRepository
-from agency.kernel.tenancy import scoped_select
+from agency.kernel.tenancy import (
+    scoped_select,
+    scoped_template,
+    template_fits,
+    template_parameters,
+)
 from agency.member.models import Membership
 from agency.publication.models import Publication, Variant
 
@@ -114,12 +133,13 @@ class ThreadRepository(TenantRepository[Thread]):
         await self.session.execute(stmt)
         return len(values)
 
-    async def open_mentions(
-        self, channel: Channel, mentions: Sequence[Mapping[str, Any]]
+    async def open(
+        self, channel: Channel, subject: ThreadSubject, mentions: Sequence[Mapping[str, Any]]
     ) -> dict[str, Thread]:
-        """A thread for each mention of ``channel`` (``post_id``, ``title``, ``published_at``)
-        that has none, and every such thread by post id (the same mention read twice is one
-        thread: unique on channel and post id)."""
+        """A thread of ``subject`` for each of these (``post_id``, ``title``,
+        ``published_at``) of ``channel`` that has none: a mention, a person writing privately;
+        and every such thread by post id (the same read twice is one thread: unique on
+        channel and post id)."""
         if not mentions:
             return {}
         values = [
@@ -129,7 +149,7 @@ class ThreadRepository(TenantRepository[Thread]):
                 "brand_id": channel.brand_id,
                 "channel_id": channel.id,
                 "network": channel.network,
-                "subject": ThreadSubject.MENTION,
+                "subject": subject,
                 **mention,
             }
             for mention in mentions
@@ -141,6 +161,94 @@ class ThreadRepository(TenantRepository[Thread]):
             Thread.post_id.in_([m["post_id"] for m in mentions]),
         )
         return {t.post_id: t for t in (await self.session.execute(found)).scalars()}
+
+
+# What the inbox list shows of a message, in the order ``MessageOut.of_row`` reads it.
+LISTED = (
+    Message.id,
+    Message.brand_id,
+    Message.channel_id,
+    Message.thread_id,
+    Message.network,
+    Message.network_id,
+    Message.parent_id,
+    Message.author_id,
+    Message.author_name,
+    Message.text,
+    Message.received_at,
+    Message.origin,
+    Message.origin_why,
+    Message.kind,
+    Message.kind_why,
+    Message.status,
+    Message.assigned_to,
+    Message.due_at,
+    Message.answered_at,
+    Message.response_seconds,
+    Message.hidden,
+    Message.private,
+    Message.deleted_at,
+    Message.moderation,
+    Message.version,
+)
+# Soonest deadline first, those without one last, then by id.
+DUE_ORDER = (Message.due_at.is_(None), Message.due_at, Message.id)
+LIST_FILTERS: tuple[tuple[str, Any], ...] = (
+    ("statuses", Message.status),
+    ("origins", Message.origin),
+    ("kinds", Message.kind),
+)
+ONE_FILTERS: tuple[tuple[str, Any], ...] = (
+    ("brand_id", Message.brand_id),
+    ("channel_id", Message.channel_id),
+    ("assigned_to", Message.assigned_to),
+)
+
+
+def _after_due(stmt: Select[Any], after_id: Any, due: Any) -> Select[Any]:
+    """By deadline, past the cursor's message ``after_id`` whose deadline is ``due`` (None:
+    it has none, so only messages without one and a greater id follow)."""
+    if due is None:
+        return stmt.where(Message.due_at.is_(None), Message.id > after_id)
+    return stmt.where(
+        or_(Message.due_at.is_(None), tuple_(Message.due_at, Message.id) > tuple_(due, after_id))
+    )
+
+
+def _listing(shape: Hashable) -> Select[Any]:
+    """The inbox list's statement for one shape: which filters are given, ``overdue``, the
+    order, and the cursor's cut (None, ``id``, ``null``: past a message without deadline,
+    ``due``). Lists are compared with ``= ANY`` of one array parameter (PostgreSQL only,
+    as every :class:`HotRead` statement runs)."""
+    assert isinstance(shape, tuple)
+    *given, overdue, by_due, cut = shape
+    stmt: Select[Any] = scoped_template(Message, *LISTED).where(Message.deleted_at.is_(None))
+    for (name, column), on in zip(LIST_FILTERS, given[: len(LIST_FILTERS)], strict=True):
+        if on:
+            stmt = stmt.where(column == any_(bindparam(name, type_=ARRAY(String()))))
+    for (name, column), on in zip(ONE_FILTERS, given[len(LIST_FILTERS) :], strict=True):
+        if on:
+            stmt = stmt.where(column == bindparam(name, type_=Uuid()))
+    if overdue is not None:
+        open_ = bindparam("open", value=list(OPEN), type_=ARRAY(String()))
+        late = and_(
+            Message.status == any_(open_),
+            Message.due_at.is_not(None),
+            Message.due_at < bindparam("now", type_=Message.due_at.type),
+        )
+        stmt = stmt.where(late if overdue else ~late)
+    after_id = bindparam("after_id", type_=Uuid())
+    if cut == "id":
+        stmt = stmt.where(Message.id < after_id)
+    elif cut == "null":
+        stmt = _after_due(stmt, after_id, None)
+    elif cut == "due":
+        stmt = _after_due(stmt, after_id, bindparam("after_due", type_=Message.due_at.type))
+    order = DUE_ORDER if by_due else (Message.id.desc(),)
+    return stmt.order_by(*order).limit(bindparam("rows"))
+
+
+LISTING = HotRead(_listing)
 
 
 class MessageRepository(TenantRepository[Message]):
@@ -182,67 +290,86 @@ class MessageRepository(TenantRepository[Message]):
             raise self.not_found(message_id)
         return found
 
-    def listing(
-        self,
-        *,
-        brand_id: uuid.UUID | None,
-        channel_id: uuid.UUID | None,
-        statuses: Sequence[str],
-        origins: Sequence[str],
-        kinds: Sequence[str],
-        assigned_to: uuid.UUID | None,
-        overdue: bool | None,
-        now: datetime,
-    ) -> Select[Message]:
-        stmt = self.select().where(Message.deleted_at.is_(None))
-        if brand_id is not None:
-            stmt = stmt.where(Message.brand_id == brand_id)
-        if channel_id is not None:
-            stmt = stmt.where(Message.channel_id == channel_id)
-        if statuses:
-            stmt = stmt.where(Message.status.in_(statuses))
-        if origins:
-            stmt = stmt.where(Message.origin.in_(origins))
-        if kinds:
-            stmt = stmt.where(Message.kind.in_(kinds))
-        if assigned_to is not None:
-            stmt = stmt.where(Message.assigned_to == assigned_to)
-        late = Message.status.in_(OPEN) & Message.due_at.is_not(None) & (Message.due_at < now)
-        if overdue is True:
-            stmt = stmt.where(late)
-        elif overdue is False:
-            stmt = stmt.where(~late)
-        return stmt
-
-    async def page_by_due(
-        self, page: PageRequest, stmt: Select[Message]
-    ) -> tuple[Sequence[Message], str | None]:
-        """Soonest deadline first (no deadline last), then by id: a keyset on (due, id),
-        the cursor naming the last message of the page."""
-        due = Message.due_at
-        if page.after_id is not None:
-            last = (
+    async def listed(
+        self, page: PageRequest, where: MessageFilter, *, by_due: bool, now: datetime
+    ) -> tuple[Sequence[Sequence[Any]], str | None]:
+        """A page of the inbox, newest first or by deadline (``by_due``): rows of ``LISTED``,
+        by position. A keyset on id, or on (deadline, id) with no deadline last; the cursor
+        names the last message of the page."""
+        after: Any = None  # newest: the cursor's id; by due: its message's deadline row
+        if page.after_id is not None and by_due:
+            after = (
                 await self.session.execute(
-                    self.select().where(Message.id == page.after_id).with_only_columns(due)
+                    self.select()
+                    .where(Message.id == page.after_id)
+                    .with_only_columns(Message.due_at)
                 )
             ).first()
-            if last is not None:
-                key = last[0]
-                if key is None:
-                    stmt = stmt.where(due.is_(None), Message.id > page.after_id)
-                else:
-                    stmt = stmt.where(
-                        or_(
-                            due.is_(None),
-                            tuple_(due, Message.id) > tuple_(key, page.after_id),
-                        )
-                    )
-        stmt = stmt.order_by(due.is_(None), due, Message.id).limit(page.limit + 1)
-        rows = list((await self.session.execute(stmt)).scalars())
-        if len(rows) > page.limit:
-            rows = rows[: page.limit]
-            return rows, encode_cursor(rows[-1].id)
-        return rows, None
+        if template_fits(self.subject) and self.session.get_bind().dialect.name == "postgresql":
+            found = await self._hot(page, where, by_due, after, now)
+        else:
+            stmt = self._listing(where, now).with_only_columns(*LISTED)
+            if by_due:
+                if after is not None:
+                    stmt = _after_due(stmt, page.after_id, after[0])
+                stmt = stmt.order_by(*DUE_ORDER)
+            else:
+                if page.after_id is not None:
+                    stmt = stmt.where(Message.id < page.after_id)
+                stmt = stmt.order_by(Message.id.desc())
+            found = (await self.session.execute(stmt.limit(page.limit + 1))).all()
+        if len(found) > page.limit:
+            found = found[: page.limit]
+            return found, encode_cursor(found[-1][0])
+        return found, None
+
+    async def _hot(
+        self, page: PageRequest, where: MessageFilter, by_due: bool, after: Any, now: datetime
+    ) -> Sequence[Sequence[Any]]:
+        lists = {"statuses": where.statuses, "origins": where.origins, "kinds": where.kinds}
+        ones = {
+            "brand_id": where.brand_id,
+            "channel_id": where.channel_id,
+            "assigned_to": where.assigned_to,
+        }
+        if page.after_id is None or (by_due and after is None):
+            cut = None  # a cursor whose message is gone (by due) starts over, as before
+        elif not by_due:
+            cut = "id"
+        else:
+            cut = "null" if after[0] is None else "due"
+        shape = (
+            *(bool(values) for values in lists.values()),
+            *(value is not None for value in ones.values()),
+            where.overdue,
+            by_due,
+            cut,
+        )
+        params: dict[str, Any] = {
+            **template_parameters(self.subject),
+            **{name: list(values) for name, values in lists.items()},
+            **ones,
+            "now": now,
+            "after_id": page.after_id,
+            "after_due": after[0] if after is not None else None,
+            "rows": page.limit + 1,
+        }
+        return await LISTING.rows(self.session, shape, params)
+
+    def _listing(self, where: MessageFilter, now: datetime) -> Select[Message]:
+        stmt = self.select().where(Message.deleted_at.is_(None))
+        for name, column in LIST_FILTERS:
+            if values := getattr(where, name):
+                stmt = stmt.where(column.in_(values))
+        for name, column in ONE_FILTERS:
+            if (value := getattr(where, name)) is not None:
+                stmt = stmt.where(column == value)
+        late = Message.status.in_(OPEN) & Message.due_at.is_not(None) & (Message.due_at < now)
+        if where.overdue is True:
+            stmt = stmt.where(late)
+        elif where.overdue is False:
+            stmt = stmt.where(~late)
+        return stmt
 
     async def of_thread(self, thread_id: uuid.UUID, limit: int) -> list[Message]:
         stmt = (

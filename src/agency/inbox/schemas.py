@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -24,6 +26,7 @@ from agency.inbox.models import MessageStatus as MessageStatus
 from agency.inbox.models import ModerationStatus as ModerationStatus
 from agency.inbox.models import Origin as Origin
 from agency.inbox.models import ThreadSubject as ThreadSubject
+from agency.inbox.triage import OPEN
 from agency.kernel.http import etag
 from agency.kernel.schemas import Input, Output
 from agency.kernel.tenancy import ActorKind
@@ -197,6 +200,9 @@ class MessageOut(Output):
     answered_at: datetime | None
     response_seconds: int | None
     hidden: bool
+    # Written to the brand privately (its thread is the person's, ``subject: private``):
+    # answered privately, to its author only.
+    private: bool
     deleted: bool
     moderation: dict[str, Any] | None
     etag: str
@@ -220,16 +226,85 @@ class MessageOut(Output):
             status=MessageStatus(m.status),
             assigned_to=m.assigned_to,
             due_at=m.due_at,
-            overdue=m.status in ("new", "assigned", "waiting")
-            and m.due_at is not None
-            and m.due_at < now,
+            overdue=m.status in OPEN and m.due_at is not None and m.due_at < now,
             answered_at=m.answered_at,
             response_seconds=m.response_seconds,
             hidden=m.hidden,
+            private=m.private,
             deleted=m.deleted_at is not None,
             moderation=m.moderation,
             etag=etag(m.version),
         )
+
+    @classmethod
+    def of_row(cls, row: Sequence[Any], now: datetime) -> MessageOut:
+        """From a row of ``LISTED`` (the repository's), read by position."""
+        (
+            id,
+            brand_id,
+            channel_id,
+            thread_id,
+            network,
+            network_id,
+            parent_id,
+            author_id,
+            author_name,
+            text,
+            received_at,
+            origin,
+            origin_why,
+            kind,
+            kind_why,
+            status,
+            assigned_to,
+            due_at,
+            answered_at,
+            response_seconds,
+            hidden,
+            private,
+            deleted_at,
+            moderation,
+            version,
+        ) = row
+        return cls(
+            id=id,
+            brand_id=brand_id,
+            channel_id=channel_id,
+            thread_id=thread_id,
+            network=network,
+            network_id=network_id,
+            parent_id=parent_id,
+            author_id=author_id,
+            author_name=author_name,
+            text=text,
+            received_at=received_at,
+            origin=Label(value=origin, why=origin_why),
+            kind=Label(value=kind, why=kind_why),
+            status=MessageStatus(status),
+            assigned_to=assigned_to,
+            due_at=due_at,
+            overdue=status in OPEN and due_at is not None and due_at < now,
+            answered_at=answered_at,
+            response_seconds=response_seconds,
+            hidden=hidden,
+            private=private,
+            deleted=deleted_at is not None,
+            moderation=moderation,
+            etag=etag(version),
+        )
+
+
+@dataclass(frozen=True)
+class MessageFilter:
+    """What the inbox list is narrowed to; an empty list or None filters nothing."""
+
+    brand_id: uuid.UUID | None = None
+    channel_id: uuid.UUID | None = None
+    statuses: Sequence[str] = ()
+    origins: Sequence[str] = ()
+    kinds: Sequence[str] = ()
+    assigned_to: uuid.UUID | None = None
+    overdue: bool | None = None
 
 
 class MessageDetail(MessageOut):
@@ -257,7 +332,8 @@ class ThreadOut(Output):
     channel_id: uuid.UUID
     network: str
     # ``post``: under a post of the brand; ``mention``: someone else's post naming the brand,
-    # its first message (``title`` is then the start of its text).
+    # its first message (``title`` is then the start of its text); ``private``: one person's
+    # private messages (``post_id`` names the person, ``title`` is their name).
     subject: ThreadSubject
     post_id: str
     post_url: str | None

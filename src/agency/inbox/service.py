@@ -37,7 +37,7 @@ from agency.inbox.repository import (
     SavedReplyRepository,
     ThreadRepository,
 )
-from agency.inbox.schemas import MessageUpdate, RulesIn, SavedReplyIn, Sort
+from agency.inbox.schemas import MessageFilter, MessageUpdate, RulesIn, SavedReplyIn, Sort
 from agency.kernel.db import utcnow
 from agency.kernel.errors import Conflict, FieldError, InvalidInput
 from agency.kernel.http import check_if_match
@@ -65,31 +65,10 @@ class InboxService:
     # -- reading ---------------------------------------------------------------------------
 
     async def messages_page(
-        self,
-        page: PageRequest,
-        *,
-        brand_id: uuid.UUID | None,
-        channel_id: uuid.UUID | None,
-        statuses: Sequence[str],
-        origins: Sequence[str],
-        kinds: Sequence[str],
-        assigned_to: uuid.UUID | None,
-        overdue: bool | None,
-        sort: Sort,
-    ) -> tuple[Sequence[Message], str | None]:
-        stmt = self.messages.listing(
-            brand_id=brand_id,
-            channel_id=channel_id,
-            statuses=statuses,
-            origins=origins,
-            kinds=kinds,
-            assigned_to=assigned_to,
-            overdue=overdue,
-            now=utcnow(),
-        )
-        if sort == Sort.DUE:
-            return await self.messages.page_by_due(page, stmt)
-        return await self.messages.page(page, stmt)
+        self, page: PageRequest, where: MessageFilter, sort: Sort
+    ) -> tuple[Sequence[Sequence[Any]], str | None]:
+        """A page of the inbox: rows of ``LISTED`` (the repository's), by position."""
+        return await self.messages.listed(page, where, by_due=sort == Sort.DUE, now=utcnow())
 
     async def get(self, message_id: uuid.UUID) -> Message:
         return await self.messages.get(message_id)

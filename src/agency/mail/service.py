@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agency.config import MailSettings
+from agency.config import MailSettings, Settings
 from agency.kernel.db import utcnow
 from agency.kernel.errors import NotFound
 from agency.kernel.jobs import enqueue
@@ -29,6 +29,13 @@ from agency.mail.repository import MailRepository
 from agency.mail.sending import new_message_id, outbox_name
 
 SEND_JOB = "mail.send"
+
+
+def frontend_link(settings: Settings, path: str) -> str:
+    """A page an e-mail leads to: on the frontend (``AGENCY_MAIL__FRONTEND_URL``), else at
+    the API's public URL; ``path`` the resource's, as the API names it."""
+    base = settings.mail.frontend_url or settings.server.public_url
+    return f"{base.rstrip('/')}/{path.lstrip('/')}"
 
 
 async def queue_mail(

@@ -19,7 +19,7 @@ from agency.approval.link.repository import DecisionLinkRepository
 from agency.brand.models import Brand
 from agency.kernel.db import new_id, utcnow
 from agency.kernel.tenancy import Subject
-from agency.mail.service import queue_mail
+from agency.mail.service import frontend_link, queue_mail
 from agency.publication.models import Publication
 from agency.publication.timing import local_display
 
@@ -51,8 +51,7 @@ DECIDE_PATH = "/decide"
 
 
 def team_url(settings: Settings, publication: Publication) -> str:
-    base = (settings.mail.frontend_url or settings.server.public_url).rstrip("/")
-    return f"{base}/publications/{publication.id}"
+    return frontend_link(settings, f"/publications/{publication.id}")
 
 
 async def issue(
