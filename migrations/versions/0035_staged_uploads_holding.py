@@ -2,7 +2,7 @@
 what no post will name and to settle what a published post named.
 
 Revision ID: 0035
-Revises: 0038
+Revises: 0034
 Create Date: 2026-12-04 07:30:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0035"
-down_revision: str | None = "0038"
+down_revision: str | None = "0034"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -7,7 +7,7 @@ stops after a page; the statistics tell the planner that a brand belongs to one 
 (without them it multiplies the two columns' selectivities, expects an eighth of a brand's
 messages and reads and sorts all of them instead).
 
-Revision ID: 0034
+Revision ID: 0036
 Revises: 0035
 Create Date: 2026-12-04 07:35:00
 """
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0034"
+revision: str = "0036"
 down_revision: str | None = "0035"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,6 +1,6 @@
 """Inbox threads started by someone else's post that mentions the brand.
 
-Revision ID: 0038
+Revision ID: 0034
 Revises: 0033
 Create Date: 2026-12-04 07:40:00
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0038"
+revision: str = "0034"
 down_revision: str | None = "0033"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
