@@ -404,9 +404,11 @@ class MastodonConnector(Connector):
         return mentions
 
     async def private_messages(self, since: datetime | None = None) -> list[Comment]:
-        """The last status of each of the account's direct conversations (newest 40), its
-        ``post_id`` the conversation's id. A conversation whose last status is the brand's
-        own answer has nothing new to read."""
+        """The account's direct conversations (newest 40), each message's ``post_id`` the
+        conversation's id. A conversation lists only its last status: for one written since
+        ``since``, the direct statuses it answers (its context's ancestors) are read too, so
+        two messages between pulls are both read (a conversation whose last status is the
+        brand's own answer has nothing new)."""
         found = await bearer_call(
             self, "GET", "/api/v1/conversations", describe=_words, params={"limit": 40}
         )
@@ -418,9 +420,24 @@ class MastodonConnector(Connector):
             if not isinstance(status, dict) or not status.get("id"):
                 continue
             message = self._comment(status, str(conversation["id"]))
-            if since is None or message.created_at is None or message.created_at >= since:
-                messages.append(message)
+            if not self._since(message, since):
+                continue
+            messages.append(message)
+            if message.parent_id:
+                context = await self._send("GET", f"/api/v1/statuses/{status['id']}/context")
+                messages.extend(
+                    earlier
+                    for ancestor in context.get("ancestors") or []
+                    if isinstance(ancestor, dict)
+                    and ancestor.get("id")
+                    and ancestor.get("visibility") == "direct"
+                    and self._since(earlier := self._comment(ancestor, message.post_id), since)
+                )
         return messages
+
+    @staticmethod
+    def _since(message: Comment, since: datetime | None) -> bool:
+        return since is None or message.created_at is None or message.created_at >= since
 
     async def reply_privately(self, comment: Comment, text: str, idempotency_key: str) -> Comment:
         """A ``direct`` status in reply to the message, naming only its author (Mastodon

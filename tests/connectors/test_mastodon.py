@@ -275,6 +275,11 @@ async def test_private_messages_are_the_conversations_last_statuses(
     assert written, "the description's conversation has a last status"
     for message in written:
         assert message.post_id and message.comment_id and message.author_id
+    # The last status answers another: what it answers is read too (the description's
+    # ancestors say no visibility, so none is taken for a direct message).
+    last = written[0]
+    assert last.parent_id
+    assert sent[1].url.path == f"/api/v1/statuses/{last.comment_id}/context"
     assert await connector.private_messages(datetime(2999, 1, 1, tzinfo=UTC)) == []
 
 
@@ -407,3 +412,38 @@ async def test_revoke_sends_what_mastodon_describes(
     await connector.revoke("client-id", "client-secret")
     with pytest.raises(RequestViolation, match="client_secret"):  # the check can fail
         await connector.revoke("client-id", None)
+
+
+async def test_two_private_messages_between_pulls_are_both_read(fake_instance: Any) -> None:
+    """A conversation shows only its last status; the direct statuses it answers are read
+    from its context, not the public post the conversation began under, nor older ones."""
+    ann = {"id": "21", "acct": "ann@example.org"}
+
+    def status(sid: str, at: str, visibility: str, parent: str | None) -> dict[str, Any]:
+        return {
+            "id": sid,
+            "created_at": f"2026-12-04T{at}:00.000Z",
+            "content": f"<p>message {sid}</p>",
+            "visibility": visibility,
+            "in_reply_to_id": parent,
+            "account": ann,
+        }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/conversations":
+            last = status("4", "09:10", "direct", "3")
+            return httpx.Response(200, json=[{"id": "c1", "accounts": [ann], "last_status": last}])
+        assert request.url.path == "/api/v1/statuses/4/context"
+        ancestors = [
+            status("1", "08:00", "public", None),
+            status("2", "08:30", "direct", "1"),
+            status("3", "09:05", "direct", "2"),
+        ]
+        return httpx.Response(200, json={"ancestors": ancestors, "descendants": []})
+
+    since = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+    read = await fake_instance(handler).private_messages(since)
+    assert [(m.comment_id, m.post_id, m.text) for m in read] == [
+        ("4", "c1", "message 4"),
+        ("3", "c1", "message 3"),
+    ]
