@@ -577,10 +577,13 @@ class MetricSweepRepository(SystemRepository):
     async def published_unfollowed(self, since: datetime, limit: int) -> Sequence[Any]:
         """``(Variant, Publication, brand time zone)`` of variants published since ``since``
         that reporting does not follow yet."""
+        # The brand's zone read per row, not joined: under RLS the planner took a join with
+        # brands for one matching brand and scanned the variants once per brand (the
+        # publishing claim had the same plan; benchmarks.md, 2026-12-04).
+        timezone = select(Brand.timezone).where(Brand.id == Variant.brand_id).scalar_subquery()
         stmt = (
-            select(Variant, Publication, Brand.timezone)
+            select(Variant, Publication, timezone)
             .join(Publication, Publication.id == Variant.publication_id)
-            .join(Brand, Brand.id == Variant.brand_id)
             .where(
                 Variant.status == Delivery.PUBLISHED,
                 Variant.due_at >= since,
