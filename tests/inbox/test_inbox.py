@@ -37,12 +37,9 @@ from agency.kernel.tenancy import bind_system
 from tests.conftest import LiveServer, PostgresServer, RedisServer, Tenant, make_settings
 from tests.helpers import assert_problem, bearer, create_brand, insert_channel, invite_and_join
 from tests.support.publishing import (
-    delivered,
-    make_due,
+    published_now,
     running_worker,
-    schedule,
     serving,
-    soon,
 )
 from tests.support.stubnet import (
     BRAND,
@@ -74,15 +71,7 @@ class Desk:
         """A post published through the pipeline on a new channel: (channel id, post id)."""
         channel = await insert_channel(self.runtime, self.tenant.agency_id, brand, "talknet", TOKEN)
         await self.set_channel(channel, account_id=BRAND)
-        body = {"title": "Launch", "variants": [{"channel_id": channel, "text": text}]}
-        draft = await self.client.post(
-            f"/brands/{brand}/publications", json=body, headers=self.headers
-        )
-        assert draft.status_code == 201, draft.text
-        scheduled = await schedule(self.client, self.headers, draft.json(), soon())
-        assert scheduled.status_code == 200, scheduled.text
-        await make_due(self.runtime, draft.json()["id"])
-        done = await self.wait(lambda: self.get(f"/publications/{draft.json()['id']}"), delivered)
+        done = await published_now(self.client, self.runtime, self.headers, brand, channel, text)
         return channel, str(done["variants"][0]["post_id"])
 
     async def set_channel(self, channel: str, **values: Any) -> None:

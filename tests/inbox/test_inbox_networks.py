@@ -35,13 +35,10 @@ from tests.support.connect_flow import connect_with_app_password
 from tests.support.pds import PdsAccount, PdsServer
 from tests.support.publishing import (
     Inbox,
-    delivered,
-    make_due,
+    published_now,
     pulled_again,
     running_worker,
-    schedule,
     serving,
-    soon,
 )
 
 pytestmark = pytest.mark.slow
@@ -171,15 +168,15 @@ async def _commented(
     )
     assert connected.status_code == 201, connected.text
     [channel] = connected.json()["channel_ids"]
-    body = {"title": "Hiver", "variants": [{"channel_id": channel, "text": "Les manteaux."}]}
-    drafted = await inbox.client.post(
-        f"/brands/{brand_id}/publications", json=body, headers=inbox.tenant.headers
+    done = await published_now(
+        inbox.client,
+        inbox.runtime,
+        inbox.tenant.headers,
+        brand_id,
+        channel,
+        "Les manteaux.",
+        "Hiver",
     )
-    assert drafted.status_code == 201, drafted.text
-    scheduled = await schedule(inbox.client, inbox.tenant.headers, drafted.json(), soon())
-    assert scheduled.status_code == 200, scheduled.text
-    await make_due(inbox.runtime, drafted.json()["id"])
-    done = await inbox.until(f"/publications/{drafted.json()['id']}", delivered)
     [variant] = done["variants"]
     assert variant["status"] == "published", variant
 

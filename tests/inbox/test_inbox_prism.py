@@ -38,13 +38,10 @@ from tests.support.connect_flow import PUBLIC_URL, callback_uri, connect_with_co
 from tests.support.prism import IDENTIFIER_EXAMPLE, PrismServer, request_violations
 from tests.support.publishing import (
     Inbox,
-    delivered,
     jobs_see,
-    make_due,
+    published_now,
     pulled_again,
     running_worker,
-    schedule,
-    soon,
 )
 from tests.support.testnet import TestNetState, build_testnet, network_settings
 from tests.support.watched_runtime import WatchedRuntime
@@ -302,15 +299,9 @@ async def _connected_mastodon(desk: Desk, brand_id: str, server_url: str) -> str
 
 async def _published(desk: Desk, brand_id: str, channel: str) -> str:
     """A post the worker published on the channel: its id at the network."""
-    body = {"title": "Vitrine", "variants": [{"channel_id": channel, "text": "La vitrine."}]}
-    drafted = await desk.client.post(
-        f"/brands/{brand_id}/publications", json=body, headers=desk.tenant.headers
+    published = await published_now(
+        desk.client, desk.runtime, desk.tenant.headers, brand_id, channel, "La vitrine.", "Vitrine"
     )
-    assert drafted.status_code == 201, drafted.text
-    scheduled = await schedule(desk.client, desk.tenant.headers, drafted.json(), soon())
-    assert scheduled.status_code == 200, scheduled.text
-    await make_due(desk.runtime, drafted.json()["id"])
-    published = await desk.until(f"/publications/{drafted.json()['id']}", delivered)
     [variant] = published["variants"]
     assert variant["status"] == "published", variant
     return str(variant["post_id"])

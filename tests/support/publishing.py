@@ -121,6 +121,33 @@ async def schedule(
     )
 
 
+async def published_now(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    headers: dict[str, str],
+    brand_id: str,
+    channel_id: str,
+    text: str,
+    title: str = "Launch",
+) -> dict[str, Any]:
+    """A publication of ``text`` on the channel, drafted and scheduled through the API, made
+    due, and read back once the worker delivered it (published, failed or missed)."""
+    body = {"title": title, "variants": [{"channel_id": channel_id, "text": text}]}
+    drafted = await client.post(f"/brands/{brand_id}/publications", json=body, headers=headers)
+    assert drafted.status_code == 201, drafted.text
+    scheduled = await schedule(client, headers, drafted.json(), soon())
+    assert scheduled.status_code == 200, scheduled.text
+    await make_due(runtime, drafted.json()["id"])
+
+    async def read() -> dict[str, Any]:
+        response = await client.get(f"/publications/{drafted.json()['id']}", headers=headers)
+        assert response.status_code == 200, response.text
+        found: dict[str, Any] = response.json()
+        return found
+
+    return await until(runtime, read, delivered, within=30)
+
+
 class Inbox:
     """Our API as a tenant reads it, and the runtime whose scheduler ticks while it waits."""
 
