@@ -190,60 +190,59 @@ class Collector:
         def mentions_of(after: datetime | None) -> Reader:
             return lambda c: c.mentions(after)
 
-        answers = await asyncio.gather(
-            *(
-                read(channel, "comments", comments_of(thread, after))
-                for thread, channel, after in calls
-            )
-        )
-
         def private_of(after: datetime | None) -> Reader:
             return lambda c: c.private_messages(after)
 
+        # Every read of the pull at once (bounded by ``limit``), then sorted by kind.
         heard = await asyncio.gather(
+            *(
+                read(channel, "comments", comments_of(thread, after))
+                for thread, channel, after in calls
+            ),
             *(read(channel, "mentions", mentions_of(after)) for channel, after in mention_calls),
             *(
                 read(channel, "private messages", private_of(after))
                 for channel, after in private_calls
             ),
         )
-        mentioned, written = heard[: len(mention_calls)], heard[len(mention_calls) :]
+        answers = heard[: len(calls)]
+        mentioned = heard[len(calls) : len(calls) + len(mention_calls)]
+        written = heard[len(calls) + len(mention_calls) :]
 
         await bind_tenant(self.session, self.agency_id)
         now = utcnow()
         failed: dict[uuid.UUID, ConnectorError] = {}
-        rows: list[dict[str, Any]] = []
-        for (thread, channel, _), answer in zip(calls, answers, strict=True):
+
+        def read_from(channel: Channel, answer: list[Comment] | ConnectorError) -> list[Comment]:
+            """What was read; nothing where the network gives none of it (nothing missed),
+            nor where the read failed (the channel's cursor then stays)."""
             if isinstance(answer, NotSupported):
-                continue  # the network gives no comments: nothing to read, nothing missed
+                return []
             if isinstance(answer, ConnectorError):
                 failed.setdefault(channel.id, answer)
-                continue
+                return []
+            return answer
+
+        rows: list[dict[str, Any]] = []
+        for (thread, channel, _), answer in zip(calls, answers, strict=True):
             brand_rules = rules_dict(rules.get(thread.brand_id))
-            for comment in answer:
+            for comment in read_from(channel, answer):
                 if channel.account_id and comment.author_id == channel.account_id:
                     continue  # the brand's own replies are answers, not messages
                 rows.append(message_row(comment, thread, brand_rules, now))
         for (channel, _), mentions in zip(mention_calls, mentioned, strict=True):
-            if isinstance(mentions, NotSupported):
-                continue  # the network tells no mentions
-            if isinstance(mentions, ConnectorError):
-                failed.setdefault(channel.id, mentions)
-                continue
-            rows.extend(await self._mention_rows(channel, mentions, rows, rules, now))
+            if heard_of := read_from(channel, mentions):
+                rows.extend(await self._mention_rows(channel, heard_of, rows, rules, now))
         for (channel, _), private in zip(private_calls, written, strict=True):
-            if isinstance(private, NotSupported):
-                continue  # the network gives no private messages
-            if isinstance(private, ConnectorError):
-                failed.setdefault(channel.id, private)
-                continue
-            rows.extend(await self._private_rows(channel, private, rules, now))
+            if heard_of := read_from(channel, private):
+                rows.extend(await self._private_rows(channel, heard_of, rules, now))
         threads = [*threads, *self._opened]
         stored = await self.messages.insert_new(rows)
         if stored:
             latest: dict[uuid.UUID, datetime] = {}
+            written_ids = set(stored)
             for row in rows:
-                if row["id"] in set(stored):
+                if row["id"] in written_ids:
                     current = latest.get(row["thread_id"])
                     if current is None or row["received_at"] > current:
                         latest[row["thread_id"]] = row["received_at"]
