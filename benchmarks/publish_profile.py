@@ -39,6 +39,7 @@ from agency.config import (
     Settings,
 )
 from agency.connector.registry import Registry, installed
+from agency.kernel import eventloop
 from agency.kernel.jobs import JobBuffer, collecting
 from agency.kernel.migrate import upgrade
 from agency.kernel.runtime import Runtime
@@ -128,6 +129,9 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--batch", type=int, default=20, help="variants per publish job")
+    parser.add_argument(
+        "--loop", choices=["uvloop", "asyncio"], default="uvloop", help="the worker's: uvloop"
+    )
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--sort", default="tottime", help="pstats order: tottime, cumulative")
     args = parser.parse_args()
@@ -161,9 +165,9 @@ def main() -> int:
         if profiler:
             profiler.enable()
         pg_cpu = cpu_seconds(pg.pid)
-        count, wall, cpu, statements = asyncio.run(
-            publish_all(runtime, args.concurrency, args.batch)
-        )
+        publishing = publish_all(runtime, args.concurrency, args.batch)
+        run = eventloop.run if args.loop == "uvloop" else asyncio.run
+        count, wall, cpu, statements = run(publishing)
         pg_cpu = cpu_seconds(pg.pid) - pg_cpu
         if profiler:
             profiler.disable()

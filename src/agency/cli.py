@@ -133,8 +133,10 @@ def run_worker(runtime: Runtime, threads: int | None = None) -> None:
     """Consume jobs from the runtime's broker until SIGINT or SIGTERM."""
     import dramatiq
 
+    from agency.kernel import eventloop
     from agency.kernel.outages import quiet_consumers
 
+    eventloop.install()  # before the worker boots: Dramatiq makes its loop then
     quiet_consumers(runtime.broker, runtime.settings.redis.url)
     consumer = dramatiq.Worker(
         runtime.broker, worker_threads=threads or runtime.settings.worker.threads
@@ -151,6 +153,7 @@ def run_worker(runtime: Runtime, threads: int | None = None) -> None:
 
 def run_scheduler_process(runtime: Runtime) -> None:
     """Run the scheduler loop until SIGINT or SIGTERM."""
+    from agency.kernel import eventloop
     from agency.kernel.scheduling import run_scheduler
 
     async def run() -> None:
@@ -160,7 +163,7 @@ def run_scheduler_process(runtime: Runtime) -> None:
             loop.add_signal_handler(sig, stop.set)
         await run_scheduler(runtime, stop)
 
-    asyncio.run(run())
+    eventloop.run(run())
 
 
 @main.command()
