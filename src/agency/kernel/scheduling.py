@@ -91,13 +91,20 @@ async def tick(runtime: Runtime, now: datetime | None = None) -> int:
     return claimed
 
 
-async def _tick(runtime: Runtime, now: datetime | None = None) -> tuple[int, bool]:
-    """The rows claimed, and whether a claimer left due work behind (a full batch)."""
+async def _tick(
+    runtime: Runtime, now: datetime | None = None, only: set[str] | None = None
+) -> tuple[int, set[str]]:
+    """The rows claimed, and the claimers that left due work behind (a full batch).
+
+    ``only``: run these claimers alone (the others ran less than an interval ago).
+    """
     claimed = 0
     more: list[str] = []
     token = _backlog.set(more)
     try:
         for name, fn in list(_claimers.items()):
+            if only is not None and name not in only:
+                continue
             buffer = JobBuffer()
             async with runtime.session() as session:
                 try:
@@ -111,7 +118,7 @@ async def _tick(runtime: Runtime, now: datetime | None = None) -> tuple[int, boo
                     buffer.discard()
                     if database_lost(exc):  # said once (kernel.outages); the next tick retries
                         DATABASE.lost(explain(exc, runtime.settings.database.url) or str(exc))
-                        return claimed, False
+                        return claimed, set()
                     logger.exception("claimer %s failed", name)
                     continue
             DATABASE.back()
@@ -125,25 +132,34 @@ async def _tick(runtime: Runtime, now: datetime | None = None) -> tuple[int, boo
                 report_broker_lost(
                     runtime.broker, explain(exc, redis_url=runtime.settings.redis.url) or str(exc)
                 )
-                return claimed, False
+                return claimed, set()
     finally:
         _backlog.reset(token)
-    return claimed, bool(more)
+    return claimed, set(more)
 
 
 async def run_scheduler(runtime: Runtime, stop: asyncio.Event) -> None:
     await ensure_periodic_rows(runtime)
     interval = runtime.settings.worker.scheduler_interval_seconds
     logger.info("scheduler started (every %.1fs)", interval)
+    clock = asyncio.get_running_loop().time
     back_to_back = 0
+    only: set[str] | None = None
+    every_claimer_at = clock()
     while not stop.is_set():
-        _, more = await _tick(runtime)
+        if only is None or clock() - every_claimer_at >= interval:
+            only, every_claimer_at = None, clock()
+        _, more = await _tick(runtime, only=only)
         if more and back_to_back < MAX_BACK_TO_BACK:
             # A full batch: the rest is already due, do not wait a whole interval for it.
+            # Until the interval is over only the claimers that left some behind run again:
+            # the others would each spend a transaction finding nothing new.
             back_to_back += 1
+            only = more
             await asyncio.sleep(0)
             continue
         back_to_back = 0
+        only = None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
     logger.info("scheduler stopped")
