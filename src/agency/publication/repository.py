@@ -13,6 +13,7 @@ from sqlalchemy import (
     Text,
     Uuid,
     and_,
+    bindparam,
     cast,
     column,
     func,
@@ -22,8 +23,8 @@ from sqlalchemy import (
     or_,
     select,
     update,
-    values,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeEngine
@@ -512,14 +513,38 @@ async def update_rows(
     rows: Sequence[tuple[Any, ...]],
     **same: Any,
 ) -> None:
-    """Many rows of ``model`` in one statement (``UPDATE ... FROM (VALUES ...)``) instead of
-    one per row: each of ``rows`` is an id, then its values of ``columns``; ``same`` is set
-    on every row."""
+    """Many rows of ``model`` in one statement instead of one per row: each of ``rows`` is
+    an id, then its values of ``columns``; ``same`` is set on every row.
+
+    ``UPDATE ... FROM unnest($ids, $column, ...)``: one array per column, so the statement is
+    the same text whatever the number of rows, compiled once by SQLAlchemy and prepared once
+    per connection by asyncpg (a ``VALUES`` list was a new statement for each length).
+    """
     if not rows:
         return
-    found = values(
-        column("id", Uuid()), *(column(name, kind) for name, kind in columns.items()), name="new"
-    ).data(list(rows))
+    if session.get_bind().dialect.name != "postgresql":
+        # SQLite (the embedded default) has no arrays: a statement per row, few rows there.
+        for row_id, *row in rows:
+            await session.execute(
+                scoped_update(model, subject)
+                .where(model.id == row_id)
+                .values(**dict(zip(columns, row, strict=True)), **same)
+                .execution_options(synchronize_session=False)
+            )
+        return
+    names = ["id", *columns]
+    kinds: list[TypeEngine[Any]] = [Uuid(), *columns.values()]
+    arrays = list(zip(*rows, strict=True))
+    found = (
+        func.unnest(
+            *(
+                bindparam(f"new_{name}", list(array), type_=ARRAY(kind))
+                for name, kind, array in zip(names, kinds, arrays, strict=True)
+            )
+        )
+        .table_valued(*(column(name, kind) for name, kind in zip(names, kinds, strict=True)))
+        .render_derived(name="new")
+    )
     await session.execute(
         scoped_update(model, subject)
         .where(model.id == found.c.id)
