@@ -383,6 +383,7 @@ def run(
     stale: float,
     latency: str,
     media_lead: float = 600.0,
+    interval: float = 1.0,
     pg_statements: bool = False,
 ) -> int:
     logs = Path(tempfile.mkdtemp(prefix="bench-scheduler-"))
@@ -424,7 +425,7 @@ def run(
                 "AGENCY_REDIS_URL": redis.url,
                 "AGENCY_NETWORKS__STUBNET__BASE_URL": f"http://{HOST}:{net_port}",
                 "AGENCY_WORKER_THREADS": str(plan.threads),
-                "AGENCY_WORKER_SCHEDULER_INTERVAL_SECONDS": "0.2",
+                "AGENCY_WORKER_SCHEDULER_INTERVAL_SECONDS": str(interval),
                 "AGENCY_PUBLISHING__STALE_ATTEMPT_SECONDS": str(stale),
                 "AGENCY_PUBLISHING__MEDIA_LEAD_SECONDS": str(media_lead),
                 # This checkout's code, not whichever copy the environment has installed.
@@ -581,13 +582,27 @@ def main(argv: list[str] | None = None) -> int:
         "--media-share", type=float, default=0.02, help="share of the posts with a photo"
     )
     parser.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        help="how often the scheduler looks for due work (the product's default: 1 s)",
+    )
+    parser.add_argument(
         "--pg-statements",
         action="store_true",
         help="print PostgreSQL's costliest statements (pg_stat_statements)",
     )
     args = parser.parse_args(argv)
     plan = Plan.scaled(args.scale, args.workers, args.threads, args.lead, args.media_share)
-    return run(plan, args.kill, args.stale, args.latency, args.media_lead, args.pg_statements)
+    return run(
+        plan,
+        args.kill,
+        args.stale,
+        args.latency,
+        media_lead=args.media_lead,
+        interval=args.interval,
+        pg_statements=args.pg_statements,
+    )
 
 
 if __name__ == "__main__":
