@@ -38,6 +38,26 @@ def test_without_the_key_nothing_opens() -> None:
         box(f"2:{NEW}").decrypt(stored)
 
 
+def test_a_secret_opened_again_is_the_same_and_a_forged_one_still_fails() -> None:
+    """Opened secrets are kept by their sealed text: only that exact text gets them back."""
+    keys = box(f"1:{OLD}")
+    stored = keys.encrypt("token-123")
+    other = keys.encrypt("token-456")
+    assert [keys.decrypt(stored), keys.decrypt(other), keys.decrypt(stored)] == [
+        "token-123",
+        "token-456",
+        "token-123",
+    ]
+    version, token = stored.split(":", 1)
+    forged = f"{version}:{token[:-4]}AAAA"
+    with pytest.raises(SecretError):
+        keys.decrypt(forged)
+    with pytest.raises(SecretError):  # a failure is not kept as an answer either
+        keys.decrypt(forged)
+    large = keys.encrypt("x" * 10_000)  # not kept: opened every time, still right
+    assert keys.decrypt(large) == keys.decrypt(large) == "x" * 10_000
+
+
 @pytest.mark.parametrize(
     "setting",
     ["nope", "x:" + OLD, "1:not-a-fernet-key"],
