@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from sqlalchemy import Select
 
 from agency.brand.models import Brand, Crisis, CrisisEvent
-from agency.kernel.repository import TenantRepository
+from agency.kernel.repository import TenantRepository, one_of
 
 
 class BrandRepository(TenantRepository[Brand]):
@@ -46,7 +46,7 @@ class BrandRepository(TenantRepository[Brand]):
         stmt = (
             self.select()
             .with_only_columns(Brand.id, Brand.crisis_id)
-            .where(Brand.id.in_(brand_ids))
+            .where(one_of(Brand.id, brand_ids))
             .order_by(Brand.id)
         )
         if share:

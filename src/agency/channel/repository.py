@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.channel.models import Channel, Connection, ConnectLink, OAuthApp
 from agency.channel.schemas import ChannelHealth
-from agency.kernel.repository import TenantRepository
+from agency.kernel.repository import TenantRepository, one_of
 from agency.kernel.system import SystemRepository
 
 
@@ -33,7 +33,7 @@ class ChannelRepository(TenantRepository[Channel]):
     async def many(self, channel_ids: set[uuid.UUID]) -> dict[uuid.UUID, Channel]:
         if not channel_ids:
             return {}
-        stmt = self.select().where(Channel.id.in_(channel_ids))
+        stmt = self.select().where(one_of(Channel.id, channel_ids))
         return {c.id: c for c in (await self.session.execute(stmt)).scalars().all()}
 
     async def get_for_update(self, channel_id: uuid.UUID) -> Channel | None:

@@ -31,7 +31,7 @@ from sqlalchemy.types import TypeEngine
 
 from agency.brand.models import Brand
 from agency.kernel.errors import NotFound
-from agency.kernel.repository import TenantRepository
+from agency.kernel.repository import TenantRepository, one_of
 from agency.kernel.system import SystemRepository
 from agency.kernel.tenancy import Subject, scoped_delete, scoped_select, scoped_update
 from agency.publication.models import Attempt, Publication, PublicationVersion, QueueSlot, Variant
@@ -88,7 +88,7 @@ class PublicationRepository(TenantRepository[Publication]):
             return []
         stmt = (
             self.select()
-            .where(Publication.id.in_(publication_ids))
+            .where(one_of(Publication.id, publication_ids))
             .order_by(Publication.id)
             .with_for_update()
             .execution_options(populate_existing=True)
@@ -118,7 +118,7 @@ class PublicationRepository(TenantRepository[Publication]):
         for status, publications in by_status.items():
             await self.session.execute(
                 scoped_update(Publication, self.subject)
-                .where(Publication.id.in_([p.id for p in publications]))
+                .where(one_of(Publication.id, [p.id for p in publications]))
                 .values(status=status)
                 .execution_options(synchronize_session=False)
             )
@@ -141,13 +141,13 @@ class VariantRepository(TenantRepository[Variant]):
     async def of_publications(self, ids: Sequence[uuid.UUID]) -> list[Variant]:
         if not ids:
             return []
-        stmt = self.select().where(Variant.publication_id.in_(ids)).order_by(Variant.id)
+        stmt = self.select().where(one_of(Variant.publication_id, ids)).order_by(Variant.id)
         return list((await self.session.execute(stmt)).scalars().all())
 
     async def many(self, variant_ids: Sequence[uuid.UUID]) -> list[Variant]:
         if not variant_ids:
             return []
-        stmt = self.select().where(Variant.id.in_(variant_ids))
+        stmt = self.select().where(one_of(Variant.id, variant_ids))
         stmt = stmt.execution_options(populate_existing=True)
         return list((await self.session.execute(stmt)).scalars().all())
 
@@ -158,7 +158,7 @@ class VariantRepository(TenantRepository[Variant]):
             return []
         stmt = (
             self.select()
-            .where(Variant.id.in_(variant_ids))
+            .where(one_of(Variant.id, variant_ids))
             .order_by(Variant.id)
             .with_for_update(skip_locked=skip_locked)
             .execution_options(populate_existing=True)
@@ -201,7 +201,7 @@ class VariantRepository(TenantRepository[Variant]):
         stmt = (
             self.select()
             .with_only_columns(Variant.id, Variant.publication_id)
-            .where(Variant.id.in_(variant_ids))
+            .where(one_of(Variant.id, variant_ids))
         )
         return {row[0]: row[1] for row in (await self.session.execute(stmt)).all()}
 
@@ -212,7 +212,7 @@ class VariantRepository(TenantRepository[Variant]):
         stmt = (
             self.select()
             .with_only_columns(Variant.publication_id, Variant.status)
-            .where(Variant.publication_id.in_(publication_ids))
+            .where(one_of(Variant.publication_id, publication_ids))
         )
         for publication_id, status in (await self.session.execute(stmt)).all():
             found.setdefault(publication_id, []).append(status)
@@ -339,7 +339,7 @@ class QueueSlotRepository(TenantRepository[QueueSlot]):
     async def of_channels(self, channel_ids: Sequence[uuid.UUID]) -> list[QueueSlot]:
         if not channel_ids:
             return []
-        stmt = self.select().where(QueueSlot.channel_id.in_(channel_ids))
+        stmt = self.select().where(one_of(QueueSlot.channel_id, channel_ids))
         return list((await self.session.execute(stmt)).scalars().all())
 
     async def replace(self, channel_id: uuid.UUID, slots: Sequence[tuple[int, str]]) -> None:
@@ -434,7 +434,7 @@ class PublishingSweepRepository(SystemRepository):
             return
         await self.session.execute(
             update(Variant)
-            .where(Variant.id.in_(variant_ids))
+            .where(one_of(Variant.id, variant_ids))
             .values(lease_until=until)
             .execution_options(synchronize_session=False)
         )
@@ -449,7 +449,7 @@ class PublishingSweepRepository(SystemRepository):
         held = (
             select(Variant.id)
             .where(
-                Variant.id.in_(variant_ids),
+                one_of(Variant.id, variant_ids),
                 Variant.lease_until.is_not(None),
                 Variant.status == Delivery.PUBLISHING,
             )
@@ -493,13 +493,13 @@ class PublishingSweepRepository(SystemRepository):
         variants become ``unknown``, to reconcile from ``now`` (``variant`` says why)."""
         await self.session.execute(
             update(Attempt)
-            .where(Attempt.variant_id.in_(variant_ids), Attempt.outcome == "pending")
+            .where(one_of(Attempt.variant_id, variant_ids), Attempt.outcome == "pending")
             .values(outcome="unknown", finished_at=now, message=attempt)
             .execution_options(synchronize_session=False)
         )
         await self.session.execute(
             update(Variant)
-            .where(Variant.id.in_(variant_ids))
+            .where(one_of(Variant.id, variant_ids))
             .values(status=Delivery.UNKNOWN, not_before=now, lease_until=None, last_error=variant)
             .execution_options(synchronize_session=False)
         )

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, insert, or_, select, text, update
 
 from agency.kernel.db import new_id
-from agency.kernel.repository import TenantRepository
+from agency.kernel.repository import TenantRepository, one_of
 from agency.kernel.system import SystemRepository
 from agency.publication.models import HOLDING, WITH_MEDIA, MediaStaging, Variant
 from agency.publication.states import Delivery, Staging
@@ -27,7 +27,7 @@ class MediaStagingRepository(TenantRepository[MediaStaging]):
         transaction holds left out (never waited for)."""
         if not variant_ids:
             return {}
-        stmt = self.select().where(MediaStaging.variant_id.in_(variant_ids))
+        stmt = self.select().where(one_of(MediaStaging.variant_id, variant_ids))
         if lock:
             stmt = stmt.with_for_update(skip_locked=True).execution_options(populate_existing=True)
         rows = (await self.session.execute(stmt)).scalars().all()
@@ -40,7 +40,7 @@ class MediaStagingRepository(TenantRepository[MediaStaging]):
             return []
         stmt = (
             self.select()
-            .where(MediaStaging.id.in_(staging_ids))
+            .where(one_of(MediaStaging.id, staging_ids))
             .with_for_update(skip_locked=True)
             .execution_options(populate_existing=True)
         )
@@ -151,7 +151,7 @@ class StagingSweepRepository(SystemRepository):
         if known:
             await self.session.execute(
                 update(MediaStaging)
-                .where(MediaStaging.id.in_(known))
+                .where(one_of(MediaStaging.id, known))
                 .values(status=Staging.CLAIMED, lease_until=until, updated_at=now)
                 .execution_options(synchronize_session=False)
             )
@@ -188,7 +188,7 @@ class StagingSweepRepository(SystemRepository):
         if ids:
             await self.session.execute(
                 update(MediaStaging)
-                .where(MediaStaging.id.in_(ids))
+                .where(one_of(MediaStaging.id, ids))
                 .values(references=[], updated_at=now)
                 .execution_options(synchronize_session=False)
             )
@@ -199,7 +199,7 @@ class StagingSweepRepository(SystemRepository):
         if staging_ids:
             await self.session.execute(
                 update(MediaStaging)
-                .where(MediaStaging.id.in_(staging_ids))
+                .where(one_of(MediaStaging.id, staging_ids))
                 .values(lease_until=until, updated_at=now)
                 .execution_options(synchronize_session=False)
             )
@@ -209,6 +209,6 @@ class StagingSweepRepository(SystemRepository):
         if not variant_ids:
             return set()
         stmt = select(MediaStaging.variant_id).where(
-            MediaStaging.variant_id.in_(variant_ids), MediaStaging.status == Staging.STAGED
+            one_of(MediaStaging.variant_id, variant_ids), MediaStaging.status == Staging.STAGED
         )
         return set((await self.session.execute(stmt)).scalars().all())
