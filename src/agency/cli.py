@@ -17,6 +17,7 @@ import click
 
 from agency import __version__
 from agency.config import get_settings
+from agency.kernel import eventloop
 from agency.kernel.diagnosis import explain
 from agency.kernel.logs import configure_logging as configure_process_logging
 
@@ -133,7 +134,6 @@ def run_worker(runtime: Runtime, threads: int | None = None) -> None:
     """Consume jobs from the runtime's broker until SIGINT or SIGTERM."""
     import dramatiq
 
-    from agency.kernel import eventloop
     from agency.kernel.outages import quiet_consumers
 
     eventloop.install()  # before the worker boots: Dramatiq makes its loop then
@@ -153,7 +153,6 @@ def run_worker(runtime: Runtime, threads: int | None = None) -> None:
 
 def run_scheduler_process(runtime: Runtime) -> None:
     """Run the scheduler loop until SIGINT or SIGTERM."""
-    from agency.kernel import eventloop
     from agency.kernel.scheduling import run_scheduler
 
     async def run() -> None:
