@@ -193,6 +193,33 @@ def wait_for(child: Child, marker: bytes, within: float = 60) -> None:
         time.sleep(0.05)
 
 
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine spent busy (every process, ours or not), from /proc/stat."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def burst_report(
+    samples: list[tuple[float, float, float]], arrivals: list[float], burst_at: float, out: float
+) -> None:
+    """Around the burst, in 2 s steps: posts heard, cores our processes used, cores the machine
+    used (anything else running shows as the difference)."""
+    print("around the burst (2 s steps from its due time): heard / our cores / machine cores")
+    heard = Counter(int((at - burst_at) // 2) for at in arrivals)
+    for step in range(-2, int(out // 2) + 3):
+        lo, hi = burst_at + 2 * step, burst_at + 2 * step + 2
+        inside = [s for s in samples if lo <= s[0] <= hi]
+        if len(inside) < 2:
+            continue
+        (t0, ours0, all0), (t1, ours1, all1) = inside[0], inside[-1]
+        span = max(t1 - t0, 1e-6)
+        print(
+            f"  {2 * step:+5d}s {heard.get(step, 0):>6} "
+            f"{(ours1 - ours0) / span:5.2f} {(all1 - all0) / span:5.2f}"
+        )
+
+
 def _sleep_until(instant: float) -> None:
     time.sleep(max(0.0, instant - time.time()))
 
@@ -314,6 +341,13 @@ def summarise(label: str, values: list[float]) -> str:
         f"{label}: n={len(values)} p50={pct(values, 0.5):.3f}s p95={pct(values, 0.95):.3f}s "
         f"p99={pct(values, 0.99):.3f}s max={max(values):.3f}s mean={statistics.mean(values):.3f}s"
     )
+
+
+def _by_post(posts: list[list[Any]]) -> list[list[list[Any]]]:
+    found: dict[str, list[list[Any]]] = {}
+    for post in posts:
+        found.setdefault(post[0], []).append(post)
+    return list(found.values())
 
 
 def score(plan: Plan, dues: list[datetime], posts: list[list[Any]]) -> dict[str, Any]:
@@ -467,10 +501,14 @@ def run(
             pg.execute("SELECT pg_stat_statements_reset()", DB)
         killed = False
         last, last_change = -1, time.time()
+        samples: list[tuple[float, float, float]] = []  # time, our CPU, the machine's
         while True:
             time.sleep(1)
             fleet.sample()
             now = time.time()
+            ours = sum(c.cpu for c in fleet.children)
+            ours += sum(tree_cpu_seconds(pid) for pid in servers.values())
+            samples.append((now, ours, machine_busy_seconds()))
             if kill and not killed and now >= half:
                 print("SIGKILL worker 0 and the scheduler", flush=True)
                 fleet.kill(workers[0])
@@ -515,6 +553,9 @@ def run(
             f"burst of {plan.burst:,} fully out after: {out:.2f}s" if out else "burst: not all out"
         )
         print(f"highest sustained (10 s window): {result['sustained']:.1f} publications/s")
+        if plan.burst and out:
+            arrivals = [min(at for _, _, at in group) for group in _by_post(data["posts"])]
+            burst_report(samples, arrivals, result["burst_first"], out)
         print(f"network calls: {data['calls']:,}; posts stored: {len(data['posts']):,}")
         print(f"duplicates: {result['duplicates']} ({result['extra_posts']} extra posts)")
         print(f"losses: {result['losses']}")
