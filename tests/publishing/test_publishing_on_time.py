@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from agency.kernel.scheduling import tick
 from agency.kernel.tenancy import bind_system
+from agency.publication.dispatch import Dispatchers
 from agency.publication.models import Variant
 from tests.support.publishing import running_worker
 from tests.support.world import World, scheduled_post
@@ -75,6 +76,28 @@ async def test_a_post_claimed_ahead_goes_out_at_its_instant_not_before(
     [post] = world.net.posts
     late = post["received_at"] - due.timestamp()
     assert 0 <= late < 1.0, f"the network heard of the post {late:+.3f}s from its time"
+
+
+async def test_a_post_held_past_its_claims_lease_is_not_claimed_again(
+    world: World, worker: dramatiq.Worker
+) -> None:
+    """The worker renews the claims of the posts it holds (a burst can hold them longer than
+    the claim's lease): the scheduler never hands a post to a worker that still holds it."""
+    settings = world.runtime.settings.publishing
+    settings.stale_attempt_seconds = 1.5  # the worker's beat: every 0.5 s
+    assert settings.lease_seconds < AHEAD  # the claim would run out before the instant
+    publication, due = await claimed_ahead(world, "Tenu jusqu'à son heure")
+    holding: list[int] = []
+    while datetime.now(due.tzinfo).timestamp() < due.timestamp() - 0.3:
+        await tick(world.runtime)
+        dispatchers = world.runtime.component(Dispatchers)._by_loop.values()
+        holding += [count for found in dispatchers for count in found.held.values()]
+        await asyncio.sleep(0.1)
+    assert holding, "the worker did not hold the post"
+    assert max(holding) == 1, "the post was claimed again while the worker held it"
+    done = await world.until(str(publication["id"]), lambda p: p["status"] == "published")
+    assert done["status"] == "published"
+    assert world.net.calls == 1
 
 
 async def test_a_post_canceled_after_its_claim_never_goes_out(

@@ -20,7 +20,9 @@ Under a backlog, slots and database turns go first to posts less than :data:`FRE
 stream leaves, instead of making every later post wait behind it.
 
 A heartbeat renews the lease of every call the process has on the wire
-(``AGENCY_PUBLISHING__STALE_ATTEMPT_SECONDS``, every third of it). When the process dies, a
+(``AGENCY_PUBLISHING__STALE_ATTEMPT_SECONDS``, every third of it), and the claim of every post
+it has held for more than a beat (a burst holds posts longer than a claim's lease: otherwise
+they would be claimed again and held twice). When the process dies, a
 post waiting for its instant is claimed again once its claim's lease ends
 (``AGENCY_PUBLISHING__LEASE_SECONDS``), and one on the wire (``publishing``) is turned into an
 unknown outcome by the claimer and reconciled.
@@ -295,10 +297,20 @@ class Dispatcher:
             if not ids:
                 continue
             try:
-                async with self.runtime.session() as session:
+                # Every database turn of the process, so that none of its re-checks runs
+                # meanwhile: they take their posts with SKIP LOCKED, and would pass over a
+                # post the beat has locked (and let it go until its lease ends).
+                async with (
+                    self.database.held(time.time(), self.database.limit, urgent=True),
+                    self.runtime.session() as session,
+                ):
                     await bind_system(session)
+                    now = utcnow()
                     await PublishingSweepRepository(session).renew(
-                        ids, utcnow() + timedelta(seconds=lease)
+                        ids,
+                        until=now + timedelta(seconds=lease),
+                        # Held longer than a beat: renewed before the claim runs out.
+                        waiting_before=now + timedelta(seconds=2 * lease / 3),
                     )
                     await session.commit()
             except Exception as exc:

@@ -439,11 +439,16 @@ class PublishingSweepRepository(SystemRepository):
             .execution_options(synchronize_session=False)
         )
 
-    async def renew(self, variant_ids: Sequence[uuid.UUID], until: datetime) -> None:
-        """A worker's heartbeat: the leases of its calls on the wire (``publishing``) end at
-        ``until``. Rows locked by a transaction are skipped (never waited for: the next beat
-        renews them). Posts still ``scheduled`` are left alone: the worker's re-check takes
-        them with ``SKIP LOCKED``, and would pass over one the beat has locked."""
+    async def renew(
+        self, variant_ids: Sequence[uuid.UUID], until: datetime, waiting_before: datetime
+    ) -> None:
+        """A worker's heartbeat: the leases of its calls on the wire (``publishing``), and of
+        the posts it still holds (``scheduled``: waiting for their instant, or for a turn
+        under a backlog) whose claim's lease ends before ``waiting_before``, end at
+        ``until``; a held post whose claim ran out would be claimed again and held twice.
+        Rows locked by a transaction are skipped (never waited for: the next beat renews
+        them). The worker runs this with none of its own re-checks in progress, since a
+        re-check takes its posts with ``SKIP LOCKED`` and would pass over one locked here."""
         if not variant_ids:
             return
         held = (
@@ -451,7 +456,13 @@ class PublishingSweepRepository(SystemRepository):
             .where(
                 one_of(Variant.id, variant_ids),
                 Variant.lease_until.is_not(None),
-                Variant.status == Delivery.PUBLISHING,
+                or_(
+                    Variant.status == Delivery.PUBLISHING,
+                    and_(
+                        Variant.status == Delivery.SCHEDULED,
+                        Variant.lease_until < waiting_before,
+                    ),
+                ),
             )
             .with_for_update(skip_locked=True)
         )
