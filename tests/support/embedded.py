@@ -117,6 +117,7 @@ class Embedded:
     client: httpx.AsyncClient
     runtime: Runtime
     net: StubNetState
+    net_url: str
     operator: Operator
     failures: JobFailures
     logged_errors: list[str] = field(default_factory=list)
@@ -135,16 +136,18 @@ class Embedded:
         with running_worker(self.runtime, threads=self.runtime.settings.worker.threads) as w:
             yield w
 
-    async def brand_and_channel(self, slug: str, network: str = "stubnet") -> tuple[str, str]:
+    async def brand_and_channel(
+        self, slug: str, network: str = "stubnet", **fields: Any
+    ) -> tuple[str, str]:
         """A brand made through the API, and its channel on a stand-in network."""
-        body = {"name": slug.title(), "slug": slug, "timezone": "Europe/Paris"}
+        body = {"name": slug.title(), "slug": slug, "timezone": "Europe/Paris", **fields}
         response = await self.client.post("/brands", json=body, headers=self.headers)
         assert response.status_code == 201, response.text
         brand_id = str(response.json()["id"])
-        channel_id = await insert_channel(
-            self.runtime, self.operator.agency_id, brand_id, network, TOKEN
-        )
-        return brand_id, channel_id
+        return brand_id, await self.channel(brand_id, network)
+
+    async def channel(self, brand_id: str, network: str) -> str:
+        return await insert_channel(self.runtime, self.operator.agency_id, brand_id, network, TOKEN)
 
     async def scheduled(
         self, brand_id: str, channel_id: str, text: str, in_seconds: float, **extra: Any
@@ -279,7 +282,7 @@ async def assembled(
     logging.getLogger("agency").addHandler(handler)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield Embedded(c, runtime, state, operator, failures, errors)
+            yield Embedded(c, runtime, state, url, operator, failures, errors)
     finally:
         logging.getLogger("agency").removeHandler(handler)
         runtime.broker.close()

@@ -1,0 +1,250 @@
+"""Every claimer of the scheduler, and the jobs it enqueues, on the embedded default's SQLite.
+
+The scheduler logs a claimer's failure and goes on, and a job's failure is a log line: here
+each claimer runs on its own, its exception raised, then the worker runs what it enqueued
+and any failure (a job's exception, an error logged) fails the test. Once over an empty
+database, once over one where every claimer finds work: after the embedded process
+restarted, when its in-process broker lost the messages it held and the claimers must find
+everything again from the rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from agency.kernel.db import utcnow
+from agency.kernel.jobs import JobBuffer, collecting
+from agency.kernel.scheduling import _claimers, _periodic, ensure_periodic_rows
+from agency.kernel.tenancy import bind_system
+from tests.helpers import post_json
+from tests.support.embedded import Embedded, Operator, assembled
+from tests.support.embedded import embedded_idle as embedded_idle
+from tests.support.embedded import operated as operated
+from tests.support.embedded import operator as operator
+from tests.support.images import picture
+from tests.support.stubnet import BRAND, StubNetState
+from tests.support.world import stubnet as stubnet
+
+pytestmark = pytest.mark.slow  # a worker, a network and the CLI in processes
+
+CLAIMERS = {
+    "periodic",
+    "webhook.deliveries",
+    "metric_posts",
+    "metric_accounts",
+    "mail",
+    "report_mail",
+    "publications",
+    "media_staging",
+    "inbox_pulls",
+    "inbox_answers",
+    "inbox_moderations",
+    "inbox_deadlines",
+    "publication_series",
+    "approvals",
+}
+
+
+async def claim(embedded: Embedded, name: str, now: datetime) -> int:
+    """One claimer in its own transaction, as a tick runs it, but its exception raised; what
+    it enqueued is sent once it committed."""
+    runtime = embedded.runtime
+    buffer = JobBuffer()
+    async with runtime.session() as session:
+        await bind_system(session)
+        with collecting(buffer):
+            claimed = await _claimers[name](session, runtime, now)
+        await session.commit()
+    buffer.flush(runtime.broker)
+    return claimed
+
+
+async def drained(embedded: Embedded, within: float = 60) -> None:
+    """Wait until the worker has run every message, and those the jobs sent in turn."""
+    broker = embedded.runtime.broker
+    deadline = asyncio.get_running_loop().time() + within
+    while any(q.unfinished_tasks for q in broker.queues.values()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the worker did not run every message in time")
+        await asyncio.sleep(0.05)
+
+
+def test_the_audit_knows_every_claimer() -> None:
+    # A new claimer is added here, and to the scene below, so that it runs on SQLite too.
+    assert set(_claimers) == CLAIMERS
+
+
+async def test_every_claimer_runs_on_an_empty_database(embedded_idle: Embedded) -> None:
+    await ensure_periodic_rows(embedded_idle.runtime)
+    with embedded_idle.worker():
+        for name in sorted(CLAIMERS):
+            claimed = await claim(embedded_idle, name, utcnow() + timedelta(days=1))
+            assert claimed == (len(_periodic) if name == "periodic" else 0), name
+        await drained(embedded_idle)
+    embedded_idle.assert_nothing_failed()
+
+
+# -- every claimer finding work --------------------------------------------------------------
+
+AT_THEIR_TIME = {"publications", "media_staging"}
+MINUTE = timedelta(minutes=1)
+ESCROCS = "Arnaque, vous êtes des escrocs"
+
+
+async def published_with_comments(embedded: Embedded, brand: str, channel: str) -> str:
+    """A post on TalkNet published (the claim, the worker), commented on and the brand
+    mentioned, read into the inbox by the periodic follow and a pull; its id there."""
+    publication = await embedded.scheduled(brand, channel, "Nouvelle collection", 1)
+    await asyncio.sleep(1)
+    for _ in range(100):
+        await claim(embedded, "publications", utcnow())
+        await drained(embedded)
+        embedded.assert_nothing_failed()
+        current = await embedded.get(publication["id"])
+        if current["status"] == "published":
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError(f"not published: {current}")
+    post_id = str(current["variants"][0]["post_id"])
+    embedded.net.say(post_id, "Superbe !")
+    embedded.net.say(post_id, ESCROCS)
+    embedded.net.mention(f"@{BRAND} livrez-vous en Belgique ?")
+    await ensure_periodic_rows(embedded.runtime)
+    assert await claim(embedded, "periodic", utcnow()) > 0  # inbox and reporting follow
+    await drained(embedded)
+    assert await claim(embedded, "inbox_pulls", utcnow()) > 0
+    await drained(embedded)
+    return str(current["id"])
+
+
+async def inbox_messages(embedded: Embedded, brand: str) -> list[dict[str, Any]]:
+    response = await embedded.client.get(
+        f"/inbox/messages?brand_id={brand}", headers=embedded.headers
+    )
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+async def work_left_behind(embedded: Embedded, brand: str, channel: str) -> str:
+    """Through the API, work for every other claimer, while no worker runs: the messages
+    the requests send wait in the in-process broker. The id of the post with a photo."""
+    tenant = embedded.operator.tenant
+    photo = await embedded.client.post(
+        f"/brands/{brand}/media",
+        files={"file": ("photo.png", picture("PNG", (640, 480)), "image/png")},
+        headers=embedded.headers,
+    )
+    assert photo.status_code == 201, photo.text
+    # Its media go up ahead (media_staging); a daily series (publication_series).
+    photos = await embedded.channel(brand, "stubnet")  # TalkNet takes no image
+    with_photo = await embedded.scheduled(
+        brand, photos, "Avec photo", 300, media_ids=[photo.json()["id"]]
+    )
+    await embedded.scheduled(
+        brand, channel, "Chaque jour", 3600, publication={"recurrence": "FREQ=DAILY"}
+    )
+    # A post due now (publications), and one waiting for an approval due before its time.
+    await embedded.scheduled(brand, channel, "Maintenant", 0.5)
+    await post_json(
+        embedded.client,
+        tenant,
+        f"/brands/{brand}/approval-policies",
+        {
+            "name": "Direction",
+            "is_default": True,  # after the posts above: they went out of review
+            "steps": [
+                {
+                    "name": "Owner",
+                    "approvers": {"roles": ["owner"]},
+                    "due_minutes_before": 60,
+                    "remind_minutes_before": 30,
+                }
+            ],
+        },
+    )
+    in_review = await embedded.scheduled(brand, channel, "À valider", 7200)
+    assert in_review["status"] == "in_review", in_review
+    # A webhook's ping (webhook.deliveries), an invitation's e-mail (mail), a daily report
+    # (report_mail).
+    hook = await post_json(
+        embedded.client, tenant, "/webhooks", {"url": f"{embedded.net_url}/hooks"}
+    )
+    await post_json(embedded.client, tenant, f"/webhooks/{hook['id']}/ping", {}, status=202)
+    await post_json(
+        embedded.client, tenant, "/invitations", {"email": "new@maison.example", "role": "analyst"}
+    )
+    await post_json(
+        embedded.client,
+        tenant,
+        f"/brands/{brand}/report-schedules",
+        {"name": "Daily", "rule": "FREQ=DAILY;BYHOUR=8;BYMINUTE=0"},
+    )
+    # An answer and a hide, from the inbox (inbox_answers, inbox_moderations).
+    messages = {m["text"]: m for m in await inbox_messages(embedded, brand)}
+    await post_json(
+        embedded.client,
+        tenant,
+        f"/inbox/messages/{messages['Superbe !']['id']}/answers",
+        {"text": "Merci !"},
+        status=202,
+    )
+    await post_json(
+        embedded.client,
+        tenant,
+        f"/inbox/messages/{messages[ESCROCS]['id']}/hide",
+        {"clause": 3},
+        status=202,
+    )
+    return str(with_photo["id"])
+
+
+async def test_every_claimer_finds_its_work_again_after_a_restart(
+    operator: Operator, stubnet: tuple[StubNetState, str]
+) -> None:
+    async with assembled(operator, stubnet) as before:
+        brand, channel = await before.brand_and_channel(
+            "maison-tout",
+            "talknet",
+            community_charter={"clauses": [{"number": 3, "text": "Pas d'insultes."}]},
+        )
+        with before.worker():
+            await published_with_comments(before, brand, channel)
+        photo_post = await work_left_behind(before, brand, channel)
+        before.assert_nothing_failed()
+
+    # The process restarted: the messages its in-process broker held are gone.
+    async with assembled(operator, stubnet) as after:
+        claimed = await claim_all(after, utcnow() + timedelta(days=1))
+        assert {name for name, count in claimed.items() if not count} == set(), claimed
+        net = after.net
+        with after.worker():
+            await drained(after)
+            assert [r["text"] for r in net.replies("Merci !")] == ["Merci !"]
+            insult = next(c["id"] for c in net.comments if c["text"] == ESCROCS)
+            assert net.moderated == [("hide", insult)]
+            assert len(net.media) == 1  # the photo, uploaded ahead of its post
+            assert net.count("Maintenant") == 1
+            # Its upload ahead is left to delete; the rest left for later (retries, the
+            # next metrics, the series' next day) is claimed again a day on.
+            canceled = await after.client.post(
+                f"/publications/{photo_post}/cancel", headers=after.headers
+            )
+            assert canceled.status_code == 200, canceled.text
+            await claim_all(after, utcnow() + timedelta(days=2))
+            await drained(after)
+        after.assert_nothing_failed()
+
+
+async def claim_all(embedded: Embedded, later: datetime) -> dict[str, int]:
+    """Every claimer once: at ``later``, but those whose jobs hold a post until its time
+    (they run at the real time, the staging a minute on to pass its pace)."""
+    claimed = {name: await claim(embedded, name, later) for name in CLAIMERS - AT_THEIR_TIME}
+    claimed["media_staging"] = await claim(embedded, "media_staging", utcnow() + MINUTE)
+    claimed["publications"] = await claim(embedded, "publications", utcnow())
+    return claimed
