@@ -77,3 +77,33 @@ async def test_an_edited_post_goes_out_as_edited(embedded: Embedded) -> None:
     assert done["variants"][0]["text"] == "Version corrigée"
     assert [p["text"] for p in embedded.net.posts] == ["Version corrigée"]
     embedded.assert_nothing_failed()
+
+
+async def attempts(embedded: Embedded, publication_id: str) -> list[tuple[str, str]]:
+    response = await embedded.client.get(
+        f"/publications/{publication_id}/attempts", headers=embedded.headers
+    )
+    assert response.status_code == 200, response.text
+    return [(a["kind"], a["outcome"]) for a in response.json()["items"]]
+
+
+@pytest.mark.parametrize(
+    ("fault", "outcomes"),
+    [
+        # The network takes the post and its answer is lost: found, not sent twice.
+        ("lose", [("publish", "unknown"), ("reconcile", "found")]),
+        # It stored nothing: checked, then sent again.
+        ("500", [("publish", "unknown"), ("reconcile", "not_found"), ("publish", "published")]),
+        ("429:1", [("publish", "rate_limited"), ("publish", "published")]),
+    ],
+)
+async def test_a_fault_is_reconciled_or_retried_once(
+    embedded: Embedded, fault: str, outcomes: list[tuple[str, str]]
+) -> None:
+    embedded.net.plan.append(fault)
+    brand, channel = await embedded.brand_and_channel("maison-panne")
+    publication = await embedded.scheduled(brand, channel, "Malgré la panne", 1)
+    done = await embedded.until(publication["id"], published)
+    assert embedded.net.count("Malgré la panne") == 1
+    assert await attempts(embedded, publication["id"]) == outcomes
+    embedded.assert_nothing_failed()
