@@ -103,7 +103,7 @@ async def test_a_fault_is_reconciled_or_retried_once(
     embedded.net.plan.append(fault)
     brand, channel = await embedded.brand_and_channel("maison-panne")
     publication = await embedded.scheduled(brand, channel, "Malgré la panne", 1)
-    done = await embedded.until(publication["id"], published)
+    await embedded.until(publication["id"], published)
     assert embedded.net.count("Malgré la panne") == 1
     assert await attempts(embedded, publication["id"]) == outcomes
     embedded.assert_nothing_failed()

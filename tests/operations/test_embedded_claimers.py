@@ -11,6 +11,7 @@ everything again from the rows.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,12 +21,17 @@ from agency.kernel.db import utcnow
 from agency.kernel.jobs import JobBuffer, collecting
 from agency.kernel.scheduling import _claimers, _periodic, ensure_periodic_rows
 from agency.kernel.tenancy import bind_system
+from tests.conftest import LiveServer
 from tests.helpers import post_json
 from tests.support.embedded import Embedded, Operator, assembled
 from tests.support.embedded import embedded_idle as embedded_idle
 from tests.support.embedded import operated as operated
 from tests.support.embedded import operator as operator
 from tests.support.images import picture
+from tests.support.metricnet import TOKEN as METRICNET_TOKEN
+from tests.support.metricnet import MetricNetState, build_metricnet
+from tests.support.metrics import published_variant
+from tests.support.reporting import snapshots
 from tests.support.stubnet import BRAND, StubNetState
 from tests.support.world import stubnet as stubnet
 
@@ -205,14 +211,37 @@ async def work_left_behind(embedded: Embedded, brand: str, channel: str) -> str:
     return str(with_photo["id"])
 
 
+@pytest.fixture
+def metricnet() -> Iterator[tuple[MetricNetState, str]]:
+    state = MetricNetState()
+    with LiveServer(build_metricnet(state)) as server:
+        yield state, server.url
+
+
 async def test_every_claimer_finds_its_work_again_after_a_restart(
-    operator: Operator, stubnet: tuple[StubNetState, str]
+    operator: Operator,
+    stubnet: tuple[StubNetState, str],
+    metricnet: tuple[MetricNetState, str],
 ) -> None:
-    async with assembled(operator, stubnet) as before:
+    figures, metricnet_url = metricnet
+    figures.posts["m-1"] = {"views": 120, "likes": 7, "replies": 2}
+    async with assembled(operator, stubnet, metricnet_url) as before:
         brand, channel = await before.brand_and_channel(
             "maison-tout",
             "talknet",
             community_charter={"clauses": [{"number": 3, "text": "Pas d'insultes."}]},
+        )
+        # A post published an hour ago where the network gives its figures (metric_posts,
+        # metric_accounts once the periodic follow took it and its channel).
+        measured = await before.channel(brand, "metricnet", METRICNET_TOKEN)
+        _, counted = await published_variant(
+            before.runtime,
+            operator.agency_id,
+            brand,
+            measured,
+            "metricnet",
+            utcnow() - timedelta(hours=1),
+            post_id="m-1",
         )
         with before.worker():
             await published_with_comments(before, brand, channel)
@@ -220,7 +249,7 @@ async def test_every_claimer_finds_its_work_again_after_a_restart(
         before.assert_nothing_failed()
 
     # The process restarted: the messages its in-process broker held are gone.
-    async with assembled(operator, stubnet) as after:
+    async with assembled(operator, stubnet, metricnet_url) as after:
         claimed = await claim_all(after, utcnow() + timedelta(days=1), utcnow())
         assert {name for name, count in claimed.items() if not count} == set(), claimed
         net = after.net
@@ -231,6 +260,10 @@ async def test_every_claimer_finds_its_work_again_after_a_restart(
             assert net.moderated == [("hide", insult)]
             assert len(net.media) == 1  # the photo, uploaded ahead of its post
             assert net.count("Maintenant") == 1
+            read = await snapshots(after.runtime, str(counted.id))
+            assert [(s.outcome, s.impressions) for s in read] == [("ok", 120)]
+            read = await snapshots(after.runtime, measured)
+            assert [(s.outcome, s.followers) for s in read] == [("ok", 1000)]
             # Its upload ahead is left to delete; the rest left for later (retries, the
             # next metrics, the series' next day) is claimed again a day on.
             canceled = await after.client.post(

@@ -51,6 +51,7 @@ from agency.kernel.scheduling import run_scheduler
 from tests.conftest import Tenant
 from tests.helpers import insert_channel
 from tests.support.cli import clean_env, run_agency
+from tests.support.metricnet import MetricNetConnector
 from tests.support.publishing import running_worker
 from tests.support.stubnet import (
     CLIENT_ID,
@@ -146,8 +147,8 @@ class Embedded:
         brand_id = str(response.json()["id"])
         return brand_id, await self.channel(brand_id, network)
 
-    async def channel(self, brand_id: str, network: str) -> str:
-        return await insert_channel(self.runtime, self.operator.agency_id, brand_id, network, TOKEN)
+    async def channel(self, brand_id: str, network: str, token: str = TOKEN) -> str:
+        return await insert_channel(self.runtime, self.operator.agency_id, brand_id, network, token)
 
     async def scheduled(
         self, brand_id: str, channel_id: str, text: str, in_seconds: float, **extra: Any
@@ -245,7 +246,9 @@ def operator(operated: Operator, tmp_path: Path) -> Operator:
     return Operator(url, tmp_path / "media", operated.agency_id, operated.owner_id, operated.token)
 
 
-def embedded_settings(operator: Operator, network_url: str) -> Settings:
+def embedded_settings(
+    operator: Operator, network_url: str, metricnet_url: str | None = None
+) -> Settings:
     """The settings ``agency run`` reads with nothing configured, but for the networks (and
     loopback allowed as a webhook's receiver)."""
     networks = {
@@ -254,6 +257,8 @@ def embedded_settings(operator: Operator, network_url: str) -> Settings:
         )
         for name in ("stubnet", "talknet")
     }
+    if metricnet_url is not None:
+        networks["metricnet"] = NetworkSettings(base_url=metricnet_url)
     return Settings(
         database=DatabaseSettings(url=operator.database_url),
         redis=RedisSettings(url=None),  # Dramatiq's in-process broker
@@ -267,13 +272,14 @@ def embedded_settings(operator: Operator, network_url: str) -> Settings:
 
 @asynccontextmanager
 async def assembled(
-    operator: Operator, stubnet: tuple[StubNetState, str]
+    operator: Operator, stubnet: tuple[StubNetState, str], metricnet_url: str | None = None
 ) -> AsyncIterator[Embedded]:
     """The runtime ``run_embedded`` builds (its own in-process broker), and the API."""
     state, url = stubnet
-    settings = embedded_settings(operator, url)
+    settings = embedded_settings(operator, url, metricnet_url)
     previous = dramatiq.broker.global_broker  # setup_broker replaces the process's broker
-    runtime = build_runtime(settings, Registry([StubNetConnector, TalkNetConnector]))
+    connectors = Registry([StubNetConnector, TalkNetConnector, MetricNetConnector])
+    runtime = build_runtime(settings, connectors)
     failures = JobFailures()
     runtime.broker.add_middleware(failures)
     transport = httpx.ASGITransport(app=create_app(settings, runtime))
