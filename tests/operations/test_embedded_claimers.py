@@ -16,11 +16,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from agency.kernel.db import utcnow
 from agency.kernel.jobs import JobBuffer, collecting
 from agency.kernel.scheduling import _claimers, _periodic, ensure_periodic_rows
 from agency.kernel.tenancy import bind_system
+from agency.mail.models import MailMessage
 from tests.conftest import LiveServer
 from tests.helpers import post_json
 from tests.support.embedded import Embedded, Operator, assembled
@@ -138,6 +140,12 @@ async def inbox_messages(embedded: Embedded, brand: str) -> list[dict[str, Any]]
     return items
 
 
+async def owner_member(embedded: Embedded) -> str:
+    response = await embedded.client.get("/members", headers=embedded.headers)
+    assert response.status_code == 200, response.text
+    return str(response.json()["items"][0]["id"])
+
+
 async def work_left_behind(embedded: Embedded, brand: str, channel: str) -> str:
     """Through the API, work for every other claimer, while no worker runs: the messages
     the requests send wait in the in-process broker. The id of the post with a photo."""
@@ -190,7 +198,13 @@ async def work_left_behind(embedded: Embedded, brand: str, channel: str) -> str:
         embedded.client,
         tenant,
         f"/brands/{brand}/report-schedules",
-        {"name": "Daily", "rule": "FREQ=DAILY;BYHOUR=8;BYMINUTE=0"},
+        {
+            "name": "Daily",
+            "rule": "FREQ=DAILY;BYHOUR=8;BYMINUTE=0",
+            "period": "month_to_date",
+            "data_delay_hours": 0,
+            "recipients": {"members": [{"member_id": await owner_member(embedded)}]},
+        },
     )
     # An answer and a hide, from the inbox (inbox_answers, inbox_moderations).
     messages = {m["text"]: m for m in await inbox_messages(embedded, brand)}
@@ -250,6 +264,8 @@ async def test_every_claimer_finds_its_work_again_after_a_restart(
 
     # The process restarted: the messages its in-process broker held are gone.
     async with assembled(operator, stubnet, metricnet_url) as after:
+        # The approval step's reminder, due before the step is.
+        assert await claim(after, "approvals", utcnow() + timedelta(minutes=45)) == 1
         claimed = await claim_all(after, utcnow() + timedelta(days=1), utcnow())
         assert {name for name, count in claimed.items() if not count} == set(), claimed
         net = after.net
@@ -275,6 +291,15 @@ async def test_every_claimer_finds_its_work_again_after_a_restart(
             [upload] = net.media.values()
             assert upload.get("deleted_at") is not None
         after.assert_nothing_failed()
+        # In the outbox (no SMTP server set): the approval's request, reminder and hold, the
+        # invitation, the report.
+        assert await mail_statuses(after) == ["sent"] * 5
+
+
+async def mail_statuses(embedded: Embedded) -> list[str]:
+    async with embedded.runtime.session() as session:
+        await bind_system(session)
+        return list((await session.execute(select(MailMessage.status))).scalars())
 
 
 async def claim_all(embedded: Embedded, later: datetime, staging: datetime) -> dict[str, int]:
