@@ -143,21 +143,24 @@ async def owner_member(embedded: Embedded) -> str:
     return str(response.json()["items"][0]["id"])
 
 
-async def work_left_behind(embedded: Embedded, brand: str, channel: str) -> str:
-    """Through the API, work for every other claimer, while no worker runs: the messages
-    the requests send wait in the in-process broker. The id of the post with a photo."""
-    tenant = embedded.operator.tenant
+async def uploaded_photo(embedded: Embedded, brand: str) -> str:
     photo = await embedded.client.post(
         f"/brands/{brand}/media",
         files={"file": ("photo.png", picture("PNG", (640, 480)), "image/png")},
         headers=embedded.headers,
     )
     assert photo.status_code == 201, photo.text
+    return str(photo.json()["id"])
+
+
+async def work_left_behind(embedded: Embedded, brand: str, channel: str) -> str:
+    """Through the API, work for every other claimer, while no worker runs: the messages
+    the requests send wait in the in-process broker. The id of the post with a photo."""
+    tenant = embedded.operator.tenant
+    photo = await uploaded_photo(embedded, brand)
     # Its media go up ahead (media_staging); a daily series (publication_series).
     photos = await embedded.channel(brand, "stubnet")  # TalkNet takes no image
-    with_photo = await embedded.scheduled(
-        brand, photos, "Avec photo", 300, media_ids=[photo.json()["id"]]
-    )
+    with_photo = await embedded.scheduled(brand, photos, "Avec photo", 300, media_ids=[photo])
     await embedded.scheduled(
         brand, channel, "Chaque jour", 3600, publication={"recurrence": "FREQ=DAILY"}
     )
@@ -265,29 +268,11 @@ async def test_every_claimer_finds_its_work_again_after_a_restart(
         assert await claim(after, "approvals", utcnow() + timedelta(minutes=45)) == 1
         claimed = await claim_all(after, utcnow() + timedelta(days=1), utcnow())
         assert {name for name, count in claimed.items() if not count} == set(), claimed
-        net = after.net
         with after.worker():
             await drained(after)
-            assert [r["text"] for r in net.replies("Merci !")] == ["Merci !"]
-            insult = next(c["id"] for c in net.comments if c["text"] == ESCROCS)
-            assert net.moderated == [("hide", insult)]
-            assert len(net.media) == 1  # the photo, uploaded ahead of its post
-            assert net.count("Maintenant") == 1
-            read = await snapshots(after.runtime, str(counted.id))
-            assert [(s.outcome, s.impressions) for s in read] == [("ok", 120)]
-            read = await snapshots(after.runtime, measured)
-            assert [(s.outcome, s.followers) for s in read] == [("ok", 1000)]
-            # Its upload ahead is left to delete; the rest left for later (retries, the
-            # next metrics, the series' next day) is claimed again a day on.
-            canceled = await after.client.post(
-                f"/publications/{photo_post}/cancel", headers=after.headers
-            )
-            assert canceled.status_code == 200, canceled.text
-            two_days = utcnow() + timedelta(days=2)
-            await claim_all(after, two_days, two_days, each_drained=True)
-            await drained(after)
-            [upload] = net.media.values()
-            assert upload.get("deleted_at") is not None
+            await assert_done(after, str(counted.id), measured)
+            await a_day_on(after, photo_post)
+            await at_its_time_or_missed(after)
         after.assert_nothing_failed()
         # In the outbox (no SMTP server set): the approval's request, reminder and hold, the
         # invitation, the report.
@@ -298,6 +283,47 @@ async def test_every_claimer_finds_its_work_again_after_a_restart(
             ("report", "sent"),
             ("staff_invitation", "sent"),
         }
+
+
+async def assert_done(embedded: Embedded, post_metric: str, measured: str) -> None:
+    """What the jobs of the first claims did, on the networks and in the file."""
+    net = embedded.net
+    assert [r["text"] for r in net.replies("Merci !")] == ["Merci !"]
+    insult = next(c["id"] for c in net.comments if c["text"] == ESCROCS)
+    assert net.moderated == [("hide", insult)]
+    assert len(net.media) == 1  # the photo, uploaded ahead of its post
+    assert net.count("Maintenant") == 1
+    read = await snapshots(embedded.runtime, post_metric)
+    assert [(s.outcome, s.impressions) for s in read] == [("ok", 120)]
+    read = await snapshots(embedded.runtime, measured)
+    assert [(s.outcome, s.followers) for s in read] == [("ok", 1000)]
+
+
+async def a_day_on(embedded: Embedded, photo_post: str) -> None:
+    """The upload ahead of a post canceled since is deleted; the rest left for later
+    (retries, the next metrics, the series' next day) is claimed again a day on."""
+    canceled = await embedded.client.post(
+        f"/publications/{photo_post}/cancel", headers=embedded.headers
+    )
+    assert canceled.status_code == 200, canceled.text
+    two_days = utcnow() + timedelta(days=2)
+    await claim_all(embedded, two_days, two_days, each_drained=True)
+    [upload] = embedded.net.media.values()
+    assert upload.get("deleted_at") is not None
+
+
+async def at_its_time_or_missed(embedded: Embedded) -> None:
+    """A photo not uploaded ahead goes up with its post (on a brand without approvals);
+    what is still scheduled three days on is missed, settled by a job."""
+    brand, channel = await embedded.brand_and_channel("maison-photo")
+    photo = await uploaded_photo(embedded, brand)
+    await embedded.scheduled(brand, channel, "Photo à l'heure", 1, media_ids=[photo])
+    await asyncio.sleep(1)
+    assert await claim(embedded, "publications", utcnow()) == 1
+    await drained(embedded)
+    assert embedded.net.count("Photo à l'heure") == 1
+    assert await claim(embedded, "publications", utcnow() + timedelta(days=3)) > 0
+    await drained(embedded)
 
 
 async def mail_sent(embedded: Embedded) -> set[tuple[str, str]]:
