@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -120,6 +120,20 @@ def _json_loads(text: str) -> Any:
         return msgspec.json.decode(text)
     except msgspec.DecodeError:
         return json.loads(text)
+
+
+def json_values(texts: Sequence[str]) -> list[Any]:
+    """JSON documents as stored (one valid document each, as a JSON column keeps them),
+    decoded in one call: joined as the items of one array. Any that msgspec refuses, or an
+    array that does not come out with one item each, and they are decoded one by one, as the
+    engine's JSON columns are."""
+    try:
+        values = msgspec.json.decode("[" + ",".join(texts) + "]")
+    except (msgspec.DecodeError, TypeError):
+        values = None
+    if not isinstance(values, list) or len(values) != len(texts):
+        return [_json_loads(text) for text in texts]
+    return values
 
 
 def create_engine(settings: DatabaseSettings, url: str | None = None) -> AsyncEngine:
