@@ -32,7 +32,6 @@ from typing import Any, cast
 import anyio
 import msgspec
 from litestar import Litestar, Request
-from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.exceptions import TooManyRequestsException
 from litestar.handlers import HTTPRouteHandler
@@ -47,6 +46,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from agency.config import Settings
+from agency.kernel.http import put_header
 
 logger = logging.getLogger(__name__)
 
@@ -244,9 +244,8 @@ async def _window(key: str, seconds: int, store: Store) -> Window:
 def _with_headers(send: Send, counted: Counted) -> Send:
     async def send_with_headers(message: Message) -> None:
         if message["type"] == "http.response.start":
-            headers = MutableScopeHeaders(message)
             for key, value in counted.headers().items():
-                headers[key] = value
+                put_header(message, key.lower().encode(), value)
         await send(message)
 
     return send_with_headers
