@@ -2,7 +2,7 @@
 metrics (``kernel.metrics``), taken by one middleware: one clock, one look at the status.
 
 The status is the one the caller saw: the answer's, or that of the HTTP error a middleware
-raised (a rate limit, a body too large), which the app's outermost handler answers; 500 when
+raised (a rate limit, headers too large), which the app's outermost handler answers; 500 when
 anything else escaped. The duration in the metrics runs to the answer's last byte; the access
 line's to the end of the request's work (its session closed).
 """
