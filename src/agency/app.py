@@ -64,8 +64,9 @@ from agency.kernel.deps import resolve_dependencies_in_turn
 from agency.kernel.guards import refuse_nul_characters
 from agency.kernel.http import CreatedLocation
 from agency.kernel.idempotency import IdempotentReplay, handle_replay, provide_idempotency
-from agency.kernel.logs import AccessLog, guard_http_logs
-from agency.kernel.metrics import http_metrics, metrics_route
+from agency.kernel.logs import guard_http_logs
+from agency.kernel.metrics import RequestMetrics, metrics_route
+from agency.kernel.observation import Observation
 from agency.kernel.pagination import provide_page_request
 from agency.kernel.problems import EXCEPTION_HANDLERS
 from agency.kernel.ratelimit import (
@@ -218,10 +219,10 @@ UNTRACED = ["/health", "/ready", "/metrics"]
 def observability(settings: Settings, runtime: Runtime) -> Observed:
     """The access log, the request metrics and ``/metrics``, the request spans."""
     observed = Observed()
-    if settings.logs.access:
-        observed.middleware.append(AccessLog())
-    if settings.metrics.enabled:
-        observed.middleware.append(http_metrics(settings.metrics).middleware)
+    metrics = RequestMetrics(settings.metrics) if settings.metrics.enabled else None
+    if settings.logs.access or metrics is not None:
+        observed.middleware.append(Observation(settings.logs.access, metrics))
+    if metrics is not None:
         observed.routes.append(metrics_route(settings.metrics, runtime.broker))
     if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
         # A provider is configured (kernel.telemetry, or a test's): spans per request.

@@ -15,6 +15,7 @@ import pytest
 from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.stores.memory import MemoryStore
+from prometheus_client import REGISTRY
 
 from agency.access.secrets import hash_password, verify_password
 from agency.app import create_app
@@ -185,6 +186,13 @@ async def test_each_credential_has_its_own_budget(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, "agency.access")
+    refusals = {
+        "method": "GET",
+        "path": "/audit-events",
+        "status_code": "429",
+        "app_name": "agency",
+    }
+    refused_before = REGISTRY.get_sample_value("agency_requests_total", refusals) or 0.0
     app = create_app(_limited(settings, credential=4, ip=1000, account=1000), runtime)
     async with _client(app, "198.51.100.77") as client:
         for used in range(4):
@@ -213,9 +221,10 @@ async def test_each_credential_has_its_own_budget(
         by_cookie = await client.get("/brands", headers=cookie)
         assert by_cookie.status_code == 200, by_cookie.text
         assert by_cookie.headers["RateLimit-Remaining"] == "3"
-    # The access log says what the caller saw.
+    # The access log and the metrics say what the caller saw.
     logged = [r.getMessage() for r in caplog.records if r.name == "agency.access"]
     assert "GET /audit-events 429" in " ".join(logged), logged
+    assert REGISTRY.get_sample_value("agency_requests_total", refusals) == refused_before + 1
     slugs = {b["slug"] for b in (await _brands(app, tenant_b))}
     assert "late" not in slugs
 

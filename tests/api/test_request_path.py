@@ -4,15 +4,24 @@ agency and reads the credential, then the handler's own statements; no dependenc
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
+from litestar import post
 from litestar._kwargs import kwargs_model
-from sqlalchemy import event
+from litestar.params import QueryParameter
+from sqlalchemy import event, text
 
+from agency.app import create_app
+from agency.audit.repository import AuditRepository
+from agency.config import Settings
+from agency.kernel.db import RequestSession
+from agency.kernel.deps import CurrentSubject, DbSession
 from agency.kernel.runtime import Runtime
-from tests.conftest import Tenant
+from tests.conftest import DB, Tenant
+from tests.helpers import assert_problem
 from tests.support.servers import PostgresServer
 
 
@@ -156,3 +165,44 @@ async def test_the_first_request_after_a_database_restart_is_answered(
     finally:
         pg.start()
         runtime.renew_pools()
+
+
+async def test_a_request_commits_where_its_binding_began_and_a_failed_commit_answers_500(
+    settings: Settings, runtime: Runtime, tenant_a: Tenant, pg: PostgresServer
+) -> None:
+    """A request whose credential the process keeps begins its transaction on the driver and,
+    with nothing left to flush, commits there: what it wrote is stored. When that COMMIT
+    fails (its connection cut under it) the answer is a 500, nothing is stored, and the next
+    request is served on another connection."""
+
+    @post("/probe/recorded", status_code=201)
+    async def record(
+        db_session: DbSession, subject: CurrentSubject, cut: Annotated[bool, QueryParameter()]
+    ) -> dict[str, Any]:
+        AuditRepository(db_session, subject).record("probe.recorded", "probe", None)
+        await db_session.flush()
+        if cut:
+            pid = (await db_session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            killer = await asyncpg.connect(pg.superuser_dsn(DB))
+            try:
+                await killer.execute("SELECT pg_terminate_backend($1, 5000)", pid)
+            finally:
+                await killer.close()
+        assert isinstance(db_session, RequestSession)
+        return {"on_driver": db_session.on_driver() is not None}
+
+    app = create_app(settings, runtime, extra_route_handlers=[record])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        kept = await http.get("/audit-events", headers=tenant_a.headers)  # the credential kept
+        assert kept.status_code == 200, kept.text
+        stored = await http.post("/probe/recorded?cut=false", headers=tenant_a.headers)
+        assert stored.status_code == 201, stored.text
+        assert stored.json() == {"on_driver": True}
+        failed = await http.post("/probe/recorded?cut=true", headers=tenant_a.headers)
+        assert_problem(failed, 500, "could not be saved")
+        listed = await http.get(
+            "/audit-events", params={"action": "probe.recorded"}, headers=tenant_a.headers
+        )
+    assert listed.status_code == 200, listed.text
+    assert len(listed.json()["items"]) == 1

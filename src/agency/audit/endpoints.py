@@ -28,5 +28,8 @@ class AuditController(Controller):
         object_id: Annotated[uuid.UUID | None, QueryParameter()] = None,
         action: Annotated[str | None, QueryParameter(max_length=100)] = None,
     ) -> AuditEventPage:
-        rows, cursor = await audit_log.page(page, object_type, object_id, action)
-        return AuditEventPage(items=[AuditEventOut.of_row(row) for row in rows], next_cursor=cursor)
+        found = await audit_log.page(page, object_type, object_id, action)
+        items = [
+            AuditEventOut.of_row(*listed) for listed in zip(found.rows, found.changes, strict=True)
+        ]
+        return AuditEventPage(items=items, next_cursor=found.next_cursor)

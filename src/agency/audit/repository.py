@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Hashable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, bindparam
+from sqlalchemy import Select, Text, bindparam, cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agency.audit.models import AuditEvent
+from agency.kernel.db import json_values
 from agency.kernel.pagination import PageRequest, encode_cursor
 from agency.kernel.repository import HotRead, TenantRepository
 from agency.kernel.tenancy import (
@@ -18,7 +19,8 @@ from agency.kernel.tenancy import (
     template_parameters,
 )
 
-# What the list shows of an event, in the order of its answer (``AuditEventOut``).
+# What the list shows of an event, in the order of its answer (``AuditEventOut``). The
+# changes come as their stored JSON text, decoded a page at a time (``EventPage``).
 LISTED = (
     AuditEvent.id,
     AuditEvent.actor_type,
@@ -26,7 +28,7 @@ LISTED = (
     AuditEvent.action,
     AuditEvent.object_type,
     AuditEvent.object_id,
-    AuditEvent.changes,
+    cast(AuditEvent.changes, Text),
     AuditEvent.created_at,
 )
 FILTERS = ("object_type", "object_id", "action")
@@ -46,6 +48,19 @@ def _newest(shape: Hashable) -> Select[Any]:
 
 
 NEWEST = HotRead(_newest)
+
+
+class EventPage(NamedTuple):
+    """A page of the log: rows of ``LISTED`` by position, each row's changes decoded (in
+    one call for the page), and the cursor of the next page if there is one."""
+
+    rows: Sequence[Sequence[Any]]
+    changes: list[dict[str, Any]]
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, rows: Sequence[Sequence[Any]], next_cursor: str | None) -> EventPage:
+        return cls(rows, json_values([row[6] for row in rows]), next_cursor)
 
 
 class AuditRepository(TenantRepository[AuditEvent]):
@@ -90,13 +105,12 @@ class AuditRepository(TenantRepository[AuditEvent]):
         object_type: str | None,
         object_id: uuid.UUID | None,
         action: str | None,
-    ) -> tuple[Sequence[Sequence[Any]], str | None]:
-        """A page of the log, newest first: rows of ``LISTED``, by position."""
+    ) -> EventPage:
+        """A page of the log, newest first."""
         if not template_fits(self.subject) or self.session.get_bind().dialect.name != "postgresql":
             stmt = self._paged(page, self.filtered(object_type, object_id, action))
-            return self._cut(
-                page, (await self.session.execute(stmt.with_only_columns(*LISTED))).all()
-            )
+            rows = (await self.session.execute(stmt.with_only_columns(*LISTED))).all()
+            return EventPage.of(*self._cut(page, rows))
         given = {"object_type": object_type, "object_id": object_id, "action": action}
         # An empty filter filters nothing, as in ``filtered``.
         shape = (*(bool(given[name]) for name in FILTERS), page.after_id is not None)
@@ -109,8 +123,8 @@ class AuditRepository(TenantRepository[AuditEvent]):
         found = await NEWEST.rows(self.session, shape, params)
         if len(found) > page.limit:
             found = found[: page.limit]
-            return found, encode_cursor(found[-1][0])
-        return found, None
+            return EventPage.of(found, encode_cursor(found[-1][0]))
+        return EventPage.of(found, None)
 
 
 async def record_refusal(

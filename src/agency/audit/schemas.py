@@ -23,9 +23,10 @@ class AuditEventOut(Output):
     created_at: datetime
 
     @classmethod
-    def of_row(cls, row: Sequence[Any]) -> AuditEventOut:
-        """From a row of ``LISTED`` (the repository's), read by position."""
-        id, actor_type, actor_id, action, object_type, object_id, changes, created_at = row
+    def of_row(cls, row: Sequence[Any], changes: dict[str, Any]) -> AuditEventOut:
+        """From a row of ``LISTED`` (the repository's), read by position, and its changes
+        decoded (``EventPage``)."""
+        id, actor_type, actor_id, action, object_type, object_id, _, created_at = row
         return cls(
             id=id,
             actor_type=_ACTORS[actor_type],

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agency.audit.repository import AuditRepository
+from agency.audit.repository import AuditRepository, EventPage
 from agency.kernel.pagination import PageRequest
 from agency.kernel.tenancy import Subject
 
@@ -23,6 +21,6 @@ class AuditLog:
         object_type: str | None,
         object_id: uuid.UUID | None,
         action: str | None,
-    ) -> tuple[Sequence[Sequence[Any]], str | None]:
-        """Newest first, narrowed to what the filters name: rows of ``LISTED``, by position."""
+    ) -> EventPage:
+        """Newest first, narrowed to what the filters name."""
         return await self.repo.newest(page, object_type, object_id, action)

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterable
 from typing import Any
 
-from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from agency.kernel.http import put_header
 
 READS = frozenset({"GET", "HEAD"})
 # What a 304 keeps of the 200 it stands for (RFC 9110 section 15.4.5).
@@ -50,9 +52,9 @@ def none_match(if_none_match: str, current: str) -> bool:
     return any(t.strip() == "*" or _opaque(t) == _opaque(current) for t in tags)
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
+def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
             return str(value.decode("latin-1"))
     return None
 
@@ -68,7 +70,7 @@ class ConditionalReads(ASGIMiddleware):
             return
         handler = scope.get("route_handler")
         partial = bool(getattr(handler, "opt", {}).get("partial_etag"))
-        if_none_match = _header(scope, b"if-none-match")
+        if_none_match = _header(scope["headers"], b"if-none-match")
         held: list[Message] = []
 
         async def hold(message: Message) -> None:
@@ -94,12 +96,12 @@ class ConditionalReads(ASGIMiddleware):
     async def _answer(
         start: Message, body: Message, if_none_match: str | None, partial: bool, send: Send
     ) -> None:
-        headers = MutableScopeHeaders.from_message(start)
-        current = headers.get("etag")
+        given: Iterable[tuple[bytes, bytes]] = start.get("headers", ())  # type: ignore[assignment]
+        current = _header(given, b"etag")
         if current is None:
             content: bytes = body.get("body", b"")  # type: ignore[assignment]
             current = weak_etag(content)
-            headers["ETag"] = current
+            put_header(start, b"etag", current)
             partial = False  # a digest of the bytes always stands for them
         if if_none_match is not None and not partial and none_match(if_none_match, current):
             sent: list[tuple[bytes, bytes]] = start.get("headers", [])  # type: ignore[assignment]

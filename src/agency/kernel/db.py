@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, SessionTransaction, mapped_column
 from sqlalchemy.pool import NullPool
 
 from agency.config import DatabaseSettings
@@ -122,6 +122,20 @@ def _json_loads(text: str) -> Any:
         return json.loads(text)
 
 
+def json_values(texts: Sequence[str]) -> list[Any]:
+    """JSON documents as stored (one valid document each, as a JSON column keeps them),
+    decoded in one call: joined as the items of one array. Any that msgspec refuses, or an
+    array that does not come out with one item each, and they are decoded one by one, as the
+    engine's JSON columns are."""
+    try:
+        values = msgspec.json.decode("[" + ",".join(texts) + "]")
+    except (msgspec.DecodeError, TypeError):
+        values = None
+    if not isinstance(values, list) or len(values) != len(texts):
+        return [_json_loads(text) for text in texts]
+    return values
+
+
 def create_engine(settings: DatabaseSettings, url: str | None = None) -> AsyncEngine:
     url = url or settings.url
     if url.startswith("sqlite"):
@@ -183,6 +197,10 @@ class RequestSession(AsyncSession):
             await self.rollback()
             return await super().execute(*args, **kwargs)
 
+    # The transaction ``begin_with`` began on the driver, and the driver's connection adapter:
+    # good while that transaction is the session's (see ``on_driver``).
+    _begun: tuple[SessionTransaction, Any] | None = None
+
     async def begin_with(self, statement: TextClause, params: Mapping[str, Any]) -> Any:
         """Begin the transaction with ``statement`` run on the driver's connection: its first
         value (PostgreSQL only).
@@ -206,11 +224,61 @@ class RequestSession(AsyncSession):
             return await adapter.driver_connection.fetchval(sql, *arguments)
         try:
             await adapter._start_transaction()
-            return await adapter.driver_connection.fetchval(sql, *arguments)
+            found = await adapter.driver_connection.fetchval(sql, *arguments)
         except Exception:
             await connection.invalidate()
             await self.rollback()
+        else:
+            self._begun = (self.sync_session.get_transaction(), adapter)  # type: ignore[assignment]
+            return found
         return (await self.execute(statement, params)).scalar()
+
+    def on_driver(self) -> Any:
+        """The driver's connection adapter of the transaction :meth:`begin_with` began, while
+        that transaction is still the session's and open; else None.
+
+        Checked against the session's transaction each time: once it ends, the connection goes
+        back to the pool and another request's session may begin its own transaction on it.
+        """
+        if self._begun is None:
+            return None
+        transaction, adapter = self._begun
+        if (
+            self.sync_session.get_transaction() is not transaction
+            or not transaction.is_active
+            or adapter._transaction is None
+        ):
+            return None
+        return adapter
+
+    async def commit_on_driver(self) -> bool:
+        """Commit the transaction :meth:`begin_with` began with one COMMIT on the driver, when
+        the session has nothing to flush and no savepoint open, then let its connection go;
+        False (nothing done) otherwise, for :meth:`commit`.
+
+        What the ORM flushed earlier in the transaction is committed with it: the statements
+        ran in it. SQLAlchemy's own commit would have sent the same COMMIT; its bookkeeping is
+        for objects the session keeps, which closing it lets go anyway. A failed COMMIT lets
+        the connection go too (invalidated: its state is unknown) and raises.
+        """
+        adapter = self.on_driver()
+        if (
+            adapter is None
+            or self.new
+            or self.dirty
+            or self.deleted
+            or self.sync_session.get_nested_transaction() is not None
+        ):
+            return False
+        try:
+            await adapter._call_and_discard(adapter._transaction.commit)
+        except Exception:
+            await self.invalidate()
+            raise
+        finally:
+            self._begun = None
+        await self.close()
+        return True
 
 
 # Statements run by ``RequestSession.begin_with``, compiled once: SQL and parameter order.

@@ -18,6 +18,23 @@ from agency.kernel.errors import PreconditionFailed, PreconditionRequired
 from agency.kernel.i18n import Text
 
 
+def put_header(message: Message, name: bytes, value: str) -> None:
+    """Set header ``name`` (lower case) on an answer's start as Litestar's
+    ``MutableScopeHeaders`` does (the first of that name replaced and any other removed, else
+    appended), comparing the names as bytes: no header decoded, one scan."""
+    headers = message["headers"]  # type: ignore[typeddict-item]
+    if not isinstance(headers, list):
+        headers = message["headers"] = list(headers)  # type: ignore[typeddict-unknown-key]
+    found = [i for i, (key, _) in enumerate(headers) if key.lower() == name]
+    pair = (name, value.encode("latin-1"))
+    if not found:
+        headers.append(pair)
+        return
+    for i in reversed(found[1:]):
+        del headers[i]
+    headers[found[0]] = pair
+
+
 def deprecated(since: date, sunset: date, successor: str | None = None) -> dict[str, Any]:
     """Route options of a deprecated operation (docs/api.md, "Versioning and deprecation").
 

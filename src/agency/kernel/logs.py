@@ -4,7 +4,7 @@ Each process writes to standard error, as text for a person (the default) or, wi
 ``AGENCY_LOGS__FORMAT=json``, one JSON object a line for a log collector: ``time``, ``level``,
 ``logger``, ``message``, the request's ``request_id`` (the ``X-Request-ID`` its answer
 carries), the ``trace_id`` and ``span_id`` of the current OpenTelemetry span, what the line
-adds (``extra``), and the exception if any. :class:`AccessLog` writes one line per answered
+adds (``extra``), and the exception if any. :func:`log_access` writes one line per answered
 request (``agency.access``): method, route template (never the raw path, which may hold a
 token), status and duration.
 
@@ -25,10 +25,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from litestar.enums import ScopeType
-from litestar.exceptions import HTTPException
-from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Scope
 from opentelemetry import trace
 
 from agency.config import LogSettings
@@ -141,44 +138,21 @@ def configure_logging(settings: LogSettings) -> None:
     guard_http_logs()
 
 
-class AccessLog(ASGIMiddleware):
-    """One line per answered request: ``GET /brands/{brand_id} 200 12ms``."""
-
-    scopes = (ScopeType.HTTP,)
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        started = time.perf_counter()
-        status = 500  # unless an answer starts
-
-        async def noting(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await next_app(scope, receive, noting)
-        except HTTPException as exc:
-            # Raised by a middleware (a rate limit, a body too large): the app's exception
-            # handler, outside this one, answers with the exception's status.
-            status = exc.status_code
-            raise
-        finally:
-            route = str(scope.get("path_template") or "(unrouted)")
-            method = str(scope.get("method", "-"))
-            duration = round((time.perf_counter() - started) * 1000, 1)
-            access_logger.log(
-                logging.DEBUG if route in QUIET_ROUTES else logging.INFO,
-                "%s %s %s %sms",
-                method,
-                route,
-                status,
-                duration,
-                extra={
-                    "request_id": request_id(scope),
-                    "method": method,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": duration,
-                },
-            )
+def log_access(scope: Scope, method: str, route: str, status: int, started: float) -> None:
+    """The access line of an answered request: ``GET /brands/{brand_id} 200 12ms``."""
+    duration = round((time.perf_counter() - started) * 1000, 1)
+    access_logger.log(
+        logging.DEBUG if route in QUIET_ROUTES else logging.INFO,
+        "%s %s %s %sms",
+        method,
+        route,
+        status,
+        duration,
+        extra={
+            "request_id": request_id(scope),
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": duration,
+        },
+    )

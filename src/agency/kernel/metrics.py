@@ -1,7 +1,7 @@
 """Prometheus metrics: what the processes count, and where each process shows it.
 
-The api shows ``/metrics`` on its own port (Litestar's Prometheus plugin counts the requests,
-by route template, method and status); the worker and the scheduler, which serve no HTTP,
+The api shows ``/metrics`` on its own port (:class:`RequestMetrics` counts the requests, by
+route template, method and status); the worker and the scheduler, which serve no HTTP,
 start prometheus-client's own server on ``AGENCY_METRICS__PORT``. ``agency serve --workers N``
 runs N processes: prometheus-client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, set
 by the command) adds their counts up, so any of them answers for all.
@@ -19,8 +19,10 @@ Beside HTTP, the counters an operator watches are here, each labelled with few v
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -30,12 +32,13 @@ from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
 from litestar import Request, Response, get
 from litestar.exceptions import NotAuthorizedException
-from litestar.plugins.prometheus import PrometheusConfig
+from litestar.types import Scope
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -128,16 +131,73 @@ def serve_metrics(port: int, broker: dramatiq.Broker | None = None) -> None:
     logger.info("metrics on port %s (pid %s)", port, os.getpid())
 
 
-def http_metrics(settings: MetricsSettings) -> PrometheusConfig:
-    """Litestar's request metrics, labelled by route template, never by raw path (ids and
-    tokens would make a series each)."""
-    return PrometheusConfig(
-        app_name="agency",
-        prefix="agency",
-        group_path=True,
-        exclude_unhandled_paths=True,
-        exclude=[settings.path],
+# The API's request series, named and labelled as Litestar's Prometheus plugin named them
+# (dashboards know these names): made once per process, on the first app's first use.
+HTTP_LABELS = ("method", "path", "status_code", "app_name")
+APP_NAME = "agency"
+
+
+@functools.cache
+def _request_series() -> tuple[Gauge, Counter, Histogram, Counter]:
+    return (
+        Gauge(
+            "agency_requests_in_progress",
+            "Total requests currently in progress",
+            HTTP_LABELS,
+            multiprocess_mode="livesum",
+        ),
+        Counter("agency_requests_total", "Total requests", HTTP_LABELS),
+        Histogram("agency_request_duration_seconds", "Request duration, in seconds", HTTP_LABELS),
+        Counter("agency_requests_error_total", "Total errors in requests", HTTP_LABELS),
     )
+
+
+class RequestMetrics:
+    """Counts and times the API's requests by method, route template (never the raw path:
+    ids and tokens would make a series each) and status.
+
+    The labelled series of a route are looked up once and kept: prometheus-client's
+    ``labels()`` takes a lock and builds its key on every call, four calls a request.
+    Requests in progress are labelled with status 200, as Litestar's plugin did.
+    """
+
+    def __init__(self, settings: MetricsSettings) -> None:
+        # The scrapes themselves are not counted (matched as Litestar's ``exclude`` did).
+        self.excluded = re.compile(re.escape(settings.path))
+        self._series = _request_series()
+        self._in_progress: dict[tuple[str, str], Any] = {}
+        self._answered: dict[tuple[str, str, int], tuple[Any, Any, Any | None]] = {}
+
+    def counts(self, scope: Scope) -> bool:
+        return self.excluded.search(scope["path"]) is None
+
+    def begin(self, method: str, route: str) -> None:
+        self._in_progress_of(method, route).inc()
+
+    def end(self, method: str, route: str, status: int, seconds: float) -> None:
+        self._in_progress_of(method, route).dec()
+        answered = self._answered.get((method, route, status))
+        if answered is None:
+            _, requests, duration, errors = self._series
+            labels = (method, route, status, APP_NAME)
+            answered = self._answered[(method, route, status)] = (
+                requests.labels(*labels),
+                duration.labels(*labels),
+                errors.labels(*labels) if status >= 500 else None,
+            )
+        counted, timed, failed = answered
+        if failed is not None:
+            failed.inc()
+        counted.inc()
+        timed.observe(seconds)
+
+    def _in_progress_of(self, method: str, route: str) -> Any:
+        gauge = self._in_progress.get((method, route))
+        if gauge is None:
+            gauge = self._in_progress[(method, route)] = self._series[0].labels(
+                method, route, 200, APP_NAME
+            )
+        return gauge
 
 
 def metrics_route(settings: MetricsSettings, broker: dramatiq.Broker) -> Any:

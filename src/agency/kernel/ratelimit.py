@@ -1,12 +1,12 @@
-"""Rate limits, built on Litestar's ``RateLimitMiddleware`` and stores.
+"""Rate limits: fixed windows in a Litestar store, every policy counted by one middleware.
 
 A :class:`Policy` names what it counts (the client's address, the account a body names...),
-a window and a limit, and which routes it guards; each becomes one Litestar
-``RateLimitConfig`` whose counters live in Redis when ``AGENCY_REDIS_URL`` is set (shared by
-every replica) and in memory in the embedded default. Over the limit the route answers a 429
-problem with ``Retry-After``; every answer of a guarded route carries the ``RateLimit-*``
-headers of the IETF draft. A policy counts before credentials are checked, so a refused
-guess costs no password hash.
+a window and a limit, and which routes it guards; :class:`RateLimits` counts each request in
+every policy that applies to its route, in windows that live in Redis when
+``AGENCY_REDIS_URL`` is set (shared by every replica) and in memory in the embedded default.
+Over the limit the route answers a 429 problem with ``Retry-After``; every answer of a
+guarded route carries the ``RateLimit-*`` headers of the IETF draft. A policy counts before
+credentials are checked, so a refused guess costs no password hash.
 
 Guarded by default: the public routes that take a body, which is where a password, an
 invitation or a one-time token is presented (login, magic links, invitation acceptance,
@@ -24,32 +24,29 @@ import hashlib
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
+import anyio
 import msgspec
 from litestar import Litestar, Request
-from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
 from litestar.exceptions import TooManyRequestsException
 from litestar.handlers import HTTPRouteHandler
-from litestar.middleware.rate_limit import (
-    DURATION_VALUES,
-    DurationUnit,
-    RateLimitConfig,
-    RateLimitMiddleware,
-    get_remote_address,
-)
+from litestar.middleware.base import DefineMiddleware
+from litestar.middleware.rate_limit import DURATION_VALUES, DurationUnit, get_remote_address
 from litestar.openapi.spec import OpenAPI, OpenAPIHeader, OpenAPIResponse, Reference, Schema
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
-from litestar.types import Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from agency.config import Settings
+from agency.kernel.http import put_header
 
 logger = logging.getLogger(__name__)
 
@@ -131,10 +128,9 @@ class Policy:
     # Whether the policy counts a route's requests at all (decided without the request).
     applies: Callable[[HTTPRouteHandler], bool] = guards_credentials
 
-
-@dataclass
-class PolicyConfig(RateLimitConfig):
-    policy: Policy | None = field(default=None)
+    @property
+    def seconds(self) -> int:
+        return DURATION_VALUES[self.unit]
 
 
 class Window(msgspec.Struct):
@@ -151,76 +147,108 @@ class Window(msgspec.Struct):
 _WINDOW = msgspec.json.Decoder(Window)
 
 
-class PolicyMiddleware(RateLimitMiddleware):
-    """Litestar's fixed-window middleware (its store, its headers), counting per policy and
-    per what the policy identifies, a window kept as its count."""
+@dataclass(frozen=True)
+class Counted:
+    """A policy's window after this request was counted in it."""
 
-    def __init__(self, app: Any, config: PolicyConfig) -> None:
-        super().__init__(app, config)
-        assert config.policy is not None
-        self.policy = config.policy
-        self.duration = DURATION_VALUES[self.unit]
+    policy: Policy
+    window: Window
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        handler = cast("HTTPRouteHandler", scope["route_handler"])  # HTTP scopes only
-        if not self.policy.applies(handler):
-            await self.app(scope, receive, send)
-            return
-        # Litestar's middleware builds its request without ``receive``; a policy may read the
-        # body (cached for the handler), so it identifies the caller here.
-        app = scope["litestar_app"]
-        identity = await self.policy.identify(app.request_class(scope, receive))
-        if identity is None:
-            await self.app(scope, receive, send)
-            return
-        key = f"{self.policy.name}:{identity}"
-        store = self.config.get_store_from_app(app)
-        async with self._lock:
-            window = await self._window(key, store)
-            if window.count >= self.max_requests:
-                raise TooManyRequestsException(headers=self._headers(window))
-            window.count += 1
-            await store.set(key, msgspec.json.encode(window), expires_in=self.duration)
-        await self.app(scope, receive, self._send_wrapper(send, window))
-
-    async def _window(self, key: str, store: Store) -> Window:
-        now = int(time.time())
-        kept = await store.get(key)
-        if kept:
-            try:
-                window = _WINDOW.decode(kept)
-            except msgspec.ValidationError:
-                window = Window(reset=0)
-            if window.reset > now:
-                if window.history is not None:
-                    window.count, window.history = len(window.history), None
-                return window
-        return Window(reset=now + self.duration)
-
-    def _headers(self, window: Window) -> dict[str, str]:
-        config = self.config
+    def headers(self) -> dict[str, str]:
+        limit, window = self.policy.limit, self.window
         return {
-            config.rate_limit_policy_header_key: f"{self.max_requests}; w={self.duration}",
-            config.rate_limit_limit_header_key: str(self.max_requests),
-            config.rate_limit_remaining_header_key: str(max(self.max_requests - window.count, 0)),
-            config.rate_limit_reset_header_key: str(window.reset - int(time.time())),
+            "RateLimit-Policy": f"{limit}; w={self.policy.seconds}",
+            "RateLimit-Limit": str(limit),
+            "RateLimit-Remaining": str(max(limit - window.count, 0)),
+            "RateLimit-Reset": str(window.reset - int(time.time())),
         }
 
-    def _send_wrapper(self, send: Send, window: Window) -> Send:
-        """The headers of whichever policy leaves the fewest requests (draft-ietf-httpapi-
-        ratelimit-headers: the closest limit)."""
 
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders(message)
-                mine = self._headers(window)
-                theirs = headers.get("RateLimit-Remaining")
-                if theirs is None or int(mine["RateLimit-Remaining"]) < int(theirs):
-                    for key, value in mine.items():
-                        headers[key] = value
-            await send(message)
+class RateLimits:
+    """Every policy in one middleware, in turn, each with a fixed window in the app's store
+    (Litestar's ``RateLimitMiddleware`` counted as one layer per policy, each building its
+    own request and wrapping ``send``).
 
-        return send_wrapper
+    The first policy over its limit answers 429 with its own headers, before any later one
+    counts; otherwise the answer carries the headers of the policy that leaves the fewest
+    requests (draft-ietf-httpapi-ratelimit-headers: the closest limit; on a tie, the later
+    policy's)."""
+
+    def __init__(self, app: ASGIApp, policies: Sequence[Policy]) -> None:
+        self.app = app
+        self.policies = tuple(policies)
+        # Held from reading a window to writing it back: two requests of this process never
+        # both count from the same value. Not fair, so an uncontended one does not yield.
+        self._lock = anyio.Lock(fast_acquire=True)
+        self._applying: dict[HTTPRouteHandler, tuple[Policy, ...]] = {}
+
+    def _applies(self, handler: HTTPRouteHandler) -> tuple[Policy, ...]:
+        found = self._applying.get(handler)
+        if found is None:
+            found = self._applying[handler] = tuple(p for p in self.policies if p.applies(handler))
+        return found
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        applying = self._applies(cast("HTTPRouteHandler", scope["route_handler"]))
+        if not applying:
+            await self.app(scope, receive, send)
+            return
+        # Built with ``receive``: a policy may read the body (cached for the handler).
+        app = scope["litestar_app"]
+        request = app.request_class(scope, receive)
+        store = app.stores.get(STORE_NAME)
+        closest: Counted | None = None
+        for policy in applying:
+            identity = await policy.identify(request)
+            if identity is None:
+                continue
+            counted = await self._count(policy, identity, store)
+            remaining = policy.limit - counted.window.count
+            if closest is None or remaining <= closest.policy.limit - closest.window.count:
+                closest = counted
+        if closest is None:
+            await self.app(scope, receive, send)
+            return
+        await self.app(scope, receive, _with_headers(send, closest))
+
+    async def _count(self, policy: Policy, identity: str, store: Store) -> Counted:
+        key = f"{policy.name}:{identity}"
+        async with self._lock:
+            window = await _window(key, policy.seconds, store)
+            counted = Counted(policy, window)
+            if window.count >= policy.limit:
+                raise TooManyRequestsException(headers=counted.headers())
+            window.count += 1
+            await store.set(key, msgspec.json.encode(window), expires_in=policy.seconds)
+        return counted
+
+
+async def _window(key: str, seconds: int, store: Store) -> Window:
+    now = int(time.time())
+    kept = await store.get(key)
+    if kept:
+        try:
+            window = _WINDOW.decode(kept)
+        except msgspec.ValidationError:
+            window = Window(reset=0)
+        if window.reset > now:
+            if window.history is not None:
+                window.count, window.history = len(window.history), None
+            return window
+    return Window(reset=now + seconds)
+
+
+def _with_headers(send: Send, counted: Counted) -> Send:
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            for key, value in counted.headers().items():
+                put_header(message, key.lower().encode(), value)
+        await send(message)
+
+    return send_with_headers
 
 
 def policies(settings: Settings, session_cookie: str) -> list[Policy]:
@@ -254,15 +282,16 @@ def policies(settings: Settings, session_cookie: str) -> list[Policy]:
 def rate_limit_middleware(settings: Settings, session_cookie: str) -> list[Any]:
     if not settings.rate_limits.enabled:
         return []
-    return [
-        PolicyConfig(
-            rate_limit=(policy.unit, policy.limit),
-            middleware_class=PolicyMiddleware,
-            store=STORE_NAME,
-            policy=policy,
-        ).middleware
-        for policy in policies(settings, session_cookie)
-    ]
+    return [DefineMiddleware(RateLimits, policies=policies(settings, session_cookie))]
+
+
+class LocalStore(MemoryStore):
+    """Litestar's in-memory store, whose lock does not yield to the event loop when it is
+    free (anyio's default does, twice a counted request: once to read, once to write)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = anyio.Lock(fast_acquire=True)
 
 
 class LoopLocalRedisStore(Store):
@@ -272,7 +301,7 @@ class LoopLocalRedisStore(Store):
     def __init__(self, url: str, namespace: str) -> None:
         self.url = url
         self.namespace = namespace
-        self._fallback = MemoryStore()
+        self._fallback = LocalStore()
         self._retry_at: float | None = None  # while Redis is away: when to try it again
         self._stores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RedisStore] = (
             weakref.WeakKeyDictionary()
@@ -341,7 +370,7 @@ class LoopLocalRedisStore(Store):
 def rate_limit_store(settings: Settings) -> Store:
     if settings.redis.url:
         return LoopLocalRedisStore(settings.redis.url, namespace="agency-rate-limit")
-    return MemoryStore()
+    return LocalStore()
 
 
 def _header(description: str) -> OpenAPIHeader:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from agency.kernel.db import Base
+from agency.kernel.db import Base, RequestSession
 from agency.kernel.errors import Conflict, NotFound
 from agency.kernel.i18n import Text, Translatable
 from agency.kernel.pagination import PageRequest, encode_cursor
@@ -171,6 +171,8 @@ async def _driver_in_transaction(session: AsyncSession) -> Any:
     transaction, without the agency bound for RLS (it would read nothing)."""
     if session.get_bind().dialect.name != "postgresql":
         return None
+    if isinstance(session, RequestSession) and (adapter := session.on_driver()) is not None:
+        return adapter.driver_connection  # begun there by the authentication step
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     if getattr(raw.dbapi_connection, "_transaction", None) is None:

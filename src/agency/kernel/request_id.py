@@ -18,10 +18,11 @@ import re
 import uuid
 from contextvars import ContextVar
 
-from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from agency.kernel.http import put_header
 
 HEADER = "X-Request-ID"
 _HEADER_KEY = HEADER.lower().encode()
@@ -64,4 +65,4 @@ class RequestIdMiddleware(ASGIMiddleware):
 async def echo_request_id(message: Message, scope: Scope) -> None:
     """A ``before_send`` hook: the id goes out in the answer's ``X-Request-ID`` header."""
     if message["type"] == "http.response.start" and scope["type"] == ScopeType.HTTP:
-        MutableScopeHeaders.from_message(message)[HEADER] = request_id(scope)
+        put_header(message, _HEADER_KEY, request_id(scope))

@@ -130,7 +130,8 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
 def uvicorn_options() -> dict[str, Any]:
     """What every server process passes to uvicorn besides the app, host and port."""
     # No log_config: uvicorn's lines go through the process's handler (kernel/logs.py), as
-    # text or JSON like the rest; the access log is ours (AccessLog), with the request id.
+    # text or JSON like the rest; the access log is ours (kernel/observation.py), with the
+    # request id.
     return {
         "http": HeadLimitedHttpToolsProtocol,
         "access_log": False,

@@ -18,6 +18,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agency.kernel.db import RequestSession
 from agency.kernel.jobs import JobBuffer, collecting
 
 if TYPE_CHECKING:
@@ -58,10 +59,14 @@ class RequestContext:
                 await self.idempotency.remember(
                     self.session, self.runtime.secrets, status, body, headers
                 )
-            await self.session.commit()
+            if isinstance(self.session, RequestSession) and await self.session.commit_on_driver():
+                self.session = None  # committed and closed
+            else:
+                await self.session.commit()
         except Exception:
             logger.exception("commit failed")
-            await self.session.rollback()
+            if self.session is not None:
+                await self.session.rollback()
             self.jobs.discard()
             return False
         self.jobs.flush(self.runtime.broker)
