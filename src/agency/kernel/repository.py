@@ -209,10 +209,11 @@ class OneOf(ColumnElement[bool]):
 
 def one_of(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
     """``column IN values``, for a list of any length (ids, mostly), written so that
-    PostgreSQL gets one statement text for any number of values: ``column = ANY($1)`` with the values as one array. An ``IN`` list
-    is a new text for each length: SQLAlchemy renders it again, asyncpg prepares it again (a
-    round trip, and PostgreSQL parses and plans it), and a claim of 1,000 posts sends 1,000
-    parameters. SQLite, which has no arrays, keeps ``IN``.
+    PostgreSQL gets one statement text for any number of values: ``column = ANY($1)`` with
+    the values as one array. An ``IN`` list is a new text for each length: SQLAlchemy renders
+    it again, asyncpg prepares it again (a round trip, and PostgreSQL parses and plans it),
+    and a claim of 1,000 posts sends 1,000 parameters. SQLite, which has no arrays, keeps
+    ``IN``.
     """
     return OneOf(column, values)
 
