@@ -418,11 +418,16 @@ def run(
     latency: str,
     media_lead: float = 600.0,
     interval: float = 1.0,
+    concurrency: int | None = None,
     pg_statements: bool = False,
 ) -> int:
     logs = Path(tempfile.mkdtemp(prefix="bench-scheduler-"))
     media_root = logs / "media"
-    print(f"plan: {plan}; kill={kill}; media_lead={media_lead}; logs in {logs}", flush=True)
+    print(
+        f"plan: {plan}; kill={kill}; media_lead={media_lead}; interval={interval}; "
+        f"concurrency={concurrency or 'default'}; logs in {logs}",
+        flush=True,
+    )
     pg_settings = {"shared_buffers": "1GB", "max_connections": "200"}
     if pg_statements:  # and the plans of the slow ones in the server's log, kept with ours
         pg_settings["shared_preload_libraries"] = "pg_stat_statements,auto_explain"
@@ -462,6 +467,11 @@ def run(
                 "AGENCY_WORKER_SCHEDULER_INTERVAL_SECONDS": str(interval),
                 "AGENCY_PUBLISHING__STALE_ATTEMPT_SECONDS": str(stale),
                 "AGENCY_PUBLISHING__MEDIA_LEAD_SECONDS": str(media_lead),
+                **(
+                    {"AGENCY_PUBLISHING__CONCURRENCY": str(concurrency)}
+                    if concurrency is not None
+                    else {}
+                ),
                 # This checkout's code, not whichever copy the environment has installed.
                 "PYTHONPATH": os.pathsep.join(str(ROOT / d) for d in ("src", "connectors", "")),
             }
@@ -629,6 +639,12 @@ def main(argv: list[str] | None = None) -> int:
         help="how often the scheduler looks for due work (the product's default: 1 s)",
     )
     parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="publish calls in flight per worker process (default: the product's)",
+    )
+    parser.add_argument(
         "--pg-statements",
         action="store_true",
         help="print PostgreSQL's costliest statements (pg_stat_statements)",
@@ -642,6 +658,7 @@ def main(argv: list[str] | None = None) -> int:
         args.latency,
         media_lead=args.media_lead,
         interval=args.interval,
+        concurrency=args.concurrency,
         pg_statements=args.pg_statements,
     )
 
