@@ -419,13 +419,14 @@ def run(
     media_lead: float = 600.0,
     interval: float = 1.0,
     concurrency: int | None = None,
+    settings: dict[str, str] | None = None,
     pg_statements: bool = False,
 ) -> int:
     logs = Path(tempfile.mkdtemp(prefix="bench-scheduler-"))
     media_root = logs / "media"
     print(
         f"plan: {plan}; kill={kill}; media_lead={media_lead}; interval={interval}; "
-        f"concurrency={concurrency or 'default'}; logs in {logs}",
+        f"concurrency={concurrency or 'default'}; settings={settings or {}}; logs in {logs}",
         flush=True,
     )
     pg_settings = {"shared_buffers": "1GB", "max_connections": "200"}
@@ -472,6 +473,7 @@ def run(
                     if concurrency is not None
                     else {}
                 ),
+                **(settings or {}),
                 # This checkout's code, not whichever copy the environment has installed.
                 "PYTHONPATH": os.pathsep.join(str(ROOT / d) for d in ("src", "connectors", "")),
             }
@@ -645,6 +647,13 @@ def main(argv: list[str] | None = None) -> int:
         help="publish calls in flight per worker process (default: the product's)",
     )
     parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="AGENCY_NAME=VALUE",
+        help="a setting of the worker and scheduler processes (repeatable)",
+    )
+    parser.add_argument(
         "--pg-statements",
         action="store_true",
         help="print PostgreSQL's costliest statements (pg_stat_statements)",
@@ -659,6 +668,7 @@ def main(argv: list[str] | None = None) -> int:
         media_lead=args.media_lead,
         interval=args.interval,
         concurrency=args.concurrency,
+        settings=dict(item.split("=", 1) for item in args.set),
         pg_statements=args.pg_statements,
     )
 
