@@ -419,14 +419,14 @@ def run(
     media_lead: float = 600.0,
     interval: float = 1.0,
     concurrency: int | None = None,
-    settings: dict[str, str] | None = None,
+    extra: dict[str, str] | None = None,
     pg_statements: bool = False,
 ) -> int:
     logs = Path(tempfile.mkdtemp(prefix="bench-scheduler-"))
     media_root = logs / "media"
     print(
         f"plan: {plan}; kill={kill}; media_lead={media_lead}; interval={interval}; "
-        f"concurrency={concurrency or 'default'}; settings={settings or {}}; logs in {logs}",
+        f"concurrency={concurrency or 'default'}; settings={extra or {}}; logs in {logs}",
         flush=True,
     )
     pg_settings = {"shared_buffers": "1GB", "max_connections": "200"}
@@ -473,7 +473,7 @@ def run(
                     if concurrency is not None
                     else {}
                 ),
-                **(settings or {}),
+                **(extra or {}),
                 # This checkout's code, not whichever copy the environment has installed.
                 "PYTHONPATH": os.pathsep.join(str(ROOT / d) for d in ("src", "connectors", "")),
             }
@@ -668,7 +668,7 @@ def main(argv: list[str] | None = None) -> int:
         media_lead=args.media_lead,
         interval=args.interval,
         concurrency=args.concurrency,
-        settings=dict(item.split("=", 1) for item in args.set),
+        extra=dict(item.split("=", 1) for item in args.set),
         pg_statements=args.pg_statements,
     )
 
