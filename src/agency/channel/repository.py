@@ -41,6 +41,17 @@ class ChannelRepository(TenantRepository[Channel]):
         found: Channel | None = (await self.session.execute(stmt)).scalar_one_or_none()
         return found
 
+    async def relock(self, channel: Channel) -> None:
+        """Take ``channel``'s row lock and read it again into the same object: what another
+        job changed meanwhile (health, tokens, version) is seen before deciding."""
+        stmt = (
+            self.select()
+            .where(Channel.id == channel.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        await self.session.execute(stmt)
+
 
 class ConnectionRepository(TenantRepository[Connection]):
     model = Connection

@@ -4,6 +4,12 @@
 the connector with the channel's decrypted credentials and, when the network answers that
 the token expired, refreshes once and retries once. A refresh that fails marks the channel
 ``needs_reconnect`` (visible in the API and recorded as an event in the audit log).
+
+Jobs run side by side, and two may meet the same refused token at once. Every change to
+the channel after a network call (a refresh, ``needs_reconnect``) first takes the channel's
+row lock and reads it again: a token another job already renewed is used, not renewed
+again; a channel already marked is not marked twice (one audit event, one webhook event);
+a channel disconnected meanwhile stays disconnected.
 """
 
 from __future__ import annotations
@@ -159,10 +165,9 @@ class ChannelService:
         refresh once and retry once, without asking again with the token known dead. When
         the channel's credentials changed meanwhile (another call of the same batch renewed
         them), just :meth:`call` with the new ones."""
+        await self.repo.relock(channel)
         if channel.credentials != used:
             return await self.call(channel, operation)
-        if channel.health in (ChannelHealth.NEEDS_RECONNECT, ChannelHealth.REVOKED):
-            raise AuthExpired(channel.last_error or "This channel needs to be reconnected.")
         return await self._refresh_and_retry(channel, operation, expired)
 
     async def _refresh_and_retry(
@@ -171,6 +176,13 @@ class ChannelService:
         operation: Callable[[Connector], Awaitable[T]],
         expired: AuthExpired,
     ) -> T:
+        used = channel.credentials
+        await self.repo.relock(channel)
+        if channel.health in (ChannelHealth.NEEDS_RECONNECT, ChannelHealth.REVOKED):
+            # Another job marked (or the agency disconnected) it since this one read it.
+            raise AuthExpired(channel.last_error or "This channel needs to be reconnected.")
+        if channel.credentials is not None and channel.credentials != used:
+            return await operation(self.connector(channel))  # renewed meanwhile
         if not await self.refresh(channel):
             # Why the access cannot be renewed (the network's words on the refresh) says
             # more than the call's bare 401: the caller shows it.
@@ -185,9 +197,17 @@ class ChannelService:
             raise
 
     async def refresh(self, channel: Channel) -> bool:
-        """Renew the channel's token; False (and ``needs_reconnect``) when that fails."""
+        """Renew the channel's token; False (and ``needs_reconnect``) when that fails.
+
+        Under the channel's row lock, held until the caller commits: a refresh racing
+        another one waits for it, then finds the token renewed and keeps it (a refresh token
+        that the network rotates is spent once, not twice)."""
+        used = channel.credentials
+        await self.repo.relock(channel)
         if channel.credentials is None:
             return False
+        if channel.credentials != used and channel.health == ChannelHealth.OK:
+            return True  # another job renewed it meanwhile
         connector = self.connector(channel)
         try:
             fresh = await connector.refresh(*await self._client_of(connector, channel))
@@ -218,7 +238,13 @@ class ChannelService:
             raise failure_for(exc, channel.server_url) from exc
 
     async def _needs_reconnect(self, channel: Channel, words: str) -> None:
-        news = channel.health != ChannelHealth.NEEDS_RECONNECT
+        """Mark the channel, once: another job may have marked it (or the agency
+        disconnected it) since it was read; the locked row says."""
+        await self.repo.relock(channel)
+        if channel.health in (ChannelHealth.NEEDS_RECONNECT, ChannelHealth.REVOKED):
+            return  # the agency's systems hear it once, not at every failed retry
+        if channel.credentials is None:
+            return
         self._set_health(channel, ChannelHealth.NEEDS_RECONNECT, words)
         self.audit.record(
             "channel.needs_reconnect",
@@ -226,21 +252,20 @@ class ChannelService:
             channel.id,
             {"network": channel.network, "reason": words[:200]},
         )
-        if news:  # the agency's systems hear it once, not at every failed retry
-            await emit(
-                self.session,
-                channel.agency_id,
-                EventType.CHANNEL_NEEDS_RECONNECT,
-                ReconnectNeeded(
-                    channel_id=channel.id,
-                    brand_id=channel.brand_id,
-                    network=channel.network,
-                    name=channel.name,
-                    handle=channel.handle,
-                    reason=words[:1000],
-                ),
-                self.runtime.settings.webhooks,
-            )
+        await emit(
+            self.session,
+            channel.agency_id,
+            EventType.CHANNEL_NEEDS_RECONNECT,
+            ReconnectNeeded(
+                channel_id=channel.id,
+                brand_id=channel.brand_id,
+                network=channel.network,
+                name=channel.name,
+                handle=channel.handle,
+                reason=words[:1000],
+            ),
+            self.runtime.settings.webhooks,
+        )
 
     def _set_health(self, channel: Channel, health: ChannelHealth, words: str | None) -> None:
         if channel.health != health:
