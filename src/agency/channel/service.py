@@ -14,6 +14,7 @@ a channel disconnected meanwhile stays disconnected.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
@@ -61,6 +62,7 @@ class ChannelService:
         self.runtime = runtime
         self.repo = ChannelRepository(session, subject)
         self.audit = AuditRepository(session, subject)
+        self._refreshing = asyncio.Lock()
 
     async def list_for_brand(
         self, brand_id: uuid.UUID, page: PageRequest, network: str | None
@@ -149,10 +151,14 @@ class ChannelService:
         """Run ``operation``; on an expired token refresh once and retry once."""
         if channel.health in (ChannelHealth.NEEDS_RECONNECT, ChannelHealth.REVOKED):
             raise AuthExpired(channel.last_error or "This channel needs to be reconnected.")
+        used = channel.credentials
         try:
             return await operation(self.connector(channel))
         except AuthExpired as exc:
-            return await self._refresh_and_retry(channel, operation, exc)
+            # Calls side by side share this session: one refresh at a time, and the
+            # others find the renewed token.
+            async with self._refreshing:
+                return await self.retry_expired(channel, operation, used, exc)
 
     async def retry_expired(
         self,
@@ -163,11 +169,14 @@ class ChannelService:
     ) -> T:
         """``operation`` already answered ``expired`` with the sealed credentials ``used``:
         refresh once and retry once, without asking again with the token known dead. When
-        the channel's credentials changed meanwhile (another call of the same batch renewed
-        them), just :meth:`call` with the new ones."""
+        the channel's credentials changed meanwhile (another call or job renewed them), the
+        new ones are tried first."""
         await self.repo.relock(channel)
-        if channel.credentials != used:
-            return await self.call(channel, operation)
+        if channel.credentials is not None and channel.credentials != used:
+            try:
+                return await operation(self.connector(channel))
+            except AuthExpired as exc:
+                expired = exc
         return await self._refresh_and_retry(channel, operation, expired)
 
     async def _refresh_and_retry(

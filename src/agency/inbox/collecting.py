@@ -26,7 +26,7 @@ from agency.channel.repository import ChannelRepository
 from agency.channel.schemas import ChannelHealth
 from agency.channel.service import ChannelService
 from agency.connector.base import Capability, Comment, Connector
-from agency.connector.errors import AuthExpired, ConnectorError, NotSupported, RateLimited
+from agency.connector.errors import ConnectorError, NotSupported, RateLimited
 from agency.inbox import triage
 from agency.inbox.models import InboxChannel, Thread, ThreadSubject
 from agency.inbox.repository import (
@@ -171,22 +171,14 @@ class Collector:
         await self.session.commit()  # no row stays locked while the networks answer
 
         limit = asyncio.Semaphore(self.settings.pull_concurrency)
-        # The reads share the job's session: a token refresh (it locks and writes the
-        # channel) is made one at a time, and the others find the renewed token.
-        refreshing = asyncio.Lock()
 
         async def read(
             channel: Channel, what: str, reader: Reader
         ) -> list[Comment] | ConnectorError:
             channel_id = channel.id  # read before any failure
             async with limit:
-                used = channel.credentials
                 try:
-                    try:
-                        return await reader(self.channels.connector(channel))
-                    except AuthExpired as expired:
-                        async with refreshing:
-                            return await self.channels.retry_expired(channel, reader, used, expired)
+                    return await self.channels.call(channel, reader)
                 except ConnectorError as exc:
                     return exc
                 except Exception as exc:  # a connector bug: read again next time, logged
