@@ -3,6 +3,7 @@ and the network's API behind it (tests/support/testnet.py). Nothing of ours is f
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -252,6 +253,20 @@ async def test_an_expired_token_is_refreshed_once_and_the_call_retried(world: Wo
     assert row.health == "ok"
     assert row.last_refreshed_at is not None
     assert [r["grant_type"] for r in world.network.token_requests][-1] == "refresh_token"
+
+
+async def test_two_calls_meeting_an_expired_token_at_once_refresh_it_once(world: World) -> None:
+    """Two jobs, side by side, on one channel whose token just died: one renews it, the other
+    waits for the channel's row, finds the new token and uses it (the network refuses a
+    refresh token spent twice: a second refresh would cost the channel its access)."""
+    channel = await _connected_channel(world)
+    world.network.expire_access_tokens()
+    asked = len(world.network.token_requests)
+    published = await asyncio.gather(_call_publish(world, channel), _call_publish(world, channel))
+    assert sorted(published) == ["post-1", "post-2"]
+    assert len(world.network.token_requests) == asked + 1
+    row = await world.channel_row(str(channel.id))
+    assert row.health == "ok" and row.version == 2
 
 
 async def test_a_failed_refresh_asks_for_a_reconnect(world: World) -> None:

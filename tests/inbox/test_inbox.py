@@ -19,6 +19,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import update
 
+from agency.channel.credentials import seal
 from agency.channel.models import Channel
 from agency.config import (
     ConnectorSettings,
@@ -27,6 +28,7 @@ from agency.config import (
     NetworkSettings,
     PublishingSettings,
 )
+from agency.connector.base import Credentials
 from agency.connector.registry import Registry
 from agency.inbox.models import InboxChannel
 from agency.inbox.tasks import follow_new
@@ -45,6 +47,7 @@ from tests.support.stubnet import (
     BRAND,
     CLIENT_ID,
     CLIENT_SECRET,
+    REFRESH_TOKEN,
     TOKEN,
     StubNetConnector,
     StubNetState,
@@ -440,6 +443,30 @@ async def test_a_channel_to_reconnect_is_skipped_and_nothing_is_missed(
     await desk.set_channel(channel, health="ok")
     items = await desk.collect(brand, 2)
     assert {m["text"] for m in items} == {"Premier !", "Écrit pendant la panne"}
+
+
+async def test_reads_meeting_an_expired_token_at_once_renew_it_once(
+    desk: Desk, worker: Any
+) -> None:
+    """One pull reads two threads of a channel side by side, and both meet the token that
+    just died: it is renewed once (the network spends a refresh token once) and both
+    threads are read with the new one."""
+    brand = await desk.brand()
+    channel, first = await desk.post(brand)
+    done = await published_now(desk.client, desk.runtime, desk.headers, brand, channel, "Deux")
+    second = str(done["variants"][0]["post_id"])
+    credentials = Credentials(access_token=TOKEN, refresh_token=REFRESH_TOKEN)
+    await desk.set_channel(
+        channel, refreshable=True, credentials=seal(desk.runtime.secrets, credentials)
+    )
+    desk.net.say(first, "Sous le premier")
+    desk.net.say(second, "Sous le second")
+    desk.net.expire_token()
+    items = await desk.collect(brand, 2)
+    assert {m["text"] for m in items} == {"Sous le premier", "Sous le second"}
+    assert len(desk.net.refreshes) == 1
+    health = (await desk.get(f"/channels/{channel}"))["health"]
+    assert health == "ok"
 
 
 # -- answers: saved replies and bad input --------------------------------------------------------

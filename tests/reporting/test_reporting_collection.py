@@ -23,6 +23,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from agency.audit.models import AuditEvent
+from agency.channel.models import Channel
 from agency.config import ConnectorSettings, NetworkSettings, ReportingSettings
 from agency.connector.registry import Registry
 from agency.kernel.db import utcnow
@@ -31,6 +33,7 @@ from agency.kernel.scheduling import ensure_periodic_rows, tick
 from agency.kernel.tenancy import bind_system, bind_tenant
 from agency.publication.models import Attempt, Variant
 from agency.reporting.models import ChannelMetric, MetricSnapshot, PostMetric
+from agency.reporting.pulling import Puller
 from agency.reporting.tasks import follow_new
 from tests.conftest import LiveServer, PostgresServer, RedisServer, Tenant, make_settings
 from tests.helpers import create_brand, insert_channel
@@ -297,3 +300,42 @@ async def test_the_same_pull_sent_twice_is_one_snapshot(desk: Desk, worker: Any)
         )
     ).json()["current"]
     assert figures["impressions"] == 10 and figures["reactions"] == 1
+
+
+async def test_two_pulls_meeting_a_refused_token_mark_the_channel_once(desk: Desk) -> None:
+    """A post pull and an account pull of the same agency, side by side, both meet the
+    channel whose token the network refuses: each ends well, the channel needs reconnecting
+    once (one audit event), and the other channel's figures of each job are saved."""
+    brand = await desk.brand()
+    dead = await insert_channel(
+        desk.runtime, desk.tenant.agency_id, brand, "metricnet", "refused-token"
+    )
+    live = await desk.channel(brand)
+    desk.net.posts["live"] = {"views": 7}
+    await desk.post(brand, dead, hours_ago=2, post_id="dead")
+    await desk.post(brand, live, hours_ago=2, post_id="live")
+    async with desk.runtime.session() as session:
+        await follow_new(session, desk.runtime, utcnow())
+        await session.commit()
+    posts = [p.id for p in await desk.rows(PostMetric)]
+    accounts = [uuid.UUID(dead), uuid.UUID(live)]
+
+    async def pulling(pull: Callable[[Puller], Any]) -> None:
+        async with desk.runtime.session() as session:
+            await pull(Puller(session, desk.tenant.agency_id, desk.runtime))
+
+    await asyncio.gather(
+        pulling(lambda puller: puller.pull_posts(posts)),
+        pulling(lambda puller: puller.pull_accounts(accounts)),
+    )
+    (channel,) = await desk.rows(Channel, Channel.id == uuid.UUID(dead))
+    assert channel.health == "needs_reconnect" and channel.version == 2
+    marked = await desk.rows(AuditEvent, AuditEvent.action == "channel.needs_reconnect")
+    assert len(marked) == 1
+    answered = await desk.rows(MetricSnapshot, MetricSnapshot.channel_id == uuid.UUID(live))
+    assert sorted((s.kind, s.outcome) for s in answered) == [
+        ("account", "ok"),
+        ("post", "ok"),
+    ]
+    gaps = await desk.rows(MetricSnapshot, MetricSnapshot.channel_id == uuid.UUID(dead))
+    assert sorted((s.kind, s.outcome) for s in gaps) == [("account", "gap"), ("post", "gap")]

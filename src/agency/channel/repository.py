@@ -11,6 +11,7 @@ from agency.channel.models import Channel, Connection, ConnectLink, OAuthApp
 from agency.channel.schemas import ChannelHealth
 from agency.kernel.repository import TenantRepository, one_of
 from agency.kernel.system import SystemRepository
+from agency.kernel.tenancy import bind_tenant
 
 
 class ChannelRepository(TenantRepository[Channel]):
@@ -40,6 +41,20 @@ class ChannelRepository(TenantRepository[Channel]):
         stmt = self.select().where(Channel.id == channel_id).with_for_update()
         found: Channel | None = (await self.session.execute(stmt)).scalar_one_or_none()
         return found
+
+    async def relock(self, channel: Channel) -> None:
+        """Take ``channel``'s row lock and read it again into the same object: what another
+        job changed meanwhile (health, tokens, version) is seen before deciding. A job
+        that committed before its network calls may not have bound its agency again: bound
+        here, or RLS would hide the row (and the write after would match none)."""
+        await bind_tenant(self.session, self.subject.agency_id)
+        stmt = (
+            self.select()
+            .where(Channel.id == channel.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        await self.session.execute(stmt)
 
 
 class ConnectionRepository(TenantRepository[Connection]):

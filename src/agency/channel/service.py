@@ -4,10 +4,17 @@
 the connector with the channel's decrypted credentials and, when the network answers that
 the token expired, refreshes once and retries once. A refresh that fails marks the channel
 ``needs_reconnect`` (visible in the API and recorded as an event in the audit log).
+
+Jobs run side by side, and two may meet the same refused token at once. Every change to
+the channel after a network call (a refresh, ``needs_reconnect``) first takes the channel's
+row lock and reads it again: a token another job already renewed is used, not renewed
+again; a channel already marked is not marked twice (one audit event, one webhook event);
+a channel disconnected meanwhile stays disconnected.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
@@ -55,6 +62,7 @@ class ChannelService:
         self.runtime = runtime
         self.repo = ChannelRepository(session, subject)
         self.audit = AuditRepository(session, subject)
+        self._refreshing = asyncio.Lock()
 
     async def list_for_brand(
         self, brand_id: uuid.UUID, page: PageRequest, network: str | None
@@ -143,10 +151,14 @@ class ChannelService:
         """Run ``operation``; on an expired token refresh once and retry once."""
         if channel.health in (ChannelHealth.NEEDS_RECONNECT, ChannelHealth.REVOKED):
             raise AuthExpired(channel.last_error or "This channel needs to be reconnected.")
+        used = channel.credentials
         try:
             return await operation(self.connector(channel))
         except AuthExpired as exc:
-            return await self._refresh_and_retry(channel, operation, exc)
+            # Calls side by side share this session: one refresh at a time, and the
+            # others find the renewed token.
+            async with self._refreshing:
+                return await self.retry_expired(channel, operation, used, exc)
 
     async def retry_expired(
         self,
@@ -157,12 +169,14 @@ class ChannelService:
     ) -> T:
         """``operation`` already answered ``expired`` with the sealed credentials ``used``:
         refresh once and retry once, without asking again with the token known dead. When
-        the channel's credentials changed meanwhile (another call of the same batch renewed
-        them), just :meth:`call` with the new ones."""
-        if channel.credentials != used:
-            return await self.call(channel, operation)
-        if channel.health in (ChannelHealth.NEEDS_RECONNECT, ChannelHealth.REVOKED):
-            raise AuthExpired(channel.last_error or "This channel needs to be reconnected.")
+        the channel's credentials changed meanwhile (another call or job renewed them), the
+        new ones are tried first."""
+        await self.repo.relock(channel)
+        if channel.credentials is not None and channel.credentials != used:
+            try:
+                return await operation(self.connector(channel))
+            except AuthExpired as exc:
+                expired = exc
         return await self._refresh_and_retry(channel, operation, expired)
 
     async def _refresh_and_retry(
@@ -171,6 +185,13 @@ class ChannelService:
         operation: Callable[[Connector], Awaitable[T]],
         expired: AuthExpired,
     ) -> T:
+        used = channel.credentials
+        await self.repo.relock(channel)
+        if channel.health in (ChannelHealth.NEEDS_RECONNECT, ChannelHealth.REVOKED):
+            # Another job marked (or the agency disconnected) it since this one read it.
+            raise AuthExpired(channel.last_error or "This channel needs to be reconnected.")
+        if channel.credentials is not None and channel.credentials != used:
+            return await operation(self.connector(channel))  # renewed meanwhile
         if not await self.refresh(channel):
             # Why the access cannot be renewed (the network's words on the refresh) says
             # more than the call's bare 401: the caller shows it.
@@ -185,9 +206,17 @@ class ChannelService:
             raise
 
     async def refresh(self, channel: Channel) -> bool:
-        """Renew the channel's token; False (and ``needs_reconnect``) when that fails."""
+        """Renew the channel's token; False (and ``needs_reconnect``) when that fails.
+
+        Under the channel's row lock, held until the caller commits: a refresh racing
+        another one waits for it, then finds the token renewed and keeps it (a refresh token
+        that the network rotates is spent once, not twice)."""
+        used = channel.credentials
+        await self.repo.relock(channel)
         if channel.credentials is None:
             return False
+        if channel.credentials != used and channel.health == ChannelHealth.OK:
+            return True  # another job renewed it meanwhile
         connector = self.connector(channel)
         try:
             fresh = await connector.refresh(*await self._client_of(connector, channel))
@@ -218,7 +247,13 @@ class ChannelService:
             raise failure_for(exc, channel.server_url) from exc
 
     async def _needs_reconnect(self, channel: Channel, words: str) -> None:
-        news = channel.health != ChannelHealth.NEEDS_RECONNECT
+        """Mark the channel, once: another job may have marked it (or the agency
+        disconnected it) since it was read; the locked row says."""
+        await self.repo.relock(channel)
+        if channel.health in (ChannelHealth.NEEDS_RECONNECT, ChannelHealth.REVOKED):
+            return  # the agency's systems hear it once, not at every failed retry
+        if channel.credentials is None:
+            return
         self._set_health(channel, ChannelHealth.NEEDS_RECONNECT, words)
         self.audit.record(
             "channel.needs_reconnect",
@@ -226,21 +261,20 @@ class ChannelService:
             channel.id,
             {"network": channel.network, "reason": words[:200]},
         )
-        if news:  # the agency's systems hear it once, not at every failed retry
-            await emit(
-                self.session,
-                channel.agency_id,
-                EventType.CHANNEL_NEEDS_RECONNECT,
-                ReconnectNeeded(
-                    channel_id=channel.id,
-                    brand_id=channel.brand_id,
-                    network=channel.network,
-                    name=channel.name,
-                    handle=channel.handle,
-                    reason=words[:1000],
-                ),
-                self.runtime.settings.webhooks,
-            )
+        await emit(
+            self.session,
+            channel.agency_id,
+            EventType.CHANNEL_NEEDS_RECONNECT,
+            ReconnectNeeded(
+                channel_id=channel.id,
+                brand_id=channel.brand_id,
+                network=channel.network,
+                name=channel.name,
+                handle=channel.handle,
+                reason=words[:1000],
+            ),
+            self.runtime.settings.webhooks,
+        )
 
     def _set_health(self, channel: Channel, health: ChannelHealth, words: str | None) -> None:
         if channel.health != health:

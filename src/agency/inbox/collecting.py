@@ -175,13 +175,14 @@ class Collector:
         async def read(
             channel: Channel, what: str, reader: Reader
         ) -> list[Comment] | ConnectorError:
+            channel_id = channel.id  # read before any failure
             async with limit:
                 try:
                     return await self.channels.call(channel, reader)
                 except ConnectorError as exc:
                     return exc
                 except Exception as exc:  # a connector bug: read again next time, logged
-                    logger.exception("%s of channel %s failed unexpectedly", what, channel.id)
+                    logger.exception("%s of channel %s failed unexpectedly", what, channel_id)
                     return ConnectorError(f"Internal error while reading {what}: {exc}")
 
         def comments_of(thread: Thread, after: datetime | None) -> Reader:

@@ -246,6 +246,9 @@ class Publisher:
             if isinstance(expired, AuthExpired):
                 await self._begin()
                 outcomes[index] = await self._try_refreshed(call, expired)
+                # The refresh locked the channel's row and may hold a new token: both are
+                # let go now, not after the other channels' calls.
+                await self._commit(rebind=False)
         return outcomes
 
     async def record_and_comment(

@@ -139,13 +139,17 @@ class Puller:
                 return await _guarded(channel, lambda: operation(self.channels.connector(channel)))
 
         answers: list[Any] = list(await asyncio.gather(*(one(c, op) for c, op in calls)))
-        await self._begin()
         for index, (channel, operation) in enumerate(calls):
             expired = answers[index]
             if isinstance(expired, AuthExpired) and channel.health != ChannelHealth.NEEDS_RECONNECT:
+                # The refresh locks the channel's row (another job may be at it too):
+                # committed at once, so that no lock waits on the next channel's call.
+                await self._begin()
                 answers[index] = await _guarded(
                     channel, _retried(self.channels, channel, operation, expired)
                 )
+                await self.session.commit()
+        await self._begin()
         return answers
 
     def _block(self, state: ChannelMetric | None, exc: RateLimited, now: datetime) -> None:
@@ -311,12 +315,13 @@ class Puller:
 
 async def _guarded(channel: Channel, call: Callable[[], Awaitable[T]]) -> T | ConnectorError:
     """The call's answer, or its failure as a typed error (none escapes)."""
+    channel_id = channel.id  # read now: after a failed flush the session cannot load it
     try:
         return await call()
     except ConnectorError as exc:
         return exc
     except Exception as exc:  # a connector bug: tried again later, and logged
-        logger.exception("metrics of channel %s failed unexpectedly", channel.id)
+        logger.exception("metrics of channel %s failed unexpectedly", channel_id)
         return ConnectorError(f"Internal error while reading metrics: {exc}")
 
 
