@@ -23,6 +23,7 @@ from agency.kernel.jobs import JobBuffer, collecting
 from agency.kernel.scheduling import _claimers, _periodic, ensure_periodic_rows
 from agency.kernel.tenancy import bind_system
 from agency.mail.models import MailMessage
+from agency.publication.dispatch import Dispatchers
 from tests.conftest import LiveServer
 from tests.helpers import post_json
 from tests.support.embedded import Embedded, Operator, assembled
@@ -72,10 +73,14 @@ async def claim(embedded: Embedded, name: str, now: datetime) -> int:
 
 
 async def drained(embedded: Embedded, within: float = 60) -> None:
-    """Wait until the worker has run every message, and those the jobs sent in turn."""
+    """Wait until the worker has run every message, and those the jobs sent in turn, and the
+    publishing dispatcher every group a job handed it (the job returns before its calls)."""
     broker = embedded.runtime.broker
+    dispatchers = embedded.runtime.component(Dispatchers)._by_loop.values
     deadline = asyncio.get_running_loop().time() + within
-    while any(q.unfinished_tasks for q in broker.queues.values()):
+    while any(q.unfinished_tasks for q in broker.queues.values()) or any(
+        found.tasks for found in dispatchers()
+    ):
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("the worker did not run every message in time")
         await asyncio.sleep(0.05)
