@@ -76,7 +76,7 @@ async def drained(embedded: Embedded, within: float = 60) -> None:
     """Wait until the worker has run every message, and those the jobs sent in turn, and the
     publishing dispatcher every group a job handed it (the job returns before its calls)."""
     broker = embedded.runtime.broker
-    dispatchers = embedded.runtime.component(Dispatchers)._by_loop.values
+    dispatchers = embedded.runtime.component(Dispatchers).each
     deadline = asyncio.get_running_loop().time() + within
     while any(q.unfinished_tasks for q in broker.queues.values()) or any(
         found.tasks for found in dispatchers()

@@ -90,7 +90,7 @@ async def test_a_post_held_past_its_claims_lease_is_not_claimed_again(
     holding: list[int] = []
     while datetime.now(due.tzinfo).timestamp() < due.timestamp() - 0.3:
         await tick(world.runtime)
-        dispatchers = world.runtime.component(Dispatchers)._by_loop.values()
+        dispatchers = world.runtime.component(Dispatchers).each()
         holding += [count for found in dispatchers for count in found.held.values()]
         await asyncio.sleep(0.1)
     assert holding, "the worker did not hold the post"

@@ -353,6 +353,11 @@ class Dispatchers:
                 found = self._by_loop[loop] = Dispatcher.build(runtime)
             return found
 
+    def each(self) -> list[Dispatcher]:
+        """Every dispatcher of the runtime, one per event loop that has published."""
+        with self._lock:
+            return list(self._by_loop.values())
+
     def drain(self) -> None:
         """Before the worker stops (from its main thread): each dispatcher on its loop."""
         with self._lock:
