@@ -411,6 +411,52 @@ def statements_report(pg: PostgresServer, posts: int, top: int = 25) -> None:
         print(f"  {total / posts:6.3f} ms/post {n / posts:6.3f} calls/post {count:>8} rows  {text}")
 
 
+def wait_settled(pg: PostgresServer, within: float) -> float | None:
+    """When no post is left scheduled or on the wire (None: not within ``within`` s)."""
+    until = time.time() + within
+    while time.time() < until:
+        with pg.connect(DB) as conn:
+            left = conn.execute(
+                "SELECT count(*) FROM publication_variants"
+                " WHERE status IN ('scheduled', 'publishing', 'unknown')"
+            ).fetchone()
+        if left is not None and left[0] == 0:
+            return time.time()
+        time.sleep(0.5)
+    return None
+
+
+def in_doubt_report(pg: PostgresServer, start: datetime, killed_at: float | None) -> None:
+    """The calls in doubt (``unknown``): when their posts were due and their calls begun,
+    from the first due time, and against the kill."""
+    with pg.connect(DB) as conn:
+        rows = conn.execute(
+            "SELECT extract(epoch FROM v.due_at), extract(epoch FROM a.started_at)"
+            " FROM publication_attempts a JOIN publication_variants v ON v.id = a.variant_id"
+            " WHERE a.outcome = 'unknown'"
+        ).fetchall()
+    origin = start.timestamp()
+    pairs = [(float(str(r[0])), float(str(r[1]))) for r in rows]
+    due = sorted(d - origin for d, _ in pairs)
+    begun = sorted(b - origin for _, b in pairs)
+    print(f"calls in doubt: {len(rows)}")
+    print(f"  due (s from the first due time): {summarise_range(due)}")
+    print(f"  attempt begun:                   {summarise_range(begun)}")
+    if killed_at is not None:
+        print(f"  the kill at +{killed_at - origin:.1f} s")
+        before = sum(1 for d, _ in pairs if d <= killed_at)
+        print(f"  due before the kill: {before}, after it: {len(rows) - before}")
+
+
+def summarise_range(values: list[float]) -> str:
+    if not values:
+        return "none"
+    return (
+        f"min {values[0]:+.2f} p50 {pct(values, 0.5):+.2f} p99 {pct(values, 0.99):+.2f}"
+        f" max {values[-1]:+.2f}"
+    )
+
+
 def run(
     plan: Plan,
     kill: bool,
@@ -512,6 +558,7 @@ def run(
         if pg_statements:
             pg.execute("SELECT pg_stat_statements_reset()", DB)
         killed = False
+        killed_at: float | None = None
         last, last_change = -1, time.time()
         samples: list[tuple[float, float, float]] = []  # time, our CPU, the machine's
         while True:
@@ -527,7 +574,7 @@ def run(
                 fleet.kill(scheduler)
                 scheduler = fleet.process("scheduler")
                 workers[0] = fleet.process("worker", plan.threads)
-                killed = True
+                killed, killed_at = True, now
             got = counted(net_port)
             if got != last:
                 last, last_change = got, now
@@ -539,6 +586,16 @@ def run(
                 break
         fleet.sample()
         servers_cpu = {n: tree_cpu_seconds(pid) - servers_base[n] for n, pid in servers.items()}
+        heard_all = time.time()
+        # The network hears a call when it arrives and answers after its latency: the last
+        # calls' answers are recorded after that (up to the slowest call's latency).
+        settled = wait_settled(pg, within=max(60.0, stale))
+        print(
+            f"every post heard, then recorded {settled - heard_all + 3:.1f} s after the last"
+            if settled
+            else "NOT every post recorded within the wait",
+            flush=True,
+        )
         data = received(net_port)
         result = score(plan, dues, data["posts"])
         with pg.connect(DB) as conn:
@@ -573,6 +630,8 @@ def run(
         print(f"losses: {result['losses']}")
         print(f"variant statuses in the database: {statuses}")
         print(f"attempts by outcome: {outcomes}")
+        if outcomes.get("unknown"):
+            in_doubt_report(pg, start, killed_at)
         print("peak RSS (VmHWM):")
         for child in fleet.children:
             print(f"  {child.name:<10} pid {child.proc.pid:<7} {child.peak_kb / 1024:7.1f} MB")

@@ -46,6 +46,7 @@ from agency.connector.base import MediaRule, Problem, files_missing
 from agency.connector.http import call, json_body
 
 TOKEN = "stubnet-access-token"
+PAGE = 100  # posts per page of the list of recent posts
 # Who the network says wrote what the channel's token sent (the brand's account).
 BRAND = "brand-account"
 REFRESH_TOKEN = "stubnet-refresh-token"
@@ -276,9 +277,12 @@ def build_stubnet(state: StubNetState) -> Litestar:
         if not authorized(request):
             return Response({"error": "invalid token"}, status_code=401)
         since = float(request.query_params.get("since", "0"))
+        after = int(request.query_params.get("after", "0"))  # the cursor: posts seen so far
         with state.lock:
-            items = [p for p in state.posts if p["at"] >= since][-100:]
-        return Response({"data": items})
+            newer = [p for p in state.posts if p["at"] >= since]
+        page = newer[after : after + PAGE]
+        more = after + PAGE < len(newer)
+        return Response({"data": page, "next": str(after + PAGE) if more else None})
 
     @post("/posts/{post_id:str}/comments", status_code=201)
     async def comment(post_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[Any]:
@@ -528,16 +532,19 @@ class StubNetConnector(Connector):
         )
 
     async def find_published(self, post: Post, since: datetime) -> Published | None:
-        response = await call(
-            lambda: self.http.get(
-                f"{self.base_url}/posts",
-                params={"since": str(since.timestamp())},
-                headers=self._headers(),
-            )
-        )
-        for item in json_body(response)["data"]:
-            if item["text"] == post.text:
-                return Published(post_id=item["id"])
+        """The account's posts since ``since``, page after page (a page holds 100)."""
+        cursor: str | None = "0"
+        while cursor is not None:
+            params = {"since": str(since.timestamp()), "after": cursor}
+            response = await call(
+                partial(self.http.get, f"{self.base_url}/posts", params=params,
+                        headers=self._headers())
+            )  # fmt: skip
+            body = json_body(response)
+            for item in body["data"]:
+                if item["text"] == post.text:
+                    return Published(post_id=item["id"])
+            cursor = body.get("next")
         return None
 
     async def reply(self, comment: Comment, text: str) -> Comment:
