@@ -200,23 +200,32 @@ def machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def burst_report(
-    samples: list[tuple[float, float, float]], arrivals: list[float], burst_at: float, out: float
-) -> None:
+Sample = tuple[float, float, float, tuple[tuple[int, float], ...]]
+
+
+def burst_report(samples: list[Sample], arrivals: list[float], burst_at: float, out: float) -> None:
     """Around the burst, in 2 s steps: posts heard, cores our processes used, cores the machine
-    used (anything else running shows as the difference)."""
-    print("around the burst (2 s steps from its due time): heard / our cores / machine cores")
+    used (anything else running shows as the difference), and each worker process's cores
+    (one process taking most of a burst shows there; '-': restarted in the step)."""
+    print(
+        "around the burst (2 s steps from its due time):"
+        " heard / our cores / machine cores / each worker's"
+    )
     heard = Counter(int((at - burst_at) // 2) for at in arrivals)
     for step in range(-2, int(out // 2) + 3):
         lo, hi = burst_at + 2 * step, burst_at + 2 * step + 2
         inside = [s for s in samples if lo <= s[0] <= hi]
         if len(inside) < 2:
             continue
-        (t0, ours0, all0), (t1, ours1, all1) = inside[0], inside[-1]
+        (t0, ours0, all0, each0), (t1, ours1, all1, each1) = inside[0], inside[-1]
         span = max(t1 - t0, 1e-6)
+        workers = " ".join(
+            f"{(c1 - c0) / span:5.2f}" if i0 == i1 else "    -"
+            for (i0, c0), (i1, c1) in zip(each0, each1, strict=False)
+        )
         print(
             f"  {2 * step:+5d}s {heard.get(step, 0):>6} "
-            f"{(ours1 - ours0) / span:5.2f} {(all1 - all0) / span:5.2f}"
+            f"{(ours1 - ours0) / span:5.2f} {(all1 - all0) / span:5.2f}   {workers}"
         )
 
 
@@ -560,14 +569,15 @@ def run(
         killed = False
         killed_at: float | None = None
         last, last_change = -1, time.time()
-        samples: list[tuple[float, float, float]] = []  # time, our CPU, the machine's
+        samples: list[Sample] = []  # time, our CPU, the machine's, each worker's
         while True:
             time.sleep(1)
             fleet.sample()
             now = time.time()
             ours = sum(c.cpu for c in fleet.children)
             ours += sum(tree_cpu_seconds(pid) for pid in servers.values())
-            samples.append((now, ours, machine_busy_seconds()))
+            each = tuple((id(w), w.cpu) for w in workers)
+            samples.append((now, ours, machine_busy_seconds(), each))
             if kill and not killed and now >= half:
                 print("SIGKILL worker 0 and the scheduler", flush=True)
                 fleet.kill(workers[0])

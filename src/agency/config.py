@@ -181,6 +181,14 @@ class WorkerSettings(BaseSettings):
     scheduler_interval_seconds: float = Field(
         default=1.0, description="How often the scheduler looks for due work."
     )
+    prompt_poll_ms: int = Field(
+        default=100,
+        ge=10,
+        le=1_000,
+        description="How long the publishing queues wait at most, when idle, before each "
+        "worker process looks at them again (the other queues: 1 s, Dramatiq's default); "
+        "under a burst, every process then takes its share, not the one that was awake.",
+    )
 
 
 class SecretSettings(BaseSettings):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import statistics
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -17,7 +20,7 @@ from sqlalchemy import text
 from agency.app import create_app
 from agency.config import Settings
 from agency.kernel.errors import Conflict
-from agency.kernel.jobs import enqueue
+from agency.kernel.jobs import enqueue, poll_promptly
 from agency.kernel.runtime import Runtime
 from agency.kernel.transaction import request_context
 
@@ -106,3 +109,43 @@ async def test_a_rolled_back_request_never_sends_its_job(
 def test_enqueue_outside_a_transaction_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="outside"):
         enqueue("test.record", "x")
+
+
+def test_an_idle_worker_takes_a_prompt_queues_message_within_its_poll(
+    runtime: Runtime, settings: Settings
+) -> None:
+    """A queue of :func:`poll_promptly` is looked at every ``prompt_poll_ms`` by an idle
+    worker, another every worker timeout (1 s): each message is taken after the worker has
+    idled long enough for its backoff to reach the ceiling, then timed to its start."""
+    assert settings.redis.url
+    poll_promptly("test_prompt")
+    started: dict[str, float] = {}
+    done = threading.Event()
+
+    def took(queue: str) -> None:
+        started[queue] = time.monotonic()
+        done.set()
+
+    for queue in ("test_prompt", "test_idle"):
+        runtime.broker.actors.pop(f"test.took.{queue}", None)
+        dramatiq.actor(took, actor_name=f"test.took.{queue}", queue_name=queue,
+                       broker=runtime.broker, max_retries=0)  # fmt: skip
+    consumer = dramatiq.Worker(
+        runtime.broker, worker_threads=1, queues={"test_prompt", "test_idle"}, worker_timeout=1000
+    )
+    consumer.start()
+    waits: dict[str, list[float]] = {"test_prompt": [], "test_idle": []}
+    try:
+        for queue in ["test_prompt", "test_idle"] * 3 + ["test_prompt"]:
+            time.sleep(1.5)  # idle: the consumers' backoff reaches its ceiling
+            done.clear()
+            sent = time.monotonic()
+            runtime.broker.actors[f"test.took.{queue}"].send(queue)
+            assert done.wait(5)
+            waits[queue].append(started[queue] - sent)
+    finally:
+        consumer.stop()
+    # Taken within the 100 ms poll (and some scheduling); the other queue, side by side,
+    # anywhere within its 0.5 to 1 s backoff.
+    assert max(waits["test_prompt"]) < 0.3, waits
+    assert statistics.mean(waits["test_idle"]) > statistics.mean(waits["test_prompt"]), waits

@@ -168,12 +168,34 @@ def setup_broker(settings: Settings) -> dramatiq.Broker:
     if settings.redis.url:
         from dramatiq.brokers.redis import RedisBroker  # redis-py: only when configured
 
-        broker = RedisBroker(url=settings.redis.url, middleware=middleware)  # type: ignore[no-untyped-call]
+        prompt_ms = settings.worker.prompt_poll_ms
+
+        class PromptRedisBroker(RedisBroker):
+            """An idle worker looks at the queues of :func:`poll_promptly` every
+            ``prompt_ms`` at most, at the others every worker timeout (Dramatiq's 1 s)."""
+
+            def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Any:
+                if queue_name in _prompt_queues:
+                    timeout = min(timeout, prompt_ms)
+                return super().consume(queue_name, prefetch, timeout)
+
+        broker = PromptRedisBroker(url=settings.redis.url, middleware=middleware)  # type: ignore[no-untyped-call]
     else:
         broker = StubBroker(middleware=middleware)
         broker.emit_after("process_boot")
     dramatiq.set_broker(broker)
     return broker
+
+
+_prompt_queues: set[str] = set()
+
+
+def poll_promptly(queue: str) -> None:
+    """Idle workers look at ``queue`` every ``AGENCY_WORKER_PROMPT_POLL_MS`` at most, not
+    every second: a message sent to it is taken within that time by every worker process
+    (one awake process no longer takes a whole burst while the others sleep). Each
+    looking costs a Redis call: only for queues whose messages wait for nothing else."""
+    _prompt_queues.add(queue)
 
 
 def declare_actors(runtime: Runtime) -> None:

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agency.kernel.jobs import job
+from agency.kernel.jobs import job, poll_promptly
 from agency.kernel.runtime import Runtime
 from agency.kernel.scheduling import claimer
 from agency.publication.claiming import claim_due
@@ -19,6 +19,8 @@ from agency.publication.staging import Discarder, claim_staging
 # Publishing has its own queue so that webhooks and token refreshes never delay a post.
 QUEUE = "publishing"
 MEDIA_QUEUE = "publishing_media"
+poll_promptly(QUEUE)
+poll_promptly(MEDIA_QUEUE)
 
 
 @claimer("publications")
