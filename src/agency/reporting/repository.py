@@ -181,9 +181,9 @@ class RollupRepository:
             for name in ROLLUP_SUMS:
                 brand[name] = _plus(brand[name], row[name])
         dialect = self.session.get_bind().dialect.name
-        await self.session.execute(_channel_day_upsert(dialect), channel_rows)
+        await self.session.execute(_day_upsert(dialect, ChannelDay), channel_rows)
         await self.session.execute(
-            _brand_day_upsert(dialect), [brand_rows[key] for key in sorted(brand_rows)]
+            _day_upsert(dialect, BrandDay), [brand_rows[key] for key in sorted(brand_rows)]
         )
 
     @staticmethod
@@ -215,29 +215,23 @@ def _upsert_into(dialect: str, table: Any) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
-@lru_cache(maxsize=4)
-def _channel_day_upsert(dialect: str) -> Any:
-    stmt = _upsert_into(dialect, ChannelDay.__table__)
-    table, new = ChannelDay.__table__.c, stmt.excluded
+@lru_cache(maxsize=8)
+def _day_upsert(dialect: str, model: type[Any]) -> Any:
+    """Add a row to its day of ``model`` (``ChannelDay`` or ``BrandDay``); a channel's day
+    also keeps the day's follower count and says a gap."""
+    stmt = _upsert_into(dialect, model.__table__)
+    table, new = model.__table__.c, stmt.excluded
     update = {name: _added(table, new, name) for name in ROLLUP_SUMS}
     update["posts"] = table.posts + new.posts
-    update["followers"] = func.coalesce(new.followers, table.followers)
-    # A day with figures is not a gap any more; a gap is said once and kept otherwise.
-    update["gap"] = case(
-        (new.followers.is_not(None), None), else_=func.coalesce(new.gap, table.gap)
-    )
-    return stmt.on_conflict_do_update(
-        index_elements=["agency_id", "channel_id", "day"], set_=update
-    )
-
-
-@lru_cache(maxsize=4)
-def _brand_day_upsert(dialect: str) -> Any:
-    stmt = _upsert_into(dialect, BrandDay.__table__)
-    table, new = BrandDay.__table__.c, stmt.excluded
-    update = {name: _added(table, new, name) for name in ROLLUP_SUMS}
-    update["posts"] = table.posts + new.posts
-    return stmt.on_conflict_do_update(index_elements=["agency_id", "brand_id", "day"], set_=update)
+    key = "brand_id"
+    if model is ChannelDay:
+        key = "channel_id"
+        update["followers"] = func.coalesce(new.followers, table.followers)
+        # A day with figures is not a gap any more; a gap is said once and kept otherwise.
+        update["gap"] = case(
+            (new.followers.is_not(None), None), else_=func.coalesce(new.gap, table.gap)
+        )
+    return stmt.on_conflict_do_update(index_elements=["agency_id", key, "day"], set_=update)
 
 
 # Rows per multi-row INSERT: PostgreSQL takes at most 32,767 parameters in one statement.
