@@ -44,7 +44,7 @@ from agency.connector.errors import (
     Refused,
     Transient,
 )
-from agency.kernel.db import utcnow
+from agency.kernel.db import new_id, utcnow
 from agency.kernel.diagnosis import database_lost, explain
 from agency.kernel.jobs import JobInterrupted
 from agency.kernel.metrics import LATENESS
@@ -214,8 +214,8 @@ class Publisher:
             # Uploaded ahead where they could be (for this content, still kept): named only.
             media = with_staged(media, variant, stagings.get(variant.id), due)
             post = build_post(publication, variant, media)
-            # Set as saved: written below for the whole group in one statement.
-            attempt = self._start(variant, "publish", now, set_committed_value)
+            # Set as saved: written below for the whole group in one statement (each).
+            attempt = self._start(variant, "publish", now, set_committed_value, add=False)
             set_committed_value(variant, "status", Delivery.PUBLISHING)
             set_committed_value(variant, "content_hash", content_hash(variant))
             # The lease of the call itself, renewed while the worker lives: when it ends with
@@ -223,6 +223,7 @@ class Publisher:
             set_committed_value(variant, "lease_until", lease)
             going.append(variant)
             calls.append(Call(variant.id, attempt, channel, post, channel.credentials, due))
+        await self.attempts.add_started([call.attempt for call in calls])
         await self.variants.mark_publishing(going, lease)
         await self._summarize_many([publication for publication, _ in locked])
         return calls
@@ -444,13 +445,20 @@ class Publisher:
             raise Refused(f"A media file cannot be read: {exc}") from exc
 
     def _start(
-        self, variant: Variant, kind: str, now: datetime, assign: Assign = setattr
+        self,
+        variant: Variant,
+        kind: str,
+        now: datetime,
+        assign: Assign = setattr,
+        add: bool = True,
     ) -> Attempt:
-        """A new attempt row; only publishing attempts count towards the limit."""
+        """A new attempt row (``add``: to the session; else the caller inserts it); only
+        publishing attempts count towards the limit."""
         number = variant.attempt_count + 1
         if kind == "publish":
             assign(variant, "attempt_count", number)
         attempt = Attempt(
+            id=new_id(),
             agency_id=self.agency_id,
             variant_id=variant.id,
             publication_id=variant.publication_id,
@@ -460,7 +468,8 @@ class Publisher:
             idempotency_key=idempotency_key(variant),
             started_at=now,
         )
-        self.session.add(attempt)
+        if add:
+            self.session.add(attempt)
         return attempt
 
     async def _call(self, channel: Channel, operation: Callable[[Connector], Awaitable[T]]) -> T:

@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeEngine
 
@@ -274,6 +275,20 @@ class AttemptRepository(TenantRepository[Attempt]):
     model = Attempt
     noun = "attempt"
 
+    async def add_started(self, attempts: Sequence[Attempt]) -> None:
+        """A group's new attempts (built with their ids) in one statement, then kept in the
+        session as saved rows: a later change to one (its answer) is written as an update.
+        The unit of work would compile an ``INSERT`` of every row's values per group."""
+        await insert_rows(
+            self.session,
+            Attempt,
+            STARTED_COLUMNS,
+            [tuple(getattr(a, name) for name in STARTED_COLUMNS) for a in attempts],
+        )
+        for attempt in attempts:
+            make_transient_to_detached(attempt)
+            self.session.add(attempt)
+
     async def finish_published(self, attempts: Sequence[Attempt], now: datetime) -> None:
         """Attempts answered with a post, in one statement (``post_id`` as each says)."""
         await update_rows(
@@ -514,6 +529,55 @@ class PublishingSweepRepository(SystemRepository):
             .values(status=Delivery.UNKNOWN, not_before=now, lease_until=None, last_error=variant)
             .execution_options(synchronize_session=False)
         )
+
+
+# The columns of an attempt as it starts (the others are null until it ends).
+STARTED_COLUMNS: Mapping[str, TypeEngine[Any]] = {
+    "id": Uuid(),
+    "agency_id": Uuid(),
+    "variant_id": Uuid(),
+    "publication_id": Uuid(),
+    "number": Integer(),
+    "kind": String(),
+    "outcome": String(),
+    "idempotency_key": String(),
+    "started_at": DateTime(timezone=True),
+}
+
+
+async def insert_rows(
+    session: AsyncSession,
+    model: type[Any],
+    columns: Mapping[str, TypeEngine[Any]],
+    rows: Sequence[tuple[Any, ...]],
+    **same: Any,
+) -> None:
+    """Many new rows of ``model`` in one statement: each of ``rows`` gives the values of
+    ``columns``, ``same`` is set on every row. On PostgreSQL ``INSERT ... SELECT FROM
+    unnest($column, ...)``, one text whatever the number of rows (as :func:`update_rows`);
+    on SQLite one statement run for each row."""
+    if not rows:
+        return
+    table = model.__table__
+    if session.get_bind().dialect.name != "postgresql":
+        await session.execute(
+            insert(table), [dict(zip(columns, row, strict=True)) | same for row in rows]
+        )
+        return
+    arrays = list(zip(*rows, strict=True))
+    found = (
+        func.unnest(
+            *(
+                bindparam(f"new_{name}", list(array), type_=ARRAY(kind))
+                for (name, kind), array in zip(columns.items(), arrays, strict=True)
+            )
+        )
+        .table_valued(*(column(name, kind) for name, kind in columns.items()))
+        .render_derived(name="new")
+    )
+    values = [found.c[name] for name in columns]
+    values += [literal(value, type_=table.c[name].type) for name, value in same.items()]
+    await session.execute(insert(table).from_select([*columns, *same], select(*values)))
 
 
 async def update_rows(
