@@ -451,6 +451,13 @@ def in_doubt_report(pg: PostgresServer, start: datetime, killed_at: float | None
     print(f"calls in doubt: {len(rows)}")
     print(f"  due (s from the first due time): {summarise_range(due)}")
     print(f"  attempt begun:                   {summarise_range(begun)}")
+    with pg.connect(DB) as conn:
+        said = conn.execute(
+            "SELECT coalesce(message, '(none)'), count(*) FROM publication_attempts"
+            " WHERE outcome = 'unknown' GROUP BY 1 ORDER BY 2 DESC LIMIT 5"
+        ).fetchall()
+    for message, count in said:
+        print(f"  {count} x {str(message)[:160]}")
     if killed_at is not None:
         print(f"  the kill at +{killed_at - origin:.1f} s")
         before = sum(1 for d, _ in pairs if d <= killed_at)
