@@ -245,6 +245,14 @@ class ConnectorSettings(BaseSettings):
         "httpcore walks its pool's connections each time a request starts or ends (16 "
         "connections each by default).",
     )
+    http_keepalive_seconds: float = Field(
+        default=4.0,
+        ge=0,
+        description="How long an idle connection to a network is kept for the next call. "
+        "Below the 5 s after which many servers close an idle connection (uvicorn, Node): "
+        "a call sent on a connection the server is closing at that moment fails without an "
+        "answer, and a publish call without an answer must be reconciled.",
+    )
     connection_ttl_minutes: int = Field(
         default=15, description="How long an OAuth authorization may take before it expires."
     )

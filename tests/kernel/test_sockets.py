@@ -12,7 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from dramatiq.brokers.stub import StubBroker
 
+from agency.config import ConnectorSettings, Settings
+from agency.connector.registry import Registry
+from agency.kernel.runtime import Runtime
 from agency.kernel.sockets import AsyncioTransport
 from tests.support.smtp import _certificate
 
@@ -116,3 +120,25 @@ async def test_a_refused_connection_is_a_connect_error(client: httpx.AsyncClient
     await listening.wait_closed()
     with pytest.raises(httpx.ConnectError):
         await client.get(address)
+
+
+@pytest.mark.parametrize(("idle", "connections"), [(0.05, 1), (0.6, 2)])
+async def test_a_connection_idle_longer_than_the_keepalive_is_not_used_again(
+    idle: float, connections: int
+) -> None:
+    """The networks' client lets go of a connection idle longer than
+    ``AGENCY_HTTP_KEEPALIVE_SECONDS``: many servers close theirs after 5 s (httpx kept them
+    5 s too), and a call sent as the server closes the connection gets no answer."""
+    server = Server()
+    listening = await serve(server)
+    settings = Settings(connectors=ConnectorSettings(http_keepalive_seconds=0.3, http_pools=1))
+    runtime = Runtime(settings, StubBroker(), Registry([]))
+    try:
+        assert (await runtime.http.get(url(listening))).text == "hello 1"
+        await asyncio.sleep(idle)
+        second = await runtime.http.get(url(listening))
+        assert second.text == ("hello 2" if connections == 1 else "hello 1")
+        assert server.connections == connections
+    finally:
+        await runtime.dispose_current_loop()
+        listening.close()

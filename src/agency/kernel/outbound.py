@@ -242,15 +242,18 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport with every request checked against ``policy``."""
 
     def __init__(
-        self, policy: OutboundPolicy, inner: httpcore.AsyncNetworkBackend | None = None
+        self,
+        policy: OutboundPolicy,
+        inner: httpcore.AsyncNetworkBackend | None = None,
+        limits: httpx.Limits = _HTTPX_LIMITS,
     ) -> None:
         super().__init__(verify=tls_context())
         self.policy = policy
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=tls_context(),
-            max_connections=_HTTPX_LIMITS.max_connections,
-            max_keepalive_connections=_HTTPX_LIMITS.max_keepalive_connections,
-            keepalive_expiry=_HTTPX_LIMITS.keepalive_expiry,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
             network_backend=_CheckedBackend(policy, inner or httpcore.AnyIOBackend()),
         )
 
@@ -276,7 +279,8 @@ def transport(policy: OutboundPolicy) -> GuardedTransport:
 def client(policy: OutboundPolicy, **options: Any) -> httpx.AsyncClient:
     """An httpx client for caller-chosen hosts; redirects are not followed unless asked."""
     options.setdefault("follow_redirects", False)
-    return httpx.AsyncClient(transport=GuardedTransport(policy), **options)
+    limits = options.pop("limits", _HTTPX_LIMITS)
+    return httpx.AsyncClient(transport=GuardedTransport(policy, limits=limits), **options)
 
 
 __all__ = [

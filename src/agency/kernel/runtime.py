@@ -91,7 +91,11 @@ class Runtime:
                 size = max(1, connectors.http_max_connections // max(1, connectors.http_pools))
                 options: dict[str, Any] = {
                     "timeout": connectors.http_timeout_seconds,
-                    "limits": httpx.Limits(max_connections=size, max_keepalive_connections=size),
+                    "limits": httpx.Limits(
+                        max_connections=size,
+                        max_keepalive_connections=size,
+                        keepalive_expiry=connectors.http_keepalive_seconds,
+                    ),
                     "headers": {"User-Agent": f"agency/{__version__}"},
                     "follow_redirects": False,
                 }
