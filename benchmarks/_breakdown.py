@@ -22,7 +22,7 @@ from agency.access.secrets import SESSION_PREFIX, parse_bearer
 from agency.assembly import build_runtime
 from agency.audit.models import AuditEvent
 from agency.config import Settings
-from agency.kernel.serving import tune_gc
+from agency.kernel.memory import tune_gc
 from agency.kernel.tenancy import bind_tenant
 from benchmarks._data import APP_PW, APP_ROLE, AUTHENTICATE_SQL, DB, LIST_SQL
 from benchmarks._profile import GcTimer

@@ -30,9 +30,9 @@ from agency.access.secrets import SESSION_PREFIX, parse_bearer, secret_matches
 from agency.app import create_app
 from agency.assembly import build_runtime
 from agency.config import Settings
+from agency.kernel.memory import tune_gc
 from agency.kernel.pagination import encode_cursor
 from agency.kernel.runtime import Runtime
-from agency.kernel.serving import tune_gc
 from benchmarks import _profile
 from benchmarks._data import APP_PW, APP_ROLE, AUTHENTICATE_SQL, DB, LIST_SQL, OWNER, OWNER_PW
 from benchmarks._load import HOST

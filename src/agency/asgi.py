@@ -7,7 +7,7 @@ process's logging and tracing are set up here, before the app is built.
 from agency.app import create_app
 from agency.config import get_settings
 from agency.kernel.logs import configure_logging
-from agency.kernel.serving import tune_gc
+from agency.kernel.memory import tune_gc
 from agency.kernel.telemetry import configure_tracing
 
 configure_logging(get_settings().logs)

@@ -20,6 +20,7 @@ from agency.config import get_settings
 from agency.kernel import eventloop
 from agency.kernel.diagnosis import explain
 from agency.kernel.logs import configure_logging as configure_process_logging
+from agency.kernel.memory import tune_gc
 
 if TYPE_CHECKING:
     from agency.kernel.runtime import Runtime
@@ -145,6 +146,7 @@ def run_worker(runtime: Runtime, threads: int | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     consumer.start()
+    tune_gc()
     click.echo("worker started", err=True)
     stop.wait()
     consumer.stop()
@@ -156,6 +158,7 @@ def run_scheduler_process(runtime: Runtime) -> None:
     from agency.kernel.scheduling import run_scheduler
 
     async def run() -> None:
+        tune_gc()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -17,9 +17,10 @@ import uvicorn
 from agency.app import create_app
 from agency.assembly import build_runtime
 from agency.config import DEVELOPMENT_SECRET_KEY, get_settings
+from agency.kernel.memory import tune_gc
 from agency.kernel.migrate import upgrade
 from agency.kernel.scheduling import run_scheduler
-from agency.kernel.serving import tune_gc, uvicorn_options
+from agency.kernel.serving import uvicorn_options
 
 logger = logging.getLogger("agency.embedded")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 from typing import Any
 
@@ -15,25 +14,7 @@ from agency.config import get_settings
 from agency.kernel.errors import AppError
 from agency.kernel.i18n import N_, Text
 
-# Allocations (less deallocations) of container objects between two collections of the
-# youngest generation. CPython's default, 700, is reached within one request that reads a page
-# of rows, so the collector ran about once a request only to walk objects still in use, which
-# reference counting frees a moment later anyway. Cyclic garbage is still collected.
-GEN0_THRESHOLD = 50_000
 HEAD_MARGIN = 8192
-
-
-def tune_gc() -> None:
-    """Fewer and cheaper garbage collections: a Litestar ``on_startup`` hook of the server.
-
-    Every object alive once the app has started (modules, the app, SQLAlchemy's mappers and
-    caches) moves to the permanent generation, which no collection walks again, and the
-    youngest generation collects after ``GEN0_THRESHOLD`` net allocations instead of 700.
-    """
-    gc.collect()
-    gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(GEN0_THRESHOLD, gen1, gen2)
 
 
 class HeadersTooLarge(AppError):
