@@ -384,8 +384,17 @@ def score(plan: Plan, dues: list[datetime], posts: list[list[Any]]) -> dict[str,
         lo, hi = min(seconds), max(seconds)
         for s in range(lo, hi + 1):
             best = max(best, sum(seconds.get(s + k, 0) for k in range(10)) / 10)
+    # The goal's "steady stream due meanwhile": steady posts due from the burst's second
+    # until its last post was out.
+    out = max(late_burst) if late_burst else 0.0
+    late_meanwhile = [
+        first[i] - dues[i].timestamp()
+        for i in range(steady)
+        if i in first and burst_at <= dues[i].timestamp() <= burst_at + out
+    ]
     return {
         "steady": late_steady,
+        "steady_meanwhile": late_meanwhile,
         "burst": late_burst,
         "media": late_media,
         "timeline": timeline,
@@ -451,17 +460,23 @@ def in_doubt_report(pg: PostgresServer, start: datetime, killed_at: float | None
     print(f"calls in doubt: {len(rows)}")
     print(f"  due (s from the first due time): {summarise_range(due)}")
     print(f"  attempt begun:                   {summarise_range(begun)}")
-    with pg.connect(DB) as conn:
-        said = conn.execute(
-            "SELECT coalesce(message, '(none)'), count(*) FROM publication_attempts"
-            " WHERE outcome = 'unknown' GROUP BY 1 ORDER BY 2 DESC LIMIT 5"
-        ).fetchall()
-    for message, count in said:
-        print(f"  {count} x {str(message)[:160]}")
+    said_of(pg, "unknown")
     if killed_at is not None:
         print(f"  the kill at +{killed_at - origin:.1f} s")
         before = sum(1 for d, _ in pairs if d <= killed_at)
         print(f"  due before the kill: {before}, after it: {len(rows) - before}")
+
+
+def said_of(pg: PostgresServer, outcome: str) -> None:
+    """The messages of the attempts that ended ``outcome``, the commonest first."""
+    with pg.connect(DB) as conn:
+        said = conn.execute(
+            "SELECT coalesce(message, '(none)'), count(*) FROM publication_attempts"
+            " WHERE outcome = %s GROUP BY 1 ORDER BY 2 DESC LIMIT 5",
+            (outcome,),
+        ).fetchall()
+    for message, count in said:
+        print(f"  {count} x {str(message)[:160]}")
 
 
 def summarise_range(values: list[float]) -> str:
@@ -627,6 +642,9 @@ def run(
         print()
         print(summarise("lateness, steady", result["steady"]))
         print(summarise("lateness, burst ", result["burst"]))
+        print(
+            summarise("lateness, steady due while the burst went out", result["steady_meanwhile"])
+        )
         print(summarise("lateness, posts with media (in the above)", result["media"]))
         print(f"lateness by due time ({TIMELINE_STEP} s steps from the first): p50 / p99 / max")
         for bucket, values in sorted(result["timeline"].items()):
@@ -649,6 +667,9 @@ def run(
         print(f"attempts by outcome: {outcomes}")
         if outcomes.get("unknown"):
             in_doubt_report(pg, start, killed_at)
+        if outcomes.get("failed"):
+            print("failed attempts (each retried or given up as the pipeline says):")
+            said_of(pg, "failed")
         print("peak RSS (VmHWM):")
         for child in fleet.children:
             print(f"  {child.name:<10} pid {child.proc.pid:<7} {child.peak_kb / 1024:7.1f} MB")

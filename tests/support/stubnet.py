@@ -100,6 +100,36 @@ class StubNetState:
     # What the next hides and deletes meet: "500", or "gone" (the comment was deleted).
     moderation_plan: deque[str] = field(default_factory=deque)
 
+    def store(self, body: dict[str, Any], key: str | None, arrived: float) -> dict[str, Any]:
+        """A post taken (the one of ``key`` when that key was seen: not taken twice)."""
+        with self.lock:
+            if key and key in self.by_key:
+                return self.by_key[key]
+            post_id = f"stub-{len(self.posts) + 1}"
+            record = {
+                "id": post_id,
+                "text": body.get("text", ""),
+                "media_ids": list(body.get("media_ids", [])),
+                "created_at": datetime.now(UTC).isoformat(),
+                "at": time.time(),
+                "received_at": arrived,  # when the call arrived, before the latency
+                "key": key,
+            }
+            self.posts.append(record)
+            if key:
+                self.by_key[key] = record
+            return record
+
+    def unknown_media(self, body: dict[str, Any], at: float) -> list[str]:
+        """The uploads a post names that are not here (never, expired or deleted)."""
+        return [
+            m
+            for m in body.get("media_ids", [])
+            if m not in self.media
+            or self.media[m]["expires_at"] < at
+            or self.media[m].get("deleted_at")
+        ]
+
     def expire_token(self) -> None:
         """The access token dies now (its refresh token still renews it)."""
         self.token = None
@@ -166,25 +196,6 @@ def build_stubnet(state: StubNetState) -> Litestar:
     def expired() -> Response[Any]:
         return Response({"error": "The access token expired"}, status_code=401)
 
-    def store(body: dict[str, Any], key: str | None, arrived: float) -> dict[str, Any]:
-        with state.lock:
-            if key and key in state.by_key:
-                return state.by_key[key]
-            post_id = f"stub-{len(state.posts) + 1}"
-            record = {
-                "id": post_id,
-                "text": body.get("text", ""),
-                "media_ids": list(body.get("media_ids", [])),
-                "created_at": datetime.now(UTC).isoformat(),
-                "at": time.time(),
-                "received_at": arrived,  # when the call arrived, before the latency
-                "key": key,
-            }
-            state.posts.append(record)
-            if key:
-                state.by_key[key] = record
-            return record
-
     @post("/posts", status_code=201)
     async def create_post(request: Request[Any, Any, Any]) -> Response[Any]:
         if not authorized(request):
@@ -193,14 +204,7 @@ def build_stubnet(state: StubNetState) -> Litestar:
         arrived = time.time()
         state.calls += 1
         body = await request.json()
-        unknown = [
-            m
-            for m in body.get("media_ids", [])
-            if m not in state.media
-            or state.media[m]["expires_at"] < arrived
-            or state.media[m].get("deleted_at")
-        ]
-        if unknown:
+        if unknown := state.unknown_media(body, arrived):
             return Response({"error": f"unknown media {unknown}"}, status_code=400)
         wait = state.delay(body) if state.delay is not None else state.latency
         if wait:
@@ -221,7 +225,7 @@ def build_stubnet(state: StubNetState) -> Litestar:
             return Response({"error": "Internal error"}, status_code=500)
         if step == "refuse":
             return Response({"error": "This content breaks the rules"}, status_code=403)
-        record = store(body, request.headers.get("idempotency-key"), arrived)
+        record = state.store(body, request.headers.get("idempotency-key"), arrived)
         if step == "lose":  # taken, but the answer never comes back in time
             await asyncio.sleep(3600)
         if step == "hold":  # taken; answer when the test says so
