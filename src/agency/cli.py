@@ -19,6 +19,7 @@ from agency import __version__
 from agency.config import get_settings
 from agency.kernel import eventloop
 from agency.kernel.diagnosis import explain
+from agency.kernel.limits import raise_open_files
 from agency.kernel.logs import configure_logging as configure_process_logging
 from agency.kernel.memory import tune_gc
 
@@ -138,6 +139,7 @@ def run_worker(runtime: Runtime, threads: int | None = None) -> None:
     from agency.kernel.outages import quiet_consumers
 
     eventloop.install()  # before the worker boots: Dramatiq makes its loop then
+    raise_open_files(runtime.settings.connectors.http_max_connections)
     quiet_consumers(runtime.broker, runtime.settings.redis.url)
     consumer = dramatiq.Worker(
         runtime.broker, worker_threads=threads or runtime.settings.worker.threads

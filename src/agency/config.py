@@ -356,7 +356,10 @@ class PublishingSettings(BaseSettings):
         "each call at its exact instant, after its last re-check.",
     )
     concurrency: int = Field(
-        default=256, description="Publish calls in flight at once in one worker process."
+        default=1024,
+        description="Publish calls in flight at once in one worker process (a worker raises "
+        "its open-files limit to AGENCY_HTTP_MAX_CONNECTIONS and some more, within the hard "
+        "limit).",
     )
     media_concurrency: int = Field(
         default=256,
