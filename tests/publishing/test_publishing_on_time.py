@@ -7,19 +7,24 @@ stand-in network (docs/publishing.md)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import dramatiq
 import pytest
+import redis
 from sqlalchemy import select
 
+from agency.config import Settings
 from agency.kernel.scheduling import tick
 from agency.kernel.tenancy import bind_system
 from agency.publication.dispatch import Dispatchers
 from agency.publication.models import Variant
-from tests.support.publishing import running_worker
+from agency.publication.tasks import BURST_QUEUE, QUEUE
+from tests.support.publishing import running_worker, soon
 from tests.support.world import World, scheduled_post
 from tests.support.world import stubnet as stubnet
 from tests.support.world import world as world
@@ -162,3 +167,44 @@ async def test_a_crisis_started_after_the_claim_holds_the_post(
     current = await world.get(str(publication["id"]))
     assert current["variants"][0]["status"] == "scheduled"
     assert current["variants"][0]["held_at"] is not None
+
+
+async def test_a_bursts_posts_go_to_their_own_queue_and_the_others_do_not(
+    world: World, settings: Settings
+) -> None:
+    """Posts due at one instant by a whole group or more (a burst) wait in a queue of their
+    own, with a lower priority: the posts due around it are neither grouped with the burst
+    nor queued behind its messages. A worker then publishes both."""
+    world.runtime.settings.publishing.publish_batch = 2
+    instant = datetime.now(UTC) + timedelta(seconds=AHEAD)
+    brand = await world.brand()
+    channel = await world.channel(brand)
+
+    async def post(text: str, at: datetime) -> dict[str, Any]:
+        draft = await world.draft(brand, {"channel_id": channel, "text": text})
+        scheduled = await world.schedule(draft, soon())
+        assert scheduled.status_code == 200, scheduled.text
+        await world.make_due(draft["id"], at=at)
+        return dict(scheduled.json())
+
+    burst = [await post(f"Rafale {i}", instant) for i in range(2)]
+    steady = await post("Au fil de l'eau", instant + timedelta(milliseconds=300))
+    assert settings.redis.url
+    queued = redis.Redis.from_url(settings.redis.url)
+
+    def waiting(queue: str) -> list[dict[str, object]]:
+        return [json.loads(m) for m in queued.hvals(f"dramatiq:{queue}.msgs")]
+
+    before = {queue: len(waiting(queue)) for queue in (BURST_QUEUE, QUEUE)}
+    assert await tick(world.runtime) == 3
+    [burst_group] = waiting(BURST_QUEUE)[before[BURST_QUEUE] :]
+    [steady_group] = waiting(QUEUE)[before[QUEUE] :]
+    assert sorted(burst_group["args"][1]) == sorted(  # type: ignore[index]
+        [p["variants"][0]["id"] for p in [await world.get(str(b["id"])) for b in burst]]
+    )
+    assert steady_group["actor_name"] == "publication.publish_many"
+    with running_worker(world.runtime):
+        for publication in [*burst, steady]:
+            done = await world.until(str(publication["id"]), lambda p: p["status"] == "published")
+            assert done["status"] == "published"
+    assert world.net.calls == 3

@@ -78,14 +78,16 @@ def delivered(p: dict[str, Any]) -> bool:
     return all(v["status"] in ("published", "failed", "missed") for v in p["variants"])
 
 
-async def make_due(runtime: Runtime, publication_id: str, seconds_ago: float = 1) -> None:
-    """Move a scheduled publication's time into the past, as if it had come."""
+async def make_due(
+    runtime: Runtime, publication_id: str, seconds_ago: float = 1, at: datetime | None = None
+) -> None:
+    """Move a scheduled publication's time into the past, as if it had come (or to ``at``)."""
     async with runtime.session() as session:
         await bind_system(session)
         await session.execute(
             update(Variant)
             .where(Variant.publication_id == uuid.UUID(publication_id))
-            .values(due_at=utcnow() - timedelta(seconds=seconds_ago))
+            .values(due_at=at or utcnow() - timedelta(seconds=seconds_ago))
         )
         await session.commit()
 

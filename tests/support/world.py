@@ -68,8 +68,10 @@ class World:
         assert response.status_code == 200, response.text
         return dict(response.json())
 
-    async def make_due(self, publication_id: str, seconds_ago: float = 1) -> None:
-        await make_due(self.runtime, publication_id, seconds_ago)
+    async def make_due(
+        self, publication_id: str, seconds_ago: float = 1, at: datetime | None = None
+    ) -> None:
+        await make_due(self.runtime, publication_id, seconds_ago, at)
 
     async def until(
         self,

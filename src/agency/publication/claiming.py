@@ -13,6 +13,7 @@ reconciliation. What the worker does is in :mod:`agency.publication.pipeline`.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -56,6 +57,9 @@ async def claim_due(session: AsyncSession, now: datetime, runtime: Runtime) -> i
     take: list[uuid.UUID] = []
     missed: list[tuple[uuid.UUID, uuid.UUID]] = []
     batches = Batches(settings.publish_batch)
+    # A burst: a whole group or more due at one instant.
+    at_once = Counter(row[3] for row in rows)
+    crowded = {due for due, count in at_once.items() if count >= settings.publish_batch}
     # Media uploaded ahead make a small call: such posts go with the others.
     staged = await StagingSweepRepository(session).staged_among(
         [row[0] for row in rows if row[6] and row[2] == Delivery.SCHEDULED]
@@ -68,7 +72,7 @@ async def claim_due(session: AsyncSession, now: datetime, runtime: Runtime) -> i
         take.append(variant_id)
         if status == Delivery.SCHEDULED:
             media = bool(media_ids) and variant_id not in staged
-            batches.add(agency_id, variant_id, due_at or now, media)
+            batches.add(agency_id, variant_id, due_at or now, media, due_at in crowded)
         else:
             enqueue("publication.reconcile", str(agency_id), str(variant_id))
     batches.send_all()
@@ -88,14 +92,23 @@ async def claim_due(session: AsyncSession, now: datetime, runtime: Runtime) -> i
 class Batches:
     """Claimed posts grouped per agency and lane, in due order, each group sent with its
     first due time (the worker waits for it): posts with media go to their own queue, so
-    that their long uploads never hold up the short posts."""
+    that their long uploads never hold up the short posts, and so do the posts of a burst
+    (``burst``: a whole group or more due at one instant), so that the posts due around it
+    are neither grouped with it nor queued behind its messages."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.open: dict[tuple[uuid.UUID, bool], tuple[datetime, list[str]]] = {}
+        self.open: dict[tuple[uuid.UUID, bool, bool], tuple[datetime, list[str]]] = {}
 
-    def add(self, agency_id: uuid.UUID, variant_id: uuid.UUID, due: datetime, media: bool) -> None:
-        key = (agency_id, media)
+    def add(
+        self,
+        agency_id: uuid.UUID,
+        variant_id: uuid.UUID,
+        due: datetime,
+        media: bool,
+        burst: bool = False,
+    ) -> None:
+        key = (agency_id, media, burst and not media)
         first, ids = self.open.setdefault(key, (due, []))
         if ids and due - first > BATCH_SPAN:
             # The batch is prepared just before its first post: the later ones would wait.
@@ -109,9 +122,13 @@ class Batches:
         for key in list(self.open):
             self._send(key)
 
-    def _send(self, key: tuple[uuid.UUID, bool]) -> None:
+    def _send(self, key: tuple[uuid.UUID, bool, bool]) -> None:
         first, ids = self.open.pop(key)
-        actor = "publication.publish_media" if key[1] else "publication.publish_many"
+        _, media, burst = key
+        if media:
+            actor = "publication.publish_media"
+        else:
+            actor = "publication.publish_burst" if burst else "publication.publish_many"
         enqueue(actor, str(key[0]), ids, first.isoformat())
 
 

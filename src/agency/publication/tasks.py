@@ -19,8 +19,12 @@ from agency.publication.staging import Discarder, claim_staging
 # Publishing has its own queue so that webhooks and token refreshes never delay a post.
 QUEUE = "publishing"
 MEDIA_QUEUE = "publishing_media"
+# The groups of a burst (a whole group or more due at one instant): a queue of their own,
+# and a lower priority, so that the groups of the posts due around it never wait behind them.
+BURST_QUEUE = "publishing_burst"
 poll_promptly(QUEUE)
 poll_promptly(MEDIA_QUEUE)
+poll_promptly(BURST_QUEUE)
 
 
 @claimer("publications")
@@ -69,6 +73,20 @@ async def publish_many(
 ) -> None:
     """A claimed batch of one agency, handed to this process's dispatcher: it waits for the
     batch's first due time, re-checks and releases each call at its instant."""
+    ids = [uuid.UUID(v) for v in variant_ids]
+    await dispatcher(runtime).take(uuid.UUID(agency_id), ids, first_due(due))
+
+
+@job("publication.publish_burst", queue=BURST_QUEUE, max_retries=0, priority=10)
+async def publish_burst(
+    session: AsyncSession,
+    runtime: Runtime,
+    agency_id: str,
+    variant_ids: list[str],
+    due: str | None = None,
+) -> None:
+    """As ``publish_many``, for a group of a burst: its own queue, and a lower priority in
+    the worker's threads than the posts due around it."""
     ids = [uuid.UUID(v) for v in variant_ids]
     await dispatcher(runtime).take(uuid.UUID(agency_id), ids, first_due(due))
 
