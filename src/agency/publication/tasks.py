@@ -77,18 +77,9 @@ async def publish_many(
     await dispatcher(runtime).take(uuid.UUID(agency_id), ids, first_due(due))
 
 
-@job("publication.publish_burst", queue=BURST_QUEUE, max_retries=0, priority=10)
-async def publish_burst(
-    session: AsyncSession,
-    runtime: Runtime,
-    agency_id: str,
-    variant_ids: list[str],
-    due: str | None = None,
-) -> None:
-    """As ``publish_many``, for a group of a burst: its own queue, and a lower priority in
-    the worker's threads than the posts due around it."""
-    ids = [uuid.UUID(v) for v in variant_ids]
-    await dispatcher(runtime).take(uuid.UUID(agency_id), ids, first_due(due))
+# A group of a burst: the same work, from its own queue, which a worker's threads take after
+# the others (a lower priority), so that the posts due around a burst never wait behind it.
+job("publication.publish_burst", queue=BURST_QUEUE, max_retries=0, priority=10)(publish_many)
 
 
 @job("publication.publish_media", queue=MEDIA_QUEUE, max_retries=0)
