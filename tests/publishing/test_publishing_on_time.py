@@ -202,6 +202,7 @@ async def test_a_bursts_posts_go_to_their_own_queue_and_the_others_do_not(
     assert sorted(burst_group["args"][1]) == sorted(  # type: ignore[index]
         [p["variants"][0]["id"] for p in [await world.get(str(b["id"])) for b in burst]]
     )
+    assert burst_group["kwargs"] == {"burst": True}  # served after the other posts
     assert steady_group["actor_name"] == "publication.publish_many"
     with running_worker(world.runtime):
         for publication in [*burst, steady]:

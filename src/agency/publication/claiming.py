@@ -129,7 +129,10 @@ class Batches:
             actor = "publication.publish_media"
         else:
             actor = "publication.publish_burst" if burst else "publication.publish_many"
-        enqueue(actor, str(key[0]), ids, first.isoformat())
+        if burst:
+            enqueue(actor, str(key[0]), ids, first.isoformat(), burst=True)
+        else:
+            enqueue(actor, str(key[0]), ids, first.isoformat())
 
 
 async def _expire_stale_attempts(sweep: PublishingSweepRepository, now: datetime) -> int:

@@ -60,6 +60,8 @@ logger = logging.getLogger("agency.publishing")
 
 # Posts less late than this are served before the backlog.
 FRESH = 0.5
+# The ranks of a Gate's requests, served in this order.
+URGENT, COMING, BURST = 0, 1, 2
 # What preparing a batch may take at most, and at least, to be ready at the instant.
 MAX_LEAD = 1.0
 MIN_LEAD = 0.05
@@ -72,32 +74,39 @@ DRAIN_SECONDS = 5.0
 
 class Gate:
     """Up to ``limit`` permits, each request served whole. Requests less than :data:`FRESH`
-    late go first (earliest due first), then the others (earliest due first); ``urgent``
-    ones (saving answers already in) before all."""
+    late go first (earliest due first), then the others (earliest due first), then those of
+    a burst (``burst``: posts due at one instant by the thousand, which would otherwise go
+    before a post that missed its half second); ``urgent`` ones (saving answers already in)
+    before all."""
 
     def __init__(self, limit: int) -> None:
         self.limit = max(1, limit)
         self.free = self.limit
         self._order = itertools.count()
-        # (urgent first, due, arrival, permits, future), kept sorted.
+        # (rank, due, arrival, permits, future), kept sorted.
         self._waiting: list[tuple[int, float, int, int, asyncio.Future[None]]] = []
 
     @contextlib.asynccontextmanager
-    async def held(self, due: float, permits: int = 1, urgent: bool = False) -> AsyncIterator[int]:
-        taken = await self.acquire(due, permits, urgent)
+    async def held(
+        self, due: float, permits: int = 1, urgent: bool = False, burst: bool = False
+    ) -> AsyncIterator[int]:
+        taken = await self.acquire(due, permits, urgent, burst)
         try:
             yield taken
         finally:
             self.release(taken)
 
-    async def acquire(self, due: float, permits: int = 1, urgent: bool = False) -> int:
+    async def acquire(
+        self, due: float, permits: int = 1, urgent: bool = False, burst: bool = False
+    ) -> int:
         """Wait for ``permits`` (at most the limit); returns how many were taken."""
         permits = min(max(permits, 1), self.limit)
         if not self._waiting and self.free >= permits:
             self.free -= permits
             return permits
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (0 if urgent else 1, due, next(self._order), permits, future)
+        rank = URGENT if urgent else (BURST if burst else COMING)
+        entry = (rank, due, next(self._order), permits, future)
         bisect.insort(self._waiting, entry)
         try:
             await future
@@ -127,11 +136,14 @@ class Gate:
             future.set_result(None)
 
     def _next(self) -> int:
-        """Urgent first; then the oldest request less than FRESH late; then the oldest."""
-        if self._waiting[0][0] == 0:
+        """Urgent first; then the oldest request less than FRESH late; then the oldest,
+        a burst's last."""
+        if self._waiting[0][0] == URGENT:
             return 0
-        fresh = bisect.bisect_left(self._waiting, (1, time.time() - FRESH))
-        return fresh if fresh < len(self._waiting) else 0
+        fresh = bisect.bisect_left(self._waiting, (COMING, time.time() - FRESH))
+        if fresh < len(self._waiting) and self._waiting[fresh][0] == COMING:
+            return fresh
+        return 0
 
 
 @dataclass
@@ -168,13 +180,15 @@ class Dispatcher:
         variant_ids: Sequence[uuid.UUID],
         due: datetime,
         media: bool = False,
+        burst: bool = False,
     ) -> None:
-        """Hold a claimed batch until its instant (waits while the process holds too many)."""
+        """Hold a claimed batch until its instant (waits while the process holds too many);
+        ``burst``: its call slots and database turns come after the other posts'."""
         for _ in variant_ids:
             await self.room.acquire()
         for variant_id in variant_ids:
             self.held[variant_id] = self.held.get(variant_id, 0) + 1
-        task = asyncio.create_task(self._batch(agency_id, list(variant_ids), due, media))
+        task = asyncio.create_task(self._batch(agency_id, list(variant_ids), due, media, burst))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         if self.heartbeat is None or self.heartbeat.done():
@@ -211,13 +225,18 @@ class Dispatcher:
             self.room.release()
 
     async def _batch(
-        self, agency_id: uuid.UUID, variant_ids: list[uuid.UUID], due: datetime, media: bool
+        self,
+        agency_id: uuid.UUID,
+        variant_ids: list[uuid.UUID],
+        due: datetime,
+        media: bool,
+        burst: bool,
     ) -> None:
         buffer = JobBuffer()
         holding = list(variant_ids)
         try:
             with collecting(buffer):
-                await self._publish(agency_id, holding, due, media, buffer)
+                await self._publish(agency_id, holding, due, media, buffer, burst)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -235,18 +254,19 @@ class Dispatcher:
         due: datetime,
         media: bool,
         buffer: JobBuffer,
+        burst: bool = False,
     ) -> None:
         """The batch's three phases; ``holding`` keeps the variants still this process's."""
         first = due.timestamp()
         await _sleep_until(first - self.lead)
         gate = self.media_calls if media else self.calls
-        slots = await gate.acquire(first, len(holding))
+        slots = await gate.acquire(first, len(holding), burst=burst)
         async with self.runtime.session() as session:
             publisher = Publisher(session, agency_id, self.runtime)
             try:
                 started = time.monotonic()
                 horizon = timedelta(seconds=self.runtime.settings.publishing.lookahead_seconds + 1)
-                async with self.database.held(first):
+                async with self.database.held(first, burst=burst):
                     calls = await publisher.prepared(list(holding), horizon)
                 self._flush(buffer)
                 self._learn(time.monotonic() - started)

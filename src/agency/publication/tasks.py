@@ -70,11 +70,13 @@ async def publish_many(
     agency_id: str,
     variant_ids: list[str],
     due: str | None = None,
+    burst: bool = False,
 ) -> None:
     """A claimed batch of one agency, handed to this process's dispatcher: it waits for the
-    batch's first due time, re-checks and releases each call at its instant."""
+    batch's first due time, re-checks and releases each call at its instant (``burst``: a
+    group of a burst, served after the other posts)."""
     ids = [uuid.UUID(v) for v in variant_ids]
-    await dispatcher(runtime).take(uuid.UUID(agency_id), ids, first_due(due))
+    await dispatcher(runtime).take(uuid.UUID(agency_id), ids, first_due(due), burst=burst)
 
 
 # A group of a burst: the same work, from its own queue, which a worker's threads take after
