@@ -253,7 +253,6 @@ def seed(
     """One agency, the brands, a channel each, a photo each (in the local media store), and
     the publications; returns the due times."""
     box = SecretBox.from_settings(settings.secrets, settings.auth.secret_key.get_secret_value())
-    sealed = seal(box, Credentials(access_token=TOKEN))
     steady = plan.variants - plan.burst
     dues = [start + timedelta(seconds=plan.window * i / max(steady, 1)) for i in range(steady)]
     burst_at = start + timedelta(seconds=plan.window / 2)
@@ -290,6 +289,8 @@ def seed(
             "FROM STDIN"
         ) as copy:
             for i, (c, b) in enumerate(zip(channels, brands, strict=True)):
+                # Each account sees its own posts (reconciliation reads them).
+                sealed = seal(box, Credentials(access_token=TOKEN, extra={"account": f"acct-{i}"}))
                 copy.write_row(
                     (c, agency, b, "stubnet", f"acct-{i}", "user", f"Account {i}", "[]",
                      False, "ok", now, sealed, 1, now)

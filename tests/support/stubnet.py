@@ -114,6 +114,7 @@ class StubNetState:
                 "at": time.time(),
                 "received_at": arrived,  # when the call arrived, before the latency
                 "key": key,
+                "account": body.get("account"),
             }
             self.posts.append(record)
             if key:
@@ -282,8 +283,13 @@ def build_stubnet(state: StubNetState) -> Litestar:
             return Response({"error": "invalid token"}, status_code=401)
         since = float(request.query_params.get("since", "0"))
         after = int(request.query_params.get("after", "0"))  # the cursor: posts seen so far
+        account = request.query_params.get("account")  # the account's own posts
         with state.lock:
-            newer = [p for p in state.posts if p["at"] >= since]
+            newer = [
+                p
+                for p in state.posts
+                if p["at"] >= since and (account is None or p["account"] == account)
+            ]
         page = newer[after : after + PAGE]
         more = after + PAGE < len(newer)
         return Response({"data": page, "next": str(after + PAGE) if more else None})
@@ -459,6 +465,12 @@ class StubNetConnector(Connector):
             headers["Idempotency-Key"] = key
         return headers
 
+    def _account(self) -> dict[str, str]:
+        """The account the channel is (when its credentials say), as the network knows it
+        from the token: its posts are listed apart."""
+        account = self.credentials.extra.get("account")
+        return {"account": account} if account else {}
+
     @classmethod
     def delivery_problems(cls, post: Post) -> list[Problem]:
         return files_missing(post, "StubNet needs the file itself.")
@@ -498,7 +510,7 @@ class StubNetConnector(Connector):
         response = await call(
             lambda: self.http.post(
                 f"{self.base_url}/posts",
-                json={"text": post.text, "media_ids": media_ids},
+                json={"text": post.text, "media_ids": media_ids, **self._account()},
                 headers=self._headers(post.idempotency_key),
             ),
             publishing=True,
@@ -539,7 +551,7 @@ class StubNetConnector(Connector):
         """The account's posts since ``since``, page after page (a page holds 100)."""
         cursor: str | None = "0"
         while cursor is not None:
-            params = {"since": str(since.timestamp()), "after": cursor}
+            params = {"since": str(since.timestamp()), "after": cursor, **self._account()}
             response = await call(
                 partial(self.http.get, f"{self.base_url}/posts", params=params,
                         headers=self._headers())
