@@ -20,7 +20,7 @@ from sqlalchemy import text
 from agency.app import create_app
 from agency.config import Settings
 from agency.kernel.errors import Conflict
-from agency.kernel.jobs import enqueue, poll_promptly
+from agency.kernel.jobs import enqueue, poll_promptly, setup_broker
 from agency.kernel.runtime import Runtime
 from agency.kernel.transaction import request_context
 
@@ -116,7 +116,8 @@ def test_an_idle_worker_takes_a_prompt_queues_message_within_its_poll(
 ) -> None:
     """A queue of :func:`poll_promptly` is looked at every ``prompt_poll_ms`` by an idle
     worker, another every worker timeout (1 s): each message is taken after the worker has
-    idled long enough for its backoff to reach the ceiling, then timed to its start."""
+    idled long enough for its backoff to reach the ceiling, then timed to its start. On a
+    broker of its own (as a process has one): no other test's worker can take them."""
     assert settings.redis.url
     poll_promptly("test_prompt")
     started: dict[str, float] = {}
@@ -126,12 +127,16 @@ def test_an_idle_worker_takes_a_prompt_queues_message_within_its_poll(
         started[queue] = time.monotonic()
         done.set()
 
-    for queue in ("test_prompt", "test_idle"):
-        runtime.broker.actors.pop(f"test.took.{queue}", None)
-        dramatiq.actor(took, actor_name=f"test.took.{queue}", queue_name=queue,
-                       broker=runtime.broker, max_retries=0)  # fmt: skip
+    broker = setup_broker(settings)
+    dramatiq.set_broker(runtime.broker)  # the other tests' broker stays the default
+    actors = {
+        queue: dramatiq.actor(
+            took, actor_name=f"test.took.{queue}", queue_name=queue, broker=broker, max_retries=0
+        )
+        for queue in ("test_prompt", "test_idle")
+    }
     consumer = dramatiq.Worker(
-        runtime.broker, worker_threads=1, queues={"test_prompt", "test_idle"}, worker_timeout=1000
+        broker, worker_threads=1, queues={"test_prompt", "test_idle"}, worker_timeout=1000
     )
     consumer.start()
     waits: dict[str, list[float]] = {"test_prompt": [], "test_idle": []}
@@ -140,11 +145,12 @@ def test_an_idle_worker_takes_a_prompt_queues_message_within_its_poll(
             time.sleep(1.5)  # idle: the consumers' backoff reaches its ceiling
             done.clear()
             sent = time.monotonic()
-            runtime.broker.actors[f"test.took.{queue}"].send(queue)
+            actors[queue].send(queue)
             assert done.wait(5)
             waits[queue].append(started[queue] - sent)
     finally:
         consumer.stop()
+        broker.close()
     # Taken within the 100 ms poll (and some scheduling); the other queue, side by side,
     # anywhere within its 0.5 to 1 s backoff.
     assert max(waits["test_prompt"]) < 0.3, waits
