@@ -129,10 +129,7 @@ class Batches:
             actor = "publication.publish_media"
         else:
             actor = "publication.publish_burst" if burst else "publication.publish_many"
-        if burst:
-            enqueue(actor, str(key[0]), ids, first.isoformat(), burst=True)
-        else:
-            enqueue(actor, str(key[0]), ids, first.isoformat())
+        enqueue(actor, str(key[0]), ids, first.isoformat(), **({"burst": True} if burst else {}))
 
 
 async def _expire_stale_attempts(sweep: PublishingSweepRepository, now: datetime) -> int:

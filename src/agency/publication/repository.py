@@ -545,27 +545,13 @@ STARTED_COLUMNS: Mapping[str, TypeEngine[Any]] = {
 }
 
 
-async def insert_rows(
-    session: AsyncSession,
-    model: type[Any],
-    columns: Mapping[str, TypeEngine[Any]],
-    rows: Sequence[tuple[Any, ...]],
-    **same: Any,
-) -> None:
-    """Many new rows of ``model`` in one statement: each of ``rows`` gives the values of
-    ``columns``, ``same`` is set on every row. On PostgreSQL ``INSERT ... SELECT FROM
-    unnest($column, ...)``, one text whatever the number of rows (as :func:`update_rows`);
-    on SQLite one statement run for each row."""
-    if not rows:
-        return
-    table = model.__table__
-    if session.get_bind().dialect.name != "postgresql":
-        await session.execute(
-            insert(table), [dict(zip(columns, row, strict=True)) | same for row in rows]
-        )
-        return
+def _unnested(columns: Mapping[str, TypeEngine[Any]], rows: Sequence[tuple[Any, ...]]) -> Any:
+    """``unnest($column, ...) AS new(column, ...)``: the rows as one array per column, so
+    that a statement reading them is one text whatever the number of rows (compiled once by
+    SQLAlchemy, prepared once per connection by asyncpg; a ``VALUES`` list was a new
+    statement for each length)."""
     arrays = list(zip(*rows, strict=True))
-    found = (
+    return (
         func.unnest(
             *(
                 bindparam(f"new_{name}", list(array), type_=ARRAY(kind))
@@ -575,9 +561,27 @@ async def insert_rows(
         .table_valued(*(column(name, kind) for name, kind in columns.items()))
         .render_derived(name="new")
     )
-    values = [found.c[name] for name in columns]
-    values += [literal(value, type_=table.c[name].type) for name, value in same.items()]
-    await session.execute(insert(table).from_select([*columns, *same], select(*values)))
+
+
+async def insert_rows(
+    session: AsyncSession,
+    model: type[Any],
+    columns: Mapping[str, TypeEngine[Any]],
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    """Many new rows of ``model`` in one statement: each of ``rows`` gives the values of
+    ``columns``. On PostgreSQL ``INSERT ... SELECT FROM unnest($column, ...)``; on SQLite
+    one statement run for each row."""
+    if not rows:
+        return
+    table = model.__table__
+    if session.get_bind().dialect.name != "postgresql":
+        await session.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    new = _unnested(columns, rows)
+    await session.execute(
+        insert(table).from_select(list(columns), select(*(new.c[name] for name in columns)))
+    )
 
 
 async def update_rows(
@@ -589,12 +593,8 @@ async def update_rows(
     **same: Any,
 ) -> None:
     """Many rows of ``model`` in one statement instead of one per row: each of ``rows`` is
-    an id, then its values of ``columns``; ``same`` is set on every row.
-
-    ``UPDATE ... FROM unnest($ids, $column, ...)``: one array per column, so the statement is
-    the same text whatever the number of rows, compiled once by SQLAlchemy and prepared once
-    per connection by asyncpg (a ``VALUES`` list was a new statement for each length).
-    """
+    an id, then its values of ``columns``; ``same`` is set on every row. On PostgreSQL
+    ``UPDATE ... FROM unnest($ids, $column, ...)``."""
     if not rows:
         return
     if session.get_bind().dialect.name != "postgresql":
@@ -607,23 +607,11 @@ async def update_rows(
                 .execution_options(synchronize_session=False)
             )
         return
-    names = ["id", *columns]
-    kinds: list[TypeEngine[Any]] = [Uuid(), *columns.values()]
-    arrays = list(zip(*rows, strict=True))
-    found = (
-        func.unnest(
-            *(
-                bindparam(f"new_{name}", list(array), type_=ARRAY(kind))
-                for name, kind, array in zip(names, kinds, arrays, strict=True)
-            )
-        )
-        .table_valued(*(column(name, kind) for name, kind in zip(names, kinds, strict=True)))
-        .render_derived(name="new")
-    )
+    new = _unnested({"id": Uuid(), **columns}, rows)
     await session.execute(
         scoped_update(model, subject)
-        .where(model.id == found.c.id)
-        .values(**{name: found.c[name] for name in columns}, **same)
+        .where(model.id == new.c.id)
+        .values(**{name: new.c[name] for name in columns}, **same)
         .execution_options(synchronize_session=False)
     )
 
