@@ -170,28 +170,16 @@ class ChannelService:
         """``operation`` already answered ``expired`` with the sealed credentials ``used``:
         refresh once and retry once, without asking again with the token known dead. When
         the channel's credentials changed meanwhile (another call or job renewed them), the
-        new ones are tried first."""
-        await self.repo.relock(channel)
-        if channel.credentials is not None and channel.credentials != used:
-            try:
-                return await operation(self.connector(channel))
-            except AuthExpired as exc:
-                expired = exc
-        return await self._refresh_and_retry(channel, operation, expired)
-
-    async def _refresh_and_retry(
-        self,
-        channel: Channel,
-        operation: Callable[[Connector], Awaitable[T]],
-        expired: AuthExpired,
-    ) -> T:
-        used = channel.credentials
+        new ones are tried first. The channel's row stays locked until the caller commits."""
         await self.repo.relock(channel)
         if channel.health in (ChannelHealth.NEEDS_RECONNECT, ChannelHealth.REVOKED):
             # Another job marked (or the agency disconnected) it since this one read it.
             raise AuthExpired(channel.last_error or "This channel needs to be reconnected.")
         if channel.credentials is not None and channel.credentials != used:
-            return await operation(self.connector(channel))  # renewed meanwhile
+            try:
+                return await operation(self.connector(channel))  # renewed meanwhile
+            except AuthExpired as exc:
+                expired = exc
         if not await self.refresh(channel):
             # Why the access cannot be renewed (the network's words on the refresh) says
             # more than the call's bare 401: the caller shows it.
@@ -248,8 +236,8 @@ class ChannelService:
 
     async def _needs_reconnect(self, channel: Channel, words: str) -> None:
         """Mark the channel, once: another job may have marked it (or the agency
-        disconnected it) since it was read; the locked row says."""
-        await self.repo.relock(channel)
+        disconnected it) since it was read. Its callers hold the channel's row lock, taken
+        with the row read again: the object is what the row says."""
         if channel.health in (ChannelHealth.NEEDS_RECONNECT, ChannelHealth.REVOKED):
             return  # the agency's systems hear it once, not at every failed retry
         if channel.credentials is None:
